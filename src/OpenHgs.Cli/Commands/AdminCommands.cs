@@ -1,0 +1,214 @@
+using System.CommandLine;
+using System.Globalization;
+using OpenHgs.Client;
+using OpenHgs.Protocol.Wire;
+
+namespace OpenHgs.Cli.Commands;
+
+/// <summary>Admin commands over <c>/admin/v1</c>: <c>keys</c>, <c>hosts</c>, <c>guardian export</c>, <c>audit</c>, settings.</summary>
+internal static class AdminCommands
+{
+    public static Command Keys()
+    {
+        var keys = new Command("keys", "Fabric keys: KPS encryption, KPS signing, attestation signer.");
+        keys.Subcommands.Add(Admin("list", "List fabric keys.", [], async (client, parse, json, ct) =>
+        {
+            var list = await client.ListKeysAsync(ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(list, WireJson.Default.ListFabricKeyInfo);
+                return;
+            }
+
+            foreach (var k in list)
+            {
+                CliOutput.Line($"{k.Id,-14} {k.Role,-19} {k.Algorithm,-8} {(k.IsPrimary ? "primary" : "-"),-8} {(k.Enabled ? "enabled" : "disabled"),-9} {k.Thumbprint[..16]}");
+            }
+        }));
+
+        var role = new Option<string>("--role") { Description = "encryption | signing | attestation-signer", Required = true };
+        keys.Subcommands.Add(Admin("add", "Generate a new key of a role inside the key store.", [role], async (client, parse, json, ct) =>
+        {
+            var key = await client.AddKeyAsync(parse.GetValue(role)!, ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(key, WireJson.Default.FabricKeyInfo);
+            }
+            else
+            {
+                CliOutput.Line($"Added {key.Role} key {key.Id}{(key.IsPrimary ? " (primary)" : string.Empty)}.");
+            }
+        }));
+
+        keys.Subcommands.Add(IdCommand("set-primary", "Make a key the primary of its role.", (c, id, ct) => c.SetPrimaryAsync(id, ct), "is now primary"));
+        keys.Subcommands.Add(IdCommand("disable", "Disable a key: key protectors wrapped only to it are no longer released.", (c, id, ct) => c.SetEnabledAsync(id, false, ct), "disabled"));
+        keys.Subcommands.Add(IdCommand("enable", "Enable a key again.", (c, id, ct) => c.SetEnabledAsync(id, true, ct), "enabled"));
+        keys.Subcommands.Add(IdCommand("remove", "Remove a key from the configuration (the HSM object is kept).", (c, id, ct) => c.RemoveKeyAsync(id, ct), "removed"));
+        return keys;
+    }
+
+    public static Command Hosts()
+    {
+        var hosts = new Command("hosts", "Registered guarded hosts.");
+        var name = new Option<string>("--name") { Description = "Host name.", Required = true };
+        var publicKey = CliOptions.RequiredPath("--public-key", "The host's signing public key (PEM file from 'hgs client keygen').");
+        hosts.Subcommands.Add(Admin("add-key", "Register a host's signing key (host-key attestation).", [name, publicKey], async (client, parse, json, ct) =>
+        {
+            string pem = System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(parse.GetValue(publicKey)!, "public key", 16 * 1024));
+            var host = await client.AddHostKeyAsync(parse.GetValue(name)!, pem, ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(host, WireJson.Default.HostInfo);
+            }
+            else
+            {
+                CliOutput.Line($"Registered host {host.Name} (key {host.KeyThumbprint[..16]}…).");
+            }
+        }));
+
+        hosts.Subcommands.Add(Admin("list", "List registered hosts.", [], async (client, parse, json, ct) =>
+        {
+            var list = await client.ListHostsAsync(ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(list, WireJson.Default.ListHostInfo);
+                return;
+            }
+
+            foreach (var h in list)
+            {
+                CliOutput.Line($"{h.Name,-30} {h.Mode,-9} {h.KeyThumbprint[..16]} {h.AddedAt:O}");
+            }
+        }));
+
+        var hostName = new Argument<string>("NAME") { Description = "Host name." };
+        hosts.Subcommands.Add(Admin("remove", "Unregister a host.", [hostName], async (client, parse, json, ct) =>
+        {
+            await client.RemoveHostAsync(parse.GetValue(hostName)!, ct).ConfigureAwait(false);
+            CliOutput.Line($"Removed host {parse.GetValue(hostName)}.");
+        }));
+        return hosts;
+    }
+
+    public static Command GuardianExport()
+    {
+        var output = CliOptions.RequiredPath("--out", "File to write the fabric guardian metadata to.");
+        return Admin("export", "Export the fabric's guardian metadata (public) for VM owners.", [output], async (client, parse, json, ct) =>
+        {
+            string metadata = await client.ExportGuardianAsync(ct).ConfigureAwait(false);
+            CliOutput.WritePublicFile(parse.GetValue(output)!, System.Text.Encoding.UTF8.GetBytes(metadata));
+            CliOutput.Line($"Fabric guardian written to {parse.GetValue(output)}.");
+        });
+    }
+
+    public static Command Audit()
+    {
+        var audit = new Command("audit", "The tamper-evident audit trail.");
+        audit.Subcommands.Add(Admin("verify", "Verify the hash chain; non-zero exit naming the first broken record.", [], async (client, parse, json, ct) =>
+        {
+            var result = await client.VerifyAuditAsync(ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(result, WireJson.Default.AuditVerifyResult);
+            }
+            else if (result.Valid)
+            {
+                CliOutput.Line($"Audit chain valid: {result.Records} records, head {result.HeadHash}.");
+            }
+
+            if (!result.Valid)
+            {
+                throw new CliException($"audit chain broken at record {result.FirstBrokenSequence}: {result.Problem}", ExitCodes.Refused);
+            }
+        }));
+
+        var limit = new Option<int>("--limit") { Description = "How many of the newest records.", DefaultValueFactory = _ => 50 };
+        audit.Subcommands.Add(Admin("list", "Show the newest audit records.", [limit], async (client, parse, json, ct) =>
+        {
+            var records = await client.ReadAuditAsync(parse.GetValue(limit), ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(records, WireJson.Default.ListAuditRecordInfo);
+                return;
+            }
+
+            foreach (var r in records)
+            {
+                CliOutput.Line($"{r.Sequence,8} {r.Timestamp:O} {r.Event,-24} {r.Outcome,-8} {r.Subject} {r.Reason}");
+            }
+        }));
+        return audit;
+    }
+
+    public static Command SetMode()
+    {
+        var mode = new Argument<string>("MODE") { Description = "host-key | tpm" };
+        return Admin("set-mode", "Set the attestation mode the service accepts.", [mode], async (client, parse, json, ct) =>
+        {
+            await client.SetModeAsync(parse.GetValue(mode)!, ct).ConfigureAwait(false);
+            CliOutput.Line($"Attestation mode set to {parse.GetValue(mode)}.");
+        });
+    }
+
+    public static Command DenyBefore()
+    {
+        var at = new Argument<string>("WHEN") { Description = "ISO 8601 instant, 'now', or 'none' to clear." };
+        return Admin("deny-before", "Refuse key release for health certificates issued before this instant.", [at], async (client, parse, json, ct) =>
+        {
+            string text = parse.GetValue(at)!;
+            DateTimeOffset? when = text switch
+            {
+                "none" => null,
+                "now" => DateTimeOffset.UtcNow,
+                _ => DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
+                    ? parsed
+                    : throw new CliException($"'{text}' is not an ISO 8601 instant, 'now' or 'none'."),
+            };
+            await client.SetDenyBeforeAsync(when, ct).ConfigureAwait(false);
+            CliOutput.Line(when is null ? "Deny-before date cleared." : $"Health certificates issued before {when:O} are refused.");
+        });
+    }
+
+    private static Command IdCommand(string name, string description, Func<AdminClient, string, CancellationToken, Task> action, string done)
+    {
+        var id = new Argument<string>("ID") { Description = "Key id (see 'hgs keys list')." };
+        return Admin(name, description, [id], async (client, parse, json, ct) =>
+        {
+            await action(client, parse.GetValue(id)!, ct).ConfigureAwait(false);
+            CliOutput.Line($"Key {parse.GetValue(id)} {done}.");
+        });
+    }
+
+    /// <summary>An admin command: adds --url, --token, --json and resolves them from the environment.</summary>
+    private static Command Admin(string name, string description, Symbol[] symbols, Func<AdminClient, ParseResult, bool, CancellationToken, Task> body)
+    {
+        var url = CliOptions.Url();
+        var token = CliOptions.Token();
+        var json = CliOptions.Json();
+        var command = new Command(name, description) { url, token, json };
+        foreach (var symbol in symbols)
+        {
+            switch (symbol)
+            {
+                case Option option:
+                    command.Options.Add(option);
+                    break;
+                case Argument argument:
+                    command.Arguments.Add(argument);
+                    break;
+            }
+        }
+
+        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        {
+            string urls = parse.GetValue(url) ?? Environment.GetEnvironmentVariable("HGS_URL")
+                ?? throw new CliException("no service URL: pass --url or set HGS_URL.");
+            string secret = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("HGS_ADMIN_TOKEN")
+                ?? throw new CliException("no admin credential: pass --token or set HGS_ADMIN_TOKEN (from DATA/admin.token).");
+            using var client = new AdminClient(urls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), secret.Trim());
+            await body(client, parse, parse.GetValue(json), ct).ConfigureAwait(false);
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,154 @@
+using System.CommandLine;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+using OpenHgs.Client;
+using OpenHgs.Protocol.Wire;
+
+namespace OpenHgs.Cli.Commands;
+
+/// <summary>Guarded host commands: <c>client keygen|configure|attest|unlock|status</c>.</summary>
+internal static class ClientCommands
+{
+    public static Command Build()
+    {
+        var client = new Command("client", "The guarded host: attest and unlock shielded VMs' key protectors.");
+        client.Subcommands.Add(Keygen());
+        client.Subcommands.Add(Configure());
+        client.Subcommands.Add(Attest());
+        client.Subcommands.Add(Unlock());
+        client.Subcommands.Add(Status());
+        return client;
+    }
+
+    private static Command Keygen()
+    {
+        var output = CliOptions.RequiredPath("--out", "Folder for the host's key pair.");
+        var command = new Command("keygen", "Generate the host's signing and encryption keys; prints the public key file to register.") { output };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        {
+            string directory = parse.GetValue(output)!;
+            Directory.CreateDirectory(directory);
+            CliOutput.Line(HostKeyPair.Generate(directory));
+            return Task.FromResult(ExitCodes.Success);
+        }));
+        return command;
+    }
+
+    private static Command Configure()
+    {
+        var state = State();
+        var attestation = new Option<string>("--attestation-url") { Description = "Attestation service URL(s), comma-separated, in order of preference.", Required = true };
+        var keyProtection = new Option<string>("--key-protection-url") { Description = "Key protection service URL(s), comma-separated.", Required = true };
+        var hostKey = CliOptions.RequiredPath("--host-key", "Folder with the host keys (from 'hgs client keygen').");
+        var command = new Command("configure", "Configure where this host attests and unlocks.") { state, attestation, keyProtection, hostKey };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        {
+            string keys = Path.GetFullPath(parse.GetValue(hostKey)!);
+            HostKeyPair.Load(keys).Dispose();
+            var configuration = new ClientConfiguration(Split(parse.GetValue(attestation)!), Split(parse.GetValue(keyProtection)!), keys);
+            configuration.Save(parse.GetValue(state)!);
+            CliOutput.Line($"Configured {parse.GetValue(state)}: attestation {string.Join(", ", configuration.AttestationUrls)}; key protection {string.Join(", ", configuration.KeyProtectionUrls)}.");
+            return Task.FromResult(ExitCodes.Success);
+        }));
+        return command;
+    }
+
+    private static Command Attest()
+    {
+        var state = State();
+        var json = CliOptions.Json();
+        var command = new Command("attest", "Attest now and save the health certificate; non-zero exit on failure.") { state, json };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        {
+            using var client = new GuardedHostClient(parse.GetValue(state)!);
+            var outcome = await client.AttestAsync(ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                CliOutput.Json(outcome.Response, WireJson.Default.AttestResponse);
+            }
+            else
+            {
+                CliOutput.Line(outcome.Passed
+                    ? $"Passed: health certificate valid until {outcome.Response.ValidUntil:O} (policy version {outcome.Response.PolicyVersion})."
+                    : $"{outcome.Response.Status}: " + string.Join("; ", outcome.Response.Reasons.Select(r => $"{r.Code}: {r.Message}")));
+            }
+
+            return outcome.Passed ? ExitCodes.Success : ExitCodes.Refused;
+        }));
+        return command;
+    }
+
+    private static Command Unlock()
+    {
+        var state = State();
+        var kp = CliOptions.RequiredPath("--kp", "Key protector file.");
+        var output = CliOptions.RequiredPath("--out", "Where to write the 32-byte transport key (mode 0600).");
+        var egress = CliOptions.Path("--egress-out", "Where to write the rolled (egress) key protector.");
+        var command = new Command("unlock", "Exchange a key protector for its transport key (attests first if needed).") { state, kp, output, egress };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        {
+            byte[] protector = CliOutput.ReadFile(parse.GetValue(kp)!, "key protector", OpenHgs.Protocol.KeyProtection.KeyProtector.MaxBytes);
+            using var client = new GuardedHostClient(parse.GetValue(state)!);
+            var outcome = await client.UnlockAsync(protector, ct).ConfigureAwait(false);
+            try
+            {
+                CliOutput.WriteSecretFile(parse.GetValue(output)!, outcome.TransportKey);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(outcome.TransportKey);
+            }
+
+            if (parse.GetValue(egress) is { } egressPath)
+            {
+                CliOutput.WritePublicFile(egressPath, outcome.EgressKeyProtector);
+            }
+
+            CliOutput.Line($"Transport key written to {parse.GetValue(output)}.");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static Command Status()
+    {
+        var state = State();
+        var json = CliOptions.Json();
+        var command = new Command("status", "Show this host's configuration and health certificate.") { state, json };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        {
+            string directory = parse.GetValue(state)!;
+            var configuration = ClientConfiguration.Load(directory);
+            string certificatePath = Path.Combine(directory, ClientConfiguration.HealthCertificateFile);
+            using var certificate = File.Exists(certificatePath) ? X509CertificateLoader.LoadCertificateFromFile(certificatePath) : null;
+            var report = new JsonObject
+            {
+                ["attestationUrls"] = new JsonArray([.. configuration.AttestationUrls.Select(u => (JsonNode?)u)]),
+                ["keyProtectionUrls"] = new JsonArray([.. configuration.KeyProtectionUrls.Select(u => (JsonNode?)u)]),
+                ["hostKeyDirectory"] = configuration.HostKeyDirectory,
+                ["healthCertificate"] = certificate is null ? null : new JsonObject
+                {
+                    ["subject"] = certificate.Subject,
+                    ["notAfter"] = certificate.NotAfter.ToUniversalTime().ToString("O"),
+                    ["valid"] = certificate.NotAfter.ToUniversalTime() > DateTime.UtcNow,
+                },
+            };
+            if (parse.GetValue(json))
+            {
+                CliOutput.Json(report);
+            }
+            else
+            {
+                CliOutput.Line(certificate is null ? "No health certificate yet; run 'hgs client attest'." : $"Health certificate for {certificate.Subject}, valid until {certificate.NotAfter.ToUniversalTime():O}.");
+            }
+
+            return Task.FromResult(ExitCodes.Success);
+        }));
+        return command;
+    }
+
+    private static Option<string> State() => CliOptions.RequiredPath("--state", "The host's state folder.");
+
+    private static string[] Split(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}

@@ -1,0 +1,103 @@
+using System.CommandLine;
+using OpenHgs.Crypto;
+using OpenHgs.Crypto.Software;
+using OpenHgs.Server.Hosting;
+
+namespace OpenHgs.Cli.Commands;
+
+/// <summary><c>hgs server init|run|set-mode|deny-before</c>.</summary>
+internal static class ServerCommands
+{
+    public static Command Build()
+    {
+        var server = new Command("server", "Initialise and run the OpenHGS service.");
+        server.Subcommands.Add(Init());
+        server.Subcommands.Add(Run());
+        server.Subcommands.Add(AdminCommands.SetMode());
+        server.Subcommands.Add(AdminCommands.DenyBefore());
+        return server;
+    }
+
+    private static Command Init()
+    {
+        var data = CliOptions.RequiredPath("--data", "Data folder to create (configuration, database, admin credential).");
+        var software = new Option<bool>("--software") { Description = "Use the embedded software key store (development only; refused with --production)." };
+        var module = CliOptions.Path("--hsm-module", "PKCS#11 module path, e.g. /usr/lib/softhsm/libsofthsm2.so.");
+        var token = CliOptions.Path("--hsm-token", "PKCS#11 token label.");
+        var pinEnv = CliOptions.Path("--hsm-pin-env", "Environment variable holding the token user PIN (the PIN is never stored).");
+        var name = new Option<string>("--name") { Description = "Fabric (guardian) name.", DefaultValueFactory = _ => "OpenHGS fabric" };
+        var production = new Option<bool>("--production") { Description = "Refuse development settings (software key store)." };
+        var json = CliOptions.Json();
+        var command = new Command("init", "Create the data folder, database and fabric keys, and write DATA/admin.token.")
+        {
+            data, software, module, token, pinEnv, name, production, json,
+        };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        {
+            string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv));
+            var result = await HgsInitializer.InitializeAsync(
+                new InitRequest(parse.GetValue(data)!, keyStore, "sqlite:hgs.db", parse.GetValue(name)!, parse.GetValue(production)),
+                TimeProvider.System, ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                CliOutput.Json(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["dataDirectory"] = result.DataDirectory,
+                    ["keyStore"] = result.KeyStoreKind,
+                    ["adminTokenFile"] = result.AdminTokenPath,
+                    ["keys"] = new System.Text.Json.Nodes.JsonArray([.. result.KeyIds.Select(k => (System.Text.Json.Nodes.JsonNode?)k)]),
+                });
+            }
+            else
+            {
+                CliOutput.Line($"Initialised {result.DataDirectory} with the {result.KeyStoreKind} key store; keys: {string.Join(", ", result.KeyIds)}.");
+                CliOutput.Line($"Admin credential written to {result.AdminTokenPath} (mode 0600).");
+            }
+
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static string KeyStoreUriFrom(bool software, string? module, string? token, string? pinEnv)
+    {
+        bool hsm = module is not null || token is not null || pinEnv is not null;
+        if (software == hsm)
+        {
+            throw new CliException("choose exactly one key store: --software, or --hsm-module PATH --hsm-token LABEL --hsm-pin-env VAR.");
+        }
+
+        if (software)
+        {
+            return SoftwareKeyStoreProvider.DefaultUri;
+        }
+
+        string missing = module is null ? "--hsm-module" : token is null ? "--hsm-token" : pinEnv is null ? "--hsm-pin-env" : string.Empty;
+        if (missing.Length > 0)
+        {
+            throw new CliException($"{missing} is required with an HSM key store.");
+        }
+
+        return KeyStoreUri.Create("pkcs11", [new("token", token!)], [new("module-path", module!), new("pin-source", "env:" + pinEnv)]).Text;
+    }
+
+    private static Command Run()
+    {
+        var data = CliOptions.RequiredPath("--data", "Initialised data folder.");
+        var urls = new Option<string>("--urls") { Description = "Listen URL(s), comma-separated.", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var production = new Option<bool>("--production") { Description = "Production mode: refuse the software key store." };
+        var command = new Command("run", "Run the service in the foreground until interrupted.") { data, urls, production };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        {
+            var app = await HgsServer.BuildAsync(new HgsServerOptions
+            {
+                DataDirectory = parse.GetValue(data)!,
+                Urls = parse.GetValue(urls)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Production = parse.GetValue(production),
+            }, ct).ConfigureAwait(false);
+            await app.RunAsync().ConfigureAwait(false);
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+}

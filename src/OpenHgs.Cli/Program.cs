@@ -1,0 +1,3 @@
+using OpenHgs.Cli;
+
+return await HgsCommandLine.RunAsync(args).ConfigureAwait(false);

@@ -1,0 +1,69 @@
+using System.Text;
+using OpenHgs.Protocol.Wire;
+
+namespace OpenHgs.Client;
+
+/// <summary>The fabric admin's HTTP client for <c>/admin/v1</c> (bearer credential), with the same failover as hosts.</summary>
+public sealed class AdminClient(IEnumerable<string> urls, string token) : IDisposable
+{
+    private readonly FailoverHttpClient _http = new(urls) { BearerToken = token };
+
+    public Task<List<FabricKeyInfo>> ListKeysAsync(CancellationToken ct) => GetAsync("admin/v1/keys", WireJson.Default.ListFabricKeyInfo, ct);
+
+    public Task<FabricKeyInfo> AddKeyAsync(string role, CancellationToken ct) =>
+        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/keys", new AddKeyRequest(role), WireJson.Default.AddKeyRequest, WireJson.Default.FabricKeyInfo, ct);
+
+    public Task SetPrimaryAsync(string id, CancellationToken ct) => SendAsync(HttpMethod.Post, $"admin/v1/keys/{Uri.EscapeDataString(id)}/primary", ct);
+
+    public Task SetEnabledAsync(string id, bool enabled, CancellationToken ct) =>
+        SendAsync(HttpMethod.Post, $"admin/v1/keys/{Uri.EscapeDataString(id)}/{(enabled ? "enable" : "disable")}", ct);
+
+    public Task RemoveKeyAsync(string id, CancellationToken ct) => SendAsync(HttpMethod.Delete, $"admin/v1/keys/{Uri.EscapeDataString(id)}", ct);
+
+    public Task<List<HostInfo>> ListHostsAsync(CancellationToken ct) => GetAsync("admin/v1/hosts", WireJson.Default.ListHostInfo, ct);
+
+    public Task<HostInfo> AddHostKeyAsync(string name, string publicKey, CancellationToken ct) =>
+        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/hosts/key", new AddHostKeyRequest(name, publicKey), WireJson.Default.AddHostKeyRequest, WireJson.Default.HostInfo, ct);
+
+    public Task RemoveHostAsync(string name, CancellationToken ct) => SendAsync(HttpMethod.Delete, $"admin/v1/hosts/{Uri.EscapeDataString(name)}", ct);
+
+    public async Task<string> ExportGuardianAsync(CancellationToken ct)
+    {
+        using var response = await _http.SendAsync(HttpMethod.Get, "admin/v1/guardian", null, ct).ConfigureAwait(false);
+        return response.IsSuccessStatusCode
+            ? await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false)
+            : throw await FailoverHttpClient.ProblemAsync(response, ct).ConfigureAwait(false);
+    }
+
+    public Task<AuditVerifyResult> VerifyAuditAsync(CancellationToken ct) => GetAsync("admin/v1/audit/verify", WireJson.Default.AuditVerifyResult, ct);
+
+    public Task<List<AuditRecordInfo>> ReadAuditAsync(int limit, CancellationToken ct) => GetAsync($"admin/v1/audit?limit={limit}", WireJson.Default.ListAuditRecordInfo, ct);
+
+    public Task<ServiceSettings> GetSettingsAsync(CancellationToken ct) => GetAsync("admin/v1/settings", WireJson.Default.ServiceSettings, ct);
+
+    public Task SetModeAsync(string mode, CancellationToken ct) => SendAsync(HttpMethod.Put, $"admin/v1/settings/mode/{Uri.EscapeDataString(mode)}", ct);
+
+    public async Task SetDenyBeforeAsync(DateTimeOffset? denyBefore, CancellationToken ct)
+    {
+        using var content = new StringContent(System.Text.Json.JsonSerializer.Serialize(new DenyBeforeRequest(denyBefore), WireJson.Default.DenyBeforeRequest), Encoding.UTF8, "application/json");
+        using var response = await _http.SendAsync(HttpMethod.Put, "admin/v1/settings/deny-before", content, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await FailoverHttpClient.ProblemAsync(response, ct).ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    private Task<T> GetAsync<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken ct) =>
+        _http.SendJsonAsync<AddKeyRequest, T>(HttpMethod.Get, path, null, WireJson.Default.AddKeyRequest, type, ct);
+
+    private async Task SendAsync(HttpMethod method, string path, CancellationToken ct)
+    {
+        using var response = await _http.SendAsync(method, path, null, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await FailoverHttpClient.ProblemAsync(response, ct).ConfigureAwait(false);
+        }
+    }
+}

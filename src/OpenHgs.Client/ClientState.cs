@@ -1,0 +1,66 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace OpenHgs.Client;
+
+/// <summary>
+/// A guarded host's configuration (<c>STATE/client.json</c>): which attestation and key protection URLs to use,
+/// in order of preference, and where its keys are. The last health certificate is kept beside it.
+/// </summary>
+public sealed record ClientConfiguration(
+    IReadOnlyList<string> AttestationUrls,
+    IReadOnlyList<string> KeyProtectionUrls,
+    string HostKeyDirectory)
+{
+    public const string FileName = "client.json";
+    public const string HealthCertificateFile = "health.cer";
+
+    public static ClientConfiguration Load(string stateDirectory)
+    {
+        string path = Path.Combine(stateDirectory, FileName);
+        if (!File.Exists(path))
+        {
+            throw new HgsClientException("NotConfigured", $"'{stateDirectory}' is not configured; run 'hgs client configure --state {stateDirectory} ...' first.");
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllBytes(path), ClientJson.Default.ClientConfiguration)
+                ?? throw new HgsClientException("NotConfigured", $"{path} is empty.");
+        }
+        catch (JsonException ex)
+        {
+            throw new HgsClientException("ConfigurationInvalid", $"{path} is not valid: {ex.Message}");
+        }
+    }
+
+    public void Save(string stateDirectory)
+    {
+        Validate();
+        Directory.CreateDirectory(stateDirectory);
+        File.WriteAllBytes(Path.Combine(stateDirectory, FileName), JsonSerializer.SerializeToUtf8Bytes(this, ClientJson.Default.ClientConfiguration));
+    }
+
+    public void Validate()
+    {
+        foreach (var (name, urls) in new[] { ("attestation-url", AttestationUrls), ("key-protection-url", KeyProtectionUrls) })
+        {
+            if (urls.Count == 0)
+            {
+                throw new HgsClientException("ConfigurationInvalid", $"--{name}: at least one URL is needed.");
+            }
+
+            foreach (string url in urls)
+            {
+                if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+                {
+                    throw new HgsClientException("ConfigurationInvalid", $"--{name}: '{url}' is not an http(s) URL.");
+                }
+            }
+        }
+    }
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true)]
+[JsonSerializable(typeof(ClientConfiguration))]
+internal sealed partial class ClientJson : JsonSerializerContext;

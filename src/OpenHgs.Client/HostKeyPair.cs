@@ -1,0 +1,82 @@
+using System.Security.Cryptography;
+using OpenHgs.Crypto;
+
+namespace OpenHgs.Client;
+
+/// <summary>
+/// A guarded host's keys for host-key attestation: an ECDSA P-256 signing key (its public half is what the
+/// admin registers) and an RSA-2048 encryption key (what health certificates certify and transport keys are
+/// wrapped to). Private keys are PKCS#8 PEM files created 0600.
+/// </summary>
+public sealed class HostKeyPair : IDisposable
+{
+    public const string SigningKeyFile = "host-signing.key";
+    public const string EncryptionKeyFile = "host-encryption.key";
+    public const string PublicKeyFile = "host-signing.pub.pem";
+
+    private HostKeyPair(ECDsa signing, RSA encryption)
+    {
+        SigningKey = signing;
+        EncryptionKey = encryption;
+    }
+
+    public ECDsa SigningKey { get; }
+
+    public RSA EncryptionKey { get; }
+
+    public byte[] SigningPublicKey => SigningKey.ExportSubjectPublicKeyInfo();
+
+    public byte[] EncryptionPublicKey => EncryptionKey.ExportSubjectPublicKeyInfo();
+
+    /// <summary>Generates both keys into <paramref name="directory"/> (refusing to overwrite) and returns the public key file path.</summary>
+    public static string Generate(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        string signingPath = Path.Combine(directory, SigningKeyFile);
+        if (File.Exists(signingPath) || File.Exists(Path.Combine(directory, EncryptionKeyFile)))
+        {
+            throw new HgsClientException("HostKeyExists", $"'{directory}' already holds host keys; refusing to overwrite them.");
+        }
+
+        using var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var encryption = RSA.Create(2048);
+        OwnerOnlyFile.CreateNew(signingPath, System.Text.Encoding.ASCII.GetBytes(signing.ExportPkcs8PrivateKeyPem()));
+        OwnerOnlyFile.CreateNew(Path.Combine(directory, EncryptionKeyFile), System.Text.Encoding.ASCII.GetBytes(encryption.ExportPkcs8PrivateKeyPem()));
+        string publicPath = Path.Combine(directory, PublicKeyFile);
+        File.WriteAllText(publicPath, signing.ExportSubjectPublicKeyInfoPem() + "\n");
+        return Path.GetFullPath(publicPath);
+    }
+
+    public static HostKeyPair Load(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        var signing = ECDsa.Create();
+        var encryption = RSA.Create();
+        try
+        {
+            signing.ImportFromPem(ReadKey(directory, SigningKeyFile));
+            encryption.ImportFromPem(ReadKey(directory, EncryptionKeyFile));
+            return new HostKeyPair(signing, encryption);
+        }
+        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+        {
+            signing.Dispose();
+            encryption.Dispose();
+            throw new HgsClientException("HostKeyInvalid", $"The host keys in '{directory}' cannot be read: {ex.Message}");
+        }
+    }
+
+    public void Dispose()
+    {
+        SigningKey.Dispose();
+        EncryptionKey.Dispose();
+    }
+
+    private static string ReadKey(string directory, string file)
+    {
+        string path = Path.Combine(directory, file);
+        return File.Exists(path)
+            ? File.ReadAllText(path)
+            : throw new HgsClientException("HostKeyMissing", $"'{path}' does not exist; run 'hgs client keygen --out {directory}'.");
+    }
+}

@@ -1,0 +1,212 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace OpenHgs.Crypto.Software;
+
+/// <summary>
+/// The embedded development key store: one JSON file per key in a folder, the PKCS#8 private key sealed
+/// with AES-256-GCM (<see cref="KeySealing"/>). Private keys exist in this process's memory while it runs,
+/// which is exactly why production deployments must use an HSM instead.
+/// </summary>
+public sealed partial class SoftwareKeyStore : IKeyStore
+{
+    private static readonly KeyStoreCapabilities SoftwareCapabilities =
+        new(OaepSha256: true, RsaPss: true, [KeyAlgorithm.Rsa2048, KeyAlgorithm.Rsa3072, KeyAlgorithm.Rsa4096, KeyAlgorithm.EcP256, KeyAlgorithm.EcP384]);
+
+    private readonly string _directory;
+    private readonly KeySealing _sealing;
+    private readonly ConcurrentDictionary<string, LoadedKey> _cache = new(StringComparer.Ordinal);
+    private readonly Lock _writeLock = new();
+
+    internal SoftwareKeyStore(string directory, KeySealing sealing)
+    {
+        _directory = directory;
+        _sealing = sealing;
+        Directory.CreateDirectory(directory);
+    }
+
+    public string Kind => "software";
+
+    public KeyStoreCapabilities Capabilities => SoftwareCapabilities;
+
+    public StoredKey CreateKey(CreateKeyRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        string path = PathFor(request.Label);
+        lock (_writeLock)
+        {
+            if (File.Exists(path))
+            {
+                throw new KeyStoreOperationException($"A key labelled '{request.Label}' already exists.");
+            }
+
+            using AsymmetricAlgorithm key = request.Algorithm.IsRsa()
+                ? RSA.Create(request.Algorithm.RsaBits())
+                : ECDsa.Create(request.Algorithm == KeyAlgorithm.EcP256 ? ECCurve.NamedCurves.nistP256 : ECCurve.NamedCurves.nistP384);
+            byte[] pkcs8 = key.ExportPkcs8PrivateKey();
+            try
+            {
+                var stored = new StoredKey(request.Label, request.Algorithm, request.Usage, key.ExportSubjectPublicKeyInfo());
+                var file = new KeyFile(stored.Label, stored.Algorithm, stored.Usage, stored.SubjectPublicKeyInfo, _sealing.Seal(stored.Label, pkcs8));
+                using (var stream = OwnerOnlyFile.OpenNew(path))
+                {
+                    JsonSerializer.Serialize(stream, file, KeyFileJson.Default.KeyFile);
+                }
+
+                return stored;
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(pkcs8);
+            }
+        }
+    }
+
+    public StoredKey? FindKey(string label) => TryLoad(label)?.Stored;
+
+    public IReadOnlyList<StoredKey> ListKeys() =>
+        Directory.EnumerateFiles(_directory, "*.key.json")
+            .Select(f => Path.GetFileName(f)[..^".key.json".Length])
+            .Select(FindKey)
+            .OfType<StoredKey>()
+            .OrderBy(k => k.Label, StringComparer.Ordinal)
+            .ToList();
+
+    public bool DeleteKey(string label)
+    {
+        string path = PathFor(label);
+        lock (_writeLock)
+        {
+            if (_cache.TryRemove(label, out var loaded))
+            {
+                loaded.Key.Dispose();
+            }
+
+            if (!File.Exists(path))
+            {
+                return false;
+            }
+
+            File.Delete(path);
+            return true;
+        }
+    }
+
+    public byte[] SignHash(SignHashRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loaded = Require(request.Label, KeyUsage.Sign);
+        return (loaded.Key, request.Scheme) switch
+        {
+            (RSA rsa, SignatureScheme.RsaPkcs1Sha256) => rsa.SignHash(request.Hash, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
+            (RSA rsa, SignatureScheme.RsaPssSha256) => rsa.SignHash(request.Hash, HashAlgorithmName.SHA256, RSASignaturePadding.Pss),
+            (ECDsa ec, SignatureScheme.EcdsaSha256 or SignatureScheme.EcdsaSha384) => ec.SignHash(request.Hash),
+            _ => throw new KeyStoreOperationException($"Key '{request.Label}' ({loaded.Stored.Algorithm}) cannot sign with {request.Scheme}."),
+        };
+    }
+
+    public byte[] Decrypt(DecryptRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var loaded = Require(request.Label, KeyUsage.Decrypt);
+        if (loaded.Key is not RSA rsa)
+        {
+            throw new KeyStoreOperationException($"Key '{request.Label}' ({loaded.Stored.Algorithm}) cannot decrypt.");
+        }
+
+        try
+        {
+            return rsa.Decrypt(request.Ciphertext, request.Hash == OaepHash.Sha256 ? RSAEncryptionPadding.OaepSHA256 : RSAEncryptionPadding.OaepSHA1);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new KeyStoreOperationException($"Key '{request.Label}' could not decrypt the ciphertext (wrong key or corrupted data).", ex);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var loaded in _cache.Values)
+        {
+            loaded.Key.Dispose();
+        }
+
+        _cache.Clear();
+        _sealing.Dispose();
+    }
+
+    private LoadedKey Require(string label, KeyUsage usage)
+    {
+        var loaded = TryLoad(label) ?? throw new KeyNotFoundInStoreException(label);
+        return loaded.Stored.Usage.HasFlag(usage)
+            ? loaded
+            : throw new KeyStoreOperationException($"Key '{label}' is not allowed to {usage.ToString().ToLowerInvariant()} (usage: {loaded.Stored.Usage}).");
+    }
+
+    private LoadedKey? TryLoad(string label)
+    {
+        if (_cache.TryGetValue(label, out var cached))
+        {
+            return cached;
+        }
+
+        string path = PathFor(label);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        var file = JsonSerializer.Deserialize(File.ReadAllBytes(path), KeyFileJson.Default.KeyFile)
+            ?? throw new KeyStoreUnavailableException($"Key file for '{label}' is empty.");
+        if (file.Label != label)
+        {
+            throw new KeyStoreUnavailableException($"Key file for '{label}' names another key ('{file.Label}').");
+        }
+
+        byte[] pkcs8 = _sealing.Open(label, file.Sealed);
+        try
+        {
+            AsymmetricAlgorithm key = file.Algorithm.IsRsa() ? RSA.Create() : ECDsa.Create();
+            key.ImportPkcs8PrivateKey(pkcs8, out _);
+            if (!key.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(file.SubjectPublicKeyInfo))
+            {
+                key.Dispose();
+                throw new KeyStoreUnavailableException($"Key file for '{label}' holds a public key that does not match its private key.");
+            }
+
+            var loaded = new LoadedKey(new StoredKey(file.Label, file.Algorithm, file.Usage, file.SubjectPublicKeyInfo), key);
+            if (!_cache.TryAdd(label, loaded))
+            {
+                key.Dispose();
+                return _cache[label];
+            }
+
+            return loaded;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(pkcs8);
+        }
+    }
+
+    private string PathFor(string label)
+    {
+        ArgumentNullException.ThrowIfNull(label);
+        return LabelPattern().IsMatch(label)
+            ? Path.Combine(_directory, label + ".key.json")
+            : throw new KeyStoreOperationException($"Key label '{label}' may only hold letters, digits, '.', '_' and '-' (1-64 characters).");
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex LabelPattern();
+
+    private sealed record LoadedKey(StoredKey Stored, AsymmetricAlgorithm Key);
+}
+
+internal sealed record KeyFile(string Label, KeyAlgorithm Algorithm, KeyUsage Usage, byte[] SubjectPublicKeyInfo, byte[] Sealed);
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(KeyFile))]
+internal sealed partial class KeyFileJson : System.Text.Json.Serialization.JsonSerializerContext;

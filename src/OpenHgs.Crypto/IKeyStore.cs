@@ -1,0 +1,57 @@
+namespace OpenHgs.Crypto;
+
+/// <summary>
+/// A store of asymmetric private keys: an HSM token, or the embedded software store.
+/// </summary>
+/// <remarks>
+/// Security contract: private key material never crosses this interface. Keys are generated inside the
+/// store, and callers only ever receive public keys, signatures and the plaintext of data they asked to
+/// decrypt. Implementations must create keys non-exportable (for PKCS#11: CKA_SENSITIVE, not
+/// CKA_EXTRACTABLE, CKA_TOKEN) and must be safe to call from many threads at once.
+/// Failures of the store itself (device gone, session lost and not recoverable) surface as
+/// <see cref="KeyStoreUnavailableException"/> so callers can fail closed; a missing key as
+/// <see cref="KeyNotFoundInStoreException"/>.
+/// </remarks>
+public interface IKeyStore : IDisposable
+{
+    /// <summary>The backend name, e.g. <c>software</c> or <c>pkcs11</c>.</summary>
+    string Kind { get; }
+
+    /// <summary>What the store really supports, probed when it was opened (not what it advertises).</summary>
+    KeyStoreCapabilities Capabilities { get; }
+
+    /// <summary>Generates a new key pair inside the store. Fails if <paramref name="request"/>'s label exists.</summary>
+    StoredKey CreateKey(CreateKeyRequest request);
+
+    /// <summary>The key with this label, or null.</summary>
+    StoredKey? FindKey(string label);
+
+    /// <summary>Every key this store holds that OpenHGS created.</summary>
+    IReadOnlyList<StoredKey> ListKeys();
+
+    /// <summary>Destroys the key pair. Returns false when there was no such key.</summary>
+    bool DeleteKey(string label);
+
+    /// <summary>Signs a digest the caller computed. The scheme decides the padding (RSA) or encoding (ECDSA: r‖s).</summary>
+    byte[] SignHash(SignHashRequest request);
+
+    /// <summary>RSA-OAEP decryption inside the store; the plaintext is the caller's to zero.</summary>
+    byte[] Decrypt(DecryptRequest request);
+}
+
+/// <summary>Opens a key store from its URI; one implementation per backend assembly.</summary>
+public interface IKeyStoreProvider
+{
+    /// <summary>The URI scheme this provider serves (<c>software</c>, <c>pkcs11</c>).</summary>
+    string Scheme { get; }
+
+    /// <summary>Opens (and probes) the store. Throws <see cref="KeyStoreConfigurationException"/> naming the bad field.</summary>
+    IKeyStore Open(KeyStoreUri uri, KeyStoreOpenContext context);
+}
+
+/// <summary>Where relative paths resolve and whether the service runs in production.</summary>
+public sealed record KeyStoreOpenContext(string DataDirectory, bool Production)
+{
+    /// <summary>Reads secrets named by a pin-source (e.g. <c>env:VAR</c>); replaceable for tests.</summary>
+    public Func<string, string?> GetEnvironmentVariable { get; init; } = Environment.GetEnvironmentVariable;
+}

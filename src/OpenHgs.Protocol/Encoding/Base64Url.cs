@@ -1,0 +1,69 @@
+using System.Diagnostics.CodeAnalysis;
+
+// Deliberately in the root namespace rather than OpenHgs.Protocol.Encoding: a namespace named "Encoding" under
+// OpenHgs.Protocol would shadow System.Text.Encoding for every file in OpenHgs.Protocol.* (Encoding.UTF8 would
+// stop compiling there).
+namespace OpenHgs.Protocol;
+
+/// <summary>
+/// Strict base64url (RFC 4648 §5) without padding, as used by JWS and by the key protector format.
+/// </summary>
+/// <remarks>
+/// Security contract: decoding accepts exactly one spelling for each byte string. It rejects padding,
+/// whitespace, characters outside <c>A–Z a–z 0–9 - _</c>, impossible lengths (length mod 4 = 1) and
+/// non-zero unused trailing bits, so a signed document cannot be re-spelled without changing its bytes.
+/// </remarks>
+public static class Base64Url
+{
+    /// <summary>Encodes <paramref name="data"/> as unpadded base64url.</summary>
+    public static string Encode(ReadOnlySpan<byte> data) => System.Buffers.Text.Base64Url.EncodeToString(data);
+
+    /// <summary>Decodes strict unpadded base64url; throws <see cref="FormatException"/> on anything else.</summary>
+    public static byte[] Decode(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return TryDecode(text, out byte[]? data)
+            ? data
+            : throw new FormatException("The value is not strict unpadded base64url.");
+    }
+
+    /// <summary>Decodes strict unpadded base64url; false (and no data) on anything else.</summary>
+    public static bool TryDecode(ReadOnlySpan<char> text, [NotNullWhen(true)] out byte[]? data)
+    {
+        data = null;
+        if (text.Length % 4 == 1)
+        {
+            return false;
+        }
+
+        foreach (char c in text)
+        {
+            if (!IsAlphabet(c))
+            {
+                return false;
+            }
+        }
+
+        byte[] decoded;
+        try
+        {
+            decoded = System.Buffers.Text.Base64Url.DecodeFromChars(text);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+
+        // Canonical form: re-encoding must give back the same characters (catches non-zero trailing bits).
+        if (!text.SequenceEqual(Encode(decoded)))
+        {
+            return false;
+        }
+
+        data = decoded;
+        return true;
+    }
+
+    private static bool IsAlphabet(char c) =>
+        c is (>= 'A' and <= 'Z') or (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-' or '_';
+}

@@ -1,0 +1,57 @@
+using System.Security.Cryptography;
+using OpenHgs.Protocol.Guardians;
+
+namespace OpenHgs.Protocol.KeyProtection;
+
+/// <summary>The primitive operations of the key protector format, in one place.</summary>
+internal static class KeyProtectorCrypto
+{
+    /// <summary>A fresh wrapping id: 16 random bytes, base64url (22 characters).</summary>
+    public static string NewWrappingId() => Base64Url.Encode(RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>RS256 with any <see cref="RSA"/>, including HSM-backed ones (only SignHash is needed).</summary>
+    public static byte[] SignRs256(RSA key, byte[] data) => key.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+
+    public static bool VerifyRs256(RSA publicKey, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature) =>
+        publicKey.VerifyData(data, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+
+    public static byte[] Hs256(ReadOnlySpan<byte> transportKey, ReadOnlySpan<byte> payload) => HMACSHA256.HashData(transportKey, payload);
+
+    /// <summary>Encrypts the transport key to the RSA key of <paramref name="encryptionCertificate"/>.</summary>
+    public static WrappedKey Wrap(byte[] encryptionCertificate, string algorithm, ReadOnlySpan<byte> transportKey)
+    {
+        var certificate = CertificateChecks.TryParse(encryptionCertificate)
+            ?? throw new KeyProtectorException(KeyProtectorError.Malformed, "An encryption certificate does not parse.");
+        var key = CertificateChecks.TryGetRsaKey(certificate)
+            ?? throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, "An encryption certificate's key is not RSA of an accepted size.");
+        using var rsa = CertificateChecks.ToRsa(key);
+        return new WrappedKey(algorithm, rsa.Encrypt(transportKey, KeyProtectorAlgorithms.GetPadding(algorithm)));
+    }
+
+    /// <summary>
+    /// Decrypts a wrapped transport key with <paramref name="decryptionKey"/> (any <see cref="RSA"/>, including
+    /// HSM-backed ones). Every decryption failure, and a plaintext that is not 32 bytes, is
+    /// <see cref="KeyProtectorError.TransportKeyInvalid"/> with one message, so callers cannot learn why.
+    /// The caller zeroes the result.
+    /// </summary>
+    public static byte[] Unwrap(RSA decryptionKey, WrappedKey wrappedKey)
+    {
+        byte[] transportKey;
+        try
+        {
+            transportKey = decryptionKey.Decrypt(wrappedKey.Value, KeyProtectorAlgorithms.GetPadding(wrappedKey.Algorithm));
+        }
+        catch (CryptographicException ex)
+        {
+            throw new KeyProtectorException(KeyProtectorError.TransportKeyInvalid, "The wrapped transport key does not decrypt with this key.", ex);
+        }
+
+        if (transportKey.Length != KeyProtectorVerifier.TransportKeyBytes)
+        {
+            CryptographicOperations.ZeroMemory(transportKey);
+            throw new KeyProtectorException(KeyProtectorError.TransportKeyInvalid, "The wrapped transport key does not decrypt with this key.");
+        }
+
+        return transportKey;
+    }
+}

@@ -1,0 +1,44 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace OpenHgs.Protocol.Wire;
+
+/// <summary>Answer to <c>POST /attestation/v1/challenge</c>: a single-use 256-bit nonce (base64url) and its expiry.</summary>
+public sealed record ChallengeResponse(string Nonce, DateTimeOffset ExpiresAt);
+
+/// <summary><c>POST /attestation/v1/attest</c>: evidence bound to a nonce. Exactly one evidence kind is present.</summary>
+public sealed record AttestRequest(string Nonce, HostKeyEvidence? HostKey);
+
+/// <summary>
+/// Host-key evidence: the registered signing key (DER SPKI, base64), the host's RSA encryption key that the
+/// health certificate will certify (DER SPKI, base64), and the signature (base64) over
+/// <see cref="HostKeyEvidenceMessage.Build"/> — ES256 (r‖s) for EC keys, RS256 for RSA keys.
+/// </summary>
+public sealed record HostKeyEvidence(string SigningPublicKey, string EncryptionPublicKey, string Signature);
+
+/// <summary>The attestation verdict: <c>Passed</c> with a certificate, or a failure status and every reason.</summary>
+public sealed record AttestResponse(
+    string Status,
+    string? HealthCertificate,
+    DateTimeOffset? ValidUntil,
+    int PolicyVersion,
+    IReadOnlyList<AttestationReason> Reasons);
+
+/// <summary>One named reason (Keylime-style): a stable code, a message, how bad, and whether the host can fix it by retrying.</summary>
+public sealed record AttestationReason(string Code, string Message, string Severity, bool Recoverable, string? Policy = null);
+
+/// <summary>The exact bytes a host signs in host-key mode.</summary>
+public static class HostKeyEvidenceMessage
+{
+    private static readonly byte[] Domain = Encoding.ASCII.GetBytes("OpenHGS-host-key-attestation-v1\0");
+
+    /// <summary><c>"OpenHGS-host-key-attestation-v1\0" ‖ nonce ‖ SHA-256(encryption key SPKI)</c>.</summary>
+    public static byte[] Build(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> encryptionPublicKeySpki)
+    {
+        byte[] message = new byte[Domain.Length + nonce.Length + SHA256.HashSizeInBytes];
+        Domain.CopyTo(message, 0);
+        nonce.CopyTo(message.AsSpan(Domain.Length));
+        SHA256.HashData(encryptionPublicKeySpki, message.AsSpan(Domain.Length + nonce.Length));
+        return message;
+    }
+}

@@ -1,0 +1,64 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace OpenHgs.Server.Configuration;
+
+/// <summary>
+/// <c>DATA/hgs.json</c>, written by <c>hgs server init</c>: where the keys and the database are. It holds no
+/// secrets: the HSM PIN and any key store passphrase are named by a source (<c>env:VAR</c>), never stored.
+/// </summary>
+public sealed record HgsConfiguration(int Version, string KeyStore, string Database)
+{
+    public const string FileName = "hgs.json";
+
+    public static string PathIn(string dataDirectory) => Path.Combine(dataDirectory, FileName);
+
+    public static HgsConfiguration Load(string dataDirectory)
+    {
+        string path = PathIn(dataDirectory);
+        if (!File.Exists(path))
+        {
+            throw new HgsConfigurationException("data", $"'{dataDirectory}' is not an initialised OpenHGS data folder (no {FileName}); run 'hgs server init --data {dataDirectory} ...' first.");
+        }
+
+        HgsConfiguration? configuration;
+        try
+        {
+            configuration = JsonSerializer.Deserialize(File.ReadAllBytes(path), HgsConfigurationJson.Default.HgsConfiguration);
+        }
+        catch (JsonException ex)
+        {
+            throw new HgsConfigurationException(FileName, $"{path} is not valid JSON: {ex.Message}");
+        }
+
+        if (configuration is null || configuration.Version != 1)
+        {
+            throw new HgsConfigurationException("version", $"{path} has an unsupported version (expected 1).");
+        }
+
+        if (string.IsNullOrWhiteSpace(configuration.KeyStore))
+        {
+            throw new HgsConfigurationException("keyStore", $"{path} names no key store.");
+        }
+
+        if (string.IsNullOrWhiteSpace(configuration.Database))
+        {
+            throw new HgsConfigurationException("database", $"{path} names no database.");
+        }
+
+        return configuration;
+    }
+
+    public void Save(string dataDirectory) =>
+        File.WriteAllBytes(PathIn(dataDirectory), JsonSerializer.SerializeToUtf8Bytes(this, HgsConfigurationJson.Default.HgsConfiguration));
+}
+
+/// <summary>The service configuration is wrong; <see cref="Field"/> names what to fix.</summary>
+public sealed class HgsConfigurationException(string field, string message) : Exception(message)
+{
+    public string Field { get; } = field;
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(HgsConfiguration))]
+internal sealed partial class HgsConfigurationJson : JsonSerializerContext;

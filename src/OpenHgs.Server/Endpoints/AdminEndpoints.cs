@@ -1,0 +1,106 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.Hosts;
+using OpenHgs.Service.Keys;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Server.Endpoints;
+
+/// <summary><c>/admin/v1</c>: the only routes that accept, and require, the admin bearer credential.</summary>
+internal static class AdminEndpoints
+{
+    public static void MapAdminEndpoints(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapGroup("/admin/v1").AddEndpointFilter(RequireAdminAsync);
+
+        admin.MapGet("/keys", async (FabricKeyManager keys, CancellationToken ct) =>
+            Results.Json((await keys.GetSnapshotAsync(ct).ConfigureAwait(false)).Keys.Select(ToInfo).ToList(), WireJson.Default.ListFabricKeyInfo));
+        admin.MapPost("/keys", async (HttpContext context, FabricKeyManager keys) =>
+        {
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.AddKeyRequest).ConfigureAwait(false);
+            var record = await keys.AddAsync(FabricKeyRoles.Parse(request.Role), context.RequestAborted).ConfigureAwait(false);
+            var snapshot = await keys.GetSnapshotAsync(context.RequestAborted).ConfigureAwait(false);
+            return Results.Json(ToInfo(snapshot.Keys.Single(k => k.Id == record.Id)), WireJson.Default.FabricKeyInfo, statusCode: 201);
+        });
+        admin.MapPost("/keys/{id}/primary", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetPrimaryAsync(id, ct)));
+        admin.MapPost("/keys/{id}/enable", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetEnabledAsync(id, true, ct)));
+        admin.MapPost("/keys/{id}/disable", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetEnabledAsync(id, false, ct)));
+        admin.MapDelete("/keys/{id}", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.RemoveAsync(id, ct)));
+
+        admin.MapGet("/hosts", async (HostRegistry hosts, CancellationToken ct) =>
+            Results.Json((await hosts.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListHostInfo));
+        admin.MapPost("/hosts/key", async (HttpContext context, HostRegistry hosts) =>
+        {
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.AddHostKeyRequest).ConfigureAwait(false);
+            return Results.Json(await hosts.AddHostKeyAsync(request.Name, request.PublicKey, context.RequestAborted).ConfigureAwait(false), WireJson.Default.HostInfo, statusCode: 201);
+        });
+        admin.MapDelete("/hosts/{name}", (string name, HostRegistry hosts, CancellationToken ct) => NoContent(hosts.RemoveAsync(name, ct)));
+
+        admin.MapGet("/guardian", async (FabricKeyManager keys, SettingsService settings, CancellationToken ct) =>
+        {
+            var current = await settings.GetAsync(ct).ConfigureAwait(false);
+            return Results.Text((await keys.ExportGuardianAsync(current.FabricName, ct).ConfigureAwait(false)).ToJson(), "application/json");
+        });
+
+        admin.MapGet("/settings", async (SettingsService settings, CancellationToken ct) =>
+            Results.Json((await settings.GetAsync(ct).ConfigureAwait(false)).ToContract(), WireJson.Default.ServiceSettings));
+        admin.MapPut("/settings/mode/{mode}", (string mode, SettingsService settings, CancellationToken ct) =>
+            NoContent(settings.SetModeAsync(SettingsService.ParseMode(mode), ct)));
+        admin.MapPut("/settings/deny-before", async (HttpContext context, SettingsService settings) =>
+        {
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.DenyBeforeRequest).ConfigureAwait(false);
+            await settings.SetDenyBeforeAsync(request.DenyBefore, context.RequestAborted).ConfigureAwait(false);
+            return Results.NoContent();
+        });
+
+        admin.MapGet("/audit/verify", async (IHgsDatabase database, CancellationToken ct) =>
+        {
+            var result = await database.ReadAsync(s => s.Audit.VerifyAsync(), ct).ConfigureAwait(false);
+            return Results.Json(new AuditVerifyResult(result.Valid, result.Records, result.FirstBrokenSequence, result.Problem, result.HeadHash), WireJson.Default.AuditVerifyResult);
+        });
+        admin.MapGet("/audit", async (int? limit, IHgsDatabase database, CancellationToken ct) =>
+        {
+            var entries = await database.ReadAsync(s => s.Audit.TailAsync(Math.Clamp(limit ?? 100, 1, 10_000)), ct).ConfigureAwait(false);
+            return Results.Json(
+                entries.Select(e => new AuditRecordInfo(e.Sequence, e.Timestamp, e.Event, e.Outcome, e.Subject, e.Reason, e.Details, Convert.ToHexStringLower(e.Hash))).ToList(),
+                WireJson.Default.ListAuditRecordInfo);
+        });
+    }
+
+    private static async Task<IResult> NoContent(Task change)
+    {
+        await change.ConfigureAwait(false);
+        return Results.NoContent();
+    }
+
+    private static FabricKeyInfo ToInfo(FabricKey key) => new(
+        key.Id,
+        key.Record.Role,
+        key.Record.Algorithm,
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(key.Record.Certificate)),
+        key.Record.IsPrimary,
+        key.Record.Enabled,
+        key.Record.CreatedAt,
+        new DateTimeOffset(key.Certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero),
+        Convert.ToBase64String(key.Record.Certificate));
+
+    private static async ValueTask<object?> RequireAdminAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        string? header = http.Request.Headers.Authorization;
+        string? token = header is not null && header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : null;
+        var credential = http.RequestServices.GetService(typeof(AdminCredential)) as AdminCredential
+            ?? throw new InvalidOperationException("AdminCredential is not registered.");
+        if (!await credential.VerifyAsync(token, http.RequestAborted).ConfigureAwait(false))
+        {
+            http.Response.Headers.WWWAuthenticate = "Bearer";
+            throw new ServiceException(ProblemKind.Unauthorized, "AdminCredentialRequired", "Admin routes need the admin credential (Authorization: Bearer <DATA/admin.token>).");
+        }
+
+        return await next(context).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,25 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Attestation;
+
+namespace OpenHgs.Server.Endpoints;
+
+/// <summary><c>/attestation/v1</c>: guarded hosts ask for a nonce and present evidence. No credential: the evidence is the credential.</summary>
+internal static class AttestationEndpoints
+{
+    public static void MapAttestationEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/attestation/v1");
+        group.MapPost("/challenge", async (AttestationService service, CancellationToken ct) =>
+            Results.Json(await service.ChallengeAsync(ct).ConfigureAwait(false), WireJson.Default.ChallengeResponse));
+
+        group.MapPost("/attest", async (HttpContext context, AttestationService service) =>
+        {
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.AttestRequest).ConfigureAwait(false);
+            var verdict = await service.AttestAsync(request, context.RequestAborted).ConfigureAwait(false);
+            return Results.Json(verdict.ToContract(), WireJson.Default.AttestResponse, statusCode: verdict.Passed ? 200 : 403);
+        });
+    }
+}

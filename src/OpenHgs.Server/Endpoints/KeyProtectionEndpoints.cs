@@ -1,0 +1,31 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Keys;
+
+namespace OpenHgs.Server.Endpoints;
+
+/// <summary><c>/keyprotection/v1</c>: key release for healthy hosts, and the fabric guardian's public metadata for tenants.</summary>
+internal static class KeyProtectionEndpoints
+{
+    public static void MapKeyProtectionEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/keyprotection/v1");
+        group.MapPost("/release", async (HttpContext context, KeyReleaseService service) =>
+        {
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.ReleaseRequest).ConfigureAwait(false);
+            return Results.Json(await service.ReleaseAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ReleaseResponse);
+        });
+
+        // Public, like HGS's KPS metadata endpoint: tenants import it to grant the fabric.
+        group.MapGet("/metadata", async (FabricKeyManager keys, SettingsService settings, CancellationToken ct) =>
+        {
+            var current = await settings.GetAsync(ct).ConfigureAwait(false);
+            var metadata = await keys.ExportGuardianAsync(current.FabricName, ct).ConfigureAwait(false);
+            return Results.Text(metadata.ToJson(), "application/json");
+        });
+    }
+}

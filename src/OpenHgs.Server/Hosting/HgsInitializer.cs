@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenHgs.Crypto;
+using OpenHgs.Server.Configuration;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.Audit;
+using OpenHgs.Service.Keys;
+
+namespace OpenHgs.Server.Hosting;
+
+/// <summary>What <c>hgs server init</c> was asked to set up.</summary>
+public sealed record InitRequest(string DataDirectory, string KeyStoreUri, string Database, string FabricName, bool Production);
+
+/// <summary>What init produced: the keys, and where the admin credential was written (the credential itself is only in that file).</summary>
+public sealed record InitResult(string DataDirectory, string KeyStoreKind, string AdminTokenPath, IReadOnlyList<string> KeyIds);
+
+/// <summary>
+/// <c>hgs server init</c> (HGS Initialize-HgsServer): writes the configuration, creates the database, generates
+/// one key per role inside the key store, and writes the admin credential to <c>DATA/admin.token</c> (0600).
+/// Refuses an already initialised folder, and removes what it created when any step fails.
+/// </summary>
+public static class HgsInitializer
+{
+    public const string AdminTokenFile = "admin.token";
+
+    public static async Task<InitResult> InitializeAsync(InitRequest request, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        string data = Path.GetFullPath(request.DataDirectory);
+        if (File.Exists(HgsConfiguration.PathIn(data)))
+        {
+            throw new HgsConfigurationException("data", $"'{data}' is already initialised; use another folder or remove it first.");
+        }
+
+        bool createdFolder = !Directory.Exists(data);
+        Directory.CreateDirectory(data);
+        var configuration = new HgsConfiguration(1, request.KeyStoreUri, request.Database);
+        IKeyStore? store = null;
+        var createdKeys = new List<string>();
+        try
+        {
+            store = HgsRuntime.OpenKeyStore(configuration, data, request.Production);
+            var database = HgsRuntime.OpenDatabase(configuration, data, time);
+            await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+            await database.InTransactionAsync(async s =>
+            {
+                await s.Settings.SetAsync(SettingNames.FabricName, request.FabricName).ConfigureAwait(false);
+                await s.Settings.SetAsync(SettingNames.Mode, "host-key").ConfigureAwait(false);
+                return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.ServiceInitialized, AuditOutcomes.Success, request.FabricName, null,
+                    ("keyStore", store.Kind), ("database", database.Provider))).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
+
+            var keys = new FabricKeyManager(store, database, time, NullLogger<FabricKeyManager>.Instance);
+            await keys.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            createdKeys.AddRange((await keys.GetSnapshotAsync(cancellationToken).ConfigureAwait(false)).Keys.Select(k => k.Record.Label));
+
+            string token = await new AdminCredential(database).CreateAsync(cancellationToken).ConfigureAwait(false);
+            string tokenPath = Path.Combine(data, AdminTokenFile);
+            OwnerOnlyFile.CreateNew(tokenPath, System.Text.Encoding.UTF8.GetBytes(token + "\n"));
+            configuration.Save(data);
+            return new InitResult(data, store.Kind, tokenPath, createdKeys.Select(l => l["openhgs-".Length..]).ToList());
+        }
+        catch
+        {
+            foreach (string label in createdKeys)
+            {
+                store?.DeleteKey(label);
+            }
+
+            if (createdFolder)
+            {
+                Directory.Delete(data, recursive: true);
+            }
+
+            throw;
+        }
+        finally
+        {
+            store?.Dispose();
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        }
+    }
+}

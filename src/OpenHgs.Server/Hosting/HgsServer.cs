@@ -1,0 +1,80 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenHgs.Crypto;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Server.Configuration;
+using OpenHgs.Server.Endpoints;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.Attestation;
+using OpenHgs.Service.Hosts;
+using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Keys;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Server.Hosting;
+
+/// <summary>Builds the OpenHGS web host: attestation, key protection and admin route groups over one key store and database.</summary>
+public static class HgsServer
+{
+    public static async Task<WebApplication> BuildAsync(HgsServerOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var configuration = HgsConfiguration.Load(options.DataDirectory);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.SetMinimumLevel(options.MinimumLogLevel);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.UseUrls([.. options.Urls]);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            k.AddServerHeader = false;
+        });
+
+        var keyStore = HgsRuntime.OpenKeyStore(configuration, options.DataDirectory, options.Production);
+        var database = HgsRuntime.OpenDatabase(configuration, options.DataDirectory, options.Time);
+        await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(options.Time);
+        services.AddSingleton(keyStore);
+        services.AddSingleton(database);
+        services.AddSingleton<FabricKeyManager>();
+        services.AddSingleton<SettingsService>();
+        services.AddSingleton<AdminCredential>();
+        services.AddSingleton<HostRegistry>();
+        services.AddSingleton<AttestationService>();
+        services.AddSingleton<KeyReleaseService>();
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, WireJson.Default);
+            o.SerializerOptions.UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow;
+        });
+
+        var app = builder.Build();
+        if (keyStore.Kind == "software")
+        {
+            app.Logger.LogWarning(
+                "DEVELOPMENT KEY STORE: private keys are in {Directory} (sealed at rest) and in this process's memory, not in an HSM. Never use this for a production fabric.",
+                options.DataDirectory);
+        }
+
+        app.Lifetime.ApplicationStopped.Register(keyStore.Dispose);
+        app.UseMiddleware<ProblemMiddleware>();
+        app.MapAttestationEndpoints();
+        app.MapKeyProtectionEndpoints();
+        app.MapAdminEndpoints();
+        app.MapHealthEndpoints();
+        return app;
+    }
+}

@@ -1,0 +1,23 @@
+namespace OpenHgs.Server.Hosting;
+
+/// <summary>How <c>hgs server run</c> was started.</summary>
+public sealed record HgsServerOptions
+{
+    /// <summary>The initialised data folder.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>Kestrel URLs, e.g. <c>http://127.0.0.1:8080</c>.</summary>
+    public required IReadOnlyList<string> Urls { get; init; }
+
+    /// <summary>Production mode: refuses the software key store and development conveniences.</summary>
+    public bool Production { get; init; }
+
+    /// <summary>Largest accepted request body, bytes.</summary>
+    public long MaxRequestBodyBytes { get; init; } = 512 * 1024;
+
+    /// <summary>Least severe log level written to the console.</summary>
+    public Microsoft.Extensions.Logging.LogLevel MinimumLogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
+
+    /// <summary>Time source; tests substitute one to exercise expiry.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}

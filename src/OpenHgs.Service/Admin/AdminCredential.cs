@@ -1,0 +1,54 @@
+using System.Security.Cryptography;
+using System.Text;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Admin;
+
+/// <summary>
+/// The admin bearer credential. The service stores only its SHA-256 and compares in constant time; the
+/// token itself is shown once, to the operator, in <c>DATA/admin.token</c> (0600).
+/// </summary>
+public sealed class AdminCredential(IHgsDatabase database)
+{
+    private byte[]? _expectedHash;
+
+    /// <summary>Creates a new random credential, replacing any previous one, and returns it (the only time it exists in clear).</summary>
+    public async Task<string> CreateAsync(CancellationToken cancellationToken)
+    {
+        string token = "hgsadm_" + Base64UrlNoPadding(RandomNumberGenerator.GetBytes(32));
+        byte[] hash = SHA256.HashData(Encoding.UTF8.GetBytes(token));
+        await database.InTransactionAsync(async s =>
+        {
+            await s.Settings.SetAsync(SettingNames.AdminTokenHash, Convert.ToHexStringLower(hash)).ConfigureAwait(false);
+            return 0;
+        }, cancellationToken).ConfigureAwait(false);
+        _expectedHash = hash;
+        return token;
+    }
+
+    /// <summary>True when <paramref name="presented"/> is the admin credential. Fails closed when none is configured.</summary>
+    public async Task<bool> VerifyAsync(string? presented, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(presented) || presented.Length > 256)
+        {
+            return false;
+        }
+
+        var expected = _expectedHash;
+        if (expected is null)
+        {
+            string? stored = await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.AdminTokenHash), cancellationToken).ConfigureAwait(false);
+            if (stored is null)
+            {
+                return false;
+            }
+
+            expected = Convert.FromHexString(stored);
+            _expectedHash = expected;
+        }
+
+        return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), expected);
+    }
+
+    private static string Base64UrlNoPadding(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

@@ -1,0 +1,94 @@
+using System.Globalization;
+using OpenHgs.Protocol.HealthCertificates;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Audit;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Admin;
+
+/// <summary>Setting names in the database.</summary>
+public static class SettingNames
+{
+    public const string Mode = "mode";
+    public const string DenyBefore = "deny-before";
+    public const string ValidityMinutes = "health-certificate-validity-minutes";
+    public const string PolicyVersion = "policy-version";
+    public const string FabricName = "fabric-name";
+    public const string AdminTokenHash = "admin-token-sha256";
+}
+
+/// <summary>The admin-tunable service settings, cached briefly so the hot paths do not query them each time.</summary>
+public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
+{
+    private static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(5);
+    private (CurrentSettings Settings, DateTimeOffset LoadedAt)? _cached;
+
+    public async Task<CurrentSettings> GetAsync(CancellationToken cancellationToken)
+    {
+        if (_cached is { } c && time.GetUtcNow() - c.LoadedAt < CacheLifetime)
+        {
+            return c.Settings;
+        }
+
+        var settings = await database.ReadAsync(ReadAsync, cancellationToken).ConfigureAwait(false);
+        _cached = (settings, time.GetUtcNow());
+        return settings;
+    }
+
+    public async Task SetModeAsync(AttestationMode mode, CancellationToken cancellationToken) =>
+        await ChangeAsync(SettingNames.Mode, ModeName(mode), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Health certificates issued before this instant are refused by key release (null clears it).</summary>
+    public async Task SetDenyBeforeAsync(DateTimeOffset? denyBefore, CancellationToken cancellationToken) =>
+        await ChangeAsync(SettingNames.DenyBefore, denyBefore?.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
+
+    public async Task SetValidityAsync(TimeSpan validity, CancellationToken cancellationToken)
+    {
+        if (validity < TimeSpan.FromMinutes(5) || validity > TimeSpan.FromDays(7))
+        {
+            throw ServiceException.BadRequest("ValidityOutOfRange", "Health certificate validity must be between 5 minutes and 7 days.");
+        }
+
+        await ChangeAsync(SettingNames.ValidityMinutes, ((int)validity.TotalMinutes).ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
+    }
+
+    public static string ModeName(AttestationMode mode) => mode == AttestationMode.Tpm ? "tpm" : "host-key";
+
+    public static AttestationMode ParseMode(string name) => name switch
+    {
+        "tpm" => AttestationMode.Tpm,
+        "host-key" => AttestationMode.HostKey,
+        _ => throw ServiceException.BadRequest("UnknownMode", $"Unknown attestation mode '{name}': use host-key or tpm."),
+    };
+
+    private async Task ChangeAsync(string name, string? value, CancellationToken cancellationToken)
+    {
+        await database.InTransactionAsync(async s =>
+        {
+            await s.Settings.SetAsync(name, value).ConfigureAwait(false);
+            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, name, null, ("value", value))).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        _cached = null;
+    }
+
+    private static async Task<CurrentSettings> ReadAsync(HgsSession s)
+    {
+        string mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false) ?? "host-key";
+        string? deny = await s.Settings.GetAsync(SettingNames.DenyBefore).ConfigureAwait(false);
+        string? validity = await s.Settings.GetAsync(SettingNames.ValidityMinutes).ConfigureAwait(false);
+        string? policy = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
+        string name = await s.Settings.GetAsync(SettingNames.FabricName).ConfigureAwait(false) ?? "OpenHGS fabric";
+        return new CurrentSettings(
+            ParseMode(mode),
+            deny is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(deny, CultureInfo.InvariantCulture)),
+            validity is null ? HealthCertificateProfile.DefaultValidity : TimeSpan.FromMinutes(int.Parse(validity, CultureInfo.InvariantCulture)),
+            policy is null ? 1 : int.Parse(policy, CultureInfo.InvariantCulture),
+            name);
+    }
+}
+
+/// <summary>The settings in force.</summary>
+public sealed record CurrentSettings(AttestationMode Mode, DateTimeOffset? DenyBefore, TimeSpan Validity, int PolicyVersion, string FabricName)
+{
+    public ServiceSettings ToContract() => new(SettingsService.ModeName(Mode), DenyBefore, (int)Validity.TotalMinutes, PolicyVersion);
+}

@@ -1,0 +1,194 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using OpenHgs.Protocol.HealthCertificates;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.Audit;
+using OpenHgs.Service.Hosts;
+using OpenHgs.Service.Keys;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Attestation;
+
+/// <summary>
+/// Challenge–response attestation. Nonces are 256-bit, stored by hash, single-use across every node that
+/// shares the database, and expire after <see cref="NonceLifetime"/>. In one transaction the service consumes
+/// the nonce, checks the evidence, issues the health certificate (signed in the key store) and writes the
+/// audit record: if the record cannot be stored, no certificate leaves the service.
+/// </summary>
+public sealed partial class AttestationService(
+    IHgsDatabase database,
+    FabricKeyManager keys,
+    SettingsService settings,
+    TimeProvider time,
+    ILogger<AttestationService> logger)
+{
+    public static readonly TimeSpan NonceLifetime = TimeSpan.FromMinutes(5);
+    private const int NonceBytes = 32;
+    private long _challenges;
+
+    public async Task<ChallengeResponse> ChallengeAsync(CancellationToken cancellationToken)
+    {
+        byte[] nonce = RandomNumberGenerator.GetBytes(NonceBytes);
+        var now = time.GetUtcNow();
+        var expiresAt = now + NonceLifetime;
+        bool purge = Interlocked.Increment(ref _challenges) % 256 == 0;
+        await database.InTransactionAsync(async s =>
+        {
+            await s.Nonces.AddAsync(NonceHash(nonce), expiresAt).ConfigureAwait(false);
+            return purge ? await s.Nonces.PurgeExpiredAsync(now).ConfigureAwait(false) : 0;
+        }, cancellationToken).ConfigureAwait(false);
+        return new ChallengeResponse(Base64Url.EncodeToString(nonce), expiresAt);
+    }
+
+    public async Task<AttestationVerdict> AttestAsync(AttestRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var current = await settings.GetAsync(cancellationToken).ConfigureAwait(false);
+        var evidence = request.HostKey
+            ?? throw ServiceException.BadRequest(nameof(AttestationFailureCode.EvidenceMissing), "The request carries no evidence (expected 'hostKey').");
+        byte[] nonce = DecodeNonce(request.Nonce);
+        byte[] signingKey = DecodeBase64(evidence.SigningPublicKey, "hostKey.signingPublicKey");
+        byte[] encryptionKey = DecodeBase64(evidence.EncryptionPublicKey, "hostKey.encryptionPublicKey");
+        byte[] signature = DecodeBase64(evidence.Signature, "hostKey.signature");
+        byte[] message = HostKeyEvidenceMessage.Build(nonce, encryptionKey);
+        byte[] evidenceDigest = EvidenceDigest(message, signingKey, signature);
+        string thumbprint = HostKeys.Thumbprint(signingKey);
+        var snapshot = await keys.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        var signer = snapshot.Primary(FabricKeyRole.AttestationSigner);
+
+        try
+        {
+            var verdict = await database.InTransactionAsync(async s =>
+            {
+                var (verdict, hostName) = await DecideAsync(s, current, nonce, thumbprint, signingKey, encryptionKey, message, signature, evidenceDigest, signer).ConfigureAwait(false);
+                await s.Audit.AppendAsync(AuditRecord.Create(
+                    AuditEvents.Attestation,
+                    verdict.Passed ? AuditOutcomes.Success : AuditOutcomes.Refused,
+                    hostName ?? "key:" + thumbprint,
+                    verdict.Passed ? null : string.Join(",", verdict.Failures.Select(f => f.Code)),
+                    ("mode", "host-key"),
+                    ("status", verdict.Status.ToString()),
+                    ("evidenceDigest", Convert.ToHexStringLower(evidenceDigest)),
+                    ("policyVersion", current.PolicyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                    ("signerKey", signer.Id),
+                    ("certificateSha256", verdict.HealthCertificate is null ? null : Convert.ToHexStringLower(SHA256.HashData(verdict.HealthCertificate))))).ConfigureAwait(false);
+                return verdict;
+            }, cancellationToken).ConfigureAwait(false);
+            LogAttestation(logger, thumbprint, verdict.Status);
+            return verdict;
+        }
+        catch (DatabaseUnavailableException ex)
+        {
+            throw AuditRecord.AuditUnavailable(ex);
+        }
+    }
+
+    private async Task<(AttestationVerdict Verdict, string? HostName)> DecideAsync(
+        HgsSession s, CurrentSettings current, byte[] nonce, string thumbprint, byte[] signingKey, byte[] encryptionKey,
+        byte[] message, byte[] signature, byte[] evidenceDigest, FabricKey signer)
+    {
+        int policy = current.PolicyVersion;
+        var expiresAt = await s.Nonces.ConsumeAsync(NonceHash(nonce)).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        if (expiresAt is null)
+        {
+            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.NonceUnknown, "The nonce was never issued by this service or was already used; request a new challenge.")), null);
+        }
+
+        if (now > expiresAt)
+        {
+            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge.")), null);
+        }
+
+        if (current.Mode != AttestationMode.HostKey)
+        {
+            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.ModeMismatch, "The service attests in TPM mode; host-key evidence is not accepted.")), null);
+        }
+
+        var host = await s.Hosts.FindByThumbprintAsync(thumbprint).ConfigureAwait(false);
+        if (host is null || host.Mode != HostRegistry.HostKeyMode)
+        {
+            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}.")), null);
+        }
+
+        if (!HostKeys.VerifySignature(signingKey, message, signature))
+        {
+            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.SignatureInvalid, "The evidence signature does not verify with the registered host key.")), host.Name);
+        }
+
+        try
+        {
+            HostKeys.Validate(encryptionKey, "hostKey.encryptionPublicKey", forSigning: false);
+        }
+        catch (ServiceException ex)
+        {
+            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.EncryptionKeyUnsupported, ex.Message)), host.Name);
+        }
+
+        var claims = new HealthClaims(AttestationMode.HostKey, policy, evidenceDigest, host.Name, now);
+        byte[] certificate = HealthCertificateIssuer.Issue(
+            new HealthCertificateRequest(claims, encryptionKey, current.Validity),
+            signer.Certificate,
+            X509SignatureGenerator.CreateForECDsa(signer.ECDsa));
+        return (new AttestationVerdict(AttestationStatus.Passed, certificate, now + current.Validity, policy, []), host.Name);
+    }
+
+    private static byte[] DecodeNonce(string? text)
+    {
+        byte[]? nonce = TryDecodeBase64Url(text);
+        return nonce is { Length: NonceBytes }
+            ? nonce
+            : throw ServiceException.BadRequest(nameof(AttestationFailureCode.NonceMalformed), "nonce: expected the 32-byte base64url value from /attestation/v1/challenge.");
+    }
+
+    private static byte[]? TryDecodeBase64Url(string? text)
+    {
+        if (string.IsNullOrEmpty(text) || text.Length > 128)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Base64Url.DecodeFromChars(text);
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[] DecodeBase64(string? text, string field)
+    {
+        if (string.IsNullOrEmpty(text) || text.Length > 8192)
+        {
+            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: missing or too large.");
+        }
+
+        try
+        {
+            return Convert.FromBase64String(text);
+        }
+        catch (FormatException)
+        {
+            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: not valid base64.");
+        }
+    }
+
+    private static string NonceHash(ReadOnlySpan<byte> nonce) => Convert.ToHexStringLower(SHA256.HashData(nonce));
+
+    private static byte[] EvidenceDigest(byte[] message, byte[] signingKey, byte[] signature)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(message);
+        hash.AppendData(signingKey);
+        hash.AppendData(signature);
+        return hash.GetHashAndReset();
+    }
+
+    [LoggerMessage(EventId = 1200, Level = LogLevel.Information, Message = "Host-key attestation for key {KeyThumbprint}: {Status}")]
+    private static partial void LogAttestation(ILogger logger, string keyThumbprint, AttestationStatus status);
+}

@@ -1,0 +1,62 @@
+using OpenHgs.Protocol.Wire;
+
+namespace OpenHgs.Service.Attestation;
+
+/// <summary>HGS-style attestation statuses.</summary>
+public enum AttestationStatus
+{
+    Passed,
+
+    /// <summary>The host is not registered, or did not prove possession of its registered key.</summary>
+    UnauthorizedHost,
+
+    /// <summary>The evidence is stale, replayed, foreign or malformed.</summary>
+    InvalidEvidence,
+
+    /// <summary>The host is known but one or more enabled policies failed.</summary>
+    InsecureHostConfiguration,
+}
+
+/// <summary>Named reasons an attestation fails; stored in the audit trail and returned to the host.</summary>
+public enum AttestationFailureCode
+{
+    EvidenceMissing,
+    ModeMismatch,
+    NonceMalformed,
+    NonceUnknown,
+    NonceExpired,
+    HostKeyNotRegistered,
+    SignatureInvalid,
+    EncryptionKeyUnsupported,
+}
+
+/// <summary>One reason as data (Keylime <c>failure.py</c> style): code, status it implies, severity, recoverable.</summary>
+public sealed record AttestationFailure(AttestationFailureCode Code, AttestationStatus Status, string Message, bool Recoverable, string? Policy = null)
+{
+    public string Severity => Status == AttestationStatus.InvalidEvidence ? "warning" : "error";
+
+    public AttestationReason ToContract() => new(Code.ToString(), Message, Severity, Recoverable, Policy);
+
+    public static AttestationFailure Of(AttestationFailureCode code, string message) => code switch
+    {
+        AttestationFailureCode.HostKeyNotRegistered or AttestationFailureCode.SignatureInvalid => new(code, AttestationStatus.UnauthorizedHost, message, Recoverable: false),
+        AttestationFailureCode.NonceExpired or AttestationFailureCode.NonceUnknown => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: true),
+        _ => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: false),
+    };
+}
+
+/// <summary>The outcome of one attestation: a certificate, or the failures (never a bare "failed").</summary>
+public sealed record AttestationVerdict(AttestationStatus Status, byte[]? HealthCertificate, DateTimeOffset? ValidUntil, int PolicyVersion, IReadOnlyList<AttestationFailure> Failures)
+{
+    public bool Passed => Status == AttestationStatus.Passed;
+
+    public AttestResponse ToContract() => new(
+        Status.ToString(),
+        HealthCertificate is null ? null : Convert.ToBase64String(HealthCertificate),
+        ValidUntil,
+        PolicyVersion,
+        Failures.Select(f => f.ToContract()).ToList());
+
+    public static AttestationVerdict Failed(int policyVersion, params AttestationFailure[] failures) =>
+        new(failures[0].Status, null, null, policyVersion, failures);
+}

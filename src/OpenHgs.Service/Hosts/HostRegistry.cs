@@ -1,0 +1,64 @@
+using System.Text.RegularExpressions;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Audit;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Hosts;
+
+/// <summary>Registered guarded hosts (HGS Add-HgsAttestationHostKey / Remove-…). Every change is audited in its transaction.</summary>
+public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider time)
+{
+    public const string HostKeyMode = "host-key";
+
+    public async Task<HostInfo> AddHostKeyAsync(string name, string publicKey, CancellationToken cancellationToken)
+    {
+        ValidateName(name);
+        byte[] spki = HostKeys.ParsePublicKey(publicKey, "publicKey");
+        var record = new HostRecord(name, HostKeyMode, spki, HostKeys.Thumbprint(spki), time.GetUtcNow());
+        await database.InTransactionAsync(async s =>
+        {
+            if (await s.Hosts.FindByNameAsync(name).ConfigureAwait(false) is not null)
+            {
+                throw ServiceException.Conflict("HostExists", $"A host named '{name}' is already registered.");
+            }
+
+            if (await s.Hosts.FindByThumbprintAsync(record.KeyThumbprint).ConfigureAwait(false) is { } other)
+            {
+                throw ServiceException.Conflict("HostKeyInUse", $"That key is already registered for host '{other.Name}'.");
+            }
+
+            await s.Hosts.AddAsync(record).ConfigureAwait(false);
+            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, name, null,
+                ("mode", record.Mode), ("keyThumbprint", record.KeyThumbprint))).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        return ToInfo(record);
+    }
+
+    public async Task RemoveAsync(string name, CancellationToken cancellationToken)
+    {
+        await database.InTransactionAsync(async s =>
+        {
+            var host = await s.Hosts.FindByNameAsync(name).ConfigureAwait(false)
+                ?? throw ServiceException.NotFound("UnknownHost", $"There is no registered host '{name}'.");
+            await s.Hosts.RemoveAsync(name).ConfigureAwait(false);
+            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostRemoved, AuditOutcomes.Success, name, null,
+                ("mode", host.Mode), ("keyThumbprint", host.KeyThumbprint))).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<HostInfo>> ListAsync(CancellationToken cancellationToken) =>
+        (await database.ReadAsync(s => s.Hosts.ListAsync(), cancellationToken).ConfigureAwait(false)).Select(ToInfo).ToList();
+
+    public static HostInfo ToInfo(HostRecord r) => new(r.Name, r.Mode, r.KeyThumbprint, r.AddedAt);
+
+    private static void ValidateName(string name)
+    {
+        if (name is null || !HostNamePattern().IsMatch(name))
+        {
+            throw ServiceException.BadRequest("HostNameInvalid", "Host names are 1-253 letters, digits, '.', '_' or '-', starting with a letter or digit.");
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")]
+    private static partial Regex HostNamePattern();
+}

@@ -1,0 +1,224 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using OpenHgs.Crypto;
+using OpenHgs.Protocol.Guardians;
+using OpenHgs.Service.Audit;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Keys;
+
+/// <summary>
+/// The fabric's keys (HGS Add/Set/Remove-HgsKeyProtectionCertificate): generates them inside the key store,
+/// issues their certificates, keeps one primary per role, enables, disables and removes them, and exports
+/// the fabric guardian. Reads come from a snapshot refreshed every few seconds (and at once after a local
+/// change), so the release path does not query the database for keys.
+/// </summary>
+public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase database, TimeProvider time, ILogger<FabricKeyManager> logger)
+{
+    private static readonly TimeSpan SnapshotLifetime = TimeSpan.FromSeconds(5);
+    private readonly SemaphoreSlim _refresh = new(1, 1);
+    private (FabricKeySnapshot Snapshot, DateTimeOffset LoadedAt)? _cached;
+
+    public IKeyStore Store => store;
+
+    public async Task<FabricKeySnapshot> GetSnapshotAsync(CancellationToken cancellationToken)
+    {
+        var cached = _cached;
+        if (cached is { } c && time.GetUtcNow() - c.LoadedAt < SnapshotLifetime)
+        {
+            return c.Snapshot;
+        }
+
+        await _refresh.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_cached is { } again && time.GetUtcNow() - again.LoadedAt < SnapshotLifetime)
+            {
+                return again.Snapshot;
+            }
+
+            var records = await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
+            var snapshot = new FabricKeySnapshot(records.Select(r => new FabricKey(r, store)).ToList());
+            _cached = (snapshot, time.GetUtcNow());
+            return snapshot;
+        }
+        finally
+        {
+            _refresh.Release();
+        }
+    }
+
+    /// <summary>Creates the first key of every role (primary), if the fabric has none yet.</summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = await GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var role in new[] { FabricKeyRole.Signing, FabricKeyRole.Encryption, FabricKeyRole.AttestationSigner })
+        {
+            if (!snapshot.OfRole(role).Any())
+            {
+                await AddAsync(role, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Generates a key of <paramref name="role"/> in the store; it becomes primary when the role has none.</summary>
+    public async Task<FabricKeyRecord> AddAsync(FabricKeyRole role, CancellationToken cancellationToken)
+    {
+        var snapshot = await GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        string id = $"{Prefix(role)}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+        string label = "openhgs-" + id;
+        var now = time.GetUtcNow();
+        var algorithm = role == FabricKeyRole.AttestationSigner ? KeyAlgorithm.EcP256 : KeyAlgorithm.Rsa2048;
+        var usage = role == FabricKeyRole.Encryption ? KeyUsage.Decrypt : KeyUsage.Sign;
+        var stored = store.CreateKey(new CreateKeyRequest(label, algorithm, usage));
+        byte[] certificate;
+        try
+        {
+            certificate = IssueCertificate(role, id, stored, snapshot, now);
+        }
+        catch
+        {
+            store.DeleteKey(label);
+            throw;
+        }
+
+        bool primary = !snapshot.OfRole(role).Any(k => k.Record.IsPrimary && k.Record.Enabled);
+        var record = new FabricKeyRecord(id, role.ToName(), label, algorithm.ToString(), certificate, primary, true, now);
+        try
+        {
+            await database.InTransactionAsync(async s =>
+            {
+                await s.FabricKeys.AddAsync(record).ConfigureAwait(false);
+                if (primary)
+                {
+                    await s.FabricKeys.SetPrimaryAsync(id, record.Role).ConfigureAwait(false);
+                }
+
+                return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.KeyAdded, AuditOutcomes.Success, id, null,
+                    ("role", record.Role), ("label", label), ("algorithm", record.Algorithm), ("primary", primary.ToString()),
+                    ("thumbprint", Convert.ToHexStringLower(SHA256.HashData(certificate))))).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // No configuration row, no key: an HSM object nobody references would only confuse the next audit.
+            store.DeleteKey(label);
+            throw;
+        }
+
+        Invalidate();
+        LogKeyAdded(logger, id, record.Role, primary);
+        return record;
+    }
+
+    public Task SetPrimaryAsync(string id, CancellationToken cancellationToken) =>
+        ChangeAsync(id, AuditEvents.KeyPrimarySet, async (s, key) =>
+        {
+            if (!key.Enabled)
+            {
+                throw ServiceException.Conflict("KeyDisabled", $"Key '{id}' is disabled; enable it before making it primary.");
+            }
+
+            await s.FabricKeys.SetPrimaryAsync(id, key.Role).ConfigureAwait(false);
+        }, cancellationToken);
+
+    public Task SetEnabledAsync(string id, bool enabled, CancellationToken cancellationToken) =>
+        ChangeAsync(id, enabled ? AuditEvents.KeyEnabled : AuditEvents.KeyDisabled, async (s, key) =>
+        {
+            if (!enabled && key.IsPrimary)
+            {
+                throw ServiceException.Conflict("KeyIsPrimary", $"Key '{id}' is the primary {key.Role} key; make another key primary first.");
+            }
+
+            await s.FabricKeys.SetEnabledAsync(id, enabled).ConfigureAwait(false);
+        }, cancellationToken);
+
+    /// <summary>Removes a key from the configuration. The key store object is kept: destroying it is an HSM officer's decision.</summary>
+    public Task RemoveAsync(string id, CancellationToken cancellationToken) =>
+        ChangeAsync(id, AuditEvents.KeyRemoved, async (s, key) =>
+        {
+            if (key.IsPrimary)
+            {
+                throw ServiceException.Conflict("KeyIsPrimary", $"Key '{id}' is the primary {key.Role} key; make another key primary first.");
+            }
+
+            await s.FabricKeys.RemoveAsync(id).ConfigureAwait(false);
+        }, cancellationToken);
+
+    /// <summary>The fabric guardian: the primary encryption certificate and the signing certificate that issued it.</summary>
+    public async Task<GuardianMetadata> ExportGuardianAsync(string fabricName, CancellationToken cancellationToken)
+    {
+        var snapshot = await GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        var encryption = snapshot.Primary(FabricKeyRole.Encryption);
+        var signing = IssuerOf(encryption, snapshot)
+            ?? throw ServiceException.Unavailable("GuardianIncomplete", $"The signing key that issued encryption key '{encryption.Id}' is no longer configured.");
+        string[] algorithms = store.Capabilities.OaepSha256 ? ["RSA-OAEP-256", "RSA-OAEP"] : ["RSA-OAEP"];
+        return new GuardianMetadata(fabricName, signing.Record.Certificate, encryption.Record.Certificate, algorithms);
+    }
+
+    /// <summary>The configured signing key whose certificate issued <paramref name="encryptionKey"/>'s certificate.</summary>
+    public static FabricKey? IssuerOf(FabricKey encryptionKey, FabricKeySnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(encryptionKey);
+        ArgumentNullException.ThrowIfNull(snapshot);
+        var authority = encryptionKey.Certificate.Extensions.OfType<X509AuthorityKeyIdentifierExtension>().FirstOrDefault()?.KeyIdentifier;
+        return snapshot.OfRole(FabricKeyRole.Signing).FirstOrDefault(s =>
+            s.Certificate.SubjectName.RawData.AsSpan().SequenceEqual(encryptionKey.Certificate.IssuerName.RawData)
+            && authority is { } aki
+            && s.Certificate.Extensions.OfType<X509SubjectKeyIdentifierExtension>().FirstOrDefault()?.SubjectKeyIdentifierBytes.Span.SequenceEqual(aki.Span) == true);
+    }
+
+    public void Invalidate() => _cached = null;
+
+    private byte[] IssueCertificate(FabricKeyRole role, string id, StoredKey stored, FabricKeySnapshot snapshot, DateTimeOffset now)
+    {
+        switch (role)
+        {
+            case FabricKeyRole.Encryption:
+                var signer = snapshot.Primary(FabricKeyRole.Signing);
+                using (var encryptionKey = new KeyStoreRsa(store, stored))
+                {
+                    return FabricCertificates.IssueEncryption($"OpenHGS KPS encryption {id}", encryptionKey, signer.Certificate, signer.Rsa, now);
+                }
+
+            case FabricKeyRole.Signing:
+                using (var signingKey = new KeyStoreRsa(store, stored))
+                {
+                    return FabricCertificates.IssueSelfSigned($"OpenHGS KPS signing {id}", signingKey, now);
+                }
+
+            default:
+                using (var attestationKey = new KeyStoreECDsa(store, stored))
+                {
+                    return FabricCertificates.IssueSelfSigned($"OpenHGS attestation signer {id}", attestationKey, now);
+                }
+        }
+    }
+
+    private async Task ChangeAsync(string id, string auditEvent, Func<HgsSession, FabricKeyRecord, Task> change, CancellationToken cancellationToken)
+    {
+        await database.InTransactionAsync(async s =>
+        {
+            var key = await s.FabricKeys.FindAsync(id).ConfigureAwait(false)
+                ?? throw ServiceException.NotFound("UnknownKey", $"There is no fabric key '{id}' (see 'hgs keys list').");
+            await change(s, key).ConfigureAwait(false);
+            return await s.Audit.AppendAsync(AuditRecord.Create(auditEvent, AuditOutcomes.Success, id, null, ("role", key.Role))).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        Invalidate();
+        LogKeyChanged(logger, id, auditEvent);
+    }
+
+    private static string Prefix(FabricKeyRole role) => role switch
+    {
+        FabricKeyRole.Encryption => "enc",
+        FabricKeyRole.Signing => "sig",
+        _ => "att",
+    };
+
+    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Fabric key {KeyId} added with role {Role} (primary: {Primary})")]
+    private static partial void LogKeyAdded(ILogger logger, string keyId, string role, bool primary);
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "Fabric key {KeyId} changed: {Change}")]
+    private static partial void LogKeyChanged(ILogger logger, string keyId, string change);
+}

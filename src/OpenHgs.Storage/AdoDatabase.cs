@@ -1,0 +1,95 @@
+using System.Data;
+using System.Data.Common;
+
+namespace OpenHgs.Storage;
+
+/// <summary>
+/// <see cref="IHgsDatabase"/> over any ADO.NET provider; subclasses supply connections, the dialect and which
+/// provider errors mean "the database is unreachable" (turned into <see cref="DatabaseUnavailableException"/>).
+/// </summary>
+public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time) : IHgsDatabase
+{
+    public abstract string Provider { get; }
+
+    protected SqlDialect Dialect { get; } = dialect;
+
+    protected abstract Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken);
+
+    /// <summary>True for errors that mean the database cannot answer (as opposed to a constraint violation).</summary>
+    protected abstract bool IsUnavailable(DbException exception);
+
+    /// <summary>Starts the write transaction (subclasses pick the isolation that serialises writers).</summary>
+    protected virtual ValueTask<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        connection.BeginTransactionAsync(IsolationLevel.Serializable, cancellationToken);
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await InTransactionCoreAsync<int>(async (connection, transaction) =>
+        {
+            var command = new CommandFactory(connection, transaction);
+            await command.ExecuteAsync("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)").ConfigureAwait(false);
+            long current = Convert.ToInt64(await command.ScalarAsync("SELECT COALESCE(MAX(version), 0) FROM schema_version").ConfigureAwait(false) ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var (version, sql) in Dialect.Migrations.Where(m => m.Version > current))
+            {
+                await command.ExecuteAsync(sql, ("@genesis", AuditChain.Genesis)).ConfigureAwait(false);
+                await command.ExecuteAsync("INSERT INTO schema_version (version, applied_at) VALUES (@v, @t)", ("@v", version), ("@t", CommandFactory.ToUnixMs(time.GetUtcNow()))).ConfigureAwait(false);
+            }
+
+            return 0;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<T> InTransactionAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return InTransactionCoreAsync((connection, transaction) => work(new HgsSession(connection, transaction, Dialect, time)), cancellationToken);
+    }
+
+    public async Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        try
+        {
+            await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            return await work(new HgsSession(connection, null, Dialect, time)).ConfigureAwait(false);
+        }
+        catch (DbException ex) when (IsUnavailable(ex))
+        {
+            throw new DatabaseUnavailableException($"The {Provider} database cannot answer.", ex);
+        }
+    }
+
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ReadAsync(
+                async s =>
+                {
+                    await s.Settings.GetAsync("mode").ConfigureAwait(false);
+                    return true;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DatabaseUnavailableException or DbException or InvalidOperationException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private async Task<T> InTransactionCoreAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transaction = await BeginWriteAsync(connection, cancellationToken).ConfigureAwait(false);
+            T result = await work(connection, transaction).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return result;
+        }
+        catch (DbException ex) when (IsUnavailable(ex))
+        {
+            throw new DatabaseUnavailableException($"The {Provider} database cannot answer.", ex);
+        }
+    }
+}

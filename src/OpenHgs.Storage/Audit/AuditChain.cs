@@ -1,0 +1,96 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace OpenHgs.Storage;
+
+/// <summary>
+/// The audit hash chain: each record's hash covers its sequence number, time, every field and the previous
+/// record's hash, so editing, deleting, inserting or reordering any record breaks every later link; the
+/// head row (last sequence and hash, updated in the same transaction) exposes removal of the newest record.
+/// </summary>
+public static class AuditChain
+{
+    /// <summary>The "previous hash" of record 1.</summary>
+    public static readonly byte[] Genesis = SHA256.HashData(Encoding.ASCII.GetBytes("OpenHGS audit chain v1 genesis"));
+
+    public static byte[] ComputeHash(long sequence, DateTimeOffset timestamp, AuditEvent e, ReadOnlySpan<byte> previousHash)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> number = stackalloc byte[8];
+        hash.AppendData("OpenHGS-audit-v1"u8);
+        BinaryPrimitives.WriteInt64BigEndian(number, sequence);
+        hash.AppendData(number);
+        BinaryPrimitives.WriteInt64BigEndian(number, timestamp.ToUnixTimeMilliseconds());
+        hash.AppendData(number);
+        foreach (string? field in (ReadOnlySpan<string?>)[e.Event, e.Outcome, e.Subject, e.Reason, e.Details])
+        {
+            AppendField(hash, field);
+        }
+
+        hash.AppendData(previousHash);
+        return hash.GetHashAndReset();
+    }
+
+    /// <summary>Walks records in sequence order and reports the first one that breaks the chain.</summary>
+    public static AuditVerification Verify(IEnumerable<AuditEntry> entries, long headSequence, ReadOnlySpan<byte> headHash)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        byte[] previous = Genesis;
+        long expected = 1;
+        foreach (var entry in entries)
+        {
+            if (entry.Sequence != expected)
+            {
+                return AuditVerification.Broken(expected, expected - 1, $"record {expected} is missing (next present is {entry.Sequence})");
+            }
+
+            if (!CryptographicOperations.FixedTimeEquals(entry.PreviousHash, previous))
+            {
+                return AuditVerification.Broken(entry.Sequence, expected - 1, $"record {entry.Sequence} does not link to record {entry.Sequence - 1}");
+            }
+
+            var recomputed = ComputeHash(entry.Sequence, entry.Timestamp, new AuditEvent(entry.Event, entry.Outcome, entry.Subject, entry.Reason, entry.Details), previous);
+            if (!CryptographicOperations.FixedTimeEquals(recomputed, entry.Hash))
+            {
+                return AuditVerification.Broken(entry.Sequence, expected - 1, $"record {entry.Sequence} was altered (its hash does not match its content)");
+            }
+
+            previous = entry.Hash;
+            expected++;
+        }
+
+        long count = expected - 1;
+        if (count != headSequence)
+        {
+            return AuditVerification.Broken(count + 1, count, $"the chain ends at record {count} but the head says {headSequence}: newest records were deleted");
+        }
+
+        return !CryptographicOperations.FixedTimeEquals(previous, headHash)
+            ? AuditVerification.Broken(count, count, $"the head hash does not match record {count}")
+            : new AuditVerification(true, count, null, null, Convert.ToHexStringLower(previous));
+    }
+
+    private static void AppendField(IncrementalHash hash, string? field)
+    {
+        Span<byte> length = stackalloc byte[4];
+        if (field is null)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(length, -1);
+            hash.AppendData(length);
+            return;
+        }
+
+        byte[] bytes = Encoding.UTF8.GetBytes(field);
+        BinaryPrimitives.WriteInt32BigEndian(length, bytes.Length);
+        hash.AppendData(length);
+        hash.AppendData(bytes);
+    }
+}
+
+/// <summary>Outcome of <see cref="AuditChain.Verify"/>: valid, or the first broken record and why.</summary>
+public sealed record AuditVerification(bool Valid, long Records, long? FirstBrokenSequence, string? Problem, string? HeadHash)
+{
+    public static AuditVerification Broken(long sequence, long recordsChecked, string problem) => new(false, recordsChecked, sequence, problem, null);
+}

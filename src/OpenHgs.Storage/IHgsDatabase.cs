@@ -1,0 +1,54 @@
+using System.Data.Common;
+
+namespace OpenHgs.Storage;
+
+/// <summary>
+/// The service's database (SQLite embedded, PostgreSQL for clusters). All state changes happen inside
+/// <see cref="InTransactionAsync{T}"/>, so an audit record and the change it describes commit together or
+/// not at all. When the database cannot answer, calls throw <see cref="DatabaseUnavailableException"/> and
+/// the service fails closed.
+/// </summary>
+public interface IHgsDatabase
+{
+    /// <summary>Provider name, e.g. <c>sqlite</c>.</summary>
+    string Provider { get; }
+
+    /// <summary>Applies pending versioned migrations; idempotent.</summary>
+    Task MigrateAsync(CancellationToken cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> in one serializable write transaction and commits it.</summary>
+    Task<T> InTransactionAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken);
+
+    /// <summary>Runs read-only <paramref name="work"/> on its own connection.</summary>
+    Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken);
+
+    /// <summary>True when a trivial query succeeds (readiness).</summary>
+    Task<bool> PingAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The database cannot be reached or failed mid-operation.</summary>
+public sealed class DatabaseUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>One connection (and transaction, when writing) with the tables bound to it.</summary>
+public sealed class HgsSession
+{
+    internal HgsSession(DbConnection connection, DbTransaction? transaction, SqlDialect dialect, TimeProvider time)
+    {
+        var command = new CommandFactory(connection, transaction);
+        Settings = new SettingsTable(command);
+        FabricKeys = new FabricKeyTable(command);
+        Hosts = new HostTable(command);
+        Nonces = new NonceTable(command);
+        Audit = new AuditTable(command, dialect, time);
+    }
+
+    public SettingsTable Settings { get; }
+
+    public FabricKeyTable FabricKeys { get; }
+
+    public HostTable Hosts { get; }
+
+    public NonceTable Nonces { get; }
+
+    public AuditTable Audit { get; }
+}

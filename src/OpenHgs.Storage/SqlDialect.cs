@@ -1,0 +1,39 @@
+namespace OpenHgs.Storage;
+
+/// <summary>The few places SQLite and PostgreSQL differ: column types, row locking, migrations.</summary>
+public abstract class SqlDialect
+{
+    /// <summary>Suffix that locks a selected row for the rest of the transaction (empty where the whole database is locked).</summary>
+    public abstract string ForUpdate { get; }
+
+    /// <summary>The binary column type.</summary>
+    public abstract string Blob { get; }
+
+    /// <summary>Versioned schema migrations, applied in order; never edit a released one, add a new version.</summary>
+    public IReadOnlyList<(int Version, string Sql)> Migrations =>
+    [
+        (1, $"""
+            CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE fabric_keys (
+                id TEXT PRIMARY KEY, role TEXT NOT NULL, label TEXT NOT NULL UNIQUE, algorithm TEXT NOT NULL,
+                certificate {Blob} NOT NULL, is_primary INTEGER NOT NULL, enabled INTEGER NOT NULL, created_at BIGINT NOT NULL);
+            CREATE TABLE hosts (
+                name TEXT PRIMARY KEY, mode TEXT NOT NULL, public_key {Blob} NOT NULL,
+                key_thumbprint TEXT NOT NULL UNIQUE, added_at BIGINT NOT NULL);
+            CREATE TABLE nonces (nonce_hash TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
+            CREATE INDEX nonces_expiry ON nonces (expires_at);
+            CREATE TABLE audit_log (
+                seq BIGINT PRIMARY KEY, ts BIGINT NOT NULL, event TEXT NOT NULL, outcome TEXT NOT NULL,
+                subject TEXT NOT NULL, reason TEXT NULL, details TEXT NOT NULL, prev_hash {Blob} NOT NULL, hash {Blob} NOT NULL);
+            CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash {Blob} NOT NULL);
+            INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, @genesis);
+            """),
+    ];
+}
+
+internal sealed class SqliteDialect : SqlDialect
+{
+    public override string ForUpdate => string.Empty;
+
+    public override string Blob => "BLOB";
+}

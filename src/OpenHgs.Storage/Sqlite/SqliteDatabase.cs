@@ -1,0 +1,45 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace OpenHgs.Storage.Sqlite;
+
+/// <summary>The embedded default: one SQLite file in the data folder, WAL mode, writers serialised by BEGIN IMMEDIATE.</summary>
+public sealed class SqliteDatabase : AdoDatabase
+{
+    private readonly string _connectionString;
+
+    public SqliteDatabase(string path, TimeProvider time)
+        : base(new SqliteDialect(), time)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        Path = System.IO.Path.GetFullPath(path);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    public string Path { get; }
+
+    public override string Provider => "sqlite";
+
+    protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
+        await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+
+    // BEGIN IMMEDIATE takes the write lock up front, so two writers never both read the same audit head.
+    protected override async ValueTask<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        await ((SqliteConnection)connection).BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false);
+
+    protected override bool IsUnavailable(DbException exception) =>
+        exception is SqliteException { SqliteErrorCode: 5 or 6 or 10 or 11 or 13 or 14 or 26 }; // BUSY, LOCKED, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
+}

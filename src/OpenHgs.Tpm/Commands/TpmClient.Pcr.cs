@@ -1,0 +1,60 @@
+using OpenHgs.Tpm.Structures;
+
+namespace OpenHgs.Tpm.Commands;
+
+public sealed partial class TpmClient
+{
+    /// <summary>
+    /// TPM2_PCR_Read of <paramref name="pcrs"/> in <paramref name="bank"/>; loops because a TPM returns at most
+    /// 8 digests per call. Returns PCR index → value.
+    /// </summary>
+    public IReadOnlyDictionary<int, byte[]> PcrRead(TpmAlgorithm bank, IEnumerable<int> pcrs)
+    {
+        ArgumentNullException.ThrowIfNull(pcrs);
+        var pending = pcrs.Distinct().Order().ToList();
+        var result = new SortedDictionary<int, byte[]>();
+        for (var round = 0; pending.Count > 0 && round < 32; round++)
+        {
+            var selection = PcrSelection.Create(bank, pending);
+            var r = Execute(TpmCommandCode.PcrRead, [], [], w => PcrSelection.WriteList(w, [selection]));
+            r.ReadUInt32("pcrUpdateCounter");
+            var returned = PcrSelection.ReadList(r);
+            var count = r.ReadCount("TPML_DIGEST count", 8);
+            var values = new List<byte[]>();
+            for (var i = 0; i < count; i++)
+            {
+                values.Add(r.ReadSized("PCR value", 64));
+            }
+            r.EnsureEnd("PCR_Read response");
+            var indices = returned.Where(s => s.Hash == bank).SelectMany(s => s.Pcrs).ToList();
+            if (indices.Count != values.Count || indices.Count == 0)
+            {
+                break; // bank not allocated or nothing more returned
+            }
+            for (var i = 0; i < indices.Count; i++)
+            {
+                result[indices[i]] = values[i];
+                pending.Remove(indices[i]);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>TPM2_PCR_Extend of one PCR with one digest per bank (empty-password PCR authorisation).</summary>
+    public void PcrExtend(int pcr, IReadOnlyDictionary<TpmAlgorithm, byte[]> digests)
+    {
+        ArgumentNullException.ThrowIfNull(digests);
+        Execute(TpmCommandCode.PcrExtend, [(uint)pcr], [TpmAuthorization.EmptyPassword], w =>
+        {
+            w.WriteUInt32((uint)digests.Count);
+            foreach (var (alg, digest) in digests)
+            {
+                if (digest.Length != alg.DigestSize())
+                {
+                    throw new ArgumentException($"{alg.Name()} digest must be {alg.DigestSize()} bytes.", nameof(digests));
+                }
+                w.WriteAlgorithm(alg).Write(digest);
+            }
+        });
+    }
+}

@@ -1,0 +1,140 @@
+using OpenHgs.Crypto.Pkcs11;
+using OpenHgs.Testing;
+
+namespace OpenHgs.Crypto.Tests;
+
+/// <summary>Key store URIs: every mistake is reported with the field to fix, and never with the PIN.</summary>
+public sealed class Pkcs11ConfigurationTests(SoftHsmToken token) : IClassFixture<SoftHsmToken>
+{
+    private readonly Pkcs11KeyStoreProvider _provider = new();
+
+    [Fact]
+    public void The_fixture_uri_opens_the_token_through_the_registry()
+    {
+        var registry = new KeyStoreRegistry([new Pkcs11KeyStoreProvider()]);
+        using IKeyStore store = registry.Open(token.KeyStoreUri, token.CreateOpenContext());
+        Assert.Equal("pkcs11", store.Kind);
+        Assert.StartsWith($"pkcs11:token={token.TokenLabel}?module-path={token.ModulePath}&pin-source=env:", token.KeyStoreUri, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_token_can_be_selected_by_slot_id()
+    {
+        ulong slotId;
+        using (Pkcs11KeyStore byLabel = token.OpenKeyStore())
+        {
+            slotId = byLabel.Slot.SlotId;
+        }
+
+        using Pkcs11KeyStore bySlot = Open($"pkcs11:slot-id={slotId}?module-path={token.ModulePath}&pin-source=env:{token.PinEnvironmentVariable}");
+        Assert.Equal(slotId, bySlot.Slot.SlotId);
+        Assert.Contains($"slot {slotId}", bySlot.TokenDescription, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Missing_token_is_reported_as_token()
+    {
+        AssertField("token", $"pkcs11:?module-path={token.ModulePath}&pin-source=env:{token.PinEnvironmentVariable}", "token=LABEL");
+    }
+
+    [Fact]
+    public void Unknown_token_label_is_reported_as_token_with_the_tokens_present()
+    {
+        var error = AssertField("token", $"pkcs11:token=no-such-token?module-path={token.ModulePath}&pin-source=env:{token.PinEnvironmentVariable}", "no token matches");
+        Assert.Contains($"'{token.TokenLabel}'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Non_numeric_slot_id_is_reported_as_slot_id()
+    {
+        AssertField("slot-id", $"pkcs11:slot-id=first?module-path={token.ModulePath}&pin-source=env:{token.PinEnvironmentVariable}", "not a slot number");
+    }
+
+    [Fact]
+    public void Missing_module_path_is_reported_as_module_path()
+    {
+        AssertField("module-path", $"pkcs11:token={token.TokenLabel}?pin-source=env:{token.PinEnvironmentVariable}", "needs 'module-path='");
+    }
+
+    [Fact]
+    public void Relative_module_path_is_reported_as_module_path()
+    {
+        AssertField("module-path", $"pkcs11:token={token.TokenLabel}?module-path=libsofthsm2.so&pin-source=env:{token.PinEnvironmentVariable}", "absolute path");
+    }
+
+    [Fact]
+    public void Nonexistent_module_is_reported_as_module_path()
+    {
+        AssertField("module-path", $"pkcs11:token={token.TokenLabel}?module-path=/nonexistent/libpkcs11.so&pin-source=env:{token.PinEnvironmentVariable}", "does not exist");
+    }
+
+    [Fact]
+    public void A_file_that_is_not_a_pkcs11_module_is_reported_as_module_path()
+    {
+        string notALibrary = Path.Combine(Path.GetTempPath(), $"openhgs-not-a-module-{Guid.NewGuid():N}.so");
+        File.WriteAllText(notALibrary, "not an ELF file");
+        try
+        {
+            AssertField("module-path", $"pkcs11:token={token.TokenLabel}?module-path={notALibrary}&pin-source=env:{token.PinEnvironmentVariable}", "could not be loaded");
+        }
+        finally
+        {
+            File.Delete(notALibrary);
+        }
+    }
+
+    [Fact]
+    public void Missing_pin_source_is_reported_as_pin_source()
+    {
+        AssertField("pin-source", $"pkcs11:token={token.TokenLabel}?module-path={token.ModulePath}", "needs 'pin-source='");
+    }
+
+    [Fact]
+    public void Unset_pin_variable_is_reported_as_pin_source()
+    {
+        const string unset = "OPENHGS_TEST_PIN_THAT_IS_NOT_SET";
+        Assert.Null(Environment.GetEnvironmentVariable(unset));
+        AssertField("pin-source", $"pkcs11:token={token.TokenLabel}?module-path={token.ModulePath}&pin-source=env:{unset}", $"'{unset}' is not set");
+    }
+
+    [Fact]
+    public void Wrong_pin_is_reported_as_pin_source_without_the_pin()
+    {
+        const string variable = "OPENHGS_TEST_WRONG_PIN";
+        const string wrongPin = "wrong-pin-4711";
+        var context = new KeyStoreOpenContext(Path.GetTempPath(), Production: false)
+        {
+            GetEnvironmentVariable = name => name == variable ? wrongPin : null,
+        };
+
+        var error = Assert.Throws<KeyStoreConfigurationException>(() => _provider.Open(
+            KeyStoreUri.Parse($"pkcs11:token={token.TokenLabel}?module-path={token.ModulePath}&pin-source=env:{variable}"), context));
+
+        Assert.Equal("pin-source", error.Field);
+        Assert.Contains("CKR_PIN_INCORRECT", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(wrongPin, error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pin_value_in_the_uri_is_refused()
+    {
+        AssertField("pin-value", $"pkcs11:token={token.TokenLabel}?module-path={token.ModulePath}&pin-value=1234", "never written");
+    }
+
+    [Fact]
+    public void A_misspelt_attribute_is_reported_by_name()
+    {
+        AssertField("modul-path", $"pkcs11:token={token.TokenLabel}?modul-path={token.ModulePath}&pin-source=env:{token.PinEnvironmentVariable}", "unknown");
+    }
+
+    private Pkcs11KeyStore Open(string uri) => _provider.OpenStore(KeyStoreUri.Parse(uri), token.CreateOpenContext());
+
+    private KeyStoreConfigurationException AssertField(string field, string uri, string messagePart)
+    {
+        var error = Assert.Throws<KeyStoreConfigurationException>(() => Open(uri).Dispose());
+        Assert.Equal(field, error.Field);
+        Assert.Contains(messagePart, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(token.Pin, error.ToString(), StringComparison.Ordinal);
+        return error;
+    }
+}

@@ -1,0 +1,40 @@
+namespace OpenHgs.Protocol.Tests;
+
+public sealed class Base64UrlTests
+{
+    [Fact]
+    public void Round_trips_every_length_and_byte_value()
+    {
+        for (int length = 0; length <= 40; length++)
+        {
+            byte[] data = Enumerable.Range(0, length).Select(i => (byte)((i * 73) + 250)).ToArray();
+            string text = Base64Url.Encode(data);
+            Assert.DoesNotContain('=', text);
+            Assert.Equal(data, Base64Url.Decode(text));
+        }
+    }
+
+    [Theory]
+    [InlineData("", "")]
+    [InlineData("AA", "00")]
+    [InlineData("AQ", "01")]
+    [InlineData("-_8", "FBFF")]
+    [InlineData("AAECAwQFBgcICQoLDA0ODw", "000102030405060708090A0B0C0D0E0F")]
+    public void Decodes_known_values(string text, string hex) => Assert.Equal(Convert.FromHexString(hex), Base64Url.Decode(text));
+
+    [Theory]
+    [InlineData("AA==")] // padding
+    [InlineData("A")] // impossible length
+    [InlineData("AAAAA")] // impossible length
+    [InlineData("+/8")] // standard alphabet
+    [InlineData("AA AA")] // whitespace
+    [InlineData("AA\n")]
+    [InlineData("AB")] // non-zero unused bits: "AB" would decode to 00 but re-encodes as "AA"
+    [InlineData("AAF")] // same, 2 spare bits
+    [InlineData("ä")]
+    public void Rejects_non_strict_spellings(string text)
+    {
+        Assert.False(Base64Url.TryDecode(text, out _));
+        Assert.Throws<FormatException>(() => Base64Url.Decode(text));
+    }
+}
