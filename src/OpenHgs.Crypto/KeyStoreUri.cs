@@ -95,5 +95,6 @@ public sealed class KeyStoreUri
         return result;
     }
 
-    private static string Encode(string value) => Uri.EscapeDataString(value).Replace("%2F", "/", StringComparison.Ordinal);
+    private static string Encode(string value) =>
+        Uri.EscapeDataString(value).Replace("%2F", "/", StringComparison.Ordinal).Replace("%3A", ":", StringComparison.Ordinal);
 }

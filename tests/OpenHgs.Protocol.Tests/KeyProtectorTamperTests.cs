@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using OpenHgs.Protocol.KeyProtection;
 using OpenHgs.Protocol.Tests.Support;
 
@@ -123,9 +125,9 @@ public sealed class KeyProtectorTamperTests
     public void A_wrapped_key_of_the_wrong_length_is_TransportKeyInvalid()
     {
         var wrappings = Kp.Wrappings.ToList();
-        using var ownerEncryption = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(Kp.Owner.EncryptionCertificate);
+        using var ownerEncryption = X509CertificateLoader.LoadCertificate(Kp.Owner.EncryptionCertificate);
         using var rsa = ownerEncryption.GetRSAPublicKey()!;
-        wrappings[0] = wrappings[0] with { WrappedKey = new WrappedKey("RSA-OAEP-256", rsa.Encrypt(new byte[16], System.Security.Cryptography.RSAEncryptionPadding.OaepSHA256)) };
+        wrappings[0] = wrappings[0] with { WrappedKey = new WrappedKey("RSA-OAEP-256", rsa.Encrypt(new byte[16], RSAEncryptionPadding.OaepSHA256)) };
         var kp = Forge.Seal(wrappings, TestGuardians.Owner.SigningKey, Kp.Owner.Id, TransportKey);
 
         Assert.Equal(KeyProtectorError.TransportKeyInvalid, Assert.Throws<KeyProtectorException>(() => KeyProtectorBuilder.UnwrapAsOwner(kp, TestGuardians.Owner)).Error);

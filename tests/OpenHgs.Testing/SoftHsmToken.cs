@@ -76,11 +76,10 @@ public sealed class SoftHsmToken : IDisposable
     /// <summary>
     /// <c>pkcs11:token=LABEL?module-path=MODULE&amp;pin-source=env:VAR</c> for this token.
     /// </summary>
+    /// <remarks>Written by hand rather than with KeyStoreUri.Create, which would percent-encode the ':' of env:.</remarks>
     public string KeyStoreUri =>
-        Crypto.KeyStoreUri.Create(
-            Pkcs11KeyStoreProvider.SchemeName,
-            [new("token", TokenLabel)],
-            [new("module-path", ModulePath), new("pin-source", $"env:{PinEnvironmentVariable}")]).Text;
+        $"{Pkcs11KeyStoreProvider.SchemeName}:token={Uri.EscapeDataString(TokenLabel)}" +
+        $"?module-path={ModulePath}&pin-source=env:{PinEnvironmentVariable}";
 
     /// <summary>An open context whose data directory is the shared SoftHSM directory (the pkcs11 store needs none).</summary>
     public KeyStoreOpenContext CreateOpenContext() => new(SoftHsmEnvironment.RootDirectory, Production: false);

@@ -96,6 +96,22 @@ public sealed partial class TpmClient
         return new TpmPublicInfo(outPublic, name, qualifiedName);
     }
 
+    /// <summary>
+    /// TPM2_EvictControl under the owner hierarchy: persists <paramref name="transient"/> at
+    /// <paramref name="persistentHandle"/> (0x81000000..0x817FFFFF).
+    /// </summary>
+    public void EvictControl(TpmObject transient, uint persistentHandle, TpmAuthorization? ownerAuth = null)
+    {
+        ArgumentNullException.ThrowIfNull(transient);
+        Execute(TpmCommandCode.EvictControl, [TpmHandles.Owner, transient.Handle], [ownerAuth ?? TpmAuthorization.EmptyPassword],
+            w => w.WriteUInt32(persistentHandle));
+    }
+
+    /// <summary>TPM2_EvictControl removing the persistent object at <paramref name="persistentHandle"/>.</summary>
+    public void EvictPersistent(uint persistentHandle, TpmAuthorization? ownerAuth = null) =>
+        Execute(TpmCommandCode.EvictControl, [TpmHandles.Owner, persistentHandle], [ownerAuth ?? TpmAuthorization.EmptyPassword],
+            w => w.WriteUInt32(persistentHandle));
+
     /// <summary>Wraps a persistent handle (e.g. an EK at 0x81010001) as a <see cref="TpmObject"/> (never flushed).</summary>
     public TpmObject OpenPersistent(uint handle)
     {

@@ -1,0 +1,132 @@
+using System.Security.Cryptography;
+using OpenHgs.Tpm.Marshalling;
+using OpenHgs.Tpm.Structures;
+
+namespace OpenHgs.Tpm.Verification;
+
+/// <summary>What a quote is checked against.</summary>
+/// <param name="AttestBytes">The exact TPMS_ATTEST bytes the TPM signed (TPM2B_ATTEST content).</param>
+/// <param name="Signature">The TPMT_SIGNATURE bytes.</param>
+/// <param name="AttestationKey">The AK's public area (already bound to the EK by ActivateCredential at enrolment).</param>
+/// <param name="Nonce">The single-use nonce the server issued; must equal extraData exactly.</param>
+/// <param name="PcrValues">
+/// Claimed PCR values per bank (e.g. the host's PCR_Read, or the replay of its event log); the quoted selection's
+/// values are taken from here in TPM order and hashed to compare with pcrDigest.
+/// </param>
+/// <param name="RequiredPcrs">PCRs (per bank) the policy needs; each must be in the quoted selection.</param>
+/// <param name="ExpectedQualifiedSigner">The AK's Qualified Name, when known (from ReadPublic at enrolment); null skips the check.</param>
+public sealed record QuoteVerificationInput(
+    byte[] AttestBytes,
+    byte[] Signature,
+    TpmtPublic AttestationKey,
+    byte[] Nonce,
+    IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> PcrValues,
+    IReadOnlyList<PcrSelection> RequiredPcrs,
+    byte[]? ExpectedQualifiedSigner = null);
+
+/// <summary>A verified (or refused) quote, with the parsed attestation when parsing succeeded.</summary>
+public sealed record QuoteVerificationResult(VerificationResult Result, TpmsAttest? Attest)
+{
+    /// <summary>True when every check passed.</summary>
+    public bool Succeeded => Result.Succeeded;
+
+    /// <summary>The named failure, or null.</summary>
+    public AttestationFailure? Failure => Result.Failure;
+}
+
+/// <summary>
+/// Verifies a TPM2_Quote: magic, type, qualified signer, nonce, AK attributes, signature, PCR selection and digest.
+/// Never throws for malformed evidence; each refusal names its <see cref="AttestationFailure"/>.
+/// </summary>
+public static class QuoteVerifier
+{
+    /// <summary>Runs every check in order and returns the first failure.</summary>
+    public static QuoteVerificationResult Verify(QuoteVerificationInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        TpmsAttest attest;
+        TpmtSignature signature;
+        try
+        {
+            attest = TpmsAttest.Parse(input.AttestBytes);
+            signature = TpmtSignature.Parse(input.Signature);
+        }
+        catch (TpmFormatException e)
+        {
+            return new(VerificationResult.Fail(AttestationFailure.MalformedEvidence, e.Message), null);
+        }
+
+        var common = AttestChecks.Common(attest, signature, input.AttestBytes, input.AttestationKey, input.Nonce,
+            input.ExpectedQualifiedSigner, TpmsAttest.AttestQuote);
+        if (!common.Succeeded)
+        {
+            return new(common, attest);
+        }
+
+        var quote = (QuoteInfo)attest.Attested;
+        foreach (var required in input.RequiredPcrs)
+        {
+            var quoted = quote.PcrSelection.Where(s => s.Hash == required.Hash).SelectMany(s => s.Pcrs).ToHashSet();
+            var missing = required.Pcrs.Where(p => !quoted.Contains(p)).ToList();
+            if (missing.Count > 0)
+            {
+                return new(VerificationResult.Fail(AttestationFailure.PcrSelectionMismatch,
+                    $"the quote does not cover {required.Hash.Name()} PCR {string.Join(",", missing)}"), attest);
+            }
+        }
+
+        using var concatenated = new MemoryStream();
+        foreach (var selection in quote.PcrSelection)
+        {
+            foreach (var pcr in selection.Pcrs)
+            {
+                if (!input.PcrValues.TryGetValue(selection.Hash, out var bank) || !bank.TryGetValue(pcr, out var value))
+                {
+                    return new(VerificationResult.Fail(AttestationFailure.PcrSelectionMismatch,
+                        $"no value supplied for quoted {selection.Hash.Name()} PCR {pcr}"), attest);
+                }
+                concatenated.Write(value);
+            }
+        }
+        var digest = signature.Hash.Hash(concatenated.ToArray());
+        if (!CryptographicOperations.FixedTimeEquals(digest, quote.PcrDigest))
+        {
+            return new(VerificationResult.Fail(AttestationFailure.PcrDigestMismatch,
+                "the supplied PCR values do not hash to the quoted pcrDigest"), attest);
+        }
+        return new(VerificationResult.Ok, attest);
+    }
+}
+
+/// <summary>Checks shared by quote and certify verification.</summary>
+internal static class AttestChecks
+{
+    private const ObjectAttributes RestrictedSigning = ObjectAttributes.FixedTpm | ObjectAttributes.Restricted | ObjectAttributes.Sign;
+
+    public static VerificationResult Common(TpmsAttest attest, TpmtSignature signature, byte[] attestBytes, TpmtPublic signingKey,
+        byte[] nonce, byte[]? expectedSigner, ushort expectedType)
+    {
+        if (attest.Magic != TpmsAttest.GeneratedValue)
+        {
+            return VerificationResult.Fail(AttestationFailure.NotTpmGenerated, $"magic 0x{attest.Magic:x8}");
+        }
+        if (attest.Type != expectedType)
+        {
+            return VerificationResult.Fail(AttestationFailure.WrongAttestationType, $"type 0x{attest.Type:x4}, expected 0x{expectedType:x4}");
+        }
+        if (expectedSigner is not null && !attest.QualifiedSigner.AsSpan().SequenceEqual(expectedSigner))
+        {
+            return VerificationResult.Fail(AttestationFailure.SignerMismatch, "qualifiedSigner is not the registered attestation key");
+        }
+        if (nonce.Length == 0 || !CryptographicOperations.FixedTimeEquals(attest.ExtraData, nonce))
+        {
+            return VerificationResult.Fail(AttestationFailure.NonceMismatch, "extraData is not the issued nonce");
+        }
+        if ((signingKey.Attributes & RestrictedSigning) != RestrictedSigning || (signingKey.Attributes & ObjectAttributes.Decrypt) != 0)
+        {
+            return VerificationResult.Fail(AttestationFailure.SigningKeyNotRestricted,
+                $"attestation key attributes {signingKey.Attributes} lack fixedTPM|restricted|sign or include decrypt");
+        }
+        return SignatureVerifier.Verify(signingKey, attestBytes, signature);
+    }
+}

@@ -1,0 +1,46 @@
+using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Protocol.KeyProtection;
+
+namespace OpenHgs.EndToEnd.Tests;
+
+/// <summary>Guardian → key protector → host attests → unlock, against the real service, with both key stores.</summary>
+public sealed class FullFlowTests
+{
+    [Theory]
+    [InlineData(StoreKind.Software)]
+    [InlineData(StoreKind.SoftHsm)]
+    public async Task Unlock_returns_the_owners_transport_key_and_a_working_egress_protector(StoreKind store)
+    {
+        await using var service = await ServiceHarness.StartAsync(store);
+        using var tenant = new Tenant();
+        var (protector, transportKey) = tenant.CreateProtector(await service.FabricGuardianAsync());
+        var host = await service.AddHostAsync("host-1");
+        using var client = host.Client();
+
+        var attested = await client.AttestAsync(CancellationToken.None);
+        Assert.True(attested.Passed, string.Join("; ", attested.Response.Reasons.Select(r => r.Code)));
+        Assert.Equal("Passed", attested.Response.Status);
+
+        var first = await client.UnlockAsync(protector.ToJson(), CancellationToken.None);
+        Assert.Equal(transportKey, first.TransportKey);
+
+        // The egress key protector carries a fresh transport key that the owner can also read.
+        var egress = KeyProtector.Parse(first.EgressKeyProtector);
+        KeyProtectorVerifier.VerifySignatures(egress);
+        byte[] egressKeyAsOwner = KeyProtectorBuilder.UnwrapAsOwner(egress, tenant.Owner);
+        Assert.NotEqual(transportKey, egressKeyAsOwner);
+
+        var second = await client.UnlockAsync(first.EgressKeyProtector, CancellationToken.None);
+        Assert.Equal(egressKeyAsOwner, second.TransportKey);
+
+        // The original key protector still unlocks, to the original key.
+        var again = await client.UnlockAsync(protector.ToJson(), CancellationToken.None);
+        Assert.Equal(transportKey, again.TransportKey);
+
+        var audit = await service.Admin.VerifyAuditAsync(CancellationToken.None);
+        Assert.True(audit.Valid, audit.Problem);
+        var records = await service.Admin.ReadAuditAsync(100, CancellationToken.None);
+        Assert.Equal(3, records.Count(r => r.Event == "keyprotection.release" && r.Outcome == "success" && r.Subject == "host-1"));
+        Assert.Contains(records, r => r.Event == "attestation.attest" && r.Outcome == "success" && r.Subject == "host-1");
+    }
+}

@@ -1,0 +1,127 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Data.Sqlite;
+using OpenHgs.Client;
+using OpenHgs.Crypto.Software;
+using OpenHgs.Protocol.Guardians;
+using OpenHgs.Server.Hosting;
+using OpenHgs.Testing;
+
+namespace OpenHgs.EndToEnd.Tests.Infrastructure;
+
+/// <summary>Which key store a harness initialises the service with.</summary>
+public enum StoreKind
+{
+    Software,
+    SoftHsm,
+}
+
+/// <summary>
+/// A real OpenHGS service for one test: a fresh data folder initialised like <c>hgs server init</c>, the real
+/// Kestrel host on a loopback port, a shiftable clock, and clients for the admin, tenants and hosts.
+/// </summary>
+public sealed class ServiceHarness : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly SoftHsmToken? _token;
+
+    private ServiceHarness(string root, string data, WebApplication app, string token, ShiftableTime time, SoftHsmToken? hsm)
+    {
+        Root = root;
+        DataDirectory = data;
+        _app = app;
+        AdminToken = token;
+        Time = time;
+        _token = hsm;
+        Url = app.Urls.First();
+        Admin = new AdminClient([Url], token);
+    }
+
+    public string Root { get; }
+
+    public string DataDirectory { get; }
+
+    public string Url { get; }
+
+    public string AdminToken { get; }
+
+    public ShiftableTime Time { get; }
+
+    public AdminClient Admin { get; }
+
+    public SoftHsmToken? Token => _token;
+
+    public string DatabasePath => Path.Combine(DataDirectory, "hgs.db");
+
+    public static async Task<ServiceHarness> StartAsync(StoreKind kind = StoreKind.Software)
+    {
+        string root = Directory.CreateTempSubdirectory("openhgs-e2e-").FullName;
+        string data = Path.Combine(root, "service");
+        var hsm = kind == StoreKind.SoftHsm ? new SoftHsmToken() : null;
+        string keyStore = hsm?.KeyStoreUri ?? SoftwareKeyStoreProvider.DefaultUri;
+        var time = new ShiftableTime();
+        var init = await HgsInitializer.InitializeAsync(new InitRequest(data, keyStore, "sqlite:hgs.db", "Test fabric", false), time, CancellationToken.None);
+        var app = await HgsServer.BuildAsync(new HgsServerOptions
+        {
+            DataDirectory = data,
+            Urls = ["http://127.0.0.1:0"],
+            Time = time,
+            MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
+        }, CancellationToken.None);
+        await app.StartAsync();
+        return new ServiceHarness(root, data, app, File.ReadAllText(init.AdminTokenPath).Trim(), time, hsm);
+    }
+
+    public async Task<GuardianMetadata> FabricGuardianAsync() => GuardianMetadata.Parse(await Admin.ExportGuardianAsync(CancellationToken.None));
+
+    /// <summary>Generates host keys, registers them (unless told not to) and configures a host state folder.</summary>
+    public async Task<HostHarness> AddHostAsync(string name, bool register = true, IReadOnlyList<string>? attestationUrls = null, IReadOnlyList<string>? keyProtectionUrls = null)
+    {
+        string keys = Path.Combine(Root, "hosts", name, "keys");
+        Directory.CreateDirectory(keys);
+        string publicKey = HostKeyPair.Generate(keys);
+        if (register)
+        {
+            await Admin.AddHostKeyAsync(name, File.ReadAllText(publicKey), CancellationToken.None);
+        }
+
+        string state = Path.Combine(Root, "hosts", name, "state");
+        new ClientConfiguration(attestationUrls ?? [Url], keyProtectionUrls ?? [Url], keys).Save(state);
+        return new HostHarness(name, keys, state, publicKey, Time);
+    }
+
+    /// <summary>Runs SQL against the service database directly (to tamper with it, or to count rows).</summary>
+    public async Task<long> ExecuteSqlAsync(string sql)
+    {
+        await using var connection = new SqliteConnection($"Data Source={DatabasePath}");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        var result = await command.ExecuteScalarAsync();
+        return result is null or DBNull ? 0 : Convert.ToInt64(result, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public Task<long> AuditCountAsync() => ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log");
+
+    public async ValueTask DisposeAsync()
+    {
+        Admin.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        _token?.Dispose();
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: temp folders are cleaned by the OS eventually.
+        }
+    }
+}
+
+/// <summary>A guarded host: its key folder, state folder and a client.</summary>
+public sealed record HostHarness(string Name, string KeyDirectory, string StateDirectory, string PublicKeyFile, TimeProvider Time)
+{
+    public GuardedHostClient Client() => new(StateDirectory, Time);
+}
