@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using OpenHgs.Cli.Commands;
 
 namespace OpenHgs.Cli;
@@ -20,5 +23,29 @@ public static class HgsCommandLine
         return root;
     }
 
-    public static Task<int> RunAsync(string[] args) => Build().Parse(args).InvokeAsync();
+    public static Task<int> RunAsync(string[] args)
+    {
+        var parse = Build().Parse(args);
+        if (parse.Action is not ParseErrorAction)
+        {
+            return parse.InvokeAsync();
+        }
+
+        // System.CommandLine would print its parse errors unprefixed and exit 1, the code this CLI keeps for refusals.
+        // Report them like every other error instead: one "error: " line on stderr and exit 2 (bad input); usage on stdout.
+        Console.Error.WriteLine($"error: {string.Join(" ", parse.Errors.Select(e => e.Message))} See '{CommandPath(parse.CommandResult)} --help'.");
+        new HelpAction().Invoke(parse);
+        return Task.FromResult(ExitCodes.BadInput);
+    }
+
+    private static string CommandPath(CommandResult command)
+    {
+        var names = new List<string>();
+        for (SymbolResult? result = command; result is CommandResult current; result = current.Parent)
+        {
+            names.Insert(0, current.Parent is null ? "hgs" : current.Command.Name);
+        }
+
+        return string.Join(' ', names);
+    }
 }

@@ -100,7 +100,7 @@ internal sealed class Pkcs11SessionPool : IDisposable
                 _gate.ExitReadLock();
             }
 
-            if (attempt > 5) ResetAfterFailure(generation, closeIdle: Pkcs11Failures.Classify(failure.RV) == Pkcs11FailureKind.StaleState);
+            ResetAfterFailure(generation, closeIdle: Pkcs11Failures.Classify(failure.RV) == Pkcs11FailureKind.StaleState);
         }
 
         throw new KeyStoreUnavailableException(

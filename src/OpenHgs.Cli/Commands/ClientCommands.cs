@@ -67,14 +67,15 @@ internal static class ClientCommands
             {
                 CliOutput.Json(outcome.Response, WireJson.Default.AttestResponse);
             }
-            else
+            else if (outcome.Passed)
             {
-                CliOutput.Line(outcome.Passed
-                    ? $"Passed: health certificate valid until {outcome.Response.ValidUntil:O} (policy version {outcome.Response.PolicyVersion})."
-                    : $"{outcome.Response.Status}: " + string.Join("; ", outcome.Response.Reasons.Select(r => $"{r.Code}: {r.Message}")));
+                CliOutput.Line($"Passed: health certificate valid until {outcome.Response.ValidUntil:O} (policy version {outcome.Response.PolicyVersion}).");
             }
 
-            return outcome.Passed ? ExitCodes.Success : ExitCodes.Refused;
+            // Like 'audit verify': the report (if asked for) on stdout, and the one-line reason on stderr.
+            return outcome.Passed
+                ? ExitCodes.Success
+                : throw new CliException($"{outcome.Response.Status}: " + string.Join("; ", outcome.Response.Reasons.Select(r => $"{r.Code}: {r.Message}")), ExitCodes.Refused);
         }));
         return command;
     }

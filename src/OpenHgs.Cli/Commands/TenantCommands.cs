@@ -119,12 +119,14 @@ internal static class TenantCommands
         {
             var protector = LoadProtector(parse.GetValue(file)!);
             string? problem = null;
+            KeyProtectorException? failure = null;
             try
             {
                 KeyProtectorVerifier.VerifySignatures(protector);
             }
             catch (KeyProtectorException ex)
             {
+                failure = ex;
                 problem = $"{ex.Error}: {ex.Message}";
             }
 
@@ -165,7 +167,8 @@ internal static class TenantCommands
                 }
             }
 
-            return Task.FromResult(problem is null ? ExitCodes.Success : ExitCodes.Refused);
+            // The report is on stdout; the one-line reason goes to stderr and the exit code to 1, as for any refusal.
+            return failure is null ? Task.FromResult(ExitCodes.Success) : throw failure;
         }));
         return command;
     }

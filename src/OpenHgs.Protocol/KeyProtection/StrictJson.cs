@@ -53,9 +53,15 @@ internal sealed class StrictJsonObject
         SkipValidation = false,
     };
 
-    /// <summary>Parses UTF-8 JSON (no comments, no trailing commas, bounded depth).</summary>
+    /// <summary>Parses UTF-8 JSON (valid UTF-8 throughout, no comments, no trailing commas, bounded depth).</summary>
     public static JsonDocument ParseDocument(ReadOnlyMemory<byte> utf8)
     {
+        // JsonDocument checks string contents only when they are read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(utf8.Span))
+        {
+            throw new JsonShapeException(JsonShapeProblem.Malformed, "not valid UTF-8");
+        }
+
         try
         {
             return JsonDocument.Parse(utf8, DocumentOptions);

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Service;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
@@ -16,7 +17,18 @@ internal static class KeyProtectionEndpoints
         var group = app.MapGroup("/keyprotection/v1");
         group.MapPost("/release", async (HttpContext context, KeyReleaseService service) =>
         {
-            var request = await RequestReader.ReadAsync(context, WireJson.Default.ReleaseRequest).ConfigureAwait(false);
+            ReleaseRequest request;
+            try
+            {
+                request = await RequestReader.ReadAsync(context, WireJson.Default.ReleaseRequest).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ServiceException or BadHttpRequestException)
+            {
+                // Unreadable release requests are refusals too, and every refusal is audited.
+                await service.AuditUnreadableAsync(ex is ServiceException s ? s.Code : "RequestTooLarge", context.RequestAborted).ConfigureAwait(false);
+                throw;
+            }
+
             return Results.Json(await service.ReleaseAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ReleaseResponse);
         });
 

@@ -52,6 +52,10 @@ public sealed partial class KeyReleaseService(
         }
     }
 
+    /// <summary>Audits a release request that could not even be read (malformed or oversized body).</summary>
+    public Task AuditUnreadableAsync(string code, CancellationToken cancellationToken) =>
+        AppendAsync(AuditOutcomes.Refused, "unknown", code, [], cancellationToken);
+
     private async Task<(byte[] WrappedTransportKey, byte[] EgressKeyProtector)> ReleaseCoreAsync(
         ReleaseRequest request, List<(string, string?)> details, Action<string> setSubject, CancellationToken cancellationToken)
     {

@@ -26,10 +26,15 @@ public sealed class SwtpmTcpTransport : ITpmTransport
                 throw new TpmTransportException(TpmTransportError.Timeout, $"connecting to swtpm at {host}:{port} timed out");
             }
         }
-        catch (AggregateException e) when (e.InnerException is SocketException s)
+        catch (Exception e)
         {
             _client.Dispose();
-            throw new TpmTransportException(TpmTransportError.ConnectFailed, $"cannot connect to swtpm at {host}:{port}: {s.Message}", s);
+            if (e is TpmTransportException)
+            {
+                throw;
+            }
+            var inner = e is AggregateException { InnerException: { } i } ? i : e;
+            throw new TpmTransportException(TpmTransportError.ConnectFailed, $"cannot connect to swtpm at {host}:{port}: {inner.Message}", inner);
         }
         _stream = _client.GetStream();
     }

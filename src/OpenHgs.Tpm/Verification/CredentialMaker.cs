@@ -47,6 +47,8 @@ public static class CredentialMaker
             var blob = TpmWriter.Marshal(w => w.WriteSized(outerHmac).Write(encIdentity));
             CryptographicOperations.ZeroMemory(symmetricKey);
             CryptographicOperations.ZeroMemory(hmacKey);
+            CryptographicOperations.ZeroMemory(credentialBytes);
+            CryptographicOperations.ZeroMemory(plaintext);
             return new IdObject(blob, secret);
         }
         finally

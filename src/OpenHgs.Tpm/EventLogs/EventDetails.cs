@@ -1,4 +1,4 @@
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>
 /// Decoded event data. Subtypes correspond to the structures of the TCG PC Client Platform Firmware Profile

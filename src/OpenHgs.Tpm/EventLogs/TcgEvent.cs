@@ -1,4 +1,4 @@
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>
 /// One measured (or informational) event of a TCG event log.

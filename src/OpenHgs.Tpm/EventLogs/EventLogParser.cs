@@ -1,4 +1,4 @@
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>
 /// Parses TCG PC Client event logs (e.g. /sys/kernel/security/tpm0/binary_bios_measurements) in both the

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>JSON rendering of <see cref="EventDetails"/>: an object with a "kind" discriminator.</summary>
 internal static class EventDetailsJson

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>
 /// Renders a UEFI device path (EFI_DEVICE_PATH_PROTOCOL node list) as text, UEFI-shell style, for the node

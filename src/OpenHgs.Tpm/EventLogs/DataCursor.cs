@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>Raised inside the best-effort decoders when event data is malformed; never escapes them.</summary>
 internal sealed class MalformedEventDataException() : Exception("malformed event data");

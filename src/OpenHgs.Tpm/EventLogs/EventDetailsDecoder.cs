@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>
 /// Best-effort decoding of event data into <see cref="EventDetails"/>. Never throws: malformed or unknown data

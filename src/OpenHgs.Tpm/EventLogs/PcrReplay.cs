@@ -1,4 +1,4 @@
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>Replays an event log into the PCR values a TPM would hold after the measured boot.</summary>
 internal static class PcrReplay

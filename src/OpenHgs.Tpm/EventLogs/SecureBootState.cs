@@ -1,4 +1,4 @@
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>
 /// One Secure Boot variable measurement (PCR 7, EV_EFI_VARIABLE_DRIVER_CONFIG or EV_EFI_VARIABLE_AUTHORITY).

@@ -1,4 +1,4 @@
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>
 /// TCG PC Client event types (TCG PC Client Platform Firmware Profile, §10.4.1). Values are the wire values;

@@ -1,4 +1,4 @@
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>One EFI_SIGNATURE_DATA entry of an EFI_SIGNATURE_LIST (a certificate or a hash in db/dbx/KEK/PK).</summary>
 /// <param name="SignatureType">EFI_CERT_X509_GUID, EFI_CERT_SHA256_GUID, …</param>

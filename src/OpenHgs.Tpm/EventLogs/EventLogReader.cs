@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>
 /// Bounds-checked little-endian cursor over an event log. Every read past the end throws

@@ -1,4 +1,4 @@
-namespace OpenHgs.Tpm.EventLog;
+namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>Why an event log could not be parsed.</summary>
 public enum EventLogError

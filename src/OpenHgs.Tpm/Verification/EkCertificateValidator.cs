@@ -1,0 +1,110 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using OpenHgs.Tpm.Structures;
+
+namespace OpenHgs.Tpm.Verification;
+
+/// <summary>Why an EK certificate was refused.</summary>
+public enum EkCertificateFailure
+{
+    /// <summary>The certificate bytes are not a parseable X.509 certificate.</summary>
+    MalformedCertificate,
+    /// <summary>The certificate's public key is not the presented EK public key.</summary>
+    KeyMismatch,
+    /// <summary>The certificate does not chain to any configured TPM manufacturer root.</summary>
+    UntrustedChain,
+    /// <summary>The certificate or a chain element is outside its validity period.</summary>
+    Expired,
+}
+
+/// <summary>Outcome of EK certificate validation.</summary>
+public sealed record EkCertificateResult(EkCertificateFailure? Failure, string Detail)
+{
+    /// <summary>True when the certificate is valid for the EK.</summary>
+    public bool Succeeded => Failure is null;
+}
+
+/// <summary>
+/// Validates an EK certificate against configured TPM manufacturer roots (and optional intermediates) and checks
+/// that it certifies the presented EK public key. Revocation is not checked (TPM vendors rarely publish CRLs
+/// reachable from a fabric). EK certificates commonly carry critical extensions .NET does not understand
+/// (TCG subjectAltName directoryName, subjectDirectoryAttributes); those alone are tolerated.
+/// </summary>
+public static class EkCertificateValidator
+{
+    /// <summary>Validates <paramref name="certificateDer"/> for <paramref name="ek"/> at <paramref name="now"/>.</summary>
+    public static EkCertificateResult Validate(byte[] certificateDer, TpmtPublic ek, IEnumerable<X509Certificate2> roots,
+        IEnumerable<X509Certificate2>? intermediates = null, DateTimeOffset? now = null)
+    {
+        ArgumentNullException.ThrowIfNull(certificateDer);
+        ArgumentNullException.ThrowIfNull(ek);
+        ArgumentNullException.ThrowIfNull(roots);
+        X509Certificate2 certificate;
+        try
+        {
+            certificate = X509CertificateLoader.LoadCertificate(certificateDer);
+        }
+        catch (CryptographicException e)
+        {
+            return new(EkCertificateFailure.MalformedCertificate, e.Message);
+        }
+        using (certificate)
+        {
+            if (!SameKey(certificate, ek))
+            {
+                return new(EkCertificateFailure.KeyMismatch, "the certificate does not certify the presented EK");
+            }
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            chain.ChainPolicy.DisableCertificateDownloads = true;
+            chain.ChainPolicy.VerificationTime = (now ?? DateTimeOffset.UtcNow).UtcDateTime;
+            chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreWrongUsage | X509VerificationFlags.IgnoreInvalidPolicy;
+            chain.ChainPolicy.CustomTrustStore.AddRange(roots.ToArray());
+            if (intermediates is not null)
+            {
+                chain.ChainPolicy.ExtraStore.AddRange(intermediates.ToArray());
+            }
+            chain.Build(certificate);
+            var problems = chain.ChainStatus.Where(s => s.Status != X509ChainStatusFlags.HasNotSupportedCriticalExtension).ToList();
+            if (problems.Any(s => s.Status is X509ChainStatusFlags.NotTimeValid))
+            {
+                return new(EkCertificateFailure.Expired, string.Join("; ", problems.Select(s => s.StatusInformation.Trim())));
+            }
+            var anchored = chain.ChainElements.Count > 0
+                && chain.ChainPolicy.CustomTrustStore.Contains(chain.ChainElements[^1].Certificate);
+            if (problems.Count > 0 || !anchored)
+            {
+                return new(EkCertificateFailure.UntrustedChain,
+                    problems.Count > 0 ? string.Join("; ", problems.Select(s => s.StatusInformation.Trim())) : "no configured root");
+            }
+            return new(null, $"chains to {chain.ChainElements[^1].Certificate.Subject}");
+        }
+    }
+
+    private static bool SameKey(X509Certificate2 certificate, TpmtPublic ek)
+    {
+        if (ek.Rsa is { } rsaEk)
+        {
+            using var rsa = certificate.GetRSAPublicKey();
+            if (rsa is null)
+            {
+                return false;
+            }
+            var p = rsa.ExportParameters(false);
+            return p.Modulus is not null && p.Modulus.AsSpan().SequenceEqual(rsaEk.Modulus)
+                && new System.Numerics.BigInteger(p.Exponent, isUnsigned: true, isBigEndian: true) == rsaEk.EffectiveExponent;
+        }
+        if (ek.Ecc is { } eccEk)
+        {
+            using var ec = certificate.GetECDsaPublicKey() ?? (ECAlgorithm?)certificate.GetECDiffieHellmanPublicKey();
+            if (ec is null)
+            {
+                return false;
+            }
+            var q = ec.ExportParameters(false).Q;
+            return q.X is not null && q.Y is not null && q.X.AsSpan().SequenceEqual(eccEk.X) && q.Y.AsSpan().SequenceEqual(eccEk.Y);
+        }
+        return false;
+    }
+}

@@ -1,0 +1,143 @@
+using System.Security.Cryptography;
+using OpenHgs.Client;
+using OpenHgs.EndToEnd.Tests.Infrastructure;
+
+namespace OpenHgs.EndToEnd.Tests;
+
+/// <summary>Host-key attestation refuses, each with its own reason, and changes nothing but the audit trail.</summary>
+public sealed class AttestationRefusalTests : IAsyncLifetime
+{
+    private ServiceHarness _service = null!;
+    private RawProtocol _raw = null!;
+    private HostHarness _host = null!;
+    private HostKeyPair _keys = null!;
+
+    public async Task InitializeAsync()
+    {
+        _service = await ServiceHarness.StartAsync();
+        _raw = new RawProtocol(_service.Url);
+        _host = await _service.AddHostAsync("host-a");
+        _keys = HostKeyPair.Load(_host.KeyDirectory);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _keys.Dispose();
+        _raw.Dispose();
+        await _service.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Registered_host_passes_and_gets_a_certificate()
+    {
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys));
+        Assert.Equal(200, answer.Status);
+        Assert.Equal("Passed", answer.Code);
+        Assert.False(string.IsNullOrEmpty(answer.Body.GetProperty("healthCertificate").GetString()));
+    }
+
+    [Fact]
+    public async Task Unregistered_key_is_refused_as_unauthorized_host()
+    {
+        using var stranger = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), stranger, stranger.ExportSubjectPublicKeyInfo(), _keys.EncryptionPublicKey));
+        await AssertRefusedAsync(answer, "UnauthorizedHost", "HostKeyNotRegistered");
+    }
+
+    [Fact]
+    public async Task Removed_host_is_refused()
+    {
+        await _service.Admin.RemoveHostAsync("host-a", CancellationToken.None);
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys));
+        await AssertRefusedAsync(answer, "UnauthorizedHost", "HostKeyNotRegistered");
+    }
+
+    [Fact]
+    public async Task Signature_by_another_key_is_refused()
+    {
+        using var impostor = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), impostor, _keys.SigningPublicKey, _keys.EncryptionPublicKey));
+        await AssertRefusedAsync(answer, "UnauthorizedHost", "SignatureInvalid");
+    }
+
+    [Fact]
+    public async Task Replayed_nonce_is_refused()
+    {
+        byte[] nonce = await _raw.ChallengeAsync();
+        Assert.Equal(200, (await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys))).Status);
+        var replay = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
+        await AssertRefusedAsync(replay, "InvalidEvidence", "NonceUnknown");
+    }
+
+    [Fact]
+    public async Task Nonce_never_issued_is_refused()
+    {
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(RandomNumberGenerator.GetBytes(32), _keys));
+        await AssertRefusedAsync(answer, "InvalidEvidence", "NonceUnknown");
+    }
+
+    [Fact]
+    public async Task Expired_nonce_is_refused()
+    {
+        byte[] nonce = await _raw.ChallengeAsync();
+        _service.Time.Offset = TimeSpan.FromMinutes(6);
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
+        await AssertRefusedAsync(answer, "InvalidEvidence", "NonceExpired");
+    }
+
+    [Fact]
+    public async Task Encryption_key_that_is_not_rsa_is_refused()
+    {
+        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys.SigningKey, _keys.SigningPublicKey, ec.ExportSubjectPublicKeyInfo()));
+        await AssertRefusedAsync(answer, "InvalidEvidence", "EncryptionKeyUnsupported");
+    }
+
+    [Theory]
+    [InlineData("{", "RequestMalformed")]
+    [InlineData("[]", "RequestMalformed")]
+    [InlineData("{\"nonce\":\"AAAA\",\"hostKey\":{\"signingPublicKey\":\"AA==\",\"encryptionPublicKey\":\"AA==\",\"signature\":\"AA==\"}}", "NonceMalformed")]
+    [InlineData("{\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"hostKey\":null}", "EvidenceMissing")]
+    [InlineData("{\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", "RequestMalformed")]
+    [InlineData("{\"nonce\":\"x\",\"hostKey\":null,\"extra\":1}", "RequestMalformed")]
+    public async Task Malformed_requests_get_a_problem_and_change_nothing(string body, string code)
+    {
+        long audit = await _service.AuditCountAsync();
+        long nonces = await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces");
+        var answer = await _raw.PostAsync("attestation/v1/attest", body);
+        Assert.Equal(400, answer.Status);
+        Assert.Equal(code, answer.Code);
+        Assert.Equal(audit, await _service.AuditCountAsync());
+        Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces"));
+    }
+
+    [Fact]
+    public async Task Oversized_request_is_refused_with_413()
+    {
+        var answer = await _raw.PostAsync("attestation/v1/attest", "{\"nonce\":\"" + new string('A', 600 * 1024) + "\"}");
+        Assert.Equal(413, answer.Status);
+        Assert.Equal("RequestTooLarge", answer.Code);
+    }
+
+    [Fact]
+    public async Task Wrong_content_type_is_refused()
+    {
+        var answer = await _raw.PostAsync("attestation/v1/attest", "{}", "text/plain");
+        Assert.Equal(400, answer.Status);
+        Assert.Equal("UnsupportedMediaType", answer.Code);
+    }
+
+    private async Task AssertRefusedAsync(RawAnswer answer, string status, string reason)
+    {
+        Assert.Equal(403, answer.Status);
+        Assert.Equal(status, answer.Code);
+        Assert.Equal([reason], RawProtocol.ReasonCodes(answer));
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, answer.Body.GetProperty("healthCertificate").ValueKind);
+
+        // The refusal is audited with its reason, and the host registry is untouched.
+        var newest = (await _service.Admin.ReadAuditAsync(1, CancellationToken.None)).Single();
+        Assert.Equal(("attestation.attest", "refused", reason), (newest.Event, newest.Outcome, newest.Reason));
+        var hosts = await _service.Admin.ListHostsAsync(CancellationToken.None);
+        Assert.True(hosts.Count <= 1);
+    }
+}

@@ -1,0 +1,151 @@
+using Microsoft.Data.Sqlite;
+using OpenHgs.Storage;
+using OpenHgs.Storage.Sqlite;
+
+namespace OpenHgs.Service.Tests.Storage;
+
+/// <summary>The audit chain on a real SQLite file: appends chain, and every kind of tampering is found and named.</summary>
+public sealed class SqliteAuditTests : IAsyncLifetime
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("openhgs-audit-").FullName;
+    private SqliteDatabase _database = null!;
+
+    private string DatabasePath => Path.Combine(_directory, "hgs.db");
+
+    public async Task InitializeAsync()
+    {
+        _database = new SqliteDatabase(DatabasePath, TimeProvider.System);
+        await _database.MigrateAsync(CancellationToken.None);
+        for (int i = 1; i <= 5; i++)
+        {
+            int n = i;
+            await _database.InTransactionAsync(s => s.Audit.AppendAsync(new AuditEvent("test.event", "success", $"subject-{n}", null, $"{{\"n\":\"{n}\"}}")), CancellationToken.None);
+        }
+    }
+
+    public Task DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Untouched_chain_verifies()
+    {
+        var result = await VerifyAsync();
+        Assert.True(result.Valid, result.Problem);
+        Assert.Equal(5, result.Records);
+        Assert.NotNull(result.HeadHash);
+    }
+
+    [Theory]
+    [InlineData("UPDATE audit_log SET details = '{\"n\":\"9\"}' WHERE seq = 3", 3)]
+    [InlineData("UPDATE audit_log SET subject = 'someone-else' WHERE seq = 1", 1)]
+    [InlineData("UPDATE audit_log SET outcome = 'refused' WHERE seq = 4", 4)]
+    [InlineData("UPDATE audit_log SET reason = 'x' WHERE seq = 2", 2)]
+    [InlineData("UPDATE audit_log SET ts = ts + 1 WHERE seq = 5", 5)]
+    [InlineData("UPDATE audit_log SET event = 'other' WHERE seq = 3", 3)]
+    public async Task Edited_record_is_detected_and_named(string tamper, long broken)
+    {
+        await ExecuteAsync(tamper);
+        var result = await VerifyAsync();
+        Assert.False(result.Valid);
+        Assert.Equal(broken, result.FirstBrokenSequence);
+        Assert.Contains($"record {broken}", result.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Deleted_middle_record_is_detected()
+    {
+        await ExecuteAsync("DELETE FROM audit_log WHERE seq = 2");
+        var result = await VerifyAsync();
+        Assert.False(result.Valid);
+        Assert.Equal(2, result.FirstBrokenSequence);
+        Assert.Contains("missing", result.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Deleted_newest_record_is_detected_through_the_head()
+    {
+        await ExecuteAsync("DELETE FROM audit_log WHERE seq = 5");
+        var result = await VerifyAsync();
+        Assert.False(result.Valid);
+        Assert.Equal(5, result.FirstBrokenSequence);
+        Assert.Contains("deleted", result.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rewritten_hash_that_hides_an_edit_breaks_the_next_link()
+    {
+        // Recompute record 3's hash after editing it: record 4 still points at the old hash.
+        var entry = (await _database.ReadAsync(s => s.Audit.ReadAsync(2, 1), CancellationToken.None)).Single();
+        var edited = new AuditEvent(entry.Event, entry.Outcome, "forged", entry.Reason, entry.Details);
+        byte[] hash = AuditChain.ComputeHash(entry.Sequence, entry.Timestamp, edited, entry.PreviousHash);
+        await ExecuteAsync($"UPDATE audit_log SET subject = 'forged', hash = X'{Convert.ToHexString(hash)}' WHERE seq = 3");
+        var result = await VerifyAsync();
+        Assert.False(result.Valid);
+        Assert.Equal(4, result.FirstBrokenSequence);
+        Assert.Contains("does not link", result.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Concurrent_writers_extend_one_valid_chain()
+    {
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            for (int i = 0; i < 25; i++)
+            {
+                await _database.InTransactionAsync(s => s.Audit.AppendAsync(new AuditEvent("test.concurrent", "success", $"w{w}", null, "{}")), CancellationToken.None);
+            }
+        })));
+        var result = await VerifyAsync();
+        Assert.True(result.Valid, result.Problem);
+        Assert.Equal(205, result.Records);
+    }
+
+    [Fact]
+    public async Task Nonce_is_consumed_exactly_once_under_concurrency()
+    {
+        await _database.InTransactionAsync(async s =>
+        {
+            await s.Nonces.AddAsync("abc", DateTimeOffset.UtcNow.AddMinutes(5));
+            return 0;
+        }, CancellationToken.None);
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+            _database.InTransactionAsync(s => s.Nonces.ConsumeAsync("abc"), CancellationToken.None))));
+        Assert.Single(results, r => r is not null);
+    }
+
+    [Fact]
+    public async Task Failed_transaction_leaves_no_audit_record()
+    {
+        await Assert.ThrowsAsync<InvalidOperationException>(() => _database.InTransactionAsync<int>(async s =>
+        {
+            await s.Audit.AppendAsync(new AuditEvent("test.rollback", "success", "x", null, "{}"));
+            throw new InvalidOperationException("the change failed after its audit record was written");
+        }, CancellationToken.None));
+        var result = await VerifyAsync();
+        Assert.True(result.Valid, result.Problem);
+        Assert.Equal(5, result.Records);
+    }
+
+    [Fact]
+    public async Task Unreachable_database_fails_closed_with_a_named_exception()
+    {
+        var missing = new SqliteDatabase(Path.Combine(_directory, "no-such-dir", "hgs.db"), TimeProvider.System);
+        await Assert.ThrowsAsync<DatabaseUnavailableException>(() => missing.InTransactionAsync(s => s.Audit.AppendAsync(new AuditEvent("x", "y", "z", null, "{}")), CancellationToken.None));
+        Assert.False(await missing.PingAsync(CancellationToken.None));
+    }
+
+    private Task<AuditVerification> VerifyAsync() => _database.ReadAsync(s => s.Audit.VerifyAsync(), CancellationToken.None);
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new SqliteConnection($"Data Source={DatabasePath}");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        Assert.Equal(1, await command.ExecuteNonQueryAsync());
+    }
+}
