@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using OpenHgs.Tpm.Commands;
 using OpenHgs.Tpm.Structures;
 using OpenHgs.Tpm.Tests.Support;
+using OpenHgs.Tpm.Verification;
 
 namespace OpenHgs.Tpm.Tests.Swtpm;
 
@@ -38,17 +39,19 @@ public sealed class TpmClientTests(SwtpmFixture swtpm) : SwtpmTestBase(swtpm)
         using var certKey = cert.GetRSAPublicKey()!;
         Assert.Equal(ek.Public.Rsa.Modulus, certKey.ExportParameters(false).Modulus);
 
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.CustomTrustStore.Add(X509CertificateLoader.LoadCertificateFromFile(Swtpm.RootCertificatePath));
-        chain.ChainPolicy.ExtraStore.Add(X509CertificateLoader.LoadCertificateFromFile(Swtpm.IssuerCertificatePath));
-        // EK certificates carry TCG-specific critical extensions (SAN directoryName); ignore the usage checks here.
-        chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreInvalidPolicy | X509VerificationFlags.IgnoreWrongUsage;
-        var built = chain.Build(cert);
-        Assert.True(built || chain.ChainStatus.All(s => s.Status == X509ChainStatusFlags.HasNotSupportedCriticalExtension),
-            string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation)));
-        Assert.Equal(3, chain.ChainElements.Count);
+        using var root = X509CertificateLoader.LoadCertificateFromFile(Swtpm.RootCertificatePath);
+        using var issuer = X509CertificateLoader.LoadCertificateFromFile(Swtpm.IssuerCertificatePath);
+        var ok = EkCertificateValidator.Validate(der, ek.Public, [root], [issuer]);
+        Assert.True(ok.Succeeded, ok.Detail);
+
+        using var stranger = MakeSelfSignedRoot();
+        Assert.Equal(EkCertificateFailure.UntrustedChain, EkCertificateValidator.Validate(der, ek.Public, [stranger], [issuer]).Failure);
+        Assert.Equal(EkCertificateFailure.UntrustedChain, EkCertificateValidator.Validate(der, ek.Public, [root]).Failure);
+        Assert.Equal(EkCertificateFailure.Expired,
+            EkCertificateValidator.Validate(der, ek.Public, [root], [issuer], new DateTimeOffset(2001, 1, 1, 0, 0, 0, TimeSpan.Zero)).Failure);
+        using var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
+        Assert.Equal(EkCertificateFailure.KeyMismatch, EkCertificateValidator.Validate(der, srk.Public, [root], [issuer]).Failure);
+        Assert.Equal(EkCertificateFailure.MalformedCertificate, EkCertificateValidator.Validate([1, 2, 3], ek.Public, [root]).Failure);
     }
 
     [Fact]
@@ -173,6 +176,14 @@ public sealed class TpmClientTests(SwtpmFixture swtpm) : SwtpmTestBase(swtpm)
             Assert.Contains(srk.Handle, tpm.GetHandles(TpmHandles.TransientFirst));
         }
         Assert.Empty(tpm.GetHandles(TpmHandles.TransientFirst));
+    }
+
+    private static X509Certificate2 MakeSelfSignedRoot()
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=Not a TPM vendor", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
     }
 
     [Fact]

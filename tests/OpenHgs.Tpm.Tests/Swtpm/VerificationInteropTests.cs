@@ -94,35 +94,45 @@ public sealed class VerificationInteropTests(SwtpmFixture swtpm) : SwtpmTestBase
     [Fact]
     public void Certify_of_host_key_verifies_and_bad_keys_are_refused()
     {
+        // swtpm has 3 transient object slots: keep at most SRK, AK and one key loaded at a time.
         using var tpm = Swtpm.CreateClient();
         using var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
+        var signDecrypt = TpmTemplates.HostEncryptionRsa2048 with { Attributes = TpmTemplates.HostEncryptionRsa2048.Attributes | ObjectAttributes.Sign };
+        var hostBlob = tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048);
+        var otherBlob = tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048);
+        var dualBlob = tpm.Create(srk, signDecrypt);
         using var ak = tpm.Load(srk, tpm.Create(srk, TpmTemplates.AkRsa2048));
-        using var hostKey = tpm.Load(srk, tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048));
+        var akQn = tpm.ReadPublic(ak.Handle).QualifiedName;
         var nonce = RandomNumberGenerator.GetBytes(32);
-        var certify = tpm.Certify(hostKey, ak, nonce);
-        var input = new CertifyVerificationInput(certify.AttestBytes, certify.Signature.ToBytes(), ak.Public, nonce, hostKey.Public,
-            tpm.ReadPublic(ak.Handle).QualifiedName);
+
+        TpmAttestation certify, dualCertify;
+        using (var hostKey = tpm.Load(srk, hostBlob))
+        {
+            certify = tpm.Certify(hostKey, ak, nonce);
+        }
+        using (var dual = tpm.Load(srk, dualBlob))
+        {
+            dualCertify = tpm.Certify(dual, ak, nonce);
+        }
+        var input = new CertifyVerificationInput(certify.AttestBytes, certify.Signature.ToBytes(), ak.Public, nonce, hostBlob.Public, akQn);
 
         Assert.True(CertifyVerifier.Verify(input).Succeeded, CertifyVerifier.Verify(input).Detail);
 
         // The host presents a different key than the one certified.
-        using var otherKey = tpm.Load(srk, tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048));
-        Assert.Equal(AttestationFailure.CertifiedNameMismatch, CertifyVerifier.Verify(input with { CertifiedKey = otherKey.Public }).Failure);
+        Assert.Equal(AttestationFailure.CertifiedNameMismatch, CertifyVerifier.Verify(input with { CertifiedKey = otherBlob.Public }).Failure);
 
-        // A key that can also sign is certified but refused (not decrypt-only).
-        var signDecrypt = TpmTemplates.HostEncryptionRsa2048 with { Attributes = TpmTemplates.HostEncryptionRsa2048.Attributes | ObjectAttributes.Sign };
-        using var dual = tpm.Load(srk, tpm.Create(srk, signDecrypt));
-        var dualCertify = tpm.Certify(dual, ak, nonce);
+        // A key that can also sign is certified by the TPM but refused (not decrypt-only).
         Assert.Equal(AttestationFailure.CertifiedKeyAttributes, CertifyVerifier.Verify(input with
         {
-            AttestBytes = dualCertify.AttestBytes, Signature = dualCertify.Signature.ToBytes(), CertifiedKey = dual.Public,
+            AttestBytes = dualCertify.AttestBytes, Signature = dualCertify.Signature.ToBytes(), CertifiedKey = dualBlob.Public,
         }).Failure);
 
-        // Quote bytes are not a certification.
+        // Quote bytes are not a certification; the nonce must match.
         var quote = tpm.Quote(ak, nonce, [PcrSelection.Create(TpmAlgorithm.Sha256, [0])]);
         Assert.Equal(AttestationFailure.WrongAttestationType,
             CertifyVerifier.Verify(input with { AttestBytes = quote.AttestBytes, Signature = quote.Signature.ToBytes() }).Failure);
         Assert.Equal(AttestationFailure.NonceMismatch, CertifyVerifier.Verify(input with { Nonce = new byte[32] }).Failure);
+        Assert.Equal(AttestationFailure.SignerMismatch, CertifyVerifier.Verify(input with { ExpectedQualifiedSigner = ak.Name }).Failure);
     }
 
     [Fact]
@@ -193,17 +203,19 @@ public sealed class VerificationInteropTests(SwtpmFixture swtpm) : SwtpmTestBase
                 using var rsa = ak.Public.ToRsa();
                 File.WriteAllText(Path.Combine(dir, "ak.pem"), rsa.ExportSubjectPublicKeyInfoPem());
             }
-            // tpm2-tools' own binary PCR file, read after the quote (nothing extends PCRs 0-7 meanwhile).
-            Swtpm.RunTpm2Tool("tpm2_pcrread", "sha256:0,1,2,3,4,5,6,7", "-o", Path.Combine(dir, "pcrs.bin"));
+            // PCR values in tpm2-tools' "serialized" format (selection + digests); the default "values" format with
+            // -l fails in tpm2-tools 5.4 for 8 or more PCRs. Read after the quote: nothing extends PCRs 0-7 meanwhile.
+            Swtpm.RunTpm2Tool("tpm2_pcrread", "sha256:0,1,2,3,4,5,6,7", "-F", "serialized", "-o", Path.Combine(dir, "pcrs.bin"));
             foreach (var key in new[] { "ak.pem", "ak.pub" })
             {
                 var output = Swtpm.RunTpm2Tool("tpm2_checkquote", "-u", Path.Combine(dir, key), "-m", Path.Combine(dir, "quote.msg"),
-                    "-s", Path.Combine(dir, "quote.sig"), "-f", Path.Combine(dir, "pcrs.bin"), "-g", "sha256", "-q", Convert.ToHexStringLower(nonce));
+                    "-s", Path.Combine(dir, "quote.sig"), "-f", Path.Combine(dir, "pcrs.bin"), "-F", "serialized",
+                    "-g", "sha256", "-q", Convert.ToHexStringLower(nonce));
                 Assert.Contains("sig:", output, StringComparison.Ordinal);
             }
             Assert.Throws<InvalidOperationException>(() => Swtpm.RunTpm2Tool("tpm2_checkquote", "-u", Path.Combine(dir, "ak.pem"),
                 "-m", Path.Combine(dir, "quote.msg"), "-s", Path.Combine(dir, "quote.sig"), "-f", Path.Combine(dir, "pcrs.bin"),
-                "-g", "sha256", "-q", "00"));
+                "-F", "serialized", "-g", "sha256", "-q", "00"));
         }
         finally
         {

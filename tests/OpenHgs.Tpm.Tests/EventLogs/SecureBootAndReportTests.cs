@@ -1,8 +1,8 @@
 using System.Text.Json;
-using OpenHgs.Tpm.EventLog;
+using OpenHgs.Tpm.EventLogs;
 using OpenHgs.Tpm.Tests.Support;
 
-namespace OpenHgs.Tpm.Tests.EventLog;
+namespace OpenHgs.Tpm.Tests.EventLogs;
 
 public sealed class SecureBootAndReportTests
 {

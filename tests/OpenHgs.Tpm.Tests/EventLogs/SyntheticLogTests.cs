@@ -1,7 +1,7 @@
-using OpenHgs.Tpm.EventLog;
+using OpenHgs.Tpm.EventLogs;
 using OpenHgs.Tpm.Tests.Support;
 
-namespace OpenHgs.Tpm.Tests.EventLog;
+namespace OpenHgs.Tpm.Tests.EventLogs;
 
 public sealed class SyntheticLogTests
 {
