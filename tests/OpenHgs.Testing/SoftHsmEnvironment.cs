@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace OpenHgs.Testing;
@@ -10,7 +11,8 @@ namespace OpenHgs.Testing;
 /// SoftHSM reads <c>SOFTHSM2_CONF</c> when the module is first initialised in a process, and OpenHGS loads each
 /// PKCS#11 module only once per process. Two fixtures with different configurations could therefore not both be
 /// visible to in-process stores; instead every <see cref="SoftHsmToken"/> shares this configuration and adds its
-/// own token (its own label) to the shared token directory. The directory is deleted when the process exits.
+/// own token (its own label) to the shared token directory. The directory is deleted when the process exits,
+/// or by the next test process if this one was killed.
 /// Anything else in the test process that sets <c>SOFTHSM2_CONF</c> breaks this arrangement.
 /// </remarks>
 public static partial class SoftHsmEnvironment
@@ -25,6 +27,8 @@ public static partial class SoftHsmEnvironment
         "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
         "/usr/local/lib/softhsm/libsofthsm2.so",
     ];
+
+    private const string DirectoryPrefix = "openhgs-softhsm-";
 
     private static readonly Lazy<Paths> Shared = new(Create, LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -50,7 +54,8 @@ public static partial class SoftHsmEnvironment
         // softhsm2-util ships with the module; its absence means the softhsm2 package is missing or broken.
         _ = ExternalTool.Locate("softhsm2-util") ?? throw ToolMissing("softhsm2-util");
 
-        string root = Path.Combine(Path.GetTempPath(), $"openhgs-softhsm-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        DeleteDirectoriesOfExitedProcesses();
+        string root = Path.Combine(Path.GetTempPath(), $"{DirectoryPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
         string tokens = Path.Combine(root, "tokens");
         Directory.CreateDirectory(tokens);
         string configuration = Path.Combine(root, "softhsm2.conf");
@@ -64,6 +69,7 @@ public static partial class SoftHsmEnvironment
             """);
 
         SetProcessEnvironmentVariable(ConfigurationVariable, configuration);
+        // Not always raised: the test platform may kill its host. The next test process sweeps up instead.
         AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(root);
         return new Paths(root, configuration, tokens, modulePath);
     }
@@ -87,6 +93,37 @@ public static partial class SoftHsmEnvironment
 
     [LibraryImport("libc.so.6", EntryPoint = "setenv", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int NativeSetEnvironmentVariable(string name, string value, int overwrite);
+
+    /// <summary>Removes token directories left by test processes that are gone (their pid is in the name).</summary>
+    private static void DeleteDirectoriesOfExitedProcesses()
+    {
+        foreach (string directory in Directory.EnumerateDirectories(Path.GetTempPath(), DirectoryPrefix + "*"))
+        {
+            string name = Path.GetFileName(directory)[DirectoryPrefix.Length..];
+            int dash = name.IndexOf('-', StringComparison.Ordinal);
+            if (dash > 0 && int.TryParse(name[..dash], out int pid) && !IsRunning(pid))
+            {
+                TryDelete(directory);
+            }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
 
     private static void TryDelete(string directory)
     {

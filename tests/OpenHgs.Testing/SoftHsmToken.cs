@@ -21,7 +21,7 @@ namespace OpenHgs.Testing;
 /// <c>./test.sh</c>, which installs it.</para>
 /// <para>Use as an xunit class fixture (<c>IClassFixture&lt;SoftHsmToken&gt;</c>) or create one per test.
 /// Tokens are not deleted on Dispose (a module loaded in this process may still hold them open); the whole token
-/// directory is deleted when the process exits.</para>
+/// directory is deleted when the process exits (or by the next test process if this one was killed).</para>
 /// </remarks>
 public sealed class SoftHsmToken : IDisposable
 {
@@ -76,10 +76,11 @@ public sealed class SoftHsmToken : IDisposable
     /// <summary>
     /// <c>pkcs11:token=LABEL?module-path=MODULE&amp;pin-source=env:VAR</c> for this token.
     /// </summary>
-    /// <remarks>Written by hand rather than with KeyStoreUri.Create, which would percent-encode the ':' of env:.</remarks>
     public string KeyStoreUri =>
-        $"{Pkcs11KeyStoreProvider.SchemeName}:token={Uri.EscapeDataString(TokenLabel)}" +
-        $"?module-path={ModulePath}&pin-source=env:{PinEnvironmentVariable}";
+        Crypto.KeyStoreUri.Create(
+            Pkcs11KeyStoreProvider.SchemeName,
+            [new("token", TokenLabel)],
+            [new("module-path", ModulePath), new("pin-source", $"env:{PinEnvironmentVariable}")]).Text;
 
     /// <summary>An open context whose data directory is the shared SoftHSM directory (the pkcs11 store needs none).</summary>
     public KeyStoreOpenContext CreateOpenContext() => new(SoftHsmEnvironment.RootDirectory, Production: false);
