@@ -27,6 +27,11 @@ public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time) : IHgsD
         await InTransactionCoreAsync<int>(async (connection, transaction) =>
         {
             var command = new CommandFactory(connection, transaction);
+            if (Dialect.MigrationLock.Length > 0)
+            {
+                await command.ScalarAsync(Dialect.MigrationLock).ConfigureAwait(false);
+            }
+
             await command.ExecuteAsync("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)").ConfigureAwait(false);
             long current = Convert.ToInt64(await command.ScalarAsync("SELECT COALESCE(MAX(version), 0) FROM schema_version").ConfigureAwait(false) ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
             foreach (var (version, sql) in Dialect.Migrations.Where(m => m.Version > current))

@@ -39,6 +39,8 @@ public sealed class HgsSession
         FabricKeys = new FabricKeyTable(command);
         Hosts = new HostTable(command);
         Nonces = new NonceTable(command);
+        Tpm = new TpmTable(command);
+        Policies = new PolicyTable(command);
         Audit = new AuditTable(command, dialect, time);
     }
 
@@ -49,6 +51,10 @@ public sealed class HgsSession
     public HostTable Hosts { get; }
 
     public NonceTable Nonces { get; }
+
+    public TpmTable Tpm { get; }
+
+    public PolicyTable Policies { get; }
 
     public AuditTable Audit { get; }
 }

@@ -9,6 +9,9 @@ public abstract class SqlDialect
     /// <summary>The binary column type.</summary>
     public abstract string Blob { get; }
 
+    /// <summary>Statement that serialises schema migration between nodes starting together (empty where the write transaction already does).</summary>
+    public virtual string MigrationLock => string.Empty;
+
     /// <summary>Versioned schema migrations, applied in order; never edit a released one, add a new version.</summary>
     public IReadOnlyList<(int Version, string Sql)> Migrations =>
     [
@@ -28,7 +31,23 @@ public abstract class SqlDialect
             CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash {Blob} NOT NULL);
             INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, @genesis);
             """),
+        (2, $"""
+            CREATE TABLE tpm_roots (thumbprint TEXT PRIMARY KEY, subject TEXT NOT NULL, certificate {Blob} NOT NULL, added_at BIGINT NOT NULL);
+            CREATE TABLE tpm_attestation_keys (host_name TEXT PRIMARY KEY, ak_public {Blob} NOT NULL, activated_at BIGINT NOT NULL);
+            CREATE TABLE tpm_activations (secret_hash TEXT PRIMARY KEY, host_name TEXT NOT NULL, ak_public {Blob} NOT NULL, expires_at BIGINT NOT NULL);
+            CREATE TABLE baselines (name TEXT PRIMARY KEY, document {Blob} NOT NULL, added_at BIGINT NOT NULL);
+            CREATE TABLE policies (name TEXT PRIMARY KEY, state TEXT NOT NULL);
+            """),
     ];
+}
+
+internal sealed class PostgresDialect : SqlDialect
+{
+    public override string ForUpdate => " FOR UPDATE";
+
+    public override string Blob => "BYTEA";
+
+    public override string MigrationLock => "SELECT pg_advisory_xact_lock(7270001)";
 }
 
 internal sealed class SqliteDialect : SqlDialect

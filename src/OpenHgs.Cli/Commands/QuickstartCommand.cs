@@ -41,7 +41,7 @@ internal static class QuickstartCommand
         string url = app.Urls.First();
         Step($"Service running at {url}");
 
-        string token = (await File.ReadAllTextAsync(init.AdminTokenPath, ct).ConfigureAwait(false)).Trim();
+        string token = (await File.ReadAllTextAsync(init.AdminTokenPath ?? throw new CliException("quickstart: no admin credential was created", ExitCodes.Internal), ct).ConfigureAwait(false)).Trim();
         using var admin = new AdminClient([url], token);
         var fabric = GuardianMetadata.Parse(await admin.ExportGuardianAsync(ct).ConfigureAwait(false));
         Step($"Exported the fabric guardian '{fabric.Name}' (wraps with {string.Join(", ", fabric.WrapAlgorithms)})");

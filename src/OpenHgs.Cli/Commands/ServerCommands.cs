@@ -1,6 +1,7 @@
 using System.CommandLine;
 using OpenHgs.Crypto;
 using OpenHgs.Crypto.Software;
+using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
 
 namespace OpenHgs.Cli.Commands;
@@ -27,16 +28,20 @@ internal static class ServerCommands
         var pinEnv = CliOptions.Path("--hsm-pin-env", "Environment variable holding the token user PIN (the PIN is never stored).");
         var name = new Option<string>("--name") { Description = "Fabric (guardian) name.", DefaultValueFactory = _ => "OpenHGS fabric" };
         var production = new Option<bool>("--production") { Description = "Refuse development settings (software key store)." };
+        var database = new Option<string>("--database")
+        {
+            Description = "Database: sqlite:FILE (default sqlite:hgs.db in the data folder), postgresql://user@host:port/db or Host=…;Database=…;Username=… (password from PGPASSWORD).",
+        };
         var json = CliOptions.Json();
         var command = new Command("init", "Create the data folder, database and fabric keys, and write DATA/admin.token.")
         {
-            data, software, module, token, pinEnv, name, production, json,
+            data, software, module, token, pinEnv, name, production, database, json,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
             string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv));
             var result = await HgsInitializer.InitializeAsync(
-                new InitRequest(parse.GetValue(data)!, keyStore, "sqlite:hgs.db", parse.GetValue(name)!, parse.GetValue(production)),
+                new InitRequest(parse.GetValue(data)!, keyStore, HgsRuntime.DatabaseSpecFrom(parse.GetValue(database)), parse.GetValue(name)!, parse.GetValue(production)),
                 TimeProvider.System, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
@@ -45,13 +50,16 @@ internal static class ServerCommands
                     ["dataDirectory"] = result.DataDirectory,
                     ["keyStore"] = result.KeyStoreKind,
                     ["adminTokenFile"] = result.AdminTokenPath,
+                    ["joined"] = result.Joined,
                     ["keys"] = new System.Text.Json.Nodes.JsonArray([.. result.KeyIds.Select(k => (System.Text.Json.Nodes.JsonNode?)k)]),
                 });
             }
             else
             {
                 CliOutput.Line($"Initialised {result.DataDirectory} with the {result.KeyStoreKind} key store; keys: {string.Join(", ", result.KeyIds)}.");
-                CliOutput.Line($"Admin credential written to {result.AdminTokenPath} (mode 0600).");
+                CliOutput.Line(result.Joined
+                    ? "Joined the fabric already initialised in the shared database; use its existing admin credential."
+                    : $"Admin credential written to {result.AdminTokenPath} (mode 0600).");
             }
 
             return ExitCodes.Success;

@@ -88,7 +88,7 @@ internal static class AdminEndpoints
         new DateTimeOffset(key.Certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero),
         Convert.ToBase64String(key.Record.Certificate));
 
-    private static async ValueTask<object?> RequireAdminAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    internal static async ValueTask<object?> RequireAdminAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
         string? header = http.Request.Headers.Authorization;

@@ -10,8 +10,12 @@ namespace OpenHgs.Server.Hosting;
 /// <summary>What <c>hgs server init</c> was asked to set up.</summary>
 public sealed record InitRequest(string DataDirectory, string KeyStoreUri, string Database, string FabricName, bool Production);
 
-/// <summary>What init produced: the keys, and where the admin credential was written (the credential itself is only in that file).</summary>
-public sealed record InitResult(string DataDirectory, string KeyStoreKind, string AdminTokenPath, IReadOnlyList<string> KeyIds);
+/// <summary>
+/// What init produced: the keys, and where the admin credential was written (the credential itself is only in
+/// that file). A node joining a fabric whose shared database is already initialised creates no keys and no
+/// credential (<see cref="Joined"/>; <see cref="AdminTokenPath"/> is null).
+/// </summary>
+public sealed record InitResult(string DataDirectory, string KeyStoreKind, string? AdminTokenPath, IReadOnlyList<string> KeyIds, bool Joined = false);
 
 /// <summary>
 /// <c>hgs server init</c> (HGS Initialize-HgsServer): writes the configuration, creates the database, generates
@@ -41,6 +45,20 @@ public static class HgsInitializer
             store = HgsRuntime.OpenKeyStore(configuration, data, request.Production);
             var database = HgsRuntime.OpenDatabase(configuration, data, time);
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+            if (await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.FabricName), cancellationToken).ConfigureAwait(false) is not null)
+            {
+                // Another node initialised this shared database: join it, and never replace its keys or credential.
+                var existing = await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
+                var missing = existing.Where(k => store.FindKey(k.Label) is null).Select(k => k.Id).ToList();
+                if (missing.Count > 0)
+                {
+                    throw new HgsConfigurationException("keyStore", $"The shared database names fabric keys this node's key store does not hold: {string.Join(", ", missing)}. Give every node the same HSM keys.");
+                }
+
+                configuration.Save(data);
+                return new InitResult(data, store.Kind, null, existing.Select(k => k.Id).ToList(), Joined: true);
+            }
+
             await database.InTransactionAsync(async s =>
             {
                 await s.Settings.SetAsync(SettingNames.FabricName, request.FabricName).ConfigureAwait(false);

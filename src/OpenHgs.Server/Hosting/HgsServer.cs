@@ -8,9 +8,11 @@ using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Endpoints;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Attestation;
+using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Hosts;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
+using OpenHgs.Service.Policies;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Server.Hosting;
@@ -53,6 +55,9 @@ public static class HgsServer
         services.AddSingleton<AdminCredential>();
         services.AddSingleton<HostRegistry>();
         services.AddSingleton<AttestationService>();
+        services.AddSingleton<TpmAttestationService>();
+        services.AddSingleton<TpmEnrollmentService>();
+        services.AddSingleton<PolicyService>();
         services.AddSingleton<KeyReleaseService>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o =>
@@ -74,6 +79,7 @@ public static class HgsServer
         app.MapAttestationEndpoints();
         app.MapKeyProtectionEndpoints();
         app.MapAdminEndpoints();
+        app.MapTpmEndpoints();
         app.MapHealthEndpoints();
         return app;
     }

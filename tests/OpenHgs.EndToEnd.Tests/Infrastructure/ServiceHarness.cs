@@ -68,7 +68,7 @@ public sealed class ServiceHarness : IAsyncDisposable
             MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
         }, CancellationToken.None);
         await app.StartAsync();
-        return new ServiceHarness(root, data, app, File.ReadAllText(init.AdminTokenPath).Trim(), time, hsm);
+        return new ServiceHarness(root, data, app, File.ReadAllText(init.AdminTokenPath!).Trim(), time, hsm);
     }
 
     public async Task<GuardianMetadata> FabricGuardianAsync() => GuardianMetadata.Parse(await Admin.ExportGuardianAsync(CancellationToken.None));

@@ -1,20 +1,73 @@
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 using OpenHgs.Storage;
+using OpenHgs.Storage.Postgres;
 using OpenHgs.Storage.Sqlite;
+using OpenHgs.Testing;
 
 namespace OpenHgs.Service.Tests.Storage;
 
-/// <summary>The audit chain on a real SQLite file: appends chain, and every kind of tampering is found and named.</summary>
-public sealed class SqliteAuditTests : IAsyncLifetime
+/// <summary>The audit chain and nonces on a real SQLite file.</summary>
+public sealed class SqliteAuditTests : AuditChainTests
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("openhgs-audit-").FullName;
-    private SqliteDatabase _database = null!;
 
     private string DatabasePath => Path.Combine(_directory, "hgs.db");
 
+    protected override AdoDatabase Create() => new SqliteDatabase(DatabasePath, TimeProvider.System);
+
+    protected override DbConnection OpenRaw()
+    {
+        var connection = new SqliteConnection($"Data Source={DatabasePath}");
+        connection.Open();
+        return connection;
+    }
+
+    protected override AdoDatabase CreateUnreachable() => new SqliteDatabase(Path.Combine(_directory, "no-such-dir", "hgs.db"), TimeProvider.System);
+
+    protected override void Cleanup()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+}
+
+/// <summary>The same on a real PostgreSQL server (the cluster database).</summary>
+public sealed class PostgresAuditTests : AuditChainTests
+{
+    private readonly string _connectionString = PostgresServer.Instance.CreateDatabase("audit");
+
+    protected override AdoDatabase Create() => new PostgresDatabase(_connectionString, TimeProvider.System);
+
+    protected override DbConnection OpenRaw()
+    {
+        var connection = new NpgsqlConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    protected override AdoDatabase CreateUnreachable() => new PostgresDatabase("Host=127.0.0.1;Port=1;Username=postgres;Database=none;Timeout=2", TimeProvider.System);
+
+    protected override void Cleanup() => NpgsqlConnection.ClearAllPools();
+}
+
+/// <summary>The audit chain on a real database: appends chain, and every kind of tampering is found and named.</summary>
+public abstract class AuditChainTests : IAsyncLifetime
+{
+    private AdoDatabase _database = null!;
+
+    protected abstract AdoDatabase Create();
+
+    protected abstract DbConnection OpenRaw();
+
+    protected abstract AdoDatabase CreateUnreachable();
+
+    protected abstract void Cleanup();
+
     public async Task InitializeAsync()
     {
-        _database = new SqliteDatabase(DatabasePath, TimeProvider.System);
+        _database = Create();
         await _database.MigrateAsync(CancellationToken.None);
         for (int i = 1; i <= 5; i++)
         {
@@ -25,8 +78,8 @@ public sealed class SqliteAuditTests : IAsyncLifetime
 
     public Task DisposeAsync()
     {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_directory, recursive: true);
+        (_database as IDisposable)?.Dispose();
+        Cleanup();
         return Task.CompletedTask;
     }
 
@@ -82,7 +135,7 @@ public sealed class SqliteAuditTests : IAsyncLifetime
         var entry = (await _database.ReadAsync(s => s.Audit.ReadAsync(2, 1), CancellationToken.None)).Single();
         var edited = new AuditEvent(entry.Event, entry.Outcome, "forged", entry.Reason, entry.Details);
         byte[] hash = AuditChain.ComputeHash(entry.Sequence, entry.Timestamp, edited, entry.PreviousHash);
-        await ExecuteAsync($"UPDATE audit_log SET subject = 'forged', hash = X'{Convert.ToHexString(hash)}' WHERE seq = 3");
+        await ExecuteAsync("UPDATE audit_log SET subject = 'forged', hash = @h WHERE seq = 3", ("@h", hash));
         var result = await VerifyAsync();
         Assert.False(result.Valid);
         Assert.Equal(4, result.FirstBrokenSequence);
@@ -133,19 +186,26 @@ public sealed class SqliteAuditTests : IAsyncLifetime
     [Fact]
     public async Task Unreachable_database_fails_closed_with_a_named_exception()
     {
-        var missing = new SqliteDatabase(Path.Combine(_directory, "no-such-dir", "hgs.db"), TimeProvider.System);
+        var missing = CreateUnreachable();
         await Assert.ThrowsAsync<DatabaseUnavailableException>(() => missing.InTransactionAsync(s => s.Audit.AppendAsync(new AuditEvent("x", "y", "z", null, "{}")), CancellationToken.None));
         Assert.False(await missing.PingAsync(CancellationToken.None));
     }
 
     private Task<AuditVerification> VerifyAsync() => _database.ReadAsync(s => s.Audit.VerifyAsync(), CancellationToken.None);
 
-    private async Task ExecuteAsync(string sql)
+    private async Task ExecuteAsync(string sql, params (string Name, object Value)[] parameters)
     {
-        await using var connection = new SqliteConnection($"Data Source={DatabasePath}");
-        await connection.OpenAsync();
+        await using var connection = OpenRaw();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
+
         Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 }

@@ -1,0 +1,54 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Attestation.Tpm;
+using OpenHgs.Service.Policies;
+
+namespace OpenHgs.Server.Endpoints;
+
+/// <summary>
+/// TPM mode routes: AK activation for hosts (<c>/attestation/v1/tpm/activate</c>, no credential: only the TPM holding
+/// the registered EK can complete it), and the admin's TPM roots, TPM hosts, policies and baselines (admin credential).
+/// </summary>
+internal static class TpmEndpoints
+{
+    public static void MapTpmEndpoints(this IEndpointRouteBuilder app)
+    {
+        var attestation = app.MapGroup("/attestation/v1/tpm");
+        attestation.MapPost("/activate", async (HttpContext context, TpmEnrollmentService enrollment) =>
+        {
+            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.ActivationRequest).ConfigureAwait(false);
+            return Results.Json(await enrollment.StartActivationAsync(request, context.RequestAborted).ConfigureAwait(false), TpmWireJson.Default.ActivationChallenge);
+        });
+        attestation.MapPost("/activate/complete", async (HttpContext context, TpmEnrollmentService enrollment) =>
+        {
+            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.ActivationCompletion).ConfigureAwait(false);
+            return Results.Json(await enrollment.CompleteActivationAsync(request, context.RequestAborted).ConfigureAwait(false), TpmWireJson.Default.ActivationResult);
+        });
+
+        var admin = app.MapGroup("/admin/v1").AddEndpointFilter(AdminEndpoints.RequireAdminAsync);
+        admin.MapGet("/tpm-roots", async (TpmEnrollmentService enrollment, CancellationToken ct) =>
+            Results.Json((await enrollment.ListRootsAsync(ct).ConfigureAwait(false)).ToList(), TpmWireJson.Default.ListTpmRootInfo));
+        admin.MapPost("/tpm-roots", async (HttpContext context, TpmEnrollmentService enrollment) =>
+        {
+            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.AddTpmRootRequest).ConfigureAwait(false);
+            return Results.Json(await enrollment.AddRootAsync(request.Certificate, context.RequestAborted).ConfigureAwait(false), TpmWireJson.Default.TpmRootInfo, statusCode: 201);
+        });
+        admin.MapPost("/hosts/tpm", async (HttpContext context, TpmEnrollmentService enrollment) =>
+        {
+            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.AddTpmHostRequest).ConfigureAwait(false);
+            return Results.Json(await enrollment.AddHostAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.HostInfo, statusCode: 201);
+        });
+
+        admin.MapGet("/policies", async (PolicyService policies, CancellationToken ct) =>
+            Results.Json((await policies.ListAsync(ct).ConfigureAwait(false)).ToList(), TpmWireJson.Default.ListPolicyInfo));
+        admin.MapPut("/policies/{name}/{state}", async (string name, string state, PolicyService policies, CancellationToken ct) =>
+            Results.Json(await policies.SetStateAsync(name, PolicyService.ParseState(state), ct).ConfigureAwait(false), TpmWireJson.Default.PolicyChangeResult));
+        admin.MapPost("/baselines", async (HttpContext context, PolicyService policies) =>
+        {
+            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.AddBaselineRequest).ConfigureAwait(false);
+            return Results.Json(await policies.AddBaselineAsync(request, context.RequestAborted).ConfigureAwait(false), TpmWireJson.Default.BaselineInfo, statusCode: 201);
+        });
+    }
+}

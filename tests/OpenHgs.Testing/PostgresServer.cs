@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+
+namespace OpenHgs.Testing;
+
+/// <summary>
+/// A real PostgreSQL server for the tests of one process, started from Debian's binaries in a temporary
+/// folder on a free loopback port (as the <c>postgres</c> user when running as root, since PostgreSQL refuses
+/// root), stopped when the process exits. <see cref="CreateDatabase"/> gives each test class its own database.
+/// Fails (never skips) when PostgreSQL is not installed: run ./test.sh, which installs it.
+/// </summary>
+public sealed class PostgresServer
+{
+    private static readonly Lazy<PostgresServer> Shared = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private PostgresServer(string root, int port, string binDirectory, string? runAs)
+    {
+        Root = root;
+        Port = port;
+        BinDirectory = binDirectory;
+        RunAs = runAs;
+    }
+
+    public static PostgresServer Instance => Shared.Value;
+
+    public string Root { get; }
+
+    public int Port { get; }
+
+    public string BinDirectory { get; }
+
+    private string? RunAs { get; }
+
+    public string DataDirectory => Path.Combine(Root, "data");
+
+    public string AdminConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Pooling=false;Timeout=5";
+
+    /// <summary>Creates an empty database and returns its connection string.</summary>
+    public string CreateDatabase(string prefix = "openhgs")
+    {
+        string name = $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 33, 63)];
+        using var connection = new NpgsqlConnection(AdminConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"CREATE DATABASE \"{name}\"";
+        command.ExecuteNonQuery();
+        return $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name}";
+    }
+
+    /// <summary>Stops the server (fast shutdown), as an outage would.</summary>
+    public void Stop() => PgCtl("stop", "-m", "fast", "-w");
+
+    /// <summary>Starts it again after <see cref="Stop"/>.</summary>
+    public void Restart() => PgCtl("start", "-w", "-l", Path.Combine(Root, "server.log"), "-o", $"-p {Port} -k {Root} -c listen_addresses=127.0.0.1");
+
+    private static PostgresServer Start()
+    {
+        string bin = Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(d => d, StringComparer.Ordinal).Select(d => Path.Combine(d, "bin")).FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb"))) ?? string.Empty
+            : string.Empty;
+        if (bin.Length == 0)
+        {
+            throw new InvalidOperationException("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run ./test.sh, which installs it.");
+        }
+
+        string? runAs = Environment.UserName == "root" ? "postgres" : null;
+        string root = Directory.CreateTempSubdirectory("openhgs-pg-").FullName;
+        if (runAs is not null)
+        {
+            Run("chown", ["-R", runAs, root], null);
+        }
+
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var server = new PostgresServer(root, port, bin, runAs);
+        Run(Path.Combine(bin, "initdb"), ["-D", server.DataDirectory, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"], runAs);
+        File.AppendAllText(Path.Combine(server.DataDirectory, "postgresql.conf"), "\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n");
+        server.Restart();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                server.Stop();
+                Directory.Delete(root, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                // Best effort at exit.
+            }
+        };
+        return server;
+    }
+
+    private void PgCtl(params string[] arguments) =>
+        Run(Path.Combine(BinDirectory, "pg_ctl"), ["-D", DataDirectory, .. arguments], RunAs);
+
+    private static void Run(string file, IReadOnlyList<string> arguments, string? runAs)
+    {
+        var start = runAs is null ? new ProcessStartInfo(file) : new ProcessStartInfo("runuser", ["-u", runAs, "--", file]);
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(60_000))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException($"{file} did not finish within 60 s");
+        }
+
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} failed ({process.ExitCode}): {stderr.Result}{stdout.Result}");
+        }
+    }
+}
