@@ -5,7 +5,12 @@ using OpenHgs.EndToEnd.Tests.Infrastructure;
 namespace OpenHgs.EndToEnd.Tests;
 
 /// <summary>Host-key attestation refuses, each with its own reason, and changes nothing but the audit trail.</summary>
-public sealed class AttestationRefusalTests : IAsyncLifetime
+public sealed class AttestationRefusalTestsOnSqlite() : AttestationRefusalTests(DatabaseKind.Sqlite);
+
+/// <summary>The same refusals with the cluster database.</summary>
+public sealed class AttestationRefusalTestsOnPostgres() : AttestationRefusalTests(DatabaseKind.Postgres);
+
+public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLifetime
 {
     private ServiceHarness _service = null!;
     private RawProtocol _raw = null!;
@@ -14,7 +19,7 @@ public sealed class AttestationRefusalTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _service = await ServiceHarness.StartAsync();
+        _service = await ServiceHarness.StartAsync(StoreKind.Software, database);
         _raw = new RawProtocol(_service.Url);
         _host = await _service.AddHostAsync("host-a");
         _keys = HostKeyPair.Load(_host.KeyDirectory);
@@ -98,7 +103,7 @@ public sealed class AttestationRefusalTests : IAsyncLifetime
     [InlineData("[]", "RequestMalformed")]
     [InlineData("{\"nonce\":\"AAAA\",\"hostKey\":{\"signingPublicKey\":\"AA==\",\"encryptionPublicKey\":\"AA==\",\"signature\":\"AA==\"}}", "NonceMalformed")]
     [InlineData("{\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"hostKey\":null}", "EvidenceMissing")]
-    [InlineData("{\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", "RequestMalformed")]
+    [InlineData("{\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", "EvidenceMissing")]
     [InlineData("{\"nonce\":\"x\",\"hostKey\":null,\"extra\":1}", "RequestMalformed")]
     public async Task Malformed_requests_get_a_problem_and_change_nothing(string body, string code)
     {

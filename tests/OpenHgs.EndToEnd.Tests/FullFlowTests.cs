@@ -7,11 +7,12 @@ namespace OpenHgs.EndToEnd.Tests;
 public sealed class FullFlowTests
 {
     [Theory]
-    [InlineData(StoreKind.Software)]
-    [InlineData(StoreKind.SoftHsm)]
-    public async Task Unlock_returns_the_owners_transport_key_and_a_working_egress_protector(StoreKind store)
+    [InlineData(StoreKind.Software, DatabaseKind.Sqlite)]
+    [InlineData(StoreKind.SoftHsm, DatabaseKind.Sqlite)]
+    [InlineData(StoreKind.SoftHsm, DatabaseKind.Postgres)]
+    public async Task Unlock_returns_the_owners_transport_key_and_a_working_egress_protector(StoreKind store, DatabaseKind database)
     {
-        await using var service = await ServiceHarness.StartAsync(store);
+        await using var service = await ServiceHarness.StartAsync(store, database);
         using var tenant = new Tenant();
         var (protector, transportKey) = tenant.CreateProtector(await service.FabricGuardianAsync());
         var host = await service.AddHostAsync("host-1");

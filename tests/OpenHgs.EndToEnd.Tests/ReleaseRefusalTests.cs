@@ -10,7 +10,12 @@ using OpenHgs.Protocol.KeyProtection;
 namespace OpenHgs.EndToEnd.Tests;
 
 /// <summary>Key release refuses, each with its own reason, audits the refusal, and releases nothing.</summary>
-public sealed class ReleaseRefusalTests : IAsyncLifetime
+public sealed class ReleaseRefusalTestsOnSqlite() : ReleaseRefusalTests(DatabaseKind.Sqlite);
+
+/// <summary>The same refusals with the cluster database.</summary>
+public sealed class ReleaseRefusalTestsOnPostgres() : ReleaseRefusalTests(DatabaseKind.Postgres);
+
+public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetime
 {
     private ServiceHarness _service = null!;
     private RawProtocol _raw = null!;
@@ -21,7 +26,7 @@ public sealed class ReleaseRefusalTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _service = await ServiceHarness.StartAsync();
+        _service = await ServiceHarness.StartAsync(StoreKind.Software, database);
         _raw = new RawProtocol(_service.Url);
         _tenant = new Tenant();
         _fabric = await _service.FabricGuardianAsync();

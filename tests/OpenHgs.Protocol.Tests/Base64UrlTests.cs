@@ -14,6 +14,15 @@ public sealed class Base64UrlTests
         }
     }
 
+    [Fact]
+    public void Offers_the_bcl_names_and_agrees_with_the_bcl_on_canonical_input()
+    {
+        byte[] data = [0xFB, 0xFF, 0x00, 0x3E];
+        Assert.Equal(System.Buffers.Text.Base64Url.EncodeToString(data), Base64Url.EncodeToString(data));
+        Assert.Equal(data, Base64Url.DecodeFromChars(Base64Url.Encode(data)));
+        Assert.Throws<FormatException>(() => Base64Url.DecodeFromChars("-_8A-g=="));
+    }
+
     [Theory]
     [InlineData("", "")]
     [InlineData("AA", "00")]

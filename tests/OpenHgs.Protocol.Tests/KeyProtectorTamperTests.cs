@@ -31,19 +31,19 @@ public sealed class KeyProtectorTamperTests
     }
 
     [Fact]
-    public void Flipping_any_payload_byte_is_never_accepted()
+    public void Flipping_payload_bytes_is_never_accepted()
     {
-        byte[] payload = Kp.Payload.ToArray();
+        // A two-wrapping protector keeps this affordable; every 3rd byte, alternating low and high bit flips.
+        var kp = KeyProtectorBuilder.Create(TestGuardians.Owner, [TestGuardians.FabricA.Metadata], TransportKey);
+        byte[] payload = kp.Payload.ToArray();
         var seen = new HashSet<KeyProtectorError>();
-        for (int i = 0; i < payload.Length; i++)
+        for (int i = 0; i < payload.Length; i += 3)
         {
-            foreach (byte mask in new byte[] { 0x01, 0x80 })
-            {
-                byte[] json = Forge.Envelope(Forge.Flip(payload, i, mask), Kp.GuardianSignature, Kp.TransportKeySignature);
-                var error = Check(json, TransportKey);
-                Assert.True(error is not null, $"flipping payload byte {i} with {mask:X2} was accepted");
-                seen.Add(error.Value);
-            }
+            byte mask = (i / 3 % 2 == 0) ? (byte)0x01 : (byte)0x80;
+            byte[] json = Forge.Envelope(Forge.Flip(payload, i, mask), kp.GuardianSignature, kp.TransportKeySignature);
+            var error = Check(json, TransportKey);
+            Assert.True(error is not null, $"flipping payload byte {i} with {mask:X2} was accepted");
+            seen.Add(error.Value);
         }
 
         // Most flips break the JSON or a certificate; those that still parse break a signature.
@@ -147,6 +147,26 @@ public sealed class KeyProtectorTamperTests
         var (_, reissued) = Guardians.GuardianCertificates.Issue("Fabric A", TestGuardians.FabricA.SigningKey, otherKey, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1));
         var swapped = Replace(target, target with { EncryptionCertificate = reissued });
         Assert.Equal(KeyProtectorError.EndorsementInvalid, Check(Forge.SealJson(swapped, TestGuardians.Owner.SigningKey, Kp.Owner.Id, TransportKey), TransportKey));
+    }
+
+    [Fact]
+    public void A_small_rsa_key_in_a_wrapping_is_UnsupportedAlgorithm()
+    {
+        // Fabric A signs a certificate for a 1024-bit key, and the owner even endorses it: still refused.
+        using var small = RSA.Create(1024);
+        var fabricA = TestGuardians.FabricA;
+        using var issuer = X509CertificateLoader.LoadCertificate(fabricA.Metadata.SigningCertificate);
+        var request = new CertificateRequest("CN=Fabric A Encryption", small, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        using var weak = request.Create(issuer.SubjectName, X509SignatureGenerator.CreateForRSA(fabricA.SigningKey, RSASignaturePadding.Pkcs1), DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1), [7, 7, 7]);
+        var target = Kp.FindWrappingForGuardian("Fabric A")!;
+        byte[] endorsed = KeyProtectorEndorsement.GetSignedBytes(target.Id, target.ParentId, target.GuardianName, target.SigningCertificate, weak.RawData);
+        var replaced = target with
+        {
+            EncryptionCertificate = weak.RawData,
+            Endorsement = target.Endorsement with { Value = TestGuardians.Owner.SigningKey.SignData(endorsed, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1) },
+        };
+
+        Assert.Equal(KeyProtectorError.UnsupportedAlgorithm, Check(Forge.SealJson(Replace(target, replaced), TestGuardians.Owner.SigningKey, Kp.Owner.Id, TransportKey), TransportKey));
     }
 
     [Fact]

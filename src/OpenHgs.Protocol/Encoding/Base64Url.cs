@@ -2,7 +2,8 @@ using System.Diagnostics.CodeAnalysis;
 
 // Deliberately in the root namespace rather than OpenHgs.Protocol.Encoding: a namespace named "Encoding" under
 // OpenHgs.Protocol would shadow System.Text.Encoding for every file in OpenHgs.Protocol.* (Encoding.UTF8 would
-// stop compiling there).
+// stop compiling there). In OpenHgs.Protocol.* this class in turn shadows System.Buffers.Text.Base64Url, so it
+// also offers that class's two common members (EncodeToString, DecodeFromChars), strict.
 namespace OpenHgs.Protocol;
 
 /// <summary>
@@ -18,14 +19,21 @@ public static class Base64Url
     /// <summary>Encodes <paramref name="data"/> as unpadded base64url.</summary>
     public static string Encode(ReadOnlySpan<byte> data) => System.Buffers.Text.Base64Url.EncodeToString(data);
 
+    /// <summary>Same as <see cref="Encode"/> (the name <c>System.Buffers.Text.Base64Url</c> uses).</summary>
+    public static string EncodeToString(ReadOnlySpan<byte> data) => Encode(data);
+
     /// <summary>Decodes strict unpadded base64url; throws <see cref="FormatException"/> on anything else.</summary>
     public static byte[] Decode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return TryDecode(text, out byte[]? data)
+        return DecodeFromChars(text);
+    }
+
+    /// <summary>Same as <see cref="Decode"/> (the name <c>System.Buffers.Text.Base64Url</c> uses), but strict.</summary>
+    public static byte[] DecodeFromChars(ReadOnlySpan<char> text) =>
+        TryDecode(text, out byte[]? data)
             ? data
             : throw new FormatException("The value is not strict unpadded base64url.");
-    }
 
     /// <summary>Decodes strict unpadded base64url; false (and no data) on anything else.</summary>
     public static bool TryDecode(ReadOnlySpan<char> text, [NotNullWhen(true)] out byte[]? data)
@@ -64,6 +72,7 @@ public static class Base64Url
         return true;
     }
 
-    private static bool IsAlphabet(char c) =>
+    /// <summary>True for the 64 characters of the base64url alphabet.</summary>
+    public static bool IsAlphabet(char c) =>
         c is (>= 'A' and <= 'Z') or (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-' or '_';
 }

@@ -1,28 +1,33 @@
 using System.Security.Cryptography;
-using Org.BouncyCastle.Crypto;
-using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.Math;
+using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.X509;
 
 namespace OpenHgs.Protocol.Guardians;
 
 /// <summary>
 /// The certificate checks shared by guardian metadata and key protector verification. Every check fails
-/// closed: anything BouncyCastle cannot parse or verify counts as "no".
+/// closed: anything that does not parse or verify counts as "no".
 /// </summary>
+/// <remarks>
+/// BouncyCastle parses the DER (and hands out the to-be-signed bytes); keys and signatures are handled by .NET.
+/// BouncyCastle's own <c>GetPublicKey()</c> is avoided on purpose: it runs a Miller–Rabin test on every RSA
+/// modulus (~20 ms of CPU each), which would make key protector verification cost ~100× more than the RSA
+/// operations it exists for.
+/// </remarks>
 internal static class CertificateChecks
 {
     public const int MaxCertificateBytes = 16 * 1024;
     public const int MinRsaBits = 2048;
     public const int MaxRsaBits = 8192;
 
-    // Certificate signature algorithms accepted for guardian certificates: RSA with SHA-2 (PKCS#1 v1.5 or PSS).
-    private static readonly HashSet<string> AcceptedSignatureAlgorithms = new(StringComparer.Ordinal)
+    private const string RsaEncryptionOid = "1.2.840.113549.1.1.1";
+
+    // Certificate signature algorithms accepted for guardian certificates: RSASSA-PKCS1-v1_5 with SHA-2.
+    private static readonly Dictionary<string, HashAlgorithmName> SignatureAlgorithms = new(StringComparer.Ordinal)
     {
-        "1.2.840.113549.1.1.11", // sha256WithRSAEncryption
-        "1.2.840.113549.1.1.12", // sha384WithRSAEncryption
-        "1.2.840.113549.1.1.13", // sha512WithRSAEncryption
-        "1.2.840.113549.1.1.10", // RSASSA-PSS
+        ["1.2.840.113549.1.1.11"] = HashAlgorithmName.SHA256, // sha256WithRSAEncryption
+        ["1.2.840.113549.1.1.12"] = HashAlgorithmName.SHA384, // sha384WithRSAEncryption
+        ["1.2.840.113549.1.1.13"] = HashAlgorithmName.SHA512, // sha512WithRSAEncryption
     };
 
     /// <summary>
@@ -47,35 +52,49 @@ internal static class CertificateChecks
         }
     }
 
-    /// <summary>The certificate's RSA public key if it is RSA of an accepted size, else null.</summary>
-    public static RsaKeyParameters? TryGetRsaKey(X509Certificate certificate)
+    /// <summary>The certificate's key as a public-only .NET <see cref="RSA"/> (caller disposes) if it is RSA of 2048–8192 bits, else null.</summary>
+    public static RSA? TryGetRsaPublicKey(X509Certificate certificate)
     {
-        try
-        {
-            return certificate.GetPublicKey() is RsaKeyParameters { IsPrivate: false } key
-                && key.Modulus.BitLength is >= MinRsaBits and <= MaxRsaBits
-                && key.Exponent.SignValue > 0
-                ? key
-                : null;
-        }
-        catch (Exception)
+        var spki = certificate.CertificateStructure.SubjectPublicKeyInfo;
+        if (spki.Algorithm.Algorithm.Id != RsaEncryptionOid)
         {
             return null;
         }
+
+        var rsa = RSA.Create();
+        try
+        {
+            byte[] der = spki.GetDerEncoded();
+            rsa.ImportSubjectPublicKeyInfo(der, out int read);
+            if (read == der.Length && rsa.KeySize is >= MinRsaBits and <= MaxRsaBits)
+            {
+                return rsa;
+            }
+        }
+        catch (CryptographicException)
+        {
+            // fall through: not a usable RSA key
+        }
+
+        rsa.Dispose();
+        return null;
     }
 
-    /// <summary>True if <paramref name="certificate"/> is signed by <paramref name="issuerKey"/> with RSA and SHA-2.</summary>
-    public static bool IsSignedBy(X509Certificate certificate, AsymmetricKeyParameter issuerKey)
+    /// <summary>True if <paramref name="certificate"/> is signed by <paramref name="issuerKey"/> with RSASSA-PKCS1-v1_5 and SHA-2.</summary>
+    public static bool IsSignedBy(X509Certificate certificate, RSA issuerKey)
     {
-        if (!AcceptedSignatureAlgorithms.Contains(certificate.SigAlgOid))
+        var structure = certificate.CertificateStructure;
+        var algorithm = structure.SignatureAlgorithm;
+        if (!SignatureAlgorithms.TryGetValue(algorithm.Algorithm.Id, out var hash)
+            || !(algorithm.Parameters is null || algorithm.Parameters is Asn1Null)
+            || !algorithm.Equals(structure.TbsCertificate.Signature))
         {
             return false;
         }
 
         try
         {
-            certificate.Verify(issuerKey);
-            return true;
+            return issuerKey.VerifyData(certificate.GetTbsCertificate(), certificate.GetSignature(), hash, RSASignaturePadding.Pkcs1);
         }
         catch (Exception)
         {
@@ -83,35 +102,35 @@ internal static class CertificateChecks
         }
     }
 
-    /// <summary>A .NET public-only RSA object for <paramref name="key"/>; the caller disposes it.</summary>
-    public static RSA ToRsa(RsaKeyParameters key)
-    {
-        var rsa = RSA.Create();
-        rsa.ImportParameters(new RSAParameters
-        {
-            Modulus = key.Modulus.ToByteArrayUnsigned(),
-            Exponent = key.Exponent.ToByteArrayUnsigned(),
-        });
-        return rsa;
-    }
-
     /// <summary>
-    /// True if <paramref name="key"/> has the public key <paramref name="certificateKey"/>. Reads only the public
-    /// parameters, so it works for HSM-backed keys that cannot export private ones.
+    /// True if both keys have the same public key. Reads only public parameters, so it works for HSM-backed keys
+    /// that cannot export private ones.
     /// </summary>
-    public static bool HasPublicKey(RSA key, RsaKeyParameters certificateKey)
+    public static bool SamePublicKey(RSA a, RSA b)
     {
-        var parameters = key.ExportParameters(false);
-        return parameters.Modulus is not null && parameters.Exponent is not null
-            && new BigInteger(1, parameters.Modulus).Equals(certificateKey.Modulus)
-            && new BigInteger(1, parameters.Exponent).Equals(certificateKey.Exponent);
+        var pa = a.ExportParameters(false);
+        var pb = b.ExportParameters(false);
+        return pa.Modulus is not null && pa.Exponent is not null && pb.Modulus is not null && pb.Exponent is not null
+            && TrimLeadingZeros(pa.Modulus).SequenceEqual(TrimLeadingZeros(pb.Modulus))
+            && TrimLeadingZeros(pa.Exponent).SequenceEqual(TrimLeadingZeros(pb.Exponent));
     }
 
     /// <summary>True if <paramref name="certificate"/> (DER) parses, holds an accepted RSA key, and that key is <paramref name="key"/>'s.</summary>
     public static bool CertificateHasKey(byte[] certificate, RSA key)
     {
         var parsed = TryParse(certificate);
-        var certificateKey = parsed is null ? null : TryGetRsaKey(parsed);
-        return certificateKey is not null && HasPublicKey(key, certificateKey);
+        using var certificateKey = parsed is null ? null : TryGetRsaPublicKey(parsed);
+        return certificateKey is not null && SamePublicKey(key, certificateKey);
+    }
+
+    private static ReadOnlySpan<byte> TrimLeadingZeros(byte[] value)
+    {
+        int start = 0;
+        while (start < value.Length - 1 && value[start] == 0)
+        {
+            start++;
+        }
+
+        return value.AsSpan(start);
     }
 }

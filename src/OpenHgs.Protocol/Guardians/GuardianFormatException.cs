@@ -33,10 +33,10 @@ public enum GuardianFormatError
     /// <summary>A certificate's key is not RSA of 2048 to 8192 bits.</summary>
     UnsupportedKey,
 
-    /// <summary>The signing certificate is not self-signed (by its own key, with SHA-2 RSA).</summary>
+    /// <summary>The signing certificate is not self-signed (by its own key, RSASSA-PKCS1-v1_5 with SHA-2).</summary>
     SigningCertificateNotSelfSigned,
 
-    /// <summary>The encryption certificate is not signed by the signing certificate's key.</summary>
+    /// <summary>The encryption certificate is not signed by the signing certificate's key (RSASSA-PKCS1-v1_5 with SHA-2).</summary>
     EncryptionCertificateNotSignedBySigningCertificate,
 
     /// <summary>A wrap algorithm other than <c>RSA-OAEP-256</c> or <c>RSA-OAEP</c>.</summary>

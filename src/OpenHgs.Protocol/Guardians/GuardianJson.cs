@@ -61,7 +61,7 @@ internal static class GuardianJson
 
         if (Convert.ToBase64String(data) != text)
         {
-            CryptographicZero(data);
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(data);
             throw new GuardianFormatException(GuardianFormatError.InvalidBase64, $"Member '{name}' is not canonical base64 (whitespace or non-zero padding bits).");
         }
 
@@ -91,6 +91,4 @@ internal static class GuardianJson
             throw new GuardianFormatException(error, ex.Message, ex);
         }
     }
-
-    private static void CryptographicZero(byte[] data) => System.Security.Cryptography.CryptographicOperations.ZeroMemory(data);
 }

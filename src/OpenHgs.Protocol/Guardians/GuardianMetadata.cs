@@ -11,7 +11,7 @@ namespace OpenHgs.Protocol.Guardians;
 /// <remarks>
 /// Security contract: <see cref="Validate"/> (and therefore <see cref="Parse"/>) accepts metadata only when the
 /// signing certificate is self-signed, the encryption certificate is signed by the signing certificate's key
-/// (both with RSA and SHA-2), both keys are RSA of 2048–8192 bits, and every wrap algorithm is known. It does
+/// (both RSASSA-PKCS1-v1_5 with SHA-2), both keys are RSA of 2048–8192 bits, and every wrap algorithm is known. It does
 /// not check validity dates and does not establish that the guardian is who it claims to be: a tenant must get
 /// a fabric's metadata from that fabric over an authenticated channel. Treat the arrays as read-only.
 /// </remarks>
@@ -68,13 +68,13 @@ public sealed record GuardianMetadata(string Name, byte[] SigningCertificate, by
             ?? throw new GuardianFormatException(GuardianFormatError.InvalidCertificate, $"Guardian '{Name}': the signing certificate is not one DER X.509 certificate of at most {CertificateChecks.MaxCertificateBytes} bytes.");
         var encryption = CertificateChecks.TryParse(EncryptionCertificate)
             ?? throw new GuardianFormatException(GuardianFormatError.InvalidCertificate, $"Guardian '{Name}': the encryption certificate is not one DER X.509 certificate of at most {CertificateChecks.MaxCertificateBytes} bytes.");
-        var signingKey = CertificateChecks.TryGetRsaKey(signing)
+        using var signingKey = CertificateChecks.TryGetRsaPublicKey(signing)
             ?? throw new GuardianFormatException(GuardianFormatError.UnsupportedKey, $"Guardian '{Name}': the signing certificate's key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
-        _ = CertificateChecks.TryGetRsaKey(encryption)
+        using var encryptionKey = CertificateChecks.TryGetRsaPublicKey(encryption)
             ?? throw new GuardianFormatException(GuardianFormatError.UnsupportedKey, $"Guardian '{Name}': the encryption certificate's key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
         if (!CertificateChecks.IsSignedBy(signing, signingKey))
         {
-            throw new GuardianFormatException(GuardianFormatError.SigningCertificateNotSelfSigned, $"Guardian '{Name}': the signing certificate is not self-signed with RSA and SHA-2.");
+            throw new GuardianFormatException(GuardianFormatError.SigningCertificateNotSelfSigned, $"Guardian '{Name}': the signing certificate is not self-signed with RSASSA-PKCS1-v1_5 and SHA-2.");
         }
 
         if (!CertificateChecks.IsSignedBy(encryption, signingKey))

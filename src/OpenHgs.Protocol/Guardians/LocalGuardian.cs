@@ -28,7 +28,8 @@ public sealed class LocalGuardian : IDisposable
     private static readonly string[] Members = ["kind", "version", "metadata", "signingKey", "encryptionKey"];
 
     /// <summary>
-    /// Pairs validated metadata with its private keys (which may be HSM-backed) and takes ownership of the keys.
+    /// Pairs validated metadata with its private keys (which may be HSM-backed). On success the guardian owns the
+    /// keys and disposes them; on failure they stay the caller's.
     /// </summary>
     /// <exception cref="GuardianFormatException">The metadata is invalid (any reason), or a key does not belong to its certificate (<see cref="GuardianFormatError.KeyMismatch"/>).</exception>
     public LocalGuardian(GuardianMetadata metadata, RSA signingKey, RSA encryptionKey)

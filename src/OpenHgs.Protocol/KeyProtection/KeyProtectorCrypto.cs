@@ -22,9 +22,8 @@ internal static class KeyProtectorCrypto
     {
         var certificate = CertificateChecks.TryParse(encryptionCertificate)
             ?? throw new KeyProtectorException(KeyProtectorError.Malformed, "An encryption certificate does not parse.");
-        var key = CertificateChecks.TryGetRsaKey(certificate)
+        using var rsa = CertificateChecks.TryGetRsaPublicKey(certificate)
             ?? throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, "An encryption certificate's key is not RSA of an accepted size.");
-        using var rsa = CertificateChecks.ToRsa(key);
         return new WrappedKey(algorithm, rsa.Encrypt(transportKey, KeyProtectorAlgorithms.GetPadding(algorithm)));
     }
 

@@ -162,7 +162,7 @@ internal static class KeyProtectorJson
     private static string Id(StrictJsonObject fields, string name)
     {
         string id = fields.GetString(name);
-        return id.Length is > 0 and <= MaxIdLength && Base64Url.TryDecode(id, out _)
+        return id.Length is > 0 and <= MaxIdLength && id.All(Base64Url.IsAlphabet)
             ? id
             : throw fields.Invalid(name, $"must be 1 to {MaxIdLength} base64url characters.");
     }

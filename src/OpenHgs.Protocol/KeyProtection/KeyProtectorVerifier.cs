@@ -95,16 +95,24 @@ public static class KeyProtectorVerifier
             ?? throw new KeyProtectorException(KeyProtectorError.Malformed, $"Wrapping '{wrapping.Id}': the signing certificate does not parse.");
         var encryption = CertificateChecks.TryParse(wrapping.EncryptionCertificate)
             ?? throw new KeyProtectorException(KeyProtectorError.Malformed, $"Wrapping '{wrapping.Id}': the encryption certificate does not parse.");
-        var signingKey = CertificateChecks.TryGetRsaKey(signing)
+        var signingKey = CertificateChecks.TryGetRsaPublicKey(signing)
             ?? throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"Wrapping '{wrapping.Id}': the signing key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
-        _ = CertificateChecks.TryGetRsaKey(encryption)
-            ?? throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"Wrapping '{wrapping.Id}': the encryption key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
-        if (!CertificateChecks.IsSignedBy(encryption, signingKey))
+        try
         {
-            throw new KeyProtectorException(KeyProtectorError.EncryptionCertificateNotSignedByGuardian, $"Wrapping '{wrapping.Id}' ({wrapping.GuardianName}): the encryption certificate is not signed by the wrapping's signing key.");
-        }
+            using var encryptionKey = CertificateChecks.TryGetRsaPublicKey(encryption)
+                ?? throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"Wrapping '{wrapping.Id}': the encryption key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
+            if (!CertificateChecks.IsSignedBy(encryption, signingKey))
+            {
+                throw new KeyProtectorException(KeyProtectorError.EncryptionCertificateNotSignedByGuardian, $"Wrapping '{wrapping.Id}' ({wrapping.GuardianName}): the encryption certificate is not signed by the wrapping's signing key.");
+            }
 
-        return CertificateChecks.ToRsa(signingKey);
+            return signingKey;
+        }
+        catch
+        {
+            signingKey.Dispose();
+            throw;
+        }
     }
 
     private static void RequireAlgorithm(string algorithm, string expected)

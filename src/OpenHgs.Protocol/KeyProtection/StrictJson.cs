@@ -50,7 +50,7 @@ internal sealed class StrictJsonObject
     {
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Indented = indented,
-        SkipValidation = false,
+        NewLine = "\n",
     };
 
     /// <summary>Parses UTF-8 JSON (valid UTF-8 throughout, no comments, no trailing commas, bounded depth).</summary>
@@ -104,8 +104,6 @@ internal sealed class StrictJsonObject
 
         return new StrictJsonObject(fields, path);
     }
-
-    public bool Has(string name) => _fields.ContainsKey(name);
 
     /// <summary>The raw value of a member the object was read with.</summary>
     public JsonElement GetElement(string name) => Get(name);

@@ -15,6 +15,13 @@ public enum StoreKind
     SoftHsm,
 }
 
+/// <summary>Which database a harness initialises the service with.</summary>
+public enum DatabaseKind
+{
+    Sqlite,
+    Postgres,
+}
+
 /// <summary>
 /// A real OpenHGS service for one test: a fresh data folder initialised like <c>hgs server init</c>, the real
 /// Kestrel host on a loopback port, a shiftable clock, and clients for the admin, tenants and hosts.
@@ -24,8 +31,9 @@ public sealed class ServiceHarness : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly SoftHsmToken? _token;
 
-    private ServiceHarness(string root, string data, WebApplication app, string token, ShiftableTime time, SoftHsmToken? hsm)
+    private ServiceHarness(string root, string data, WebApplication app, string token, ShiftableTime time, SoftHsmToken? hsm, string? postgres)
     {
+        PostgresConnectionString = postgres;
         Root = root;
         DataDirectory = data;
         _app = app;
@@ -52,14 +60,18 @@ public sealed class ServiceHarness : IAsyncDisposable
 
     public string DatabasePath => Path.Combine(DataDirectory, "hgs.db");
 
-    public static async Task<ServiceHarness> StartAsync(StoreKind kind = StoreKind.Software)
+    /// <summary>The PostgreSQL database, when the harness runs on one.</summary>
+    public string? PostgresConnectionString { get; }
+
+    public static async Task<ServiceHarness> StartAsync(StoreKind kind = StoreKind.Software, DatabaseKind database = DatabaseKind.Sqlite)
     {
+        string? postgres = database == DatabaseKind.Postgres ? PostgresServer.Instance.CreateDatabase("e2e") : null;
         string root = Directory.CreateTempSubdirectory("openhgs-e2e-").FullName;
         string data = Path.Combine(root, "service");
         var hsm = kind == StoreKind.SoftHsm ? new SoftHsmToken() : null;
         string keyStore = hsm?.KeyStoreUri ?? SoftwareKeyStoreProvider.DefaultUri;
         var time = new ShiftableTime();
-        var init = await HgsInitializer.InitializeAsync(new InitRequest(data, keyStore, "sqlite:hgs.db", "Test fabric", false), time, CancellationToken.None);
+        var init = await HgsInitializer.InitializeAsync(new InitRequest(data, keyStore, postgres is null ? "sqlite:hgs.db" : "postgres:" + postgres, "Test fabric", false), time, CancellationToken.None);
         var app = await HgsServer.BuildAsync(new HgsServerOptions
         {
             DataDirectory = data,
@@ -68,7 +80,7 @@ public sealed class ServiceHarness : IAsyncDisposable
             MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
         }, CancellationToken.None);
         await app.StartAsync();
-        return new ServiceHarness(root, data, app, File.ReadAllText(init.AdminTokenPath!).Trim(), time, hsm);
+        return new ServiceHarness(root, data, app, File.ReadAllText(init.AdminTokenPath!).Trim(), time, hsm, postgres);
     }
 
     public async Task<GuardianMetadata> FabricGuardianAsync() => GuardianMetadata.Parse(await Admin.ExportGuardianAsync(CancellationToken.None));
@@ -92,7 +104,9 @@ public sealed class ServiceHarness : IAsyncDisposable
     /// <summary>Runs SQL against the service database directly (to tamper with it, or to count rows).</summary>
     public async Task<long> ExecuteSqlAsync(string sql)
     {
-        await using var connection = new SqliteConnection($"Data Source={DatabasePath}");
+        await using System.Data.Common.DbConnection connection = PostgresConnectionString is null
+            ? new SqliteConnection($"Data Source={DatabasePath}")
+            : new Npgsql.NpgsqlConnection(PostgresConnectionString);
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
