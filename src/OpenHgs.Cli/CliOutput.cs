@@ -7,7 +7,8 @@ namespace OpenHgs.Cli;
 /// <summary>Writes command results as indented JSON (<c>--json</c>) or as plain lines.</summary>
 internal static class CliOutput
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Relaxed escaping: CLI output is read by people and shell tools, not embedded in HTML.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void Json<T>(T value, JsonTypeInfo<T> type)
     {

@@ -1,6 +1,6 @@
-using Org.BouncyCastle.Asn1;
-using Org.BouncyCastle.Security;
-using Org.BouncyCastle.X509;
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 
 namespace OpenHgs.Protocol.HealthCertificates;
 
@@ -26,20 +26,24 @@ public sealed record ValidatedHealthCertificate(HealthClaims Claims, byte[] Host
 
 /// <summary>
 /// Checks a health certificate as the key protection service must before releasing anything: it parses,
-/// its signature verifies under one of the trusted attestation signer certificates, it is inside its validity
-/// window, it was not issued before the deny date, and it carries the verdict extension and an RSA key
-/// usable for key encipherment.
+/// its signature verifies under one of the trusted attestation signer keys, it is inside its validity window,
+/// it was not issued before the deny date, and it carries the verdict extension and an RSA key usable for key
+/// encipherment. Build one per set of trusted signers and reuse it: it holds their parsed public keys, and
+/// is safe to use from many threads.
 /// </summary>
 public sealed class HealthCertificateValidator
 {
     private const int MaxCertificateBytes = 16 * 1024;
-    private readonly IReadOnlyList<X509Certificate> _trustedSigners;
+    private const string EcdsaSha256 = "1.2.840.10045.4.3.2";
+    private const string EcdsaSha384 = "1.2.840.10045.4.3.3";
+    private const string RsaSha256 = "1.2.840.113549.1.1.11";
+    private readonly IReadOnlyList<TrustedSigner> _signers;
 
     /// <param name="trustedSignerCertificates">DER certificates of the enabled attestation signers.</param>
     public HealthCertificateValidator(IEnumerable<byte[]> trustedSignerCertificates)
     {
         ArgumentNullException.ThrowIfNull(trustedSignerCertificates);
-        _trustedSigners = trustedSignerCertificates.Select(der => new X509CertificateParser().ReadCertificate(der)).ToList();
+        _signers = trustedSignerCertificates.Select(TrustedSigner.From).ToList();
     }
 
     public ValidatedHealthCertificate Validate(ReadOnlySpan<byte> der, DateTimeOffset now, DateTimeOffset? denyBefore)
@@ -49,24 +53,16 @@ public sealed class HealthCertificateValidator
             throw new HealthCertificateException(HealthCertificateError.Malformed, $"The health certificate must be 1 to {MaxCertificateBytes} bytes of DER.");
         }
 
-        X509Certificate certificate;
-        try
-        {
-            certificate = new X509CertificateParser().ReadCertificate(der.ToArray())
-                ?? throw new HealthCertificateException(HealthCertificateError.Malformed, "The health certificate is not an X.509 certificate.");
-        }
-        catch (Exception ex) when (ex is not HealthCertificateException)
-        {
-            throw new HealthCertificateException(HealthCertificateError.Malformed, "The health certificate is not valid DER X.509.");
-        }
-
-        if (!_trustedSigners.Any(signer => signer.SubjectDN.Equivalent(certificate.IssuerDN) && VerifiesUnder(certificate, signer)))
+        byte[] bytes = der.ToArray();
+        var (tbs, algorithm, signature) = SplitSigned(bytes);
+        using var certificate = Load(bytes);
+        if (!_signers.Any(s => s.Issued(certificate, tbs, algorithm, signature)))
         {
             throw new HealthCertificateException(HealthCertificateError.UntrustedSigner, "The health certificate is not signed by a trusted attestation signer.");
         }
 
-        var notBefore = new DateTimeOffset(certificate.NotBefore, TimeSpan.Zero);
-        var notAfter = new DateTimeOffset(certificate.NotAfter, TimeSpan.Zero);
+        var notBefore = new DateTimeOffset(certificate.NotBefore.ToUniversalTime(), TimeSpan.Zero);
+        var notAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
         if (now < notBefore)
         {
             throw new HealthCertificateException(HealthCertificateError.NotYetValid, $"The health certificate is not valid before {notBefore:O}.");
@@ -83,44 +79,94 @@ public sealed class HealthCertificateValidator
             throw new HealthCertificateException(HealthCertificateError.IssuedBeforeDenyDate, $"The health certificate was issued at {claims.IssuedAt:O}, before the deny date {deny:O}; attest again.");
         }
 
-        bool[]? usage = certificate.GetKeyUsage();
-        if (usage is null || usage.Length < 3 || !usage[2] || certificate.GetPublicKey() is not Org.BouncyCastle.Crypto.Parameters.RsaKeyParameters)
+        var usage = certificate.Extensions.OfType<X509KeyUsageExtension>().SingleOrDefault();
+        using var hostKey = certificate.GetRSAPublicKey();
+        if (usage is null || !usage.KeyUsages.HasFlag(X509KeyUsageFlags.KeyEncipherment) || hostKey is null || hostKey.KeySize < 2048)
         {
-            throw new HealthCertificateException(HealthCertificateError.NotForEncryption, "The health certificate's key is not an RSA key for key encipherment.");
+            throw new HealthCertificateException(HealthCertificateError.NotForEncryption, "The health certificate's key is not an RSA (≥ 2048-bit) key for key encipherment.");
         }
 
-        byte[] spki = certificate.CertificateStructure.SubjectPublicKeyInfo.GetDerEncoded();
-        return new ValidatedHealthCertificate(claims, spki, certificate.SerialNumber.ToString(16), notAfter);
+        return new ValidatedHealthCertificate(claims, certificate.PublicKey.ExportSubjectPublicKeyInfo(), certificate.SerialNumber, notAfter);
     }
 
-    private static bool VerifiesUnder(X509Certificate certificate, X509Certificate signer)
+    private static X509Certificate2 Load(byte[] der)
     {
         try
         {
-            certificate.Verify(signer.GetPublicKey());
-            return true;
+            return X509CertificateLoader.LoadCertificate(der);
         }
-        catch (Exception ex) when (ex is InvalidKeyException or SignatureException or Org.BouncyCastle.Security.Certificates.CertificateException or Org.BouncyCastle.Crypto.CryptoException or ArgumentException)
+        catch (CryptographicException)
         {
-            return false;
+            throw new HealthCertificateException(HealthCertificateError.Malformed, "The health certificate is not valid DER X.509.");
         }
     }
 
-    private static HealthClaims ReadClaims(X509Certificate certificate)
+    /// <summary>Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }.</summary>
+    private static (ReadOnlyMemory<byte> Tbs, string Algorithm, byte[] Signature) SplitSigned(byte[] der)
     {
-        var value = certificate.GetExtensionValue(new DerObjectIdentifier(HealthCertificateProfile.VerdictExtensionOid));
-        if (value is null)
-        {
-            throw new HealthCertificateException(HealthCertificateError.MissingVerdict, "The health certificate carries no OpenHGS verdict extension.");
-        }
-
         try
         {
-            return HealthCertificateProfile.DecodeVerdict(value.GetOctets());
+            var outer = new AsnReader(der, AsnEncodingRules.DER);
+            var certificate = outer.ReadSequence();
+            outer.ThrowIfNotEmpty();
+            var tbs = certificate.ReadEncodedValue();
+            var algorithm = certificate.ReadSequence();
+            string oid = algorithm.ReadObjectIdentifier();
+            byte[] signature = certificate.ReadBitString(out int unused);
+            certificate.ThrowIfNotEmpty();
+            return unused == 0
+                ? (tbs, oid, signature)
+                : throw new HealthCertificateException(HealthCertificateError.Malformed, "The health certificate's signature is not a whole number of bytes.");
         }
-        catch (Exception ex) when (ex is FormatException or System.Formats.Asn1.AsnContentException or System.Security.Cryptography.CryptographicException)
+        catch (AsnContentException)
+        {
+            throw new HealthCertificateException(HealthCertificateError.Malformed, "The health certificate is not valid DER X.509.");
+        }
+    }
+
+    private static HealthClaims ReadClaims(X509Certificate2 certificate)
+    {
+        var extension = certificate.Extensions[HealthCertificateProfile.VerdictExtensionOid]
+            ?? throw new HealthCertificateException(HealthCertificateError.MissingVerdict, "The health certificate carries no OpenHGS verdict extension.");
+        try
+        {
+            return HealthCertificateProfile.DecodeVerdict(extension.RawData);
+        }
+        catch (Exception ex) when (ex is FormatException or AsnContentException or CryptographicException)
         {
             throw new HealthCertificateException(HealthCertificateError.MissingVerdict, "The health certificate's verdict extension is malformed.");
+        }
+    }
+
+    private sealed record TrustedSigner(byte[] Subject, ECDsa? Ec, RSA? Rsa)
+    {
+        public static TrustedSigner From(byte[] der)
+        {
+            using var certificate = X509CertificateLoader.LoadCertificate(der);
+            return new TrustedSigner(certificate.SubjectName.RawData, certificate.GetECDsaPublicKey(), certificate.GetRSAPublicKey());
+        }
+
+        public bool Issued(X509Certificate2 certificate, ReadOnlyMemory<byte> tbs, string algorithm, byte[] signature)
+        {
+            if (!certificate.IssuerName.RawData.AsSpan().SequenceEqual(Subject))
+            {
+                return false;
+            }
+
+            try
+            {
+                return (algorithm, Ec, Rsa) switch
+                {
+                    (EcdsaSha256, { } ec, _) => ec.VerifyData(tbs.Span, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence),
+                    (EcdsaSha384, { } ec, _) => ec.VerifyData(tbs.Span, signature, HashAlgorithmName.SHA384, DSASignatureFormat.Rfc3279DerSequence),
+                    (RsaSha256, _, { } rsa) => rsa.VerifyData(tbs.Span, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
+                    _ => false,
+                };
+            }
+            catch (CryptographicException)
+            {
+                return false;
+            }
         }
     }
 }

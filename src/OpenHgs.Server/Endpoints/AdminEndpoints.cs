@@ -97,7 +97,6 @@ internal static class AdminEndpoints
             ?? throw new InvalidOperationException("AdminCredential is not registered.");
         if (!await credential.VerifyAsync(token, http.RequestAborted).ConfigureAwait(false))
         {
-            http.Response.Headers.WWWAuthenticate = "Bearer";
             throw new ServiceException(ProblemKind.Unauthorized, "AdminCredentialRequired", "Admin routes need the admin credential (Authorization: Bearer <DATA/admin.token>).");
         }
 

@@ -39,6 +39,11 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         context.Response.Clear();
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/problem+json";
+        if (status == StatusCodes.Status401Unauthorized)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+        }
+
         await using var writer = new Utf8JsonWriter(context.Response.Body);
         writer.WriteStartObject();
         writer.WriteString("type", "https://openhgs.dev/problems/" + code);

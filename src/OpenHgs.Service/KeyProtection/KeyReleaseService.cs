@@ -28,6 +28,7 @@ public sealed partial class KeyReleaseService(
 {
     public const int MaxKeyProtectorBytes = 256 * 1024;
     public const string HostWrapAlgorithm = "RSA-OAEP-256";
+    private (FabricKeySnapshot Snapshot, HealthCertificateValidator Validator)? _validator;
 
     public async Task<ReleaseResponse> ReleaseAsync(ReleaseRequest request, CancellationToken cancellationToken)
     {
@@ -101,10 +102,15 @@ public sealed partial class KeyReleaseService(
 
     private ValidatedHealthCertificate ValidateHealthCertificate(byte[] der, FabricKeySnapshot snapshot, CurrentSettings current)
     {
-        var trusted = snapshot.Enabled(FabricKeyRole.AttestationSigner).Select(k => k.Record.Certificate);
+        // The validator holds the signers' parsed keys: build it once per key snapshot, not per release.
+        var cached = _validator;
+        var validator = cached is { } c && ReferenceEquals(c.Snapshot, snapshot)
+            ? c.Validator
+            : new HealthCertificateValidator(snapshot.Enabled(FabricKeyRole.AttestationSigner).Select(k => k.Record.Certificate));
+        _validator = (snapshot, validator);
         try
         {
-            return new HealthCertificateValidator(trusted).Validate(der, time.GetUtcNow(), current.DenyBefore);
+            return validator.Validate(der, time.GetUtcNow(), current.DenyBefore);
         }
         catch (HealthCertificateException ex)
         {
@@ -145,12 +151,8 @@ public sealed partial class KeyReleaseService(
 
     private static byte[] Unwrap(FabricKey key, KeyProtectorWrapping wrapping)
     {
-        var padding = wrapping.WrappedKey.Algorithm switch
-        {
-            "RSA-OAEP-256" => RSAEncryptionPadding.OaepSHA256,
-            "RSA-OAEP" => RSAEncryptionPadding.OaepSHA1,
-            _ => throw ServiceException.Forbidden("KeyProtector" + nameof(KeyProtectorError.UnsupportedAlgorithm), $"Unsupported wrapping algorithm '{wrapping.WrappedKey.Algorithm}'."),
-        };
+        // Parsing already refused unknown algorithms.
+        var padding = KeyProtectorAlgorithms.GetPadding(wrapping.WrappedKey.Algorithm);
         try
         {
             return key.Rsa.Decrypt(wrapping.WrappedKey.Value, padding);

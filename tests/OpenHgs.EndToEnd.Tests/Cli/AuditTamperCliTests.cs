@@ -1,0 +1,134 @@
+using Microsoft.Data.Sqlite;
+using OpenHgs.EndToEnd.Tests.Infrastructure;
+
+namespace OpenHgs.EndToEnd.Tests.Cli;
+
+/// <summary>
+/// A data folder with some history: made by <c>hgs server init</c>, then a server process registered a host,
+/// attested it and released a key, all through the CLI; the server was then stopped. Tests copy the folder, tamper
+/// with the copy's database while no server runs, and start a server on the copy.
+/// </summary>
+public sealed class AuditedDataFolder : IAsyncLifetime
+{
+    private readonly TempFolder _root = new("openhgs-cli-audit-");
+
+    public string DataDirectory => _root["service"];
+
+    public string AdminToken { get; private set; } = null!;
+
+    /// <summary>How many audit records the folder holds.</summary>
+    public long Records { get; private set; }
+
+    public async Task InitializeAsync()
+    {
+        (await HgsCli.RunAsync("server", "init", "--data", DataDirectory, "--software")).Succeeded();
+        AdminToken = (await File.ReadAllTextAsync(Path.Combine(DataDirectory, "admin.token"))).Trim();
+        await using (var server = await ServerProcess.StartAsync(DataDirectory))
+        {
+            var environment = new Dictionary<string, string?> { ["HGS_URL"] = server.Url, ["HGS_ADMIN_TOKEN"] = AdminToken };
+            string P(string name) => _root[name];
+            string publicKey = (await HgsCli.RunAsync("client", "keygen", "--out", P("keys"))).Succeeded().StdOut.Trim();
+            (await HgsCli.RunAsync(["hosts", "add-key", "--name", "audited-host", "--public-key", publicKey], environment)).Succeeded();
+            (await HgsCli.RunAsync(["guardian", "export", "--out", P("fabric.json")], environment)).Succeeded();
+            (await HgsCli.RunAsync("guardian", "new", "--name", "audited-owner", "--out", P("owner.json"))).Succeeded();
+            (await HgsCli.RunAsync("kp", "new", "--owner", P("owner.json"), "--guardian", P("fabric.json"), "--out", P("vm.kp"))).Succeeded();
+            (await HgsCli.RunAsync("client", "configure", "--state", P("state"), "--attestation-url", server.Url, "--key-protection-url", server.Url, "--host-key", P("keys"))).Succeeded();
+            (await HgsCli.RunAsync("client", "unlock", "--state", P("state"), "--kp", P("vm.kp"), "--out", P("vm.tk"))).Succeeded();
+            var verified = (await HgsCli.RunAsync(["audit", "verify", "--json"], environment)).Succeeded().Json();
+            Assert.True((bool)verified["valid"]!);
+            Records = (long)verified["records"]!;
+            Assert.Equal(0, await server.StopAsync());
+        }
+
+        // init (1) + three keys + host added + attestation + release.
+        Assert.True(Records >= 7, $"only {Records} audit records");
+    }
+
+    /// <summary>A copy of the data folder (the database, key store and configuration) to tamper with.</summary>
+    public string Copy()
+    {
+        string copy = _root[$"copy-{Guid.NewGuid():N}"];
+        foreach (string file in Directory.EnumerateFiles(DataDirectory, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(copy, Path.GetRelativePath(DataDirectory, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        return copy;
+    }
+
+    public Task DisposeAsync()
+    {
+        _root.Dispose();
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Acceptance: editing or deleting any audit record is detected by <c>hgs audit verify</c>, which exits 1 naming the first broken record.</summary>
+public sealed class AuditTamperCliTests(AuditedDataFolder folder) : IClassFixture<AuditedDataFolder>
+{
+    [Fact]
+    public async Task An_untouched_copy_still_verifies_after_a_restart()
+    {
+        string data = folder.Copy();
+        var result = await VerifyAsync(data, "--json");
+        var report = result.Succeeded().Json();
+        Assert.True((bool)report["valid"]!);
+        Assert.Equal(folder.Records, (long)report["records"]!);
+        Assert.Equal(string.Empty, result.StdErr);
+    }
+
+    [Fact]
+    public async Task Editing_record_3_is_detected_naming_record_3()
+    {
+        string data = folder.Copy();
+        Assert.Equal(1, await ExecuteAsync(data, "UPDATE audit_log SET details = '{}' WHERE seq = 3"));
+
+        var result = await VerifyAsync(data, "--json");
+        string error = result.FailedWithOneErrorLine(1);
+        Assert.StartsWith("error: audit chain broken at record 3: record 3 was altered", error, StringComparison.Ordinal);
+        var report = result.Json();
+        Assert.False((bool)report["valid"]!);
+        Assert.Equal(3, (long)report["firstBrokenSequence"]!);
+    }
+
+    [Fact]
+    public async Task Deleting_the_newest_record_is_detected()
+    {
+        string data = folder.Copy();
+        long newest = folder.Records;
+        Assert.Equal(1, await ExecuteAsync(data, $"DELETE FROM audit_log WHERE seq = {newest}"));
+
+        string error = (await VerifyAsync(data)).FailedWithOneErrorLine(1);
+        Assert.StartsWith($"error: audit chain broken at record {newest}:", error, StringComparison.Ordinal);
+        Assert.Contains("newest records were deleted", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Deleting_record_2_is_detected_naming_record_2()
+    {
+        string data = folder.Copy();
+        Assert.Equal(1, await ExecuteAsync(data, "DELETE FROM audit_log WHERE seq = 2"));
+
+        string error = (await VerifyAsync(data)).FailedWithOneErrorLine(1);
+        Assert.StartsWith("error: audit chain broken at record 2: record 2 is missing", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>Starts a server on <paramref name="data"/>, runs <c>hgs audit verify</c> against it, stops it.</summary>
+    private async Task<CliResult> VerifyAsync(string data, params string[] options)
+    {
+        await using var server = await ServerProcess.StartAsync(data);
+        var environment = new Dictionary<string, string?> { ["HGS_URL"] = server.Url, ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
+        return await HgsCli.RunAsync(["audit", "verify", .. options], environment);
+    }
+
+    private static async Task<int> ExecuteAsync(string data, string sql)
+    {
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(data, "hgs.db"), Pooling = false }.ToString());
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteNonQueryAsync();
+    }
+}

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Text;
+using OpenHgs.EndToEnd.Tests.Infrastructure;
+
+namespace OpenHgs.EndToEnd.Tests.Cli;
+
+/// <summary>A fresh temporary folder, deleted on dispose.</summary>
+public sealed class TempFolder : IDisposable
+{
+    public TempFolder(string prefix = "openhgs-cli-") => Path = Directory.CreateTempSubdirectory(prefix).FullName;
+
+    public string Path { get; }
+
+    /// <summary>A path inside the folder (nothing is created).</summary>
+    public string this[string relative] => System.IO.Path.Combine(Path, relative);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: a child process may still hold a file for a moment; the OS cleans /tmp.
+        }
+    }
+}
+
+/// <summary>
+/// A loopback port that refuses connections for as long as this lives: a socket bound to it but not listening, so
+/// a connection gets RST at once and no other process can take the port meanwhile (a merely "free" port could be).
+/// </summary>
+public sealed class ClosedPort : IDisposable
+{
+    private readonly System.Net.Sockets.Socket _socket = new(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+
+    public ClosedPort()
+    {
+        _socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        Port = ((System.Net.IPEndPoint)_socket.LocalEndPoint!).Port;
+    }
+
+    public int Port { get; }
+
+    public string Url => $"http://127.0.0.1:{Port}";
+
+    public void Dispose() => _socket.Dispose();
+}
+
+/// <summary>An external tool's run: exit code and both streams.</summary>
+public sealed record ToolResult(string Command, int ExitCode, string StdOut, string StdErr)
+{
+    public override string ToString() => $"$ {Command}\nexit {ExitCode}\n--- stdout\n{StdOut}\n--- stderr\n{StdErr}";
+}
+
+/// <summary>Runs a command-line tool (openssl, …) that must be installed: a missing tool fails the test.</summary>
+public static class Tool
+{
+    public static async Task<ToolResult> RunAsync(string tool, params string[] args)
+    {
+        var start = new ProcessStartInfo(tool)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        string command = $"{tool} {string.Join(' ', args)}";
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + command);
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException($"'{tool}' is needed by this test and is not installed (./test.sh installs it): {ex.Message}", ex);
+        }
+
+        using (process)
+        {
+            Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+            Task<string> stderr = process.StandardError.ReadToEndAsync();
+            using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(cancel.Token);
+            return new ToolResult(command, process.ExitCode, await stdout, await stderr);
+        }
+    }
+}
+
+/// <summary>PEM files from DER certificates, as an operator would hand them to openssl.</summary>
+public static class Pem
+{
+    public static string WriteCertificate(string path, ReadOnlySpan<byte> der)
+    {
+        File.WriteAllText(path, new string(System.Security.Cryptography.PemEncoding.Write("CERTIFICATE", der)) + "\n", Encoding.ASCII);
+        return path;
+    }
+}
+
+/// <summary>
+/// A software-store data folder made by <c>hgs server init --software</c> and a <c>hgs server run</c> child process
+/// serving it; <see cref="Environment"/> is what an operator exports (<c>HGS_URL</c>, <c>HGS_ADMIN_TOKEN</c>).
+/// </summary>
+public sealed class SoftwareServerFixture : IAsyncLifetime
+{
+    private readonly TempFolder _root = new("openhgs-cli-server-");
+
+    public string Root => _root.Path;
+
+    public string DataDirectory => _root["service"];
+
+    public ServerProcess Server { get; private set; } = null!;
+
+    public string AdminToken { get; private set; } = null!;
+
+    public string Url => Server.Url;
+
+    public IReadOnlyDictionary<string, string?> Environment => new Dictionary<string, string?>
+    {
+        ["HGS_URL"] = Url,
+        ["HGS_ADMIN_TOKEN"] = AdminToken,
+    };
+
+    /// <summary>A fresh folder under the fixture's root for one test's files.</summary>
+    public string NewFolder(string name)
+    {
+        string path = Path.Combine(Root, $"{name}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    public Task<CliResult> RunAsync(params string[] args) => HgsCli.RunAsync(args, Environment);
+
+    public async Task InitializeAsync()
+    {
+        (await HgsCli.RunAsync("server", "init", "--data", DataDirectory, "--software", "--name", "CLI test fabric")).Succeeded();
+        AdminToken = (await File.ReadAllTextAsync(Path.Combine(DataDirectory, "admin.token"))).Trim();
+        Server = await ServerProcess.StartAsync(DataDirectory);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Server is not null)
+        {
+            await Server.DisposeAsync();
+        }
+
+        _root.Dispose();
+    }
+}

@@ -1,0 +1,131 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Testing;
+
+namespace OpenHgs.EndToEnd.Tests.Cli;
+
+/// <summary>
+/// Acceptance: <c>hgs server init</c> with SoftHSM2 puts every fabric private key on the token as sensitive and
+/// never extractable (as the token itself reports, through <c>pkcs11-tool</c>), and leaves no private key material
+/// in the data folder.
+/// </summary>
+public sealed partial class SoftHsmInitCliTests
+{
+    // PKCS#8 "PrivateKeyInfo": SEQUENCE, INTEGER version 0, then the AlgorithmIdentifier SEQUENCE. With a long-form
+    // outer length this is 30 82 xx xx 02 01 00 30 — the start of every DER private key .NET or openssl writes.
+    private static readonly byte[] Pkcs8Version = [0x02, 0x01, 0x00, 0x30];
+
+    [Fact]
+    public async Task Init_with_softhsm_keeps_every_private_key_on_the_token_and_none_in_the_data_folder()
+    {
+        using var token = new SoftHsmToken();
+        using var folder = new TempFolder();
+        string data = folder["service"];
+
+        // A child process inherits SOFTHSM2_CONF and the PIN variable from this process; they are also passed explicitly.
+        var inherited = (await Tool.RunAsync("env")).StdOut.Split('\n');
+        Assert.Contains($"{SoftHsmEnvironment.ConfigurationVariable}={SoftHsmEnvironment.ConfigurationFile}", inherited);
+        Assert.Contains($"{token.PinEnvironmentVariable}={token.Pin}", inherited);
+        var environment = new Dictionary<string, string?>
+        {
+            [SoftHsmEnvironment.ConfigurationVariable] = SoftHsmEnvironment.ConfigurationFile,
+            [token.PinEnvironmentVariable] = token.Pin,
+        };
+
+        var init = (await HgsCli.RunAsync(
+            ["server", "init", "--data", data, "--hsm-module", token.ModulePath, "--hsm-token", token.TokenLabel, "--hsm-pin-env", token.PinEnvironmentVariable, "--json"],
+            environment)).Succeeded();
+        Assert.Equal("pkcs11", (string?)init.Json()["keyStore"]);
+        Assert.DoesNotContain(token.Pin, init.StdOut + init.StdErr, StringComparison.Ordinal);
+
+        // The token: exactly three private keys, all OpenHGS's, each sensitive and never extractable.
+        string listing = token.RunPkcs11Tool("--list-objects");
+        var privateKeys = ObjectBlocks(listing).Where(b => b.StartsWith("Private Key Object", StringComparison.Ordinal)).ToList();
+        Assert.True(privateKeys.Count == 3, $"expected 3 private keys on the token:\n{listing}");
+        var labels = new List<string>();
+        foreach (string block in privateKeys)
+        {
+            string label = LabelLine().Match(block) is { Success: true } m ? m.Groups[1].Value : throw new Xunit.Sdk.XunitException("no label in:\n" + block);
+            labels.Add(label);
+            Assert.StartsWith("openhgs-", label, StringComparison.Ordinal);
+            string access = AccessLine().Match(block) is { Success: true } a ? a.Groups[1].Value : throw new Xunit.Sdk.XunitException("no Access line in:\n" + block);
+            var flags = access.Split(',', StringSplitOptions.TrimEntries);
+            Assert.Contains("sensitive", flags);
+            Assert.Contains("always sensitive", flags);
+            Assert.Contains("never extractable", flags);
+            Assert.Contains("local", flags);
+            Assert.DoesNotContain("extractable", flags);
+        }
+
+        // One key per role; the ids init reported are the labels on the token.
+        Assert.Equal(new[] { "openhgs-att", "openhgs-enc", "openhgs-sig" }, labels.Select(l => l[..l.LastIndexOf('-')]).Order().ToArray());
+        var reportedIds = init.Json()["keys"]!.AsArray().Select(k => "openhgs-" + (string?)k).Order().ToArray();
+        Assert.Equal(reportedIds, labels.Order().ToArray());
+
+        // The data folder: configuration, database and admin credential only; no key store, no key material.
+        Assert.False(Directory.Exists(Path.Combine(data, "keystore")), "a software keystore folder exists");
+        var files = Directory.EnumerateFileSystemEntries(data, "*", SearchOption.AllDirectories).ToList();
+        Assert.All(files, f => Assert.True(File.Exists(f), $"unexpected folder {f}"));
+        var allowed = new HashSet<string>(["hgs.json", "hgs.db", "hgs.db-wal", "hgs.db-shm", "admin.token"], StringComparer.Ordinal);
+        Assert.All(files, f => Assert.True(allowed.Contains(Path.GetFileName(f)), $"unexpected file {f}"));
+        Assert.Contains(Path.Combine(data, "hgs.json"), files);
+        Assert.Contains(Path.Combine(data, "hgs.db"), files);
+        foreach (string file in files)
+        {
+            byte[] bytes = await File.ReadAllBytesAsync(file);
+            string text = Encoding.Latin1.GetString(bytes);
+            Assert.DoesNotContain("PRIVATE KEY", text, StringComparison.Ordinal);
+            Assert.False(ContainsPkcs8Header(bytes), $"{file} holds what looks like a DER PKCS#8 private key");
+            Assert.DoesNotContain(token.Pin, text, StringComparison.Ordinal);
+        }
+
+        string tokenFile = Path.Combine(data, "admin.token");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(tokenFile));
+        Assert.Matches("^\\S{20,}\n?$", await File.ReadAllTextAsync(tokenFile));
+
+        // The configuration names the PIN's source, never the PIN.
+        string configuration = await File.ReadAllTextAsync(Path.Combine(data, "hgs.json"));
+        Assert.Contains("env:" + token.PinEnvironmentVariable, configuration, StringComparison.Ordinal);
+    }
+
+    /// <summary>pkcs11-tool prints one block per object: a header line, then indented attribute lines.</summary>
+    private static IEnumerable<string> ObjectBlocks(string listing)
+    {
+        var current = new StringBuilder();
+        foreach (string line in listing.Split('\n'))
+        {
+            if (line.Length > 0 && !char.IsWhiteSpace(line[0]) && current.Length > 0)
+            {
+                yield return current.ToString();
+                current.Clear();
+            }
+
+            current.AppendLine(line);
+        }
+
+        if (current.Length > 0)
+        {
+            yield return current.ToString();
+        }
+    }
+
+    private static bool ContainsPkcs8Header(byte[] bytes)
+    {
+        for (int i = 0; i + 8 <= bytes.Length; i++)
+        {
+            if (bytes[i] == 0x30 && bytes[i + 1] is 0x82 or 0x81 && bytes.AsSpan(i + 2 + (bytes[i + 1] & 0x7f)).StartsWith(Pkcs8Version))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    [GeneratedRegex(@"^\s*label:\s*(\S+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex LabelLine();
+
+    [GeneratedRegex(@"^\s*Access:\s*(.+?)\s*$", RegexOptions.Multiline)]
+    private static partial Regex AccessLine();
+}
