@@ -13,7 +13,7 @@ namespace OpenHgs.Testing;
 /// </summary>
 public sealed class PostgresServer
 {
-    private static readonly Lazy<PostgresServer> Shared = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<PostgresServer> Shared = new(StartNew, LazyThreadSafetyMode.ExecutionAndPublication);
 
     private PostgresServer(string root, int port, string binDirectory, string? runAs)
     {
@@ -23,6 +23,7 @@ public sealed class PostgresServer
         RunAs = runAs;
     }
 
+    /// <summary>The server shared by the tests of this process.</summary>
     public static PostgresServer Instance => Shared.Value;
 
     public string Root { get; }
@@ -55,7 +56,8 @@ public sealed class PostgresServer
     /// <summary>Starts it again after <see cref="Stop"/>.</summary>
     public void Restart() => PgCtl("start", "-w", "-l", Path.Combine(Root, "server.log"), "-o", $"-p {Port} -k {Root} -c listen_addresses=127.0.0.1");
 
-    private static PostgresServer Start()
+    /// <summary>A server of its own, for a test that stops and restarts it (the shared one serves other classes in parallel).</summary>
+    public static PostgresServer StartNew()
     {
         string bin = Directory.Exists("/usr/lib/postgresql")
             ? Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(d => d, StringComparer.Ordinal).Select(d => Path.Combine(d, "bin")).FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb"))) ?? string.Empty

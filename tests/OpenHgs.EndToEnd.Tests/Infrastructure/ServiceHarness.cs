@@ -63,9 +63,9 @@ public sealed class ServiceHarness : IAsyncDisposable
     /// <summary>The PostgreSQL database, when the harness runs on one.</summary>
     public string? PostgresConnectionString { get; }
 
-    public static async Task<ServiceHarness> StartAsync(StoreKind kind = StoreKind.Software, DatabaseKind database = DatabaseKind.Sqlite)
+    public static async Task<ServiceHarness> StartAsync(StoreKind kind = StoreKind.Software, DatabaseKind database = DatabaseKind.Sqlite, PostgresServer? postgresServer = null)
     {
-        string? postgres = database == DatabaseKind.Postgres ? PostgresServer.Instance.CreateDatabase("e2e") : null;
+        string? postgres = database == DatabaseKind.Postgres ? (postgresServer ?? PostgresServer.Instance).CreateDatabase("e2e") : null;
         string root = Directory.CreateTempSubdirectory("openhgs-e2e-").FullName;
         string data = Path.Combine(root, "service");
         var hsm = kind == StoreKind.SoftHsm ? new SoftHsmToken() : null;
