@@ -57,6 +57,36 @@ internal static class Pkcs11CapabilityProbe
         }
     }
 
+    /// <summary>
+    /// Whether <see cref="Pkcs11Rewrap"/> works on this token (OAEP SHA-1 both ways, which every OAEP token has):
+    /// a known secret is wrapped in .NET, re-wrapped by the token to a session key, and both its MAC and its
+    /// re-wrapped value are checked.
+    /// </summary>
+    public static bool ProbeRewrap(ISession session)
+    {
+        (IObjectHandle publicKey, IObjectHandle privateKey) = GenerateSessionKeyPair(session);
+        try
+        {
+            using RSA encryptor = ReadPublicKey(session, publicKey);
+            return Attempt(() =>
+            {
+                byte[] secret = RandomNumberGenerator.GetBytes(32);
+                byte[] data = "OpenHGS re-wrap probe"u8.ToArray();
+                var request = new RewrapRequest("probe", encryptor.Encrypt(secret, RSAEncryptionPadding.OaepSHA1), OaepHash.Sha1, data, encryptor.ExportSubjectPublicKeyInfo(), OaepHash.Sha1);
+                var result = Pkcs11Rewrap.Run(session, privateKey, request);
+                using IMechanism oaep = Pkcs11Mechanisms.ForOaep(session, OaepHash.Sha1);
+                byte[] unwrapped = session.Decrypt(oaep, privateKey, result.Rewrapped);
+                return CryptographicOperations.FixedTimeEquals(unwrapped, secret)
+                    && CryptographicOperations.FixedTimeEquals(result.Mac, HMACSHA256.HashData(secret, data));
+            });
+        }
+        finally
+        {
+            session.DestroyObject(privateKey);
+            session.DestroyObject(publicKey);
+        }
+    }
+
     private static bool Fits(IMechanismInfo info, ulong bits) =>
         // Some tokens report 0/0 for "no stated limit".
         (info.MinKeySize == 0 && info.MaxKeySize == 0) || (info.MinKeySize <= bits && bits <= info.MaxKeySize);
@@ -80,6 +110,7 @@ internal static class Pkcs11CapabilityProbe
             attributes.Create(CKA.CKA_EXTRACTABLE, false),
             attributes.Create(CKA.CKA_SIGN, true),
             attributes.Create(CKA.CKA_DECRYPT, true),
+            attributes.Create(CKA.CKA_UNWRAP, true),
         ];
         using IMechanism mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_RSA_PKCS_KEY_PAIR_GEN);
         session.GenerateKeyPair(mechanism, publicTemplate, privateTemplate, out IObjectHandle publicKey, out IObjectHandle privateKey);

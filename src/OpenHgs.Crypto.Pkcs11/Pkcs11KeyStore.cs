@@ -19,13 +19,14 @@ namespace OpenHgs.Crypto.Pkcs11;
 /// re-login, re-find, retry); if that fails the call throws <see cref="KeyStoreUnavailableException"/> so
 /// callers fail closed. Every member is thread-safe; each operation runs on a session no other thread uses.</para>
 /// </remarks>
-public sealed class Pkcs11KeyStore : IKeyStore
+public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper
 {
     private const int MaxLabelLength = 128;
 
     // Probing generates an RSA key pair, so it is done once per token per process; the answer cannot change
     // while the same token (same serial) sits behind the same module file.
     private static readonly ConcurrentDictionary<string, KeyStoreCapabilities> ProbedCapabilities = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, bool> ProbedRewrap = new(StringComparer.Ordinal);
 
     private readonly Pkcs11Module _module;
     private readonly Pkcs11SessionPool _pool;
@@ -215,6 +216,39 @@ public sealed class Pkcs11KeyStore : IKeyStore
         });
     }
 
+    public bool CanRewrap(OaepHash unwrap, OaepHash target) =>
+        NativeRewrap && (Capabilities.OaepSha256 || (unwrap == OaepHash.Sha1 && target == OaepHash.Sha1));
+
+    /// <summary>Whether C_UnwrapKey/C_Sign(HMAC)/C_WrapKey worked on this token when it was probed.</summary>
+    internal bool NativeRewrap { get; private set; }
+
+    public RewrapResult Rewrap(RewrapRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ValidateLabel(request.Label);
+        if (!CanRewrap(request.UnwrapHash, request.TargetHash))
+        {
+            throw new KeyStoreOperationException($"The PKCS#11 token cannot re-wrap with OAEP {request.UnwrapHash} → {request.TargetHash} (probed when the store opened).");
+        }
+
+        return Run($"re-wrap with key '{request.Label}'", session =>
+        {
+            Pkcs11KeyPair key = Resolve(session, request.Label);
+            RequireUsage(key.Key, KeyUsage.Decrypt);
+            try
+            {
+                return Pkcs11Rewrap.Run(session, key.PrivateKey, request);
+            }
+            catch (Pkcs11Exception ex) when (ex.Method == "C_UnwrapKey"
+                && ex.RV is CKR.CKR_WRAPPED_KEY_INVALID or CKR.CKR_WRAPPED_KEY_LEN_RANGE or CKR.CKR_ENCRYPTED_DATA_INVALID or CKR.CKR_GENERAL_ERROR
+)
+            {
+                // As for Decrypt: a bad wrapped key is the caller's input, not a sick token.
+                throw new KeyStoreOperationException($"Key '{request.Label}' could not unwrap the secret ({ex.RV}): it is corrupt, or was wrapped for another key or OAEP hash.");
+            }
+        });
+    }
+
     /// <summary>Closes the store's sessions, zeroes the PIN and releases its lease on the module.</summary>
     public void Dispose()
     {
@@ -256,6 +290,7 @@ public sealed class Pkcs11KeyStore : IKeyStore
             store.Capabilities = ProbedCapabilities.TryGetValue(probeKey, out KeyStoreCapabilities? known)
                 ? known
                 : ProbedCapabilities.GetOrAdd(probeKey, store.Run("probe capabilities", session => Pkcs11CapabilityProbe.Probe(slot, session, module.LowLevelLibrary)));
+            store.NativeRewrap = ProbedRewrap.GetOrAdd(probeKey, _ => store.Run("probe native re-wrap", Pkcs11CapabilityProbe.ProbeRewrap));
             return store;
         }
         catch

@@ -9,11 +9,21 @@ namespace OpenHgs.Crypto;
 /// </summary>
 public sealed class KeyStoreUri
 {
-    private KeyStoreUri(string scheme, IReadOnlyDictionary<string, string> path, IReadOnlyDictionary<string, string> query, string text)
+    /// <summary>
+    /// Query attributes that may appear more than once (a cluster's <c>member=</c> list). Every other attribute
+    /// appearing twice is an error, so that a duplicated <c>token=</c> is reported instead of one silently winning.
+    /// </summary>
+    private static readonly string[] RepeatableAttributes = ["member"];
+
+    private readonly IReadOnlyList<KeyValuePair<string, string>> _queryList;
+
+    private KeyStoreUri(string scheme, IReadOnlyDictionary<string, string> path, IReadOnlyDictionary<string, string> query,
+        IReadOnlyList<KeyValuePair<string, string>> queryList, string text)
     {
         Scheme = scheme;
         PathAttributes = path;
         QueryAttributes = query;
+        _queryList = queryList;
         Text = text;
     }
 
@@ -43,14 +53,14 @@ public sealed class KeyStoreUri
         int question = rest.IndexOf('?', StringComparison.Ordinal);
         string pathPart = question < 0 ? rest : rest[..question];
         string queryPart = question < 0 ? string.Empty : rest[(question + 1)..];
-        var path = ParseAttributes(pathPart, ';', "path");
-        var query = ParseAttributes(queryPart, '&', "query");
+        var path = ParseAttributes(pathPart, ';', "path", repeatable: [], out _);
+        var query = ParseAttributes(queryPart, '&', "query", RepeatableAttributes, out var queryList);
         if (path.ContainsKey("pin-value") || query.ContainsKey("pin-value"))
         {
             throw new KeyStoreConfigurationException("pin-value", "PINs are never written into a key store URI; use pin-source=env:VARIABLE.");
         }
 
-        return new KeyStoreUri(scheme, path, query, text);
+        return new KeyStoreUri(scheme, path, query, queryList, text);
     }
 
     /// <summary>Builds a URI from attributes, percent-encoding values.</summary>
@@ -74,9 +84,15 @@ public sealed class KeyStoreUri
     public string? Get(string name) =>
         PathAttributes.TryGetValue(name, out var v) ? v : QueryAttributes.TryGetValue(name, out var q) ? q : null;
 
-    private static Dictionary<string, string> ParseAttributes(string part, char separator, string where)
+    /// <summary>Every value of a repeatable query attribute (e.g. <c>member</c>), in order; <see cref="Get"/> returns the first.</summary>
+    public IReadOnlyList<string> GetAll(string name) =>
+        _queryList.Where(kv => string.Equals(kv.Key, name, StringComparison.Ordinal)).Select(kv => kv.Value).ToList();
+
+    private static Dictionary<string, string> ParseAttributes(string part, char separator, string where, string[] repeatable,
+        out List<KeyValuePair<string, string>> list)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        list = [];
         foreach (string item in part.Split(separator, StringSplitOptions.RemoveEmptyEntries))
         {
             int eq = item.IndexOf('=', StringComparison.Ordinal);
@@ -86,7 +102,9 @@ public sealed class KeyStoreUri
             }
 
             string name = item[..eq].ToLowerInvariant();
-            if (!result.TryAdd(name, Uri.UnescapeDataString(item[(eq + 1)..])))
+            string value = Uri.UnescapeDataString(item[(eq + 1)..]);
+            list.Add(new(name, value));
+            if (!result.TryAdd(name, value) && !repeatable.Contains(name, StringComparer.Ordinal))
             {
                 throw new KeyStoreConfigurationException(name, $"key store URI attribute '{name}' appears twice.");
             }

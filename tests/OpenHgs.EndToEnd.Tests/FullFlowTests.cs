@@ -43,5 +43,9 @@ public sealed class FullFlowTests
         var records = await service.Admin.ReadAuditAsync(100, CancellationToken.None);
         Assert.Equal(3, records.Count(r => r.Event == "keyprotection.release" && r.Outcome == "success" && r.Subject == "host-1"));
         Assert.Contains(records, r => r.Event == "attestation.attest" && r.Outcome == "success" && r.Subject == "host-1");
+
+        // With an HSM that can (SoftHSM2 can, with OAEP SHA-1), the VM's transport key never enters service memory.
+        string handling = store == StoreKind.SoftHsm ? "hsm-native" : "memory";
+        Assert.All(records.Where(r => r.Event == "keyprotection.release"), r => Assert.Contains($"\"transportKeyHandling\":\"{handling}\"", r.Details, StringComparison.Ordinal));
     }
 }

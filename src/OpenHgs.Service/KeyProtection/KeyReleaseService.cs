@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using OpenHgs.Crypto;
 using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Protocol.KeyProtection;
 using OpenHgs.Protocol.Wire;
@@ -27,7 +28,6 @@ public sealed partial class KeyReleaseService(
     ILogger<KeyReleaseService> logger)
 {
     public const int MaxKeyProtectorBytes = 256 * 1024;
-    public const string HostWrapAlgorithm = "RSA-OAEP-256";
     private (FabricKeySnapshot Snapshot, HealthCertificateValidator Validator)? _validator;
 
     public async Task<ReleaseResponse> ReleaseAsync(ReleaseRequest request, CancellationToken cancellationToken)
@@ -42,7 +42,7 @@ public sealed partial class KeyReleaseService(
             await AppendAsync(AuditOutcomes.Success, subject, null, details, cancellationToken).ConfigureAwait(false);
             LogReleased(logger, subject);
             return new ReleaseResponse(
-                new WrappedKeyContract(HostWrapAlgorithm, Convert.ToBase64String(result.WrappedTransportKey)),
+                new WrappedKeyContract(result.Algorithm, Convert.ToBase64String(result.WrappedTransportKey)),
                 Convert.ToBase64String(result.EgressKeyProtector));
         }
         catch (ServiceException refusal) when (refusal.Code != "AuditUnavailable")
@@ -57,7 +57,7 @@ public sealed partial class KeyReleaseService(
     public Task AuditUnreadableAsync(string code, CancellationToken cancellationToken) =>
         AppendAsync(AuditOutcomes.Refused, "unknown", code, [], cancellationToken);
 
-    private async Task<(byte[] WrappedTransportKey, byte[] EgressKeyProtector)> ReleaseCoreAsync(
+    private async Task<ReleasedKey> ReleaseCoreAsync(
         ReleaseRequest request, List<(string, string?)> details, Action<string> setSubject, CancellationToken cancellationToken)
     {
         byte[] certificateDer = DecodeBase64(request.HealthCertificate, "healthCertificate", 16 * 1024);
@@ -82,23 +82,81 @@ public sealed partial class KeyReleaseService(
             ?? throw ServiceException.Unavailable("KpsSigningKeyMissing", "The KPS signing key named in the key protector is no longer configured, so the key protector cannot be rolled.");
         details.Add(("kpsSigningKey", signingKey.Id));
 
-        byte[] transportKey = Unwrap(encryptionKey, wrapping);
+        var rewrapper = keys.Store as ITransportKeyRewrapper;
+        var native = NativeHashes(rewrapper, wrapping);
+        var (algorithm, wrapped) = native is { } hashes
+            ? RewrapInStore(rewrapper!, encryptionKey, wrapping, protector, health.HostEncryptionPublicKey, hashes.Unwrap, hashes.Target)
+            : RewrapInMemory(encryptionKey, wrapping, protector, health.HostEncryptionPublicKey);
+        details.Add(("transportKeyHandling", native is null ? "memory" : "hsm-native"));
+
+        // The rolled key protector's transport key is new: it is generated here and zeroed after wrapping.
         byte[] freshKey = RandomNumberGenerator.GetBytes(32);
         try
         {
-            Guard(() => KeyProtectorVerifier.VerifyTransportKey(protector, transportKey));
-            using var hostKey = RSA.Create();
-            hostKey.ImportSubjectPublicKeyInfo(health.HostEncryptionPublicKey, out _);
-            byte[] wrapped = hostKey.Encrypt(transportKey, RSAEncryptionPadding.OaepSHA256);
             var egress = Guard(() => KeyProtectorBuilder.Roll(protector, freshKey, signingKey.Rsa, wrapping.Id));
-            return (wrapped, egress.ToJson());
+            return new ReleasedKey(algorithm, wrapped, egress.ToJson());
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(freshKey);
+        }
+    }
+
+    /// <summary>The OAEP hashes for an in-store re-wrap of this wrapping (host side: SHA-256 when the token can), or null.</summary>
+    private static (OaepHash Unwrap, OaepHash Target)? NativeHashes(ITransportKeyRewrapper? rewrapper, KeyProtectorWrapping wrapping)
+    {
+        if (rewrapper is null)
+        {
+            return null;
+        }
+
+        var unwrap = KeyProtectorAlgorithms.GetOaepHash(wrapping.WrappedKey.Algorithm);
+        return rewrapper.CanRewrap(unwrap, OaepHash.Sha256) ? (unwrap, OaepHash.Sha256)
+            : rewrapper.CanRewrap(unwrap, OaepHash.Sha1) ? (unwrap, OaepHash.Sha1)
+            : null;
+    }
+
+    /// <summary>HSM-native: the VM's transport key never exists in this process; the token checks its MAC and wraps it to the host.</summary>
+    private static (string Algorithm, byte[] Wrapped) RewrapInStore(
+        ITransportKeyRewrapper rewrapper, FabricKey encryptionKey, KeyProtectorWrapping wrapping, KeyProtector protector, byte[] hostKey, OaepHash unwrap, OaepHash target)
+    {
+        RewrapResult result;
+        try
+        {
+            result = rewrapper.Rewrap(new RewrapRequest(encryptionKey.Record.Label, wrapping.WrappedKey.Value, unwrap, protector.Payload.ToArray(), hostKey, target));
+        }
+        catch (KeyStoreOperationException)
+        {
+            throw UnwrapFailed();
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(result.Mac, protector.TransportKeySignature.Value))
+        {
+            throw ServiceException.Forbidden("KeyProtector" + nameof(KeyProtectorError.TransportKeySignatureInvalid), "The transport key's HMAC over the key protector payload does not verify.");
+        }
+
+        return (target == OaepHash.Sha256 ? KeyProtectorAlgorithms.RsaOaep256 : KeyProtectorAlgorithms.RsaOaep, result.Rewrapped);
+    }
+
+    /// <summary>Fallback where the token cannot re-wrap: unwrap into memory, check, wrap to the host, zero.</summary>
+    private static (string Algorithm, byte[] Wrapped) RewrapInMemory(FabricKey encryptionKey, KeyProtectorWrapping wrapping, KeyProtector protector, byte[] hostKey)
+    {
+        byte[] transportKey = Unwrap(encryptionKey, wrapping);
+        try
+        {
+            Guard(() => KeyProtectorVerifier.VerifyTransportKey(protector, transportKey));
+            using var host = RSA.Create();
+            host.ImportSubjectPublicKeyInfo(hostKey, out _);
+            return (KeyProtectorAlgorithms.RsaOaep256, host.Encrypt(transportKey, RSAEncryptionPadding.OaepSHA256));
         }
         finally
         {
             CryptographicOperations.ZeroMemory(transportKey);
-            CryptographicOperations.ZeroMemory(freshKey);
         }
     }
+
+    private static ServiceException UnwrapFailed() =>
+        ServiceException.Forbidden("KeyProtectorTransportKeyUnwrapFailed", "The transport key wrapped for this fabric does not unwrap with the KPS encryption key (altered wrapping).");
 
     private ValidatedHealthCertificate ValidateHealthCertificate(byte[] der, FabricKeySnapshot snapshot, CurrentSettings current)
     {
@@ -157,9 +215,9 @@ public sealed partial class KeyReleaseService(
         {
             return key.Rsa.Decrypt(wrapping.WrappedKey.Value, padding);
         }
-        catch (Exception ex) when (ex is CryptographicException or OpenHgs.Crypto.KeyStoreOperationException)
+        catch (Exception ex) when (ex is CryptographicException or KeyStoreOperationException)
         {
-            throw ServiceException.Forbidden("KeyProtectorTransportKeyUnwrapFailed", "The transport key wrapped for this fabric does not unwrap with the KPS encryption key (altered wrapping).");
+            throw UnwrapFailed();
         }
     }
 
@@ -211,4 +269,6 @@ public sealed partial class KeyReleaseService(
 
     [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Key release refused for host {Host}: {Reason}")]
     private static partial void LogRefused(ILogger logger, string host, string reason);
+
+    private sealed record ReleasedKey(string Algorithm, byte[] WrappedTransportKey, byte[] EgressKeyProtector);
 }
