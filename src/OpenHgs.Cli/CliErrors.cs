@@ -61,6 +61,8 @@ public static class CliErrors
         KeyStoreConfigurationException k => (ExitCodes.BadInput, "key store configuration: " + k.Message),
         KeyStoreUnavailableException k => (ExitCodes.Unavailable, "key store unavailable: " + k.Message),
         DatabaseUnavailableException d => (ExitCodes.Unavailable, "database unavailable: " + d.Message),
+        OpenHgs.Tpm.Transport.TpmTransportException t => (ExitCodes.Unavailable, "TPM unavailable: " + t.Message),
+        OpenHgs.Tpm.Commands.TpmException t => (ExitCodes.Refused, "TPM refused the command: " + t.Message),
         FileNotFoundException f => (ExitCodes.BadInput, $"file not found: {f.FileName ?? f.Message}"),
         DirectoryNotFoundException d => (ExitCodes.BadInput, d.Message),
         UnauthorizedAccessException u => (ExitCodes.BadInput, u.Message),

@@ -7,12 +7,22 @@ namespace OpenHgs.Client;
 /// A guarded host's configuration (<c>STATE/client.json</c>): which attestation and key protection URLs to use,
 /// in order of preference, and where its keys are. The last health certificate is kept beside it.
 /// </summary>
+/// <remarks>
+/// Exactly one attestation mode is configured: <see cref="HostKeyDirectory"/> (host-key mode) or <see cref="Tpm"/>
+/// (TPM mode: <c>/dev/tpmrm0</c> or <c>swtpm:host=…,port=N</c>, with the TCG event log at <see cref="EventLog"/>).
+/// </remarks>
 public sealed record ClientConfiguration(
     IReadOnlyList<string> AttestationUrls,
     IReadOnlyList<string> KeyProtectionUrls,
-    string HostKeyDirectory)
+    string? HostKeyDirectory,
+    string? Tpm = null,
+    string? EventLog = null)
 {
     public const string FileName = "client.json";
+    public const string DefaultEventLog = "/sys/kernel/security/tpm0/binary_bios_measurements";
+
+    /// <summary>The event log this host presents in TPM mode.</summary>
+    public string EventLogPath => EventLog ?? DefaultEventLog;
     public const string HealthCertificateFile = "health.cer";
 
     public static ClientConfiguration Load(string stateDirectory)
@@ -43,6 +53,11 @@ public sealed record ClientConfiguration(
 
     public void Validate()
     {
+        if ((HostKeyDirectory is null) == (Tpm is null))
+        {
+            throw new HgsClientException("ConfigurationInvalid", "Configure exactly one of --host-key (host-key mode) and --tpm (TPM mode).");
+        }
+
         foreach (var (name, urls) in new[] { ("attestation-url", AttestationUrls), ("key-protection-url", KeyProtectionUrls) })
         {
             if (urls.Count == 0)

@@ -1,7 +1,10 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using OpenHgs.Client.Tpm;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Tpm;
+using OpenHgs.Tpm.EventLogs;
 
 namespace OpenHgs.Client;
 
@@ -38,15 +41,41 @@ public sealed class GuardedHostClient : IDisposable
 
     public string HealthCertificatePath => Path.Combine(_stateDirectory, ClientConfiguration.HealthCertificateFile);
 
+    /// <summary>The TPM side of this host in TPM mode, else null.</summary>
+    public TpmHostAgent? TpmAgent => _configuration.Tpm is { } tpm ? new TpmHostAgent(tpm, _stateDirectory) : null;
+
+    /// <summary>Challenge → evidence (host key or TPM, as configured) → verdict; a passed verdict's certificate is saved.</summary>
     public async Task<AttestOutcome> AttestAsync(CancellationToken cancellationToken)
     {
-        using var keys = HostKeyPair.Load(_configuration.HostKeyDirectory);
-        var challenge = await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/challenge", null, WireJson.Default.AttestRequest, WireJson.Default.ChallengeResponse, cancellationToken).ConfigureAwait(false);
+        var challenge = await ChallengeAsync(cancellationToken).ConfigureAwait(false);
+        return await SubmitAsync(BuildEvidence(challenge), cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<ChallengeResponse> ChallengeAsync(CancellationToken cancellationToken) =>
+        _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/challenge", null, WireJson.Default.AttestRequest, WireJson.Default.ChallengeResponse, cancellationToken);
+
+    /// <summary>The evidence for <paramref name="challenge"/>: host-key signature, or TPM quote + certify + event log.</summary>
+    public AttestRequest BuildEvidence(ChallengeResponse challenge)
+    {
+        ArgumentNullException.ThrowIfNull(challenge);
         byte[] nonce = Base64Url.DecodeFromChars(challenge.Nonce);
+        if (TpmAgent is { } agent)
+        {
+            byte[] log = ReadEventLog(_configuration.EventLogPath);
+            var selection = AttestedPcrs.For(EventLogParser.Parse(log));
+            return new AttestRequest(challenge.Nonce, Tpm: agent.Attest(nonce, log, selection.Pcrs));
+        }
+
+        using var keys = HostKeyPair.Load(HostKeyDirectory);
         byte[] encryptionKey = keys.EncryptionPublicKey;
         byte[] signature = keys.SigningKey.SignData(HostKeyEvidenceMessage.Build(nonce, encryptionKey), HashAlgorithmName.SHA256);
-        var request = new AttestRequest(challenge.Nonce, new HostKeyEvidence(
+        return new AttestRequest(challenge.Nonce, new HostKeyEvidence(
             Convert.ToBase64String(keys.SigningPublicKey), Convert.ToBase64String(encryptionKey), Convert.ToBase64String(signature)));
+    }
+
+    /// <summary>Sends evidence; saves the health certificate when the verdict is Passed.</summary>
+    public async Task<AttestOutcome> SubmitAsync(AttestRequest request, CancellationToken cancellationToken)
+    {
         var response = await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/attest", request, WireJson.Default.AttestRequest, WireJson.Default.AttestResponse, cancellationToken, 403).ConfigureAwait(false);
         byte[]? certificate = response.HealthCertificate is null ? null : Convert.FromBase64String(response.HealthCertificate);
         if (certificate is not null)
@@ -55,6 +84,26 @@ public sealed class GuardedHostClient : IDisposable
         }
 
         return new AttestOutcome(response, certificate);
+    }
+
+    /// <summary>
+    /// TPM enrolment, after the admin registered this TPM's EK: creates the AK and the decrypt-only host key, then
+    /// proves to the service that the AK lives in the EK's TPM (MakeCredential on the service, ActivateCredential here).
+    /// </summary>
+    public async Task<ActivationResult> ActivateTpmAsync(CancellationToken cancellationToken, OpenHgs.Tpm.Structures.TpmtPublic? hostKeyTemplate = null)
+    {
+        var agent = TpmAgent ?? throw new HgsClientException("ConfigurationInvalid", "This host is not configured for TPM mode (--tpm).");
+        var request = agent.CreateKeys(hostKeyTemplate);
+        var challenge = await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/tpm/activate", request, TpmWireJson.Default.ActivationRequest, TpmWireJson.Default.ActivationChallenge, cancellationToken).ConfigureAwait(false);
+        byte[] credential = agent.Activate(challenge);
+        try
+        {
+            return await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/tpm/activate/complete", agent.Completion(credential), TpmWireJson.Default.ActivationCompletion, TpmWireJson.Default.ActivationResult, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(credential);
+        }
     }
 
     /// <summary>The saved health certificate if it is still valid for a while, else a fresh attestation's.</summary>
@@ -87,9 +136,55 @@ public sealed class GuardedHostClient : IDisposable
             "RSA-OAEP" => RSAEncryptionPadding.OaepSHA1,
             _ => throw new HgsClientException("ResponseMalformed", $"Unknown transport key wrapping '{response.TransportKey.Algorithm}'."),
         };
-        using var keys = HostKeyPair.Load(_configuration.HostKeyDirectory);
-        byte[] transportKey = keys.EncryptionKey.Decrypt(Convert.FromBase64String(response.TransportKey.Value), padding);
+        byte[] wrapped = Convert.FromBase64String(response.TransportKey.Value);
+        byte[] transportKey;
+        if (TpmAgent is { } agent)
+        {
+            // Inside the TPM: the host key's private half never leaves it.
+            transportKey = agent.Decrypt(wrapped, padding == RSAEncryptionPadding.OaepSHA256 ? TpmAlgorithm.Sha256 : TpmAlgorithm.Sha1);
+        }
+        else
+        {
+            using var keys = HostKeyPair.Load(HostKeyDirectory);
+            transportKey = keys.EncryptionKey.Decrypt(wrapped, padding);
+        }
+
+        if (transportKey.Length != 32)
+        {
+            CryptographicOperations.ZeroMemory(transportKey);
+            throw new HgsClientException("TransportKeyInvalid", $"The released transport key is {transportKey.Length} bytes, not 32.");
+        }
+
         return new UnlockOutcome(transportKey, Convert.FromBase64String(response.EgressKeyProtector));
+    }
+
+    private string HostKeyDirectory => _configuration.HostKeyDirectory
+        ?? throw new HgsClientException("ConfigurationInvalid", "This host is configured for TPM mode; it has no host-key folder.");
+
+    /// <summary>Reads the TCG event log (binary_bios_measurements is a pseudo-file: its length is unknown until read).</summary>
+    public static byte[] ReadEventLog(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+        {
+            throw new HgsClientException("EventLogMissing", $"The event log '{path}' does not exist (is securityfs mounted and the TPM driver loaded?).");
+        }
+
+        using var stream = File.OpenRead(path);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[64 * 1024];
+        int read;
+        while ((read = stream.Read(chunk)) > 0)
+        {
+            if (buffer.Length + read > EventLogParser.MaxLogSize)
+            {
+                throw new HgsClientException("EventLogTooLarge", $"The event log '{path}' is larger than {EventLogParser.MaxLogSize} bytes.");
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
     }
 
     public void Dispose()

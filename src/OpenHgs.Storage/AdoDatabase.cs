@@ -82,8 +82,15 @@ public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time) : IHgsD
         }
     }
 
+    /// <summary>
+    /// Waits for this process's turn to write, where the database admits one writer at a time anyway; the returned
+    /// handle ends the turn. Null (the default) means writers are not queued in process.
+    /// </summary>
+    protected virtual ValueTask<IDisposable?> EnterWriterAsync(CancellationToken cancellationToken) => ValueTask.FromResult<IDisposable?>(null);
+
     private async Task<T> InTransactionCoreAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
+        using var turn = await EnterWriterAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);

@@ -81,6 +81,8 @@ internal static class AdminCommands
             }
         }));
 
+        hosts.Subcommands.Add(TpmCommands.AddTpmHost());
+
         var hostName = new Argument<string>("NAME") { Description = "Host name." };
         hosts.Subcommands.Add(Admin("remove", "Unregister a host.", [hostName], async (client, parse, json, ct) =>
         {
@@ -179,8 +181,12 @@ internal static class AdminCommands
         });
     }
 
-    /// <summary>An admin command: adds --url, --token, --json and resolves them from the environment.</summary>
-    private static Command Admin(string name, string description, Symbol[] symbols, Func<AdminClient, ParseResult, bool, CancellationToken, Task> body)
+    private static Command Admin(string name, string description, Symbol[] symbols, Func<AdminClient, ParseResult, bool, CancellationToken, Task> body) =>
+        Admin(name, description, symbols, (urls, token) => new AdminClient(urls, token), body);
+
+    /// <summary>An admin command: adds --url, --token, --json and resolves them from the environment; <paramref name="connect"/> makes the client.</summary>
+    internal static Command Admin<TClient>(string name, string description, Symbol[] symbols, Func<string[], string, TClient> connect, Func<TClient, ParseResult, bool, CancellationToken, Task> body)
+        where TClient : IDisposable
     {
         var url = CliOptions.Url();
         var token = CliOptions.Token();
@@ -205,7 +211,7 @@ internal static class AdminCommands
                 ?? throw new CliException("no service URL: pass --url or set HGS_URL.");
             string secret = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("HGS_ADMIN_TOKEN")
                 ?? throw new CliException("no admin credential: pass --token or set HGS_ADMIN_TOKEN (from DATA/admin.token).");
-            using var client = new AdminClient(urls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), secret.Trim());
+            using var client = connect(urls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), secret.Trim());
             await body(client, parse, parse.GetValue(json), ct).ConfigureAwait(false);
             return ExitCodes.Success;
         }));

@@ -18,6 +18,8 @@ internal static class ClientCommands
         client.Subcommands.Add(Attest());
         client.Subcommands.Add(Unlock());
         client.Subcommands.Add(Status());
+        client.Subcommands.Add(TpmCommands.Identify());
+        client.Subcommands.Add(TpmCommands.Baseline());
         return client;
     }
 
@@ -40,16 +42,30 @@ internal static class ClientCommands
         var state = State();
         var attestation = new Option<string>("--attestation-url") { Description = "Attestation service URL(s), comma-separated, in order of preference.", Required = true };
         var keyProtection = new Option<string>("--key-protection-url") { Description = "Key protection service URL(s), comma-separated.", Required = true };
-        var hostKey = CliOptions.RequiredPath("--host-key", "Folder with the host keys (from 'hgs client keygen').");
-        var command = new Command("configure", "Configure where this host attests and unlocks.") { state, attestation, keyProtection, hostKey };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        var hostKey = CliOptions.Path("--host-key", "Folder with the host keys (from 'hgs client keygen'): host-key mode.");
+        var tpm = TpmCommands.TpmOption(required: false);
+        var eventLog = CliOptions.Path("--event-log", $"TPM mode: the TCG event log (default {ClientConfiguration.DefaultEventLog}).");
+        var command = new Command("configure", "Configure where this host attests and unlocks (--host-key, or --tpm which also activates the TPM's attestation key).") { state, attestation, keyProtection, hostKey, tpm, eventLog };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
-            string keys = Path.GetFullPath(parse.GetValue(hostKey)!);
-            HostKeyPair.Load(keys).Dispose();
-            var configuration = new ClientConfiguration(Split(parse.GetValue(attestation)!), Split(parse.GetValue(keyProtection)!), keys);
+            string? keys = parse.GetValue(hostKey) is { } k ? Path.GetFullPath(k) : null;
+            if (keys is not null)
+            {
+                HostKeyPair.Load(keys).Dispose();
+            }
+
+            string? eventLogPath = parse.GetValue(eventLog) is { } e ? Path.GetFullPath(e) : null;
+            var configuration = new ClientConfiguration(Split(parse.GetValue(attestation)!), Split(parse.GetValue(keyProtection)!), keys, parse.GetValue(tpm), eventLogPath);
             configuration.Save(parse.GetValue(state)!);
             CliOutput.Line($"Configured {parse.GetValue(state)}: attestation {string.Join(", ", configuration.AttestationUrls)}; key protection {string.Join(", ", configuration.KeyProtectionUrls)}.");
-            return Task.FromResult(ExitCodes.Success);
+            if (configuration.Tpm is not null)
+            {
+                using var client = new GuardedHostClient(parse.GetValue(state)!);
+                var activated = await client.ActivateTpmAsync(ct).ConfigureAwait(false);
+                CliOutput.Line($"TPM attestation key activated for host {activated.HostName} (AK {activated.AkName[..20]}…).");
+            }
+
+            return ExitCodes.Success;
         }));
         return command;
     }
@@ -128,6 +144,8 @@ internal static class ClientCommands
                 ["attestationUrls"] = new JsonArray([.. configuration.AttestationUrls.Select(u => (JsonNode?)u)]),
                 ["keyProtectionUrls"] = new JsonArray([.. configuration.KeyProtectionUrls.Select(u => (JsonNode?)u)]),
                 ["hostKeyDirectory"] = configuration.HostKeyDirectory,
+                ["tpm"] = configuration.Tpm,
+                ["eventLog"] = configuration.Tpm is null ? null : configuration.EventLogPath,
                 ["healthCertificate"] = certificate is null ? null : new JsonObject
                 {
                     ["subject"] = certificate.Subject,

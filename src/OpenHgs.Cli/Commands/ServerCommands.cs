@@ -26,6 +26,11 @@ internal static class ServerCommands
         var module = CliOptions.Path("--hsm-module", "PKCS#11 module path, e.g. /usr/lib/softhsm/libsofthsm2.so.");
         var token = CliOptions.Path("--hsm-token", "PKCS#11 token label.");
         var pinEnv = CliOptions.Path("--hsm-pin-env", "Environment variable holding the token user PIN (the PIN is never stored).");
+        var keyStoreUri = new Option<string>("--key-store")
+        {
+            Description = "A full key store URI instead of --software/--hsm-*, e.g. pkcs11:token=T?module-path=M&pin-source=env:V, or an HSM cluster "
+                + "cluster:?member=<percent-encoded URI>&member=<...> (docs/hsm-cluster.md). Never holds a PIN.",
+        };
         var name = new Option<string>("--name") { Description = "Fabric (guardian) name.", DefaultValueFactory = _ => "OpenHGS fabric" };
         var production = new Option<bool>("--production") { Description = "Refuse development settings (software key store)." };
         var database = new Option<string>("--database")
@@ -35,11 +40,11 @@ internal static class ServerCommands
         var json = CliOptions.Json();
         var command = new Command("init", "Create the data folder, database and fabric keys, and write DATA/admin.token.")
         {
-            data, software, module, token, pinEnv, name, production, database, json,
+            data, software, module, token, pinEnv, keyStoreUri, name, production, database, json,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
-            string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv));
+            string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv), parse.GetValue(keyStoreUri));
             var result = await HgsInitializer.InitializeAsync(
                 new InitRequest(parse.GetValue(data)!, keyStore, HgsRuntime.DatabaseSpecFrom(parse.GetValue(database)), parse.GetValue(name)!, parse.GetValue(production)),
                 TimeProvider.System, ct).ConfigureAwait(false);
@@ -67,12 +72,18 @@ internal static class ServerCommands
         return command;
     }
 
-    private static string KeyStoreUriFrom(bool software, string? module, string? token, string? pinEnv)
+    private static string KeyStoreUriFrom(bool software, string? module, string? token, string? pinEnv, string? keyStoreUri)
     {
         bool hsm = module is not null || token is not null || pinEnv is not null;
-        if (software == hsm)
+        if ((software ? 1 : 0) + (hsm ? 1 : 0) + (keyStoreUri is null ? 0 : 1) != 1)
         {
-            throw new CliException("choose exactly one key store: --software, or --hsm-module PATH --hsm-token LABEL --hsm-pin-env VAR.");
+            throw new CliException("choose exactly one key store: --software, --hsm-module PATH --hsm-token LABEL --hsm-pin-env VAR, or --key-store URI.");
+        }
+
+        if (keyStoreUri is not null)
+        {
+            // Parsed here for an early, field-named error; the provider validates the rest when init opens it.
+            return KeyStoreUri.Parse(keyStoreUri).Text;
         }
 
         if (software)

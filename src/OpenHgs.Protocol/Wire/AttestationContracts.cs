@@ -7,7 +7,7 @@ namespace OpenHgs.Protocol.Wire;
 public sealed record ChallengeResponse(string Nonce, DateTimeOffset ExpiresAt);
 
 /// <summary><c>POST /attestation/v1/attest</c>: evidence bound to a nonce. Exactly one evidence kind is present.</summary>
-public sealed record AttestRequest(string Nonce, HostKeyEvidence? HostKey);
+public sealed record AttestRequest(string Nonce, HostKeyEvidence? HostKey = null, TpmEvidence? Tpm = null);
 
 /// <summary>
 /// Host-key evidence: the registered signing key (DER SPKI, base64), the host's RSA encryption key that the

@@ -62,7 +62,7 @@ public static class HgsRuntime
             ? throw new HgsConfigurationException("database", "Do not put the database password in the connection string (it would be stored in hgs.json); use PGPASSWORD or a passfile.")
             : spec;
 
-    public static KeyStoreRegistry KeyStores { get; } = new([new SoftwareKeyStoreProvider(), new Pkcs11KeyStoreProvider()]);
+    public static KeyStoreRegistry KeyStores { get; } = new([new SoftwareKeyStoreProvider(), new Pkcs11KeyStoreProvider(), new OpenHgs.Crypto.Cluster.ClusterKeyStoreProvider([new SoftwareKeyStoreProvider(), new Pkcs11KeyStoreProvider()])]);
 
     public static IKeyStore OpenKeyStore(HgsConfiguration configuration, string dataDirectory, bool production)
     {

@@ -8,7 +8,10 @@ using OpenHgs.Storage;
 
 namespace OpenHgs.Server.Endpoints;
 
-/// <summary><c>/healthz</c>: live means the process answers; ready means the database and the key store both answer and every role has a primary key.</summary>
+/// <summary>
+/// <c>/healthz</c>: live means the process answers; ready means the database and the key store both answer and every role has a primary key.
+/// A clustered key store (<see cref="IKeyStoreHealth"/>) also reports each member (<c>keyStore.m1</c>: up/down, last error, next retry).
+/// </summary>
 internal static class HealthEndpoints
 {
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
@@ -39,6 +42,15 @@ internal static class HealthEndpoints
         }
 
         bool ready = checks.Values.All(v => v == "ok");
+        if (store is IKeyStoreHealth health)
+        {
+            // Reported, not required: the key store is ready while one member answers (the keyStore check above).
+            foreach (var member in health.Members)
+            {
+                checks[$"keyStore.{member.Name}"] = member.Describe();
+            }
+        }
+
         return Results.Json(new HealthReport(ready ? "ready" : "unavailable", checks), WireJson.Default.HealthReport, statusCode: ready ? 200 : 503);
     }
 

@@ -52,6 +52,9 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
         await ChangeAsync(SettingNames.ValidityMinutes, ((int)validity.TotalMinutes).ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Drops the cached settings (after a change made outside this service, e.g. a policy version bump).</summary>
+    public void Invalidate() => _cached = null;
+
     public static string ModeName(AttestationMode mode) => mode == AttestationMode.Tpm ? "tpm" : "host-key";
 
     public static AttestationMode ParseMode(string name) => name switch

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Admin;
+using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Hosts;
 using OpenHgs.Service.Keys;
@@ -22,6 +23,7 @@ public sealed partial class AttestationService(
     IHgsDatabase database,
     FabricKeyManager keys,
     SettingsService settings,
+    TpmAttestationService tpm,
     TimeProvider time,
     ILogger<AttestationService> logger)
 {
@@ -46,9 +48,19 @@ public sealed partial class AttestationService(
     public async Task<AttestationVerdict> AttestAsync(AttestRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.HostKey is not null && request.Tpm is not null)
+        {
+            throw ServiceException.BadRequest(nameof(AttestationFailureCode.EvidenceMissing), "The request carries both 'hostKey' and 'tpm' evidence; send exactly one.");
+        }
+
+        if (request.Tpm is not null)
+        {
+            return await tpm.AttestAsync(DecodeNonce(request.Nonce), request.Tpm, cancellationToken).ConfigureAwait(false);
+        }
+
         var current = await settings.GetAsync(cancellationToken).ConfigureAwait(false);
         var evidence = request.HostKey
-            ?? throw ServiceException.BadRequest(nameof(AttestationFailureCode.EvidenceMissing), "The request carries no evidence (expected 'hostKey').");
+            ?? throw ServiceException.BadRequest(nameof(AttestationFailureCode.EvidenceMissing), "The request carries no evidence (expected 'hostKey' or 'tpm').");
         byte[] nonce = DecodeNonce(request.Nonce);
         byte[] signingKey = DecodeBase64(evidence.SigningPublicKey, "hostKey.signingPublicKey");
         byte[] encryptionKey = DecodeBase64(evidence.EncryptionPublicKey, "hostKey.encryptionPublicKey");
@@ -178,7 +190,7 @@ public sealed partial class AttestationService(
         }
     }
 
-    private static string NonceHash(ReadOnlySpan<byte> nonce) => Convert.ToHexStringLower(SHA256.HashData(nonce));
+    internal static string NonceHash(ReadOnlySpan<byte> nonce) => Convert.ToHexStringLower(SHA256.HashData(nonce));
 
     private static byte[] EvidenceDigest(byte[] message, byte[] signingKey, byte[] signature)
     {

@@ -28,18 +28,39 @@ public enum AttestationFailureCode
     HostKeyNotRegistered,
     SignatureInvalid,
     EncryptionKeyUnsupported,
+
+    // TPM mode (docs/tpm-attestation.md).
+    EkNotRegistered,
+    AkNotActivated,
+    EventLogMalformed,
+    QuoteMalformed,
+    QuoteNonceMismatch,
+    QuoteSignatureInvalid,
+    QuotePcrSelectionInsufficient,
+    EventLogReplayMismatch,
+    HostKeyNotCertified,
+    HostKeyCertificationInvalid,
+    HostKeyAttributesRejected,
+    PolicyFailed,
+    PolicyStaged,
 }
 
 /// <summary>One reason as data (Keylime <c>failure.py</c> style): code, status it implies, severity, recoverable.</summary>
 public sealed record AttestationFailure(AttestationFailureCode Code, AttestationStatus Status, string Message, bool Recoverable, string? Policy = null)
 {
-    public string Severity => Status == AttestationStatus.InvalidEvidence ? "warning" : "error";
+    public string Severity => Status switch
+    {
+        AttestationStatus.Passed => "info",
+        AttestationStatus.InvalidEvidence => "warning",
+        _ => "error",
+    };
 
     public AttestationReason ToContract() => new(Code.ToString(), Message, Severity, Recoverable, Policy);
 
     public static AttestationFailure Of(AttestationFailureCode code, string message) => code switch
     {
-        AttestationFailureCode.HostKeyNotRegistered or AttestationFailureCode.SignatureInvalid => new(code, AttestationStatus.UnauthorizedHost, message, Recoverable: false),
+        AttestationFailureCode.HostKeyNotRegistered or AttestationFailureCode.SignatureInvalid
+            or AttestationFailureCode.EkNotRegistered or AttestationFailureCode.AkNotActivated => new(code, AttestationStatus.UnauthorizedHost, message, Recoverable: false),
         AttestationFailureCode.NonceExpired or AttestationFailureCode.NonceUnknown => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: true),
         _ => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: false),
     };

@@ -41,6 +41,7 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
             var host = await s.Hosts.FindByNameAsync(name).ConfigureAwait(false)
                 ?? throw ServiceException.NotFound("UnknownHost", $"There is no registered host '{name}'.");
             await s.Hosts.RemoveAsync(name).ConfigureAwait(false);
+            await s.Tpm.RemoveHostAsync(name).ConfigureAwait(false);   // an AK must never outlive its EK's registration
             return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostRemoved, AuditOutcomes.Success, name, null,
                 ("mode", host.Mode), ("keyThumbprint", host.KeyThumbprint))).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
@@ -51,7 +52,7 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
 
     public static HostInfo ToInfo(HostRecord r) => new(r.Name, r.Mode, r.KeyThumbprint, r.AddedAt);
 
-    private static void ValidateName(string name)
+    public static void ValidateName(string name)
     {
         if (name is null || !HostNamePattern().IsMatch(name))
         {

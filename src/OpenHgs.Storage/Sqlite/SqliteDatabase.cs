@@ -7,6 +7,7 @@ namespace OpenHgs.Storage.Sqlite;
 public sealed class SqliteDatabase : AdoDatabase
 {
     private readonly string _connectionString;
+    private readonly SemaphoreSlim _writers = new(1, 1);
 
     public SqliteDatabase(string path, TimeProvider time)
         : base(new SqliteDialect(), time)
@@ -36,10 +37,35 @@ public sealed class SqliteDatabase : AdoDatabase
         return connection;
     }
 
+    /// <summary>
+    /// SQLite admits one writer at a time. Without this queue, concurrent writers of this process collide on BEGIN
+    /// IMMEDIATE and SQLite's busy handler puts the losers to sleep for up to 100 ms per retry, so under load the
+    /// write lock sits idle while requests wait (second-long outliers). Queued here, the next writer starts as soon as
+    /// the previous one commits. Other processes on the same file are still serialised by SQLite's lock and busy_timeout.
+    /// </summary>
+    protected override async ValueTask<IDisposable?> EnterWriterAsync(CancellationToken cancellationToken)
+    {
+        await _writers.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new WriterTurn(_writers);
+    }
+
     // BEGIN IMMEDIATE takes the write lock up front, so two writers never both read the same audit head.
     protected override async ValueTask<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>
         await ((SqliteConnection)connection).BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false);
 
     protected override bool IsUnavailable(DbException exception) =>
         exception is SqliteException { SqliteErrorCode: 5 or 6 or 10 or 11 or 13 or 14 or 26 }; // BUSY, LOCKED, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
+
+    private sealed class WriterTurn(SemaphoreSlim writers) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                writers.Release();
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
+using Xunit;
 
-namespace OpenHgs.Tpm.Tests.Support;
+namespace OpenHgs.Testing;
 
 /// <summary>Locates the shared test corpus (../shared relative to the repository root) and its manifest.</summary>
 public static class TestData

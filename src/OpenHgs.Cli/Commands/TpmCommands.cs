@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Text.Json;
+using OpenHgs.Client;
+using OpenHgs.Client.Tpm;
+using OpenHgs.Protocol.Wire;
+
+namespace OpenHgs.Cli.Commands;
+
+/// <summary>
+/// TPM enrolment commands: <c>client identify</c> and <c>client baseline</c> on the host, <c>hosts add-tpm</c> and
+/// <c>tpm-roots add|list</c> for the admin.
+/// </summary>
+internal static class TpmCommands
+{
+    public static Option<string> TpmOption(bool required) => new("--tpm")
+    {
+        Description = "The TPM: /dev/tpmrm0 or swtpm:host=127.0.0.1,port=N.",
+        Required = required,
+    };
+
+    public static Command Identify()
+    {
+        var state = CliOptions.RequiredPath("--state", "The host's state folder.");
+        var tpm = TpmOption(required: true);
+        var output = CliOptions.RequiredPath("--out", "Where to write the identity (JSON) for the admin's 'hgs hosts add-tpm'.");
+        var command = new Command("identify", "Read this TPM's EK and EK certificate, for registration by the admin.") { state, tpm, output };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        {
+            var identity = new TpmHostAgent(parse.GetValue(tpm)!, parse.GetValue(state)!).Identify();
+            CliOutput.WritePublicFile(parse.GetValue(output)!, JsonSerializer.SerializeToUtf8Bytes(identity, TpmWireJson.Default.TpmIdentity));
+            CliOutput.Line($"TPM identity written to {parse.GetValue(output)} ({(identity.EkCertificate is null ? "no EK certificate" : "with EK certificate")}).");
+            return Task.FromResult(ExitCodes.Success);
+        }));
+        return command;
+    }
+
+    public static Command Baseline()
+    {
+        var state = CliOptions.RequiredPath("--state", "The reference host's state folder (configured with --tpm).");
+        var output = CliOptions.RequiredPath("--out", "Where to write the baseline (JSON) for 'hgs policy add-baseline'.");
+        var hardwareClass = new Option<string>("--hardware-class") { Description = "Hardware class name (default: this machine's host name)." };
+        var command = new Command("baseline", "Capture this reference host's measurements (event log, PCRs, Secure Boot state) as a baseline.") { state, output, hardwareClass };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        {
+            string directory = parse.GetValue(state)!;
+            var configuration = ClientConfiguration.Load(directory);
+            var agent = new TpmHostAgent(configuration.Tpm ?? throw new CliException($"'{directory}' is not configured for TPM mode (--tpm)."), directory);
+            var document = BaselineCapture.Capture(agent, GuardedHostClient.ReadEventLog(configuration.EventLogPath),
+                parse.GetValue(hardwareClass) ?? Environment.MachineName, DateTimeOffset.UtcNow);
+            CliOutput.WritePublicFile(parse.GetValue(output)!, JsonSerializer.SerializeToUtf8Bytes(document, TpmWireJson.Default.BaselineDocument));
+            CliOutput.Line($"Baseline for hardware class '{document.HardwareClass}' written to {parse.GetValue(output)} (Secure Boot {(document.SecureBootEnabled == true ? "enabled" : "not enabled")}).");
+            return Task.FromResult(ExitCodes.Success);
+        }));
+        return command;
+    }
+
+    public static Command AddTpmHost()
+    {
+        var name = new Option<string>("--name") { Description = "Host name.", Required = true };
+        var identity = CliOptions.RequiredPath("--identity", "The TPM identity file from 'hgs client identify'.");
+        var allow = new Option<bool>("--allow-without-certificate") { Description = "Register a TPM that has no EK certificate (trust it on the admin's word)." };
+        return AdminCommands.Admin("add-tpm", "Register a TPM host by its EK (the EK certificate must chain to a registered TPM root).", [name, identity, allow], Connect,
+            async (client, parse, json, ct) =>
+            {
+                var document = ReadJson(parse.GetValue(identity)!, "TPM identity", TpmWireJson.Default.TpmIdentity);
+                var host = await client.AddHostAsync(parse.GetValue(name)!, document, parse.GetValue(allow), ct).ConfigureAwait(false);
+                if (json)
+                {
+                    CliOutput.Json(host, WireJson.Default.HostInfo);
+                }
+                else
+                {
+                    CliOutput.Line($"Registered TPM host {host.Name} (EK {host.KeyThumbprint[..16]}…).");
+                }
+            });
+    }
+
+    public static Command TpmRoots()
+    {
+        var roots = new Command("tpm-roots", "TPM manufacturer root and intermediate certificates EK certificates must chain to.");
+        var file = new Argument<string>("FILE") { Description = "Certificate file (PEM or DER)." };
+        roots.Subcommands.Add(AdminCommands.Admin("add", "Register a TPM manufacturer root (self-signed) or intermediate certificate.", [file], Connect, async (client, parse, json, ct) =>
+        {
+            byte[] bytes = CliOutput.ReadFile(parse.GetValue(file)!, "certificate", 64 * 1024);
+            string text = System.Text.Encoding.ASCII.GetString(bytes);
+            var root = await client.AddRootAsync(text.Contains("-----BEGIN", StringComparison.Ordinal) ? text : Convert.ToBase64String(bytes), ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(root, TpmWireJson.Default.TpmRootInfo);
+            }
+            else
+            {
+                CliOutput.Line($"Registered TPM root {root.Subject} ({root.Thumbprint[..16]}…).");
+            }
+        }));
+        roots.Subcommands.Add(AdminCommands.Admin("list", "List registered TPM roots.", [], Connect, async (client, parse, json, ct) =>
+        {
+            var list = await client.ListRootsAsync(ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(list, TpmWireJson.Default.ListTpmRootInfo);
+                return;
+            }
+
+            foreach (var r in list)
+            {
+                CliOutput.Line($"{r.Thumbprint[..16]} {r.Subject}");
+            }
+        }));
+        return roots;
+    }
+
+    internal static TpmAdminClient Connect(string[] urls, string token) => new(urls, token);
+
+    internal static T ReadJson<T>(string path, string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    {
+        byte[] bytes = CliOutput.ReadFile(path, what, 4 * 1024 * 1024);
+        try
+        {
+            return JsonSerializer.Deserialize(bytes, type) ?? throw new CliException($"{what} '{path}' is empty.");
+        }
+        catch (JsonException ex)
+        {
+            throw new CliException($"{what} '{path}' is not valid: {ex.Message}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Audit;
+using OpenHgs.Service.Hosts;
+using OpenHgs.Storage;
+using OpenHgs.Tpm.Structures;
+using OpenHgs.Tpm.Verification;
+
+namespace OpenHgs.Service.Attestation.Tpm;
+
+/// <summary>
+/// TPM enrolment (HGS Add-HgsAttestationTpmHost): manufacturer roots, EK registration with EK-certificate chain
+/// validation, and AK activation. Security contracts: an EK is registered only with a certificate that chains to a
+/// registered root, unless the admin explicitly allows a TPM without one; an AK is accepted only after the TPM that
+/// holds the registered EK has recovered a fresh credential bound to the AK's Name (MakeCredential/ActivateCredential),
+/// which proves the AK is resident in that same TPM. Each change is audited in its transaction.
+/// </summary>
+public sealed partial class TpmEnrollmentService(IHgsDatabase database, TimeProvider time, ILogger<TpmEnrollmentService> logger)
+{
+    public const string TpmMode = "tpm";
+    public static readonly TimeSpan ActivationLifetime = TimeSpan.FromMinutes(5);
+
+    public async Task<TpmRootInfo> AddRootAsync(string certificate, CancellationToken cancellationToken)
+    {
+        using var parsed = ParseCertificate(certificate);
+        var record = new TpmRootRecord(Convert.ToHexStringLower(SHA256.HashData(parsed.RawData)), parsed.Subject, parsed.RawData, time.GetUtcNow());
+        await database.InTransactionAsync(async s =>
+        {
+            if (!await s.Tpm.AddRootAsync(record).ConfigureAwait(false))
+            {
+                throw ServiceException.Conflict("TpmRootExists", $"The certificate {record.Thumbprint} is already registered.");
+            }
+
+            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "tpm-root:" + record.Thumbprint, null,
+                ("subject", record.Subject))).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        return new TpmRootInfo(record.Thumbprint, record.Subject, record.AddedAt);
+    }
+
+    public async Task<IReadOnlyList<TpmRootInfo>> ListRootsAsync(CancellationToken cancellationToken) =>
+        (await database.ReadAsync(s => s.Tpm.ListRootsAsync(), cancellationToken).ConfigureAwait(false))
+            .Select(r => new TpmRootInfo(r.Thumbprint, r.Subject, r.AddedAt)).ToList();
+
+    /// <summary>Registers a TPM host by its EK; refuses an EK certificate that does not chain to a registered root.</summary>
+    public async Task<HostInfo> AddHostAsync(AddTpmHostRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.Identity);
+        HostRegistry.ValidateName(request.Name);
+        var (ek, ekBytes) = TpmEvidenceParsing.Public(request.Identity.EkPublic, "identity.ekPublic");
+        TpmEvidenceParsing.ValidateEk(ek);
+        byte[]? certificate = request.Identity.EkCertificate is null ? null : TpmEvidenceParsing.Bytes(request.Identity.EkCertificate, "identity.ekCertificate", 8192);
+        if (certificate is null && !request.AllowWithoutCertificate)
+        {
+            throw ServiceException.BadRequest("EkCertificateRequired", "The identity has no EK certificate; register it only if you trust this TPM otherwise (--allow-without-certificate).");
+        }
+
+        var record = new HostRecord(request.Name, TpmMode, ekBytes, TpmEvidenceParsing.EkThumbprint(ekBytes), time.GetUtcNow());
+        string chain = "none (admin allowed a TPM without EK certificate)";
+        await database.InTransactionAsync(async s =>
+        {
+            if (certificate is not null)
+            {
+                chain = await ValidateCertificateAsync(s, certificate, ek).ConfigureAwait(false);
+            }
+
+            if (await s.Hosts.FindByNameAsync(request.Name).ConfigureAwait(false) is not null)
+            {
+                throw ServiceException.Conflict("HostExists", $"A host named '{request.Name}' is already registered.");
+            }
+
+            if (await s.Hosts.FindByThumbprintAsync(record.KeyThumbprint).ConfigureAwait(false) is { } other)
+            {
+                throw ServiceException.Conflict("HostKeyInUse", $"That EK is already registered for host '{other.Name}'.");
+            }
+
+            await s.Hosts.AddAsync(record).ConfigureAwait(false);
+            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, request.Name, null,
+                ("mode", TpmMode), ("keyThumbprint", record.KeyThumbprint), ("ekCertificate", chain))).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        LogHostAdded(logger, request.Name, record.KeyThumbprint);
+        return HostRegistry.ToInfo(record);
+    }
+
+    /// <summary>First half of AK activation: a credential bound to the registered EK and the AK's Name, stored by hash, single use.</summary>
+    public async Task<ActivationChallenge> StartActivationAsync(ActivationRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var (ek, ekBytes) = TpmEvidenceParsing.Public(request.EkPublic, "ekPublic");
+        var (ak, akBytes) = TpmEvidenceParsing.Public(request.AkPublic, "akPublic");
+        if ((ak.Attributes & TpmEvidenceParsing.AkRequired) != TpmEvidenceParsing.AkRequired || (ak.Attributes & ObjectAttributes.Decrypt) != 0)
+        {
+            throw ServiceException.BadRequest("AkAttributesRejected", $"The AK must be a fixedTPM, fixedParent, TPM-generated restricted signing key (got {ak.Attributes}).");
+        }
+
+        byte[] secret = RandomNumberGenerator.GetBytes(32);
+        try
+        {
+            var expiresAt = time.GetUtcNow() + ActivationLifetime;
+            var idObject = await database.InTransactionAsync(async s =>
+            {
+                var host = await FindTpmHostAsync(s, ekBytes).ConfigureAwait(false);
+                await s.Tpm.AddActivationAsync(new ActivationRecord(SecretHash(secret), host.Name, akBytes, expiresAt)).ConfigureAwait(false);
+                return CredentialMaker.MakeCredential(ek, secret, ak.ComputeName());
+            }, cancellationToken).ConfigureAwait(false);
+            return new ActivationChallenge(Convert.ToBase64String(idObject.CredentialBlob), Convert.ToBase64String(idObject.Secret), expiresAt);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(secret);
+        }
+    }
+
+    /// <summary>Second half: the recovered credential proves the AK lives in the EK's TPM; the AK becomes the host's attestation key.</summary>
+    public async Task<ActivationResult> CompleteActivationAsync(ActivationCompletion completion, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        var (_, ekBytes) = TpmEvidenceParsing.Public(completion.EkPublic, "ekPublic");
+        var (ak, akBytes) = TpmEvidenceParsing.Public(completion.AkPublic, "akPublic");
+        byte[] credential = TpmEvidenceParsing.Bytes(completion.Credential, "credential", 64);
+        var now = time.GetUtcNow();
+        string hostName = await database.InTransactionAsync(async s =>
+        {
+            var host = await FindTpmHostAsync(s, ekBytes).ConfigureAwait(false);
+            var activation = await s.Tpm.ConsumeActivationAsync(SecretHash(credential)).ConfigureAwait(false);
+            if (activation is null || activation.HostName != host.Name || !activation.AkPublic.AsSpan().SequenceEqual(akBytes))
+            {
+                throw ServiceException.Forbidden("ActivationInvalid", "The credential was not issued for this EK and AK, or was already used; start the activation again.");
+            }
+
+            if (now > activation.ExpiresAt)
+            {
+                throw ServiceException.Forbidden("ActivationExpired", "The activation expired; start it again.");
+            }
+
+            await s.Tpm.SetAttestationKeyAsync(new AttestationKeyRecord(host.Name, akBytes, now)).ConfigureAwait(false);
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, host.Name, null,
+                ("mode", TpmMode), ("akName", Convert.ToHexStringLower(ak.ComputeName())))).ConfigureAwait(false);
+            return host.Name;
+        }, cancellationToken).ConfigureAwait(false);
+        LogActivated(logger, hostName);
+        return new ActivationResult(hostName, Convert.ToHexStringLower(ak.ComputeName()));
+    }
+
+    internal static async Task<HostRecord?> FindTpmHostOrNullAsync(HgsSession s, byte[] ekBytes)
+    {
+        var host = await s.Hosts.FindByThumbprintAsync(TpmEvidenceParsing.EkThumbprint(ekBytes)).ConfigureAwait(false);
+        return host is { Mode: TpmMode } && host.PublicKey.AsSpan().SequenceEqual(ekBytes) ? host : null;
+    }
+
+    private static async Task<HostRecord> FindTpmHostAsync(HgsSession s, byte[] ekBytes) =>
+        await FindTpmHostOrNullAsync(s, ekBytes).ConfigureAwait(false)
+            ?? throw ServiceException.Forbidden(nameof(AttestationFailureCode.EkNotRegistered), "No TPM host is registered with this EK; the admin registers it with 'hgs hosts add-tpm'.");
+
+    private async Task<string> ValidateCertificateAsync(HgsSession s, byte[] certificate, TpmtPublic ek)
+    {
+        var registered = (await s.Tpm.ListRootsAsync().ConfigureAwait(false)).Select(r => X509CertificateLoader.LoadCertificate(r.Certificate)).ToList();
+        try
+        {
+            var roots = registered.Where(c => c.SubjectName.RawData.AsSpan().SequenceEqual(c.IssuerName.RawData)).ToList();
+            var intermediates = registered.Except(roots).ToList();
+            var result = EkCertificateValidator.Validate(certificate, ek, roots, intermediates, time.GetUtcNow());
+            return result.Succeeded
+                ? result.Detail
+                : throw ServiceException.Forbidden("EkCertificate" + result.Failure, $"The EK certificate is refused ({result.Failure}): {result.Detail}. Register the TPM manufacturer's root with 'hgs tpm-roots add'.");
+        }
+        finally
+        {
+            registered.ForEach(c => c.Dispose());
+        }
+    }
+
+    private static X509Certificate2 ParseCertificate(string text)
+    {
+        try
+        {
+            return text.Contains("-----BEGIN", StringComparison.Ordinal)
+                ? X509Certificate2.CreateFromPem(text)
+                : X509CertificateLoader.LoadCertificate(Convert.FromBase64String(text));
+        }
+        catch (Exception ex) when (ex is CryptographicException or FormatException or ArgumentException)
+        {
+            throw ServiceException.BadRequest("CertificateMalformed", "The TPM root is not a PEM or base64 DER X.509 certificate.");
+        }
+    }
+
+    private static string SecretHash(ReadOnlySpan<byte> secret) => Convert.ToHexStringLower(SHA256.HashData(secret));
+
+    [LoggerMessage(EventId = 1400, Level = LogLevel.Information, Message = "TPM host {HostName} registered with EK {EkThumbprint}")]
+    private static partial void LogHostAdded(ILogger logger, string hostName, string ekThumbprint);
+
+    [LoggerMessage(EventId = 1401, Level = LogLevel.Information, Message = "Attestation key activated for TPM host {HostName}")]
+    private static partial void LogActivated(ILogger logger, string hostName);
+}

@@ -1,0 +1,56 @@
+using System.Security.Cryptography;
+using OpenHgs.Tpm.Marshalling;
+using OpenHgs.Tpm.Structures;
+
+namespace OpenHgs.Service.Attestation.Tpm;
+
+/// <summary>Decoding of base64 TPM structures from requests; malformed input is a 400 naming the field.</summary>
+internal static class TpmEvidenceParsing
+{
+    /// <summary>Attributes an attestation key must have: a TPM-generated, non-duplicable, restricted signing key.</summary>
+    public const ObjectAttributes AkRequired = ObjectAttributes.FixedTpm | ObjectAttributes.FixedParent
+        | ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.Restricted | ObjectAttributes.Sign;
+
+    public static byte[] Bytes(string? text, string field, int maxBytes)
+    {
+        if (string.IsNullOrEmpty(text) || text.Length > (maxBytes + 2) / 3 * 4)
+        {
+            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: missing or larger than {maxBytes} bytes.");
+        }
+
+        try
+        {
+            return Convert.FromBase64String(text);
+        }
+        catch (FormatException)
+        {
+            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: not valid base64.");
+        }
+    }
+
+    public static (TpmtPublic Public, byte[] Bytes) Public(string? text, string field)
+    {
+        byte[] bytes = Bytes(text, field, 1024);
+        try
+        {
+            return (TpmtPublic.Parse(bytes), bytes);
+        }
+        catch (TpmFormatException ex)
+        {
+            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: not a TPMT_PUBLIC ({ex.Message}).");
+        }
+    }
+
+    /// <summary>The EK's identity in the hosts table: SHA-256 of its TPMT_PUBLIC, lower-case hex.</summary>
+    public static string EkThumbprint(ReadOnlySpan<byte> ekPublic) => Convert.ToHexStringLower(SHA256.HashData(ekPublic));
+
+    /// <summary>Refuses EKs the service cannot make credentials for (RSA storage keys with AES-CFB, fixedTPM).</summary>
+    public static void ValidateEk(TpmtPublic ek)
+    {
+        const ObjectAttributes required = ObjectAttributes.FixedTpm | ObjectAttributes.Restricted | ObjectAttributes.Decrypt;
+        if (ek.Rsa is null || (ek.Attributes & required) != required || (ek.Attributes & ObjectAttributes.Sign) != 0)
+        {
+            throw ServiceException.BadRequest("EkUnsupported", "The EK must be an RSA fixedTPM restricted decryption key (TCG EK template L-1).");
+        }
+    }
+}

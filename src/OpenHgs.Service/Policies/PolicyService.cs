@@ -1,0 +1,124 @@
+using System.Globalization;
+using System.Text.Json;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.Audit;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Policies;
+
+/// <summary>The policies and baselines in force, read in one transaction with the policy version they belong to.</summary>
+public sealed record PolicySnapshot(int Version, IReadOnlyDictionary<string, PolicyState> States, IReadOnlyList<Baseline> Baselines)
+{
+    /// <summary>Evaluates every policy that is not disabled, in catalog order.</summary>
+    public IReadOnlyList<PolicyOutcome> Evaluate(PolicyEvidence evidence)
+    {
+        ArgumentNullException.ThrowIfNull(evidence);
+        return PolicyCatalog.All
+            .Where(p => States[p.Name] != PolicyState.Disabled)
+            .Select(p => new PolicyOutcome(p.Name, States[p.Name], p.Evaluate(evidence)))
+            .ToList();
+    }
+}
+
+/// <summary>
+/// Admin operations on attestation policies and TPM baselines (HGS Enable-/Disable-HgsAttestationPolicy,
+/// Add-HgsAttestationTpmPolicy). Every change bumps the policy version in the same transaction as the change and
+/// its audit record, so a health certificate's policy version identifies exactly the rules it was issued under.
+/// </summary>
+public sealed class PolicyService(IHgsDatabase database, SettingsService settings, TimeProvider time)
+{
+    public async Task<IReadOnlyList<PolicyInfo>> ListAsync(CancellationToken cancellationToken)
+    {
+        var states = await database.ReadAsync(s => s.Policies.GetStatesAsync(), cancellationToken).ConfigureAwait(false);
+        return PolicyCatalog.All.Select(p => new PolicyInfo(p.Name, Name(StateOf(p, states)), Name(p.DefaultState), p.Description)).ToList();
+    }
+
+    public async Task<PolicyChangeResult> SetStateAsync(string name, PolicyState state, CancellationToken cancellationToken)
+    {
+        var policy = PolicyCatalog.Find(name)
+            ?? throw ServiceException.NotFound("UnknownPolicy", $"There is no policy '{name}'; 'hgs policy list' shows them.");
+        int version = await database.InTransactionAsync(async s =>
+        {
+            await s.Policies.SetStateAsync(policy.Name, Name(state)).ConfigureAwait(false);
+            int next = await BumpVersionAsync(s).ConfigureAwait(false);
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "policy:" + policy.Name, null,
+                ("state", Name(state)), ("policyVersion", next.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
+            return next;
+        }, cancellationToken).ConfigureAwait(false);
+        settings.Invalidate();
+        return new PolicyChangeResult(policy.Name, Name(state), version);
+    }
+
+    public async Task<BaselineInfo> AddBaselineAsync(AddBaselineRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 128)
+        {
+            throw ServiceException.BadRequest("BaselineNameInvalid", "A baseline needs a name of 1-128 characters.");
+        }
+
+        var baseline = Baseline.FromDocument(request.Name, request.Baseline);
+        byte[] document = JsonSerializer.SerializeToUtf8Bytes(request.Baseline, TpmWireJson.Default.BaselineDocument);
+        var now = time.GetUtcNow();
+        int version = await database.InTransactionAsync(async s =>
+        {
+            if (!await s.Policies.AddBaselineAsync(new BaselineRecord(request.Name, document, now)).ConfigureAwait(false))
+            {
+                throw ServiceException.Conflict("BaselineExists", $"A baseline named '{request.Name}' is already registered.");
+            }
+
+            int next = await BumpVersionAsync(s).ConfigureAwait(false);
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "baseline:" + request.Name, null,
+                ("hardwareClass", baseline.HardwareClass), ("policyVersion", next.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
+            return next;
+        }, cancellationToken).ConfigureAwait(false);
+        settings.Invalidate();
+        return new BaselineInfo(request.Name, baseline.HardwareClass, now, version);
+    }
+
+    /// <summary>Reads the policy version, states and baselines inside <paramref name="session"/> (the attestation's transaction).</summary>
+    public static async Task<PolicySnapshot> LoadAsync(HgsSession session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        var states = await session.Policies.GetStatesAsync().ConfigureAwait(false);
+        var baselines = (await session.Policies.ListBaselinesAsync().ConfigureAwait(false))
+            .Select(b => Baseline.FromDocument(b.Name, JsonSerializer.Deserialize(b.Document, TpmWireJson.Default.BaselineDocument)!))
+            .ToList();
+        return new PolicySnapshot(
+            await ReadVersionAsync(session).ConfigureAwait(false),
+            PolicyCatalog.All.ToDictionary(p => p.Name, p => StateOf(p, states), StringComparer.Ordinal),
+            baselines);
+    }
+
+    public static PolicyState ParseState(string text) => text switch
+    {
+        "enabled" => PolicyState.Enabled,
+        "disabled" => PolicyState.Disabled,
+        "staged" => PolicyState.Staged,
+        _ => throw ServiceException.BadRequest("UnknownPolicyState", $"Unknown policy state '{text}': use enabled, disabled or staged."),
+    };
+
+    public static string Name(PolicyState state) => state switch
+    {
+        PolicyState.Enabled => "enabled",
+        PolicyState.Disabled => "disabled",
+        _ => "staged",
+    };
+
+    private static PolicyState StateOf(IAttestationPolicy policy, Dictionary<string, string> states) =>
+        states.TryGetValue(policy.Name, out var text) ? ParseState(text) : policy.DefaultState;
+
+    private static async Task<int> ReadVersionAsync(HgsSession s)
+    {
+        string? text = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
+        return text is null ? 1 : int.Parse(text, CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<int> BumpVersionAsync(HgsSession s)
+    {
+        int next = await ReadVersionAsync(s).ConfigureAwait(false) + 1;
+        await s.Settings.SetAsync(SettingNames.PolicyVersion, next.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+        return next;
+    }
+}

@@ -1,0 +1,289 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using OpenHgs.Crypto.Pkcs11;
+
+namespace OpenHgs.Crypto.Cluster.Tests.Support;
+
+/// <summary>
+/// Two (or more) SoftHSM2 tokens with identical keys, each served by its own <c>p11-kit server</c> process over a Unix
+/// socket, and reached from this process through its own copy of <c>p11-kit-client.so</c>: an HSM cluster whose
+/// members can be killed and restarted for real.
+/// </summary>
+/// <remarks>
+/// <para>Setup: one token is initialised (<c>softhsm2-util</c>, own SOFTHSM2_CONF), served, and given its keys
+/// through <see cref="Pkcs11KeyStore"/> over the remoting; then its server stops and the token directory is copied
+/// for every other member (each server gets its own SOFTHSM2_CONF, which is only possible because SoftHSM runs in
+/// the server processes, not in this one).</para>
+/// <para>Why module copies: p11-kit-client takes its server address from the process-wide
+/// <c>P11_KIT_SERVER_ADDRESS</c>, read when the module's C_GetFunctionList runs (measured with p11-kit 0.24.1:
+/// changing it later has no effect; after the server dies every call answers CKR_DEVICE_ERROR until the module is
+/// finalised and initialised again, which then reconnects). OpenHGS loads each module path once per process, so
+/// each member gets its own copy of the .so (a different file, hence a separate dlopen instance with its own
+/// state), and <see cref="Open"/> sets the variable natively just before the member's module loads, under one lock.
+/// A killed server process is really killed: the listener and its per-connection <c>p11-kit-remote</c> children.</para>
+/// <para>Missing p11-kit or softhsm2 makes the constructor throw: the tests fail, they are never skipped.</para>
+/// </remarks>
+public sealed partial class P11KitTokenServers : IDisposable
+{
+    public const string RsaDecrypt = "rsa-decrypt";
+    public const string EcSign = "ec-sign";
+
+    private const string AddressVariable = "P11_KIT_SERVER_ADDRESS";
+    private static readonly string[] ClientModuleCandidates =
+    [
+        "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so",
+        "/usr/lib/aarch64-linux-gnu/pkcs11/p11-kit-client.so",
+        "/usr/lib/pkcs11/p11-kit-client.so",
+    ];
+
+    private static readonly string[] SoftHsmCandidates =
+    [
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    ];
+
+    // The environment is one per process, so every instance in this process serialises module loads on one lock.
+    private static readonly Lock EnvironmentGate = new();
+
+    private readonly string _root;
+    private readonly string _p11Kit;
+    private readonly string _softHsm;
+    private readonly Server[] _servers;
+
+    public P11KitTokenServers()
+        : this(2)
+    {
+    }
+
+    public P11KitTokenServers(int members)
+    {
+        _p11Kit = Locate("p11-kit") ?? throw Missing("the p11-kit command (Debian package p11-kit)");
+        string clientModule = ClientModuleCandidates.FirstOrDefault(File.Exists) ?? throw Missing("p11-kit-client.so (Debian package p11-kit-modules)");
+        _softHsm = SoftHsmCandidates.FirstOrDefault(File.Exists) ?? throw Missing("the SoftHSM2 module (Debian package softhsm2)");
+        string softHsmUtil = Locate("softhsm2-util") ?? throw Missing("softhsm2-util (Debian package softhsm2)");
+
+        _root = Path.Combine(Path.GetTempPath(), $"openhgs-p11kit-{Environment.ProcessId}-{RandomNumberGenerator.GetHexString(8, lowercase: true)}");
+        Directory.CreateDirectory(_root);
+        TokenLabel = "OpenHGS-cluster";
+        string pin = RandomNumberGenerator.GetHexString(16, lowercase: true);
+        PinVariable = $"OPENHGS_TEST_CLUSTER_PIN_{RandomNumberGenerator.GetHexString(8, lowercase: false)}";
+        Environment.SetEnvironmentVariable(PinVariable, pin);
+
+        _servers = Enumerable.Range(1, members).Select(i =>
+        {
+            string directory = Path.Combine(_root, $"m{i}");
+            Directory.CreateDirectory(directory);
+            string module = Path.Combine(directory, "p11-kit-client.so");
+            File.Copy(clientModule, module);
+            return new Server($"m{i}", directory, Path.Combine(directory, "softhsm2.conf"), Path.Combine(directory, "tokens"), Path.Combine(directory, "p11.sock"), module);
+        }).ToArray();
+
+        foreach (Server server in _servers)
+        {
+            File.WriteAllText(server.ConfigFile, $"""
+                directories.tokendir = {server.TokenDirectory}
+                objectstore.backend = file
+                log.level = ERROR
+                slots.removable = false
+
+                """);
+        }
+
+        // One token, initialised and given its keys over the remoting, then copied to every other member.
+        Server first = _servers[0];
+        Directory.CreateDirectory(first.TokenDirectory);
+        Run(softHsmUtil, ["--init-token", "--free", "--label", TokenLabel, "--pin", pin, "--so-pin", RandomNumberGenerator.GetHexString(16, lowercase: true)],
+            first.ConfigFile, pin);
+        Start(0);
+        using (IKeyStore store = Open(0))
+        {
+            RsaPublicKey = store.CreateKey(new CreateKeyRequest(RsaDecrypt, KeyAlgorithm.Rsa2048, KeyUsage.Decrypt)).SubjectPublicKeyInfo;
+            EcPublicKey = store.CreateKey(new CreateKeyRequest(EcSign, KeyAlgorithm.EcP256, KeyUsage.Sign)).SubjectPublicKeyInfo;
+        }
+
+        Kill(0);
+        foreach (Server server in _servers.Skip(1))
+        {
+            CopyDirectory(first.TokenDirectory, server.TokenDirectory);
+        }
+
+        for (int i = 0; i < _servers.Length; i++)
+        {
+            Start(i);
+        }
+    }
+
+    public string TokenLabel { get; }
+
+    public string PinVariable { get; }
+
+    public byte[] RsaPublicKey { get; }
+
+    public byte[] EcPublicKey { get; }
+
+    public int Count => _servers.Length;
+
+    /// <summary>The member's key store URI: the token behind its own copy of p11-kit-client.so.</summary>
+    public string MemberUri(int index) =>
+        KeyStoreUri.Create(Pkcs11KeyStoreProvider.SchemeName, [new("token", TokenLabel)],
+            [new("module-path", _servers[index].ClientModule), new("pin-source", $"env:{PinVariable}")]).Text;
+
+    /// <summary>Cluster member definitions whose openers point each module copy at its server.</summary>
+    public IReadOnlyList<ClusterMemberDefinition> Members() =>
+        Enumerable.Range(0, _servers.Length).Select(i => new ClusterMemberDefinition(_servers[i].Name, MemberUri(i), () => Open(i))).ToList();
+
+    /// <summary>Opens member <paramref name="index"/>'s token; the module copy connects to that member's server.</summary>
+    public IKeyStore Open(int index)
+    {
+        lock (EnvironmentGate)
+        {
+            SetNativeEnvironmentVariable(AddressVariable, "unix:path=" + _servers[index].Socket);
+            return new Pkcs11KeyStoreProvider().Open(KeyStoreUri.Parse(MemberUri(index)), new KeyStoreOpenContext(_root, Production: false));
+        }
+    }
+
+    /// <summary>Starts member <paramref name="index"/>'s server (again) and waits until it listens.</summary>
+    public void Start(int index)
+    {
+        Server server = _servers[index];
+        if (server.Process is { HasExited: false })
+        {
+            throw new InvalidOperationException($"{server.Name}'s p11-kit server already runs.");
+        }
+
+        File.Delete(server.Socket);
+        var start = new ProcessStartInfo(_p11Kit)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string argument in (string[])["server", "-f", "-n", server.Socket, "--provider", _softHsm, $"pkcs11:token={TokenLabel}"])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["SOFTHSM2_CONF"] = server.ConfigFile;
+        start.Environment.Remove(PinVariable);
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.StartsWith(AddressVariable + "=", StringComparison.Ordinal) == true)
+            {
+                ready.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, _) => { };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        server.Process = process;
+        if (!ready.Task.Wait(TimeSpan.FromSeconds(15)) || !File.Exists(server.Socket))
+        {
+            Kill(index);
+            throw new InvalidOperationException($"p11-kit server for {server.Name} did not start listening on {server.Socket}.");
+        }
+    }
+
+    /// <summary>Kills member <paramref name="index"/>'s server with SIGKILL: the listener and the processes serving connections.</summary>
+    public void Kill(int index)
+    {
+        Server server = _servers[index];
+        if (server.Process is not { } process)
+        {
+            return;
+        }
+
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+
+        process.WaitForExit(10_000);
+        process.Dispose();
+        server.Process = null;
+    }
+
+    public void Dispose()
+    {
+        for (int i = 0; i < _servers.Length; i++)
+        {
+            Kill(i);
+        }
+
+        Environment.SetEnvironmentVariable(PinVariable, null);
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static InvalidOperationException Missing(string what) =>
+        new($"The HSM cluster tests need {what}, which is not installed. Run ./test.sh, which installs softhsm2, p11-kit and p11-kit-modules.");
+
+    private static string? Locate(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Append("/usr/bin").Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
+
+    private static void Run(string tool, string[] arguments, string softHsmConfig, string secret)
+    {
+        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["SOFTHSM2_CONF"] = softHsmConfig;
+        using Process process = Process.Start(start)!;
+        Task<string> output = process.StandardOutput.ReadToEndAsync();
+        Task<string> errors = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(60_000) || process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{Path.GetFileName(tool)} failed: {(errors.Result + output.Result).Replace(secret, "***", StringComparison.Ordinal)}");
+        }
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string directory in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+        {
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, directory)));
+        }
+
+        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
+        }
+    }
+
+    /// <summary>setenv(3): native code (p11-kit-client) does not see <see cref="Environment.SetEnvironmentVariable(string, string)"/> on Unix.</summary>
+    private static void SetNativeEnvironmentVariable(string name, string value)
+    {
+        if (NativeSetEnvironmentVariable(name, value, 1) != 0)
+        {
+            throw new InvalidOperationException($"setenv({name}) failed (errno {Marshal.GetLastPInvokeError()}).");
+        }
+    }
+
+    [LibraryImport("libc.so.6", EntryPoint = "setenv", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int NativeSetEnvironmentVariable(string name, string value, int overwrite);
+
+    private sealed record Server(string Name, string Directory, string ConfigFile, string TokenDirectory, string Socket, string ClientModule)
+    {
+        public Process? Process { get; set; }
+    }
+}

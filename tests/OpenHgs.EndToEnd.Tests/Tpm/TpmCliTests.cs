@@ -1,0 +1,116 @@
+using System.Text.Json.Nodes;
+using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Cli;
+using OpenHgs.Testing;
+
+namespace OpenHgs.EndToEnd.Tests.Tpm;
+
+/// <summary>The TPM-mode command line contract, run as the real <c>hgs</c> process against the real service and swtpm.</summary>
+public sealed class TpmCliTests
+{
+    public static TheoryData<string> Logs => TestData.LogNames;
+
+    [Theory]
+    [MemberData(nameof(Logs))]
+    public async Task Eventlog_show_json_has_the_replayed_pcrs_of_every_bank_and_the_events(string name)
+    {
+        var entry = TestData.Entry(name);
+        string path = Path.Combine(TestData.EventLogDirectory, entry.File);
+
+        var json = (await HgsCli.RunAsync("eventlog", "show", path, "--json")).Succeeded().Json();
+
+        var pcrs = json["pcrs"]!.AsObject();
+        foreach (var (bank, expected) in entry.ExpectedPcrs)
+        {
+            foreach (var (pcr, hex) in expected)
+            {
+                Assert.Equal(hex, (string?)pcrs[bank]![pcr.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            }
+        }
+
+        Assert.NotEmpty(json["events"]!.AsArray());
+        Assert.All(json["events"]!.AsArray(), e => Assert.NotNull(e!["type"]));
+        var text = (await HgsCli.RunAsync("eventlog", "show", path)).Succeeded();
+        Assert.Contains("EV_", text.StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Eventlog_show_refuses_a_truncated_log_with_one_error_line()
+    {
+        string path = Path.Combine(Path.GetTempPath(), "openhgs-truncated-" + Guid.NewGuid().ToString("N") + ".bin");
+        byte[] log = TestData.ReadLog("Rhel8GCE");
+        await File.WriteAllBytesAsync(path, log[..(log.Length / 2 + 7)]);
+        try
+        {
+            string error = (await HgsCli.RunAsync("eventlog", "show", path, "--json")).FailedWithOneErrorLine(ExitCodes.BadInput);
+            Assert.Contains("not a valid TCG event log", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task Client_identify_with_an_unreachable_TPM_is_unavailable_with_one_error_line()
+    {
+        using var closed = new OpenHgs.EndToEnd.Tests.Cli.ClosedPort();
+        using var folder = new OpenHgs.EndToEnd.Tests.Cli.TempFolder();
+
+        string error = (await HgsCli.RunAsync("client", "identify", "--state", folder["state"], "--tpm", $"swtpm:host=127.0.0.1,port={closed.Port}", "--out", folder["id.json"]))
+            .FailedWithOneErrorLine(ExitCodes.Unavailable);
+
+        Assert.StartsWith("error: TPM unavailable", error, StringComparison.Ordinal);
+        Assert.False(File.Exists(folder["id.json"]));
+    }
+
+    [Fact]
+    public async Task Enrol_baseline_attest_and_unlock_through_the_command_line()
+    {
+        await using var scenario = await TpmScenario.StartAsync(registerRoots: false);
+        var service = scenario.Service;
+        var env = new Dictionary<string, string?> { ["HGS_URL"] = service.Url, ["HGS_ADMIN_TOKEN"] = service.AdminToken };
+        string dir = Path.Combine(service.Root, "cli");
+        string state = Path.Combine(dir, "state");
+        Directory.CreateDirectory(dir);
+        string log = scenario.WriteLog("cli.log", TestData.ReadLog("Rhel8GCE"));
+        Task<CliResult> Hgs(params string[] args) => HgsCli.RunAsync(args, env);
+
+        (await Hgs("server", "set-mode", "host-key")).Succeeded();
+        (await Hgs("tpm-roots", "add", scenario.Tpm.RootCertificatePath)).Succeeded();
+        (await Hgs("tpm-roots", "add", scenario.Tpm.IssuerCertificatePath)).Succeeded();
+        (await Hgs("client", "identify", "--state", state, "--tpm", scenario.Tpm.Specification, "--out", Path.Combine(dir, "id.json"))).Succeeded();
+        (await Hgs("hosts", "add-tpm", "--name", "cli-host", "--identity", Path.Combine(dir, "id.json"))).Succeeded();
+        (await Hgs("client", "configure", "--state", state, "--attestation-url", service.Url, "--key-protection-url", service.Url,
+            "--tpm", scenario.Tpm.Specification, "--event-log", log)).Succeeded();
+        (await Hgs("client", "baseline", "--state", state, "--out", Path.Combine(dir, "baseline.json"), "--hardware-class", "gce-n1")).Succeeded();
+        var added = (await Hgs("policy", "add-baseline", "--name", "gce-n1", "--file", Path.Combine(dir, "baseline.json"), "--json")).Succeeded().Json();
+
+        // One mode at a time: in host-key mode the TPM host is refused by name; after set-mode tpm it passes.
+        var refused = await Hgs("client", "attest", "--state", state, "--json");
+        refused.Expect(ExitCodes.Refused);
+        Assert.Equal("ModeMismatch", (string?)refused.Json()["reasons"]![0]!["code"]);
+        (await Hgs("server", "set-mode", "tpm")).Succeeded();
+
+        var policies = (await Hgs("policy", "list", "--json")).Succeeded().Json().AsArray();
+        Assert.Contains(policies, p => (string?)p!["name"] == "Hgs_SecureBootEnabled" && (string?)p["state"] == "enabled");
+        Assert.All(policies, p => Assert.Contains((string?)p!["state"], new[] { "enabled", "disabled", "staged" }));
+
+        var attested = (await Hgs("client", "attest", "--state", state, "--json")).Succeeded().Json();
+        Assert.Equal("Passed", (string?)attested["status"]);
+        Assert.Equal((int)added["policyVersion"]!, (int)attested["policyVersion"]!);
+
+        using var tenant = new Tenant();
+        var (protector, transportKey) = tenant.CreateProtector(await service.FabricGuardianAsync());
+        string kp = Path.Combine(dir, "vm.kp");
+        await File.WriteAllBytesAsync(kp, protector.ToJson());
+        (await Hgs("client", "unlock", "--state", state, "--kp", kp, "--out", Path.Combine(dir, "vm.key"))).Succeeded();
+        Assert.Equal(transportKey, await File.ReadAllBytesAsync(Path.Combine(dir, "vm.key")));
+
+        var staged = (await Hgs("policy", "stage", "Hgs_BaselineMatch", "--json")).Succeeded().Json();
+        Assert.Equal("staged", (string?)staged["state"]);
+        Assert.Equal((int)added["policyVersion"]! + 1, (int)staged["policyVersion"]!);
+        (await Hgs("policy", "disable", "Hgs_BaselineMatch")).Succeeded();
+        (await Hgs("policy", "enable", "Hgs_BaselineMatch")).Succeeded();
+    }
+}

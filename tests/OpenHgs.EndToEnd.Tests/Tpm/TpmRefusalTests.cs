@@ -1,0 +1,245 @@
+using OpenHgs.Client;
+using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Testing;
+using OpenHgs.Tpm.Commands;
+using OpenHgs.Tpm.EventLogs;
+using OpenHgs.Tpm.Structures;
+
+namespace OpenHgs.EndToEnd.Tests.Tpm;
+
+/// <summary>
+/// Every TPM-mode refusal names its reason (or failing policy) and changes nothing: no certificate, no new host,
+/// no new attestation key; only the consumed nonce and a "refused" audit record.
+/// </summary>
+public sealed class TpmRefusalTests
+{
+    [Fact]
+    public async Task Unregistered_EK_is_refused_at_activation_and_at_attestation()
+    {
+        await using var scenario = await TpmScenario.StartAsync();
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("stranger", register: false, activate: false);
+        using var client = host.Client();
+
+        var activation = await Assert.ThrowsAsync<HgsClientException>(() => client.ActivateTpmAsync(CancellationToken.None));
+        Assert.Equal("EkNotRegistered", activation.Code);
+        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "EkNotRegistered", "UnauthorizedHost");
+    }
+
+    [Fact]
+    public async Task EK_certificate_that_does_not_chain_to_a_registered_root_is_not_registered()
+    {
+        await using var scenario = await TpmScenario.StartAsync(registerRoots: false);
+        await scenario.RegisterRootsOfAsync(scenario.AnotherTpm());   // some other manufacturer's CA
+        long hosts = await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM hosts");
+
+        var refused = await Assert.ThrowsAsync<HgsClientException>(() => scenario.EnrolAsync("untrusted"));
+
+        Assert.Equal("EkCertificateUntrustedChain", refused.Code);
+        Assert.Equal(hosts, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM hosts"));
+    }
+
+    [Fact]
+    public async Task TPM_without_EK_certificate_needs_the_explicit_option()
+    {
+        await using var scenario = await TpmScenario.StartAsync();
+        var host = await scenario.EnrolAsync("probe", register: false, activate: false);
+        using var client = host.Client();
+        var identity = client.TpmAgent!.Identify() with { EkCertificate = null };
+
+        var refused = await Assert.ThrowsAsync<HgsClientException>(() => scenario.Admin.AddHostAsync("no-cert", identity, allowWithoutCertificate: false, CancellationToken.None));
+        Assert.Equal("EkCertificateRequired", refused.Code);
+        var added = await scenario.Admin.AddHostAsync("no-cert", identity, allowWithoutCertificate: true, CancellationToken.None);
+        Assert.Equal("tpm", added.Mode);
+    }
+
+    [Fact]
+    public async Task AK_not_activated_for_this_EK_is_refused()
+    {
+        await using var scenario = await TpmScenario.StartAsync();
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("no-ak", activate: false);
+        using var client = host.Client();
+
+        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "AkNotActivated", "UnauthorizedHost");
+    }
+
+    [Theory]
+    [InlineData(DatabaseKind.Sqlite)]
+    [InlineData(DatabaseKind.Postgres)]
+    public async Task Removing_a_host_removes_its_AK_so_re_registration_needs_a_new_activation(DatabaseKind database)
+    {
+        await using var scenario = await TpmScenario.StartAsync(database: database);
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host");
+        using var client = host.Client();
+        Assert.True((await client.AttestAsync(CancellationToken.None)).Passed);
+
+        await scenario.Service.Admin.RemoveHostAsync("host", CancellationToken.None);
+        Assert.Equal(0, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM tpm_attestation_keys"));
+        await scenario.Admin.AddHostAsync("host", client.TpmAgent!.Identify(), allowWithoutCertificate: false, CancellationToken.None);
+
+        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "AkNotActivated", "UnauthorizedHost");
+        await client.ActivateTpmAsync(CancellationToken.None);
+        Assert.True((await client.AttestAsync(CancellationToken.None)).Passed);
+    }
+
+    [Fact]
+    public async Task Quote_over_a_stale_or_foreign_nonce_is_refused()
+    {
+        await using var scenario = await TpmScenario.StartAsync();
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host");
+        using var client = host.Client();
+
+        var first = client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None));
+        Assert.True((await client.SubmitAsync(first, CancellationToken.None)).Passed);
+        await AssertRefusedAsync(scenario, client, first, "NonceUnknown", "InvalidEvidence");   // replay of a used nonce
+
+        var issued = await client.ChallengeAsync(CancellationToken.None);
+        var other = await client.ChallengeAsync(CancellationToken.None);
+        var foreign = client.BuildEvidence(other) with { Nonce = issued.Nonce };   // quote covers another nonce
+        await AssertRefusedAsync(scenario, client, foreign, "QuoteNonceMismatch", "InvalidEvidence");
+    }
+
+    [Fact]
+    public async Task Quote_from_another_TPM_is_refused()
+    {
+        await using var scenario = await TpmScenario.StartAsync();
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host");
+        var impostor = await scenario.EnrolAsync("impostor", tpm: scenario.AnotherTpm(), register: false, activate: false);
+        using var client = host.Client();
+        using var impostorClient = impostor.Client();
+
+        var challenge = await client.ChallengeAsync(CancellationToken.None);
+        var genuine = client.BuildEvidence(challenge).Tpm!;
+        var forged = impostorClient.BuildEvidence(challenge).Tpm! with { EkPublic = genuine.EkPublic, AkPublic = genuine.AkPublic };
+        await AssertRefusedAsync(scenario, client, new AttestRequest(challenge.Nonce, Tpm: forged), "QuoteSignatureInvalid", "InvalidEvidence");
+    }
+
+    [Theory]
+    [InlineData("altered")]
+    [InlineData("removed")]
+    [InlineData("reordered")]
+    public async Task Event_log_that_no_longer_replays_to_the_quote_is_refused(string change)
+    {
+        await using var scenario = await TpmScenario.StartAsync();
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host");
+        using var client = host.Client();
+        byte[] log = TestData.ReadLog("Rhel8GCE");
+        var parsed = EventLogParser.Parse(log);
+        var boot = parsed.Events.Where(e => e.Pcr == 4 && e.IsExtended).ToList();
+        byte[] tampered = change switch
+        {
+            "altered" => Altered(log, boot[1]),
+            "removed" => [.. log[..boot[1].Offset], .. log[(boot[1].Offset + boot[1].Size)..]],
+            _ => Swapped(log, boot[1], boot[2]),
+        };
+
+        var challenge = await client.ChallengeAsync(CancellationToken.None);
+        var evidence = client.BuildEvidence(challenge);
+        evidence = evidence with { Tpm = evidence.Tpm! with { EventLog = Convert.ToBase64String(tampered) } };
+        await AssertRefusedAsync(scenario, client, evidence, "EventLogReplayMismatch", "InvalidEvidence");
+    }
+
+    [Fact]
+    public async Task Malformed_evidence_is_bad_input_and_an_unparsable_log_is_named()
+    {
+        await using var scenario = await TpmScenario.StartAsync();
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host");
+        using var client = host.Client();
+
+        var evidence = client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None));
+        var notBase64 = await Assert.ThrowsAsync<HgsClientException>(() => client.SubmitAsync(evidence with { Tpm = evidence.Tpm! with { Quote = "%%%" } }, CancellationToken.None));
+        Assert.Equal(("EvidenceMalformed", 400), (notBase64.Code, notBase64.HttpStatus));
+
+        byte[] truncated = TestData.ReadLog("Rhel8GCE")[..1000];
+        await AssertRefusedAsync(scenario, client, evidence with { Tpm = evidence.Tpm! with { EventLog = Convert.ToBase64String(truncated) } }, "EventLogMalformed", "InvalidEvidence");
+    }
+
+    [Fact]
+    public async Task Log_matching_the_quote_but_no_registered_baseline_fails_the_baseline_policy()
+    {
+        await using var scenario = await TpmScenario.StartAsync();
+        await scenario.AddBaselineAsync("COS85AmdSev");   // another hardware class only
+        var host = await scenario.EnrolAsync("host");
+        using var client = host.Client();
+
+        var response = await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
+        Assert.Contains(response.Reasons, r => r.Policy == "Hgs_BaselineMatch");
+        Assert.DoesNotContain(response.Reasons, r => r.Policy == "Hgs_SecureBootEnabled");
+    }
+
+    [Fact]
+    public async Task Host_key_not_certified_is_refused()
+    {
+        await using var scenario = await TpmScenario.StartAsync();
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host");
+        using var client = host.Client();
+
+        var evidence = client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None));
+        evidence = evidence with { Tpm = evidence.Tpm! with { Certify = null, CertifySignature = null } };
+        await AssertRefusedAsync(scenario, client, evidence, "HostKeyNotCertified", "InvalidEvidence");
+    }
+
+    public static TheoryData<string> WeakHostKeys => new() { "not-fixedTPM", "sign-and-decrypt" };
+
+    [Theory]
+    [MemberData(nameof(WeakHostKeys))]
+    public async Task Host_key_certified_but_not_fixedTPM_and_decrypt_only_is_refused(string kind)
+    {
+        var template = TpmTemplates.HostEncryptionRsa2048 with
+        {
+            Attributes = kind == "not-fixedTPM"
+                ? ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.UserWithAuth | ObjectAttributes.Decrypt
+                : TpmTemplates.HostEncryptionRsa2048.Attributes | ObjectAttributes.Sign,
+        };
+        await using var scenario = await TpmScenario.StartAsync();
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host", hostKeyTemplate: template);
+        using var client = host.Client();
+
+        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "HostKeyAttributesRejected", "InvalidEvidence");
+    }
+
+    /// <summary>Submits; asserts the refusal's status and first reason, no certificate, no state change, and a refused audit record.</summary>
+    internal static async Task<AttestResponse> AssertRefusedAsync(TpmScenario scenario, GuardedHostClient client, AttestRequest evidence, string code, string status)
+    {
+        const string State = "SELECT (SELECT COUNT(*) FROM hosts) * 1000000 + (SELECT COUNT(*) FROM tpm_attestation_keys) * 1000 + (SELECT COUNT(*) FROM baselines)";
+        long before = await scenario.Service.ExecuteSqlAsync(State);
+        long refusedBefore = await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log WHERE outcome = 'refused'");
+
+        var outcome = await client.SubmitAsync(evidence, CancellationToken.None);
+
+        Assert.False(outcome.Passed);
+        Assert.Null(outcome.HealthCertificate);
+        Assert.Equal(status, outcome.Response.Status);
+        Assert.Equal(code, outcome.Response.Reasons[0].Code);
+        Assert.Equal(before, await scenario.Service.ExecuteSqlAsync(State));
+        Assert.Equal(refusedBefore + 1, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log WHERE outcome = 'refused'"));
+        return outcome.Response;
+    }
+
+    /// <summary>Changes the event's SHA-256 digest (the log now claims a different boot component was loaded).</summary>
+    private static byte[] Altered(byte[] log, TcgEvent victim)
+    {
+        byte[] copy = [.. log];
+        var digest = victim.Digests[OpenHgs.Tpm.TpmAlgorithm.Sha256];
+        int at = copy.AsSpan(victim.Offset, victim.Size).IndexOf(digest);
+        Assert.True(at >= 0);
+        copy[victim.Offset + at] ^= 0x01;
+        return copy;
+    }
+
+    private static byte[] Swapped(byte[] log, TcgEvent first, TcgEvent second)
+    {
+        Assert.True(first.Offset + first.Size <= second.Offset);
+        return [.. log[..first.Offset], .. log[second.Offset..(second.Offset + second.Size)], .. log[(first.Offset + first.Size)..second.Offset],
+            .. log[first.Offset..(first.Offset + first.Size)], .. log[(second.Offset + second.Size)..]];
+    }
+}

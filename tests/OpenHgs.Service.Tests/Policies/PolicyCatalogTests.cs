@@ -1,0 +1,108 @@
+using System.Globalization;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service;
+using OpenHgs.Service.Policies;
+using OpenHgs.Testing;
+using OpenHgs.Tpm;
+using OpenHgs.Tpm.EventLogs;
+
+namespace OpenHgs.Service.Tests.Policies;
+
+/// <summary>The built-in policies over the real event logs of the shared corpus.</summary>
+public sealed class PolicyCatalogTests
+{
+    public static TheoryData<string> Logs => TestData.LogNames;
+
+    [Theory]
+    [MemberData(nameof(Logs))]
+    public void Default_policies_pass_a_secure_boot_host_that_matches_its_baseline_and_fail_only_secure_boot_otherwise(string name)
+    {
+        if (EventLogParser.Parse(TestData.ReadLog(name)).Format == EventLogFormat.Sha1Legacy)
+        {
+            // TPM mode quotes the SHA-256 bank; a SHA-1-only log cannot describe it (docs/tpm-attestation.md).
+            Assert.Equal("BaselineInvalid", Assert.Throws<ServiceException>(() => Baseline.FromDocument(name, Document(name))).Code);
+            return;
+        }
+
+        var (log, evidence) = Evidence(name, [name]);
+        var failed = Defaults().Evaluate(evidence).Where(o => !o.Result.Passed).Select(o => o.Name).ToList();
+
+        if (log.GetSecureBootState().Enabled == true)
+        {
+            Assert.Empty(failed);
+        }
+        else
+        {
+            Assert.Equal(["Hgs_SecureBootEnabled"], failed);
+        }
+    }
+
+    [Fact]
+    public void A_host_matching_no_registered_baseline_fails_the_baseline_policies_by_name()
+    {
+        var (_, evidence) = Evidence("Rhel8GCE", ["COS85AmdSev"]);
+        var failed = Defaults().Evaluate(evidence).Where(o => !o.Result.Passed).Select(o => o.Name).ToList();
+        Assert.Equal(["Hgs_SecureBootSettings", "Hgs_BaselineMatch", "Hgs_BootComponents"], failed);
+
+        var (_, none) = Evidence("Rhel8GCE", []);
+        Assert.Contains(Defaults().Evaluate(none), o => o is { Name: "Hgs_BaselineMatch", Result.Passed: false } && o.Result.Message.Contains("no baseline", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Policies_a_typical_cloud_vm_cannot_satisfy_ship_disabled()
+    {
+        var dbx = PolicyCatalog.Find("Hgs_DbxPresent")!;
+        Assert.Equal(PolicyState.Disabled, dbx.DefaultState);
+        var (_, evidence) = Evidence("Ubuntu2104NoDbxGCE", ["Ubuntu2104NoDbxGCE"]);
+        Assert.False(dbx.Evaluate(evidence).Passed);
+        Assert.DoesNotContain(Defaults().Evaluate(evidence), o => o.Name == "Hgs_DbxPresent");
+        Assert.Equal(PolicyState.Disabled, PolicyCatalog.Find("Hgs_KernelCommandLine")!.DefaultState);
+    }
+
+    [Fact]
+    public void Event_log_integrity_fails_when_measured_data_is_altered()
+    {
+        byte[] bytes = TestData.ReadLog("Rhel8GCE");
+        var log = EventLogParser.Parse(bytes);
+        var separator = log.Events.First(e => e.Type == TcgEventType.Separator);
+        bytes[separator.Offset + separator.Size - 1] ^= 0x01;   // data changed, digests kept
+        var tampered = EventLogParser.Parse(bytes);
+        var evidence = new PolicyEvidence(tampered, AttestedPcrs.Replayed(tampered, AttestedPcrs.For(tampered)), tampered.GetSecureBootState(), []);
+
+        var result = PolicyCatalog.Find("Hgs_EventLogIntegrity")!.Evaluate(evidence);
+
+        Assert.False(result.Passed);
+        Assert.Contains(separator.Index.ToString(CultureInfo.InvariantCulture), result.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Baseline_whose_pcrs_are_not_its_logs_replay_is_refused()
+    {
+        var document = Document("Rhel8GCE");
+        var pcrs = document.Pcrs["sha256"].ToDictionary(p => p.Key, p => p.Value);
+        pcrs["4"] = new string('0', 64);
+        var forged = document with { Pcrs = new Dictionary<string, IReadOnlyDictionary<string, string>> { ["sha256"] = pcrs } };
+
+        var refused = Assert.Throws<ServiceException>(() => Baseline.FromDocument("forged", forged));
+        Assert.Equal("BaselineInvalid", refused.Code);
+    }
+
+    private static PolicySnapshot Defaults() =>
+        new(1, PolicyCatalog.All.ToDictionary(p => p.Name, p => p.DefaultState), []);
+
+    private static (EventLog Log, PolicyEvidence Evidence) Evidence(string name, IEnumerable<string> baselines)
+    {
+        var log = EventLogParser.Parse(TestData.ReadLog(name));
+        var registered = baselines.Select(b => Baseline.FromDocument(b, Document(b))).ToList();
+        return (log, new PolicyEvidence(log, AttestedPcrs.Replayed(log, AttestedPcrs.For(log)), log.GetSecureBootState(), registered));
+    }
+
+    private static BaselineDocument Document(string name)
+    {
+        var log = EventLogParser.Parse(TestData.ReadLog(name));
+        var pcrs = AttestedPcrs.Replayed(log, AttestedPcrs.For(log))
+            .ToDictionary(p => p.Key.ToString(CultureInfo.InvariantCulture), p => Convert.ToHexStringLower(p.Value));
+        return new BaselineDocument(1, "class-" + name, DateTimeOffset.UnixEpoch, Convert.ToBase64String(TestData.ReadLog(name)),
+            new Dictionary<string, IReadOnlyDictionary<string, string>> { ["sha256"] = pcrs }, log.GetSecureBootState().Enabled);
+    }
+}
