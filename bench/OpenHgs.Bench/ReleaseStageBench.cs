@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using OpenHgs.Crypto;
+using OpenHgs.Protocol.Guardians;
+using OpenHgs.Protocol.HealthCertificates;
+using OpenHgs.Protocol.KeyProtection;
+
+namespace OpenHgs.Bench;
+
+/// <summary>What a release needs, prepared once: the request body and its parts.</summary>
+public sealed record ReleaseFixture(byte[] Body, byte[] KeyProtector, byte[] HealthCertificate, GuardianMetadata Fabric, byte[] AttestationSignerCertificate, byte[] HostEncryptionPublicKey);
+
+/// <summary>CPU cost (ms of CPU per call, measured on one thread) of each step of the release path, in process, with the same key store.</summary>
+public sealed record ReleaseStages(double ValidateHealthCertificateMs, double ParseAndVerifyMs, double UnwrapMs, bool HsmNative, double RollMs, double RollSignMs, double RsaPublicImportMs, double RsaVerifyMs)
+{
+    public double TotalMs => ValidateHealthCertificateMs + ParseAndVerifyMs + UnwrapMs + RollMs;
+}
+
+/// <summary>
+/// Times the release path's steps one by one on one thread, as <c>KeyReleaseService</c> runs them: health certificate
+/// validation, key protector parse + signature verification, the unwrap in the key store, and the roll (re-wrap to every
+/// guardian, KPS RS256 signature in the key store, parse back and verify).
+/// </summary>
+public static class ReleaseStageBench
+{
+    public static ReleaseStages Run(IKeyStore store, FabricKeyLabels keys, ReleaseFixture fixture, TimeSpan perStage)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(fixture);
+        var validator = new HealthCertificateValidator([fixture.AttestationSignerCertificate]);
+        var protector = KeyProtector.Parse(fixture.KeyProtector);
+        var wrapping = protector.FindWrappingForEncryptionCertificate(fixture.Fabric.EncryptionCertificate)
+            ?? throw new InvalidOperationException("the key protector has no wrapping for the fabric");
+        var padding = KeyProtectorAlgorithms.GetPadding(wrapping.WrappedKey.Algorithm);
+        using var encryption = new KeyStoreRsa(store, keys.Encryption);
+        using var signing = new KeyStoreRsa(store, keys.Signing);
+        byte[] fresh = RandomNumberGenerator.GetBytes(32);
+        byte[] digest = SHA256.HashData(fixture.KeyProtector);
+        var unwrapHash = padding == RSAEncryptionPadding.OaepSHA256 ? OaepHash.Sha256 : OaepHash.Sha1;
+        var rewrapper = store as ITransportKeyRewrapper;
+        var target = rewrapper?.CanRewrap(unwrapHash, OaepHash.Sha256) == true ? OaepHash.Sha256 : OaepHash.Sha1;
+        bool native = rewrapper?.CanRewrap(unwrapHash, target) == true;
+        var rewrap = new RewrapRequest(keys.Encryption.Label, wrapping.WrappedKey.Value, unwrapHash, protector.Payload.ToArray(), fixture.HostEncryptionPublicKey, target);
+        Action unwrap = native
+            ? () => rewrapper!.Rewrap(rewrap)
+            : () => CryptographicOperations.ZeroMemory(encryption.Decrypt(wrapping.WrappedKey.Value, padding));
+        return new ReleaseStages(
+            Time(perStage, () => validator.Validate(fixture.HealthCertificate, DateTimeOffset.UtcNow, null)),
+            Time(perStage, () => KeyProtectorVerifier.VerifySignatures(KeyProtector.Parse(fixture.KeyProtector))),
+            Time(perStage, unwrap),
+            native,
+            Time(perStage, () => KeyProtectorBuilder.Roll(protector, fresh, signing, wrapping.Id)),
+            Time(perStage, () => signing.SignHash(digest, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)),
+            Time(perStage, () =>
+            {
+                using var key = RSA.Create();
+                key.ImportSubjectPublicKeyInfo(fixture.HostEncryptionPublicKey, out _);
+            }),
+            TimeVerify(perStage, fixture.HostEncryptionPublicKey));
+    }
+
+    /// <summary>One RS256 verification with an already imported public key (what a cached guardian key would cost).</summary>
+    private static double TimeVerify(TimeSpan duration, byte[] spki)
+    {
+        using var key = RSA.Create();
+        key.ImportSubjectPublicKeyInfo(spki, out _);
+        byte[] data = RandomNumberGenerator.GetBytes(4096);
+        byte[] signature = new byte[key.KeySize / 8];
+        return Time(duration, () => key.VerifyData(data, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1));
+    }
+
+    private static double Time(TimeSpan duration, Action action)
+    {
+        // Warm up longer than we measure, so tiered JIT has promoted the hot code and its compile time is not charged.
+        long warm = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * 1.5 * Stopwatch.Frequency);
+        do
+        {
+            action();
+        }
+        while (Stopwatch.GetTimestamp() < warm);
+        var cpu = CpuClock.Now();
+        long until = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        int count = 0;
+        do
+        {
+            action();
+            count++;
+        }
+        while (Stopwatch.GetTimestamp() < until);
+        return (CpuClock.Now() - cpu).TotalMilliseconds / count;
+    }
+}

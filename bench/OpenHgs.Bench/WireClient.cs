@@ -1,0 +1,79 @@
+using System.Buffers.Text;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text.Json;
+using OpenHgs.Protocol.Wire;
+
+namespace OpenHgs.Bench;
+
+/// <summary>The guarded-host side of the wire protocol, lean enough that the client costs little of the shared CPU.</summary>
+public sealed class WireClient(HttpClient http)
+{
+    private static readonly MediaTypeHeaderValue Json = new("application/json");
+
+    /// <summary>An HttpClient for <paramref name="baseAddress"/> whose pool allows <paramref name="connections"/> concurrent requests.</summary>
+    public static HttpClient CreateHttp(Uri baseAddress, int connections) =>
+        new(new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = connections,
+            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            UseProxy = false,
+            AutomaticDecompression = DecompressionMethods.None,
+        })
+        {
+            BaseAddress = baseAddress,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+
+    /// <summary>Challenge, sign the evidence, attest: returns the health certificate (DER). Throws unless Passed.</summary>
+    public async Task<byte[]> AttestAsync(BenchHost host, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        byte[] nonce;
+        using (var challenge = await http.PostAsync(new Uri("attestation/v1/challenge", UriKind.Relative), null, cancellationToken).ConfigureAwait(false))
+        {
+            await EnsureAsync(challenge, "challenge", cancellationToken).ConfigureAwait(false);
+            var body = await challenge.Content.ReadFromJsonAsync(WireJson.Default.ChallengeResponse, cancellationToken).ConfigureAwait(false);
+            nonce = Base64Url.DecodeFromChars(body!.Nonce);
+        }
+
+        byte[] signature = host.Signing.SignData(HostKeyEvidenceMessage.Build(nonce, host.EncryptionPublicKey), HashAlgorithmName.SHA256);
+        var request = new AttestRequest(
+            Base64Url.EncodeToString(nonce),
+            new HostKeyEvidence(Convert.ToBase64String(host.SigningPublicKey), Convert.ToBase64String(host.EncryptionPublicKey), Convert.ToBase64String(signature)));
+        using var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, WireJson.Default.AttestRequest));
+        content.Headers.ContentType = Json;
+        using var attest = await http.PostAsync(new Uri("attestation/v1/attest", UriKind.Relative), content, cancellationToken).ConfigureAwait(false);
+        await EnsureAsync(attest, "attest", cancellationToken).ConfigureAwait(false);
+        var verdict = await attest.Content.ReadFromJsonAsync(WireJson.Default.AttestResponse, cancellationToken).ConfigureAwait(false);
+        return verdict is { Status: "Passed", HealthCertificate: { } certificate }
+            ? Convert.FromBase64String(certificate)
+            : throw new InvalidOperationException($"attestation answered {verdict?.Status}");
+    }
+
+    /// <summary>The JSON body of a release request, built once and sent many times.</summary>
+    public static byte[] ReleaseBody(byte[] keyProtector, byte[] healthCertificate) =>
+        JsonSerializer.SerializeToUtf8Bytes(new ReleaseRequest(Convert.ToBase64String(keyProtector), Convert.ToBase64String(healthCertificate)), WireJson.Default.ReleaseRequest);
+
+    /// <summary>One key release; throws unless it is answered 200.</summary>
+    public async Task<ReleaseResponse> ReleaseAsync(byte[] body, CancellationToken cancellationToken)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = Json;
+        using var response = await http.PostAsync(new Uri("keyprotection/v1/release", UriKind.Relative), content, cancellationToken).ConfigureAwait(false);
+        await EnsureAsync(response, "release", cancellationToken).ConfigureAwait(false);
+        return (await response.Content.ReadFromJsonAsync(WireJson.Default.ReleaseResponse, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    private static async Task EnsureAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            string text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            throw new HttpRequestException($"{what} answered {(int)response.StatusCode}: {text[..Math.Min(text.Length, 300)]}");
+        }
+    }
+}
