@@ -60,6 +60,8 @@ public static class CliErrors
         HgsConfigurationException h => (ExitCodes.BadInput, h.Message),
         KeyStoreConfigurationException k => (ExitCodes.BadInput, "key store configuration: " + k.Message),
         KeyStoreUnavailableException k => (ExitCodes.Unavailable, "key store unavailable: " + k.Message),
+        KeyStoreOperationException k => (ExitCodes.Refused, "key store refused: " + k.Message),
+        KeyNotFoundInStoreException k => (ExitCodes.Refused, k.Message),
         DatabaseUnavailableException d => (ExitCodes.Unavailable, "database unavailable: " + d.Message),
         OpenHgs.Tpm.Transport.TpmTransportException t => (ExitCodes.Unavailable, "TPM unavailable: " + t.Message),
         OpenHgs.Tpm.Commands.TpmException t => (ExitCodes.Refused, "TPM refused the command: " + t.Message),
