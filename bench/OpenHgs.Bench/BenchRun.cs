@@ -94,7 +94,7 @@ public sealed class BenchRun(BenchOptions options, Progress progress)
                 hosts.ForEach(h => h.Dispose());
             }
 
-            json["tpm_attest"] = "not measured: TPM attestation mode is being built in parallel (issue 3) and has not landed; host-key attestation only";
+            json["tpm_attest"] = "not measured: TPM attestation (issue 3) landed while this bench was being written; every quote must cover a fresh nonce, so it needs a live swtpm per host in the bench (next step); host-key attestation only";
             json["load_avg_end"] = LoadAverage();
             return json;
         }

@@ -84,10 +84,11 @@ public sealed partial class KeyReleaseService(
 
         var rewrapper = keys.Store as ITransportKeyRewrapper;
         var native = NativeHashes(rewrapper, wrapping);
-        var (algorithm, wrapped) = native is { } hashes
-            ? RewrapInStore(rewrapper!, encryptionKey, wrapping, protector, health.HostEncryptionPublicKey, hashes.Unwrap, hashes.Target)
-            : RewrapInMemory(encryptionKey, wrapping, protector, health.HostEncryptionPublicKey);
-        details.Add(("transportKeyHandling", native is null ? "memory" : "hsm-native"));
+        var inStore = native is { } hashes
+            ? TryRewrapInStore(rewrapper!, encryptionKey, wrapping, protector, health.HostEncryptionPublicKey, hashes.Unwrap, hashes.Target)
+            : null;
+        var (algorithm, wrapped) = inStore ?? RewrapInMemory(encryptionKey, wrapping, protector, health.HostEncryptionPublicKey);
+        details.Add(("transportKeyHandling", native is null ? "memory" : inStore is null ? "memory-after-native-refusal" : "hsm-native"));
 
         // The rolled key protector's transport key is new: it is generated here and zeroed after wrapping.
         byte[] freshKey = RandomNumberGenerator.GetBytes(32);
@@ -116,8 +117,12 @@ public sealed partial class KeyReleaseService(
             : null;
     }
 
-    /// <summary>HSM-native: the VM's transport key never exists in this process; the token checks its MAC and wraps it to the host.</summary>
-    private static (string Algorithm, byte[] Wrapped) RewrapInStore(
+    /// <summary>
+    /// HSM-native: the VM's transport key never exists in this process; the token checks its MAC and wraps it to the
+    /// host. Null when the token refused the re-wrap: SoftHSM2 occasionally refuses a valid one under concurrency
+    /// (CKR_ATTRIBUTE_VALUE_INVALID), so the in-memory path then decides — it refuses a truly bad wrapping itself.
+    /// </summary>
+    private (string Algorithm, byte[] Wrapped)? TryRewrapInStore(
         ITransportKeyRewrapper rewrapper, FabricKey encryptionKey, KeyProtectorWrapping wrapping, KeyProtector protector, byte[] hostKey, OaepHash unwrap, OaepHash target)
     {
         RewrapResult result;
@@ -125,9 +130,10 @@ public sealed partial class KeyReleaseService(
         {
             result = rewrapper.Rewrap(new RewrapRequest(encryptionKey.Record.Label, wrapping.WrappedKey.Value, unwrap, protector.Payload.ToArray(), hostKey, target));
         }
-        catch (KeyStoreOperationException)
+        catch (KeyStoreOperationException ex)
         {
-            throw UnwrapFailed();
+            LogNativeRewrapRefused(logger, encryptionKey.Id, ex.Message);
+            return null;
         }
 
         if (!CryptographicOperations.FixedTimeEquals(result.Mac, protector.TransportKeySignature.Value))
@@ -263,6 +269,9 @@ public sealed partial class KeyReleaseService(
 
     private async Task AppendAsync(string outcome, string subject, string? reason, List<(string, string?)> details, CancellationToken cancellationToken) =>
         await AuditRecord.AppendAloneAsync(database, AuditRecord.Create(AuditEvents.KeyRelease, outcome, subject, reason, [.. details]), cancellationToken).ConfigureAwait(false);
+
+    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "HSM-native re-wrap with KPS key {KeyId} was refused ({Reason}); deciding in memory")]
+    private static partial void LogNativeRewrapRefused(ILogger logger, string keyId, string reason);
 
     [LoggerMessage(EventId = 1300, Level = LogLevel.Information, Message = "Transport key released to host {Host}")]
     private static partial void LogReleased(ILogger logger, string host);

@@ -37,39 +37,16 @@ public static class AuditChain
     public static AuditVerification Verify(IEnumerable<AuditEntry> entries, long headSequence, ReadOnlySpan<byte> headHash)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        byte[] previous = Genesis;
-        long expected = 1;
+        var verifier = new AuditChainVerifier();
         foreach (var entry in entries)
         {
-            if (entry.Sequence != expected)
+            if (!verifier.Add(entry))
             {
-                return AuditVerification.Broken(expected, expected - 1, $"record {expected} is missing (next present is {entry.Sequence})");
+                break;
             }
-
-            if (!CryptographicOperations.FixedTimeEquals(entry.PreviousHash, previous))
-            {
-                return AuditVerification.Broken(entry.Sequence, expected - 1, $"record {entry.Sequence} does not link to record {entry.Sequence - 1}");
-            }
-
-            var recomputed = ComputeHash(entry.Sequence, entry.Timestamp, new AuditEvent(entry.Event, entry.Outcome, entry.Subject, entry.Reason, entry.Details), previous);
-            if (!CryptographicOperations.FixedTimeEquals(recomputed, entry.Hash))
-            {
-                return AuditVerification.Broken(entry.Sequence, expected - 1, $"record {entry.Sequence} was altered (its hash does not match its content)");
-            }
-
-            previous = entry.Hash;
-            expected++;
         }
 
-        long count = expected - 1;
-        if (count != headSequence)
-        {
-            return AuditVerification.Broken(count + 1, count, $"the chain ends at record {count} but the head says {headSequence}: newest records were deleted");
-        }
-
-        return !CryptographicOperations.FixedTimeEquals(previous, headHash)
-            ? AuditVerification.Broken(count, count, $"the head hash does not match record {count}")
-            : new AuditVerification(true, count, null, null, Convert.ToHexStringLower(previous));
+        return verifier.Finish(headSequence, headHash);
     }
 
     private static void AppendField(IncrementalHash hash, string? field)
@@ -86,6 +63,69 @@ public static class AuditChain
         BinaryPrimitives.WriteInt32BigEndian(length, bytes.Length);
         hash.AppendData(length);
         hash.AppendData(bytes);
+    }
+}
+
+/// <summary>
+/// Checks the chain one record at a time, so a chain of millions of records is verified in constant memory.
+/// Feed records in sequence order until <see cref="Add"/> returns false, then call <see cref="Finish"/>.
+/// </summary>
+public sealed class AuditChainVerifier
+{
+    private byte[] _previous = AuditChain.Genesis;
+    private long _expected = 1;
+    private AuditVerification? _broken;
+
+    /// <summary>Checks the next record; false once the chain is broken (later records cannot repair it).</summary>
+    public bool Add(AuditEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (_broken is not null)
+        {
+            return false;
+        }
+
+        if (entry.Sequence != _expected)
+        {
+            _broken = AuditVerification.Broken(_expected, _expected - 1, $"record {_expected} is missing (next present is {entry.Sequence})");
+            return false;
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(entry.PreviousHash, _previous))
+        {
+            _broken = AuditVerification.Broken(entry.Sequence, _expected - 1, $"record {entry.Sequence} does not link to record {entry.Sequence - 1}");
+            return false;
+        }
+
+        var recomputed = AuditChain.ComputeHash(entry.Sequence, entry.Timestamp, new AuditEvent(entry.Event, entry.Outcome, entry.Subject, entry.Reason, entry.Details), _previous);
+        if (!CryptographicOperations.FixedTimeEquals(recomputed, entry.Hash))
+        {
+            _broken = AuditVerification.Broken(entry.Sequence, _expected - 1, $"record {entry.Sequence} was altered (its hash does not match its content)");
+            return false;
+        }
+
+        _previous = entry.Hash;
+        _expected++;
+        return true;
+    }
+
+    /// <summary>The verdict, given the head row (newest sequence and hash) that the chain must end at.</summary>
+    public AuditVerification Finish(long headSequence, ReadOnlySpan<byte> headHash)
+    {
+        if (_broken is not null)
+        {
+            return _broken;
+        }
+
+        long count = _expected - 1;
+        if (count != headSequence)
+        {
+            return AuditVerification.Broken(count + 1, count, $"the chain ends at record {count} but the head says {headSequence}: newest records were deleted");
+        }
+
+        return !CryptographicOperations.FixedTimeEquals(_previous, headHash)
+            ? AuditVerification.Broken(count, count, $"the head hash does not match record {count}")
+            : new AuditVerification(true, count, null, null, Convert.ToHexStringLower(_previous));
     }
 }
 

@@ -44,24 +44,28 @@ public sealed class AuditTable
     public Task<List<AuditEntry>> TailAsync(int limit) =>
         _db.QueryAsync($"SELECT {Columns} FROM audit_log ORDER BY seq DESC LIMIT @limit", Map, ("@limit", limit));
 
-    /// <summary>Verifies the whole chain, streaming it in pages.</summary>
+    /// <summary>Verifies the chain up to the head read at the start, streaming it in pages (constant memory, stops at the first break).</summary>
     public async Task<AuditVerification> VerifyAsync()
     {
+        const int PageSize = 10_000;
         var (headSequence, headHash) = await ReadHeadAsync(lockRow: false).ConfigureAwait(false);
-        return AuditChain.Verify(await ReadAllAsync().ConfigureAwait(false), headSequence, headHash);
-    }
-
-    private async Task<List<AuditEntry>> ReadAllAsync()
-    {
-        var all = new List<AuditEntry>();
+        var verifier = new AuditChainVerifier();
         long after = 0;
         while (true)
         {
-            var page = await ReadAsync(after, 10_000).ConfigureAwait(false);
-            all.AddRange(page);
-            if (page.Count < 10_000)
+            var page = await ReadAsync(after, PageSize).ConfigureAwait(false);
+            foreach (var entry in page)
             {
-                return all;
+                // Records appended after the head was read belong to a later verification (a live service keeps writing).
+                if (entry.Sequence > headSequence || !verifier.Add(entry))
+                {
+                    return verifier.Finish(headSequence, headHash);
+                }
+            }
+
+            if (page.Count < PageSize)
+            {
+                return verifier.Finish(headSequence, headHash);
             }
 
             after = page[^1].Sequence;

@@ -158,6 +158,32 @@ public abstract class AuditChainTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Verification_of_a_live_chain_is_not_confused_by_records_appended_meanwhile()
+    {
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await _database.InTransactionAsync(s => s.Audit.AppendAsync(new AuditEvent("test.live", "success", "w", null, "{}")), CancellationToken.None);
+            }
+        });
+        try
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                var result = await VerifyAsync();
+                Assert.True(result.Valid, result.Problem);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await writer;
+        }
+    }
+
+    [Fact]
     public async Task Nonce_is_consumed_exactly_once_under_concurrency()
     {
         await _database.InTransactionAsync(async s =>
