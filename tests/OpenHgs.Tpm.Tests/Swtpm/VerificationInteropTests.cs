@@ -136,6 +136,57 @@ public sealed class VerificationInteropTests(SwtpmFixture swtpm) : SwtpmTestBase
     }
 
     [Fact]
+    public void Certify_made_by_our_client_verifies_with_openssl_under_the_ak()
+    {
+        // The host agent's TPM2_Certify output is plain RSASSA-PKCS1-v1_5/SHA-256 over the TPMS_ATTEST bytes, so any
+        // verifier can check it: openssl, given the AK as PEM, must accept it, and refuse it over altered bytes.
+        var dir = Directory.CreateTempSubdirectory("openhgs-certify-").FullName;
+        try
+        {
+            using (var tpm = Swtpm.CreateClient())
+            {
+                using var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
+                var hostBlob = tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048);
+                using var ak = tpm.Load(srk, tpm.Create(srk, TpmTemplates.AkRsa2048));
+                TpmAttestation certify;
+                using (var hostKey = tpm.Load(srk, hostBlob))
+                {
+                    certify = tpm.Certify(hostKey, ak, RandomNumberGenerator.GetBytes(32));
+                }
+
+                Assert.Equal(TpmAlgorithm.RsaSsa, certify.Signature.SignatureAlgorithm);
+                File.WriteAllBytes(Path.Combine(dir, "certify.msg"), certify.AttestBytes);
+                File.WriteAllBytes(Path.Combine(dir, "certify.sig"), certify.Signature.Signature);
+                byte[] altered = (byte[])certify.AttestBytes.Clone();
+                altered[^1] ^= 1;
+                File.WriteAllBytes(Path.Combine(dir, "altered.msg"), altered);
+                using var rsa = ak.Public.ToRsa();
+                File.WriteAllText(Path.Combine(dir, "ak.pem"), rsa.ExportSubjectPublicKeyInfoPem());
+            }
+
+            Assert.Equal((0, "Verified OK"), OpenSsl(dir, "certify.msg"));
+            Assert.Equal(1, OpenSsl(dir, "altered.msg").ExitCode);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static (int ExitCode, string Output) OpenSsl(string dir, string message)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("openssl", ["dgst", "-sha256", "-verify", Path.Combine(dir, "ak.pem"), "-signature", Path.Combine(dir, "certify.sig"), Path.Combine(dir, message)])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output.Trim());
+    }
+
+    [Fact]
     public void Software_MakeCredential_is_activated_by_the_tpm()
     {
         using var tpm = Swtpm.CreateClient();
