@@ -48,6 +48,24 @@ else
   failed=$((failed + 1)); echo "$out" | tail -n 20; echo "   quickstart: FAILED"
 fi
 
+echo "== bench smoke test (./bench/run.sh --quick prints the issue-4 JSON as its last line)"
+bench_out="$results/bench-quick.json"
+if "$root/bench/run.sh" --quick >"$bench_out" 2>"$results/bench-quick.log"; then
+  last="$(tail -n 1 "$bench_out")"
+  missing=""
+  for key in hsm_unwrap_per_s hsm_sign_per_s release_per_s release_p50_ms release_p99_ms attest_per_s attest_p50_ms \
+             attest_p99_ms release_vs_hsm server_peak_rss_mb scale_latency_ratio; do
+    grep -q "\"$key\":[0-9]" <<<"$last" || missing="$missing $key"
+  done
+  if [[ "$last" == "{"*"}" ]] && [ -z "$missing" ]; then
+    passed=$((passed + 1)); echo "   bench: passed"
+  else
+    failed=$((failed + 1)); echo "   bench: FAILED (missing:${missing:- none}; last line: ${last:0:200})"
+  fi
+else
+  failed=$((failed + 1)); tail -n 20 "$results/bench-quick.log"; echo "   bench: FAILED (exit code)"
+fi
+
 if [ "$skipped" -gt 0 ]; then
   echo "note: $skipped tests did not run (counted as neither passed nor failed)"
 fi
