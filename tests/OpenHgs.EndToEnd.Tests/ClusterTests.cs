@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using OpenHgs.Client;
-using OpenHgs.Crypto.Software;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Server.Hosting;
@@ -10,7 +9,8 @@ using OpenHgs.Testing;
 namespace OpenHgs.EndToEnd.Tests;
 
 /// <summary>
-/// Three real service processes on 127.0.0.1 sharing one PostgreSQL database and the same keys; guarded hosts
+/// Three real service processes on 127.0.0.1 sharing one PostgreSQL database and one HSM (a SoftHSM2 token);
+/// the second and third nodes join the fabric the first initialised. Guarded hosts
 /// load all three with failover while one node is killed (SIGKILL). Every request must still succeed, every
 /// release answered 200 must have exactly one audit record, and the audit chain must verify afterwards.
 /// </summary>
@@ -24,10 +24,18 @@ public sealed class ClusterTests
     {
         string root = Directory.CreateTempSubdirectory("openhgs-cluster-").FullName;
         string database = "postgres:" + PostgresServer.Instance.CreateDatabase("cluster");
-        var init = await HgsInitializer.InitializeAsync(new InitRequest(Path.Combine(root, "n1"), SoftwareKeyStoreProvider.DefaultUri, database, "Cluster fabric", false), TimeProvider.System, CancellationToken.None);
-        // Nodes 2 and 3 carry the same configuration and keys (the software store stands in for a shared HSM cluster).
-        CopyDirectory(Path.Combine(root, "n1"), Path.Combine(root, "n2"));
-        CopyDirectory(Path.Combine(root, "n1"), Path.Combine(root, "n3"));
+        using var hsm = new SoftHsmToken();
+        var init = await HgsInitializer.InitializeAsync(new InitRequest(Path.Combine(root, "n1"), hsm.KeyStoreUri, database, "Cluster fabric", false), TimeProvider.System, CancellationToken.None);
+        Assert.False(init.Joined);
+        foreach (string joining in new[] { "n2", "n3" })
+        {
+            // Same HSM, same database: the node joins without creating keys or a credential.
+            var joined = await HgsInitializer.InitializeAsync(new InitRequest(Path.Combine(root, joining), hsm.KeyStoreUri, database, "Cluster fabric", false), TimeProvider.System, CancellationToken.None);
+            Assert.True(joined.Joined);
+            Assert.Null(joined.AdminTokenPath);
+            Assert.Equal(init.KeyIds.Order(), joined.KeyIds.Order());
+        }
+
         var nodes = new List<ServerProcess>();
         try
         {
@@ -115,20 +123,6 @@ public sealed class ClusterTests
             }
 
             Directory.Delete(root, recursive: true);
-        }
-    }
-
-    private static void CopyDirectory(string source, string target)
-    {
-        Directory.CreateDirectory(target);
-        foreach (string file in Directory.GetFiles(source))
-        {
-            File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
-        }
-
-        foreach (string directory in Directory.GetDirectories(source))
-        {
-            CopyDirectory(directory, Path.Combine(target, Path.GetFileName(directory)));
         }
     }
 }
