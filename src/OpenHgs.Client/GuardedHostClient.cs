@@ -94,11 +94,11 @@ public sealed class GuardedHostClient : IDisposable
     {
         var agent = TpmAgent ?? throw new HgsClientException("ConfigurationInvalid", "This host is not configured for TPM mode (--tpm).");
         var request = agent.CreateKeys(hostKeyTemplate);
-        var challenge = await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/tpm/activate", request, TpmWireJson.Default.ActivationRequest, TpmWireJson.Default.ActivationChallenge, cancellationToken).ConfigureAwait(false);
+        var challenge = await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/tpm/activate", request, WireJson.Default.ActivationRequest, WireJson.Default.ActivationChallenge, cancellationToken).ConfigureAwait(false);
         byte[] credential = agent.Activate(challenge);
         try
         {
-            return await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/tpm/activate/complete", agent.Completion(credential), TpmWireJson.Default.ActivationCompletion, TpmWireJson.Default.ActivationResult, cancellationToken).ConfigureAwait(false);
+            return await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/tpm/activate/complete", agent.Completion(credential), WireJson.Default.ActivationCompletion, WireJson.Default.ActivationResult, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

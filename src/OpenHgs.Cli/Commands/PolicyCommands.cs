@@ -14,7 +14,7 @@ internal static class PolicyCommands
             var list = await client.ListPoliciesAsync(ct).ConfigureAwait(false);
             if (json)
             {
-                CliOutput.Json(list, TpmWireJson.Default.ListPolicyInfo);
+                CliOutput.Json(list, WireJson.Default.ListPolicyInfo);
                 return;
             }
 
@@ -31,11 +31,11 @@ internal static class PolicyCommands
         var file = CliOptions.RequiredPath("--file", "Baseline file from 'hgs client baseline'.");
         policy.Subcommands.Add(AdminCommands.Admin("add-baseline", "Register a reference host's baseline (hardware class).", [name, file], TpmCommands.Connect, async (client, parse, json, ct) =>
         {
-            var document = TpmCommands.ReadJson(parse.GetValue(file)!, "baseline", TpmWireJson.Default.BaselineDocument);
+            var document = TpmCommands.ReadJson(parse.GetValue(file)!, "baseline", WireJson.Default.BaselineDocument);
             var info = await client.AddBaselineAsync(parse.GetValue(name)!, document, ct).ConfigureAwait(false);
             if (json)
             {
-                CliOutput.Json(info, TpmWireJson.Default.BaselineInfo);
+                CliOutput.Json(info, WireJson.Default.BaselineInfo);
             }
             else
             {
@@ -53,7 +53,7 @@ internal static class PolicyCommands
             var result = await client.SetPolicyStateAsync(parse.GetValue(name)!, state, ct).ConfigureAwait(false);
             if (json)
             {
-                CliOutput.Json(result, TpmWireJson.Default.PolicyChangeResult);
+                CliOutput.Json(result, WireJson.Default.PolicyChangeResult);
             }
             else
             {

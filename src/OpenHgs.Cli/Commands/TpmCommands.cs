@@ -27,7 +27,7 @@ internal static class TpmCommands
         command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
         {
             var identity = new TpmHostAgent(parse.GetValue(tpm)!, parse.GetValue(state)!).Identify();
-            CliOutput.WritePublicFile(parse.GetValue(output)!, JsonSerializer.SerializeToUtf8Bytes(identity, TpmWireJson.Default.TpmIdentity));
+            CliOutput.WritePublicFile(parse.GetValue(output)!, JsonSerializer.SerializeToUtf8Bytes(identity, WireJson.Default.TpmIdentity));
             CliOutput.Line($"TPM identity written to {parse.GetValue(output)} ({(identity.EkCertificate is null ? "no EK certificate" : "with EK certificate")}).");
             return Task.FromResult(ExitCodes.Success);
         }));
@@ -47,7 +47,7 @@ internal static class TpmCommands
             var agent = new TpmHostAgent(configuration.Tpm ?? throw new CliException($"'{directory}' is not configured for TPM mode (--tpm)."), directory);
             var document = BaselineCapture.Capture(agent, GuardedHostClient.ReadEventLog(configuration.EventLogPath),
                 parse.GetValue(hardwareClass) ?? Environment.MachineName, DateTimeOffset.UtcNow);
-            CliOutput.WritePublicFile(parse.GetValue(output)!, JsonSerializer.SerializeToUtf8Bytes(document, TpmWireJson.Default.BaselineDocument));
+            CliOutput.WritePublicFile(parse.GetValue(output)!, JsonSerializer.SerializeToUtf8Bytes(document, WireJson.Default.BaselineDocument));
             CliOutput.Line($"Baseline for hardware class '{document.HardwareClass}' written to {parse.GetValue(output)} (Secure Boot {(document.SecureBootEnabled == true ? "enabled" : "not enabled")}).");
             return Task.FromResult(ExitCodes.Success);
         }));
@@ -62,7 +62,7 @@ internal static class TpmCommands
         return AdminCommands.Admin("add-tpm", "Register a TPM host by its EK (the EK certificate must chain to a registered TPM root).", [name, identity, allow], Connect,
             async (client, parse, json, ct) =>
             {
-                var document = ReadJson(parse.GetValue(identity)!, "TPM identity", TpmWireJson.Default.TpmIdentity);
+                var document = ReadJson(parse.GetValue(identity)!, "TPM identity", WireJson.Default.TpmIdentity);
                 var host = await client.AddHostAsync(parse.GetValue(name)!, document, parse.GetValue(allow), ct).ConfigureAwait(false);
                 if (json)
                 {
@@ -86,7 +86,7 @@ internal static class TpmCommands
             var root = await client.AddRootAsync(text.Contains("-----BEGIN", StringComparison.Ordinal) ? text : Convert.ToBase64String(bytes), ct).ConfigureAwait(false);
             if (json)
             {
-                CliOutput.Json(root, TpmWireJson.Default.TpmRootInfo);
+                CliOutput.Json(root, WireJson.Default.TpmRootInfo);
             }
             else
             {
@@ -98,7 +98,7 @@ internal static class TpmCommands
             var list = await client.ListRootsAsync(ct).ConfigureAwait(false);
             if (json)
             {
-                CliOutput.Json(list, TpmWireJson.Default.ListTpmRootInfo);
+                CliOutput.Json(list, WireJson.Default.ListTpmRootInfo);
                 return;
             }
 

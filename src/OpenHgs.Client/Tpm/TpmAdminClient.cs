@@ -8,23 +8,23 @@ public sealed class TpmAdminClient(IEnumerable<string> urls, string token) : IDi
     private readonly FailoverHttpClient _http = new(urls) { BearerToken = token };
 
     public Task<TpmRootInfo> AddRootAsync(string certificate, CancellationToken ct) =>
-        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/tpm-roots", new AddTpmRootRequest(certificate), TpmWireJson.Default.AddTpmRootRequest, TpmWireJson.Default.TpmRootInfo, ct);
+        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/tpm-roots", new AddTpmRootRequest(certificate), WireJson.Default.AddTpmRootRequest, WireJson.Default.TpmRootInfo, ct);
 
     public Task<List<TpmRootInfo>> ListRootsAsync(CancellationToken ct) =>
-        _http.SendJsonAsync<AddTpmRootRequest, List<TpmRootInfo>>(HttpMethod.Get, "admin/v1/tpm-roots", null, TpmWireJson.Default.AddTpmRootRequest, TpmWireJson.Default.ListTpmRootInfo, ct);
+        _http.SendJsonAsync<AddTpmRootRequest, List<TpmRootInfo>>(HttpMethod.Get, "admin/v1/tpm-roots", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.ListTpmRootInfo, ct);
 
     public Task<HostInfo> AddHostAsync(string name, TpmIdentity identity, bool allowWithoutCertificate, CancellationToken ct) =>
-        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/hosts/tpm", new AddTpmHostRequest(name, identity, allowWithoutCertificate), TpmWireJson.Default.AddTpmHostRequest, WireJson.Default.HostInfo, ct);
+        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/hosts/tpm", new AddTpmHostRequest(name, identity, allowWithoutCertificate), WireJson.Default.AddTpmHostRequest, WireJson.Default.HostInfo, ct);
 
     public Task<List<PolicyInfo>> ListPoliciesAsync(CancellationToken ct) =>
-        _http.SendJsonAsync<AddTpmRootRequest, List<PolicyInfo>>(HttpMethod.Get, "admin/v1/policies", null, TpmWireJson.Default.AddTpmRootRequest, TpmWireJson.Default.ListPolicyInfo, ct);
+        _http.SendJsonAsync<AddTpmRootRequest, List<PolicyInfo>>(HttpMethod.Get, "admin/v1/policies", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.ListPolicyInfo, ct);
 
     /// <summary>Sets a policy's state (<c>enabled</c>, <c>disabled</c>, <c>staged</c>); the answer carries the new policy version.</summary>
     public Task<PolicyChangeResult> SetPolicyStateAsync(string name, string state, CancellationToken ct) =>
-        _http.SendJsonAsync<AddTpmRootRequest, PolicyChangeResult>(HttpMethod.Put, $"admin/v1/policies/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(state)}", null, TpmWireJson.Default.AddTpmRootRequest, TpmWireJson.Default.PolicyChangeResult, ct);
+        _http.SendJsonAsync<AddTpmRootRequest, PolicyChangeResult>(HttpMethod.Put, $"admin/v1/policies/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(state)}", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.PolicyChangeResult, ct);
 
     public Task<BaselineInfo> AddBaselineAsync(string name, BaselineDocument baseline, CancellationToken ct) =>
-        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/baselines", new AddBaselineRequest(name, baseline), TpmWireJson.Default.AddBaselineRequest, TpmWireJson.Default.BaselineInfo, ct);
+        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/baselines", new AddBaselineRequest(name, baseline), WireJson.Default.AddBaselineRequest, WireJson.Default.BaselineInfo, ct);
 
     public void Dispose() => _http.Dispose();
 }

@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace OpenHgs.Protocol.Wire;
 
@@ -67,26 +65,3 @@ public sealed record AddBaselineRequest(string Name, BaselineDocument Baseline);
 
 /// <summary>A registered baseline.</summary>
 public sealed record BaselineInfo(string Name, string HardwareClass, DateTimeOffset AddedAt, int PolicyVersion);
-
-/// <summary>Source-generated JSON for the TPM-mode contracts (same options as <see cref="WireJson"/>).</summary>
-[JsonSourceGenerationOptions(
-    JsonSerializerDefaults.Web,
-    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-    WriteIndented = false,
-    RespectNullableAnnotations = true,
-    RespectRequiredConstructorParameters = true)]
-[JsonSerializable(typeof(ActivationRequest))]
-[JsonSerializable(typeof(ActivationChallenge))]
-[JsonSerializable(typeof(ActivationCompletion))]
-[JsonSerializable(typeof(ActivationResult))]
-[JsonSerializable(typeof(TpmIdentity))]
-[JsonSerializable(typeof(AddTpmHostRequest))]
-[JsonSerializable(typeof(AddTpmRootRequest))]
-[JsonSerializable(typeof(TpmRootInfo))]
-[JsonSerializable(typeof(List<TpmRootInfo>))]
-[JsonSerializable(typeof(List<PolicyInfo>))]
-[JsonSerializable(typeof(PolicyChangeResult))]
-[JsonSerializable(typeof(BaselineDocument))]
-[JsonSerializable(typeof(AddBaselineRequest))]
-[JsonSerializable(typeof(BaselineInfo))]
-public sealed partial class TpmWireJson : JsonSerializerContext;

@@ -18,37 +18,37 @@ internal static class TpmEndpoints
         var attestation = app.MapGroup("/attestation/v1/tpm");
         attestation.MapPost("/activate", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
-            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.ActivationRequest).ConfigureAwait(false);
-            return Results.Json(await enrollment.StartActivationAsync(request, context.RequestAborted).ConfigureAwait(false), TpmWireJson.Default.ActivationChallenge);
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.ActivationRequest).ConfigureAwait(false);
+            return Results.Json(await enrollment.StartActivationAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ActivationChallenge);
         });
         attestation.MapPost("/activate/complete", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
-            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.ActivationCompletion).ConfigureAwait(false);
-            return Results.Json(await enrollment.CompleteActivationAsync(request, context.RequestAborted).ConfigureAwait(false), TpmWireJson.Default.ActivationResult);
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.ActivationCompletion).ConfigureAwait(false);
+            return Results.Json(await enrollment.CompleteActivationAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ActivationResult);
         });
 
         var admin = app.MapGroup("/admin/v1").AddEndpointFilter(AdminEndpoints.RequireAdminAsync);
         admin.MapGet("/tpm-roots", async (TpmEnrollmentService enrollment, CancellationToken ct) =>
-            Results.Json((await enrollment.ListRootsAsync(ct).ConfigureAwait(false)).ToList(), TpmWireJson.Default.ListTpmRootInfo));
+            Results.Json((await enrollment.ListRootsAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListTpmRootInfo));
         admin.MapPost("/tpm-roots", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
-            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.AddTpmRootRequest).ConfigureAwait(false);
-            return Results.Json(await enrollment.AddRootAsync(request.Certificate, context.RequestAborted).ConfigureAwait(false), TpmWireJson.Default.TpmRootInfo, statusCode: 201);
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.AddTpmRootRequest).ConfigureAwait(false);
+            return Results.Json(await enrollment.AddRootAsync(request.Certificate, context.RequestAborted).ConfigureAwait(false), WireJson.Default.TpmRootInfo, statusCode: 201);
         });
         admin.MapPost("/hosts/tpm", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
-            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.AddTpmHostRequest).ConfigureAwait(false);
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.AddTpmHostRequest).ConfigureAwait(false);
             return Results.Json(await enrollment.AddHostAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.HostInfo, statusCode: 201);
         });
 
         admin.MapGet("/policies", async (PolicyService policies, CancellationToken ct) =>
-            Results.Json((await policies.ListAsync(ct).ConfigureAwait(false)).ToList(), TpmWireJson.Default.ListPolicyInfo));
+            Results.Json((await policies.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListPolicyInfo));
         admin.MapPut("/policies/{name}/{state}", async (string name, string state, PolicyService policies, CancellationToken ct) =>
-            Results.Json(await policies.SetStateAsync(name, PolicyService.ParseState(state), ct).ConfigureAwait(false), TpmWireJson.Default.PolicyChangeResult));
+            Results.Json(await policies.SetStateAsync(name, PolicyService.ParseState(state), ct).ConfigureAwait(false), WireJson.Default.PolicyChangeResult));
         admin.MapPost("/baselines", async (HttpContext context, PolicyService policies) =>
         {
-            var request = await RequestReader.ReadAsync(context, TpmWireJson.Default.AddBaselineRequest).ConfigureAwait(false);
-            return Results.Json(await policies.AddBaselineAsync(request, context.RequestAborted).ConfigureAwait(false), TpmWireJson.Default.BaselineInfo, statusCode: 201);
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.AddBaselineRequest).ConfigureAwait(false);
+            return Results.Json(await policies.AddBaselineAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.BaselineInfo, statusCode: 201);
         });
     }
 }

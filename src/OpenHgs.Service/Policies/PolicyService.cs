@@ -59,7 +59,7 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
         }
 
         var baseline = Baseline.FromDocument(request.Name, request.Baseline);
-        byte[] document = JsonSerializer.SerializeToUtf8Bytes(request.Baseline, TpmWireJson.Default.BaselineDocument);
+        byte[] document = JsonSerializer.SerializeToUtf8Bytes(request.Baseline, WireJson.Default.BaselineDocument);
         var now = time.GetUtcNow();
         int version = await database.InTransactionAsync(async s =>
         {
@@ -83,7 +83,7 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
         ArgumentNullException.ThrowIfNull(session);
         var states = await session.Policies.GetStatesAsync().ConfigureAwait(false);
         var baselines = (await session.Policies.ListBaselinesAsync().ConfigureAwait(false))
-            .Select(b => Baseline.FromDocument(b.Name, JsonSerializer.Deserialize(b.Document, TpmWireJson.Default.BaselineDocument)!))
+            .Select(b => Baseline.FromDocument(b.Name, JsonSerializer.Deserialize(b.Document, WireJson.Default.BaselineDocument)!))
             .ToList();
         return new PolicySnapshot(
             await ReadVersionAsync(session).ConfigureAwait(false),
