@@ -1,4 +1,3 @@
-
 namespace OpenHgs.Protocol.Wire;
 
 /// <summary>
