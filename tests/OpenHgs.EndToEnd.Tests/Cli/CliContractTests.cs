@@ -8,7 +8,12 @@ namespace OpenHgs.EndToEnd.Tests.Cli;
 /// its own process, against a real <c>hgs server run</c> process whose folder <c>hgs server init --software</c> made;
 /// admin commands read <c>HGS_URL</c> and <c>HGS_ADMIN_TOKEN</c> from the environment.
 /// </summary>
-public sealed class CliContractTests(SoftwareServerFixture fixture) : IClassFixture<SoftwareServerFixture>
+public sealed class CliContractTestsOnSqlite(SoftwareServerFixture fixture) : CliContractTests(fixture), IClassFixture<SoftwareServerFixture>;
+
+/// <summary>The same contract with the service on PostgreSQL (<c>server init --database Host=…</c>).</summary>
+public sealed class CliContractTestsOnPostgres(PostgresServerFixture fixture) : CliContractTests(fixture), IClassFixture<PostgresServerFixture>;
+
+public abstract class CliContractTests(SoftwareServerFixture fixture)
 {
     private static readonly string[] Roles = ["attestation-signer", "encryption", "signing"];
 

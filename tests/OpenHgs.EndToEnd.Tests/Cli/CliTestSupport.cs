@@ -106,7 +106,7 @@ public static class Pem
 /// A software-store data folder made by <c>hgs server init --software</c> and a <c>hgs server run</c> child process
 /// serving it; <see cref="Environment"/> is what an operator exports (<c>HGS_URL</c>, <c>HGS_ADMIN_TOKEN</c>).
 /// </summary>
-public sealed class SoftwareServerFixture : IAsyncLifetime
+public class SoftwareServerFixture : IAsyncLifetime
 {
     private readonly TempFolder _root = new("openhgs-cli-server-");
 
@@ -138,10 +138,13 @@ public sealed class SoftwareServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        (await HgsCli.RunAsync("server", "init", "--data", DataDirectory, "--software", "--name", "CLI test fabric")).Succeeded();
+        (await HgsCli.RunAsync(["server", "init", "--data", DataDirectory, "--software", "--name", "CLI test fabric", .. DatabaseArguments()], environment: null)).Succeeded();
         AdminToken = (await File.ReadAllTextAsync(Path.Combine(DataDirectory, "admin.token"))).Trim();
         Server = await ServerProcess.StartAsync(DataDirectory);
     }
+
+    /// <summary>Extra <c>server init</c> arguments choosing the database (none: the embedded SQLite default).</summary>
+    protected virtual string[] DatabaseArguments() => [];
 
     public async Task DisposeAsync()
     {
@@ -152,4 +155,10 @@ public sealed class SoftwareServerFixture : IAsyncLifetime
 
         _root.Dispose();
     }
+}
+
+/// <summary>The same served folder, initialised with <c>--database</c> on a real PostgreSQL server.</summary>
+public sealed class PostgresServerFixture : SoftwareServerFixture
+{
+    protected override string[] DatabaseArguments() => ["--database", OpenHgs.Testing.PostgresServer.Instance.CreateDatabase("cli")];
 }
