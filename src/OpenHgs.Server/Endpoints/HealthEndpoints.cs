@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using OpenHgs.Crypto;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Keys;
@@ -10,9 +11,11 @@ namespace OpenHgs.Server.Endpoints;
 
 /// <summary>
 /// <c>/healthz</c>: live means the process answers; ready means the database and the key store both answer and every role has a primary key.
-/// A clustered key store (<see cref="IKeyStoreHealth"/>) also reports each member (<c>keyStore.m1</c>: up/down, last error, next retry).
+/// A clustered key store (<see cref="IKeyStoreHealth"/>) also reports each member (<c>keyStore.m1</c>: up/down, next retry).
+/// The endpoint needs no credential, so it shows states only; why something is unavailable (token labels, module
+/// paths, driver errors) goes to the service log.
 /// </summary>
-internal static class HealthEndpoints
+internal static partial class HealthEndpoints
 {
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
@@ -21,7 +24,7 @@ internal static class HealthEndpoints
         app.MapGet("/healthz/ready", ReadyAsync);
     }
 
-    private static async Task<IResult> ReadyAsync(IHgsDatabase database, IKeyStore store, FabricKeyManager keys, CancellationToken ct)
+    private static async Task<IResult> ReadyAsync(IHgsDatabase database, IKeyStore store, FabricKeyManager keys, ILoggerFactory loggers, CancellationToken ct)
     {
         var checks = new Dictionary<string, string>(StringComparer.Ordinal);
         checks["database"] = await database.PingAsync(ct).ConfigureAwait(false) ? "ok" : "unavailable";
@@ -38,7 +41,8 @@ internal static class HealthEndpoints
         }
         catch (Exception ex) when (ex is KeyStoreUnavailableException or DatabaseUnavailableException or OpenHgs.Service.ServiceException or KeyNotFoundInStoreException)
         {
-            checks["keyStore"] = "unavailable: " + ex.Message;
+            checks["keyStore"] = "unavailable";
+            LogKeyStoreNotReady(loggers.CreateLogger(typeof(HealthEndpoints).FullName!), ex.GetType().Name, ex.Message);
         }
 
         bool ready = checks.Values.All(v => v == "ok");
@@ -47,7 +51,13 @@ internal static class HealthEndpoints
             // Reported, not required: the key store is ready while one member answers (the keyStore check above).
             foreach (var member in health.Members)
             {
-                checks[$"keyStore.{member.Name}"] = member.Describe();
+                checks[$"keyStore.{member.Name}"] = member.State == KeyStoreMemberState.Up
+                    ? $"up ({member.Operations} operations, {member.Failures} failures)"
+                    : $"down; retry at {member.NextRetry:O}";
+                if (member.State != KeyStoreMemberState.Up)
+                {
+                    LogMemberDown(loggers.CreateLogger(typeof(HealthEndpoints).FullName!), member.Name, member.LastError ?? "not opened");
+                }
             }
         }
 
@@ -62,4 +72,10 @@ internal static class HealthEndpoints
             throw new KeyNotFoundInStoreException(key.Record.Label);
         }
     }
+
+    [LoggerMessage(EventId = 2100, Level = LogLevel.Warning, Message = "Readiness: key store not ready ({ErrorType}): {Detail}")]
+    private static partial void LogKeyStoreNotReady(ILogger logger, string errorType, string detail);
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Readiness: key store member {Member} is down: {Detail}")]
+    private static partial void LogMemberDown(ILogger logger, string member, string detail);
 }
