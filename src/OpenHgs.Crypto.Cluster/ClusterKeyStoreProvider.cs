@@ -40,8 +40,12 @@ public sealed record ClusterMemberDefinition(string Name, string Location, Func<
 /// set the circuit breaker's back-off; <c>member-concurrency=N</c> limits the operations inside one member at a time
 /// (use 1 for members reached through p11-kit remoting, see <see cref="ClusterOptions"/>). Unknown attributes are refused; every problem is a
 /// <see cref="KeyStoreConfigurationException"/> naming the attribute.</para>
+/// <para>Members of one backend are checked together before any opens (<see cref="IKeyStoreCoexistenceCheck"/>): two
+/// PKCS#11 members naming the same module file with different <c>module-env</c> are refused, since a module loads
+/// once per process.</para>
 /// <para>Security contract: member URIs carry no PINs (each member names its own <c>pin-source</c>), so the cluster
-/// URI is as safe to store in <c>hgs.json</c> as a single member's.</para>
+/// URI is as safe to store in <c>hgs.json</c> as a single member's. Members are reported and logged by their
+/// redacted form (<see cref="KeyStoreUri.ToString"/>: <c>module-env</c> values hidden).</para>
 /// </remarks>
 public sealed class ClusterKeyStoreProvider : IKeyStoreProvider
 {
@@ -78,7 +82,7 @@ public sealed class ClusterKeyStoreProvider : IKeyStoreProvider
         var definitions = members.Select((member, index) =>
         {
             IKeyStoreProvider provider = _memberProviders[member.Scheme];
-            return new ClusterMemberDefinition($"m{index + 1}", member.Text, () => provider.Open(member, context));
+            return new ClusterMemberDefinition(MemberName(index), member.ToString(), () => provider.Open(member, context));
         }).ToList();
         return ClusterKeyStore.Open(definitions, options, _time, _loggers.CreateLogger<ClusterKeyStore>());
     }
@@ -134,10 +138,20 @@ public sealed class ClusterKeyStoreProvider : IKeyStoreProvider
 
             if (members.Any(m => string.Equals(m.Text, member.Text, StringComparison.Ordinal)))
             {
-                throw new KeyStoreConfigurationException("member", $"member {i + 1} repeats an earlier member ('{member.Text}').");
+                throw new KeyStoreConfigurationException("member", $"member {i + 1} repeats an earlier member ('{member}').");
             }
 
             members.Add(member);
+        }
+
+        // Members of one backend may share process-wide state (a PKCS#11 module file loads once per process, with one
+        // module-env): conflicts would only show when the second member opens, so they are refused here, up front.
+        foreach (var group in members.Select((member, index) => (Name: MemberName(index), Uri: member)).GroupBy(m => m.Uri.Scheme, StringComparer.Ordinal))
+        {
+            if (_memberProviders[group.Key] is IKeyStoreCoexistenceCheck check)
+            {
+                check.CheckOpenTogether(group.ToList());
+            }
         }
 
         TimeSpan initial = Milliseconds(uri, "retry-initial-ms", ClusterOptions.Default.RetryInitial);
@@ -157,6 +171,8 @@ public sealed class ClusterKeyStoreProvider : IKeyStoreProvider
 
         return (members, new ClusterOptions(initial, maximum, concurrency));
     }
+
+    private static string MemberName(int index) => $"m{index + 1}";
 
     private static TimeSpan Milliseconds(KeyStoreUri uri, string name, TimeSpan fallback)
     {

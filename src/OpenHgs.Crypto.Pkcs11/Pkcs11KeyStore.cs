@@ -270,9 +270,9 @@ public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper
         Pkcs11Module module;
         try
         {
-            module = Pkcs11Module.Acquire(location.ModulePath);
+            module = Pkcs11Module.Acquire(location.ModulePath, location.ModuleEnvironment);
         }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
+        catch (Exception ex) when (ex is not (OutOfMemoryException or KeyStoreConfigurationException))
         {
             throw new KeyStoreConfigurationException("module-path", $"'{location.ModulePath}' could not be loaded as a PKCS#11 module ({ex.Message}).");
         }

@@ -7,13 +7,16 @@ namespace OpenHgs.Crypto.Pkcs11;
 /// </summary>
 /// <remarks>
 /// Form (RFC 7512 with OpenHGS query attributes):
-/// <c>pkcs11:token=LABEL;serial=S;slot-id=N?module-path=/abs/lib.so&amp;pin-source=env:VAR</c>.
-/// <c>token</c> or <c>slot-id</c> is required; <c>serial</c> narrows further. Unknown attributes are refused
-/// so that a typo (<c>modul-path</c>) is reported instead of silently ignored.
+/// <c>pkcs11:token=LABEL;serial=S;slot-id=N?module-path=/abs/lib.so&amp;pin-source=env:VAR[&amp;module-env=NAME=VALUE]...</c>.
+/// <c>token</c> or <c>slot-id</c> is required; <c>serial</c> narrows further. <c>module-env</c> (repeatable, query
+/// only) sets an environment variable while the module loads (see <see cref="Pkcs11ModuleEnvironment"/>); the value
+/// is percent-decoded, so encode its own <c>&amp;</c> and <c>%</c>. Unknown attributes are refused so that a typo
+/// (<c>modul-path</c>) is reported instead of silently ignored.
 /// </remarks>
-internal sealed record Pkcs11StoreLocation(string ModulePath, string? TokenLabel, ulong? SlotId, string? TokenSerial, string PinSource)
+internal sealed record Pkcs11StoreLocation(string ModulePath, string? TokenLabel, ulong? SlotId, string? TokenSerial, string PinSource,
+    Pkcs11ModuleEnvironment ModuleEnvironment)
 {
-    private static readonly string[] KnownAttributes = ["token", "serial", "slot-id", "module-path", "pin-source"];
+    private static readonly string[] KnownAttributes = ["token", "serial", "slot-id", "module-path", "pin-source", Pkcs11ModuleEnvironment.Field];
 
     /// <summary>Validates the URI; every problem is a <see cref="KeyStoreConfigurationException"/> naming its field.</summary>
     public static Pkcs11StoreLocation Parse(KeyStoreUri uri)
@@ -32,6 +35,12 @@ internal sealed record Pkcs11StoreLocation(string ModulePath, string? TokenLabel
             }
         }
 
+        if (uri.PathAttributes.ContainsKey(Pkcs11ModuleEnvironment.Field))
+        {
+            throw new KeyStoreConfigurationException(Pkcs11ModuleEnvironment.Field, "belongs in the query part, after '?' (it says how to load the module, not which token).");
+        }
+
+        Pkcs11ModuleEnvironment environment = Pkcs11ModuleEnvironment.Parse(uri.GetAll(Pkcs11ModuleEnvironment.Field));
         string modulePath = uri.Require("module-path");
         if (!Path.IsPathFullyQualified(modulePath))
         {
@@ -58,7 +67,7 @@ internal sealed record Pkcs11StoreLocation(string ModulePath, string? TokenLabel
             throw new KeyStoreConfigurationException("token", $"the key store URI '{uri}' needs 'token=LABEL' (or 'slot-id=N') to select the token.");
         }
 
-        return new Pkcs11StoreLocation(modulePath, token, slotId, serial, uri.Require("pin-source"));
+        return new Pkcs11StoreLocation(modulePath, token, slotId, serial, uri.Require("pin-source"), environment);
     }
 
     /// <summary>How the token is selected, for messages (never includes the PIN).</summary>

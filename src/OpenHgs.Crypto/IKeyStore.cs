@@ -49,6 +49,21 @@ public interface IKeyStoreProvider
     IKeyStore Open(KeyStoreUri uri, KeyStoreOpenContext context);
 }
 
+/// <summary>
+/// Optional for an <see cref="IKeyStoreProvider"/> whose stores share process-wide state (a PKCS#11 module is loaded
+/// once per process): refuses, before anything is opened, stores that cannot be open in one process together, such
+/// as cluster members that would need one module file loaded with two different environments.
+/// </summary>
+public interface IKeyStoreCoexistenceCheck
+{
+    /// <summary>
+    /// Throws <see cref="KeyStoreConfigurationException"/> naming the field (and the store, by its name) when
+    /// <paramref name="stores"/> cannot be open together. Problems of a single store that opening it reports anyway
+    /// may be left to <see cref="IKeyStoreProvider.Open"/>.
+    /// </summary>
+    void CheckOpenTogether(IReadOnlyList<(string Name, KeyStoreUri Uri)> stores);
+}
+
 /// <summary>Where relative paths resolve and whether the service runs in production.</summary>
 public sealed record KeyStoreOpenContext(string DataDirectory, bool Production)
 {

@@ -30,8 +30,9 @@ public sealed class ClusterConfigurationTests(SoftwareKeySet keys) : IClassFixtu
     }
 
     [Fact]
-    public void Only_member_may_repeat_in_any_key_store_uri()
+    public void Only_member_and_module_env_may_repeat_in_any_key_store_uri()
     {
+        Assert.Equal(["A=1", "B=2"], KeyStoreUri.Parse("x:?module-env=A=1&module-env=B=2").GetAll("module-env").ToArray());
         var ex = Assert.Throws<KeyStoreConfigurationException>(() => KeyStoreUri.Parse("pkcs11:token=A;token=B?module-path=/x&pin-source=env:P"));
         Assert.Equal("token", ex.Field);
         ex = Assert.Throws<KeyStoreConfigurationException>(() => KeyStoreUri.Parse("cluster:?member=software%3A&retry-max-ms=1&retry-max-ms=2"));
@@ -55,6 +56,25 @@ public sealed class ClusterConfigurationTests(SoftwareKeySet keys) : IClassFixtu
         var ex = Assert.Throws<KeyStoreConfigurationException>(() => _provider.Parse(KeyStoreUri.Parse(text)));
         Assert.Equal(field, ex.Field);
         Assert.Contains(message, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pkcs11_members_loading_one_module_file_with_different_module_env_are_refused_before_anything_opens()
+    {
+        // /usr/lib/softhsm/libsofthsm2.so is a link on Debian: the same file under two names is still one dlopen instance.
+        const string linked = "/usr/lib/softhsm/libsofthsm2.so";
+        string realFile = File.ResolveLinkTarget(linked, returnFinalTarget: true)?.FullName ?? linked;
+        string first = $"pkcs11:token=A?module-path={linked}&module-env=SOFTHSM2_CONF%3D%2Fetc%2Fm1.conf&pin-source=env:PIN_A";
+        string second = $"pkcs11:token=A?module-path={realFile}&module-env=SOFTHSM2_CONF%3D%2Fetc%2Fm2.conf&pin-source=env:PIN_A";
+        KeyStoreUri uri = KeyStoreUri.Create("cluster", [], [new("member", first), new("member", second)]);
+
+        var ex = Assert.Throws<KeyStoreConfigurationException>(() => _provider.Parse(KeyStoreUri.Parse(uri.Text)));
+
+        Assert.Equal("module-env", ex.Field);
+        Assert.Contains("used by m1 with module-env SOFTHSM2_CONF, and m2 asks for module-env SOFTHSM2_CONF with other values", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("needs its own copy of the module file", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("m2.conf", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("m1.conf", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

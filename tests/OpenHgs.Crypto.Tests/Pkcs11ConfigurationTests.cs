@@ -127,6 +127,66 @@ public sealed class Pkcs11ConfigurationTests(SoftHsmToken token) : IClassFixture
         AssertField("modul-path", $"pkcs11:token={token.TokenLabel}?modul-path={token.ModulePath}&pin-source=env:{token.PinEnvironmentVariable}", "unknown");
     }
 
+    [Fact]
+    public void Module_env_values_are_parsed_in_order_and_percent_decoded()
+    {
+        string uri = KeyStoreUri.Create(Pkcs11KeyStoreProvider.SchemeName, [new("token", token.TokenLabel)],
+        [
+            new("module-path", token.ModulePath),
+            new("module-env", "P11_KIT_SERVER_ADDRESS=unix:path=/run/hsm m1/p11.sock&x=%y"),
+            new("module-env", "_EMPTY1="),
+            new("pin-source", $"env:{token.PinEnvironmentVariable}"),
+        ]).Text;
+
+        Pkcs11StoreLocation location = Pkcs11StoreLocation.Parse(KeyStoreUri.Parse(uri));
+
+        Assert.Equal(
+            new KeyValuePair<string, string>[] { new("P11_KIT_SERVER_ADDRESS", "unix:path=/run/hsm m1/p11.sock&x=%y"), new("_EMPTY1", string.Empty) },
+            location.ModuleEnvironment.Variables);
+        Assert.Equal("module-env P11_KIT_SERVER_ADDRESS, _EMPTY1", location.ModuleEnvironment.ToString());
+        Assert.Empty(Pkcs11StoreLocation.Parse(KeyStoreUri.Parse(token.KeyStoreUri)).ModuleEnvironment.Variables);
+    }
+
+    [Theory]
+    [InlineData("module-env=NO_EQUALS_SIGN", "value 1 is not NAME=VALUE")]
+    [InlineData("module-env==s3cr3t-value", "value 1 has no variable name")]
+    [InlineData("module-env=1ST=s3cr3t-value", "'1ST' is not an environment variable name")]
+    [InlineData("module-env=HSM-ADDRESS=s3cr3t-value", "'HSM-ADDRESS' is not an environment variable name")]
+    [InlineData("module-env=HSM%20ADDRESS=s3cr3t-value", "'HSM ADDRESS' is not an environment variable name")]
+    [InlineData("module-env=HSM_ADDRESS%0A=s3cr3t-value", "is not an environment variable name")]
+    [InlineData("module-env=A=s3cr3t-value%00", "the value of A contains a NUL character")]
+    [InlineData("module-env=A=s3cr3t-value&module-env=A=s3cr3t-value", "A is set twice")]
+    public void Malformed_module_env_is_reported_as_module_env_without_the_value(string attribute, string messagePart)
+    {
+        var error = AssertField("module-env", $"pkcs11:token={token.TokenLabel}?module-path={token.ModulePath}&{attribute}&pin-source=env:{token.PinEnvironmentVariable}", messagePart);
+        Assert.DoesNotContain("s3cr3t-value", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Module_env_in_the_path_part_is_refused()
+    {
+        AssertField("module-env", $"pkcs11:token={token.TokenLabel};module-env=A=1?module-path={token.ModulePath}&pin-source=env:{token.PinEnvironmentVariable}", "query part");
+    }
+
+    [Fact]
+    public void Key_store_uris_show_module_env_names_but_never_values_also_inside_cluster_members()
+    {
+        const string secret = "unix:path=/run/s3cr3t.sock";
+        KeyStoreUri member = KeyStoreUri.Create(Pkcs11KeyStoreProvider.SchemeName, [new("token", "HGS")],
+            [new("module-path", "/opt/hsm/m1/client.so"), new("module-env", $"HSM_ADDRESS={secret}"), new("pin-source", "env:PIN")]);
+        KeyStoreUri cluster = KeyStoreUri.Create("cluster", [], [new("member", member.Text), new("member", "pkcs11:token=HGS?module-path=/opt/hsm/m2/client.so&pin-source=env:PIN")]);
+
+        Assert.Contains(secret, Uri.UnescapeDataString(member.Text), StringComparison.Ordinal);
+        Assert.Equal("pkcs11:token=HGS?module-path=/opt/hsm/m1/client.so&module-env=HSM_ADDRESS=***&pin-source=env:PIN", member.ToString());
+        Assert.DoesNotContain("s3cr3t", cluster.ToString(), StringComparison.Ordinal);
+        Assert.Contains("HSM_ADDRESS", Uri.UnescapeDataString(cluster.ToString()), StringComparison.Ordinal);
+        Assert.Contains("module-path=/opt/hsm/m2/client.so", Uri.UnescapeDataString(cluster.ToString()), StringComparison.Ordinal);
+        Assert.Equal(token.KeyStoreUri, KeyStoreUri.Parse(token.KeyStoreUri).ToString());
+
+        var missing = Assert.Throws<KeyStoreConfigurationException>(() => KeyStoreUri.Parse($"pkcs11:token=HGS?module-env=HSM_ADDRESS={secret}").Require("pin-source"));
+        Assert.DoesNotContain("s3cr3t", missing.Message, StringComparison.Ordinal);
+    }
+
     private Pkcs11KeyStore Open(string uri) => _provider.OpenStore(KeyStoreUri.Parse(uri), token.CreateOpenContext());
 
     private KeyStoreConfigurationException AssertField(string field, string uri, string messagePart)

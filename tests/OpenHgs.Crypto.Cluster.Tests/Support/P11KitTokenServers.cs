@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using OpenHgs.Crypto.Pkcs11;
 
@@ -18,13 +17,14 @@ namespace OpenHgs.Crypto.Cluster.Tests.Support;
 /// <para>Why module copies: p11-kit-client takes its server address from the process-wide
 /// <c>P11_KIT_SERVER_ADDRESS</c>, read when the module's C_GetFunctionList runs (measured with p11-kit 0.24.1:
 /// changing it later has no effect; after the server dies every call answers CKR_DEVICE_ERROR until the module is
-/// finalised and initialised again, which then reconnects). OpenHGS loads each module path once per process, so
+/// finalised and initialised again, which then reconnects). OpenHGS loads each module file once per process, so
 /// each member gets its own copy of the .so (a different file, hence a separate dlopen instance with its own
-/// state), and <see cref="Open"/> sets the variable natively just before the member's module loads, under one lock.
+/// state), and its URI (<see cref="MemberUri"/>) carries <c>module-env=P11_KIT_SERVER_ADDRESS=unix:path=SOCKET</c>,
+/// which the PKCS#11 key store sets natively while that copy loads, as a production configuration would.
 /// A killed server process is really killed: the listener and its per-connection <c>p11-kit-remote</c> children.</para>
 /// <para>Missing p11-kit or softhsm2 makes the constructor throw: the tests fail, they are never skipped.</para>
 /// </remarks>
-public sealed partial class P11KitTokenServers : IDisposable
+public sealed class P11KitTokenServers : IDisposable
 {
     public const string RsaDecrypt = "rsa-decrypt";
     public const string EcSign = "ec-sign";
@@ -43,9 +43,6 @@ public sealed partial class P11KitTokenServers : IDisposable
         "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
         "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
     ];
-
-    // The environment is one per process, so every instance in this process serialises module loads on one lock.
-    private static readonly Lock EnvironmentGate = new();
 
     private readonly string _root;
     private readonly string _p11Kit;
@@ -125,24 +122,25 @@ public sealed partial class P11KitTokenServers : IDisposable
 
     public int Count => _servers.Length;
 
-    /// <summary>The member's key store URI: the token behind its own copy of p11-kit-client.so.</summary>
+    /// <summary>
+    /// The member's key store URI: the token behind its own copy of p11-kit-client.so, pointed at the member's server by
+    /// <c>module-env=P11_KIT_SERVER_ADDRESS=unix:path=SOCKET</c>.
+    /// </summary>
     public string MemberUri(int index) =>
         KeyStoreUri.Create(Pkcs11KeyStoreProvider.SchemeName, [new("token", TokenLabel)],
-            [new("module-path", _servers[index].ClientModule), new("pin-source", $"env:{PinVariable}")]).Text;
+        [
+            new("module-path", _servers[index].ClientModule),
+            new("module-env", $"{AddressVariable}=unix:path={_servers[index].Socket}"),
+            new("pin-source", $"env:{PinVariable}"),
+        ]).Text;
 
     /// <summary>Cluster member definitions whose openers point each module copy at its server.</summary>
     public IReadOnlyList<ClusterMemberDefinition> Members() =>
         Enumerable.Range(0, _servers.Length).Select(i => new ClusterMemberDefinition(_servers[i].Name, MemberUri(i), () => Open(i))).ToList();
 
-    /// <summary>Opens member <paramref name="index"/>'s token; the module copy connects to that member's server.</summary>
-    public IKeyStore Open(int index)
-    {
-        lock (EnvironmentGate)
-        {
-            SetNativeEnvironmentVariable(AddressVariable, "unix:path=" + _servers[index].Socket);
-            return new Pkcs11KeyStoreProvider().Open(KeyStoreUri.Parse(MemberUri(index)), new KeyStoreOpenContext(_root, Production: false));
-        }
-    }
+    /// <summary>Opens member <paramref name="index"/>'s token from its URI; the module copy connects to that member's server.</summary>
+    public IKeyStore Open(int index) =>
+        new Pkcs11KeyStoreProvider().Open(KeyStoreUri.Parse(MemberUri(index)), new KeyStoreOpenContext(_root, Production: false));
 
     /// <summary>Starts member <paramref name="index"/>'s server (again) and waits until it listens.</summary>
     public void Start(int index)
@@ -269,18 +267,6 @@ public sealed partial class P11KitTokenServers : IDisposable
             File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
         }
     }
-
-    /// <summary>setenv(3): native code (p11-kit-client) does not see <see cref="Environment.SetEnvironmentVariable(string, string)"/> on Unix.</summary>
-    private static void SetNativeEnvironmentVariable(string name, string value)
-    {
-        if (NativeSetEnvironmentVariable(name, value, 1) != 0)
-        {
-            throw new InvalidOperationException($"setenv({name}) failed (errno {Marshal.GetLastPInvokeError()}).");
-        }
-    }
-
-    [LibraryImport("libc.so.6", EntryPoint = "setenv", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int NativeSetEnvironmentVariable(string name, string value, int overwrite);
 
     private sealed record Server(string Name, string Directory, string ConfigFile, string TokenDirectory, string Socket, string ClientModule)
     {
