@@ -1,14 +1,19 @@
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Server.Configuration;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Cli;
 
 /// <summary>
 /// A data folder with some history: made by <c>hgs server init</c>, then a server process registered a host,
-/// attested it and released a key, all through the CLI; the server was then stopped. Tests copy the folder, tamper
-/// with the copy's database while no server runs, and start a server on the copy.
+/// attested it and released a key, all through the CLI; the server was then stopped. Tests copy the folder (and its
+/// database), tamper with the copy's database while no server runs, and start a server on the copy. This one keeps
+/// its database in the folder (SQLite, the embedded default).
 /// </summary>
-public sealed class AuditedDataFolder : IAsyncLifetime
+public class AuditedDataFolder : IAsyncLifetime
 {
     private readonly TempFolder _root = new("openhgs-cli-audit-");
 
@@ -21,7 +26,7 @@ public sealed class AuditedDataFolder : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        (await HgsCli.RunAsync("server", "init", "--data", DataDirectory, "--software")).Succeeded();
+        (await HgsCli.RunAsync(["server", "init", "--data", DataDirectory, "--software", .. DatabaseArguments()], environment: null)).Succeeded();
         AdminToken = (await File.ReadAllTextAsync(Path.Combine(DataDirectory, "admin.token"))).Trim();
         await using (var server = await ServerProcess.StartAsync(DataDirectory))
         {
@@ -44,7 +49,13 @@ public sealed class AuditedDataFolder : IAsyncLifetime
         Assert.True(Records >= 7, $"only {Records} audit records");
     }
 
-    /// <summary>A copy of the data folder (the database, key store and configuration) to tamper with.</summary>
+    /// <summary>Extra <c>server init</c> arguments choosing the database (none: the embedded SQLite default).</summary>
+    protected virtual string[] DatabaseArguments() => [];
+
+    /// <summary>
+    /// A copy of the data folder (the key store and configuration, and the database: a SQLite file is in the folder,
+    /// a PostgreSQL database is cloned and the copy's configuration names the clone) to tamper with.
+    /// </summary>
     public string Copy()
     {
         string copy = _root[$"copy-{Guid.NewGuid():N}"];
@@ -55,8 +66,39 @@ public sealed class AuditedDataFolder : IAsyncLifetime
             File.Copy(file, target);
         }
 
+        var configuration = HgsConfiguration.Load(copy);
+        if (PostgresConnectionString(configuration) is { } original)
+        {
+            var source = new NpgsqlConnectionStringBuilder(original);
+            var clone = new NpgsqlConnectionStringBuilder(original) { Database = $"audit_copy_{Guid.NewGuid():N}" };
+            using var admin = new NpgsqlConnection(PostgresServer.Instance.AdminConnectionString);
+            admin.Open();
+            using var command = admin.CreateCommand();
+            command.CommandText = $"CREATE DATABASE \"{clone.Database}\" TEMPLATE \"{source.Database}\"";
+            command.ExecuteNonQuery();
+            (configuration with { Database = "postgres:" + clone.ConnectionString }).Save(copy);
+        }
+
         return copy;
     }
+
+    /// <summary>Runs one SQL statement against the database of the data folder <paramref name="data"/>, as its configuration names it.</summary>
+    public static async Task<int> ExecuteAsync(string data, string sql)
+    {
+        var configuration = HgsConfiguration.Load(data);
+        await using DbConnection connection = PostgresConnectionString(configuration) is { } postgres
+            ? new NpgsqlConnection(new NpgsqlConnectionStringBuilder(postgres) { Pooling = false }.ToString())
+            : new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.GetFullPath(configuration.Database["sqlite:".Length..], data), Pooling = false }.ToString());
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    private static string? PostgresConnectionString(HgsConfiguration configuration) =>
+        configuration.Database.StartsWith("postgres:", StringComparison.Ordinal) ? configuration.Database["postgres:".Length..]
+        : configuration.Database.StartsWith("sqlite:", StringComparison.Ordinal) ? null
+        : throw new InvalidOperationException($"unknown database '{configuration.Database}'");
 
     public Task DisposeAsync()
     {
@@ -65,8 +107,19 @@ public sealed class AuditedDataFolder : IAsyncLifetime
     }
 }
 
+/// <summary>The same history with the audit trail in PostgreSQL (<c>server init --database Host=…</c>).</summary>
+public sealed class AuditedPostgresDataFolder : AuditedDataFolder
+{
+    protected override string[] DatabaseArguments() => ["--database", PostgresServer.Instance.CreateDatabase("audit")];
+}
+
 /// <summary>Acceptance: editing or deleting any audit record is detected by <c>hgs audit verify</c>, which exits 1 naming the first broken record.</summary>
-public sealed class AuditTamperCliTests(AuditedDataFolder folder) : IClassFixture<AuditedDataFolder>
+public sealed class AuditTamperCliTestsOnSqlite(AuditedDataFolder folder) : AuditTamperCliTests(folder), IClassFixture<AuditedDataFolder>;
+
+/// <summary>The same, with the audit trail in PostgreSQL: the rows are tampered with through Npgsql.</summary>
+public sealed class AuditTamperCliTestsOnPostgres(AuditedPostgresDataFolder folder) : AuditTamperCliTests(folder), IClassFixture<AuditedPostgresDataFolder>;
+
+public abstract class AuditTamperCliTests(AuditedDataFolder folder)
 {
     [Fact]
     public async Task An_untouched_copy_still_verifies_after_a_restart()
@@ -123,12 +176,5 @@ public sealed class AuditTamperCliTests(AuditedDataFolder folder) : IClassFixtur
         return await HgsCli.RunAsync(["audit", "verify", .. options], environment);
     }
 
-    private static async Task<int> ExecuteAsync(string data, string sql)
-    {
-        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(data, "hgs.db"), Pooling = false }.ToString());
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        return await command.ExecuteNonQueryAsync();
-    }
+    private static Task<int> ExecuteAsync(string data, string sql) => AuditedDataFolder.ExecuteAsync(data, sql);
 }

@@ -118,6 +118,9 @@ public class SoftwareServerFixture : IAsyncLifetime
 
     public string AdminToken { get; private set; } = null!;
 
+    /// <summary>The <c>server init</c> arguments that chose the database (empty: the embedded SQLite default).</summary>
+    public IReadOnlyList<string> DatabaseOptions { get; private set; } = [];
+
     public string Url => Server.Url;
 
     public IReadOnlyDictionary<string, string?> Environment => new Dictionary<string, string?>
@@ -138,7 +141,8 @@ public class SoftwareServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        (await HgsCli.RunAsync(["server", "init", "--data", DataDirectory, "--software", "--name", "CLI test fabric", .. DatabaseArguments()], environment: null)).Succeeded();
+        DatabaseOptions = DatabaseArguments();
+        (await HgsCli.RunAsync(["server", "init", "--data", DataDirectory, "--software", "--name", "CLI test fabric", .. DatabaseOptions], environment: null)).Succeeded();
         AdminToken = (await File.ReadAllTextAsync(Path.Combine(DataDirectory, "admin.token"))).Trim();
         Server = await ServerProcess.StartAsync(DataDirectory);
     }

@@ -5,10 +5,12 @@ namespace OpenHgs.EndToEnd.Tests.Cli;
 /// <summary><c>hgs diagnose</c> reports each node's readiness and exits non-zero when any node is not ready.</summary>
 public sealed class DiagnoseCliTests
 {
-    [Fact]
-    public async Task Diagnose_reports_every_node_and_fails_when_one_is_unreachable()
+    [Theory]
+    [InlineData(DatabaseKind.Sqlite)]
+    [InlineData(DatabaseKind.Postgres)]
+    public async Task Diagnose_reports_every_node_and_fails_when_one_is_unreachable(DatabaseKind database)
     {
-        await using var service = await ServiceHarness.StartAsync();
+        await using var service = await ServiceHarness.StartAsync(StoreKind.Software, database);
         using var closed = new ClosedPort();
 
         var healthy = await HgsCli.RunAsync(["diagnose", "--url", service.Url, "--json"], environment: null);

@@ -6,56 +6,15 @@ namespace OpenHgs.EndToEnd.Tests.Cli;
 /// <summary>
 /// "Every command: --help, non-zero exit and a one-line reason on error." Exit codes: 1 refused, 2 bad input,
 /// 3 service or key store unavailable. Each failure prints exactly one line on stderr, starting with <c>error: </c>.
+/// These are the errors that involve a served data folder, here with its database on SQLite (the embedded default).
 /// </summary>
-public sealed class ErrorContractTests(SoftwareServerFixture fixture) : IClassFixture<SoftwareServerFixture>
+public sealed class ErrorContractTestsOnSqlite(SoftwareServerFixture fixture) : ErrorContractTests(fixture), IClassFixture<SoftwareServerFixture>;
+
+/// <summary>The same errors with the service's database on PostgreSQL (<c>server init --database Host=…</c>).</summary>
+public sealed class ErrorContractTestsOnPostgres(PostgresServerFixture fixture) : ErrorContractTests(fixture), IClassFixture<PostgresServerFixture>;
+
+public abstract class ErrorContractTests(SoftwareServerFixture fixture)
 {
-    [Theory]
-    [InlineData("server", new[] { "init", "run", "set-mode", "deny-before" })]
-    [InlineData("keys", new[] { "list", "add", "set-primary", "disable", "enable", "remove" })]
-    [InlineData("hosts", new[] { "add-key", "list", "remove" })]
-    [InlineData("guardian", new[] { "new", "export" })]
-    [InlineData("kp", new[] { "new", "grant", "revoke", "show" })]
-    [InlineData("client", new[] { "keygen", "configure", "attest", "unlock", "status" })]
-    [InlineData("audit", new[] { "verify", "list" })]
-    [InlineData("quickstart", new string[0])]
-    public async Task Every_command_group_and_each_of_its_commands_prints_usage_for_help(string group, string[] expectedCommands)
-    {
-        var help = await HgsCli.RunAsync(group, "--help");
-        AssertUsage(help, $"hgs {group}");
-        // The contract's commands are all there (a group may gain more; each listed one must have help too).
-        var listed = ListedCommands(help.StdOut);
-        Assert.Subset(listed.ToHashSet(), expectedCommands.ToHashSet());
-
-        var subcommands = await Task.WhenAll(listed.Select(c => HgsCli.RunAsync(group, c, "--help")));
-        for (int i = 0; i < listed.Count; i++)
-        {
-            AssertUsage(subcommands[i], $"hgs {group} {listed[i]}");
-        }
-    }
-
-    [Fact]
-    public async Task Root_help_lists_every_group_of_the_contract()
-    {
-        var help = await HgsCli.RunAsync("--help");
-        AssertUsage(help, "hgs");
-        Assert.Subset(ListedCommands(help.StdOut).ToHashSet(), new HashSet<string> { "audit", "client", "guardian", "hosts", "keys", "kp", "quickstart", "server" });
-    }
-
-    [Theory]
-    [InlineData(new[] { "keys", "list", "--bogus" }, "Unrecognized command or argument '--bogus'", "hgs keys list --help")]
-    [InlineData(new[] { "kp", "new", "--out", "x.kp" }, "Option '--owner' is required", "hgs kp new --help")]
-    [InlineData(new[] { "client", "unlock", "--state", "s" }, "Option '--kp' is required", "hgs client unlock --help")]
-    [InlineData(new[] { "hosts", "remove" }, "Required argument missing for command: 'remove'", "hgs hosts remove --help")]
-    [InlineData(new[] { "keys" }, "Required command was not provided", "hgs keys --help")]
-    [InlineData(new[] { "nosuchgroup" }, "Unrecognized command or argument 'nosuchgroup'", "hgs --help")]
-    public async Task Wrong_or_missing_options_exit_2_with_one_error_line(string[] args, string reason, string hint)
-    {
-        var result = await HgsCli.RunAsync(args);
-        string error = result.FailedWithOneErrorLine(2);
-        Assert.Contains(reason, error, StringComparison.Ordinal);
-        Assert.Contains(hint, error, StringComparison.Ordinal);
-    }
-
     [Fact]
     public async Task Admin_command_with_a_wrong_token_is_refused_with_AdminCredentialRequired()
     {
@@ -80,17 +39,23 @@ public sealed class ErrorContractTests(SoftwareServerFixture fixture) : IClassFi
     [Fact]
     public async Task Server_init_refuses_an_initialised_folder_and_an_ambiguous_key_store()
     {
+        // Run as the operator first ran it: same folder, same database. The folder, the credential and the
+        // database's audit trail (no second "initialised" record) are left as they were.
         string before = await File.ReadAllTextAsync(Path.Combine(fixture.DataDirectory, "admin.token"));
-        var again = await HgsCli.RunAsync("server", "init", "--data", fixture.DataDirectory, "--software");
+        string configuration = await File.ReadAllTextAsync(Path.Combine(fixture.DataDirectory, "hgs.json"));
+        long records = await AuditRecordsAsync();
+        var again = await HgsCli.RunAsync(["server", "init", "--data", fixture.DataDirectory, "--software", .. fixture.DatabaseOptions], environment: null);
         Assert.Contains("already initialised", again.FailedWithOneErrorLine(2), StringComparison.Ordinal);
         Assert.Equal(before, await File.ReadAllTextAsync(Path.Combine(fixture.DataDirectory, "admin.token")));
+        Assert.Equal(configuration, await File.ReadAllTextAsync(Path.Combine(fixture.DataDirectory, "hgs.json")));
+        Assert.Equal(records, await AuditRecordsAsync());
 
         string fresh = Path.Combine(fixture.NewFolder("init"), "service");
-        var both = await HgsCli.RunAsync("server", "init", "--data", fresh, "--software", "--hsm-module", "/usr/lib/softhsm/libsofthsm2.so");
+        var both = await HgsCli.RunAsync(["server", "init", "--data", fresh, "--software", "--hsm-module", "/usr/lib/softhsm/libsofthsm2.so", .. fixture.DatabaseOptions], environment: null);
         Assert.Contains("choose exactly one key store", both.FailedWithOneErrorLine(2), StringComparison.Ordinal);
-        var neither = await HgsCli.RunAsync("server", "init", "--data", fresh);
+        var neither = await HgsCli.RunAsync(["server", "init", "--data", fresh, .. fixture.DatabaseOptions], environment: null);
         Assert.Contains("choose exactly one key store", neither.FailedWithOneErrorLine(2), StringComparison.Ordinal);
-        var partialHsm = await HgsCli.RunAsync("server", "init", "--data", fresh, "--hsm-module", "/usr/lib/softhsm/libsofthsm2.so", "--hsm-token", "t");
+        var partialHsm = await HgsCli.RunAsync(["server", "init", "--data", fresh, "--hsm-module", "/usr/lib/softhsm/libsofthsm2.so", "--hsm-token", "t", .. fixture.DatabaseOptions], environment: null);
         Assert.Contains("--hsm-pin-env is required", partialHsm.FailedWithOneErrorLine(2), StringComparison.Ordinal);
         Assert.False(Directory.Exists(fresh), "a refused init left a data folder behind");
     }
@@ -147,11 +112,72 @@ public sealed class ErrorContractTests(SoftwareServerFixture fixture) : IClassFi
         Assert.Equal(string.Empty, broken.StdOut);
     }
 
+    private async Task<long> AuditRecordsAsync() => (long)(await fixture.RunAsync("audit", "verify", "--json")).Succeeded().Json()["records"]!;
+
+    private static byte[] Base64UrlDecode(string text) => System.Buffers.Text.Base64Url.DecodeFromChars(text);
+
+    private static string Base64UrlEncode(byte[] bytes) => System.Buffers.Text.Base64Url.EncodeToString(bytes);
+}
+
+/// <summary>
+/// The part of the error contract that involves no service and no data folder, so no database: usage for
+/// <c>--help</c>, command-line parse errors, and guarded-host commands refused on their own input or because no
+/// service answers. It runs once.
+/// </summary>
+public sealed class ErrorContractWithoutServiceTests
+{
+    [Theory]
+    [InlineData("server", new[] { "init", "run", "set-mode", "deny-before" })]
+    [InlineData("keys", new[] { "list", "add", "set-primary", "disable", "enable", "remove" })]
+    [InlineData("hosts", new[] { "add-key", "list", "remove" })]
+    [InlineData("guardian", new[] { "new", "export" })]
+    [InlineData("kp", new[] { "new", "grant", "revoke", "show" })]
+    [InlineData("client", new[] { "keygen", "configure", "attest", "unlock", "status" })]
+    [InlineData("audit", new[] { "verify", "list" })]
+    [InlineData("quickstart", new string[0])]
+    public async Task Every_command_group_and_each_of_its_commands_prints_usage_for_help(string group, string[] expectedCommands)
+    {
+        var help = await HgsCli.RunAsync(group, "--help");
+        AssertUsage(help, $"hgs {group}");
+        // The contract's commands are all there (a group may gain more; each listed one must have help too).
+        var listed = ListedCommands(help.StdOut);
+        Assert.Subset(listed.ToHashSet(), expectedCommands.ToHashSet());
+
+        var subcommands = await Task.WhenAll(listed.Select(c => HgsCli.RunAsync(group, c, "--help")));
+        for (int i = 0; i < listed.Count; i++)
+        {
+            AssertUsage(subcommands[i], $"hgs {group} {listed[i]}");
+        }
+    }
+
+    [Fact]
+    public async Task Root_help_lists_every_group_of_the_contract()
+    {
+        var help = await HgsCli.RunAsync("--help");
+        AssertUsage(help, "hgs");
+        Assert.Subset(ListedCommands(help.StdOut).ToHashSet(), new HashSet<string> { "audit", "client", "guardian", "hosts", "keys", "kp", "quickstart", "server" });
+    }
+
+    [Theory]
+    [InlineData(new[] { "keys", "list", "--bogus" }, "Unrecognized command or argument '--bogus'", "hgs keys list --help")]
+    [InlineData(new[] { "kp", "new", "--out", "x.kp" }, "Option '--owner' is required", "hgs kp new --help")]
+    [InlineData(new[] { "client", "unlock", "--state", "s" }, "Option '--kp' is required", "hgs client unlock --help")]
+    [InlineData(new[] { "hosts", "remove" }, "Required argument missing for command: 'remove'", "hgs hosts remove --help")]
+    [InlineData(new[] { "keys" }, "Required command was not provided", "hgs keys --help")]
+    [InlineData(new[] { "nosuchgroup" }, "Unrecognized command or argument 'nosuchgroup'", "hgs --help")]
+    public async Task Wrong_or_missing_options_exit_2_with_one_error_line(string[] args, string reason, string hint)
+    {
+        var result = await HgsCli.RunAsync(args);
+        string error = result.FailedWithOneErrorLine(2);
+        Assert.Contains(reason, error, StringComparison.Ordinal);
+        Assert.Contains(hint, error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Client_unlock_with_no_server_reachable_exits_3_with_ServiceUnreachable()
     {
-        string work = fixture.NewFolder("unreachable");
-        string P(string name) => Path.Combine(work, name);
+        using var folder = new TempFolder();
+        string P(string name) => folder[name];
         (await HgsCli.RunAsync("client", "keygen", "--out", P("keys"))).Succeeded();
         (await HgsCli.RunAsync("guardian", "new", "--name", "unreachable-owner", "--out", P("owner.json"))).Succeeded();
         (await HgsCli.RunAsync("kp", "new", "--owner", P("owner.json"), "--out", P("vm.kp"))).Succeeded();
@@ -169,15 +195,18 @@ public sealed class ErrorContractTests(SoftwareServerFixture fixture) : IClassFi
     [Fact]
     public async Task Client_commands_on_a_missing_state_or_key_folder_exit_2()
     {
-        string work = fixture.NewFolder("client-input");
+        using var folder = new TempFolder();
+        string work = folder.Path;
+        // Well-formed service URLs that nothing answers: configure only validates and saves, it contacts nothing.
+        using var closed = new ClosedPort();
         var attest = await HgsCli.RunAsync("client", "attest", "--state", Path.Combine(work, "nowhere"));
         Assert.StartsWith("error: NotConfigured:", attest.FailedWithOneErrorLine(2), StringComparison.Ordinal);
 
-        var configure = await HgsCli.RunAsync("client", "configure", "--state", Path.Combine(work, "s"), "--attestation-url", fixture.Url, "--key-protection-url", fixture.Url, "--host-key", Path.Combine(work, "nokeys"));
+        var configure = await HgsCli.RunAsync("client", "configure", "--state", Path.Combine(work, "s"), "--attestation-url", closed.Url, "--key-protection-url", closed.Url, "--host-key", Path.Combine(work, "nokeys"));
         Assert.StartsWith("error: HostKeyMissing:", configure.FailedWithOneErrorLine(2), StringComparison.Ordinal);
 
         (await HgsCli.RunAsync("client", "keygen", "--out", Path.Combine(work, "keys"))).Succeeded();
-        var badUrl = await HgsCli.RunAsync("client", "configure", "--state", Path.Combine(work, "s"), "--attestation-url", "ftp://example", "--key-protection-url", fixture.Url, "--host-key", Path.Combine(work, "keys"));
+        var badUrl = await HgsCli.RunAsync("client", "configure", "--state", Path.Combine(work, "s"), "--attestation-url", "ftp://example", "--key-protection-url", closed.Url, "--host-key", Path.Combine(work, "keys"));
         Assert.StartsWith("error: ConfigurationInvalid:", badUrl.FailedWithOneErrorLine(2), StringComparison.Ordinal);
 
         var again = await HgsCli.RunAsync("client", "keygen", "--out", Path.Combine(work, "keys"));
@@ -208,8 +237,4 @@ public sealed class ErrorContractTests(SoftwareServerFixture fixture) : IClassFi
                 .Where(name => name.Length > 0)
                 .ToList();
     }
-
-    private static byte[] Base64UrlDecode(string text) => System.Buffers.Text.Base64Url.DecodeFromChars(text);
-
-    private static string Base64UrlEncode(byte[] bytes) => System.Buffers.Text.Base64Url.EncodeToString(bytes);
 }

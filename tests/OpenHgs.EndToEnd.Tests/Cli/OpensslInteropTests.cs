@@ -9,14 +9,19 @@ namespace OpenHgs.EndToEnd.Tests.Cli;
 /// Acceptance: health certificates and guardian certificates parse and verify with <c>openssl</c>, chaining to the
 /// exported signer certificate — and do not verify against any other certificate.
 /// </summary>
-public sealed class OpensslInteropTests : IAsyncLifetime
+public sealed class OpensslInteropTestsOnSqlite() : OpensslInteropTests(DatabaseKind.Sqlite);
+
+/// <summary>The same, with the service (its keys' certificates, hosts and nonces) on PostgreSQL.</summary>
+public sealed class OpensslInteropTestsOnPostgres() : OpensslInteropTests(DatabaseKind.Postgres);
+
+public abstract class OpensslInteropTests(DatabaseKind database) : IAsyncLifetime
 {
     private const string VerdictOid = "2.25.193554364747792637888867372843937242958";
 
     private readonly TempFolder _files = new("openhgs-openssl-");
     private ServiceHarness _service = null!;
 
-    public async Task InitializeAsync() => _service = await ServiceHarness.StartAsync(StoreKind.Software);
+    public async Task InitializeAsync() => _service = await ServiceHarness.StartAsync(StoreKind.Software, database);
 
     public async Task DisposeAsync()
     {

@@ -5,7 +5,11 @@ using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Tpm;
 
-/// <summary>The TPM-mode command line contract, run as the real <c>hgs</c> process against the real service and swtpm.</summary>
+/// <summary>
+/// The TPM-mode command line contract, run as the real <c>hgs</c> process against the real service and swtpm. What
+/// involves the service runs on SQLite and on PostgreSQL; <c>eventlog show</c> and <c>client identify</c> read only a
+/// file or a TPM, so they run once.
+/// </summary>
 public sealed class TpmCliTests
 {
     public static TheoryData<string> Logs => TestData.LogNames;
@@ -64,10 +68,12 @@ public sealed class TpmCliTests
         Assert.False(File.Exists(folder["id.json"]));
     }
 
-    [Fact]
-    public async Task Enrol_baseline_attest_and_unlock_through_the_command_line()
+    [Theory]
+    [InlineData(DatabaseKind.Sqlite)]
+    [InlineData(DatabaseKind.Postgres)]
+    public async Task Enrol_baseline_attest_and_unlock_through_the_command_line(DatabaseKind database)
     {
-        await using var scenario = await TpmScenario.StartAsync(registerRoots: false);
+        await using var scenario = await TpmScenario.StartAsync(registerRoots: false, database: database);
         var service = scenario.Service;
         var env = new Dictionary<string, string?> { ["HGS_URL"] = service.Url, ["HGS_ADMIN_TOKEN"] = service.AdminToken };
         string dir = Path.Combine(service.Root, "cli");
