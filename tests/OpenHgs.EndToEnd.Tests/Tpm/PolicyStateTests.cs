@@ -41,10 +41,12 @@ public sealed class PolicyStateTests
         Assert.Equal(staged.PolicyVersion + 1, disabled.PolicyVersion);
     }
 
-    [Fact]
-    public async Task Policy_list_has_defaults_and_unknown_policies_are_refused()
+    [Theory]
+    [InlineData(DatabaseKind.Sqlite)]
+    [InlineData(DatabaseKind.Postgres)]
+    public async Task Policy_list_has_defaults_and_unknown_policies_are_refused(DatabaseKind database)
     {
-        await using var scenario = await TpmScenario.StartAsync();
+        await using var scenario = await TpmScenario.StartAsync(database: database);
         var policies = await scenario.Admin.ListPoliciesAsync(CancellationToken.None);
         Assert.Contains(policies, p => p is { Name: "Hgs_SecureBootEnabled", State: "enabled" });
         Assert.Contains(policies, p => p is { Name: "Hgs_BaselineMatch", State: "enabled" });

@@ -63,10 +63,12 @@ public sealed class TpmAttestationTests
         Assert.Contains(records, r => r is { Event: "keyprotection.release", Outcome: "success", Subject: "tpm-host-1" });
     }
 
-    [Fact]
-    public async Task Default_policies_pass_a_second_real_machine_that_matches_its_baseline()
+    [Theory]
+    [InlineData(DatabaseKind.Sqlite)]
+    [InlineData(DatabaseKind.Postgres)]
+    public async Task Default_policies_pass_a_second_real_machine_that_matches_its_baseline(DatabaseKind database)
     {
-        await using var scenario = await TpmScenario.StartAsync("COS85AmdSev");
+        await using var scenario = await TpmScenario.StartAsync("COS85AmdSev", database: database);
         await scenario.AddBaselineAsync("COS85AmdSev");
         var host = await scenario.EnrolAsync("cos-host", "COS85AmdSev");
         using var client = host.Client();
@@ -76,10 +78,12 @@ public sealed class TpmAttestationTests
         Assert.True(attested.Passed, string.Join("; ", attested.Response.Reasons.Select(r => $"{r.Code} {r.Policy} {r.Message}")));
     }
 
-    [Fact]
-    public async Task Service_in_host_key_mode_refuses_TPM_evidence_and_TPM_mode_refuses_host_key_evidence()
+    [Theory]
+    [InlineData(DatabaseKind.Sqlite)]
+    [InlineData(DatabaseKind.Postgres)]
+    public async Task Service_in_host_key_mode_refuses_TPM_evidence_and_TPM_mode_refuses_host_key_evidence(DatabaseKind database)
     {
-        await using var scenario = await TpmScenario.StartAsync();
+        await using var scenario = await TpmScenario.StartAsync(database: database);
         await scenario.AddBaselineAsync("Rhel8GCE");
         var tpmHost = await scenario.EnrolAsync("tpm-host");
         var keyHost = await scenario.Service.AddHostAsync("key-host");
