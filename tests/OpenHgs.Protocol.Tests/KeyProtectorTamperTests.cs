@@ -86,6 +86,9 @@ public sealed class KeyProtectorTamperTests
     [Fact]
     public void Flipping_an_endorsement_byte_is_EndorsementInvalid()
     {
+        // The genuine key protector verifies first, so its certificates and endorsements are memoised
+        // (CertificateChecks); what is remembered must not vouch for the tampered copies below.
+        KeyProtectorVerifier.VerifySignatures(Kp);
         for (int w = 0; w < Kp.Wrappings.Count; w++)
         {
             foreach (int i in new[] { 0, 1, 100, 255 })
@@ -136,6 +139,9 @@ public sealed class KeyProtectorTamperTests
     [Fact]
     public void Swapping_in_a_foreign_encryption_certificate_is_caught()
     {
+        // The genuine key protector verifies first, so its certificates and endorsements are memoised
+        // (CertificateChecks); what is remembered must not vouch for the tampered copies below.
+        KeyProtectorVerifier.VerifySignatures(Kp);
         var target = Kp.FindWrappingForGuardian("Fabric A")!;
 
         // A certificate the wrapping's signing key never signed.
@@ -172,6 +178,9 @@ public sealed class KeyProtectorTamperTests
     [Fact]
     public void Renaming_a_wrapping_is_EndorsementInvalid()
     {
+        // The genuine key protector verifies first, so its certificates and endorsements are memoised
+        // (CertificateChecks); what is remembered must not vouch for the tampered copies below.
+        KeyProtectorVerifier.VerifySignatures(Kp);
         var target = Kp.FindWrappingForGuardian("Fabric B")!;
         var renamed = Replace(target, target with { GuardianName = "Fabric A" });
 

@@ -9,10 +9,16 @@ namespace OpenHgs.Protocol.Guardians;
 /// closed: anything that does not parse or verify counts as "no".
 /// </summary>
 /// <remarks>
-/// BouncyCastle parses the DER (and hands out the to-be-signed bytes); keys and signatures are handled by .NET.
+/// <para>BouncyCastle parses the DER (and hands out the to-be-signed bytes); keys and signatures are handled by .NET.
 /// BouncyCastle's own <c>GetPublicKey()</c> is avoided on purpose: it runs a Miller–Rabin test on every RSA
 /// modulus (~20 ms of CPU each), which would make key protector verification cost ~100× more than the RSA
-/// operations it exists for.
+/// operations it exists for.</para>
+/// <para>Parsed certificates and successful signature verifications are memoised process-wide, keyed by the SHA-256 of
+/// every input that decides them (certificate DER; signer key, hash algorithm, data and signature). Both are pure
+/// functions of those bytes, so a hit answers exactly what a fresh check would, and the memo is not a setting anyone
+/// can change. It exists because a key release meets the same few guardian certificates and endorsements on every
+/// request: parsing and key import were most of a release's CPU before (see docs/design-changes.md). Failures are
+/// never remembered, and the memo is bounded.</para>
 /// </remarks>
 internal static class CertificateChecks
 {
@@ -30,76 +36,80 @@ internal static class CertificateChecks
         ["1.2.840.113549.1.1.13"] = HashAlgorithmName.SHA512, // sha512WithRSAEncryption
     };
 
+    private static readonly BoundedMemo<ParsedCertificate> Certificates = new(4096);
+    private static readonly BoundedMemo<bool> VerifiedSignatures = new(16384);
+
     /// <summary>
     /// Parses a single DER certificate; null if the bytes are empty, too large, not X.509, PEM, BER, or carry
     /// trailing data (the re-encoding must equal the input exactly).
     /// </summary>
-    public static X509Certificate? TryParse(byte[]? der)
+    public static ParsedCertificate? TryParse(byte[]? der)
     {
         if (der is null || der.Length == 0 || der.Length > MaxCertificateBytes)
         {
             return null;
         }
 
-        try
+        var key = ContentHash.Of(der);
+        if (Certificates.TryGet(key, out var known) && known.Der.AsSpan().SequenceEqual(der))
         {
-            var certificate = new X509CertificateParser().ReadCertificate(der);
-            return certificate is not null && certificate.GetEncoded().AsSpan().SequenceEqual(der) ? certificate : null;
+            return known;
         }
-        catch (Exception)
+
+        var parsed = Parse(der);
+        if (parsed is not null)
         {
-            return null; // fail closed: any parser failure means "not a certificate"
+            Certificates.Add(key, parsed);
         }
+
+        return parsed;
     }
 
-    /// <summary>The certificate's key as a public-only .NET <see cref="RSA"/> (caller disposes) if it is RSA of 2048–8192 bits, else null.</summary>
-    public static RSA? TryGetRsaPublicKey(X509Certificate certificate)
+    /// <summary>True if <paramref name="certificate"/> is signed by <paramref name="issuer"/>'s RSA key with RSASSA-PKCS1-v1_5 and SHA-2.</summary>
+    public static bool IsSignedBy(ParsedCertificate certificate, ParsedCertificate issuer) =>
+        certificate.SignatureHash is { } hash && Verify(issuer, certificate.TbsCertificate, certificate.Signature, hash, remember: true);
+
+    /// <summary>
+    /// True if <paramref name="signature"/> is <paramref name="signer"/>'s RSASSA-PKCS1-v1_5 signature over
+    /// <paramref name="data"/> with <paramref name="hash"/>. With <paramref name="remember"/>, a success is memoised
+    /// (for signatures that recur: endorsements, certificates); leave it off for one-off data such as payloads.
+    /// </summary>
+    public static bool Verify(ParsedCertificate signer, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, HashAlgorithmName hash, bool remember)
     {
-        var spki = certificate.CertificateStructure.SubjectPublicKeyInfo;
-        if (spki.Algorithm.Algorithm.Id != RsaEncryptionOid)
-        {
-            return null;
-        }
-
-        var rsa = RSA.Create();
-        try
-        {
-            byte[] der = spki.GetDerEncoded();
-            rsa.ImportSubjectPublicKeyInfo(der, out int read);
-            if (read == der.Length && rsa.KeySize is >= MinRsaBits and <= MaxRsaBits)
-            {
-                return rsa;
-            }
-        }
-        catch (CryptographicException)
-        {
-            // fall through: not a usable RSA key
-        }
-
-        rsa.Dispose();
-        return null;
-    }
-
-    /// <summary>True if <paramref name="certificate"/> is signed by <paramref name="issuerKey"/> with RSASSA-PKCS1-v1_5 and SHA-2.</summary>
-    public static bool IsSignedBy(X509Certificate certificate, RSA issuerKey)
-    {
-        var structure = certificate.CertificateStructure;
-        var algorithm = structure.SignatureAlgorithm;
-        if (!SignatureAlgorithms.TryGetValue(algorithm.Algorithm.Id, out var hash)
-            || !(algorithm.Parameters is null || algorithm.Parameters is Asn1Null)
-            || !algorithm.Equals(structure.TbsCertificate.Signature))
+        if (!signer.HasAcceptedRsaKey || signature.Length > MaxRsaBits / 8)
         {
             return false;
         }
 
-        try
+        ContentHash key = default;
+        if (remember)
         {
-            return issuerKey.VerifyData(certificate.GetTbsCertificate(), certificate.GetSignature(), hash, RSASignaturePadding.Pkcs1);
+            key = SignatureKey(signer, data, signature, hash);
+            if (VerifiedSignatures.TryGet(key, out _))
+            {
+                return true;
+            }
         }
-        catch (Exception)
+
+        bool valid;
+        using (var lease = signer.LeaseKey())
         {
-            return false; // fail closed
+            try
+            {
+                valid = lease.Key.VerifyData(data, signature, hash, RSASignaturePadding.Pkcs1);
+            }
+            catch (CryptographicException)
+            {
+                valid = false; // fail closed
+            }
         }
+
+        if (valid && remember)
+        {
+            VerifiedSignatures.Add(key, true);
+        }
+
+        return valid;
     }
 
     /// <summary>
@@ -119,9 +129,71 @@ internal static class CertificateChecks
     public static bool CertificateHasKey(byte[] certificate, RSA key)
     {
         var parsed = TryParse(certificate);
-        using var certificateKey = parsed is null ? null : TryGetRsaPublicKey(parsed);
-        return certificateKey is not null && SamePublicKey(key, certificateKey);
+        if (parsed is null || !parsed.HasAcceptedRsaKey)
+        {
+            return false;
+        }
+
+        using var lease = parsed.LeaseKey();
+        return SamePublicKey(key, lease.Key);
     }
+
+    private static ParsedCertificate? Parse(byte[] der)
+    {
+        X509Certificate certificate;
+        try
+        {
+            certificate = new X509CertificateParser().ReadCertificate(der);
+            if (certificate is null || !certificate.GetEncoded().AsSpan().SequenceEqual(der))
+            {
+                return null;
+            }
+
+            var structure = certificate.CertificateStructure;
+            var spki = structure.SubjectPublicKeyInfo;
+            byte[] spkiDer = spki.GetDerEncoded();
+            int? rsaBits = spki.Algorithm.Algorithm.Id == RsaEncryptionOid ? AcceptedRsaKeyBits(spkiDer) : null;
+            var algorithm = structure.SignatureAlgorithm;
+            HashAlgorithmName? hash = SignatureAlgorithms.TryGetValue(algorithm.Algorithm.Id, out var h)
+                && (algorithm.Parameters is null || algorithm.Parameters is Asn1Null)
+                && algorithm.Equals(structure.TbsCertificate.Signature)
+                ? h
+                : null;
+            return new ParsedCertificate(der.ToArray(), spkiDer, rsaBits, certificate.GetTbsCertificate(), certificate.GetSignature(), hash);
+        }
+        catch (Exception)
+        {
+            return null; // fail closed: any parser failure means "not a certificate"
+        }
+    }
+
+    private static int? AcceptedRsaKeyBits(byte[] spki)
+    {
+        using var rsa = RSA.Create();
+        try
+        {
+            rsa.ImportSubjectPublicKeyInfo(spki, out int read);
+            return read == spki.Length && rsa.KeySize is >= MinRsaBits and <= MaxRsaBits ? rsa.KeySize : null;
+        }
+        catch (CryptographicException)
+        {
+            return null;
+        }
+    }
+
+    private static ContentHash SignatureKey(ParsedCertificate signer, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, HashAlgorithmName hash)
+    {
+        // SHA-256(SHA-256(signer key) ‖ hash id ‖ SHA-256(data) ‖ signature): every input that decides the answer.
+        Span<byte> buffer = stackalloc byte[(2 * SHA256.HashSizeInBytes) + 1 + (MaxRsaBits / 8) + SHA256.HashSizeInBytes];
+        SHA256.HashData(signer.SubjectPublicKeyInfo, buffer);
+        buffer[32] = HashId(hash);
+        SHA256.HashData(data, buffer[33..]);
+        signature.CopyTo(buffer[65..]);
+        return ContentHash.Of(buffer[..(65 + signature.Length)]);
+    }
+
+    private static byte HashId(HashAlgorithmName hash) =>
+        hash == HashAlgorithmName.SHA256 ? (byte)1 : hash == HashAlgorithmName.SHA384 ? (byte)2 : hash == HashAlgorithmName.SHA512 ? (byte)3 : (byte)0;
 
     private static ReadOnlySpan<byte> TrimLeadingZeros(byte[] value)
     {

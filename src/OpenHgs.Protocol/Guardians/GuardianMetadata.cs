@@ -68,16 +68,22 @@ public sealed record GuardianMetadata(string Name, byte[] SigningCertificate, by
             ?? throw new GuardianFormatException(GuardianFormatError.InvalidCertificate, $"Guardian '{Name}': the signing certificate is not one DER X.509 certificate of at most {CertificateChecks.MaxCertificateBytes} bytes.");
         var encryption = CertificateChecks.TryParse(EncryptionCertificate)
             ?? throw new GuardianFormatException(GuardianFormatError.InvalidCertificate, $"Guardian '{Name}': the encryption certificate is not one DER X.509 certificate of at most {CertificateChecks.MaxCertificateBytes} bytes.");
-        using var signingKey = CertificateChecks.TryGetRsaPublicKey(signing)
-            ?? throw new GuardianFormatException(GuardianFormatError.UnsupportedKey, $"Guardian '{Name}': the signing certificate's key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
-        using var encryptionKey = CertificateChecks.TryGetRsaPublicKey(encryption)
-            ?? throw new GuardianFormatException(GuardianFormatError.UnsupportedKey, $"Guardian '{Name}': the encryption certificate's key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
-        if (!CertificateChecks.IsSignedBy(signing, signingKey))
+        if (!signing.HasAcceptedRsaKey)
+        {
+            throw new GuardianFormatException(GuardianFormatError.UnsupportedKey, $"Guardian '{Name}': the signing certificate's key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
+        }
+
+        if (!encryption.HasAcceptedRsaKey)
+        {
+            throw new GuardianFormatException(GuardianFormatError.UnsupportedKey, $"Guardian '{Name}': the encryption certificate's key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
+        }
+
+        if (!CertificateChecks.IsSignedBy(signing, signing))
         {
             throw new GuardianFormatException(GuardianFormatError.SigningCertificateNotSelfSigned, $"Guardian '{Name}': the signing certificate is not self-signed with RSASSA-PKCS1-v1_5 and SHA-2.");
         }
 
-        if (!CertificateChecks.IsSignedBy(encryption, signingKey))
+        if (!CertificateChecks.IsSignedBy(encryption, signing))
         {
             throw new GuardianFormatException(GuardianFormatError.EncryptionCertificateNotSignedBySigningCertificate, $"Guardian '{Name}': the encryption certificate is not signed by the signing certificate's key.");
         }

@@ -1,6 +1,7 @@
 using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using OpenHgs.Protocol.Guardians;
 
 namespace OpenHgs.Protocol.HealthCertificates;
 
@@ -31,6 +32,12 @@ public sealed record ValidatedHealthCertificate(HealthClaims Claims, byte[] Host
 /// encipherment. Build one per set of trusted signers and reuse it: it holds their parsed public keys, and
 /// is safe to use from many threads.
 /// </summary>
+/// <remarks>
+/// A host presents the same health certificate for every VM it starts during the certificate's lifetime, so a
+/// certificate that passed every check that does not depend on time is remembered (bounded, keyed by the SHA-256 of
+/// its DER, bytes compared on a hit) and later presentations re-check only its validity window and the deny date.
+/// The memo belongs to this instance, that is to one set of trusted signers: a new signer set starts empty.
+/// </remarks>
 public sealed class HealthCertificateValidator
 {
     private const int MaxCertificateBytes = 16 * 1024;
@@ -38,6 +45,7 @@ public sealed class HealthCertificateValidator
     private const string EcdsaSha384 = "1.2.840.10045.4.3.3";
     private const string RsaSha256 = "1.2.840.113549.1.1.11";
     private readonly IReadOnlyList<TrustedSigner> _signers;
+    private readonly BoundedMemo<CheckedCertificate> _checked = new(8192);
 
     /// <param name="trustedSignerCertificates">DER certificates of the enabled attestation signers.</param>
     public HealthCertificateValidator(IEnumerable<byte[]> trustedSignerCertificates)
@@ -53,6 +61,14 @@ public sealed class HealthCertificateValidator
             throw new HealthCertificateException(HealthCertificateError.Malformed, $"The health certificate must be 1 to {MaxCertificateBytes} bytes of DER.");
         }
 
+        var key = ContentHash.Of(der);
+        if (_checked.TryGet(key, out var known) && known.Der.AsSpan().SequenceEqual(der))
+        {
+            CheckValidity(known.NotBefore, known.NotAfter, now);
+            CheckDenyDate(known.Result.Claims, denyBefore);
+            return known.Result;
+        }
+
         byte[] bytes = der.ToArray();
         var (tbs, algorithm, signature) = SplitSigned(bytes);
         using var certificate = Load(bytes);
@@ -63,6 +79,23 @@ public sealed class HealthCertificateValidator
 
         var notBefore = new DateTimeOffset(certificate.NotBefore.ToUniversalTime(), TimeSpan.Zero);
         var notAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
+        CheckValidity(notBefore, notAfter, now);
+        var claims = ReadClaims(certificate);
+        CheckDenyDate(claims, denyBefore);
+        var usage = certificate.Extensions.OfType<X509KeyUsageExtension>().SingleOrDefault();
+        using var hostKey = certificate.GetRSAPublicKey();
+        if (usage is null || !usage.KeyUsages.HasFlag(X509KeyUsageFlags.KeyEncipherment) || hostKey is null || hostKey.KeySize < 2048)
+        {
+            throw new HealthCertificateException(HealthCertificateError.NotForEncryption, "The health certificate's key is not an RSA (≥ 2048-bit) key for key encipherment.");
+        }
+
+        var result = new ValidatedHealthCertificate(claims, certificate.PublicKey.ExportSubjectPublicKeyInfo(), certificate.SerialNumber, notAfter);
+        _checked.Add(key, new CheckedCertificate(bytes, notBefore, notAfter, result));
+        return result;
+    }
+
+    private static void CheckValidity(DateTimeOffset notBefore, DateTimeOffset notAfter, DateTimeOffset now)
+    {
         if (now < notBefore)
         {
             throw new HealthCertificateException(HealthCertificateError.NotYetValid, $"The health certificate is not valid before {notBefore:O}.");
@@ -72,21 +105,14 @@ public sealed class HealthCertificateValidator
         {
             throw new HealthCertificateException(HealthCertificateError.Expired, $"The health certificate expired at {notAfter:O}.");
         }
+    }
 
-        var claims = ReadClaims(certificate);
+    private static void CheckDenyDate(HealthClaims claims, DateTimeOffset? denyBefore)
+    {
         if (denyBefore is { } deny && claims.IssuedAt < deny)
         {
             throw new HealthCertificateException(HealthCertificateError.IssuedBeforeDenyDate, $"The health certificate was issued at {claims.IssuedAt:O}, before the deny date {deny:O}; attest again.");
         }
-
-        var usage = certificate.Extensions.OfType<X509KeyUsageExtension>().SingleOrDefault();
-        using var hostKey = certificate.GetRSAPublicKey();
-        if (usage is null || !usage.KeyUsages.HasFlag(X509KeyUsageFlags.KeyEncipherment) || hostKey is null || hostKey.KeySize < 2048)
-        {
-            throw new HealthCertificateException(HealthCertificateError.NotForEncryption, "The health certificate's key is not an RSA (≥ 2048-bit) key for key encipherment.");
-        }
-
-        return new ValidatedHealthCertificate(claims, certificate.PublicKey.ExportSubjectPublicKeyInfo(), certificate.SerialNumber, notAfter);
     }
 
     private static X509Certificate2 Load(byte[] der)
@@ -137,6 +163,9 @@ public sealed class HealthCertificateValidator
             throw new HealthCertificateException(HealthCertificateError.MissingVerdict, "The health certificate's verdict extension is malformed.");
         }
     }
+
+    /// <summary>A certificate that passed every time-independent check, and the answer it gave.</summary>
+    private sealed record CheckedCertificate(byte[] Der, DateTimeOffset NotBefore, DateTimeOffset NotAfter, ValidatedHealthCertificate Result);
 
     private sealed record TrustedSigner(byte[] Subject, ECDsa? Ec, RSA? Rsa)
     {

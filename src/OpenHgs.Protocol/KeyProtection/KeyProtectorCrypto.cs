@@ -12,8 +12,9 @@ internal static class KeyProtectorCrypto
     /// <summary>RS256 with any <see cref="RSA"/>, including HSM-backed ones (only SignHash is needed).</summary>
     public static byte[] SignRs256(RSA key, byte[] data) => key.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
 
-    public static bool VerifyRs256(RSA publicKey, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature) =>
-        publicKey.VerifyData(data, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+    /// <summary>RS256 verification under <paramref name="signer"/>'s key; <paramref name="remember"/> memoises a success (see <see cref="CertificateChecks"/>).</summary>
+    public static bool VerifyRs256(ParsedCertificate signer, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, bool remember) =>
+        CertificateChecks.Verify(signer, data, signature, HashAlgorithmName.SHA256, remember);
 
     public static byte[] Hs256(ReadOnlySpan<byte> transportKey, ReadOnlySpan<byte> payload) => HMACSHA256.HashData(transportKey, payload);
 
@@ -22,9 +23,13 @@ internal static class KeyProtectorCrypto
     {
         var certificate = CertificateChecks.TryParse(encryptionCertificate)
             ?? throw new KeyProtectorException(KeyProtectorError.Malformed, "An encryption certificate does not parse.");
-        using var rsa = CertificateChecks.TryGetRsaPublicKey(certificate)
-            ?? throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, "An encryption certificate's key is not RSA of an accepted size.");
-        return new WrappedKey(algorithm, rsa.Encrypt(transportKey, KeyProtectorAlgorithms.GetPadding(algorithm)));
+        if (!certificate.HasAcceptedRsaKey)
+        {
+            throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, "An encryption certificate's key is not RSA of an accepted size.");
+        }
+
+        using var lease = certificate.LeaseKey();
+        return new WrappedKey(algorithm, lease.Key.Encrypt(transportKey, KeyProtectorAlgorithms.GetPadding(algorithm)));
     }
 
     /// <summary>

@@ -30,38 +30,29 @@ public static class KeyProtectorVerifier
     {
         ArgumentNullException.ThrowIfNull(kp);
         KeyProtectorStructure.Check(kp.Wrappings, kp.GuardianSignature.WrappingId);
-        var signingKeys = new Dictionary<string, RSA>(StringComparer.Ordinal);
-        try
+        var signers = new Dictionary<string, ParsedCertificate>(StringComparer.Ordinal);
+        foreach (var wrapping in kp.Wrappings)
         {
-            foreach (var wrapping in kp.Wrappings)
-            {
-                signingKeys.Add(wrapping.Id, CheckCertificates(wrapping));
-            }
+            signers.Add(wrapping.Id, CheckCertificates(wrapping));
+        }
 
-            foreach (var wrapping in kp.Wrappings)
+        foreach (var wrapping in kp.Wrappings)
+        {
+            RequireAlgorithm(wrapping.Endorsement.Algorithm, KeyProtectorAlgorithms.RS256);
+            var endorser = signers[wrapping.ParentId ?? wrapping.Id];
+            if (!KeyProtectorCrypto.VerifyRs256(endorser, KeyProtectorEndorsement.GetSignedBytes(wrapping), wrapping.Endorsement.Value, remember: true))
             {
-                RequireAlgorithm(wrapping.Endorsement.Algorithm, KeyProtectorAlgorithms.RS256);
-                var endorser = signingKeys[wrapping.ParentId ?? wrapping.Id];
-                if (!KeyProtectorCrypto.VerifyRs256(endorser, KeyProtectorEndorsement.GetSignedBytes(wrapping), wrapping.Endorsement.Value))
-                {
-                    throw new KeyProtectorException(KeyProtectorError.EndorsementInvalid, wrapping.IsOwner
-                        ? $"The owner wrapping '{wrapping.Id}' ({wrapping.GuardianName}) is not endorsed by its own signing key."
-                        : $"Wrapping '{wrapping.Id}' ({wrapping.GuardianName}) is not endorsed by its parent '{wrapping.ParentId}'.");
-                }
-            }
-
-            RequireAlgorithm(kp.GuardianSignature.Algorithm, KeyProtectorAlgorithms.RS256);
-            if (!KeyProtectorCrypto.VerifyRs256(signingKeys[kp.GuardianSignature.WrappingId!], kp.Payload.Span, kp.GuardianSignature.Value))
-            {
-                throw new KeyProtectorException(KeyProtectorError.GuardianSignatureInvalid, $"The guardian signature by wrapping '{kp.GuardianSignature.WrappingId}' does not verify over the payload.");
+                throw new KeyProtectorException(KeyProtectorError.EndorsementInvalid, wrapping.IsOwner
+                    ? $"The owner wrapping '{wrapping.Id}' ({wrapping.GuardianName}) is not endorsed by its own signing key."
+                    : $"Wrapping '{wrapping.Id}' ({wrapping.GuardianName}) is not endorsed by its parent '{wrapping.ParentId}'.");
             }
         }
-        finally
+
+        // The payload changes with every roll: verified every time, never memoised.
+        RequireAlgorithm(kp.GuardianSignature.Algorithm, KeyProtectorAlgorithms.RS256);
+        if (!KeyProtectorCrypto.VerifyRs256(signers[kp.GuardianSignature.WrappingId!], kp.Payload.Span, kp.GuardianSignature.Value, remember: false))
         {
-            foreach (var key in signingKeys.Values)
-            {
-                key.Dispose();
-            }
+            throw new KeyProtectorException(KeyProtectorError.GuardianSignatureInvalid, $"The guardian signature by wrapping '{kp.GuardianSignature.WrappingId}' does not verify over the payload.");
         }
     }
 
@@ -89,30 +80,28 @@ public static class KeyProtectorVerifier
         }
     }
 
-    private static RSA CheckCertificates(KeyProtectorWrapping wrapping)
+    private static ParsedCertificate CheckCertificates(KeyProtectorWrapping wrapping)
     {
         var signing = CertificateChecks.TryParse(wrapping.SigningCertificate)
             ?? throw new KeyProtectorException(KeyProtectorError.Malformed, $"Wrapping '{wrapping.Id}': the signing certificate does not parse.");
         var encryption = CertificateChecks.TryParse(wrapping.EncryptionCertificate)
             ?? throw new KeyProtectorException(KeyProtectorError.Malformed, $"Wrapping '{wrapping.Id}': the encryption certificate does not parse.");
-        var signingKey = CertificateChecks.TryGetRsaPublicKey(signing)
-            ?? throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"Wrapping '{wrapping.Id}': the signing key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
-        try
+        if (!signing.HasAcceptedRsaKey)
         {
-            using var encryptionKey = CertificateChecks.TryGetRsaPublicKey(encryption)
-                ?? throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"Wrapping '{wrapping.Id}': the encryption key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
-            if (!CertificateChecks.IsSignedBy(encryption, signingKey))
-            {
-                throw new KeyProtectorException(KeyProtectorError.EncryptionCertificateNotSignedByGuardian, $"Wrapping '{wrapping.Id}' ({wrapping.GuardianName}): the encryption certificate is not signed by the wrapping's signing key.");
-            }
+            throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"Wrapping '{wrapping.Id}': the signing key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
+        }
 
-            return signingKey;
-        }
-        catch
+        if (!encryption.HasAcceptedRsaKey)
         {
-            signingKey.Dispose();
-            throw;
+            throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"Wrapping '{wrapping.Id}': the encryption key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
         }
+
+        if (!CertificateChecks.IsSignedBy(encryption, signing))
+        {
+            throw new KeyProtectorException(KeyProtectorError.EncryptionCertificateNotSignedByGuardian, $"Wrapping '{wrapping.Id}' ({wrapping.GuardianName}): the encryption certificate is not signed by the wrapping's signing key.");
+        }
+
+        return signing;
     }
 
     private static void RequireAlgorithm(string algorithm, string expected)

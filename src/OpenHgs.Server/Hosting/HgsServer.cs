@@ -8,6 +8,7 @@ using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Endpoints;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Attestation;
+using OpenHgs.Service.Audit;
 using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Hosts;
 using OpenHgs.Service.KeyProtection;
@@ -58,6 +59,7 @@ public static class HgsServer
         services.AddSingleton<TpmAttestationService>();
         services.AddSingleton<TpmEnrollmentService>();
         services.AddSingleton<PolicyService>();
+        services.AddSingleton<AuditWriter>();
         services.AddSingleton<KeyReleaseService>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o =>

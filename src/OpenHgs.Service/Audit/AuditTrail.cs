@@ -47,20 +47,6 @@ public static class AuditRecord
         return new AuditEvent(name, outcome, subject, reason, System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
     }
 
-    /// <summary>Appends a record on its own; throws <see cref="ServiceException"/> (503) when it cannot be stored, so callers fail closed.</summary>
-    public static async Task AppendAloneAsync(IHgsDatabase database, AuditEvent auditEvent, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(database);
-        try
-        {
-            await database.InTransactionAsync(s => s.Audit.AppendAsync(auditEvent), cancellationToken).ConfigureAwait(false);
-        }
-        catch (DatabaseUnavailableException ex)
-        {
-            throw AuditUnavailable(ex);
-        }
-    }
-
     public static ServiceException AuditUnavailable(Exception inner) =>
         new(ProblemKind.Unavailable, "AuditUnavailable", "The audit trail cannot be written, so the service refuses to act (fail closed). " + (inner is DatabaseUnavailableException ? "The database is unavailable." : string.Empty));
 }

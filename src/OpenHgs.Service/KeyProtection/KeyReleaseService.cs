@@ -7,7 +7,6 @@ using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Keys;
-using OpenHgs.Storage;
 
 namespace OpenHgs.Service.KeyProtection;
 
@@ -21,7 +20,7 @@ namespace OpenHgs.Service.KeyProtection;
 /// audited too. Plaintext transport keys are zeroed as soon as they are no longer needed.
 /// </summary>
 public sealed partial class KeyReleaseService(
-    IHgsDatabase database,
+    AuditWriter audit,
     FabricKeyManager keys,
     SettingsService settings,
     TimeProvider time,
@@ -268,7 +267,7 @@ public sealed partial class KeyReleaseService(
     }
 
     private async Task AppendAsync(string outcome, string subject, string? reason, List<(string, string?)> details, CancellationToken cancellationToken) =>
-        await AuditRecord.AppendAloneAsync(database, AuditRecord.Create(AuditEvents.KeyRelease, outcome, subject, reason, [.. details]), cancellationToken).ConfigureAwait(false);
+        await audit.AppendAsync(AuditRecord.Create(AuditEvents.KeyRelease, outcome, subject, reason, [.. details]), cancellationToken).ConfigureAwait(false);
 
     [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "HSM-native re-wrap with KPS key {KeyId} was refused ({Reason}); deciding in memory")]
     private static partial void LogNativeRewrapRefused(ILogger logger, string keyId, string reason);

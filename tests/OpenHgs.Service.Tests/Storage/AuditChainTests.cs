@@ -1,6 +1,9 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Npgsql;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenHgs.Service;
+using OpenHgs.Service.Audit;
 using OpenHgs.Storage;
 using OpenHgs.Storage.Postgres;
 using OpenHgs.Storage.Sqlite;
@@ -155,6 +158,36 @@ public abstract class AuditChainTests : IAsyncLifetime
         var result = await VerifyAsync();
         Assert.True(result.Valid, result.Problem);
         Assert.Equal(205, result.Records);
+    }
+
+    [Fact]
+    public async Task Group_commit_stores_every_record_once_in_one_valid_chain()
+    {
+        await using var writer = new AuditWriter(_database, NullLogger<AuditWriter>.Instance);
+        await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(() =>
+            writer.AppendAsync(new AuditEvent("test.grouped", "success", $"r{i}", null, "{}"), CancellationToken.None))));
+
+        var result = await VerifyAsync();
+        Assert.True(result.Valid, result.Problem);
+        Assert.Equal(205, result.Records);
+        var subjects = (await _database.ReadAsync(s => s.Audit.ReadAsync(5, 1000), CancellationToken.None)).Select(e => e.Subject).ToList();
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => $"r{i}").Order(), subjects.Order());
+        Assert.Equal(200, writer.CommittedRecords);
+
+        // 200 appends arriving together must share transactions, or this is not a group commit.
+        Assert.InRange(writer.CommittedBatches, 200 / AuditWriter.MaxBatch, 199);
+    }
+
+    [Fact]
+    public async Task Group_commit_on_an_unreachable_database_refuses_every_record_as_AuditUnavailable()
+    {
+        var missing = CreateUnreachable();
+        await using var writer = new AuditWriter(missing, NullLogger<AuditWriter>.Instance);
+        var refusals = await Task.WhenAll(Enumerable.Range(0, 5).Select(i =>
+            Assert.ThrowsAsync<ServiceException>(() => writer.AppendAsync(new AuditEvent("test.grouped", "success", $"r{i}", null, "{}"), CancellationToken.None))));
+        Assert.All(refusals, r => Assert.Equal("AuditUnavailable", r.Code));
+        Assert.All(refusals, r => Assert.Equal(ProblemKind.Unavailable, r.Kind));
+        Assert.Equal(0, writer.CommittedRecords);
     }
 
     [Fact]

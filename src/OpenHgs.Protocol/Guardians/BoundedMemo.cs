@@ -1,0 +1,46 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+
+namespace OpenHgs.Protocol.Guardians;
+
+/// <summary>A SHA-256 digest as a dictionary key.</summary>
+internal readonly record struct ContentHash(UInt128 High, UInt128 Low)
+{
+    public static ContentHash Of(ReadOnlySpan<byte> data)
+    {
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(data, digest);
+        return From(digest);
+    }
+
+    public static ContentHash From(ReadOnlySpan<byte> digest) =>
+        new(MemoryMarshal.Read<UInt128>(digest), MemoryMarshal.Read<UInt128>(digest[16..]));
+
+    public void WriteTo(Span<byte> destination)
+    {
+        MemoryMarshal.Write(destination, High);
+        MemoryMarshal.Write(destination[16..], Low);
+    }
+}
+
+/// <summary>
+/// Memoises a pure function of byte content, keyed by the content's SHA-256: a hit is the answer a fresh computation
+/// would give. Bounded: when full it starts over, so hostile input can cost recomputation but never unbounded memory.
+/// </summary>
+internal sealed class BoundedMemo<TValue>(int capacity)
+{
+    private readonly ConcurrentDictionary<ContentHash, TValue> _entries = new();
+
+    public bool TryGet(ContentHash key, out TValue value) => _entries.TryGetValue(key, out value!);
+
+    public void Add(ContentHash key, TValue value)
+    {
+        if (_entries.Count >= capacity)
+        {
+            _entries.Clear();
+        }
+
+        _entries.TryAdd(key, value);
+    }
+}
