@@ -1,6 +1,5 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace OpenHgs.Crypto.Cluster;
 
@@ -56,10 +55,12 @@ public sealed class ClusterKeyStoreProvider : IKeyStoreProvider
 
     private readonly Dictionary<string, IKeyStoreProvider> _memberProviders;
     private readonly TimeProvider _time;
-    private readonly ILoggerFactory _loggers;
 
-    /// <summary>A provider whose members may use any of <paramref name="memberProviders"/> (not <c>cluster</c> itself).</summary>
-    public ClusterKeyStoreProvider(IEnumerable<IKeyStoreProvider> memberProviders, TimeProvider? time = null, ILoggerFactory? loggers = null)
+    /// <summary>
+    /// A provider whose members may use any of <paramref name="memberProviders"/> (not <c>cluster</c> itself). The
+    /// cluster and its members log through the <see cref="KeyStoreOpenContext.Loggers"/> they are opened with.
+    /// </summary>
+    public ClusterKeyStoreProvider(IEnumerable<IKeyStoreProvider> memberProviders, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(memberProviders);
         _memberProviders = memberProviders.ToDictionary(p => p.Scheme, StringComparer.OrdinalIgnoreCase);
@@ -69,7 +70,6 @@ public sealed class ClusterKeyStoreProvider : IKeyStoreProvider
         }
 
         _time = time ?? TimeProvider.System;
-        _loggers = loggers ?? NullLoggerFactory.Instance;
     }
 
     public string Scheme => SchemeName;
@@ -84,7 +84,7 @@ public sealed class ClusterKeyStoreProvider : IKeyStoreProvider
             IKeyStoreProvider provider = _memberProviders[member.Scheme];
             return new ClusterMemberDefinition(MemberName(index), member.ToString(), () => provider.Open(member, context));
         }).ToList();
-        return ClusterKeyStore.Open(definitions, options, _time, _loggers.CreateLogger<ClusterKeyStore>());
+        return ClusterKeyStore.Open(definitions, options, _time, context.Loggers.CreateLogger<ClusterKeyStore>());
     }
 
     /// <summary>Validates a <c>cluster:</c> URI: its member URIs (parsed, schemes known) and the back-off settings.</summary>

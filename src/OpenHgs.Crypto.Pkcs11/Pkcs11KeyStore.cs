@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Net.Pkcs11Interop.Common;
 using Net.Pkcs11Interop.HighLevelAPI;
 
@@ -263,14 +264,15 @@ public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper
     }
 
     /// <summary>Opens the token <paramref name="location"/> names, logs in with <paramref name="pin"/> and probes it.</summary>
-    internal static Pkcs11KeyStore Open(Pkcs11StoreLocation location, string pin)
+    internal static Pkcs11KeyStore Open(Pkcs11StoreLocation location, string pin, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(location);
         ArgumentNullException.ThrowIfNull(pin);
+        ArgumentNullException.ThrowIfNull(logger);
         Pkcs11Module module;
         try
         {
-            module = Pkcs11Module.Acquire(location.ModulePath, location.ModuleEnvironment);
+            module = Pkcs11Module.Acquire(location.ModulePath, location.ModuleEnvironment, logger);
         }
         catch (Exception ex) when (ex is not (OutOfMemoryException or KeyStoreConfigurationException))
         {

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace OpenHgs.Crypto.Pkcs11;
 
 /// <summary>
@@ -28,7 +30,7 @@ public sealed class Pkcs11KeyStoreProvider : IKeyStoreProvider, IKeyStoreCoexist
         ArgumentNullException.ThrowIfNull(context);
         Pkcs11StoreLocation location = Pkcs11StoreLocation.Parse(uri);
         string pin = SecretSource.Resolve("pin-source", location.PinSource, context);
-        return Pkcs11KeyStore.Open(location, pin);
+        return Pkcs11KeyStore.Open(location, pin, context.Loggers.CreateLogger<Pkcs11KeyStore>());
     }
 
     /// <summary>

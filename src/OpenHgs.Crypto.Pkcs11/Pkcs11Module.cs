@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Net.Pkcs11Interop.Common;
 using Net.Pkcs11Interop.HighLevelAPI;
 using Net.Pkcs11Interop.HighLevelAPI.Factories;
@@ -21,7 +23,7 @@ namespace OpenHgs.Crypto.Pkcs11;
 /// environment and would silently ignore the new one. Stores that need different environments need different
 /// files (copies) of the module.</para>
 /// </remarks>
-internal sealed class Pkcs11Module
+internal sealed partial class Pkcs11Module
 {
     private static readonly Lock Gate = new();
     private static readonly Dictionary<string, Pkcs11Module> Loaded = new(StringComparer.Ordinal);
@@ -57,19 +59,23 @@ internal sealed class Pkcs11Module
     public LowLevelPkcs11Library? LowLevelLibrary => _sessionFactory.LowLevelLibrary;
 
     /// <summary>Loads the module with no module environment, or takes another lease on it. Pair with <see cref="Release"/>.</summary>
-    public static Pkcs11Module Acquire(string modulePath) => Acquire(modulePath, Pkcs11ModuleEnvironment.None);
+    public static Pkcs11Module Acquire(string modulePath) => Acquire(modulePath, Pkcs11ModuleEnvironment.None, NullLogger.Instance);
 
     /// <summary>
     /// Loads the module with <paramref name="environment"/> set, or takes another lease on the already loaded one.
     /// Pair with <see cref="Release"/>.
     /// </summary>
+    /// <param name="modulePath">The module file.</param>
+    /// <param name="environment">The <c>module-env</c> variables to set while the module loads.</param>
+    /// <param name="logger">Told when the module is really loaded (names of the variables only).</param>
     /// <exception cref="KeyStoreConfigurationException">
     /// (<c>module-env</c>) The same file is already loaded in this process with another environment.
     /// </exception>
-    public static Pkcs11Module Acquire(string modulePath, Pkcs11ModuleEnvironment environment)
+    public static Pkcs11Module Acquire(string modulePath, Pkcs11ModuleEnvironment environment, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(modulePath);
         ArgumentNullException.ThrowIfNull(environment);
+        ArgumentNullException.ThrowIfNull(logger);
         Pkcs11NativeResolver.EnsureRegistered();
         string canonicalPath = Canonicalize(modulePath);
         string identity = ModuleFileIdentity.Of(canonicalPath);
@@ -101,6 +107,7 @@ internal sealed class Pkcs11Module
                     () => factories.Pkcs11LibraryFactory.LoadPkcs11Library(factories, canonicalPath, AppType.MultiThreaded));
                 module = new Pkcs11Module(identity, canonicalPath, environment, factories, library, sessionFactory);
                 Loaded.Add(identity, module);
+                LogModuleLoaded(logger, canonicalPath, environment.ToString());
             }
 
             module._leases++;
@@ -210,6 +217,9 @@ internal sealed class Pkcs11Module
 
         return null;
     }
+
+    [LoggerMessage(EventId = 3100, Level = LogLevel.Information, Message = "PKCS#11 module {Module} loaded and initialised ({ModuleEnvironment}).")]
+    private static partial void LogModuleLoaded(ILogger logger, string module, string moduleEnvironment);
 
     /// <summary>
     /// Creates sessions as usual but remembers the low-level library wrapper, which the high-level API does not

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
 namespace OpenHgs.Crypto;
 
 /// <summary>
@@ -64,9 +67,16 @@ public interface IKeyStoreCoexistenceCheck
     void CheckOpenTogether(IReadOnlyList<(string Name, KeyStoreUri Uri)> stores);
 }
 
-/// <summary>Where relative paths resolve and whether the service runs in production.</summary>
+/// <summary>Where relative paths resolve, whether the service runs in production, and where stores log.</summary>
 public sealed record KeyStoreOpenContext(string DataDirectory, bool Production)
 {
     /// <summary>Reads secrets named by a pin-source (e.g. <c>env:VAR</c>); replaceable for tests.</summary>
     public Func<string, string?> GetEnvironmentVariable { get; init; } = Environment.GetEnvironmentVariable;
+
+    /// <summary>
+    /// The host's loggers, for what a store does on its own after it opened (a cluster member going down, coming back,
+    /// its retries) and for how it opened (which module was loaded). Stores log names, labels, paths and return codes,
+    /// never PINs, key material or <c>module-env</c> values. Defaults to discarding everything.
+    /// </summary>
+    public ILoggerFactory Loggers { get; init; } = NullLoggerFactory.Instance;
 }

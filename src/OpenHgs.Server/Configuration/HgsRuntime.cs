@@ -1,4 +1,6 @@
+using Microsoft.Extensions.Logging;
 using OpenHgs.Crypto;
+using OpenHgs.Crypto.Cluster;
 using OpenHgs.Crypto.Pkcs11;
 using OpenHgs.Crypto.Software;
 using OpenHgs.Storage;
@@ -62,12 +64,21 @@ public static class HgsRuntime
             ? throw new HgsConfigurationException("database", "Do not put the database password in the connection string (it would be stored in hgs.json); use PGPASSWORD or a passfile.")
             : spec;
 
-    public static KeyStoreRegistry KeyStores { get; } = new([new SoftwareKeyStoreProvider(), new Pkcs11KeyStoreProvider(), new OpenHgs.Crypto.Cluster.ClusterKeyStoreProvider([new SoftwareKeyStoreProvider(), new Pkcs11KeyStoreProvider()])]);
+    /// <summary>Every key store backend the service knows: <c>software</c>, <c>pkcs11</c> and <c>cluster</c> (of the other two).</summary>
+    public static KeyStoreRegistry CreateKeyStoreRegistry(TimeProvider time) =>
+        new([new SoftwareKeyStoreProvider(), new Pkcs11KeyStoreProvider(), new ClusterKeyStoreProvider([new SoftwareKeyStoreProvider(), new Pkcs11KeyStoreProvider()], time)]);
 
-    public static IKeyStore OpenKeyStore(HgsConfiguration configuration, string dataDirectory, bool production)
+    /// <summary>
+    /// Opens the key store the configuration names. It logs through <paramref name="loggers"/> for as long as it is
+    /// open: a cluster's member transitions (down with the error, retries scheduled and failed, up again) and PKCS#11
+    /// module loads.
+    /// </summary>
+    public static IKeyStore OpenKeyStore(HgsConfiguration configuration, string dataDirectory, bool production, ILoggerFactory loggers, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        return KeyStores.Open(configuration.KeyStore, new KeyStoreOpenContext(Path.GetFullPath(dataDirectory), production));
+        ArgumentNullException.ThrowIfNull(loggers);
+        ArgumentNullException.ThrowIfNull(time);
+        return CreateKeyStoreRegistry(time).Open(configuration.KeyStore, new KeyStoreOpenContext(Path.GetFullPath(dataDirectory), production) { Loggers = loggers });
     }
 
     /// <summary>

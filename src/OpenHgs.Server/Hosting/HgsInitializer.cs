@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenHgs.Crypto;
 using OpenHgs.Server.Configuration;
@@ -26,7 +27,11 @@ public static class HgsInitializer
 {
     public const string AdminTokenFile = "admin.token";
 
-    public static async Task<InitResult> InitializeAsync(InitRequest request, TimeProvider time, CancellationToken cancellationToken)
+    /// <param name="request">What to set up.</param>
+    /// <param name="time">Clock for the audit record and the key store's retries.</param>
+    /// <param name="cancellationToken">Cancels the database work.</param>
+    /// <param name="loggers">Where the key store logs while init uses it (e.g. a cluster member that is down); none by default.</param>
+    public static async Task<InitResult> InitializeAsync(InitRequest request, TimeProvider time, CancellationToken cancellationToken, ILoggerFactory? loggers = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         string data = Path.GetFullPath(request.DataDirectory);
@@ -42,7 +47,7 @@ public static class HgsInitializer
         var createdKeys = new List<string>();
         try
         {
-            store = HgsRuntime.OpenKeyStore(configuration, data, request.Production);
+            store = HgsRuntime.OpenKeyStore(configuration, data, request.Production, loggers ?? NullLoggerFactory.Instance, time);
             var database = HgsRuntime.OpenDatabase(configuration, data, time);
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
             if (await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.FabricName), cancellationToken).ConfigureAwait(false) is not null)

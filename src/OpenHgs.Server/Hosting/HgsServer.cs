@@ -42,14 +42,16 @@ public static class HgsServer
             k.AddServerHeader = false;
         });
 
-        var keyStore = HgsRuntime.OpenKeyStore(configuration, options.DataDirectory, options.Production);
         var database = HgsRuntime.OpenDatabase(configuration, options.DataDirectory, options.Time);
-        await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
 
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(options.Time);
-        services.AddSingleton(keyStore);
+
+        // Opened by the container so that it logs through the host's loggers (a cluster's member transitions go to the
+        // service log); resolved right after Build, so a key store that cannot open still stops the start.
+        services.AddSingleton(provider => HgsRuntime.OpenKeyStore(
+            configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time));
         services.AddSingleton(database);
         services.AddSingleton<FabricKeyManager>();
         services.AddSingleton<SettingsService>();
@@ -69,6 +71,18 @@ public static class HgsServer
         });
 
         var app = builder.Build();
+        IKeyStore keyStore;
+        try
+        {
+            keyStore = app.Services.GetRequiredService<IKeyStore>();
+            await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         if (keyStore.Kind == "software")
         {
             app.Logger.LogWarning(
