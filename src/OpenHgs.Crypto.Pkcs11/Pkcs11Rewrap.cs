@@ -39,9 +39,7 @@ internal static class Pkcs11Rewrap
                 mac = session.Sign(hmac, secret, request.MacData);
             }
 
-            using var rsa = RSA.Create();
-            rsa.ImportSubjectPublicKeyInfo(request.TargetPublicKey, out _);
-            var parameters = rsa.ExportParameters(false);
+            var (modulus, exponent) = Pkcs11KeyObjects.RsaPublicKeyParts(request.TargetPublicKey);
             target = session.CreateObject(
             [
                 attributes.Create(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY),
@@ -49,8 +47,8 @@ internal static class Pkcs11Rewrap
                 attributes.Create(CKA.CKA_TOKEN, false),
                 attributes.Create(CKA.CKA_WRAP, true),
                 attributes.Create(CKA.CKA_ENCRYPT, true),
-                attributes.Create(CKA.CKA_MODULUS, parameters.Modulus!),
-                attributes.Create(CKA.CKA_PUBLIC_EXPONENT, parameters.Exponent!),
+                attributes.Create(CKA.CKA_MODULUS, modulus),
+                attributes.Create(CKA.CKA_PUBLIC_EXPONENT, exponent),
             ]);
             using IMechanism wrap = Pkcs11Mechanisms.ForOaep(session, request.TargetHash);
             byte[] rewrapped = session.WrapKey(wrap, target, secret);

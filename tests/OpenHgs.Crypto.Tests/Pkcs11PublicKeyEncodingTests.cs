@@ -56,6 +56,35 @@ public sealed class Pkcs11PublicKeyEncodingTests
         Assert.Equal(key.ExportSubjectPublicKeyInfo(), spki);
     }
 
+    [Theory]
+    [InlineData(2048)]
+    [InlineData(3072)]
+    [InlineData(4096)]
+    public void Rsa_parts_read_from_a_subject_public_key_info_are_the_keys_parameters(int bits)
+    {
+        using RSA key = RSA.Create(bits);
+        RSAParameters parameters = key.ExportParameters(false);
+
+        var (modulus, exponent) = Pkcs11KeyObjects.RsaPublicKeyParts(key.ExportSubjectPublicKeyInfo());
+
+        Assert.Equal(parameters.Modulus, modulus);
+        Assert.Equal(parameters.Exponent, exponent);
+        Assert.Equal(key.ExportSubjectPublicKeyInfo(), Pkcs11KeyObjects.RsaSubjectPublicKeyInfo(modulus, exponent));
+    }
+
+    [Fact]
+    public void Rsa_parts_refuse_what_is_not_an_rsa_subject_public_key_info()
+    {
+        using ECDsa ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using RSA rsa = RSA.Create(2048);
+        byte[] spki = rsa.ExportSubjectPublicKeyInfo();
+
+        Assert.Contains("rsaEncryption", Assert.Throws<CryptographicException>(() => Pkcs11KeyObjects.RsaPublicKeyParts(ec.ExportSubjectPublicKeyInfo())).Message, StringComparison.Ordinal);
+        Assert.Throws<CryptographicException>(() => Pkcs11KeyObjects.RsaPublicKeyParts(spki.AsMemory(0, spki.Length - 1)));
+        Assert.Throws<CryptographicException>(() => Pkcs11KeyObjects.RsaPublicKeyParts((byte[])[.. spki, 0x00]));
+        Assert.Throws<CryptographicException>(() => Pkcs11KeyObjects.RsaPublicKeyParts(rsa.ExportRSAPublicKey()));
+    }
+
     private static byte[] Der(Action<AsnWriter> write)
     {
         var writer = new AsnWriter(AsnEncodingRules.DER);

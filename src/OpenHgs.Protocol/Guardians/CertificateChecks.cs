@@ -134,6 +134,13 @@ internal static class CertificateChecks
             return false;
         }
 
+        // Equal DER SubjectPublicKeyInfo means the same key; anything else is decided on the parameters (slow in OpenSSL 3,
+        // so only when the encodings differ).
+        if (key.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(parsed.SubjectPublicKeyInfo))
+        {
+            return true;
+        }
+
         using var lease = parsed.LeaseKey();
         return SamePublicKey(key, lease.Key);
     }
