@@ -2,8 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
+using OpenHgs.Testing;
 using Xunit.Abstractions;
-using OpenHgs.Crypto.Cluster.Tests.Support;
 
 namespace OpenHgs.Crypto.Cluster.Tests;
 
@@ -11,7 +11,7 @@ namespace OpenHgs.Crypto.Cluster.Tests;
 /// The acceptance test of the HSM cluster, for real: two SoftHSM2 tokens with the same keys, each behind its own
 /// <c>p11-kit server</c> process, one of them SIGKILLed while four threads sign and decrypt.
 /// </summary>
-public sealed class P11KitClusterTests(ITestOutputHelper output) : IDisposable
+public sealed class P11KitClusterTests : IDisposable
 {
     private const int Threads = 4;
 
@@ -20,15 +20,42 @@ public sealed class P11KitClusterTests(ITestOutputHelper output) : IDisposable
     // 0.24 waiting for replies on a connection whose server died hang forever (seen here: threads parked in C_DecryptInit).
     private static readonly ClusterOptions Options = new(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(2), MemberConcurrency: 1);
 
+    private const string RsaDecrypt = "rsa-decrypt";
+    private const string EcSign = "ec-sign";
+
+    private readonly ITestOutputHelper _output;
     private readonly P11KitTokenServers _servers = new();
+    private readonly byte[] _rsaPublicKey;
+    private readonly byte[] _ecPublicKey;
+
+    /// <summary>Creates the two keys on the first token over the remoting, then copies that token to the second member.</summary>
+    public P11KitClusterTests(ITestOutputHelper output)
+    {
+        _output = output;
+        try
+        {
+            using (IKeyStore store = _servers.Open(0))
+            {
+                _rsaPublicKey = store.CreateKey(new CreateKeyRequest(RsaDecrypt, KeyAlgorithm.Rsa2048, KeyUsage.Decrypt)).SubjectPublicKeyInfo;
+                _ecPublicKey = store.CreateKey(new CreateKeyRequest(EcSign, KeyAlgorithm.EcP256, KeyUsage.Sign)).SubjectPublicKeyInfo;
+            }
+
+            _servers.ReplicateFirstToken();
+        }
+        catch
+        {
+            _servers.Dispose();
+            throw;
+        }
+    }
 
     [Fact]
     public void Killing_one_member_server_under_load_fails_no_operation_and_the_member_is_used_again_after_it_returns()
     {
-        using ClusterKeyStore cluster = ClusterKeyStore.Open(_servers.Members(), Options, TimeProvider.System, NullLogger.Instance);
+        using ClusterKeyStore cluster = ClusterKeyStore.Open(Members(), Options, TimeProvider.System, NullLogger.Instance);
         Assert.All(cluster.Members, m => Assert.Equal(KeyStoreMemberState.Up, m.State));
 
-        using var load = new Load(cluster, _servers);
+        using var load = new Load(cluster, _rsaPublicKey, _ecPublicKey);
         load.Start();
 
         // Both members serve while both are up.
@@ -57,8 +84,8 @@ public sealed class P11KitClusterTests(ITestOutputHelper output) : IDisposable
         WaitUntil(() => cluster.Members[0].Operations >= m1AtDown + 50, TimeSpan.FromSeconds(10), "m1 to serve operations again");
 
         load.Stop();
-        output.WriteLine($"m1 went down with: {down.LastError}");
-        output.WriteLine($"operations: {load.Completed} ({load.CompletedAfter(killedAt)} after the kill); per member: "
+        _output.WriteLine($"m1 went down with: {down.LastError}");
+        _output.WriteLine($"operations: {load.Completed} ({load.CompletedAfter(killedAt)} after the kill); per member: "
             + string.Join(", ", cluster.Members.Select(m => $"{m.Name} {m.Operations}")) + $"; m1 back {recovery.TotalMilliseconds:F0} ms after its server restarted");
         Assert.True(load.Completed > 500, $"only {load.Completed} operations completed");
         Assert.True(load.Failures.IsEmpty,
@@ -70,6 +97,10 @@ public sealed class P11KitClusterTests(ITestOutputHelper output) : IDisposable
     }
 
     public void Dispose() => _servers.Dispose();
+
+    /// <summary>The members as the cluster provider would build them from <see cref="P11KitTokenServers.ClusterUri"/>: each opened from its URI.</summary>
+    private IReadOnlyList<ClusterMemberDefinition> Members() =>
+        Enumerable.Range(0, _servers.Count).Select(i => new ClusterMemberDefinition($"m{i + 1}", _servers.MemberUri(i), () => _servers.Open(i))).ToList();
 
     private static void WaitUntil(Func<bool> condition, TimeSpan timeout, string what)
     {
@@ -86,7 +117,7 @@ public sealed class P11KitClusterTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>Four threads alternating ECDSA signatures and RSA-OAEP decryptions, every result checked.</summary>
-    private sealed class Load(ClusterKeyStore cluster, P11KitTokenServers servers) : IDisposable
+    private sealed class Load(ClusterKeyStore cluster, byte[] rsaPublicKey, byte[] ecPublicKey) : IDisposable
     {
         private readonly CancellationTokenSource _stop = new();
         private readonly ConcurrentBag<long> _completedAt = [];
@@ -131,9 +162,9 @@ public sealed class P11KitClusterTests(ITestOutputHelper output) : IDisposable
         private void Work()
         {
             using ECDsa ec = ECDsa.Create();
-            ec.ImportSubjectPublicKeyInfo(servers.EcPublicKey, out _);
+            ec.ImportSubjectPublicKeyInfo(ecPublicKey, out _);
             using RSA rsa = RSA.Create();
-            rsa.ImportSubjectPublicKeyInfo(servers.RsaPublicKey, out _);
+            rsa.ImportSubjectPublicKeyInfo(rsaPublicKey, out _);
             for (long i = 0; !_stop.IsCancellationRequested; i++)
             {
                 try
@@ -141,7 +172,7 @@ public sealed class P11KitClusterTests(ITestOutputHelper output) : IDisposable
                     if (i % 2 == 0)
                     {
                         byte[] hash = SHA256.HashData(BitConverter.GetBytes(i));
-                        byte[] signature = cluster.SignHash(new SignHashRequest(P11KitTokenServers.EcSign, hash, SignatureScheme.EcdsaSha256));
+                        byte[] signature = cluster.SignHash(new SignHashRequest(EcSign, hash, SignatureScheme.EcdsaSha256));
                         if (!ec.VerifyHash(hash, signature))
                         {
                             Failures.Enqueue("a signature did not verify");
@@ -150,7 +181,7 @@ public sealed class P11KitClusterTests(ITestOutputHelper output) : IDisposable
                     else
                     {
                         byte[] secret = RandomNumberGenerator.GetBytes(32);
-                        byte[] plaintext = cluster.Decrypt(new DecryptRequest(P11KitTokenServers.RsaDecrypt, rsa.Encrypt(secret, RSAEncryptionPadding.OaepSHA1), OaepHash.Sha1));
+                        byte[] plaintext = cluster.Decrypt(new DecryptRequest(RsaDecrypt, rsa.Encrypt(secret, RSAEncryptionPadding.OaepSHA1), OaepHash.Sha1));
                         if (!plaintext.AsSpan().SequenceEqual(secret))
                         {
                             Failures.Enqueue("a decryption returned other bytes");
