@@ -106,56 +106,6 @@ internal static class Pkcs11KeyObjects
             ?? throw new KeyStoreOperationException($"The token generated key '{request.Label}' but it cannot be read back: {problem}.");
     }
 
-    private const string RsaEncryptionOid = "1.2.840.113549.1.1.1";
-
-    /// <summary>
-    /// The modulus and public exponent (unsigned big-endian, no leading zeros) of a DER rsaEncryption
-    /// SubjectPublicKeyInfo, read with the ASN.1 reader: importing the key into OpenSSL and exporting its parameters
-    /// costs ≈0.3 ms, which every HSM-native release paid for the host's key.
-    /// </summary>
-    /// <exception cref="CryptographicException">Not a DER rsaEncryption SubjectPublicKeyInfo with a positive modulus and exponent.</exception>
-    public static (byte[] Modulus, byte[] Exponent) RsaPublicKeyParts(ReadOnlyMemory<byte> subjectPublicKeyInfo)
-    {
-        try
-        {
-            var outer = new AsnReader(subjectPublicKeyInfo, AsnEncodingRules.DER);
-            var info = outer.ReadSequence();
-            outer.ThrowIfNotEmpty();
-            var algorithm = info.ReadSequence();
-            if (algorithm.ReadObjectIdentifier() != RsaEncryptionOid)
-            {
-                throw new CryptographicException("The SubjectPublicKeyInfo is not an rsaEncryption key.");
-            }
-
-            if (algorithm.HasData)
-            {
-                algorithm.ReadNull();
-            }
-
-            algorithm.ThrowIfNotEmpty();
-            byte[] key = info.ReadBitString(out int unusedBits);
-            info.ThrowIfNotEmpty();
-            var rsaKey = new AsnReader(key, AsnEncodingRules.DER);
-            var parts = rsaKey.ReadSequence();
-            rsaKey.ThrowIfNotEmpty();
-            var modulus = parts.ReadIntegerBytes();
-            var exponent = parts.ReadIntegerBytes();
-            parts.ThrowIfNotEmpty();
-            if (unusedBits != 0 || !IsPositive(modulus.Span) || !IsPositive(exponent.Span))
-            {
-                throw new CryptographicException("The RSA SubjectPublicKeyInfo is malformed.");
-            }
-
-            return (TrimLeadingZeros(modulus.ToArray()), TrimLeadingZeros(exponent.ToArray()));
-        }
-        catch (AsnContentException ex)
-        {
-            throw new CryptographicException("The RSA SubjectPublicKeyInfo is not valid DER.", ex);
-        }
-
-        static bool IsPositive(ReadOnlySpan<byte> integer) => integer.Length > 0 && (integer[0] & 0x80) == 0 && integer.ContainsAnyExcept((byte)0);
-    }
-
     /// <summary>The DER SubjectPublicKeyInfo of an RSA public key given as unsigned big-endian integers.</summary>
     public static byte[] RsaSubjectPublicKeyInfo(byte[] modulus, byte[] exponent)
     {

@@ -39,7 +39,7 @@ internal static class Pkcs11Rewrap
                 mac = session.Sign(hmac, secret, request.MacData);
             }
 
-            var (modulus, exponent) = Pkcs11KeyObjects.RsaPublicKeyParts(request.TargetPublicKey);
+            var (modulus, exponent) = SubjectPublicKeyInfoReader.ReadRsa(request.TargetPublicKey);
             target = session.CreateObject(
             [
                 attributes.Create(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY),

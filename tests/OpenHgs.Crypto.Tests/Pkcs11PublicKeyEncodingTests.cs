@@ -65,10 +65,12 @@ public sealed class Pkcs11PublicKeyEncodingTests
         using RSA key = RSA.Create(bits);
         RSAParameters parameters = key.ExportParameters(false);
 
-        var (modulus, exponent) = Pkcs11KeyObjects.RsaPublicKeyParts(key.ExportSubjectPublicKeyInfo());
+        var (modulus, exponent) = SubjectPublicKeyInfoReader.ReadRsa(key.ExportSubjectPublicKeyInfo());
 
         Assert.Equal(parameters.Modulus, modulus);
         Assert.Equal(parameters.Exponent, exponent);
+        Assert.Equal(bits, SubjectPublicKeyInfoReader.ModulusBits(modulus));
+        Assert.Equal(SubjectPublicKeyInfoReader.RsaEncryptionOid, SubjectPublicKeyInfoReader.ReadAlgorithm(key.ExportSubjectPublicKeyInfo()));
         Assert.Equal(key.ExportSubjectPublicKeyInfo(), Pkcs11KeyObjects.RsaSubjectPublicKeyInfo(modulus, exponent));
     }
 
@@ -79,10 +81,10 @@ public sealed class Pkcs11PublicKeyEncodingTests
         using RSA rsa = RSA.Create(2048);
         byte[] spki = rsa.ExportSubjectPublicKeyInfo();
 
-        Assert.Contains("rsaEncryption", Assert.Throws<CryptographicException>(() => Pkcs11KeyObjects.RsaPublicKeyParts(ec.ExportSubjectPublicKeyInfo())).Message, StringComparison.Ordinal);
-        Assert.Throws<CryptographicException>(() => Pkcs11KeyObjects.RsaPublicKeyParts(spki.AsMemory(0, spki.Length - 1)));
-        Assert.Throws<CryptographicException>(() => Pkcs11KeyObjects.RsaPublicKeyParts((byte[])[.. spki, 0x00]));
-        Assert.Throws<CryptographicException>(() => Pkcs11KeyObjects.RsaPublicKeyParts(rsa.ExportRSAPublicKey()));
+        Assert.Contains("rsaEncryption", Assert.Throws<CryptographicException>(() => SubjectPublicKeyInfoReader.ReadRsa(ec.ExportSubjectPublicKeyInfo())).Message, StringComparison.Ordinal);
+        Assert.Throws<CryptographicException>(() => SubjectPublicKeyInfoReader.ReadRsa(spki.AsMemory(0, spki.Length - 1)));
+        Assert.Throws<CryptographicException>(() => SubjectPublicKeyInfoReader.ReadRsa((byte[])[.. spki, 0x00]));
+        Assert.Throws<CryptographicException>(() => SubjectPublicKeyInfoReader.ReadRsa(rsa.ExportRSAPublicKey()));
     }
 
     private static byte[] Der(Action<AsnWriter> write)

@@ -1,0 +1,93 @@
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+
+namespace OpenHgs.Crypto;
+
+/// <summary>
+/// Reads DER SubjectPublicKeyInfo structures with the managed ASN.1 reader: the algorithm, and an RSA key's modulus
+/// and exponent. Microseconds, where importing the key into OpenSSL 3 to ask the same costs ≈0.13 ms (and exporting
+/// parameters again ≈0.15 ms) — costs every attestation and release used to pay for keys it only needed to look at.
+/// </summary>
+/// <remarks>Strict DER; anything else is a <see cref="CryptographicException"/>. It checks structure, not key quality.</remarks>
+public static class SubjectPublicKeyInfoReader
+{
+    public const string RsaEncryptionOid = "1.2.840.113549.1.1.1";
+    public const string EcPublicKeyOid = "1.2.840.10045.2.1";
+
+    /// <summary>The algorithm OID of a DER SubjectPublicKeyInfo (which must be exactly one structure).</summary>
+    /// <exception cref="CryptographicException">Not DER SubjectPublicKeyInfo.</exception>
+    public static string ReadAlgorithm(ReadOnlyMemory<byte> subjectPublicKeyInfo) => Read(subjectPublicKeyInfo, (oid, _, _) => oid);
+
+    /// <summary>
+    /// The modulus and public exponent (unsigned big-endian, no leading zeros) of a DER rsaEncryption SubjectPublicKeyInfo.
+    /// </summary>
+    /// <exception cref="CryptographicException">Not a DER rsaEncryption SubjectPublicKeyInfo with a positive modulus and exponent.</exception>
+    public static (byte[] Modulus, byte[] Exponent) ReadRsa(ReadOnlyMemory<byte> subjectPublicKeyInfo) =>
+        Read(subjectPublicKeyInfo, (oid, parameters, key) =>
+        {
+            if (oid != RsaEncryptionOid)
+            {
+                throw new CryptographicException("The SubjectPublicKeyInfo is not an rsaEncryption key.");
+            }
+
+            if (parameters.HasData)
+            {
+                parameters.ReadNull();
+            }
+
+            parameters.ThrowIfNotEmpty();
+            var outer = new AsnReader(key, AsnEncodingRules.DER);
+            var parts = outer.ReadSequence();
+            outer.ThrowIfNotEmpty();
+            var modulus = parts.ReadIntegerBytes();
+            var exponent = parts.ReadIntegerBytes();
+            parts.ThrowIfNotEmpty();
+            if (!IsPositive(modulus.Span) || !IsPositive(exponent.Span))
+            {
+                throw new CryptographicException("The RSA SubjectPublicKeyInfo is malformed.");
+            }
+
+            return (TrimLeadingZeros(modulus.Span), TrimLeadingZeros(exponent.Span));
+        });
+
+    /// <summary>The size in bits of an RSA modulus as <see cref="ReadRsa"/> returns it.</summary>
+    public static int ModulusBits(ReadOnlySpan<byte> modulus) =>
+        modulus.IsEmpty ? 0 : ((modulus.Length - 1) * 8) + (32 - System.Numerics.BitOperations.LeadingZeroCount((uint)modulus[0]));
+
+    private static T Read<T>(ReadOnlyMemory<byte> subjectPublicKeyInfo, Func<string, AsnReader, ReadOnlyMemory<byte>, T> interpret)
+    {
+        try
+        {
+            var outer = new AsnReader(subjectPublicKeyInfo, AsnEncodingRules.DER);
+            var info = outer.ReadSequence();
+            outer.ThrowIfNotEmpty();
+            var algorithm = info.ReadSequence();
+            string oid = algorithm.ReadObjectIdentifier();
+            byte[] key = info.ReadBitString(out int unusedBits);
+            info.ThrowIfNotEmpty();
+            if (unusedBits != 0)
+            {
+                throw new CryptographicException("The SubjectPublicKeyInfo's key is not a whole number of bytes.");
+            }
+
+            return interpret(oid, algorithm, key);
+        }
+        catch (AsnContentException ex)
+        {
+            throw new CryptographicException("The SubjectPublicKeyInfo is not valid DER.", ex);
+        }
+    }
+
+    private static bool IsPositive(ReadOnlySpan<byte> integer) => integer.Length > 0 && (integer[0] & 0x80) == 0 && integer.ContainsAnyExcept((byte)0);
+
+    private static byte[] TrimLeadingZeros(ReadOnlySpan<byte> value)
+    {
+        int start = 0;
+        while (start < value.Length - 1 && value[start] == 0)
+        {
+            start++;
+        }
+
+        return value[start..].ToArray();
+    }
+}
