@@ -11,6 +11,9 @@ public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time) : IHgsD
 {
     public abstract string Provider { get; }
 
+    /// <summary>Releases this database's pooled connections (and nothing of other databases in the process).</summary>
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+
     protected SqlDialect Dialect { get; } = dialect;
 
     protected abstract Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken);

@@ -8,7 +8,7 @@ namespace OpenHgs.Storage;
 /// not at all. When the database cannot answer, calls throw <see cref="DatabaseUnavailableException"/> and
 /// the service fails closed.
 /// </summary>
-public interface IHgsDatabase
+public interface IHgsDatabase : IDisposable
 {
     /// <summary>Provider name, e.g. <c>sqlite</c>.</summary>
     string Provider { get; }

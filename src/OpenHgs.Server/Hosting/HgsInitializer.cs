@@ -48,7 +48,7 @@ public static class HgsInitializer
         try
         {
             store = HgsRuntime.OpenKeyStore(configuration, data, request.Production, loggers ?? NullLoggerFactory.Instance, time);
-            var database = HgsRuntime.OpenDatabase(configuration, data, time);
+            using var database = HgsRuntime.OpenDatabase(configuration, data, time);
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
             if (await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.FabricName), cancellationToken).ConfigureAwait(false) is not null)
             {
@@ -99,7 +99,6 @@ public static class HgsInitializer
         finally
         {
             store?.Dispose();
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         }
     }
 }

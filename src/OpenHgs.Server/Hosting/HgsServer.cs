@@ -52,7 +52,7 @@ public static class HgsServer
         // service log); resolved right after Build, so a key store that cannot open still stops the start.
         services.AddSingleton(provider => HgsRuntime.OpenKeyStore(
             configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time));
-        services.AddSingleton(database);
+        services.AddSingleton(_ => database); // a factory registration: the container disposes it at shutdown
         services.AddSingleton<FabricKeyManager>();
         services.AddSingleton<SettingsService>();
         services.AddSingleton<AdminCredential>();

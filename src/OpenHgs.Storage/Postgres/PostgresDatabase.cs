@@ -12,7 +12,7 @@ namespace OpenHgs.Storage.Postgres;
 /// <see cref="DatabaseUnavailableException"/> quickly (short connect and command timeouts) so the service
 /// answers 503 instead of hanging, and the pool reconnects by itself when the server returns.
 /// </summary>
-public sealed class PostgresDatabase : AdoDatabase, IDisposable
+public sealed class PostgresDatabase : AdoDatabase
 {
     private readonly NpgsqlDataSource _dataSource;
 
@@ -36,7 +36,11 @@ public sealed class PostgresDatabase : AdoDatabase, IDisposable
 
     public override string Provider => "postgresql";
 
-    public void Dispose() => _dataSource.Dispose();
+    public override void Dispose()
+    {
+        _dataSource.Dispose();
+        base.Dispose();
+    }
 
     protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
         await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);

@@ -27,6 +27,18 @@ public sealed class SqliteDatabase : AdoDatabase
 
     public override string Provider => "sqlite";
 
+    /// <summary>Closes this file's pooled connections, so the file can be moved or deleted afterwards.</summary>
+    public override void Dispose()
+    {
+        using (var connection = new SqliteConnection(_connectionString))
+        {
+            SqliteConnection.ClearPool(connection);
+        }
+
+        _writers.Dispose();
+        base.Dispose();
+    }
+
     protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);
