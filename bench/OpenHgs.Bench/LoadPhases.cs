@@ -79,7 +79,7 @@ public sealed class LoadPhases(
         return best!.Value;
     }
 
-    private static string Limit(double rate, double hsmCeiling, double commitCeiling, PhaseCost cost)
+    internal static string Limit(double rate, double hsmCeiling, double commitCeiling, PhaseCost cost, params (string Name, double Value)[] more)
     {
         double cpuCeiling = Environment.ProcessorCount * 1000 / Math.Max(0.001, cost.ServerCpuMsPerOp + cost.ClientCpuMsPerOp);
         var ceilings = new (string Name, double Value)[]
@@ -87,7 +87,7 @@ public sealed class LoadPhases(
             ("key store (HSM) operations", hsmCeiling),
             ("durable commits (fsync; writers serialised on one lock)", commitCeiling),
             ($"CPU of {Environment.ProcessorCount} cores shared by service + load generator", cpuCeiling),
-        };
+        }.Concat(more).ToArray();
         var tightest = ceilings.MinBy(c => c.Value);
         return $"{string.Join("; ", ceilings.Select(c => $"{c.Name} ≤ {c.Value:F0}/s"))} → tightest: {tightest.Name} (measured {rate:F0}/s = {rate / tightest.Value:P0} of it)";
     }

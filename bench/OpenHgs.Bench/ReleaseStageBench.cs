@@ -70,7 +70,7 @@ public static class ReleaseStageBench
         return Time(duration, () => key.VerifyData(data, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1));
     }
 
-    private static double Time(TimeSpan duration, Action action)
+    internal static double Time(TimeSpan duration, Action action)
     {
         // Warm up longer than we measure, so tiered JIT has promoted the hot code and its compile time is not charged.
         long warm = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * 1.5 * Stopwatch.Frequency);

@@ -54,6 +54,31 @@ public sealed class WireClient(HttpClient http)
             : throw new InvalidOperationException($"attestation answered {verdict?.Status}");
     }
 
+    /// <summary>A fresh nonce: <c>POST /attestation/v1/challenge</c>.</summary>
+    public async Task<ChallengeResponse> ChallengeAsync(CancellationToken cancellationToken)
+    {
+        using var challenge = await http.PostAsync(new Uri("attestation/v1/challenge", UriKind.Relative), null, cancellationToken).ConfigureAwait(false);
+        await EnsureAsync(challenge, "challenge", cancellationToken).ConfigureAwait(false);
+        return (await challenge.Content.ReadFromJsonAsync(WireJson.Default.ChallengeResponse, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <summary>The JSON body of an attest request, serialised once before it is sent.</summary>
+    public static byte[] AttestBody(AttestRequest request) => JsonSerializer.SerializeToUtf8Bytes(request, WireJson.Default.AttestRequest);
+
+    /// <summary>Sends a prepared attest body (<see cref="AttestBody"/>); throws unless the verdict is Passed with a certificate.</summary>
+    public async Task AttestPreparedAsync(byte[] body, CancellationToken cancellationToken)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = Json;
+        using var attest = await http.PostAsync(new Uri("attestation/v1/attest", UriKind.Relative), content, cancellationToken).ConfigureAwait(false);
+        await EnsureAsync(attest, "attest", cancellationToken).ConfigureAwait(false);
+        var verdict = await attest.Content.ReadFromJsonAsync(WireJson.Default.AttestResponse, cancellationToken).ConfigureAwait(false);
+        if (verdict is not { Status: "Passed", HealthCertificate: not null })
+        {
+            throw new InvalidOperationException($"attestation answered {verdict?.Status}: {string.Join("; ", verdict?.Reasons.Select(r => $"{r.Code} {r.Policy} {r.Message}") ?? [])}");
+        }
+    }
+
     /// <summary>The JSON body of a release request, built once and sent many times.</summary>
     public static byte[] ReleaseBody(byte[] keyProtector, byte[] healthCertificate) =>
         JsonSerializer.SerializeToUtf8Bytes(new ReleaseRequest(Convert.ToBase64String(keyProtector), Convert.ToBase64String(healthCertificate)), WireJson.Default.ReleaseRequest);
