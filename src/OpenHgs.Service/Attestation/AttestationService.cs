@@ -15,10 +15,16 @@ namespace OpenHgs.Service.Attestation;
 
 /// <summary>
 /// Challenge–response attestation. Nonces are 256-bit, stored by hash, single-use across every node that
-/// shares the database, and expire after <see cref="NonceLifetime"/>. In one transaction the service consumes
-/// the nonce, checks the evidence, issues the health certificate (signed in the key store) and writes the
-/// audit record: if the record cannot be stored, no certificate leaves the service.
+/// shares the database, and expire after <see cref="NonceLifetime"/>. The evidence is checked and the health
+/// certificate signed (in the key store) first, outside any write transaction; then one transaction consumes the
+/// nonce, re-reads the host and writes the audit record. The certificate leaves the service only if that
+/// transaction commits with the nonce valid and the host still registered; otherwise it is discarded.
 /// </summary>
+/// <remarks>
+/// Signing before the transaction keeps the key store's work out of the database's write lock (SQLite admits one
+/// writer per database), so attestations of several hosts sign in parallel while one commits. The verdict is the
+/// same as deciding everything in the transaction: nonce problems win over everything else, as before.
+/// </remarks>
 public sealed partial class AttestationService(
     IHgsDatabase database,
     FabricKeyManager keys,
@@ -73,9 +79,10 @@ public sealed partial class AttestationService(
 
         try
         {
+            var tentative = await DecideAsync(current, thumbprint, signingKey, encryptionKey, message, signature, evidenceDigest, signer, cancellationToken).ConfigureAwait(false);
             var verdict = await database.InTransactionAsync(async s =>
             {
-                var (verdict, hostName) = await DecideAsync(s, current, nonce, thumbprint, signingKey, encryptionKey, message, signature, evidenceDigest, signer).ConfigureAwait(false);
+                var (verdict, hostName) = await ConfirmAsync(s, current.PolicyVersion, nonce, thumbprint, tentative).ConfigureAwait(false);
                 await s.Audit.AppendAsync(AuditRecord.Create(
                     AuditEvents.Attestation,
                     verdict.Passed ? AuditOutcomes.Success : AuditOutcomes.Refused,
@@ -98,11 +105,52 @@ public sealed partial class AttestationService(
         }
     }
 
-    private async Task<(AttestationVerdict Verdict, string? HostName)> DecideAsync(
-        HgsSession s, CurrentSettings current, byte[] nonce, string thumbprint, byte[] signingKey, byte[] encryptionKey,
-        byte[] message, byte[] signature, byte[] evidenceDigest, FabricKey signer)
+    /// <summary>The verdict on the evidence alone (no nonce yet): mode, registered host, signature, key; signs the certificate if all pass.</summary>
+    private async Task<Tentative> DecideAsync(
+        CurrentSettings current, string thumbprint, byte[] signingKey, byte[] encryptionKey,
+        byte[] message, byte[] signature, byte[] evidenceDigest, FabricKey signer, CancellationToken cancellationToken)
     {
         int policy = current.PolicyVersion;
+        if (current.Mode != AttestationMode.HostKey)
+        {
+            return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.ModeMismatch, "The service attests in TPM mode; host-key evidence is not accepted.")), null);
+        }
+
+        var host = await database.ReadAsync(s => s.Hosts.FindByThumbprintAsync(thumbprint), cancellationToken).ConfigureAwait(false);
+        if (host is null || host.Mode != HostRegistry.HostKeyMode)
+        {
+            return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}.")), null);
+        }
+
+        if (!HostKeys.VerifySignature(signingKey, message, signature))
+        {
+            return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.SignatureInvalid, "The evidence signature does not verify with the registered host key.")), host);
+        }
+
+        try
+        {
+            HostKeys.Validate(encryptionKey, "hostKey.encryptionPublicKey", forSigning: false);
+        }
+        catch (ServiceException ex)
+        {
+            return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.EncryptionKeyUnsupported, ex.Message)), host);
+        }
+
+        var now = time.GetUtcNow();
+        var claims = new HealthClaims(AttestationMode.HostKey, policy, evidenceDigest, host.Name, now);
+        byte[] certificate = HealthCertificateIssuer.Issue(
+            new HealthCertificateRequest(claims, encryptionKey, current.Validity),
+            signer.Certificate,
+            X509SignatureGenerator.CreateForECDsa(signer.ECDsa));
+        return new(new AttestationVerdict(AttestationStatus.Passed, certificate, now + current.Validity, policy, []), host);
+    }
+
+    /// <summary>
+    /// In the write transaction: consumes the nonce (its problems take precedence, as they always did), and keeps a
+    /// passing verdict only if the same host is still registered — a host removed meanwhile gets no certificate.
+    /// </summary>
+    private async Task<(AttestationVerdict Verdict, string? HostName)> ConfirmAsync(HgsSession s, int policy, byte[] nonce, string thumbprint, Tentative tentative)
+    {
         var expiresAt = await s.Nonces.ConsumeAsync(NonceHash(nonce)).ConfigureAwait(false);
         var now = time.GetUtcNow();
         if (expiresAt is null)
@@ -115,38 +163,19 @@ public sealed partial class AttestationService(
             return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge.")), null);
         }
 
-        if (current.Mode != AttestationMode.HostKey)
+        if (tentative.Verdict.Passed)
         {
-            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.ModeMismatch, "The service attests in TPM mode; host-key evidence is not accepted.")), null);
+            var host = await s.Hosts.FindByThumbprintAsync(thumbprint).ConfigureAwait(false);
+            if (host is null || host.Name != tentative.Host!.Name || host.Mode != HostRegistry.HostKeyMode)
+            {
+                return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}.")), null);
+            }
         }
 
-        var host = await s.Hosts.FindByThumbprintAsync(thumbprint).ConfigureAwait(false);
-        if (host is null || host.Mode != HostRegistry.HostKeyMode)
-        {
-            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}.")), null);
-        }
-
-        if (!HostKeys.VerifySignature(signingKey, message, signature))
-        {
-            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.SignatureInvalid, "The evidence signature does not verify with the registered host key.")), host.Name);
-        }
-
-        try
-        {
-            HostKeys.Validate(encryptionKey, "hostKey.encryptionPublicKey", forSigning: false);
-        }
-        catch (ServiceException ex)
-        {
-            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.EncryptionKeyUnsupported, ex.Message)), host.Name);
-        }
-
-        var claims = new HealthClaims(AttestationMode.HostKey, policy, evidenceDigest, host.Name, now);
-        byte[] certificate = HealthCertificateIssuer.Issue(
-            new HealthCertificateRequest(claims, encryptionKey, current.Validity),
-            signer.Certificate,
-            X509SignatureGenerator.CreateForECDsa(signer.ECDsa));
-        return (new AttestationVerdict(AttestationStatus.Passed, certificate, now + current.Validity, policy, []), host.Name);
+        return (tentative.Verdict, tentative.Host?.Name);
     }
+
+    private sealed record Tentative(AttestationVerdict Verdict, HostRecord? Host);
 
     private static byte[] DecodeNonce(string? text)
     {
