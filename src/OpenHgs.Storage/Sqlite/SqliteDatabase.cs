@@ -44,11 +44,7 @@ public sealed class SqliteDatabase : AdoDatabase
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var pragma = connection.CreateCommand();
-        // cache_size/mmap_size: each pooled connection has its own page cache, reset whenever another connection
-        // commits; reading pages through a shared memory map instead of read() calls keeps lookups in 100,000 hosts and
-        // appends after 1,000,000 audit records close to the cost of a small database (bench scale run).
-        pragma.CommandText = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; "
-            + "PRAGMA cache_size = -16384; PRAGMA mmap_size = 268435456;";
+        pragma.CommandText = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
         await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         return connection;
     }
