@@ -54,8 +54,13 @@ if "$root/bench/run.sh" --quick >"$bench_out" 2>"$results/bench-quick.log"; then
   last="$(tail -n 1 "$bench_out")"
   missing=""
   for key in hsm_unwrap_per_s hsm_sign_per_s release_per_s release_p50_ms release_p99_ms attest_per_s attest_p50_ms \
-             attest_p99_ms release_vs_hsm server_peak_rss_mb scale_latency_ratio; do
+             attest_p99_ms release_vs_hsm server_peak_rss_mb scale_latency_ratio tpm_attest_per_s tpm_attest_p50_ms \
+             tpm_attest_p99_ms; do
     grep -q "\"$key\":[0-9]" <<<"$last" || missing="$missing $key"
+  done
+  # Every request of the run must have succeeded and the audit chain must still verify.
+  for expected in '"release_failures":0' '"attest_failures":0' '"tpm_attest_failures":0' '"audit_chain_valid":true'; do
+    grep -qF "$expected" <<<"$last" || missing="$missing $expected"
   done
   if [[ "$last" == "{"*"}" ]] && [ -z "$missing" ]; then
     passed=$((passed + 1)); echo "   bench: passed"
