@@ -58,6 +58,7 @@ public static class HgsServer
         services.AddSingleton<AdminCredential>();
         services.AddSingleton<HostRegistry>();
         services.AddSingleton<AttestationService>();
+        services.AddSingleton<PolicySnapshotCache>();
         services.AddSingleton<TpmAttestationService>();
         services.AddSingleton<TpmEnrollmentService>();
         services.AddSingleton<PolicyService>();

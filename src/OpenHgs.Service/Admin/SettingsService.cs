@@ -20,7 +20,11 @@ public static class SettingNames
 /// <summary>The admin-tunable service settings, cached briefly so the hot paths do not query them each time.</summary>
 public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
 {
-    private static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// How long settings read from the database are used. Another node's change (sharing the database) is seen by this
+    /// node at most this long after it commits; this node's own changes drop the cache at once (<see cref="Invalidate"/>).
+    /// </summary>
+    public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(5);
     private (CurrentSettings Settings, DateTimeOffset LoadedAt)? _cached;
 
     public async Task<CurrentSettings> GetAsync(CancellationToken cancellationToken)

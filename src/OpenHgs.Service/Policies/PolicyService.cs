@@ -77,7 +77,11 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
         return new BaselineInfo(request.Name, baseline.HardwareClass, now, version);
     }
 
-    /// <summary>Reads the policy version, states and baselines inside <paramref name="session"/> (the attestation's transaction).</summary>
+    /// <summary>
+    /// Reads the states and baselines, then the policy version, in <paramref name="session"/>. Without a transaction the
+    /// result is one version's only if <see cref="ReadVersionAsync"/> before it gives the same version (as
+    /// <see cref="PolicySnapshotCache"/> checks): every change bumps the version in the same transaction.
+    /// </summary>
     public static async Task<PolicySnapshot> LoadAsync(HgsSession session)
     {
         ArgumentNullException.ThrowIfNull(session);
@@ -109,8 +113,10 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
     private static PolicyState StateOf(IAttestationPolicy policy, Dictionary<string, string> states) =>
         states.TryGetValue(policy.Name, out var text) ? ParseState(text) : policy.DefaultState;
 
-    private static async Task<int> ReadVersionAsync(HgsSession s)
+    /// <summary>The policy version in the database (1 before the first change).</summary>
+    internal static async Task<int> ReadVersionAsync(HgsSession s)
     {
+        ArgumentNullException.ThrowIfNull(s);
         string? text = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
         return text is null ? 1 : int.Parse(text, CultureInfo.InvariantCulture);
     }

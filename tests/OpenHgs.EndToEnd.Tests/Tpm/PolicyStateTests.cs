@@ -41,6 +41,59 @@ public sealed class PolicyStateTests
         Assert.Equal(staged.PolicyVersion + 1, disabled.PolicyVersion);
     }
 
+    /// <summary>
+    /// Another node sharing the database changes the policy set (simulated by writing the tables directly, bumping the
+    /// version in the same transaction as PolicyService does): this service's settings and policy caches still hold the
+    /// old version, yet the very next attestation is decided under the new one — the attest transaction checks the
+    /// version and decides again — without waiting for the settings cache lifetime.
+    /// </summary>
+    [Theory]
+    [InlineData(DatabaseKind.Sqlite)]
+    [InlineData(DatabaseKind.Postgres)]
+    public async Task Another_nodes_policy_and_baseline_changes_apply_to_the_next_attestation(DatabaseKind database)
+    {
+        const string Log = "Ubuntu2104NoSecureBootGCE";
+        await using var scenario = await TpmScenario.StartAsync(Log, database: database);
+        var baseline = await scenario.AddBaselineAsync(Log);
+        var host = await scenario.EnrolAsync("insecure", Log);
+        using var client = host.Client();
+        int version = baseline.PolicyVersion;
+
+        var enforced = await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
+        Assert.Equal(("Hgs_SecureBootEnabled", version), (Assert.Single(enforced.Reasons).Policy, enforced.PolicyVersion));
+
+        // Policy disabled elsewhere: passes at once.
+        await OtherNodeAsync(scenario, ++version, "INSERT INTO policies (name, state) VALUES ('Hgs_SecureBootEnabled', 'disabled')");
+        var passed = await client.AttestAsync(CancellationToken.None);
+        Assert.True(passed.Passed);
+        Assert.Empty(passed.Response.Reasons);
+        Assert.Equal((version, version), (passed.Response.PolicyVersion, PolicyVersionOf(passed.HealthCertificate!)));
+
+        // Staged elsewhere: passes with the report.
+        await OtherNodeAsync(scenario, ++version, "UPDATE policies SET state = 'staged' WHERE name = 'Hgs_SecureBootEnabled'");
+        var reported = await client.AttestAsync(CancellationToken.None);
+        Assert.True(reported.Passed);
+        Assert.Equal(("PolicyStaged", "Hgs_SecureBootEnabled"), (Assert.Single(reported.Response.Reasons).Code, Assert.Single(reported.Response.Reasons).Policy));
+        Assert.Equal(version, PolicyVersionOf(reported.HealthCertificate!));
+
+        // Baseline removed elsewhere: the policies comparing with baselines fail at once.
+        await OtherNodeAsync(scenario, ++version, "DELETE FROM baselines");
+        var unmatched = await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
+        Assert.Equal(
+            ["Hgs_SecureBootSettings", "Hgs_BaselineMatch", "Hgs_BootComponents", "Hgs_SecureBootEnabled"],
+            unmatched.Reasons.Select(r => r.Policy));
+        Assert.Equal("PolicyStaged", unmatched.Reasons[^1].Code);
+        Assert.Equal(version, unmatched.PolicyVersion);
+
+        // Enabled again elsewhere and the baseline registered again here: refused by that policy alone.
+        await OtherNodeAsync(scenario, ++version, "UPDATE policies SET state = 'enabled' WHERE name = 'Hgs_SecureBootEnabled'");
+        var again = await scenario.AddBaselineAsync(Log);
+        Assert.Equal(version + 1, again.PolicyVersion);
+        var refused = await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
+        Assert.Equal(("Hgs_SecureBootEnabled", again.PolicyVersion), (Assert.Single(refused.Reasons).Policy, refused.PolicyVersion));
+        Assert.Equal(again.PolicyVersion, (await scenario.Service.Admin.GetSettingsAsync(CancellationToken.None)).PolicyVersion);
+    }
+
     [Theory]
     [InlineData(DatabaseKind.Sqlite)]
     [InlineData(DatabaseKind.Postgres)]
@@ -58,6 +111,10 @@ public sealed class PolicyStateTests
         var badState = await Assert.ThrowsAsync<OpenHgs.Client.HgsClientException>(() => scenario.Admin.SetPolicyStateAsync("Hgs_DbxPresent", "sometimes", CancellationToken.None));
         Assert.Equal("UnknownPolicyState", badState.Code);
     }
+
+    /// <summary>A policy change by another node: <paramref name="sql"/> and the version bump in one transaction.</summary>
+    private static async Task OtherNodeAsync(TpmScenario scenario, int version, string sql) =>
+        await scenario.Service.ExecuteSqlAsync($"BEGIN; {sql}; UPDATE settings SET value = '{version}' WHERE name = 'policy-version'; COMMIT;");
 
     private static int PolicyVersionOf(byte[] certificate)
     {

@@ -175,6 +175,12 @@ public abstract class TpmRefusalTests(DatabaseKind database)
         var response = await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
         Assert.Contains(response.Reasons, r => r.Policy == "Hgs_BaselineMatch");
         Assert.DoesNotContain(response.Reasons, r => r.Policy == "Hgs_SecureBootEnabled");
+
+        // Its hardware class registered: the next attestation passes under the new policy version.
+        var added = await scenario.AddBaselineAsync("Rhel8GCE");
+        var passed = await client.AttestAsync(CancellationToken.None);
+        Assert.True(passed.Passed);
+        Assert.Equal(added.PolicyVersion, passed.Response.PolicyVersion);
     }
 
     [Fact]

@@ -16,22 +16,34 @@ using OpenHgs.Tpm.EventLogs;
 namespace OpenHgs.Service.Attestation.Tpm;
 
 /// <summary>
-/// TPM-mode attestation (HGS TPM-trusted). In one transaction: consume the nonce; require TPM mode; find the host
-/// by its registered EK and the AK activated for that EK; verify the quote over the nonce and that the event log
-/// replays to the quoted PCRs; verify the AK's certification of the host encryption key (fixedTPM, decrypt-only);
-/// evaluate the policies in force; issue the health certificate for that TPM-resident key (so a released transport key
-/// can only be decrypted inside that TPM); append the audit record. Every refusal is a named reason, and policy
-/// failures name the policy. Refusals change nothing but the (consumed) nonce and the audit trail.
+/// TPM-mode attestation (HGS TPM-trusted). First, outside any write transaction: find the host by its registered EK and
+/// the AK activated for that EK; verify the quote over the presented nonce and that the event log replays to the
+/// quoted PCRs; verify the AK's certification of the host encryption key (fixedTPM, decrypt-only); evaluate the
+/// policies in force (<see cref="PolicySnapshotCache"/>); issue the health certificate for that TPM-resident key (so a
+/// released transport key can only be decrypted inside that TPM). Then one transaction confirms that verdict — the
+/// policy version, the host and its AK are still what it was reached with; consumes the nonce (its problems take
+/// precedence, then TPM mode, as before) — and appends the audit record. The certificate leaves the service only if
+/// that transaction commits. Every refusal is a named reason, and policy failures name the policy. Refusals change
+/// nothing but the (consumed) nonce and the audit trail.
 /// </summary>
+/// <remarks>
+/// The verdict is the one the checks would reach inside the transaction: when the policy version, the host or its AK
+/// changed between the checks and the transaction, the transaction writes nothing (the nonce stays unused) and the
+/// checks run again, at most <see cref="MaxAttempts"/> times; see docs/tpm-attestation.md ("Where the checks run").
+/// </remarks>
 public sealed partial class TpmAttestationService(
     IHgsDatabase database,
     FabricKeyManager keys,
     SettingsService settings,
+    PolicySnapshotCache policies,
     TimeProvider time,
     ILogger<TpmAttestationService> logger)
 {
     /// <summary>Largest event log accepted in evidence.</summary>
     public const int MaxEventLogBytes = 256 * 1024;
+
+    /// <summary>Decisions per attestation when the policy version, host or AK keeps changing under it.</summary>
+    internal const int MaxAttempts = 3;
 
     public async Task<AttestationVerdict> AttestAsync(byte[] nonce, TpmEvidence evidence, CancellationToken cancellationToken)
     {
@@ -39,30 +51,53 @@ public sealed partial class TpmAttestationService(
         ArgumentNullException.ThrowIfNull(evidence);
         var decoded = Decode(evidence);
         byte[] evidenceDigest = Digest(nonce, decoded);
-        var current = await settings.GetAsync(cancellationToken).ConfigureAwait(false);
         var signer = (await keys.GetSnapshotAsync(cancellationToken).ConfigureAwait(false)).Primary(FabricKeyRole.AttestationSigner);
         string ekThumbprint = TpmEvidenceParsing.EkThumbprint(decoded.EkPublic);
         try
         {
-            var verdict = await database.InTransactionAsync(async s =>
+            for (int attempt = 1; ; attempt++)
             {
-                var (verdict, hostName) = await DecideAsync(s, nonce, decoded, evidenceDigest, current.Validity, signer).ConfigureAwait(false);
-                await s.Audit.AppendAsync(AuditRecord.Create(
-                    AuditEvents.Attestation,
-                    verdict.Passed ? AuditOutcomes.Success : AuditOutcomes.Refused,
-                    hostName ?? "ek:" + ekThumbprint,
-                    verdict.Passed ? null : string.Join(",", verdict.Failures.Select(f => f.Policy ?? f.Code.ToString())),
-                    ("mode", "tpm"),
-                    ("status", verdict.Status.ToString()),
-                    ("evidenceDigest", Convert.ToHexStringLower(evidenceDigest)),
-                    ("policyVersion", verdict.PolicyVersion.ToString(CultureInfo.InvariantCulture)),
-                    ("staged", string.Join(",", verdict.Failures.Where(f => f.Code == AttestationFailureCode.PolicyStaged).Select(f => f.Policy))),
-                    ("signerKey", signer.Id),
-                    ("certificateSha256", verdict.HealthCertificate is null ? null : Convert.ToHexStringLower(SHA256.HashData(verdict.HealthCertificate))))).ConfigureAwait(false);
+                var current = await settings.GetAsync(cancellationToken).ConfigureAwait(false);
+                var snapshot = await policies.GetAsync(current.PolicyVersion, cancellationToken).ConfigureAwait(false);
+                if (snapshot.Version != current.PolicyVersion)
+                {
+                    settings.Invalidate();   // the cached settings name an older version than the database
+                }
+
+                var tentative = await DecideAsync(snapshot, nonce, decoded, evidenceDigest, current.Validity, signer, cancellationToken).ConfigureAwait(false);
+                bool lastAttempt = attempt >= MaxAttempts;
+                var verdict = await database.InTransactionAsync(async s =>
+                {
+                    var confirmed = await ConfirmAsync(s, nonce, decoded, tentative, lastAttempt).ConfigureAwait(false);
+                    if (confirmed is not var (verdict, hostName))
+                    {
+                        return null;   // decided on superseded state: nothing written, decide again
+                    }
+
+                    await s.Audit.AppendAsync(AuditRecord.Create(
+                        AuditEvents.Attestation,
+                        verdict.Passed ? AuditOutcomes.Success : AuditOutcomes.Refused,
+                        hostName ?? "ek:" + ekThumbprint,
+                        verdict.Passed ? null : string.Join(",", verdict.Failures.Select(f => f.Policy ?? f.Code.ToString())),
+                        ("mode", "tpm"),
+                        ("status", verdict.Status.ToString()),
+                        ("evidenceDigest", Convert.ToHexStringLower(evidenceDigest)),
+                        ("policyVersion", verdict.PolicyVersion.ToString(CultureInfo.InvariantCulture)),
+                        ("staged", string.Join(",", verdict.Failures.Where(f => f.Code == AttestationFailureCode.PolicyStaged).Select(f => f.Policy))),
+                        ("signerKey", signer.Id),
+                        ("certificateSha256", verdict.HealthCertificate is null ? null : Convert.ToHexStringLower(SHA256.HashData(verdict.HealthCertificate))))).ConfigureAwait(false);
+                    return verdict;
+                }, cancellationToken).ConfigureAwait(false);
+                if (verdict is null)
+                {
+                    settings.Invalidate();
+                    LogDecidedAgain(logger, ekThumbprint, attempt);
+                    continue;
+                }
+
+                LogAttestation(logger, ekThumbprint, verdict.Status, string.Join(",", verdict.Failures.Select(f => f.Policy ?? f.Code.ToString())));
                 return verdict;
-            }, cancellationToken).ConfigureAwait(false);
-            LogAttestation(logger, ekThumbprint, verdict.Status, string.Join(",", verdict.Failures.Select(f => f.Policy ?? f.Code.ToString())));
-            return verdict;
+            }
         }
         catch (DatabaseUnavailableException ex)
         {
@@ -70,40 +105,27 @@ public sealed partial class TpmAttestationService(
         }
     }
 
-    private async Task<(AttestationVerdict Verdict, string? HostName)> DecideAsync(
-        HgsSession s, byte[] nonce, DecodedTpmEvidence evidence, byte[] evidenceDigest, TimeSpan validity, FabricKey signer)
+    /// <summary>
+    /// The verdict on the evidence alone, under <paramref name="policies"/> (no nonce consumed, mode not checked yet):
+    /// registered EK and AK, event log, quote over <paramref name="nonce"/>, host key certification, policies; signs the
+    /// certificate if all pass. Records what it saw of the host and AK, for <see cref="ConfirmAsync"/> to compare.
+    /// </summary>
+    private async Task<Tentative> DecideAsync(
+        PolicySnapshot policies, byte[] nonce, DecodedTpmEvidence evidence, byte[] evidenceDigest, TimeSpan validity, FabricKey signer, CancellationToken cancellationToken)
     {
-        var policies = await PolicyService.LoadAsync(s).ConfigureAwait(false);
         int version = policies.Version;
         AttestationVerdict Fail(AttestationFailureCode code, string message) => AttestationVerdict.Failed(version, AttestationFailure.Of(code, message));
 
-        var expiresAt = await s.Nonces.ConsumeAsync(AttestationService.NonceHash(nonce)).ConfigureAwait(false);
-        var now = time.GetUtcNow();
-        if (expiresAt is null)
+        var registration = await database.ReadAsync(s => ObserveAsync(s, evidence), cancellationToken).ConfigureAwait(false);
+        Tentative Decided(AttestationVerdict verdict) => new(verdict, version, registration);
+        if (registration.HostName is null)
         {
-            return (Fail(AttestationFailureCode.NonceUnknown, "The nonce was never issued by this service or was already used; request a new challenge."), null);
+            return Decided(Fail(AttestationFailureCode.EkNotRegistered, "No TPM host is registered with this EK."));
         }
 
-        if (now > expiresAt)
+        if (!registration.AkActivated)
         {
-            return (Fail(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge."), null);
-        }
-
-        if (await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false) != SettingsService.ModeName(AttestationMode.Tpm))
-        {
-            return (Fail(AttestationFailureCode.ModeMismatch, "The service attests in host-key mode; TPM evidence is not accepted."), null);
-        }
-
-        var host = await TpmEnrollmentService.FindTpmHostOrNullAsync(s, evidence.EkPublic).ConfigureAwait(false);
-        if (host is null)
-        {
-            return (Fail(AttestationFailureCode.EkNotRegistered, "No TPM host is registered with this EK."), null);
-        }
-
-        var ak = await s.Tpm.FindAttestationKeyAsync(host.Name).ConfigureAwait(false);
-        if (ak is null || !ak.AkPublic.AsSpan().SequenceEqual(evidence.AkPublic))
-        {
-            return (Fail(AttestationFailureCode.AkNotActivated, "This attestation key was not activated for the host's EK; run the AK activation (hgs client configure --tpm)."), host.Name);
+            return Decided(Fail(AttestationFailureCode.AkNotActivated, "This attestation key was not activated for the host's EK; run the AK activation (hgs client configure --tpm)."));
         }
 
         EventLog log;
@@ -113,14 +135,14 @@ public sealed partial class TpmAttestationService(
         }
         catch (EventLogFormatException ex)
         {
-            return (Fail(AttestationFailureCode.EventLogMalformed, "The event log does not parse: " + ex.Message), host.Name);
+            return Decided(Fail(AttestationFailureCode.EventLogMalformed, "The event log does not parse: " + ex.Message));
         }
 
         var pcrs = AttestedPcrs.Replayed(log, AttestedPcrs.For(log));
         var failure = TpmEvidenceChecks.VerifyQuote(evidence, nonce, log, pcrs) ?? TpmEvidenceChecks.VerifyHostKey(evidence, nonce);
         if (failure is not null)
         {
-            return (AttestationVerdict.Failed(version, failure), host.Name);
+            return Decided(AttestationVerdict.Failed(version, failure));
         }
 
         byte[] hostKey;
@@ -135,7 +157,7 @@ public sealed partial class TpmAttestationService(
         }
         catch (Exception ex) when (ex is ServiceException or CryptographicException)
         {
-            return (Fail(AttestationFailureCode.EncryptionKeyUnsupported, ex.Message), host.Name);
+            return Decided(Fail(AttestationFailureCode.EncryptionKeyUnsupported, ex.Message));
         }
 
         var outcomes = policies.Evaluate(new PolicyEvidence(log, pcrs, log.GetSecureBootState(), policies.Baselines));
@@ -151,16 +173,86 @@ public sealed partial class TpmAttestationService(
             .ToList();
         if (enforced.Count > 0)
         {
-            return (AttestationVerdict.Failed(version, [.. enforced, .. staged]), host.Name);
+            return Decided(AttestationVerdict.Failed(version, [.. enforced, .. staged]));
         }
 
-        var claims = new HealthClaims(AttestationMode.Tpm, version, evidenceDigest, host.Name, now);
+        var now = time.GetUtcNow();
+        var claims = new HealthClaims(AttestationMode.Tpm, version, evidenceDigest, registration.HostName, now);
         byte[] certificate = HealthCertificateIssuer.Issue(
             new HealthCertificateRequest(claims, hostKey, validity),
             signer.Certificate,
             X509SignatureGenerator.CreateForECDsa(signer.ECDsa));
-        return (new AttestationVerdict(AttestationStatus.Passed, certificate, now + validity, version, staged), host.Name);
+        return Decided(new AttestationVerdict(AttestationStatus.Passed, certificate, now + validity, version, staged));
     }
+
+    /// <summary>
+    /// In the write transaction. Returns null, having written nothing, when the verdict was reached under a policy
+    /// version, host or AK that is no longer the database's (unless <paramref name="lastAttempt"/>). Otherwise consumes
+    /// the nonce — its problems take precedence, then the mode, as when every check ran here — and returns the verdict
+    /// with the host name for the audit record.
+    /// </summary>
+    private async Task<(AttestationVerdict Verdict, string? HostName)?> ConfirmAsync(
+        HgsSession s, byte[] nonce, DecodedTpmEvidence evidence, Tentative tentative, bool lastAttempt)
+    {
+        int version = await PolicyService.ReadVersionAsync(s).ConfigureAwait(false);
+        string? mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false);
+        bool tpmMode = mode == SettingsService.ModeName(AttestationMode.Tpm);
+        var registration = tpmMode ? await ObserveAsync(s, evidence).ConfigureAwait(false) : tentative.Registration;
+        bool superseded = version != tentative.PolicyVersion || registration != tentative.Registration;
+        if (superseded && !lastAttempt)
+        {
+            return null;
+        }
+
+        // On the last attempt a changed policy version keeps the verdict reached under (and naming) the earlier one.
+        version = tentative.PolicyVersion;
+        AttestationVerdict Fail(AttestationFailureCode code, string message) => AttestationVerdict.Failed(version, AttestationFailure.Of(code, message));
+        var expiresAt = await s.Nonces.ConsumeAsync(AttestationService.NonceHash(nonce)).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        if (expiresAt is null)
+        {
+            return (Fail(AttestationFailureCode.NonceUnknown, "The nonce was never issued by this service or was already used; request a new challenge."), null);
+        }
+
+        if (now > expiresAt)
+        {
+            return (Fail(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge."), null);
+        }
+
+        if (!tpmMode)
+        {
+            return (Fail(AttestationFailureCode.ModeMismatch, "The service attests in host-key mode; TPM evidence is not accepted."), null);
+        }
+
+        if (registration != tentative.Registration && tentative.Verdict.Passed)
+        {
+            // Last attempt, and the host or its AK changed since the checks: no certificate for a registration that is gone.
+            return registration.HostName is null
+                ? (Fail(AttestationFailureCode.EkNotRegistered, "No TPM host is registered with this EK."), null)
+                : (Fail(AttestationFailureCode.AkNotActivated, "This attestation key was not activated for the host's EK; run the AK activation (hgs client configure --tpm)."), registration.HostName);
+        }
+
+        return (tentative.Verdict, tentative.Registration.HostName);
+    }
+
+    /// <summary>The host registered with the evidence's EK (name, or null) and whether the evidence's AK is the one activated for it.</summary>
+    private static async Task<Registration> ObserveAsync(HgsSession s, DecodedTpmEvidence evidence)
+    {
+        var host = await TpmEnrollmentService.FindTpmHostOrNullAsync(s, evidence.EkPublic).ConfigureAwait(false);
+        if (host is null)
+        {
+            return new Registration(null, false);
+        }
+
+        var ak = await s.Tpm.FindAttestationKeyAsync(host.Name).ConfigureAwait(false);
+        return new Registration(host.Name, ak is not null && ak.AkPublic.AsSpan().SequenceEqual(evidence.AkPublic));
+    }
+
+    /// <summary>What the verdict depends on of the host's registration: today's in-transaction checks read exactly this.</summary>
+    private sealed record Registration(string? HostName, bool AkActivated);
+
+    /// <summary>A verdict reached outside the transaction, the policy version it was reached under, and the registration it saw.</summary>
+    private sealed record Tentative(AttestationVerdict Verdict, int PolicyVersion, Registration Registration);
 
     private static DecodedTpmEvidence Decode(TpmEvidence e)
     {
@@ -197,6 +289,9 @@ public sealed partial class TpmAttestationService(
 
         return hash.GetHashAndReset();
     }
+
+    [LoggerMessage(EventId = 1411, Level = LogLevel.Information, Message = "TPM attestation for EK {EkThumbprint}: policy version, host or AK changed during attempt {Attempt}; deciding again")]
+    private static partial void LogDecidedAgain(ILogger logger, string ekThumbprint, int attempt);
 
     [LoggerMessage(EventId = 1410, Level = LogLevel.Information, Message = "TPM attestation for EK {EkThumbprint}: {Status} {Reasons}")]
     private static partial void LogAttestation(ILogger logger, string ekThumbprint, AttestationStatus status, string reasons);
