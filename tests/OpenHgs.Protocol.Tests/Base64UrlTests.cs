@@ -46,4 +46,43 @@ public sealed class Base64UrlTests
         Assert.False(Base64Url.TryDecode(text, out _));
         Assert.Throws<FormatException>(() => Base64Url.Decode(text));
     }
+
+    [Fact]
+    public void Accepts_exactly_the_spellings_that_re_encode_to_themselves_for_every_short_string()
+    {
+        // The strict decoder checks unused bits directly; this pins it to the definition (decode, re-encode, compare)
+        // over every 2- and 3-character string of the alphabet and a 4-character prefix.
+        const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        int accepted = 0;
+        foreach (char a in alphabet)
+        {
+            foreach (char b in alphabet)
+            {
+                foreach (string text in new[] { $"{a}{b}", $"{a}{b}A", $"{a}{b}z", $"AAAA{a}{b}", $"AAAA{a}{b}_" })
+                {
+                    bool canonical = ReEncodesToItself(text);
+                    Assert.Equal(canonical, Base64Url.TryDecode(text, out byte[]? data));
+                    if (canonical)
+                    {
+                        accepted++;
+                        Assert.Equal(System.Buffers.Text.Base64Url.DecodeFromChars(text), data);
+                    }
+                }
+            }
+        }
+
+        Assert.True(accepted > 64 * 4, $"only {accepted} accepted");
+    }
+
+    private static bool ReEncodesToItself(string text)
+    {
+        try
+        {
+            return System.Buffers.Text.Base64Url.EncodeToString(System.Buffers.Text.Base64Url.DecodeFromChars(text)) == text;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
 }
