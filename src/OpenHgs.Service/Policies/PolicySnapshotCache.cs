@@ -82,8 +82,17 @@ public sealed class PolicySnapshotCache(IHgsDatabase database)
             if (snapshot.Version != requested)
             {
                 // The caller's settings were older (or newer) than the database: file the set under the version it is.
+                // An older request keeps pointing at it too, so callers whose settings are still cached at the old
+                // version (up to SettingsService.CacheLifetime) do not re-read the database on every attestation; the
+                // set names its own version, which the attest transaction compares with the database's.
                 Remove(requested);
-                _byVersion.TryAdd(snapshot.Version, Task.FromResult(snapshot));
+                var stored = Task.FromResult(snapshot);
+                _byVersion.TryAdd(snapshot.Version, stored);
+                if (requested < snapshot.Version)
+                {
+                    _byVersion[requested] = stored;
+                }
+
                 Trim();
             }
         }

@@ -89,6 +89,10 @@ public sealed class PolicySnapshotCacheTests : IAsyncLifetime
         Assert.Same(fresh, await _cache.GetAsync(3, CancellationToken.None));
         Assert.Equal(2, _cache.Loads);
 
+        // Callers whose settings still say 2 get version 3's set without another read (until their settings refresh).
+        Assert.Same(fresh, await _cache.GetAsync(2, CancellationToken.None));
+        Assert.Equal(2, _cache.Loads);
+
         // Version 1 was cached before the changes and is still version 1's set: a caller comparing versions sees it is old.
         Assert.Equal(1, (await _cache.GetAsync(1, CancellationToken.None)).Version);
     }
