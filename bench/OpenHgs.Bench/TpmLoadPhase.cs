@@ -111,13 +111,7 @@ public sealed class TpmLoadPhase(
             }
 
             double vsSign = best.PerSecond / hsm.AttestationSignPerSecond;
-            json["tpm_attest_per_s"] = BenchRun.Round(best.PerSecond);
-            json["tpm_attest_p50_ms"] = BenchRun.Round(best.P50Ms, 2);
-            json["tpm_attest_p99_ms"] = BenchRun.Round(best.P99Ms, 2);
-            json["tpm_attest_concurrency"] = best.Concurrency;
-            json["tpm_attest_vs_hsm_sign"] = BenchRun.Round(vsSign, 4);
-            json["tpm_attest_server_cpu_ms"] = BenchRun.Round(cost.ServerCpuMsPerOp, 2);
-            json["tpm_attest_client_cpu_ms"] = BenchRun.Round(cost.ClientCpuMsPerOp, 2);
+            LoadPhases.Record(json, "tpm_attest", best, cost, ("tpm_attest_vs_hsm_sign", vsSign, 4));
             json["tpm_attest_failures"] = Interlocked.Read(ref _failures);
             json["tpm_attest_prepared"] = Interlocked.Read(ref _prepared);
             json["tpm_attest_submitted"] = Interlocked.Read(ref _submitted);
