@@ -8,6 +8,7 @@ public static class AuditEvents
 {
     public const string Attestation = "attestation.attest";
     public const string KeyRelease = "keyprotection.release";
+    public const string TpmActivation = "attestation.tpm.activate";
     public const string ServiceInitialized = "admin.server.init";
     public const string KeyAdded = "admin.keys.add";
     public const string KeyPrimarySet = "admin.keys.set-primary";

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text.Json;
 using OpenHgs.Client;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Protocol.Wire;
@@ -29,7 +31,34 @@ public abstract class TpmRefusalTests(DatabaseKind database)
 
         var activation = await Assert.ThrowsAsync<HgsClientException>(() => client.ActivateTpmAsync(CancellationToken.None));
         Assert.Equal("EkNotRegistered", activation.Code);
+        Assert.Equal(1, await RefusedActivationsAsync(scenario, "EkNotRegistered"));
         await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "EkNotRegistered", "UnauthorizedHost");
+    }
+
+    [Fact]
+    public async Task Activation_with_a_wrong_or_late_credential_is_refused_audited_and_binds_no_AK()
+    {
+        await using var scenario = await TpmScenario.StartAsync(database: database);
+        var host = await scenario.EnrolAsync("late", activate: false);
+        using var client = host.Client();
+        using var raw = new RawProtocol(scenario.Service.Url);
+        var agent = client.TpmAgent!;
+        var start = await raw.PostAsync("attestation/v1/tpm/activate", JsonSerializer.Serialize(agent.CreateKeys(), WireJson.Default.ActivationRequest));
+        Assert.Equal(200, start.Status);
+        var challenge = start.Body.Deserialize(WireJson.Default.ActivationChallenge)!;
+
+        // A credential the service never issued: refused, audited, and the real one is still pending.
+        var guessed = await raw.PostAsync("attestation/v1/tpm/activate/complete", JsonSerializer.Serialize(agent.Completion(RandomNumberGenerator.GetBytes(32)), WireJson.Default.ActivationCompletion));
+        Assert.Equal((403, "ActivationInvalid"), (guessed.Status, guessed.Code));
+        Assert.Equal(1, await RefusedActivationsAsync(scenario, "ActivationInvalid"));
+
+        // The real credential, recovered by the TPM, but presented after the activation's lifetime.
+        byte[] credential = agent.Activate(challenge);
+        scenario.Service.Time.Offset += TpmActivationLifetime + TimeSpan.FromSeconds(5);
+        var late = await raw.PostAsync("attestation/v1/tpm/activate/complete", JsonSerializer.Serialize(agent.Completion(credential), WireJson.Default.ActivationCompletion));
+        Assert.Equal((403, "ActivationExpired"), (late.Status, late.Code));
+        Assert.Equal(1, await RefusedActivationsAsync(scenario, "ActivationExpired"));
+        Assert.Equal(0, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM tpm_attestation_keys"));
     }
 
     [Fact]
@@ -251,4 +280,9 @@ public abstract class TpmRefusalTests(DatabaseKind database)
         return [.. log[..first.Offset], .. log[second.Offset..(second.Offset + second.Size)], .. log[(first.Offset + first.Size)..second.Offset],
             .. log[first.Offset..(first.Offset + first.Size)], .. log[(second.Offset + second.Size)..]];
     }
+
+    private static readonly TimeSpan TpmActivationLifetime = OpenHgs.Service.Attestation.Tpm.TpmEnrollmentService.ActivationLifetime;
+
+    private static Task<long> RefusedActivationsAsync(TpmScenario scenario, string code) =>
+        scenario.Service.ExecuteSqlAsync($"SELECT COUNT(*) FROM audit_log WHERE event = 'attestation.tpm.activate' AND outcome = 'refused' AND reason = '{code}'");
 }

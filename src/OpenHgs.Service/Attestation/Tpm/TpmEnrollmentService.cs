@@ -15,9 +15,11 @@ namespace OpenHgs.Service.Attestation.Tpm;
 /// validation, and AK activation. Security contracts: an EK is registered only with a certificate that chains to a
 /// registered root, unless the admin explicitly allows a TPM without one; an AK is accepted only after the TPM that
 /// holds the registered EK has recovered a fresh credential bound to the AK's Name (MakeCredential/ActivateCredential),
-/// which proves the AK is resident in that same TPM. Each change is audited in its transaction.
+/// which proves the AK is resident in that same TPM. Each change is audited in its transaction, and every refused
+/// activation step (unregistered EK, rejected AK, invalid or expired credential, malformed request) gets an audit
+/// record of its own with the refusal code: an activation is how an AK becomes trusted, so failed tries are evidence.
 /// </summary>
-public sealed partial class TpmEnrollmentService(IHgsDatabase database, TimeProvider time, ILogger<TpmEnrollmentService> logger)
+public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWriter audit, TimeProvider time, ILogger<TpmEnrollmentService> logger)
 {
     public const string TpmMode = "tpm";
     public static readonly TimeSpan ActivationLifetime = TimeSpan.FromMinutes(5);
@@ -85,9 +87,51 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, TimeProv
     }
 
     /// <summary>First half of AK activation: a credential bound to the registered EK and the AK's Name, stored by hash, single use.</summary>
-    public async Task<ActivationChallenge> StartActivationAsync(ActivationRequest request, CancellationToken cancellationToken)
+    public Task<ActivationChallenge> StartActivationAsync(ActivationRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return AuditRefusalsAsync("start", request.EkPublic, () => StartActivationCoreAsync(request, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>Second half: the recovered credential proves the AK lives in the EK's TPM; the AK becomes the host's attestation key.</summary>
+    public Task<ActivationResult> CompleteActivationAsync(ActivationCompletion completion, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completion);
+        return AuditRefusalsAsync("complete", completion.EkPublic, () => CompleteActivationCoreAsync(completion, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>Runs an activation step; a refusal is audited (outcome refused, its code) before it reaches the caller.</summary>
+    private async Task<T> AuditRefusalsAsync<T>(string step, string? ekPublic, Func<Task<T>> run, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await run().ConfigureAwait(false);
+        }
+        catch (ServiceException refusal) when (refusal.Code != "AuditUnavailable")
+        {
+            string subject = TryEkThumbprint(ekPublic) is { } thumbprint ? "ek:" + thumbprint : "unknown";
+            await audit.AppendAsync(
+                AuditRecord.Create(AuditEvents.TpmActivation, AuditOutcomes.Refused, subject, refusal.Code, ("mode", TpmMode), ("step", step)),
+                cancellationToken).ConfigureAwait(false);
+            LogActivationRefused(logger, subject, step, refusal.Code);
+            throw;
+        }
+    }
+
+    private static string? TryEkThumbprint(string? ekPublic)
+    {
+        try
+        {
+            return ekPublic is null ? null : TpmEvidenceParsing.EkThumbprint(Convert.FromBase64String(ekPublic));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    private async Task<ActivationChallenge> StartActivationCoreAsync(ActivationRequest request, CancellationToken cancellationToken)
+    {
         var (ek, ekBytes) = TpmEvidenceParsing.Public(request.EkPublic, "ekPublic");
         var (ak, akBytes) = TpmEvidenceParsing.Public(request.AkPublic, "akPublic");
         if ((ak.Attributes & TpmEvidenceParsing.AkRequired) != TpmEvidenceParsing.AkRequired || (ak.Attributes & ObjectAttributes.Decrypt) != 0)
@@ -113,10 +157,8 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, TimeProv
         }
     }
 
-    /// <summary>Second half: the recovered credential proves the AK lives in the EK's TPM; the AK becomes the host's attestation key.</summary>
-    public async Task<ActivationResult> CompleteActivationAsync(ActivationCompletion completion, CancellationToken cancellationToken)
+    private async Task<ActivationResult> CompleteActivationCoreAsync(ActivationCompletion completion, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(completion);
         var (_, ekBytes) = TpmEvidenceParsing.Public(completion.EkPublic, "ekPublic");
         var (ak, akBytes) = TpmEvidenceParsing.Public(completion.AkPublic, "akPublic");
         byte[] credential = TpmEvidenceParsing.Bytes(completion.Credential, "credential", 64);
@@ -193,4 +235,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, TimeProv
 
     [LoggerMessage(EventId = 1401, Level = LogLevel.Information, Message = "Attestation key activated for TPM host {HostName}")]
     private static partial void LogActivated(ILogger logger, string hostName);
+
+    [LoggerMessage(EventId = 1402, Level = LogLevel.Warning, Message = "TPM AK activation ({Step}) refused for {Subject}: {Reason}")]
+    private static partial void LogActivationRefused(ILogger logger, string subject, string step, string reason);
 }
