@@ -3,7 +3,7 @@ using OpenHgs.Protocol.Wire;
 
 namespace OpenHgs.Cli.Commands;
 
-/// <summary><c>hgs policy list|enable|disable|stage|add-baseline</c>: TPM attestation policies and baselines.</summary>
+/// <summary><c>hgs policy list|enable|disable|stage|add-baseline|baselines|remove-baseline</c>: TPM attestation policies and baselines.</summary>
 internal static class PolicyCommands
 {
     public static Command Build()
@@ -40,6 +40,33 @@ internal static class PolicyCommands
             else
             {
                 CliOutput.Line($"Registered baseline {info.Name} ({info.HardwareClass}); policy version {info.PolicyVersion}.");
+            }
+        }));
+        policy.Subcommands.Add(AdminCommands.Admin("baselines", "List the registered baselines and their hardware classes.", [], TpmCommands.Connect, async (client, parse, json, ct) =>
+        {
+            var list = await client.ListBaselinesAsync(ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(list, WireJson.Default.ListBaselineInfo);
+                return;
+            }
+
+            foreach (var b in list)
+            {
+                CliOutput.Line($"{b.Name,-24} {b.HardwareClass,-40} added {b.AddedAt:u}");
+            }
+        }));
+        var removeName = new Argument<string>("NAME") { Description = "Baseline name (see 'hgs policy baselines')." };
+        policy.Subcommands.Add(AdminCommands.Admin("remove-baseline", "Remove a baseline: its hardware class stops matching from the next attestation.", [removeName], TpmCommands.Connect, async (client, parse, json, ct) =>
+        {
+            var result = await client.RemoveBaselineAsync(parse.GetValue(removeName)!, ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(result, WireJson.Default.PolicyChangeResult);
+            }
+            else
+            {
+                CliOutput.Line($"Removed baseline {result.Name}; policy version {result.PolicyVersion}.");
             }
         }));
         return policy;

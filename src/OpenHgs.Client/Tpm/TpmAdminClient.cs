@@ -26,5 +26,12 @@ public sealed class TpmAdminClient(IEnumerable<string> urls, string token) : IDi
     public Task<BaselineInfo> AddBaselineAsync(string name, BaselineDocument baseline, CancellationToken ct) =>
         _http.SendJsonAsync(HttpMethod.Post, "admin/v1/baselines", new AddBaselineRequest(name, baseline), WireJson.Default.AddBaselineRequest, WireJson.Default.BaselineInfo, ct);
 
+    public Task<List<BaselineInfo>> ListBaselinesAsync(CancellationToken ct) =>
+        _http.SendJsonAsync<AddTpmRootRequest, List<BaselineInfo>>(HttpMethod.Get, "admin/v1/baselines", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.ListBaselineInfo, ct);
+
+    /// <summary>Removes a baseline; the answer carries the new policy version (state <c>removed</c>).</summary>
+    public Task<PolicyChangeResult> RemoveBaselineAsync(string name, CancellationToken ct) =>
+        _http.SendJsonAsync<AddTpmRootRequest, PolicyChangeResult>(HttpMethod.Delete, $"admin/v1/baselines/{Uri.EscapeDataString(name)}", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.PolicyChangeResult, ct);
+
     public void Dispose() => _http.Dispose();
 }

@@ -40,4 +40,5 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(BaselineDocument))]
 [JsonSerializable(typeof(AddBaselineRequest))]
 [JsonSerializable(typeof(BaselineInfo))]
+[JsonSerializable(typeof(List<BaselineInfo>))]
 public sealed partial class WireJson : JsonSerializerContext;

@@ -45,6 +45,10 @@ internal static class TpmEndpoints
             Results.Json((await policies.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListPolicyInfo));
         admin.MapPut("/policies/{name}/{state}", async (string name, string state, PolicyService policies, CancellationToken ct) =>
             Results.Json(await policies.SetStateAsync(name, PolicyService.ParseState(state), ct).ConfigureAwait(false), WireJson.Default.PolicyChangeResult));
+        admin.MapGet("/baselines", async (PolicyService policies, CancellationToken ct) =>
+            Results.Json((await policies.ListBaselinesAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListBaselineInfo));
+        admin.MapDelete("/baselines/{name}", async (string name, PolicyService policies, CancellationToken ct) =>
+            Results.Json(await policies.RemoveBaselineAsync(name, ct).ConfigureAwait(false), WireJson.Default.PolicyChangeResult));
         admin.MapPost("/baselines", async (HttpContext context, PolicyService policies) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddBaselineRequest).ConfigureAwait(false);

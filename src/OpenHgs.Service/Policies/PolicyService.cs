@@ -77,6 +77,40 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
         return new BaselineInfo(request.Name, baseline.HardwareClass, now, version);
     }
 
+    /// <summary>The registered baselines, by name, with the hardware class each stands for and the current policy version.</summary>
+    public async Task<IReadOnlyList<BaselineInfo>> ListBaselinesAsync(CancellationToken cancellationToken)
+    {
+        var (version, records) = await database.ReadAsync(
+            async s => (await ReadVersionAsync(s).ConfigureAwait(false), await s.Policies.ListBaselinesAsync().ConfigureAwait(false)),
+            cancellationToken).ConfigureAwait(false);
+        return records
+            .Select(b => new BaselineInfo(b.Name, Baseline.FromDocument(b.Name, JsonSerializer.Deserialize(b.Document, WireJson.Default.BaselineDocument)!).HardwareClass, b.AddedAt, version))
+            .ToList();
+    }
+
+    /// <summary>
+    /// Removes a baseline: hosts of its hardware class stop matching it from the next attestation on (their health
+    /// certificates already issued stay valid until they expire; <c>hgs server deny-before</c> ends them sooner).
+    /// </summary>
+    public async Task<PolicyChangeResult> RemoveBaselineAsync(string name, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        int version = await database.InTransactionAsync(async s =>
+        {
+            if (!await s.Policies.RemoveBaselineAsync(name).ConfigureAwait(false))
+            {
+                throw ServiceException.NotFound("BaselineNotFound", $"There is no baseline named '{name}'; 'hgs policy baselines' lists them.");
+            }
+
+            int next = await BumpVersionAsync(s).ConfigureAwait(false);
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "baseline:" + name, null,
+                ("removed", "true"), ("policyVersion", next.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
+            return next;
+        }, cancellationToken).ConfigureAwait(false);
+        settings.Invalidate();
+        return new PolicyChangeResult(name, "removed", version);
+    }
+
     /// <summary>
     /// Reads the states and baselines, then the policy version, in <paramref name="session"/>. Without a transaction the
     /// result is one version's only if <see cref="ReadVersionAsync"/> before it gives the same version (as

@@ -9,7 +9,8 @@ namespace OpenHgs.Service.Policies;
 /// <remarks>
 /// <para>
 /// Keyed by the policy version alone, which is exact: the only writers of the <c>policies</c> and <c>baselines</c>
-/// tables are <see cref="PolicyService.SetStateAsync"/> and <see cref="PolicyService.AddBaselineAsync"/>, and each
+/// tables are <see cref="PolicyService.SetStateAsync"/>, <see cref="PolicyService.AddBaselineAsync"/> and
+/// <see cref="PolicyService.RemoveBaselineAsync"/>, and each
 /// bumps the version in the same transaction as its change, so two policy sets read under the same version are the
 /// same (the version only grows, on every node sharing the database). A set is read on its own connection without a
 /// transaction, so it is kept only when the version read before the states and baselines equals the one read after

@@ -21,6 +21,10 @@ public sealed class PolicyTable
         _db.QueryAsync("SELECT name, document, added_at FROM baselines ORDER BY name",
             r => new BaselineRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))));
 
+    /// <summary>Removes a baseline; false when there is none of that name.</summary>
+    public async Task<bool> RemoveBaselineAsync(string name) =>
+        await _db.ExecuteAsync("DELETE FROM baselines WHERE name = @n", ("@n", name)).ConfigureAwait(false) > 0;
+
     /// <summary>Adds a baseline; false when the name is taken.</summary>
     public async Task<bool> AddBaselineAsync(BaselineRecord baseline)
     {

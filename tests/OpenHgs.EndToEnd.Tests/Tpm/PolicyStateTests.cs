@@ -41,6 +41,35 @@ public sealed class PolicyStateTests
         Assert.Equal(staged.PolicyVersion + 1, disabled.PolicyVersion);
     }
 
+    [Theory]
+    [InlineData(DatabaseKind.Sqlite)]
+    [InlineData(DatabaseKind.Postgres)]
+    public async Task Baselines_are_listed_and_a_removed_one_stops_matching_at_the_next_attestation(DatabaseKind database)
+    {
+        await using var scenario = await TpmScenario.StartAsync(database: database);
+        var added = await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("rhel");
+        using var client = host.Client();
+        Assert.True((await client.AttestAsync(CancellationToken.None)).Passed);
+
+        var listed = Assert.Single(await scenario.Admin.ListBaselinesAsync(CancellationToken.None));
+        Assert.Equal((added.Name, added.HardwareClass, added.PolicyVersion), (listed.Name, listed.HardwareClass, listed.PolicyVersion));
+
+        var removed = await scenario.Admin.RemoveBaselineAsync(added.Name, CancellationToken.None);
+        Assert.Equal(("removed", added.PolicyVersion + 1), (removed.State, removed.PolicyVersion));
+        Assert.Empty(await scenario.Admin.ListBaselinesAsync(CancellationToken.None));
+        var unmatched = await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
+        Assert.Contains("Hgs_BaselineMatch", unmatched.Reasons.Select(r => r.Policy));
+        Assert.Equal(removed.PolicyVersion, unmatched.PolicyVersion);
+
+        // Removing it again is refused by name and changes nothing: no version bump, no audit record.
+        long audit = await scenario.Service.AuditCountAsync();
+        var missing = await Assert.ThrowsAsync<OpenHgs.Client.HgsClientException>(() => scenario.Admin.RemoveBaselineAsync(added.Name, CancellationToken.None));
+        Assert.Equal("BaselineNotFound", missing.Code);
+        Assert.Equal(audit, await scenario.Service.AuditCountAsync());
+        Assert.Equal(removed.PolicyVersion, (await scenario.Service.Admin.GetSettingsAsync(CancellationToken.None)).PolicyVersion);
+    }
+
     /// <summary>
     /// Another node sharing the database changes the policy set (simulated by writing the tables directly, bumping the
     /// version in the same transaction as PolicyService does): this service's settings and policy caches still hold the

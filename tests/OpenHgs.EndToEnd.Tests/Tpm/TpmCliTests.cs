@@ -118,5 +118,11 @@ public sealed class TpmCliTests
         Assert.Equal((int)added["policyVersion"]! + 1, (int)staged["policyVersion"]!);
         (await Hgs("policy", "disable", "Hgs_BaselineMatch")).Succeeded();
         (await Hgs("policy", "enable", "Hgs_BaselineMatch")).Succeeded();
+
+        var baselines = (await Hgs("policy", "baselines", "--json")).Succeeded().Json().AsArray();
+        Assert.Equal(("gce-n1", (string?)added["hardwareClass"]), ((string?)Assert.Single(baselines)!["name"], (string?)baselines[0]!["hardwareClass"]));
+        var removed = (await Hgs("policy", "remove-baseline", "gce-n1", "--json")).Succeeded().Json();
+        Assert.Equal("removed", (string?)removed["state"]);
+        Assert.Empty((await Hgs("policy", "baselines", "--json")).Succeeded().Json().AsArray());
     }
 }
