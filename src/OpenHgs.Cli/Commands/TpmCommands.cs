@@ -107,6 +107,19 @@ internal static class TpmCommands
                 CliOutput.Line($"{r.Thumbprint[..16]} {r.Subject}");
             }
         }));
+        var thumbprint = new Argument<string>("THUMBPRINT") { Description = "SHA-256 thumbprint, or a unique prefix of at least 16 hex digits ('hgs tpm-roots list')." };
+        roots.Subcommands.Add(AdminCommands.Admin("remove", "Remove a TPM root: registering EKs through it is refused from now on (registered hosts stay).", [thumbprint], Connect, async (client, parse, json, ct) =>
+        {
+            var root = await client.RemoveRootAsync(parse.GetValue(thumbprint)!, ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(root, WireJson.Default.TpmRootInfo);
+            }
+            else
+            {
+                CliOutput.Line($"Removed TPM root {root.Subject} ({root.Thumbprint[..16]}…).");
+            }
+        }));
         return roots;
     }
 

@@ -13,6 +13,10 @@ public sealed class TpmAdminClient(IEnumerable<string> urls, string token) : IDi
     public Task<List<TpmRootInfo>> ListRootsAsync(CancellationToken ct) =>
         _http.SendJsonAsync<AddTpmRootRequest, List<TpmRootInfo>>(HttpMethod.Get, "admin/v1/tpm-roots", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.ListTpmRootInfo, ct);
 
+    /// <summary>Removes a TPM root named by its thumbprint (or a unique prefix of at least 16 hex digits).</summary>
+    public Task<TpmRootInfo> RemoveRootAsync(string thumbprint, CancellationToken ct) =>
+        _http.SendJsonAsync<AddTpmRootRequest, TpmRootInfo>(HttpMethod.Delete, $"admin/v1/tpm-roots/{Uri.EscapeDataString(thumbprint)}", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.TpmRootInfo, ct);
+
     public Task<HostInfo> AddHostAsync(string name, TpmIdentity identity, bool allowWithoutCertificate, CancellationToken ct) =>
         _http.SendJsonAsync(HttpMethod.Post, "admin/v1/hosts/tpm", new AddTpmHostRequest(name, identity, allowWithoutCertificate), WireJson.Default.AddTpmHostRequest, WireJson.Default.HostInfo, ct);
 

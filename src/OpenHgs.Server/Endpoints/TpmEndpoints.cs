@@ -30,6 +30,8 @@ internal static class TpmEndpoints
         var admin = app.MapGroup("/admin/v1").AddEndpointFilter(AdminEndpoints.RequireAdminAsync);
         admin.MapGet("/tpm-roots", async (TpmEnrollmentService enrollment, CancellationToken ct) =>
             Results.Json((await enrollment.ListRootsAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListTpmRootInfo));
+        admin.MapDelete("/tpm-roots/{thumbprint}", async (string thumbprint, TpmEnrollmentService enrollment, CancellationToken ct) =>
+            Results.Json(await enrollment.RemoveRootAsync(thumbprint, ct).ConfigureAwait(false), WireJson.Default.TpmRootInfo));
         admin.MapPost("/tpm-roots", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddTpmRootRequest).ConfigureAwait(false);

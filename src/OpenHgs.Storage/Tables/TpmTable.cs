@@ -21,6 +21,10 @@ public sealed class TpmTable
     public Task<List<TpmRootRecord>> ListRootsAsync() =>
         _db.QueryAsync("SELECT thumbprint, subject, certificate, added_at FROM tpm_roots ORDER BY subject", MapRoot);
 
+    /// <summary>Removes a root by its thumbprint; false when there is none.</summary>
+    public async Task<bool> RemoveRootAsync(string thumbprint) =>
+        await _db.ExecuteAsync("DELETE FROM tpm_roots WHERE thumbprint = @t", ("@t", thumbprint)).ConfigureAwait(false) > 0;
+
     /// <summary>Adds a root; false when one with the same thumbprint exists.</summary>
     public async Task<bool> AddRootAsync(TpmRootRecord root)
     {

@@ -124,5 +124,13 @@ public sealed class TpmCliTests
         var removed = (await Hgs("policy", "remove-baseline", "gce-n1", "--json")).Succeeded().Json();
         Assert.Equal("removed", (string?)removed["state"]);
         Assert.Empty((await Hgs("policy", "baselines", "--json")).Succeeded().Json().AsArray());
+
+        foreach (var root in (await Hgs("tpm-roots", "list", "--json")).Succeeded().Json().AsArray())
+        {
+            string thumbprint = (string)root!["thumbprint"]!;
+            Assert.Equal(thumbprint, (string?)(await Hgs("tpm-roots", "remove", thumbprint[..20], "--json")).Succeeded().Json()["thumbprint"]);
+        }
+
+        Assert.Empty((await Hgs("tpm-roots", "list", "--json")).Succeeded().Json().AsArray());
     }
 }

@@ -75,6 +75,32 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    public async Task Removed_TPM_root_refuses_new_registrations_through_it_and_unknown_roots_are_named()
+    {
+        await using var scenario = await TpmScenario.StartAsync(database: database);
+        var roots = await scenario.Admin.ListRootsAsync(CancellationToken.None);
+        Assert.NotEmpty(roots);
+        foreach (var root in roots)
+        {
+            var removed = await scenario.Admin.RemoveRootAsync(root.Thumbprint[..16], CancellationToken.None);
+            Assert.Equal(root.Thumbprint, removed.Thumbprint);
+        }
+
+        Assert.Empty(await scenario.Admin.ListRootsAsync(CancellationToken.None));
+        long hosts = await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM hosts");
+        var refused = await Assert.ThrowsAsync<HgsClientException>(() => scenario.EnrolAsync("after-removal"));
+        Assert.Equal("EkCertificateUntrustedChain", refused.Code);
+        Assert.Equal(hosts, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM hosts"));
+
+        long audit = await scenario.Service.AuditCountAsync();
+        var unknown = await Assert.ThrowsAsync<HgsClientException>(() => scenario.Admin.RemoveRootAsync(roots[0].Thumbprint, CancellationToken.None));
+        Assert.Equal("TpmRootNotFound", unknown.Code);
+        var malformed = await Assert.ThrowsAsync<HgsClientException>(() => scenario.Admin.RemoveRootAsync("abc", CancellationToken.None));
+        Assert.Equal("TpmRootThumbprintInvalid", malformed.Code);
+        Assert.Equal(audit, await scenario.Service.AuditCountAsync());
+    }
+
+    [Fact]
     public async Task TPM_without_EK_certificate_needs_the_explicit_option()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);

@@ -41,6 +41,36 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         return new TpmRootInfo(record.Thumbprint, record.Subject, record.AddedAt);
     }
 
+    /// <summary>
+    /// Removes a root or intermediate, named by its SHA-256 thumbprint or a unique prefix of at least 16 hex digits.
+    /// EK certificates are checked when a host is registered, so hosts registered through it stay registered (remove
+    /// them with <c>hgs hosts remove</c>); new registrations through it are refused from now on.
+    /// </summary>
+    public async Task<TpmRootInfo> RemoveRootAsync(string thumbprint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(thumbprint);
+        string prefix = thumbprint.Trim().ToLowerInvariant();
+        if (prefix.Length is < 16 or > 64 || !prefix.All(Uri.IsHexDigit))
+        {
+            throw ServiceException.BadRequest("TpmRootThumbprintInvalid", "Name the root by its SHA-256 thumbprint (16 to 64 hex digits, as 'hgs tpm-roots list' shows).");
+        }
+
+        return await database.InTransactionAsync(async s =>
+        {
+            var matches = (await s.Tpm.ListRootsAsync().ConfigureAwait(false)).Where(r => r.Thumbprint.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+            var root = matches.Count switch
+            {
+                0 => throw ServiceException.NotFound("TpmRootNotFound", $"No registered TPM root has a thumbprint starting {prefix}."),
+                > 1 => throw ServiceException.Conflict("TpmRootAmbiguous", $"{matches.Count} TPM roots have thumbprints starting {prefix}; give more digits."),
+                _ => matches[0],
+            };
+            await s.Tpm.RemoveRootAsync(root.Thumbprint).ConfigureAwait(false);
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "tpm-root:" + root.Thumbprint, null,
+                ("subject", root.Subject), ("removed", "true"))).ConfigureAwait(false);
+            return new TpmRootInfo(root.Thumbprint, root.Subject, root.AddedAt);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<IReadOnlyList<TpmRootInfo>> ListRootsAsync(CancellationToken cancellationToken) =>
         (await database.ReadAsync(s => s.Tpm.ListRootsAsync(), cancellationToken).ConfigureAwait(false))
             .Select(r => new TpmRootInfo(r.Thumbprint, r.Subject, r.AddedAt)).ToList();
