@@ -110,7 +110,7 @@ internal static class Pkcs11KeyObjects
     public static byte[] RsaSubjectPublicKeyInfo(byte[] modulus, byte[] exponent)
     {
         using RSA rsa = RSA.Create();
-        rsa.ImportParameters(new RSAParameters { Modulus = TrimLeadingZeros(modulus), Exponent = TrimLeadingZeros(exponent) });
+        rsa.ImportParameters(new RSAParameters { Modulus = SubjectPublicKeyInfoReader.TrimLeadingZeros(modulus).ToArray(), Exponent = SubjectPublicKeyInfoReader.TrimLeadingZeros(exponent).ToArray() });
         return rsa.ExportSubjectPublicKeyInfo();
     }
 
@@ -237,7 +237,7 @@ internal static class Pkcs11KeyObjects
     private static (KeyAlgorithm, byte[]) DescribeRsa(ISession session, IObjectHandle publicKey)
     {
         List<IObjectAttribute> values = session.GetAttributeValue(publicKey, [CKA.CKA_MODULUS, CKA.CKA_PUBLIC_EXPONENT]);
-        byte[] modulus = TrimLeadingZeros(values[0].GetValueAsByteArray());
+        byte[] modulus = SubjectPublicKeyInfoReader.TrimLeadingZeros(values[0].GetValueAsByteArray()).ToArray();
         KeyAlgorithm algorithm = (modulus.Length * 8) switch
         {
             2048 => KeyAlgorithm.Rsa2048,
@@ -272,16 +272,5 @@ internal static class Pkcs11KeyObjects
         var writer = new AsnWriter(AsnEncodingRules.DER);
         writer.WriteObjectIdentifier(oid);
         return writer.Encode();
-    }
-
-    private static byte[] TrimLeadingZeros(byte[] value)
-    {
-        int start = 0;
-        while (start < value.Length - 1 && value[start] == 0)
-        {
-            start++;
-        }
-
-        return start == 0 ? value : value[start..];
     }
 }

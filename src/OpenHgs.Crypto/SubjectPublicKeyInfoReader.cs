@@ -47,7 +47,7 @@ public static class SubjectPublicKeyInfoReader
                 throw new CryptographicException("The RSA SubjectPublicKeyInfo is malformed.");
             }
 
-            return (TrimLeadingZeros(modulus.Span), TrimLeadingZeros(exponent.Span));
+            return (TrimLeadingZeros(modulus.Span).ToArray(), TrimLeadingZeros(exponent.Span).ToArray());
         });
 
     /// <summary>The size in bits of an RSA modulus as <see cref="ReadRsa"/> returns it.</summary>
@@ -80,7 +80,8 @@ public static class SubjectPublicKeyInfoReader
 
     private static bool IsPositive(ReadOnlySpan<byte> integer) => integer.Length > 0 && (integer[0] & 0x80) == 0 && integer.ContainsAnyExcept((byte)0);
 
-    private static byte[] TrimLeadingZeros(ReadOnlySpan<byte> value)
+    /// <summary>An unsigned big-endian integer without its leading zero bytes (one zero byte stays for zero).</summary>
+    public static ReadOnlySpan<byte> TrimLeadingZeros(ReadOnlySpan<byte> value)
     {
         int start = 0;
         while (start < value.Length - 1 && value[start] == 0)
@@ -88,6 +89,41 @@ public static class SubjectPublicKeyInfoReader
             start++;
         }
 
-        return value[start..].ToArray();
+        return value[start..];
+    }
+
+    /// <summary>
+    /// True if both DER SubjectPublicKeyInfos hold the same RSA key: equal bytes, or equal modulus and exponent when
+    /// the encodings differ (e.g. absent against NULL algorithm parameters). False for anything that is not RSA.
+    /// </summary>
+    public static bool SameRsaKey(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    {
+        if (first.SequenceEqual(second))
+        {
+            return ReadAlgorithmOrNull(first.ToArray()) == RsaEncryptionOid;
+        }
+
+        try
+        {
+            var (m1, e1) = ReadRsa(first.ToArray());
+            var (m2, e2) = ReadRsa(second.ToArray());
+            return m1.AsSpan().SequenceEqual(m2) && e1.AsSpan().SequenceEqual(e2);
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    private static string? ReadAlgorithmOrNull(byte[] subjectPublicKeyInfo)
+    {
+        try
+        {
+            return ReadAlgorithm(subjectPublicKeyInfo);
+        }
+        catch (CryptographicException)
+        {
+            return null;
+        }
     }
 }

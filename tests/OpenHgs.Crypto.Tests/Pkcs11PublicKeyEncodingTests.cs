@@ -87,6 +87,35 @@ public sealed class Pkcs11PublicKeyEncodingTests
         Assert.Throws<CryptographicException>(() => SubjectPublicKeyInfoReader.ReadRsa(rsa.ExportRSAPublicKey()));
     }
 
+    [Fact]
+    public void Same_rsa_key_is_recognised_across_encodings_and_other_keys_are_not()
+    {
+        using RSA key = RSA.Create(2048);
+        using RSA other = RSA.Create(2048);
+        using ECDsa ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        byte[] spki = key.ExportSubjectPublicKeyInfo();
+        // The same key with the algorithm parameters absent instead of NULL: other bytes, same key.
+        byte[] withoutNull = Der(w =>
+        {
+            using (w.PushSequence())
+            {
+                using (w.PushSequence())
+                {
+                    w.WriteObjectIdentifier(SubjectPublicKeyInfoReader.RsaEncryptionOid);
+                }
+
+                w.WriteBitString(key.ExportRSAPublicKey());
+            }
+        });
+
+        Assert.True(SubjectPublicKeyInfoReader.SameRsaKey(spki, spki));
+        Assert.NotEqual(spki, withoutNull);
+        Assert.True(SubjectPublicKeyInfoReader.SameRsaKey(spki, withoutNull));
+        Assert.False(SubjectPublicKeyInfoReader.SameRsaKey(spki, other.ExportSubjectPublicKeyInfo()));
+        Assert.False(SubjectPublicKeyInfoReader.SameRsaKey(ec.ExportSubjectPublicKeyInfo(), ec.ExportSubjectPublicKeyInfo()));
+        Assert.False(SubjectPublicKeyInfoReader.SameRsaKey(spki, [0x30, 0x00]));
+    }
+
     private static byte[] Der(Action<AsnWriter> write)
     {
         var writer = new AsnWriter(AsnEncodingRules.DER);

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using OpenHgs.Crypto;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.X509;
 
@@ -113,36 +114,14 @@ internal static class CertificateChecks
     }
 
     /// <summary>
-    /// True if both keys have the same public key. Reads only public parameters, so it works for HSM-backed keys
-    /// that cannot export private ones.
+    /// True if <paramref name="certificate"/> (DER) parses, holds an accepted RSA key, and that key is <paramref name="key"/>'s.
+    /// Reads only the public key (its SubjectPublicKeyInfo), so it works for HSM-backed keys; compared in managed code,
+    /// without an OpenSSL export of the parameters (≈0.15 ms each in OpenSSL 3).
     /// </summary>
-    public static bool SamePublicKey(RSA a, RSA b)
-    {
-        var pa = a.ExportParameters(false);
-        var pb = b.ExportParameters(false);
-        return pa.Modulus is not null && pa.Exponent is not null && pb.Modulus is not null && pb.Exponent is not null
-            && TrimLeadingZeros(pa.Modulus).SequenceEqual(TrimLeadingZeros(pb.Modulus))
-            && TrimLeadingZeros(pa.Exponent).SequenceEqual(TrimLeadingZeros(pb.Exponent));
-    }
-
-    /// <summary>True if <paramref name="certificate"/> (DER) parses, holds an accepted RSA key, and that key is <paramref name="key"/>'s.</summary>
     public static bool CertificateHasKey(byte[] certificate, RSA key)
     {
         var parsed = TryParse(certificate);
-        if (parsed is null || !parsed.HasAcceptedRsaKey)
-        {
-            return false;
-        }
-
-        // Equal DER SubjectPublicKeyInfo means the same key; anything else is decided on the parameters (slow in OpenSSL 3,
-        // so only when the encodings differ).
-        if (key.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(parsed.SubjectPublicKeyInfo))
-        {
-            return true;
-        }
-
-        using var lease = parsed.LeaseKey();
-        return SamePublicKey(key, lease.Key);
+        return parsed is { HasAcceptedRsaKey: true } && SubjectPublicKeyInfoReader.SameRsaKey(key.ExportSubjectPublicKeyInfo(), parsed.SubjectPublicKeyInfo);
     }
 
     private static ParsedCertificate? Parse(byte[] der)
@@ -201,15 +180,4 @@ internal static class CertificateChecks
 
     private static byte HashId(HashAlgorithmName hash) =>
         hash == HashAlgorithmName.SHA256 ? (byte)1 : hash == HashAlgorithmName.SHA384 ? (byte)2 : hash == HashAlgorithmName.SHA512 ? (byte)3 : (byte)0;
-
-    private static ReadOnlySpan<byte> TrimLeadingZeros(byte[] value)
-    {
-        int start = 0;
-        while (start < value.Length - 1 && value[start] == 0)
-        {
-            start++;
-        }
-
-        return value.AsSpan(start);
-    }
 }

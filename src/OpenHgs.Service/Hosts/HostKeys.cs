@@ -44,10 +44,11 @@ public static class HostKeys
 
         // The algorithm is read from the DER, not guessed by trial imports (a failed import throws, and an OpenSSL
         // import costs ≈0.13 ms; this runs on every attestation).
+        byte[] der = spki.ToArray();
         string algorithm;
         try
         {
-            algorithm = SubjectPublicKeyInfoReader.ReadAlgorithm(spki.ToArray());
+            algorithm = SubjectPublicKeyInfoReader.ReadAlgorithm(der);
         }
         catch (CryptographicException)
         {
@@ -59,7 +60,7 @@ public static class HostKeys
             byte[] modulus;
             try
             {
-                (modulus, _) = SubjectPublicKeyInfoReader.ReadRsa(spki.ToArray());
+                (modulus, _) = SubjectPublicKeyInfoReader.ReadRsa(der);
             }
             catch (CryptographicException)
             {
