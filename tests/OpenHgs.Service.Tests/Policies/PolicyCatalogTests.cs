@@ -1,4 +1,5 @@
 using System.Globalization;
+using OpenHgs.Client.Tpm;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service;
 using OpenHgs.Service.Policies;
@@ -97,12 +98,7 @@ public sealed class PolicyCatalogTests
         return (log, new PolicyEvidence(log, AttestedPcrs.Replayed(log, AttestedPcrs.For(log)), log.GetSecureBootState(), registered));
     }
 
-    private static BaselineDocument Document(string name)
-    {
-        var log = EventLogParser.Parse(TestData.ReadLog(name));
-        var pcrs = AttestedPcrs.Replayed(log, AttestedPcrs.For(log))
-            .ToDictionary(p => p.Key.ToString(CultureInfo.InvariantCulture), p => Convert.ToHexStringLower(p.Value));
-        return new BaselineDocument(1, "class-" + name, DateTimeOffset.UnixEpoch, Convert.ToBase64String(TestData.ReadLog(name)),
-            new Dictionary<string, IReadOnlyDictionary<string, string>> { ["sha256"] = pcrs }, log.GetSecureBootState().Enabled);
-    }
+    // The client's own description of a reference log: the document a lab registers without a TPM at hand.
+    private static BaselineDocument Document(string name) =>
+        BaselineCapture.Describe(TestData.ReadLog(name), "class-" + name, DateTimeOffset.UnixEpoch).Document;
 }

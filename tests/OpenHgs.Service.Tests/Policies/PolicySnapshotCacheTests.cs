@@ -1,12 +1,10 @@
-using System.Globalization;
 using Microsoft.Data.Sqlite;
+using OpenHgs.Client.Tpm;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Policies;
 using OpenHgs.Storage.Sqlite;
 using OpenHgs.Testing;
-using OpenHgs.Tpm;
-using OpenHgs.Tpm.EventLogs;
 
 namespace OpenHgs.Service.Tests.Policies;
 
@@ -133,12 +131,7 @@ public sealed class PolicySnapshotCacheTests : IAsyncLifetime
         Assert.Equal(1, _cache.Loads);
     }
 
-    private static BaselineDocument Document(string name)
-    {
-        var log = EventLogParser.Parse(TestData.ReadLog(name));
-        var pcrs = AttestedPcrs.Replayed(log, AttestedPcrs.For(log))
-            .ToDictionary(p => p.Key.ToString(CultureInfo.InvariantCulture), p => Convert.ToHexStringLower(p.Value));
-        return new BaselineDocument(1, "class-" + name, DateTimeOffset.UnixEpoch, Convert.ToBase64String(TestData.ReadLog(name)),
-            new Dictionary<string, IReadOnlyDictionary<string, string>> { ["sha256"] = pcrs }, log.GetSecureBootState().Enabled);
-    }
+    // The client's own description of a reference log: the document a lab registers without a TPM at hand.
+    private static BaselineDocument Document(string name) =>
+        BaselineCapture.Describe(TestData.ReadLog(name), "class-" + name, DateTimeOffset.UnixEpoch).Document;
 }
