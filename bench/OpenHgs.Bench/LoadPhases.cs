@@ -51,14 +51,7 @@ public sealed class LoadPhases(
                 progress.Info($"  first failure: {r.FirstFailure}");
             }
 
-            sweep.Add(new JsonObject
-            {
-                ["concurrency"] = concurrency,
-                ["per_s"] = BenchRun.Round(r.PerSecond),
-                ["p50_ms"] = BenchRun.Round(r.P50Ms, 2),
-                ["p99_ms"] = BenchRun.Round(r.P99Ms, 2),
-                ["failures"] = r.Failures,
-            });
+            sweep.Add(SweepEntry(concurrency, r));
             if (best is null || r.PerSecond > best.Value.Result.PerSecond)
             {
                 best = run;
@@ -70,6 +63,16 @@ public sealed class LoadPhases(
         json[name + "_failures"] = failures;
         return best!.Value;
     }
+
+    /// <summary>One concurrency of a phase's sweep: rate, latencies, failures.</summary>
+    internal static JsonObject SweepEntry(int concurrency, LoadResult r) => new()
+    {
+        ["concurrency"] = concurrency,
+        ["per_s"] = BenchRun.Round(r.PerSecond),
+        ["p50_ms"] = BenchRun.Round(r.P50Ms, 2),
+        ["p99_ms"] = BenchRun.Round(r.P99Ms, 2),
+        ["failures"] = r.Failures,
+    };
 
     /// <summary>The figures every load phase reports under its prefix: best rate, latencies, concurrency, one ratio, CPU per operation.</summary>
     internal static void Record(JsonObject json, string prefix, LoadResult best, PhaseCost cost, (string Name, double Value, int Digits) ratio)

@@ -197,17 +197,11 @@ public sealed class TpmLoadPhase(
                     continue;
                 }
 
-                sweep.Add(new JsonObject
-                {
-                    ["concurrency"] = concurrency,
-                    ["per_s"] = BenchRun.Round(r.PerSecond),
-                    ["p50_ms"] = BenchRun.Round(r.P50Ms, 2),
-                    ["p99_ms"] = BenchRun.Round(r.P99Ms, 2),
-                    ["failures"] = r.Failures,
-                    ["prepared"] = size,
-                    ["exhausted"] = exhausted,
-                    ["repeated"] = attempt > 1,
-                });
+                var entry = LoadPhases.SweepEntry(concurrency, r);
+                entry["prepared"] = size;
+                entry["exhausted"] = exhausted;
+                entry["repeated"] = attempt > 1;
+                sweep.Add(entry);
                 if (best is null || r.PerSecond > best.Value.Result.PerSecond)
                 {
                     best = run;
