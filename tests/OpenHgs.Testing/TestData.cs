@@ -3,10 +3,10 @@ using Xunit;
 
 namespace OpenHgs.Testing;
 
-/// <summary>Locates the shared test corpus (../shared relative to the repository root) and its manifest.</summary>
+/// <summary>Locates the repository's event-log corpus (tests/testdata/eventlogs, found by walking up to the solution) and its manifest.</summary>
 public static class TestData
 {
-    private const string ManifestRelative = "shared/testdata/eventlogs/manifest.json";
+    private const string ManifestRelative = "tests/testdata/eventlogs/manifest.json";
 
     /// <summary>The directory holding the event logs and manifest.json.</summary>
     public static string EventLogDirectory { get; } = FindEventLogDirectory();
@@ -38,16 +38,15 @@ public static class TestData
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            foreach (var candidate in new[] { Path.Combine(dir.FullName, ManifestRelative), Path.Combine(dir.FullName, "..", ManifestRelative) })
+            if (File.Exists(Path.Combine(dir.FullName, "OpenHgs.slnx")))
             {
-                if (File.Exists(candidate))
-                {
-                    return Path.GetDirectoryName(Path.GetFullPath(candidate))!;
-                }
+                string manifest = Path.Combine(dir.FullName, ManifestRelative);
+                return File.Exists(manifest)
+                    ? Path.GetDirectoryName(manifest)!
+                    : throw new InvalidOperationException($"The repository at {dir.FullName} has no {ManifestRelative}.");
             }
         }
-        throw new InvalidOperationException(
-            $"Cannot find {ManifestRelative} above {AppContext.BaseDirectory} (expected ../shared next to the repository).");
+        throw new InvalidOperationException($"No OpenHgs.slnx above {AppContext.BaseDirectory}.");
     }
 
     private static List<ManifestEntry> LoadManifest()
@@ -68,5 +67,5 @@ public static class TestData
     }
 }
 
-/// <summary>One log of the shared corpus and the PCR values its TPM reported.</summary>
+/// <summary>One log of the corpus and the PCR values its TPM reported.</summary>
 public sealed record ManifestEntry(string Name, string File, int Bytes, IReadOnlyDictionary<string, Dictionary<int, string>> ExpectedPcrs);

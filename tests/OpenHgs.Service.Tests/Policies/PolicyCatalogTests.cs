@@ -9,7 +9,7 @@ using OpenHgs.Tpm.EventLogs;
 
 namespace OpenHgs.Service.Tests.Policies;
 
-/// <summary>The built-in policies over the real event logs of the shared corpus.</summary>
+/// <summary>The built-in policies over the real event logs of the corpus (tests/testdata/eventlogs).</summary>
 public sealed class PolicyCatalogTests
 {
     public static TheoryData<string> Logs => TestData.LogNames;
