@@ -117,6 +117,29 @@ public abstract class EgressRotationTests(DatabaseKind database) : IAsyncLifetim
         Assert.Equal("not-requested", Detail(release.Details, "egressTransportKey"));
     }
 
+    [Fact]
+    public async Task Unlock_refuses_bad_output_options_before_asking_for_any_key()
+    {
+        using var tenant = new Tenant();
+        var (protector, _) = tenant.CreateProtector(await _fabricA.FabricGuardianAsync());
+        await File.WriteAllBytesAsync(P("vm.kp"), protector.ToJson());
+        var host = await _fabricA.AddHostAsync("host-o");
+        await File.WriteAllTextAsync(P("taken.kp"), "an egress key protector kept from an earlier start");
+
+        // The egress key alone would let the host seal data that only the egress key protector opens.
+        var lone = await Unlock(host, "vm.kp", "a.key", "--egress-key-out", P("a-next.key"));
+        Assert.Contains("--egress-key-out needs --egress-out", lone.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+        var existing = await Unlock(host, "vm.kp", "b.key", "--egress-out", P("taken.kp"), "--egress-key-out", P("b-next.key"));
+        Assert.Contains("taken.kp' already exists", existing.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+        var same = await Unlock(host, "vm.kp", "c.key", "--egress-out", P("c.key"));
+        Assert.Contains("must name different files", same.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+
+        Assert.Equal(["taken.kp", "vm.kp"], Directory.GetFiles(_work).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal("an egress key protector kept from an earlier start", await File.ReadAllTextAsync(P("taken.kp")));
+        var records = await _fabricA.Admin.ReadAuditAsync(100, CancellationToken.None);
+        Assert.DoesNotContain(records, r => r.Event == "keyprotection.release");
+    }
+
     private Task<CliResult> Unlock(HostHarness host, string protector, string output, params string[] more) =>
         HgsCli.RunAsync(["client", "unlock", "--state", host.StateDirectory, "--kp", P(protector), "--out", P(output), .. more]);
 
