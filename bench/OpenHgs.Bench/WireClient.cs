@@ -79,9 +79,9 @@ public sealed class WireClient(HttpClient http)
         }
     }
 
-    /// <summary>The JSON body of a release request, built once and sent many times.</summary>
+    /// <summary>The JSON body of a release request, built once and sent many times; it asks for the egress key, as hosts do.</summary>
     public static byte[] ReleaseBody(byte[] keyProtector, byte[] healthCertificate) =>
-        JsonSerializer.SerializeToUtf8Bytes(new ReleaseRequest(Convert.ToBase64String(keyProtector), Convert.ToBase64String(healthCertificate)), WireJson.Default.ReleaseRequest);
+        JsonSerializer.SerializeToUtf8Bytes(new ReleaseRequest(Convert.ToBase64String(keyProtector), Convert.ToBase64String(healthCertificate), IncludeEgressTransportKey: true), WireJson.Default.ReleaseRequest);
 
     /// <summary>One key release; throws unless it is answered 200.</summary>
     public async Task<ReleaseResponse> ReleaseAsync(byte[] body, CancellationToken cancellationToken)

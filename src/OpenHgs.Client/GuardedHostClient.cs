@@ -14,8 +14,13 @@ public sealed record AttestOutcome(AttestResponse Response, byte[]? HealthCertif
     public bool Passed => Response.Status == "Passed";
 }
 
-/// <summary>What an unlock produced. The caller owns <see cref="TransportKey"/> and must zero it.</summary>
-public sealed record UnlockOutcome(byte[] TransportKey, byte[] EgressKeyProtector);
+/// <summary>
+/// What an unlock produced, all of it verified against the key protectors (<see cref="ReleasedKeyVerifier"/>): the
+/// VM's current (ingress) transport key, the rolled (egress) key protector and its fresh (egress) transport key. The
+/// VM opens with the first; re-sealed with the second and stored with the egress key protector, it no longer opens
+/// with a key that a guardian revoked before this release ever learned. The caller owns both keys and must zero them.
+/// </summary>
+public sealed record UnlockOutcome(byte[] TransportKey, byte[] EgressKeyProtector, byte[] EgressTransportKey);
 
 /// <summary>
 /// The guarded host's side of OpenHGS (HGS client): attest with the host key to obtain a health certificate,
@@ -124,38 +129,30 @@ public sealed class GuardedHostClient : IDisposable
             ?? throw new HgsClientException(outcome.Response.Status, "Attestation failed: " + string.Join("; ", outcome.Response.Reasons.Select(r => $"{r.Code}: {r.Message}")));
     }
 
+    /// <summary>
+    /// Releases <paramref name="keyProtector"/>'s transport key, with the egress key protector and its transport key;
+    /// nothing is returned unless every key verifies against its key protector (codes such as
+    /// <c>TransportKeySignatureInvalid</c>, <c>EgressTransportKeySignatureInvalid</c>).
+    /// </summary>
     public async Task<UnlockOutcome> UnlockAsync(byte[] keyProtector, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(keyProtector);
         byte[] certificate = await GetHealthCertificateAsync(cancellationToken).ConfigureAwait(false);
-        var request = new ReleaseRequest(Convert.ToBase64String(keyProtector), Convert.ToBase64String(certificate));
+        var request = new ReleaseRequest(Convert.ToBase64String(keyProtector), Convert.ToBase64String(certificate), IncludeEgressTransportKey: true);
         var response = await _keyProtection.SendJsonAsync(HttpMethod.Post, "keyprotection/v1/release", request, WireJson.Default.ReleaseRequest, WireJson.Default.ReleaseResponse, cancellationToken).ConfigureAwait(false);
-        var padding = response.TransportKey.Algorithm switch
-        {
-            "RSA-OAEP-256" => RSAEncryptionPadding.OaepSHA256,
-            "RSA-OAEP" => RSAEncryptionPadding.OaepSHA1,
-            _ => throw new HgsClientException("ResponseMalformed", $"Unknown transport key wrapping '{response.TransportKey.Algorithm}'."),
-        };
-        byte[] wrapped = Convert.FromBase64String(response.TransportKey.Value);
-        byte[] transportKey;
+        return ReleasedKeyVerifier.Open(response, keyProtector, DecryptWithHostKey);
+    }
+
+    private byte[] DecryptWithHostKey(byte[] wrapped, RSAEncryptionPadding padding)
+    {
         if (TpmAgent is { } agent)
         {
             // Inside the TPM: the host key's private half never leaves it.
-            transportKey = agent.Decrypt(wrapped, padding == RSAEncryptionPadding.OaepSHA256 ? TpmAlgorithm.Sha256 : TpmAlgorithm.Sha1);
-        }
-        else
-        {
-            using var keys = HostKeyPair.Load(HostKeyDirectory);
-            transportKey = keys.EncryptionKey.Decrypt(wrapped, padding);
+            return agent.Decrypt(wrapped, padding == RSAEncryptionPadding.OaepSHA256 ? TpmAlgorithm.Sha256 : TpmAlgorithm.Sha1);
         }
 
-        if (transportKey.Length != 32)
-        {
-            CryptographicOperations.ZeroMemory(transportKey);
-            throw new HgsClientException("TransportKeyInvalid", $"The released transport key is {transportKey.Length} bytes, not 32.");
-        }
-
-        return new UnlockOutcome(transportKey, Convert.FromBase64String(response.EgressKeyProtector));
+        using var keys = HostKeyPair.Load(HostKeyDirectory);
+        return keys.EncryptionKey.Decrypt(wrapped, padding);
     }
 
     private string HostKeyDirectory => _configuration.HostKeyDirectory

@@ -30,6 +30,8 @@ public sealed class FullFlowTests
         KeyProtectorVerifier.VerifySignatures(egress);
         byte[] egressKeyAsOwner = KeyProtectorBuilder.UnwrapAsOwner(egress, tenant.Owner);
         Assert.NotEqual(transportKey, egressKeyAsOwner);
+        // The host received that same fresh key, decrypted with its own key and checked against the egress key protector.
+        Assert.Equal(egressKeyAsOwner, first.EgressTransportKey);
 
         var second = await client.UnlockAsync(first.EgressKeyProtector, CancellationToken.None);
         Assert.Equal(egressKeyAsOwner, second.TransportKey);

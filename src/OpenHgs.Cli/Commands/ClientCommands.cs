@@ -102,30 +102,89 @@ internal static class ClientCommands
         var kp = CliOptions.RequiredPath("--kp", "Key protector file.");
         var output = CliOptions.RequiredPath("--out", "Where to write the 32-byte transport key (mode 0600).");
         var egress = CliOptions.Path("--egress-out", "Where to write the rolled (egress) key protector.");
-        var command = new Command("unlock", "Exchange a key protector for its transport key (attests first if needed).") { state, kp, output, egress };
+        var egressKey = CliOptions.Path("--egress-key-out", "Where to write the egress key protector's 32-byte transport key (mode 0600), to re-seal the VM with; needs --egress-out.");
+        var command = new Command("unlock", "Exchange a key protector for its transport key (attests first if needed); every key is checked against its key protector before anything is written.") { state, kp, output, egress, egressKey };
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
+            string keyPath = parse.GetValue(output)!;
+            string? egressPath = parse.GetValue(egress);
+            string? egressKeyPath = parse.GetValue(egressKey);
+            if (egressKeyPath is not null && egressPath is null)
+            {
+                // Data re-sealed with the egress key opens only through the egress key protector: never keep one without the other.
+                throw new CliException("--egress-key-out needs --egress-out (the egress key protector that carries that key).");
+            }
+
+            string[] targets = [keyPath, .. new[] { egressPath, egressKeyPath }.OfType<string>()];
+            RequireNewFiles(targets);
             byte[] protector = CliOutput.ReadFile(parse.GetValue(kp)!, "key protector", OpenHgs.Protocol.KeyProtection.KeyProtector.MaxBytes);
             using var client = new GuardedHostClient(parse.GetValue(state)!);
             var outcome = await client.UnlockAsync(protector, ct).ConfigureAwait(false);
             try
             {
-                CliOutput.WriteSecretFile(parse.GetValue(output)!, outcome.TransportKey);
+                var writes = new List<(string Path, Action<string> Write)> { (keyPath, path => CliOutput.WriteSecretFile(path, outcome.TransportKey)) };
+                if (egressPath is not null)
+                {
+                    writes.Add((egressPath, path => CliOutput.WritePublicFile(path, outcome.EgressKeyProtector)));
+                }
+
+                if (egressKeyPath is not null)
+                {
+                    writes.Add((egressKeyPath, path => CliOutput.WriteSecretFile(path, outcome.EgressTransportKey)));
+                }
+
+                WriteAllOrNothing(writes);
             }
             finally
             {
                 CryptographicOperations.ZeroMemory(outcome.TransportKey);
+                CryptographicOperations.ZeroMemory(outcome.EgressTransportKey);
             }
 
-            if (parse.GetValue(egress) is { } egressPath)
+            CliOutput.Line($"Transport key written to {keyPath}.");
+            if (egressPath is not null)
             {
-                CliOutput.WritePublicFile(egressPath, outcome.EgressKeyProtector);
+                CliOutput.Line(egressKeyPath is null
+                    ? $"Egress key protector written to {egressPath}."
+                    : $"Egress key protector written to {egressPath}, its transport key to {egressKeyPath}: re-seal the VM with it and keep the egress key protector.");
             }
 
-            CliOutput.Line($"Transport key written to {parse.GetValue(output)}.");
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>Refuses before anything is asked of the service when an output exists or two outputs are the same file.</summary>
+    private static void RequireNewFiles(IReadOnlyList<string> paths)
+    {
+        if (paths.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).Count() != paths.Count)
+        {
+            throw new CliException("--out, --egress-out and --egress-key-out must name different files.");
+        }
+
+        if (paths.FirstOrDefault(File.Exists) is { } existing)
+        {
+            throw new CliException($"'{existing}' already exists; refusing to overwrite it.");
+        }
+    }
+
+    /// <summary>Writes every file or none: when one write fails, the files this command already wrote are removed.</summary>
+    private static void WriteAllOrNothing(IReadOnlyList<(string Path, Action<string> Write)> writes)
+    {
+        var written = new List<string>();
+        try
+        {
+            foreach (var (path, write) in writes)
+            {
+                write(path);
+                written.Add(path);
+            }
+        }
+        catch
+        {
+            written.ForEach(File.Delete);
+            throw;
+        }
     }
 
     private static Command Status()

@@ -73,6 +73,7 @@ internal static class QuickstartCommand
         var unlocked = await host.UnlockAsync(protector.ToJson(), ct).ConfigureAwait(false);
         bool same = CryptographicOperations.FixedTimeEquals(unlocked.TransportKey, transportKey);
         CryptographicOperations.ZeroMemory(unlocked.TransportKey);
+        CryptographicOperations.ZeroMemory(unlocked.EgressTransportKey);
         CryptographicOperations.ZeroMemory(transportKey);
         if (!same)
         {

@@ -16,8 +16,9 @@ namespace OpenHgs.Service.KeyProtection;
 /// signatures chain to its owner; it holds a wrapping for an enabled KPS encryption key; that wrapping
 /// unwraps inside the key store and the transport key's HMAC over the payload verifies. The transport key
 /// is then re-wrapped to the health certificate's key, an egress key protector is rolled with a fresh
-/// transport key, and the audit record is committed — only then does anything leave. Every refusal is
-/// audited too. Plaintext transport keys are zeroed as soon as they are no longer needed.
+/// transport key (also wrapped to the health certificate's key when the host asks for it, so the VM can move
+/// to it), and the audit record is committed — only then does anything leave. Every refusal is audited too.
+/// Plaintext transport keys are zeroed as soon as they are no longer needed.
 /// </summary>
 public sealed partial class KeyReleaseService(
     AuditWriter audit,
@@ -38,11 +39,13 @@ public sealed partial class KeyReleaseService(
         {
             var result = await ReleaseCoreAsync(request, details, s => subject = s, cancellationToken).ConfigureAwait(false);
             details.Add(("egressKeyProtectorSha256", Convert.ToHexStringLower(SHA256.HashData(result.EgressKeyProtector))));
+            details.Add(("egressTransportKey", result.WrappedEgressTransportKey is null ? "not-requested" : "released"));
             await AppendAsync(AuditOutcomes.Success, subject, null, details, cancellationToken).ConfigureAwait(false);
             LogReleased(logger, subject);
             return new ReleaseResponse(
                 new WrappedKeyContract(result.Algorithm, Convert.ToBase64String(result.WrappedTransportKey)),
-                Convert.ToBase64String(result.EgressKeyProtector));
+                Convert.ToBase64String(result.EgressKeyProtector),
+                result.WrappedEgressTransportKey is { } egressKey ? new WrappedKeyContract(KeyProtectorAlgorithms.RsaOaep256, Convert.ToBase64String(egressKey)) : null);
         }
         catch (ServiceException refusal) when (refusal.Code != "AuditUnavailable")
         {
@@ -89,12 +92,14 @@ public sealed partial class KeyReleaseService(
         var (algorithm, wrapped) = inStore ?? RewrapInMemory(encryptionKey, wrapping, protector, health.HostEncryptionPublicKey);
         details.Add(("transportKeyHandling", native is null ? "memory" : inStore is null ? "memory-after-native-refusal" : "hsm-native"));
 
-        // The rolled key protector's transport key is new: it is generated here and zeroed after wrapping.
+        // The rolled key protector's transport key is new: it is generated here and zeroed after wrapping. The host
+        // gets it too (when it asks): only a VM re-sealed with it stops opening with the key revoked guardians knew.
         byte[] freshKey = RandomNumberGenerator.GetBytes(32);
         try
         {
             var egress = Guard(() => KeyProtectorBuilder.Roll(protector, freshKey, signingKey.Rsa, wrapping.Id));
-            return new ReleasedKey(algorithm, wrapped, egress.ToJson());
+            byte[]? egressWrapped = request.IncludeEgressTransportKey ? WrapToHost(health.HostEncryptionPublicKey, freshKey) : null;
+            return new ReleasedKey(algorithm, wrapped, egress.ToJson(), egressWrapped);
         }
         finally
         {
@@ -158,6 +163,14 @@ public sealed partial class KeyReleaseService(
         {
             CryptographicOperations.ZeroMemory(transportKey);
         }
+    }
+
+    /// <summary>The egress transport key wrapped to the health certificate's key (RSA-OAEP-256; made in memory, see design change 9).</summary>
+    private static byte[] WrapToHost(byte[] hostKey, byte[] key)
+    {
+        using var host = RSA.Create();
+        host.ImportSubjectPublicKeyInfo(hostKey, out _);
+        return host.Encrypt(key, RSAEncryptionPadding.OaepSHA256);
     }
 
     private static ServiceException UnwrapFailed() =>
@@ -278,5 +291,5 @@ public sealed partial class KeyReleaseService(
     [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Key release refused for host {Host}: {Reason}")]
     private static partial void LogRefused(ILogger logger, string host, string reason);
 
-    private sealed record ReleasedKey(string Algorithm, byte[] WrappedTransportKey, byte[] EgressKeyProtector);
+    private sealed record ReleasedKey(string Algorithm, byte[] WrappedTransportKey, byte[] EgressKeyProtector, byte[]? WrappedEgressTransportKey);
 }

@@ -54,7 +54,10 @@ public sealed class TpmAttestationTests
         var (protector, transportKey) = tenant.CreateProtector(await scenario.Service.FabricGuardianAsync());
         var unlocked = await client.UnlockAsync(protector.ToJson(), CancellationToken.None);
         Assert.Equal(transportKey, unlocked.TransportKey);
-        KeyProtectorVerifier.VerifySignatures(KeyProtector.Parse(unlocked.EgressKeyProtector));
+        var egress = KeyProtector.Parse(unlocked.EgressKeyProtector);
+        KeyProtectorVerifier.VerifySignatures(egress);
+        // The egress key, decrypted in the TPM too, is the egress key protector's.
+        Assert.Equal(KeyProtectorBuilder.UnwrapAsOwner(egress, tenant.Owner), unlocked.EgressTransportKey);
 
         var audit = await scenario.Service.Admin.VerifyAuditAsync(CancellationToken.None);
         Assert.True(audit.Valid, audit.Problem);
