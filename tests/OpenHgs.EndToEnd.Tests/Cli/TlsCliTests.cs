@@ -148,6 +148,13 @@ public abstract class TlsCliTests(TlsServerFixture fixture)
 
         var noCertificate = await HgsCli.RunAsync("server", "run", "--data", fixture.DataDirectory, "--urls", $"https://127.0.0.1:{port}", "--admin-auth", "token");
         Assert.Contains("is https but no server certificate is configured", noCertificate.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+
+        // init checks the files before it creates anything.
+        string folder = Path.Combine(fixture.NewFolder("init"), "service");
+        string missing = Path.Combine(fixture.NewFolder("missing"), "server.pem");
+        var init = await HgsCli.RunAsync("server", "init", "--data", folder, "--software", "--tls-cert", missing, "--tls-key", fixture.ServerKeyFile);
+        Assert.Contains($"--tls-cert '{missing}' does not exist", init.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(folder));
     }
 
     [Fact]
@@ -166,12 +173,14 @@ public abstract class TlsCliTests(TlsServerFixture fixture)
             new Dictionary<string, string?> { ["TEST_PFX_PASSWORD"] = "not-the-password" });
         Assert.Contains($"the PKCS#12 file '{pfx}' cannot be loaded", wrong.FailedWithOneErrorLine(2), StringComparison.Ordinal);
 
-        // Run options replace the stored TLS settings whole: this node has no admin mTLS, the token alone suffices.
+        // Run options replace the stored TLS settings whole: this node authenticates admins by client certificate only.
         await using var node = await ServerProcess.StartAsync(fixture.DataDirectory,
             new Dictionary<string, string?> { ["TEST_PFX_PASSWORD"] = "pfx-secret" },
-            new ServerTls(["--tls-pfx", pfx, "--tls-pfx-password-env", "TEST_PFX_PASSWORD"], fixture.FabricCaFile));
-        var keys = (await HgsCli.RunAsync(["keys", "list", "--json"], fixture.EnvironmentWith(("HGS_URL", node.Url), ("HGS_CLIENT_CERT", null), ("HGS_CLIENT_KEY", null)))).Succeeded().Json();
+            new ServerTls(["--tls-pfx", pfx, "--tls-pfx-password-env", "TEST_PFX_PASSWORD", "--admin-client-ca", fixture.AdminCaFile, "--admin-auth", "client-cert"], fixture.FabricCaFile));
+        var keys = (await HgsCli.RunAsync(["keys", "list", "--json"], fixture.EnvironmentWith(("HGS_URL", node.Url), ("HGS_ADMIN_TOKEN", null)))).Succeeded().Json();
         Assert.Equal(3, keys.AsArray().Count);
+        string tokenOnly = (await HgsCli.RunAsync(["keys", "list"], fixture.EnvironmentWith(("HGS_URL", node.Url), ("HGS_CLIENT_CERT", null), ("HGS_CLIENT_KEY", null)))).FailedWithOneErrorLine(1);
+        Assert.StartsWith("error: AdminClientCertificateRequired:", tokenOnly, StringComparison.Ordinal);
         Assert.DoesNotContain("pfx-secret", node.Output, StringComparison.Ordinal);
     }
 

@@ -32,6 +32,8 @@ public class TlsServerFixture : IAsyncLifetime
 
     public string OtherCaFile => _root["other-ca.pem"];
 
+    public string AdminCaFile => _root["admin-ca.pem"];
+
     public string ServerCertificateFile => _root["server.pem"];
 
     public string ServerKeyFile => _root["server.key"];
@@ -82,7 +84,7 @@ public class TlsServerFixture : IAsyncLifetime
     {
         FabricCa.WriteCertificate(FabricCaFile);
         OtherCa.WriteCertificate(OtherCaFile);
-        AdminCa.WriteCertificate(_root["admin-ca.pem"]);
+        AdminCa.WriteCertificate(AdminCaFile);
         using (var server = IssueServerCertificate("openhgs-test-server"))
         {
             TestCertificateAuthority.WritePem(server, ServerCertificateFile, ServerKeyFile);
@@ -99,7 +101,7 @@ public class TlsServerFixture : IAsyncLifetime
         }
 
         (await HgsCli.RunAsync(["server", "init", "--data", DataDirectory, "--software", "--name", "TLS test fabric",
-            "--tls-cert", ServerCertificateFile, "--tls-key", ServerKeyFile, "--admin-client-ca", _root["admin-ca.pem"], .. DatabaseArguments()], environment: null)).Succeeded();
+            "--tls-cert", ServerCertificateFile, "--tls-key", ServerKeyFile, "--admin-client-ca", AdminCaFile, .. DatabaseArguments()], environment: null)).Succeeded();
         AdminToken = (await File.ReadAllTextAsync(Path.Combine(DataDirectory, "admin.token"))).Trim();
         // Only the reload interval is given to run: the certificate and admin CA come from hgs.json.
         Server = await ServerProcess.StartAsync(DataDirectory, tls: new ServerTls(["--tls-reload-interval", "1"], FabricCaFile));
