@@ -89,9 +89,11 @@ public sealed partial class ReloadingServerCertificate : IDisposable
                 LogRotated(_logger, loaded.Leaf.Subject, loaded.Leaf.Thumbprint, loaded.Leaf.NotAfter.ToUniversalTime());
                 return true;
             }
-            catch (HgsConfigurationException ex)
+            catch (Exception ex)
             {
-                LogRefused(_logger, Current.Leaf.Thumbprint, ex.Message);
+                // Runs on a timer thread: whatever a new file does, it must not take the serving certificate (or the
+                // process) down. Load reports bad files as configuration errors; anything else is logged the same way.
+                LogRefused(_logger, Current.Leaf.Thumbprint, ex is HgsConfigurationException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}");
                 return false;
             }
         }
