@@ -47,9 +47,10 @@ public static class CliErrors
     {
         CliException c => (c.ExitCode, c.Message),
         HgsClientException { HttpStatus: 503 or 502 or 504 } h => (ExitCodes.Unavailable, $"{h.Code}: {h.Message}"),
-        HgsClientException { Code: "ServiceUnreachable" } h => (ExitCodes.Unavailable, $"{h.Code}: {h.Message}"),
+        HgsClientException { Code: "ServiceUnreachable" or "ServerCertificateRejected" } h => (ExitCodes.Unavailable, $"{h.Code}: {h.Message}"),
         // The host's own configuration or key files are wrong: bad input, not a refusal by the service.
-        HgsClientException { HttpStatus: null, Code: "NotConfigured" or "ConfigurationInvalid" or "HostKeyMissing" or "HostKeyInvalid" or "HostKeyExists" } h
+        HgsClientException { HttpStatus: null, Code: "NotConfigured" or "ConfigurationInvalid" or "HostKeyMissing" or "HostKeyInvalid" or "HostKeyExists"
+            or "CaCertificateInvalid" or "ClientCertificateInvalid" } h
             => (ExitCodes.BadInput, $"{h.Code}: {h.Message}"),
         HgsClientException { HttpStatus: 400 or 413 } h => (ExitCodes.BadInput, $"{h.Code}: {h.Message}"),
         HgsClientException h => (ExitCodes.Refused, $"{h.Code}: {h.Message}"),

@@ -14,7 +14,22 @@ internal static class CliOptions
 
     public static Option<string> Token() => new("--token")
     {
-        Description = "Admin credential (default: $HGS_ADMIN_TOKEN).",
+        Description = "Admin credential (default: $HGS_ADMIN_TOKEN; not needed when the service authenticates admins by client certificate only).",
+    };
+
+    public static Option<string> ClientCertificate() => new("--client-cert")
+    {
+        Description = "Admin client certificate (PEM) for a service with --admin-client-ca (default: $HGS_CLIENT_CERT).",
+    };
+
+    public static Option<string> ClientKey() => new("--client-key")
+    {
+        Description = "Private key (PEM) of --client-cert (default: $HGS_CLIENT_KEY).",
+    };
+
+    public static Option<string> CaCertificate() => new("--ca-cert")
+    {
+        Description = "Trust exactly this CA (PEM) for the service's https certificate instead of the system roots (default: $HGS_CACERT).",
     };
 
     public static Option<string> RequiredPath(string name, string description) => new(name) { Description = description, Required = true };

@@ -3,10 +3,13 @@ using OpenHgs.Protocol.Wire;
 
 namespace OpenHgs.Client;
 
-/// <summary>The fabric admin's HTTP client for <c>/admin/v1</c> (bearer credential), with the same failover as hosts.</summary>
-public sealed class AdminClient(IEnumerable<string> urls, string token) : IDisposable
+/// <summary>
+/// The fabric admin's HTTP client for <c>/admin/v1</c>, with the same failover as hosts: the bearer credential (none when
+/// the service authenticates admins by client certificate only) and the TLS options (CA, client certificate).
+/// </summary>
+public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientTlsOptions? tls = null) : IDisposable
 {
-    private readonly FailoverHttpClient _http = new(urls) { BearerToken = token };
+    private readonly FailoverHttpClient _http = new(urls, tls: tls) { BearerToken = token };
 
     public Task<List<FabricKeyInfo>> ListKeysAsync(CancellationToken ct) => GetAsync("admin/v1/keys", WireJson.Default.ListFabricKeyInfo, ct);
 

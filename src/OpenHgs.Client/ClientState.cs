@@ -10,16 +10,22 @@ namespace OpenHgs.Client;
 /// <remarks>
 /// Exactly one attestation mode is configured: <see cref="HostKeyDirectory"/> (host-key mode) or <see cref="Tpm"/>
 /// (TPM mode: <c>/dev/tpmrm0</c> or <c>swtpm:host=…,port=N</c>, with the TCG event log at <see cref="EventLog"/>).
+/// <see cref="CaCertificate"/> (absolute path) is the CA the service's https certificate must chain to; it requires
+/// every URL to be https, so nothing this host sends or receives crosses the network in clear by mistake.
 /// </remarks>
 public sealed record ClientConfiguration(
     IReadOnlyList<string> AttestationUrls,
     IReadOnlyList<string> KeyProtectionUrls,
     string? HostKeyDirectory,
     string? Tpm = null,
-    string? EventLog = null)
+    string? EventLog = null,
+    string? CaCertificate = null)
 {
     public const string FileName = "client.json";
     public const string DefaultEventLog = "/sys/kernel/security/tpm0/binary_bios_measurements";
+
+    /// <summary>How this host checks the service's certificate: exactly the CA in <see cref="CaCertificate"/>, else the system roots.</summary>
+    public ClientTlsOptions Tls => new(CaCertificate);
 
     /// <summary>The event log this host presents in TPM mode.</summary>
     public string EventLogPath => EventLog ?? DefaultEventLog;
@@ -70,6 +76,11 @@ public sealed record ClientConfiguration(
                 if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
                 {
                     throw new HgsClientException("ConfigurationInvalid", $"--{name}: '{url}' is not an http(s) URL.");
+                }
+
+                if (CaCertificate is not null && uri.Scheme != Uri.UriSchemeHttps)
+                {
+                    throw new HgsClientException("ConfigurationInvalid", $"--{name}: '{url}' is plain http but --ca-cert is given: use the https URL.");
                 }
             }
         }

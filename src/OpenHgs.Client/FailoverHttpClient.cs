@@ -7,8 +7,9 @@ namespace OpenHgs.Client;
 
 /// <summary>
 /// Sends each request to a list of equivalent service URLs: the one that answered last first, then the
-/// others in order. A connection failure, timeout or 502/503/504 moves on to the next URL; any other answer
-/// (success or a refusal) is final, so a refusal is never retried elsewhere hoping for a different verdict.
+/// others in order. A connection failure, timeout, refused TLS certificate or 502/503/504 moves on to the next URL;
+/// any other answer (success or a refusal) is final, so a refusal is never retried elsewhere hoping for a different
+/// verdict. Every https URL is checked as <see cref="ClientTlsOptions"/> says (system trust by default).
 /// </summary>
 public sealed class FailoverHttpClient : IDisposable
 {
@@ -16,7 +17,7 @@ public sealed class FailoverHttpClient : IDisposable
     private readonly IReadOnlyList<Uri> _baseUrls;
     private int _preferred;
 
-    public FailoverHttpClient(IEnumerable<string> baseUrls, TimeSpan? timeout = null, HttpMessageHandler? handler = null)
+    public FailoverHttpClient(IEnumerable<string> baseUrls, TimeSpan? timeout = null, HttpMessageHandler? handler = null, ClientTlsOptions? tls = null)
     {
         ArgumentNullException.ThrowIfNull(baseUrls);
         _baseUrls = baseUrls.Select(u => new Uri(u.EndsWith('/') ? u : u + "/", UriKind.Absolute)).ToList();
@@ -25,7 +26,7 @@ public sealed class FailoverHttpClient : IDisposable
             throw new ArgumentException("At least one URL is needed.", nameof(baseUrls));
         }
 
-        _http = handler is null ? new HttpClient() : new HttpClient(handler);
+        _http = new HttpClient(handler ?? (tls ?? ClientTlsOptions.Default).CreateHandler());
         _http.Timeout = timeout ?? TimeSpan.FromSeconds(30);
     }
 
@@ -41,6 +42,7 @@ public sealed class FailoverHttpClient : IDisposable
         byte[]? body = content is null ? null : await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         var contentType = content?.Headers.ContentType;
         var failures = new List<string>();
+        int certificateRefusals = 0;
         int start = Volatile.Read(ref _preferred);
         for (int i = 0; i < _baseUrls.Count; i++)
         {
@@ -72,9 +74,14 @@ public sealed class FailoverHttpClient : IDisposable
                 LastFailures = failures;
                 return response;
             }
+            catch (HttpRequestException ex) when (CertificateRefusal(ex) is { } refusal)
+            {
+                certificateRefusals++;
+                failures.Add($"{_baseUrls[index]}: TLS server certificate refused: {refusal.Message}");
+            }
             catch (HttpRequestException ex)
             {
-                failures.Add($"{_baseUrls[index]}: {ex.Message}");
+                failures.Add($"{_baseUrls[index]}: {ex.Message}{(ex.InnerException is { } inner ? " (" + inner.Message + ")" : string.Empty)}");
             }
             catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -83,7 +90,22 @@ public sealed class FailoverHttpClient : IDisposable
         }
 
         LastFailures = failures;
-        throw new HgsClientException("ServiceUnreachable", "No service URL answered: " + string.Join("; ", failures));
+        throw certificateRefusals == failures.Count
+            ? new HgsClientException("ServerCertificateRejected", "No service URL presented a trusted certificate: " + string.Join("; ", failures))
+            : new HgsClientException("ServiceUnreachable", "No service URL answered: " + string.Join("; ", failures));
+    }
+
+    private static ServerCertificateRejectedException? CertificateRefusal(Exception ex)
+    {
+        for (var e = ex.InnerException; e is not null; e = e.InnerException)
+        {
+            if (e is ServerCertificateRejectedException refusal)
+            {
+                return refusal;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Sends JSON and reads JSON; non-success answers become <see cref="HgsClientException"/> with the problem code.</summary>

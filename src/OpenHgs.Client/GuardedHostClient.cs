@@ -39,8 +39,8 @@ public sealed class GuardedHostClient : IDisposable
         ArgumentNullException.ThrowIfNull(stateDirectory);
         _stateDirectory = stateDirectory;
         _configuration = ClientConfiguration.Load(stateDirectory);
-        _attestation = new FailoverHttpClient(_configuration.AttestationUrls);
-        _keyProtection = new FailoverHttpClient(_configuration.KeyProtectionUrls);
+        _attestation = new FailoverHttpClient(_configuration.AttestationUrls, tls: _configuration.Tls);
+        _keyProtection = new FailoverHttpClient(_configuration.KeyProtectionUrls, tls: _configuration.Tls);
         _time = time ?? TimeProvider.System;
     }
 

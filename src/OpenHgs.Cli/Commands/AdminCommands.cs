@@ -182,16 +182,22 @@ internal static class AdminCommands
     }
 
     private static Command Admin(string name, string description, Symbol[] symbols, Func<AdminClient, ParseResult, bool, CancellationToken, Task> body) =>
-        Admin(name, description, symbols, (urls, token) => new AdminClient(urls, token), body);
+        Admin(name, description, symbols, (urls, token, tls) => new AdminClient(urls, token, tls), body);
 
-    /// <summary>An admin command: adds --url, --token, --json and resolves them from the environment; <paramref name="connect"/> makes the client.</summary>
-    internal static Command Admin<TClient>(string name, string description, Symbol[] symbols, Func<string[], string, TClient> connect, Func<TClient, ParseResult, bool, CancellationToken, Task> body)
+    /// <summary>
+    /// An admin command: adds --url, --token, --ca-cert, --client-cert, --client-key and --json and resolves them from the
+    /// environment; <paramref name="connect"/> makes the client. The token may be left out only with a client certificate.
+    /// </summary>
+    internal static Command Admin<TClient>(string name, string description, Symbol[] symbols, Func<string[], string?, ClientTlsOptions, TClient> connect, Func<TClient, ParseResult, bool, CancellationToken, Task> body)
         where TClient : IDisposable
     {
         var url = CliOptions.Url();
         var token = CliOptions.Token();
+        var caCertificate = CliOptions.CaCertificate();
+        var clientCertificate = CliOptions.ClientCertificate();
+        var clientKey = CliOptions.ClientKey();
         var json = CliOptions.Json();
-        var command = new Command(name, description) { url, token, json };
+        var command = new Command(name, description) { url, token, caCertificate, clientCertificate, clientKey, json };
         foreach (var symbol in symbols)
         {
             switch (symbol)
@@ -209,9 +215,17 @@ internal static class AdminCommands
         {
             string urls = parse.GetValue(url) ?? Environment.GetEnvironmentVariable("HGS_URL")
                 ?? throw new CliException("no service URL: pass --url or set HGS_URL.");
-            string secret = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("HGS_ADMIN_TOKEN")
-                ?? throw new CliException("no admin credential: pass --token or set HGS_ADMIN_TOKEN (from DATA/admin.token).");
-            using var client = connect(urls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), secret.Trim());
+            var tls = new ClientTlsOptions(
+                CliEnvironment.Path(parse.GetValue(caCertificate), "HGS_CACERT"),
+                CliEnvironment.Path(parse.GetValue(clientCertificate), "HGS_CLIENT_CERT"),
+                CliEnvironment.Path(parse.GetValue(clientKey), "HGS_CLIENT_KEY"));
+            string? secret = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("HGS_ADMIN_TOKEN");
+            if (secret is null && tls.ClientCertificateFile is null)
+            {
+                throw new CliException("no admin credential: pass --token or set HGS_ADMIN_TOKEN (from DATA/admin.token), or a client certificate (--client-cert/--client-key).");
+            }
+
+            using var client = connect(urls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), secret?.Trim(), tls);
             await body(client, parse, parse.GetValue(json), ct).ConfigureAwait(false);
             return ExitCodes.Success;
         }));

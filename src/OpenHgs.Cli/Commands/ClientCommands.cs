@@ -45,7 +45,11 @@ internal static class ClientCommands
         var hostKey = CliOptions.Path("--host-key", "Folder with the host keys (from 'hgs client keygen'): host-key mode.");
         var tpm = TpmCommands.TpmOption(required: false);
         var eventLog = CliOptions.Path("--event-log", $"TPM mode: the TCG event log (default {ClientConfiguration.DefaultEventLog}).");
-        var command = new Command("configure", "Configure where this host attests and unlocks (--host-key, or --tpm which also activates the TPM's attestation key).") { state, attestation, keyProtection, hostKey, tpm, eventLog };
+        var caCertificate = CliOptions.CaCertificate();
+        var command = new Command("configure", "Configure where this host attests and unlocks (--host-key, or --tpm which also activates the TPM's attestation key).")
+        {
+            state, attestation, keyProtection, hostKey, tpm, eventLog, caCertificate,
+        };
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
             string? keys = parse.GetValue(hostKey) is { } k ? Path.GetFullPath(k) : null;
@@ -55,7 +59,10 @@ internal static class ClientCommands
             }
 
             string? eventLogPath = parse.GetValue(eventLog) is { } e ? Path.GetFullPath(e) : null;
-            var configuration = new ClientConfiguration(Split(parse.GetValue(attestation)!), Split(parse.GetValue(keyProtection)!), keys, parse.GetValue(tpm), eventLogPath);
+            // Stored in the state (absolute), so attest and unlock trust exactly this CA without being told again.
+            string? ca = CliEnvironment.Path(parse.GetValue(caCertificate), "HGS_CACERT");
+            var configuration = new ClientConfiguration(Split(parse.GetValue(attestation)!), Split(parse.GetValue(keyProtection)!), keys, parse.GetValue(tpm), eventLogPath, ca);
+            configuration.Tls.CreateHandler().Dispose();
             configuration.Save(parse.GetValue(state)!);
             CliOutput.Line($"Configured {parse.GetValue(state)}: attestation {string.Join(", ", configuration.AttestationUrls)}; key protection {string.Join(", ", configuration.KeyProtectionUrls)}.");
             if (configuration.Tpm is not null)
@@ -205,6 +212,7 @@ internal static class ClientCommands
                 ["hostKeyDirectory"] = configuration.HostKeyDirectory,
                 ["tpm"] = configuration.Tpm,
                 ["eventLog"] = configuration.Tpm is null ? null : configuration.EventLogPath,
+                ["caCertificate"] = configuration.CaCertificate,
                 ["healthCertificate"] = certificate is null ? null : new JsonObject
                 {
                     ["subject"] = certificate.Subject,

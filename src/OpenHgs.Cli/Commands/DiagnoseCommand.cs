@@ -15,12 +15,14 @@ internal static class DiagnoseCommand
     {
         var url = CliOptions.Url();
         var json = CliOptions.Json();
-        var command = new Command("diagnose", "Show each node's readiness: database, key store and HSM cluster members.") { url, json };
+        var caCertificate = CliOptions.CaCertificate();
+        var command = new Command("diagnose", "Show each node's readiness: database, key store and HSM cluster members.") { url, caCertificate, json };
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
             string urls = parse.GetValue(url) ?? Environment.GetEnvironmentVariable("HGS_URL")
                 ?? throw new CliException("no service URL: pass --url or set HGS_URL.");
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            var tls = new OpenHgs.Client.ClientTlsOptions(CliEnvironment.Path(parse.GetValue(caCertificate), "HGS_CACERT"));
+            using var http = new HttpClient(tls.CreateHandler()) { Timeout = TimeSpan.FromSeconds(10) };
             var report = new JsonObject();
             bool allReady = true;
             foreach (string node in urls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

@@ -38,15 +38,17 @@ internal static class ServerCommands
             Description = "Database: sqlite:FILE (default sqlite:hgs.db in the data folder), postgresql://user@host:port/db or Host=…;Database=…;Username=… (password from PGPASSWORD).",
         };
         var json = CliOptions.Json();
+        var tls = new ServerTlsOptions();
         var command = new Command("init", "Create the data folder, database and fabric keys, and write DATA/admin.token.")
         {
             data, software, module, token, pinEnv, keyStoreUri, name, production, database, json,
         };
+        tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
             string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv), parse.GetValue(keyStoreUri));
             var result = await HgsInitializer.InitializeAsync(
-                new InitRequest(parse.GetValue(data)!, keyStore, HgsRuntime.DatabaseSpecFrom(parse.GetValue(database)), parse.GetValue(name)!, parse.GetValue(production)),
+                new InitRequest(parse.GetValue(data)!, keyStore, HgsRuntime.DatabaseSpecFrom(parse.GetValue(database)), parse.GetValue(name)!, parse.GetValue(production), tls.From(parse)),
                 TimeProvider.System, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
@@ -103,16 +105,31 @@ internal static class ServerCommands
     private static Command Run()
     {
         var data = CliOptions.RequiredPath("--data", "Initialised data folder.");
-        var urls = new Option<string>("--urls") { Description = "Listen URL(s), comma-separated.", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
-        var production = new Option<bool>("--production") { Description = "Production mode: refuse the software key store." };
-        var command = new Command("run", "Run the service in the foreground until interrupted.") { data, urls, production };
+        var urls = new Option<string>("--urls") { Description = "Listen URL(s), comma-separated; https:// needs a server certificate.", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var production = new Option<bool>("--production") { Description = "Production mode: refuse the software key store and plain http:// beyond loopback." };
+        var reload = new Option<int>("--tls-reload-interval")
+        {
+            Description = "Seconds between checks of the certificate files for a rotation (no restart needed).",
+            DefaultValueFactory = _ => 10,
+        };
+        var tls = new ServerTlsOptions();
+        var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).") { data, urls, production, reload };
+        tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
+            int seconds = parse.GetValue(reload);
+            if (seconds is < 1 or > 86400)
+            {
+                throw new CliException($"--tls-reload-interval {seconds} is not between 1 and 86400 seconds.");
+            }
+
             var app = await HgsServer.BuildAsync(new HgsServerOptions
             {
                 DataDirectory = parse.GetValue(data)!,
                 Urls = parse.GetValue(urls)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 Production = parse.GetValue(production),
+                Tls = tls.From(parse),
+                CertificateReloadInterval = TimeSpan.FromSeconds(seconds),
             }, ct).ConfigureAwait(false);
             await app.RunAsync().ConfigureAwait(false);
             return ExitCodes.Success;

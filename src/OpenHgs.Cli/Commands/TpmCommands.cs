@@ -123,7 +123,7 @@ internal static class TpmCommands
         return roots;
     }
 
-    internal static TpmAdminClient Connect(string[] urls, string token) => new(urls, token);
+    internal static TpmAdminClient Connect(string[] urls, string? token, ClientTlsOptions tls) => new(urls, token, tls);
 
     internal static T ReadJson<T>(string path, string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {

@@ -3,9 +3,9 @@ using OpenHgs.Protocol.Wire;
 namespace OpenHgs.Client.Tpm;
 
 /// <summary>The fabric admin's TPM-mode calls on <c>/admin/v1</c>: TPM roots, TPM hosts, policies, baselines.</summary>
-public sealed class TpmAdminClient(IEnumerable<string> urls, string token) : IDisposable
+public sealed class TpmAdminClient(IEnumerable<string> urls, string? token, ClientTlsOptions? tls = null) : IDisposable
 {
-    private readonly FailoverHttpClient _http = new(urls) { BearerToken = token };
+    private readonly FailoverHttpClient _http = new(urls, tls: tls) { BearerToken = token };
 
     public Task<TpmRootInfo> AddRootAsync(string certificate, CancellationToken ct) =>
         _http.SendJsonAsync(HttpMethod.Post, "admin/v1/tpm-roots", new AddTpmRootRequest(certificate), WireJson.Default.AddTpmRootRequest, WireJson.Default.TpmRootInfo, ct);

@@ -4,10 +4,15 @@ using System.Text.Json.Serialization;
 namespace OpenHgs.Server.Configuration;
 
 /// <summary>
-/// <c>DATA/hgs.json</c>, written by <c>hgs server init</c>: where the keys and the database are. It holds no
-/// secrets: the HSM PIN and any key store passphrase are named by a source (<c>env:VAR</c>), never stored.
+/// <c>DATA/hgs.json</c>, written by <c>hgs server init</c>: where the keys and the database are, and optionally the
+/// service's TLS (<see cref="TlsSettings"/>). It holds no secrets: the HSM PIN, any key store passphrase and a
+/// PKCS#12 password are named by a source (<c>env:VAR</c>), never stored.
 /// </summary>
-public sealed record HgsConfiguration(int Version, string KeyStore, string Database)
+public sealed record HgsConfiguration(
+    int Version,
+    string KeyStore,
+    string Database,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TlsSettings? Tls = null)
 {
     public const string FileName = "hgs.json";
 
@@ -46,6 +51,7 @@ public sealed record HgsConfiguration(int Version, string KeyStore, string Datab
             throw new HgsConfigurationException("database", $"{path} names no database.");
         }
 
+        configuration.Tls?.Validate();
         return configuration;
     }
 

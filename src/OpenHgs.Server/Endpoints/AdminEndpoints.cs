@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Server.Tls;
 using OpenHgs.Service;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Hosts;
@@ -10,7 +11,7 @@ using OpenHgs.Storage;
 
 namespace OpenHgs.Server.Endpoints;
 
-/// <summary><c>/admin/v1</c>: the only routes that accept, and require, the admin bearer credential.</summary>
+/// <summary><c>/admin/v1</c>: the only routes that accept, and require, the admin credential (bearer and/or client certificate, <see cref="AdminAuthenticator"/>).</summary>
 internal static class AdminEndpoints
 {
     public static void MapAdminEndpoints(this IEndpointRouteBuilder app)
@@ -91,15 +92,9 @@ internal static class AdminEndpoints
     internal static async ValueTask<object?> RequireAdminAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        string? header = http.Request.Headers.Authorization;
-        string? token = header is not null && header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : null;
-        var credential = http.RequestServices.GetService(typeof(AdminCredential)) as AdminCredential
-            ?? throw new InvalidOperationException("AdminCredential is not registered.");
-        if (!await credential.VerifyAsync(token, http.RequestAborted).ConfigureAwait(false))
-        {
-            throw new ServiceException(ProblemKind.Unauthorized, "AdminCredentialRequired", "Admin routes need the admin credential (Authorization: Bearer <DATA/admin.token>).");
-        }
-
+        var authenticator = http.RequestServices.GetService(typeof(AdminAuthenticator)) as AdminAuthenticator
+            ?? throw new InvalidOperationException("AdminAuthenticator is not registered.");
+        await authenticator.AuthenticateAsync(http).ConfigureAwait(false);
         return await next(context).ConfigureAwait(false);
     }
 }

@@ -2,14 +2,15 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenHgs.Crypto;
 using OpenHgs.Server.Configuration;
+using OpenHgs.Server.Tls;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Keys;
 
 namespace OpenHgs.Server.Hosting;
 
-/// <summary>What <c>hgs server init</c> was asked to set up.</summary>
-public sealed record InitRequest(string DataDirectory, string KeyStoreUri, string Database, string FabricName, bool Production);
+/// <summary>What <c>hgs server init</c> was asked to set up; <paramref name="Tls"/> is stored in hgs.json for <c>server run</c>.</summary>
+public sealed record InitRequest(string DataDirectory, string KeyStoreUri, string Database, string FabricName, bool Production, TlsSettings? Tls = null);
 
 /// <summary>
 /// What init produced: the keys, and where the admin credential was written (the credential itself is only in
@@ -35,6 +36,18 @@ public static class HgsInitializer
     {
         ArgumentNullException.ThrowIfNull(request);
         string data = Path.GetFullPath(request.DataDirectory);
+        var tls = request.Tls is null || request.Tls.IsEmpty ? null : request.Tls.WithAbsolutePaths(Environment.CurrentDirectory);
+        if (tls is not null)
+        {
+            // Stored only if it would serve: a bad file is reported now, not at the first 'server run'.
+            tls.Validate();
+            ServerCertificate.Load(tls, time).Leaf.Dispose();
+            if (tls.AdminClientCaFile is { } ca)
+            {
+                AdminAuthenticator.LoadClientCa(ca);
+            }
+        }
+
         if (File.Exists(HgsConfiguration.PathIn(data)))
         {
             throw new HgsConfigurationException("data", $"'{data}' is already initialised; use another folder or remove it first.");
@@ -42,7 +55,7 @@ public static class HgsInitializer
 
         bool createdFolder = !Directory.Exists(data);
         Directory.CreateDirectory(data);
-        var configuration = new HgsConfiguration(1, request.KeyStoreUri, request.Database);
+        var configuration = new HgsConfiguration(1, request.KeyStoreUri, request.Database, tls);
         IKeyStore? store = null;
         var createdKeys = new List<string>();
         try

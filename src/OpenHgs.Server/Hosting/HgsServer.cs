@@ -6,6 +6,7 @@ using OpenHgs.Crypto;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Endpoints;
+using OpenHgs.Server.Tls;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Attestation;
 using OpenHgs.Service.Audit;
@@ -25,6 +26,12 @@ public static class HgsServer
     {
         ArgumentNullException.ThrowIfNull(options);
         var configuration = HgsConfiguration.Load(options.DataDirectory);
+        // Everything about listeners and TLS is checked before the key store or database is touched.
+        var tls = options.Tls ?? configuration.Tls;
+        var listeners = ListenUrl.ParseAll(options.Urls, tls, options.Production);
+        var certificate = tls is { HasCertificate: true } ? ServerCertificate.Load(tls, options.Time) : null;
+        var adminClientCa = tls?.AdminClientCaFile is { } caFile ? AdminAuthenticator.LoadClientCa(caFile) : null;
+        var adminAuth = tls?.AdminAuthMode ?? AdminAuthMode.Token;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
@@ -35,11 +42,12 @@ public static class HgsServer
         });
         builder.Logging.SetMinimumLevel(options.MinimumLogLevel);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.WebHost.UseUrls([.. options.Urls]);
+        builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
             k.AddServerHeader = false;
+            HgsListeners.Configure(k, listeners, () => k.ApplicationServices.GetRequiredService<ReloadingServerCertificate>());
         });
 
         var database = HgsRuntime.OpenDatabase(configuration, options.DataDirectory, options.Time);
@@ -56,6 +64,14 @@ public static class HgsServer
         services.AddSingleton<FabricKeyManager>();
         services.AddSingleton<SettingsService>();
         services.AddSingleton<AdminCredential>();
+        services.AddSingleton(provider => new AdminAuthenticator(
+            adminAuth, adminClientCa, provider.GetRequiredService<AdminCredential>(), options.Time, provider.GetRequiredService<ILogger<AdminAuthenticator>>()));
+        if (certificate is not null)
+        {
+            services.AddSingleton(provider => new ReloadingServerCertificate(
+                tls!, certificate, adminClientCa is not null, options.CertificateReloadInterval, options.Time, provider.GetRequiredService<ILogger<ReloadingServerCertificate>>()));
+        }
+
         services.AddSingleton<HostRegistry>();
         services.AddSingleton<AttestationService>();
         services.AddSingleton<PolicySnapshotCache>();

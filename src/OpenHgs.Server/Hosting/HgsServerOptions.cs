@@ -6,10 +6,16 @@ public sealed record HgsServerOptions
     /// <summary>The initialised data folder.</summary>
     public required string DataDirectory { get; init; }
 
-    /// <summary>Kestrel URLs, e.g. <c>http://127.0.0.1:8080</c>.</summary>
+    /// <summary>Kestrel URLs, e.g. <c>http://127.0.0.1:8080</c> or <c>https://0.0.0.0:8443</c>.</summary>
     public required IReadOnlyList<string> Urls { get; init; }
 
-    /// <summary>Production mode: refuses the software key store and development conveniences.</summary>
+    /// <summary>TLS given on the command line; replaces the data folder's stored TLS settings whole. Null: use those.</summary>
+    public Configuration.TlsSettings? Tls { get; init; }
+
+    /// <summary>How often the server certificate files are checked for a rotation.</summary>
+    public TimeSpan CertificateReloadInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Production mode: refuses the software key store, plain HTTP beyond loopback and development conveniences.</summary>
     public bool Production { get; init; }
 
     /// <summary>Largest accepted request body, bytes.</summary>

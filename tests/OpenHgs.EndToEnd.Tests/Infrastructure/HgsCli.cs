@@ -72,7 +72,8 @@ public sealed record CliResult(string Command, int ExitCode, string StdOut, stri
 /// </summary>
 /// <remarks>
 /// The child inherits this process's environment (which carries <c>SOFTHSM2_CONF</c> and token PIN variables set
-/// by <see cref="OpenHgs.Testing.SoftHsmToken"/>), except <c>HGS_URL</c> and <c>HGS_ADMIN_TOKEN</c>, which are removed
+/// by <see cref="OpenHgs.Testing.SoftHsmToken"/>), except <c>HGS_URL</c>, <c>HGS_ADMIN_TOKEN</c> and the TLS variables
+/// (<c>HGS_CACERT</c>, <c>HGS_CLIENT_CERT</c>, <c>HGS_CLIENT_KEY</c>), which are removed
 /// so that only what a test passes in <c>environment</c> reaches the CLI. A null value removes a variable.
 /// </remarks>
 public static class HgsCli
@@ -140,8 +141,11 @@ public static class HgsCli
             start.ArgumentList.Add(arg);
         }
 
-        start.Environment.Remove("HGS_URL");
-        start.Environment.Remove("HGS_ADMIN_TOKEN");
+        foreach (string inherited in new[] { "HGS_URL", "HGS_ADMIN_TOKEN", "HGS_CACERT", "HGS_CLIENT_CERT", "HGS_CLIENT_KEY" })
+        {
+            start.Environment.Remove(inherited);
+        }
+
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["DOTNET_NOLOGO"] = "1";
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())

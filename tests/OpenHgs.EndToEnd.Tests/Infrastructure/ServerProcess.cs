@@ -6,8 +6,11 @@ using System.Text;
 
 namespace OpenHgs.EndToEnd.Tests.Infrastructure;
 
+/// <summary>How a <see cref="ServerProcess"/> serves: https with extra <c>server run</c> arguments, and the CA its certificate chains to.</summary>
+public sealed record ServerTls(IReadOnlyList<string> Arguments, string CaCertificateFile);
+
 /// <summary>
-/// <c>hgs server run --data DIR --urls http://127.0.0.1:PORT</c> as a child process on a free loopback port,
+/// <c>hgs server run --data DIR --urls http://127.0.0.1:PORT</c> (or https, <see cref="ServerTls"/>) as a child process on a free loopback port,
 /// started and considered up once <c>/healthz/live</c> answers. Stopped with SIGTERM (a graceful shutdown, as an
 /// operator's Ctrl+C), killed if it does not exit; disposing stops it.
 /// </summary>
@@ -20,19 +23,22 @@ public sealed partial class ServerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output;
 
-    private ServerProcess(Process process, StringBuilder output, string dataDirectory, int port)
+    private readonly ServerTls? _tls;
+
+    private ServerProcess(Process process, StringBuilder output, string dataDirectory, int port, ServerTls? tls)
     {
         _process = process;
         _output = output;
         DataDirectory = dataDirectory;
         Port = port;
+        _tls = tls;
     }
 
     public string DataDirectory { get; }
 
     public int Port { get; }
 
-    public string Url => $"http://127.0.0.1:{Port}";
+    public string Url => $"{(_tls is null ? "http" : "https")}://127.0.0.1:{Port}";
 
     public bool HasExited => _process.HasExited;
 
@@ -49,13 +55,13 @@ public sealed partial class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the server on a free port (retrying on another port if the chosen one was taken meanwhile).</summary>
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?>? environment = null)
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?>? environment = null, ServerTls? tls = null)
     {
         Exception? last = null;
         for (int attempt = 0; attempt < 3; attempt++)
         {
             int port = FreePort();
-            var server = Launch(dataDirectory, port, environment);
+            var server = Launch(dataDirectory, port, environment, tls);
             try
             {
                 await server.WaitUntilLiveAsync();
@@ -132,9 +138,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static ServerProcess Launch(string dataDirectory, int port, IReadOnlyDictionary<string, string?>? environment)
+    private static ServerProcess Launch(string dataDirectory, int port, IReadOnlyDictionary<string, string?>? environment, ServerTls? tls)
     {
-        var start = HgsCli.CreateStartInfo(["server", "run", "--data", dataDirectory, "--urls", $"http://127.0.0.1:{port}"], environment);
+        string url = $"{(tls is null ? "http" : "https")}://127.0.0.1:{port}";
+        var start = HgsCli.CreateStartInfo(["server", "run", "--data", dataDirectory, "--urls", url, .. tls?.Arguments ?? []], environment);
         start.WorkingDirectory = dataDirectory;
         var output = new StringBuilder();
         var process = new Process { StartInfo = start };
@@ -158,12 +165,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return new ServerProcess(process, output, dataDirectory, port);
+        return new ServerProcess(process, output, dataDirectory, port, tls);
     }
 
     private async Task WaitUntilLiveAsync()
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var http = new HttpClient(new OpenHgs.Client.ClientTlsOptions(_tls?.CaCertificateFile).CreateHandler()) { Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + StartTimeout;
         while (DateTime.UtcNow < deadline)
         {
