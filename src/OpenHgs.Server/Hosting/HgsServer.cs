@@ -53,6 +53,12 @@ public static class HgsServer
         services.AddSingleton(provider => HgsRuntime.OpenKeyStore(
             configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time));
         services.AddSingleton(_ => database); // a factory registration: the container disposes it at shutdown
+
+        // The store's re-wrap capability (or its absence) and the node's release-key-handling, from hgs.json or the
+        // command line only (never the database); resolved right after Build with the key store, so a bad combination
+        // stops the start in production.
+        services.AddSingleton(provider => HgsRuntime.TransportKeyHandlingFor(
+            provider.GetRequiredService<IKeyStore>(), configuration, options.ReleaseKeyHandling, options.Production));
         services.AddSingleton<FabricKeyManager>();
         services.AddSingleton<SettingsService>();
         services.AddSingleton<AdminCredential>();
@@ -73,9 +79,11 @@ public static class HgsServer
 
         var app = builder.Build();
         IKeyStore keyStore;
+        TransportKeyHandling handling;
         try
         {
             keyStore = app.Services.GetRequiredService<IKeyStore>();
+            handling = app.Services.GetRequiredService<TransportKeyHandling>();
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -89,6 +97,17 @@ public static class HgsServer
             app.Logger.LogWarning(
                 "DEVELOPMENT KEY STORE: private keys are in {Directory} (sealed at rest) and in this process's memory, not in an HSM. Never use this for a production fabric.",
                 options.DataDirectory);
+        }
+
+        if (handling.Mode == ReleaseKeyHandling.HsmOnly && !handling.CanRewrapAtAll)
+        {
+            app.Logger.LogWarning(
+                "release-key-handling is hsm-only, but the {Kind} key store cannot re-wrap transport keys inside the HSM: every key release is refused (TransportKeyHsmOnly). In --production this stops the start.",
+                keyStore.Kind);
+        }
+        else
+        {
+            app.Logger.LogInformation("Transport keys in releases: release-key-handling {Handling}.", handling.Describe());
         }
 
         app.Lifetime.ApplicationStopped.Register(keyStore.Dispose);
