@@ -106,6 +106,10 @@ public abstract class TransportKeyHandlingTests(DatabaseKind database)
             Assert.Contains("\"releaseKeyHandling\":\"hsm-only\"", record.Details, StringComparison.Ordinal);
             Assert.Contains("\"transportKeyHandling\":\"refused\"", record.Details, StringComparison.Ordinal);
             Assert.Contains(server.Output.Split('\n'), l => l.Contains("every key release is refused (TransportKeyHsmOnly)", StringComparison.Ordinal));
+
+            // hgs diagnose shows the mode, and that this node refuses every release.
+            var diagnose = (await HgsCli.RunAsync(["diagnose", "--json"], new Dictionary<string, string?> { ["HGS_URL"] = server.Url })).Succeeded();
+            Assert.StartsWith("hsm-only (the key store cannot re-wrap", diagnose.Json()[server.Url]!["checks"]!["releaseKeyHandling"]!.GetValue<string>(), StringComparison.Ordinal);
         }
 
         // hgs server run --release-key-handling allow-memory overrides the file for this run (a deliberate operator choice).
