@@ -19,7 +19,7 @@ using OpenHgs.Storage;
 namespace OpenHgs.Server.Hosting;
 
 /// <summary>Builds the OpenHGS web host: attestation, key protection and admin route groups over one key store and database.</summary>
-public static class HgsServer
+public static partial class HgsServer
 {
     public static async Task<WebApplication> BuildAsync(HgsServerOptions options, CancellationToken cancellationToken)
     {
@@ -101,13 +101,11 @@ public static class HgsServer
 
         if (handling.Mode == ReleaseKeyHandling.HsmOnly && !handling.CanRewrapAtAll)
         {
-            app.Logger.LogWarning(
-                "release-key-handling is hsm-only, but the {Kind} key store cannot re-wrap transport keys inside the HSM: every key release is refused (TransportKeyHsmOnly). In --production this stops the start.",
-                keyStore.Kind);
+            LogHsmOnlyWithoutRewrap(app.Logger, keyStore.Kind);
         }
         else
         {
-            app.Logger.LogInformation("Transport keys in releases: release-key-handling {Handling}.", handling.Describe());
+            LogReleaseKeyHandling(app.Logger, handling.Describe());
         }
 
         app.Lifetime.ApplicationStopped.Register(keyStore.Dispose);
@@ -119,4 +117,11 @@ public static class HgsServer
         app.MapHealthEndpoints();
         return app;
     }
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "Transport keys in releases: release-key-handling {Handling}.")]
+    private static partial void LogReleaseKeyHandling(ILogger logger, string handling);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning,
+        Message = "release-key-handling is hsm-only, but the {Kind} key store cannot re-wrap transport keys inside the HSM: every key release is refused (TransportKeyHsmOnly). In --production this stops the start.")]
+    private static partial void LogHsmOnlyWithoutRewrap(ILogger logger, string kind);
 }
