@@ -27,9 +27,13 @@ namespace OpenHgs.Crypto.Cluster;
 /// (it may have recovered by itself, as PKCS#11 stores do after a token comes back); if that fails, the store is
 /// disposed and opened afresh from its URI (a PKCS#11 module behind a dead remote connection needs C_Finalize and
 /// C_Initialize). Either way the member must list the cluster's keys and offer the cluster's capabilities.</para>
+/// <para>HSM-native re-wrap (<see cref="ITransportKeyRewrapper"/>) is routed like Decrypt: round-robin, fail-over and
+/// circuit breaker included. The cluster can re-wrap with a pair of OAEP hashes only when every member that opened at
+/// start can (probed by each member); a member that cannot is not taken back later, as for capabilities. So a release
+/// never silently unwraps in memory because it happened to land on a weaker member.</para>
 /// <para>Thread safety: every member is safe to call from many threads; the request path takes no lock.</para>
 /// </remarks>
-public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth
+public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth, ITransportKeyRewrapper
 {
     private static readonly TimeSpan MaximumProbeInterval = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan MinimumProbeInterval = TimeSpan.FromMilliseconds(10);
@@ -40,19 +44,21 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth
     private readonly ILogger _logger;
     private readonly Lock _management = new();
     private ITimer? _probeTimer;
+    private readonly IReadOnlySet<(OaepHash Unwrap, OaepHash Target)> _rewrap;
     private volatile Dictionary<string, byte[]> _keys;
     private int _next = -1;
     private int _probing;
     private int _disposed;
 
     private ClusterKeyStore(ClusterMember[] members, ClusterOptions options, TimeProvider time, ILogger logger,
-        KeyStoreCapabilities capabilities, Dictionary<string, byte[]> keys)
+        KeyStoreCapabilities capabilities, IReadOnlySet<(OaepHash Unwrap, OaepHash Target)> rewrap, Dictionary<string, byte[]> keys)
     {
         _members = members;
         _options = options;
         _time = time;
         _logger = logger;
         Capabilities = capabilities;
+        _rewrap = rewrap;
         _keys = keys;
     }
 
@@ -132,7 +138,8 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth
         }
 
         var capabilities = opened.Select(o => o.Store.Capabilities).Aggregate(Intersect);
-        var cluster = new ClusterKeyStore(members, options, time, logger, capabilities, keys);
+        var rewrap = opened.Select(o => RewrapPairs(o.Store)).Aggregate((a, b) => a.Intersect(b).ToHashSet());
+        var cluster = new ClusterKeyStore(members, options, time, logger, capabilities, rewrap, keys);
         DateTimeOffset now = time.GetUtcNow();
         foreach (var o in opened)
         {
@@ -262,6 +269,24 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth
         return Execute($"decrypt with key '{request.Label}'", store => store.Decrypt(request));
     }
 
+    /// <summary>True when every member that opened with the cluster could re-wrap with these hashes (members that join later must too).</summary>
+    public bool CanRewrap(OaepHash unwrap, OaepHash target) => _rewrap.Contains((unwrap, target));
+
+    /// <summary>Re-wraps inside one member, failing over like <see cref="Decrypt"/>; replaying it elsewhere is safe (no state is kept).</summary>
+    public RewrapResult Rewrap(RewrapRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (!CanRewrap(request.UnwrapHash, request.TargetHash))
+        {
+            throw new KeyStoreOperationException(
+                $"Not every cluster member can re-wrap with OAEP {request.UnwrapHash} → {request.TargetHash} inside the HSM (probed when the members opened).");
+        }
+
+        return Execute($"re-wrap with key '{request.Label}'", store => store is ITransportKeyRewrapper rewrapper
+            ? rewrapper.Rewrap(request)
+            : throw new KeyStoreOperationException("A cluster member cannot re-wrap inside the HSM."));
+    }
+
     /// <summary>Stops retrying members and disposes every member store.</summary>
     public void Dispose()
     {
@@ -361,7 +386,7 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth
     /// <summary>A member may serve the cluster only with the cluster's keys and at least its capabilities.</summary>
     private bool Verify(IKeyStore store)
     {
-        if (!Covers(store.Capabilities, Capabilities))
+        if (!Covers(store.Capabilities, Capabilities) || !_rewrap.IsSubsetOf(RewrapPairs(store)))
         {
             throw new KeyStoreOperationException("the member offers fewer capabilities than the cluster was opened with.");
         }
@@ -475,6 +500,12 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth
 
     private static KeyStoreCapabilities Intersect(KeyStoreCapabilities a, KeyStoreCapabilities b) =>
         new(a.OaepSha256 && b.OaepSha256, a.RsaPss && b.RsaPss, a.Algorithms.Intersect(b.Algorithms).ToList());
+
+    /// <summary>The OAEP hash pairs <paramref name="store"/> re-wraps with inside itself; none for a store without the capability.</summary>
+    private static HashSet<(OaepHash Unwrap, OaepHash Target)> RewrapPairs(IKeyStore store) =>
+        store is ITransportKeyRewrapper rewrapper
+            ? [.. from u in Enum.GetValues<OaepHash>() from t in Enum.GetValues<OaepHash>() where rewrapper.CanRewrap(u, t) select (u, t)]
+            : [];
 
     private static bool Covers(KeyStoreCapabilities member, KeyStoreCapabilities cluster) =>
         (member.OaepSha256 || !cluster.OaepSha256) && (member.RsaPss || !cluster.RsaPss) && cluster.Algorithms.All(member.Algorithms.Contains);

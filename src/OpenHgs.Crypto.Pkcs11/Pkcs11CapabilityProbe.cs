@@ -94,15 +94,15 @@ internal static class Pkcs11CapabilityProbe
     private static (IObjectHandle Public, IObjectHandle Private) GenerateSessionKeyPair(ISession session)
     {
         var attributes = session.Factories.ObjectAttributeFactory;
-        List<IObjectAttribute> publicTemplate =
+        using var publicTemplate = new Pkcs11Template(
         [
             attributes.Create(CKA.CKA_TOKEN, false),
             attributes.Create(CKA.CKA_MODULUS_BITS, (ulong)ProbeRsaBits),
             attributes.Create(CKA.CKA_PUBLIC_EXPONENT, new byte[] { 0x01, 0x00, 0x01 }),
             attributes.Create(CKA.CKA_VERIFY, true),
             attributes.Create(CKA.CKA_ENCRYPT, true),
-        ];
-        List<IObjectAttribute> privateTemplate =
+        ]);
+        using var privateTemplate = new Pkcs11Template(
         [
             attributes.Create(CKA.CKA_TOKEN, false),
             attributes.Create(CKA.CKA_PRIVATE, true),
@@ -111,9 +111,9 @@ internal static class Pkcs11CapabilityProbe
             attributes.Create(CKA.CKA_SIGN, true),
             attributes.Create(CKA.CKA_DECRYPT, true),
             attributes.Create(CKA.CKA_UNWRAP, true),
-        ];
+        ]);
         using IMechanism mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_RSA_PKCS_KEY_PAIR_GEN);
-        session.GenerateKeyPair(mechanism, publicTemplate, privateTemplate, out IObjectHandle publicKey, out IObjectHandle privateKey);
+        session.GenerateKeyPair(mechanism, publicTemplate.Attributes, privateTemplate.Attributes, out IObjectHandle publicKey, out IObjectHandle privateKey);
         return (publicKey, privateKey);
     }
 

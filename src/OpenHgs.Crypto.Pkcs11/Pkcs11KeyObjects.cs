@@ -29,12 +29,13 @@ internal static class Pkcs11KeyObjects
     public static List<IObjectHandle> Find(ISession session, CKO objectClass, string label)
     {
         var attributes = session.Factories.ObjectAttributeFactory;
-        return session.FindAllObjects(
+        using var template = new Pkcs11Template(
         [
             attributes.Create(CKA.CKA_CLASS, objectClass),
             attributes.Create(CKA.CKA_TOKEN, true),
             attributes.Create(CKA.CKA_LABEL, label),
         ]);
+        return session.FindAllObjects(template.Attributes);
     }
 
     /// <summary>The key pair labelled <paramref name="label"/>, or null when the token has no private key of that name.</summary>
@@ -158,7 +159,7 @@ internal static class Pkcs11KeyObjects
         byte[] id = Encoding.UTF8.GetBytes(request.Label);
         bool rsa = request.Algorithm.IsRsa();
 
-        List<IObjectAttribute> publicTemplate =
+        using var publicKeyTemplate = new Pkcs11Template(
         [
             attributes.Create(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY),
             attributes.Create(CKA.CKA_TOKEN, true),
@@ -168,8 +169,8 @@ internal static class Pkcs11KeyObjects
             attributes.Create(CKA.CKA_VERIFY, sign),
             attributes.Create(CKA.CKA_ENCRYPT, decrypt),
             attributes.Create(CKA.CKA_WRAP, decrypt),
-        ];
-        List<IObjectAttribute> privateTemplate =
+        ]);
+        using var privateKeyTemplate = new Pkcs11Template(
         [
             attributes.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY),
             attributes.Create(CKA.CKA_TOKEN, true),
@@ -182,7 +183,9 @@ internal static class Pkcs11KeyObjects
             attributes.Create(CKA.CKA_DECRYPT, decrypt),
             attributes.Create(CKA.CKA_UNWRAP, decrypt),
             attributes.Create(CKA.CKA_DERIVE, false),
-        ];
+        ]);
+        List<IObjectAttribute> publicTemplate = publicKeyTemplate.Attributes;
+        List<IObjectAttribute> privateTemplate = privateKeyTemplate.Attributes;
         if (withModifiable)
         {
             publicTemplate.Add(attributes.Create(CKA.CKA_MODIFIABLE, false));
@@ -258,7 +261,8 @@ internal static class Pkcs11KeyObjects
     private static List<IObjectHandle> FindAll(ISession session, CKO objectClass)
     {
         var attributes = session.Factories.ObjectAttributeFactory;
-        return session.FindAllObjects([attributes.Create(CKA.CKA_CLASS, objectClass), attributes.Create(CKA.CKA_TOKEN, true)]);
+        using var template = new Pkcs11Template([attributes.Create(CKA.CKA_CLASS, objectClass), attributes.Create(CKA.CKA_TOKEN, true)]);
+        return session.FindAllObjects(template.Attributes);
     }
 
     private static string? ReadLabel(ISession session, IObjectHandle handle)

@@ -8,7 +8,8 @@ namespace OpenHgs.Crypto.Pkcs11;
 /// The PKCS#11 steps of <see cref="ITransportKeyRewrapper.Rewrap"/>, all in one session: C_UnwrapKey into a
 /// session secret (CKA_TOKEN false, CKA_SENSITIVE true, extractable only so C_WrapKey can wrap it), C_Sign
 /// with CKM_SHA256_HMAC, C_CreateObject for the target public key (session object, CKA_WRAP), C_WrapKey with
-/// RSA-OAEP, then both session objects are destroyed.
+/// RSA-OAEP, then both session objects are destroyed. Templates live in <see cref="Pkcs11Template"/>s until their
+/// call returned (see there: freed too early, they made concurrent re-wraps fail).
 /// </summary>
 internal static class Pkcs11Rewrap
 {
@@ -20,8 +21,7 @@ internal static class Pkcs11Rewrap
         try
         {
             using (IMechanism unwrap = Pkcs11Mechanisms.ForOaep(session, request.UnwrapHash))
-            {
-                secret = session.UnwrapKey(unwrap, unwrappingKey, request.WrappedSecret,
+            using (var secretTemplate = new Pkcs11Template(
                 [
                     attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
                     attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
@@ -30,7 +30,9 @@ internal static class Pkcs11Rewrap
                     attributes.Create(CKA.CKA_SENSITIVE, true),
                     attributes.Create(CKA.CKA_EXTRACTABLE, true),
                     attributes.Create(CKA.CKA_SIGN, true),
-                ]);
+                ]))
+            {
+                secret = session.UnwrapKey(unwrap, unwrappingKey, request.WrappedSecret, secretTemplate.Attributes);
             }
 
             byte[] mac;
@@ -40,7 +42,7 @@ internal static class Pkcs11Rewrap
             }
 
             var (modulus, exponent) = SubjectPublicKeyInfoReader.ReadRsa(request.TargetPublicKey);
-            target = session.CreateObject(
+            using (var targetTemplate = new Pkcs11Template(
             [
                 attributes.Create(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY),
                 attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_RSA),
@@ -49,7 +51,11 @@ internal static class Pkcs11Rewrap
                 attributes.Create(CKA.CKA_ENCRYPT, true),
                 attributes.Create(CKA.CKA_MODULUS, modulus),
                 attributes.Create(CKA.CKA_PUBLIC_EXPONENT, exponent),
-            ]);
+            ]))
+            {
+                target = session.CreateObject(targetTemplate.Attributes);
+            }
+
             using IMechanism wrap = Pkcs11Mechanisms.ForOaep(session, request.TargetHash);
             byte[] rewrapped = session.WrapKey(wrap, target, secret);
             return new RewrapResult(mac, rewrapped);

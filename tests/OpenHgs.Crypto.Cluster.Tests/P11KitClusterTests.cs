@@ -9,7 +9,7 @@ namespace OpenHgs.Crypto.Cluster.Tests;
 
 /// <summary>
 /// The acceptance test of the HSM cluster, for real: two SoftHSM2 tokens with the same keys, each behind its own
-/// <c>p11-kit server</c> process, one of them SIGKILLed while four threads sign and decrypt.
+/// <c>p11-kit server</c> process, one of them SIGKILLed while four threads sign, decrypt and re-wrap (HSM-native).
 /// </summary>
 public sealed class P11KitClusterTests : IDisposable
 {
@@ -116,7 +116,7 @@ public sealed class P11KitClusterTests : IDisposable
         }
     }
 
-    /// <summary>Four threads alternating ECDSA signatures and RSA-OAEP decryptions, every result checked.</summary>
+    /// <summary>Four threads rotating ECDSA signatures, RSA-OAEP decryptions and HSM-native re-wraps, every result checked.</summary>
     private sealed class Load(ClusterKeyStore cluster, byte[] rsaPublicKey, byte[] ecPublicKey) : IDisposable
     {
         private readonly CancellationTokenSource _stop = new();
@@ -165,11 +165,24 @@ public sealed class P11KitClusterTests : IDisposable
             ec.ImportSubjectPublicKeyInfo(ecPublicKey, out _);
             using RSA rsa = RSA.Create();
             rsa.ImportSubjectPublicKeyInfo(rsaPublicKey, out _);
+            using RSA host = RSA.Create(2048);
+            byte[] hostKey = host.ExportSubjectPublicKeyInfo();
+            byte[] payload = "key protector payload"u8.ToArray();
             for (long i = 0; !_stop.IsCancellationRequested; i++)
             {
                 try
                 {
-                    if (i % 2 == 0)
+                    if (i % 3 == 2)
+                    {
+                        byte[] secret = RandomNumberGenerator.GetBytes(32);
+                        RewrapResult result = cluster.Rewrap(new RewrapRequest(RsaDecrypt, rsa.Encrypt(secret, RSAEncryptionPadding.OaepSHA1), OaepHash.Sha1, payload, hostKey, OaepHash.Sha1));
+                        if (!result.Mac.AsSpan().SequenceEqual(HMACSHA256.HashData(secret, payload))
+                            || !host.Decrypt(result.Rewrapped, RSAEncryptionPadding.OaepSHA1).AsSpan().SequenceEqual(secret))
+                        {
+                            Failures.Enqueue("a re-wrap returned another secret");
+                        }
+                    }
+                    else if (i % 3 == 0)
                     {
                         byte[] hash = SHA256.HashData(BitConverter.GetBytes(i));
                         byte[] signature = cluster.SignHash(new SignHashRequest(EcSign, hash, SignatureScheme.EcdsaSha256));

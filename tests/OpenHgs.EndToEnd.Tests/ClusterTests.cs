@@ -165,6 +165,10 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 .ToDictionary(g => g.Key, g => g.Count());
             Assert.All(answered, hash => Assert.Equal(1, released.GetValueOrDefault(hash)));
 
+            // Through the HSM cluster, before, during and after the member's outage, no transport key was in service memory.
+            Assert.All(audit.Where(r => r.Event == "keyprotection.release"),
+                r => Assert.Contains("\"transportKeyHandling\":\"hsm-native\"", r.Details, StringComparison.Ordinal));
+
             var verify = await HgsCli.RunAsync(["audit", "verify", "--json"], new Dictionary<string, string?> { ["HGS_URL"] = string.Join(',', urls), ["HGS_ADMIN_TOKEN"] = token });
             verify.Succeeded();
             Assert.True(verify.Json()["valid"]!.GetValue<bool>());

@@ -3,6 +3,7 @@ using OpenHgs.Crypto;
 using OpenHgs.Crypto.Software;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
+using OpenHgs.Service.KeyProtection;
 
 namespace OpenHgs.Cli.Commands;
 
@@ -37,18 +38,22 @@ internal static class ServerCommands
         {
             Description = "Database: sqlite:FILE (default sqlite:hgs.db in the data folder), postgresql://user@host:port/db or Host=…;Database=…;Username=… (password from PGPASSWORD).",
         };
+        var handling = ReleaseKeyHandlingOption(
+            "Where key releases may handle a VM's transport key, written to DATA/hgs.json: hsm-only (re-wrapped inside the HSM, else refused) "
+            + "or allow-memory (in memory where the key store cannot re-wrap; development). Default: hsm-only with --production or a key store that can re-wrap, else allow-memory.");
         var json = CliOptions.Json();
         var tls = new ServerTlsOptions();
         var command = new Command("init", "Create the data folder, database and fabric keys, and write DATA/admin.token.")
         {
-            data, software, module, token, pinEnv, keyStoreUri, name, production, database, json,
+            data, software, module, token, pinEnv, keyStoreUri, name, production, database, handling, json,
         };
         tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
             string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv), parse.GetValue(keyStoreUri));
             var result = await HgsInitializer.InitializeAsync(
-                new InitRequest(parse.GetValue(data)!, keyStore, HgsRuntime.DatabaseSpecFrom(parse.GetValue(database)), parse.GetValue(name)!, parse.GetValue(production), tls.From(parse)),
+                new InitRequest(parse.GetValue(data)!, keyStore, HgsRuntime.DatabaseSpecFrom(parse.GetValue(database)), parse.GetValue(name)!, parse.GetValue(production), tls.From(parse),
+                    ParseReleaseKeyHandling(parse.GetValue(handling))),
                 TimeProvider.System, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
@@ -58,12 +63,13 @@ internal static class ServerCommands
                     ["keyStore"] = result.KeyStoreKind,
                     ["adminTokenFile"] = result.AdminTokenPath,
                     ["joined"] = result.Joined,
+                    ["releaseKeyHandling"] = result.ReleaseKeyHandling,
                     ["keys"] = new System.Text.Json.Nodes.JsonArray([.. result.KeyIds.Select(k => (System.Text.Json.Nodes.JsonNode?)k)]),
                 });
             }
             else
             {
-                CliOutput.Line($"Initialised {result.DataDirectory} with the {result.KeyStoreKind} key store; keys: {string.Join(", ", result.KeyIds)}.");
+                CliOutput.Line($"Initialised {result.DataDirectory} with the {result.KeyStoreKind} key store; keys: {string.Join(", ", result.KeyIds)}; release key handling: {result.ReleaseKeyHandling}.");
                 CliOutput.Line(result.Joined
                     ? "Joined the fabric already initialised in the shared database; use its existing admin credential."
                     : $"Admin credential written to {result.AdminTokenPath} (mode 0600).");
@@ -73,6 +79,14 @@ internal static class ServerCommands
         }));
         return command;
     }
+
+    private static Option<string> ReleaseKeyHandlingOption(string description) =>
+        new("--release-key-handling") { Description = description, HelpName = $"{ReleaseKeyHandlingNames.HsmOnly}|{ReleaseKeyHandlingNames.AllowMemory}" };
+
+    private static ReleaseKeyHandling? ParseReleaseKeyHandling(string? text) =>
+        text is null ? null
+            : ReleaseKeyHandlingNames.TryParse(text)
+              ?? throw new CliException($"--release-key-handling: '{text}' is not {ReleaseKeyHandlingNames.HsmOnly} or {ReleaseKeyHandlingNames.AllowMemory}.");
 
     private static string KeyStoreUriFrom(bool software, string? module, string? token, string? pinEnv, string? keyStoreUri)
     {
@@ -106,14 +120,18 @@ internal static class ServerCommands
     {
         var data = CliOptions.RequiredPath("--data", "Initialised data folder.");
         var urls = new Option<string>("--urls") { Description = "Listen URL(s), comma-separated; https:// needs a server certificate.", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
-        var production = new Option<bool>("--production") { Description = "Production mode: refuse the software key store and plain http:// beyond loopback." };
+        var production = new Option<bool>("--production")
+        {
+            Description = "Production mode: refuse the software key store, plain http:// beyond loopback, and hsm-only release key handling without an HSM that re-wraps.",
+        };
         var reload = new Option<int>("--tls-reload-interval")
         {
             Description = "Seconds between checks of the certificate files for a rotation (no restart needed).",
             DefaultValueFactory = _ => 10,
         };
+        var handling = ReleaseKeyHandlingOption("Overrides DATA/hgs.json's release key handling for this run: hsm-only or allow-memory.");
         var tls = new ServerTlsOptions();
-        var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).") { data, urls, production, reload };
+        var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).") { data, urls, production, reload, handling };
         tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
@@ -130,6 +148,7 @@ internal static class ServerCommands
                 Production = parse.GetValue(production),
                 Tls = tls.From(parse),
                 CertificateReloadInterval = TimeSpan.FromSeconds(seconds),
+                ReleaseKeyHandling = ParseReleaseKeyHandling(parse.GetValue(handling)),
             }, ct).ConfigureAwait(false);
             await app.RunAsync().ConfigureAwait(false);
             return ExitCodes.Success;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using OpenHgs.Service.KeyProtection;
 
 namespace OpenHgs.Server.Configuration;
 
@@ -15,6 +16,18 @@ public sealed record HgsConfiguration(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] TlsSettings? Tls = null)
 {
     public const string FileName = "hgs.json";
+
+    /// <summary>
+    /// <c>hsm-only</c> or <c>allow-memory</c> (see <see cref="Service.KeyProtection.ReleaseKeyHandling"/>); written by init.
+    /// Lives here and not in the database, so that a database writer cannot downgrade it. Absent in folders made
+    /// before the setting existed: then the start-up default applies (<see cref="HgsRuntime.DefaultReleaseKeyHandling"/>).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ReleaseKeyHandling { get; init; }
+
+    /// <summary>The parsed <see cref="ReleaseKeyHandling"/>, or null when the file does not set it.</summary>
+    [JsonIgnore]
+    public ReleaseKeyHandling? ReleaseKeyHandlingMode => ReleaseKeyHandlingNames.TryParse(ReleaseKeyHandling);
 
     public static string PathIn(string dataDirectory) => Path.Combine(dataDirectory, FileName);
 
@@ -52,6 +65,13 @@ public sealed record HgsConfiguration(
         }
 
         configuration.Tls?.Validate();
+
+        if (configuration.ReleaseKeyHandling is { } handling && configuration.ReleaseKeyHandlingMode is null)
+        {
+            throw new HgsConfigurationException("releaseKeyHandling",
+                $"{path}: releaseKeyHandling '{handling}' is not {ReleaseKeyHandlingNames.HsmOnly} or {ReleaseKeyHandlingNames.AllowMemory}.");
+        }
+
         return configuration;
     }
 

@@ -3,6 +3,7 @@ using OpenHgs.Crypto;
 using OpenHgs.Crypto.Cluster;
 using OpenHgs.Crypto.Pkcs11;
 using OpenHgs.Crypto.Software;
+using OpenHgs.Service.KeyProtection;
 using OpenHgs.Storage;
 using OpenHgs.Storage.Postgres;
 using OpenHgs.Storage.Sqlite;
@@ -80,6 +81,43 @@ public static class HgsRuntime
         ArgumentNullException.ThrowIfNull(time);
         return CreateKeyStoreRegistry(time).Open(configuration.KeyStore, new KeyStoreOpenContext(Path.GetFullPath(dataDirectory), production) { Loggers = loggers });
     }
+
+    /// <summary>
+    /// The release key handling when neither the configuration file nor the command line sets it: <c>hsm-only</c> in
+    /// production and for a store that can re-wrap inside the HSM; <c>allow-memory</c> otherwise (the software store,
+    /// for development).
+    /// </summary>
+    public static ReleaseKeyHandling DefaultReleaseKeyHandling(bool production, IKeyStore store) =>
+        production || new TransportKeyHandling(ReleaseKeyHandling.AllowMemory, RewrapperOf(store)).CanRewrapAtAll
+            ? ReleaseKeyHandling.HsmOnly
+            : ReleaseKeyHandling.AllowMemory;
+
+    /// <summary>
+    /// How this node's key releases handle transport keys: <paramref name="overrideMode"/> (<c>hgs server run
+    /// --release-key-handling</c>), else the configuration file's, else <see cref="DefaultReleaseKeyHandling"/>; with the
+    /// store's HSM-native re-wrap, if it has one. In production, <c>hsm-only</c> with a store that cannot re-wrap at all
+    /// refuses to start; elsewhere the node starts (for development and tests) and refuses every release with
+    /// <c>TransportKeyHsmOnly</c>.
+    /// </summary>
+    /// <exception cref="HgsConfigurationException"><c>releaseKeyHandling</c>: hsm-only in production without a re-wrapping store.</exception>
+    public static TransportKeyHandling TransportKeyHandlingFor(IKeyStore store, HgsConfiguration configuration, ReleaseKeyHandling? overrideMode, bool production)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(configuration);
+        ReleaseKeyHandling mode = overrideMode ?? configuration.ReleaseKeyHandlingMode ?? DefaultReleaseKeyHandling(production, store);
+        var handling = new TransportKeyHandling(mode, RewrapperOf(store));
+        if (production && mode == ReleaseKeyHandling.HsmOnly && !handling.CanRewrapAtAll)
+        {
+            throw new HgsConfigurationException("releaseKeyHandling",
+                $"releaseKeyHandling is hsm-only, but the {store.Kind} key store cannot re-wrap transport keys inside the HSM, so this node could release nothing. "
+                + "Use an HSM that can (docs/security.md), or set release-key-handling allow-memory deliberately.");
+        }
+
+        return handling;
+    }
+
+    /// <summary>The store's in-HSM re-wrap capability, or null: the one place that asks a store for it (the composition root).</summary>
+    private static ITransportKeyRewrapper? RewrapperOf(IKeyStore store) => store as ITransportKeyRewrapper;
 
     /// <summary>
     /// Database from its spec: <c>sqlite:FILE</c> (relative to the data folder), or <c>postgres:CONNECTION-STRING</c>

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using OpenHgs.Crypto;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
 using OpenHgs.Storage;
 
@@ -11,7 +12,8 @@ namespace OpenHgs.Server.Endpoints;
 
 /// <summary>
 /// <c>/healthz</c>: live means the process answers; ready means the database and the key store both answer and every role has a primary key.
-/// A clustered key store (<see cref="IKeyStoreHealth"/>) also reports each member (<c>keyStore.m1</c>: up/down, next retry).
+/// A clustered key store (<see cref="IKeyStoreHealth"/>) also reports each member (<c>keyStore.m1</c>: up/down, next retry),
+/// and <c>releaseKeyHandling</c> says where releases handle transport keys (reported, not required for readiness).
 /// The endpoint needs no credential, so it shows states only; why something is unavailable (token labels, module
 /// paths, driver errors) goes to the service log.
 /// </summary>
@@ -24,7 +26,8 @@ internal static partial class HealthEndpoints
         app.MapGet("/healthz/ready", ReadyAsync);
     }
 
-    private static async Task<IResult> ReadyAsync(IHgsDatabase database, IKeyStore store, FabricKeyManager keys, ILoggerFactory loggers, CancellationToken ct)
+    private static async Task<IResult> ReadyAsync(
+        IHgsDatabase database, IKeyStore store, FabricKeyManager keys, TransportKeyHandling handling, ILoggerFactory loggers, CancellationToken ct)
     {
         var checks = new Dictionary<string, string>(StringComparer.Ordinal);
         checks["database"] = await database.PingAsync(ct).ConfigureAwait(false) ? "ok" : "unavailable";
@@ -46,6 +49,7 @@ internal static partial class HealthEndpoints
         }
 
         bool ready = checks.Values.All(v => v == "ok");
+        checks["releaseKeyHandling"] = handling.Describe();
         if (store is IKeyStoreHealth health)
         {
             // Reported, not required: the key store is ready while one member answers (the keyStore check above).

@@ -5,19 +5,26 @@ using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Tls;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
 
 namespace OpenHgs.Server.Hosting;
 
 /// <summary>What <c>hgs server init</c> was asked to set up; <paramref name="Tls"/> is stored in hgs.json for <c>server run</c>.</summary>
-public sealed record InitRequest(string DataDirectory, string KeyStoreUri, string Database, string FabricName, bool Production, TlsSettings? Tls = null);
+/// <param name="ReleaseKeyHandling">Written to hgs.json; null: the default for the store (<see cref="HgsRuntime.DefaultReleaseKeyHandling"/>).</param>
+public sealed record InitRequest(
+    string DataDirectory, string KeyStoreUri, string Database, string FabricName, bool Production, TlsSettings? Tls = null, ReleaseKeyHandling? ReleaseKeyHandling = null);
 
 /// <summary>
 /// What init produced: the keys, and where the admin credential was written (the credential itself is only in
 /// that file). A node joining a fabric whose shared database is already initialised creates no keys and no
 /// credential (<see cref="Joined"/>; <see cref="AdminTokenPath"/> is null).
 /// </summary>
-public sealed record InitResult(string DataDirectory, string KeyStoreKind, string? AdminTokenPath, IReadOnlyList<string> KeyIds, bool Joined = false);
+public sealed record InitResult(string DataDirectory, string KeyStoreKind, string? AdminTokenPath, IReadOnlyList<string> KeyIds, bool Joined = false)
+{
+    /// <summary>What hgs.json now says about transport keys in releases (<c>hsm-only</c> or <c>allow-memory</c>).</summary>
+    public string ReleaseKeyHandling { get; init; } = ReleaseKeyHandlingNames.HsmOnly;
+}
 
 /// <summary>
 /// <c>hgs server init</c> (HGS Initialize-HgsServer): writes the configuration, creates the database, generates
@@ -61,6 +68,8 @@ public static class HgsInitializer
         try
         {
             store = HgsRuntime.OpenKeyStore(configuration, data, request.Production, loggers ?? NullLoggerFactory.Instance, time);
+            var handling = HgsRuntime.TransportKeyHandlingFor(store, configuration, request.ReleaseKeyHandling, request.Production);
+            configuration = configuration with { ReleaseKeyHandling = handling.Mode.ToName() };
             using var database = HgsRuntime.OpenDatabase(configuration, data, time);
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
             if (await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.FabricName), cancellationToken).ConfigureAwait(false) is not null)
@@ -74,7 +83,7 @@ public static class HgsInitializer
                 }
 
                 configuration.Save(data);
-                return new InitResult(data, store.Kind, null, existing.Select(k => k.Id).ToList(), Joined: true);
+                return new InitResult(data, store.Kind, null, existing.Select(k => k.Id).ToList(), Joined: true) { ReleaseKeyHandling = configuration.ReleaseKeyHandling };
             }
 
             await database.InTransactionAsync(async s =>
@@ -93,7 +102,7 @@ public static class HgsInitializer
             string tokenPath = Path.Combine(data, AdminTokenFile);
             OwnerOnlyFile.CreateNew(tokenPath, System.Text.Encoding.UTF8.GetBytes(token + "\n"));
             configuration.Save(data);
-            return new InitResult(data, store.Kind, tokenPath, createdKeys.Select(l => l["openhgs-".Length..]).ToList());
+            return new InitResult(data, store.Kind, tokenPath, createdKeys.Select(l => l["openhgs-".Length..]).ToList()) { ReleaseKeyHandling = configuration.ReleaseKeyHandling };
         }
         catch
         {

@@ -20,7 +20,7 @@ using OpenHgs.Storage;
 namespace OpenHgs.Server.Hosting;
 
 /// <summary>Builds the OpenHGS web host: attestation, key protection and admin route groups over one key store and database.</summary>
-public static class HgsServer
+public static partial class HgsServer
 {
     public static async Task<WebApplication> BuildAsync(HgsServerOptions options, CancellationToken cancellationToken)
     {
@@ -61,6 +61,12 @@ public static class HgsServer
         services.AddSingleton(provider => HgsRuntime.OpenKeyStore(
             configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time));
         services.AddSingleton(_ => database); // a factory registration: the container disposes it at shutdown
+
+        // The store's re-wrap capability (or its absence) and the node's release-key-handling, from hgs.json or the
+        // command line only (never the database); resolved right after Build with the key store, so a bad combination
+        // stops the start in production.
+        services.AddSingleton(provider => HgsRuntime.TransportKeyHandlingFor(
+            provider.GetRequiredService<IKeyStore>(), configuration, options.ReleaseKeyHandling, options.Production));
         services.AddSingleton<FabricKeyManager>();
         services.AddSingleton<SettingsService>();
         services.AddSingleton<AdminCredential>();
@@ -89,9 +95,11 @@ public static class HgsServer
 
         var app = builder.Build();
         IKeyStore keyStore;
+        TransportKeyHandling handling;
         try
         {
             keyStore = app.Services.GetRequiredService<IKeyStore>();
+            handling = app.Services.GetRequiredService<TransportKeyHandling>();
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -107,6 +115,15 @@ public static class HgsServer
                 options.DataDirectory);
         }
 
+        if (handling.Mode == ReleaseKeyHandling.HsmOnly && !handling.CanRewrapAtAll)
+        {
+            LogHsmOnlyWithoutRewrap(app.Logger, keyStore.Kind);
+        }
+        else
+        {
+            LogReleaseKeyHandling(app.Logger, handling.Describe());
+        }
+
         app.Lifetime.ApplicationStopped.Register(keyStore.Dispose);
         app.UseMiddleware<ProblemMiddleware>();
         app.MapAttestationEndpoints();
@@ -116,4 +133,11 @@ public static class HgsServer
         app.MapHealthEndpoints();
         return app;
     }
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "Transport keys in releases: release-key-handling {Handling}.")]
+    private static partial void LogReleaseKeyHandling(ILogger logger, string handling);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning,
+        Message = "release-key-handling is hsm-only, but the {Kind} key store cannot re-wrap transport keys inside the HSM: every key release is refused (TransportKeyHsmOnly). In --production this stops the start.")]
+    private static partial void LogHsmOnlyWithoutRewrap(ILogger logger, string kind);
 }

@@ -18,6 +18,9 @@ public sealed record HgsServerOptions
     /// <summary>Production mode: refuses the software key store, plain HTTP beyond loopback and development conveniences.</summary>
     public bool Production { get; init; }
 
+    /// <summary>Overrides hgs.json's <c>releaseKeyHandling</c> for this run (<c>hgs server run --release-key-handling</c>); null: the file's.</summary>
+    public OpenHgs.Service.KeyProtection.ReleaseKeyHandling? ReleaseKeyHandling { get; init; }
+
     /// <summary>Largest accepted request body, bytes.</summary>
     public long MaxRequestBodyBytes { get; init; } = 512 * 1024;
 

@@ -18,11 +18,13 @@ namespace OpenHgs.Service.KeyProtection;
 /// is then re-wrapped to the health certificate's key, an egress key protector is rolled with a fresh
 /// transport key (also wrapped to the health certificate's key when the host asks for it, so the VM can move
 /// to it), and the audit record is committed — only then does anything leave. Every refusal is audited too.
-/// Plaintext transport keys are zeroed as soon as they are no longer needed.
+/// Plaintext transport keys are zeroed as soon as they are no longer needed. Where the VM's transport key may be
+/// handled (only inside the HSM, or also in memory) is <see cref="TransportKeyHandling"/>'s to say.
 /// </summary>
 public sealed partial class KeyReleaseService(
     AuditWriter audit,
     FabricKeyManager keys,
+    TransportKeyHandling handling,
     SettingsService settings,
     TimeProvider time,
     ILogger<KeyReleaseService> logger)
@@ -64,6 +66,7 @@ public sealed partial class KeyReleaseService(
     {
         byte[] certificateDer = DecodeBase64(request.HealthCertificate, "healthCertificate", 16 * 1024);
         byte[] protectorBytes = DecodeBase64(request.KeyProtector, "keyProtector", MaxKeyProtectorBytes);
+        details.Add(("releaseKeyHandling", handling.Mode.ToName()));
         details.Add(("keyProtectorSha256", Convert.ToHexStringLower(SHA256.HashData(protectorBytes))));
         details.Add(("healthCertificateSha256", Convert.ToHexStringLower(SHA256.HashData(certificateDer))));
 
@@ -84,13 +87,7 @@ public sealed partial class KeyReleaseService(
             ?? throw ServiceException.Unavailable("KpsSigningKeyMissing", "The KPS signing key named in the key protector is no longer configured, so the key protector cannot be rolled.");
         details.Add(("kpsSigningKey", signingKey.Id));
 
-        var rewrapper = keys.Store as ITransportKeyRewrapper;
-        var native = NativeHashes(rewrapper, wrapping);
-        var inStore = native is { } hashes
-            ? TryRewrapInStore(rewrapper!, encryptionKey, wrapping, protector, health.HostEncryptionPublicKey, hashes.Unwrap, hashes.Target)
-            : null;
-        var (algorithm, wrapped) = inStore ?? RewrapInMemory(encryptionKey, wrapping, protector, health.HostEncryptionPublicKey);
-        details.Add(("transportKeyHandling", native is null ? "memory" : inStore is null ? "memory-after-native-refusal" : "hsm-native"));
+        var (algorithm, wrapped) = RewrapTransportKey(encryptionKey, wrapping, protector, health.HostEncryptionPublicKey, details);
 
         // The rolled key protector's transport key is new: it is generated here and zeroed after wrapping. The host
         // gets it too (when it asks): only a VM re-sealed with it stops opening with the key revoked guardians knew.
@@ -107,38 +104,46 @@ public sealed partial class KeyReleaseService(
         }
     }
 
-    /// <summary>The OAEP hashes for an in-store re-wrap of this wrapping (host side: SHA-256 when the token can), or null.</summary>
-    private static (OaepHash Unwrap, OaepHash Target)? NativeHashes(ITransportKeyRewrapper? rewrapper, KeyProtectorWrapping wrapping)
+    /// <summary>
+    /// Re-wraps the VM's transport key to the host: inside the HSM when it can; in memory only under
+    /// <see cref="ReleaseKeyHandling.AllowMemory"/>. Records which in <paramref name="details"/> (<c>transportKeyHandling</c>).
+    /// </summary>
+    private (string Algorithm, byte[] Wrapped) RewrapTransportKey(
+        FabricKey encryptionKey, KeyProtectorWrapping wrapping, KeyProtector protector, byte[] hostKey, List<(string, string?)> details)
     {
-        if (rewrapper is null)
+        bool allowMemory = handling.Mode == ReleaseKeyHandling.AllowMemory;
+        if (handling.NativeHashes(KeyProtectorAlgorithms.GetOaepHash(wrapping.WrappedKey.Algorithm)) is not { } hashes)
         {
-            return null;
+            details.Add(("transportKeyHandling", allowMemory ? "memory" : "refused"));
+            return allowMemory
+                ? RewrapInMemory(encryptionKey, wrapping, protector, hostKey)
+                : throw ServiceException.Unavailable("TransportKeyHsmOnly",
+                    $"release-key-handling is hsm-only, and the key store cannot re-wrap a {wrapping.WrappedKey.Algorithm} transport key inside the HSM; this node releases nothing in memory.");
         }
 
-        var unwrap = KeyProtectorAlgorithms.GetOaepHash(wrapping.WrappedKey.Algorithm);
-        return rewrapper.CanRewrap(unwrap, OaepHash.Sha256) ? (unwrap, OaepHash.Sha256)
-            : rewrapper.CanRewrap(unwrap, OaepHash.Sha1) ? (unwrap, OaepHash.Sha1)
-            : null;
-    }
-
-    /// <summary>
-    /// HSM-native: the VM's transport key never exists in this process; the token checks its MAC and wraps it to the
-    /// host. Null when the token refused the re-wrap: SoftHSM2 occasionally refuses a valid one under concurrency
-    /// (CKR_ATTRIBUTE_VALUE_INVALID), so the in-memory path then decides — it refuses a truly bad wrapping itself.
-    /// </summary>
-    private (string Algorithm, byte[] Wrapped)? TryRewrapInStore(
-        ITransportKeyRewrapper rewrapper, FabricKey encryptionKey, KeyProtectorWrapping wrapping, KeyProtector protector, byte[] hostKey, OaepHash unwrap, OaepHash target)
-    {
-        RewrapResult result;
         try
         {
-            result = rewrapper.Rewrap(new RewrapRequest(encryptionKey.Record.Label, wrapping.WrappedKey.Value, unwrap, protector.Payload.ToArray(), hostKey, target));
+            var result = RewrapInStore(handling.Rewrapper!, encryptionKey, wrapping, protector, hostKey, hashes.Unwrap, hashes.Target);
+            details.Add(("transportKeyHandling", "hsm-native"));
+            return result;
         }
         catch (KeyStoreOperationException ex)
         {
-            LogNativeRewrapRefused(logger, encryptionKey.Id, ex.Message);
-            return null;
+            LogNativeRewrapRefused(logger, encryptionKey.Id, ex.Message, handling.Mode.ToName());
+            details.Add(("transportKeyHandling", allowMemory ? "memory-after-native-refusal" : "refused"));
+            return allowMemory
+                ? RewrapInMemory(encryptionKey, wrapping, protector, hostKey)
+                : throw ServiceException.Forbidden("TransportKeyRewrapRefused",
+                    "The key store refused to re-wrap the transport key inside the HSM (a wrapping that does not unwrap with the KPS encryption key, or a token fault); release-key-handling is hsm-only, so it is not tried in memory.");
         }
+    }
+
+    /// <summary>HSM-native: the VM's transport key never exists in this process; the token checks its MAC and wraps it to the host.</summary>
+    /// <exception cref="KeyStoreOperationException">The store refused the re-wrap (for SoftHSM2: the wrapped key does not unwrap).</exception>
+    private static (string Algorithm, byte[] Wrapped) RewrapInStore(
+        ITransportKeyRewrapper rewrapper, FabricKey encryptionKey, KeyProtectorWrapping wrapping, KeyProtector protector, byte[] hostKey, OaepHash unwrap, OaepHash target)
+    {
+        RewrapResult result = rewrapper.Rewrap(new RewrapRequest(encryptionKey.Record.Label, wrapping.WrappedKey.Value, unwrap, protector.Payload.ToArray(), hostKey, target));
 
         if (!CryptographicOperations.FixedTimeEquals(result.Mac, protector.TransportKeySignature.Value))
         {
@@ -282,8 +287,8 @@ public sealed partial class KeyReleaseService(
     private async Task AppendAsync(string outcome, string subject, string? reason, List<(string, string?)> details, CancellationToken cancellationToken) =>
         await audit.AppendAsync(AuditRecord.Create(AuditEvents.KeyRelease, outcome, subject, reason, [.. details]), cancellationToken).ConfigureAwait(false);
 
-    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "HSM-native re-wrap with KPS key {KeyId} was refused ({Reason}); deciding in memory")]
-    private static partial void LogNativeRewrapRefused(ILogger logger, string keyId, string reason);
+    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "HSM-native re-wrap with KPS key {KeyId} was refused ({Reason}); release-key-handling {Mode}: allow-memory decides in memory, hsm-only refuses")]
+    private static partial void LogNativeRewrapRefused(ILogger logger, string keyId, string reason, string mode);
 
     [LoggerMessage(EventId = 1300, Level = LogLevel.Information, Message = "Transport key released to host {Host}")]
     private static partial void LogReleased(ILogger logger, string host);

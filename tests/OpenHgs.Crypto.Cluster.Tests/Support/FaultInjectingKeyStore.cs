@@ -25,6 +25,9 @@ internal sealed class FaultyMember(string name, Func<IKeyStore> openInner)
     /// <summary>Replaces the real store's capabilities (a weaker token).</summary>
     public KeyStoreCapabilities? Capabilities { get; set; }
 
+    /// <summary>Hides the real store's re-wrap capability (a token without C_UnwrapKey/C_WrapKey, or an older firmware).</summary>
+    public bool NoRewrap { get; set; }
+
     /// <summary>Opens a different store than the one the member started with (e.g. restored from another backup).</summary>
     public Func<IKeyStore>? ReopenInner { get; set; }
 
@@ -57,8 +60,11 @@ internal sealed class FaultyMember(string name, Func<IKeyStore> openInner)
     public void ResetAttempts() => Interlocked.Exchange(ref _attempts, 0);
 }
 
-/// <summary>Delegates to a real store unless its <see cref="FaultyMember"/> is dead or this instance is <see cref="Broken"/>.</summary>
-internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember member) : IKeyStore
+/// <summary>
+/// Delegates to a real store unless its <see cref="FaultyMember"/> is dead or this instance is <see cref="Broken"/>.
+/// Re-wraps when the real store can (a decorator keeps the capabilities of what it wraps) and the member does not hide it.
+/// </summary>
+internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember member) : IKeyStore, ITransportKeyRewrapper
 {
     private int _disposed;
 
@@ -82,6 +88,13 @@ internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember membe
     public byte[] SignHash(SignHashRequest request) => Guard(() => inner.SignHash(request));
 
     public byte[] Decrypt(DecryptRequest request) => Guard(() => inner.Decrypt(request));
+
+    public bool CanRewrap(OaepHash unwrap, OaepHash target) =>
+        !member.NoRewrap && inner is ITransportKeyRewrapper rewrapper && rewrapper.CanRewrap(unwrap, target);
+
+    public RewrapResult Rewrap(RewrapRequest request) => Guard(() => inner is ITransportKeyRewrapper rewrapper && !member.NoRewrap
+        ? rewrapper.Rewrap(request)
+        : throw new KeyStoreOperationException($"{member.Name} cannot re-wrap"));
 
     public void Dispose()
     {

@@ -54,14 +54,18 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the server on a free port (retrying on another port if the chosen one was taken meanwhile).</summary>
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?>? environment = null, ServerTls? tls = null)
+    /// <summary>
+    /// Starts the server on a free port (retrying on another port if the chosen one was taken meanwhile), with
+    /// <paramref name="arguments"/> appended to <c>hgs server run</c>'s own.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(
+        string dataDirectory, IReadOnlyDictionary<string, string?>? environment = null, ServerTls? tls = null, IReadOnlyList<string>? arguments = null)
     {
         Exception? last = null;
         for (int attempt = 0; attempt < 3; attempt++)
         {
             int port = FreePort();
-            var server = Launch(dataDirectory, port, environment, tls);
+            var server = Launch(dataDirectory, port, environment, tls, arguments ?? []);
             try
             {
                 await server.WaitUntilLiveAsync();
@@ -138,10 +142,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static ServerProcess Launch(string dataDirectory, int port, IReadOnlyDictionary<string, string?>? environment, ServerTls? tls)
+    private static ServerProcess Launch(string dataDirectory, int port, IReadOnlyDictionary<string, string?>? environment, ServerTls? tls, IReadOnlyList<string> arguments)
     {
         string url = $"{(tls is null ? "http" : "https")}://127.0.0.1:{port}";
-        var start = HgsCli.CreateStartInfo(["server", "run", "--data", dataDirectory, "--urls", url, .. tls?.Arguments ?? []], environment);
+        var start = HgsCli.CreateStartInfo(["server", "run", "--data", dataDirectory, "--urls", url, .. tls?.Arguments ?? [], .. arguments], environment);
         start.WorkingDirectory = dataDirectory;
         var output = new StringBuilder();
         var process = new Process { StartInfo = start };

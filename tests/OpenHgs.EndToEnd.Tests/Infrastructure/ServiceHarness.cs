@@ -4,6 +4,7 @@ using OpenHgs.Client;
 using OpenHgs.Crypto.Software;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Server.Hosting;
+using OpenHgs.Service.KeyProtection;
 using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Infrastructure;
@@ -63,7 +64,10 @@ public sealed class ServiceHarness : IAsyncDisposable
     /// <summary>The PostgreSQL database, when the harness runs on one.</summary>
     public string? PostgresConnectionString { get; }
 
-    public static async Task<ServiceHarness> StartAsync(StoreKind kind = StoreKind.Software, DatabaseKind database = DatabaseKind.Sqlite, PostgresServer? postgresServer = null, string fabricName = "Test fabric")
+    /// <param name="releaseKeyHandling">Written to hgs.json by init; null: the default for the store.</param>
+    public static async Task<ServiceHarness> StartAsync(
+        StoreKind kind = StoreKind.Software, DatabaseKind database = DatabaseKind.Sqlite, PostgresServer? postgresServer = null, string fabricName = "Test fabric",
+        ReleaseKeyHandling? releaseKeyHandling = null)
     {
         string? postgres = database == DatabaseKind.Postgres ? (postgresServer ?? PostgresServer.Instance).CreateDatabase("e2e") : null;
         string root = Directory.CreateTempSubdirectory("openhgs-e2e-").FullName;
@@ -71,7 +75,8 @@ public sealed class ServiceHarness : IAsyncDisposable
         var hsm = kind == StoreKind.SoftHsm ? new SoftHsmToken() : null;
         string keyStore = hsm?.KeyStoreUri ?? SoftwareKeyStoreProvider.DefaultUri;
         var time = new ShiftableTime();
-        var init = await HgsInitializer.InitializeAsync(new InitRequest(data, keyStore, postgres is null ? "sqlite:hgs.db" : "postgres:" + postgres, fabricName, false), time, CancellationToken.None);
+        var init = await HgsInitializer.InitializeAsync(
+            new InitRequest(data, keyStore, postgres is null ? "sqlite:hgs.db" : "postgres:" + postgres, fabricName, false, ReleaseKeyHandling: releaseKeyHandling), time, CancellationToken.None);
         var app = await HgsServer.BuildAsync(new HgsServerOptions
         {
             DataDirectory = data,
