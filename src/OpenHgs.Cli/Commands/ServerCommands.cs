@@ -52,7 +52,7 @@ internal static class ServerCommands
         {
             string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv), parse.GetValue(keyStoreUri));
             var result = await HgsInitializer.InitializeAsync(
-                new InitRequest(parse.GetValue(data)!, keyStore, HgsRuntime.DatabaseSpecFrom(parse.GetValue(database)), parse.GetValue(name)!, parse.GetValue(production), tls.From(parse),
+                new InitRequest(Path.GetFullPath(parse.GetValue(data)!), keyStore, HgsRuntime.DatabaseSpecFrom(parse.GetValue(database)), parse.GetValue(name)!, parse.GetValue(production), tls.From(parse),
                     ParseReleaseKeyHandling(parse.GetValue(handling))),
                 TimeProvider.System, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
@@ -143,7 +143,7 @@ internal static class ServerCommands
 
             var app = await HgsServer.BuildAsync(new HgsServerOptions
             {
-                DataDirectory = parse.GetValue(data)!,
+                DataDirectory = Path.GetFullPath(parse.GetValue(data)!), // relative --data: the database path is built from it
                 Urls = parse.GetValue(urls)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 Production = parse.GetValue(production),
                 Tls = tls.From(parse),
