@@ -3,6 +3,7 @@ using OpenHgs.Crypto;
 using OpenHgs.Crypto.Software;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
+using OpenHgs.Service.Audit;
 
 namespace OpenHgs.Cli.Commands;
 
@@ -105,14 +106,39 @@ internal static class ServerCommands
         var data = CliOptions.RequiredPath("--data", "Initialised data folder.");
         var urls = new Option<string>("--urls") { Description = "Listen URL(s), comma-separated.", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var production = new Option<bool>("--production") { Description = "Production mode: refuse the software key store." };
-        var command = new Command("run", "Run the service in the foreground until interrupted.") { data, urls, production };
+        var checkpointRecords = new Option<int>("--audit-checkpoint-records")
+        {
+            Description = "Sign the audit head once this many records are unsigned.",
+            DefaultValueFactory = _ => new AuditCheckpointOptions().EveryRecords,
+        };
+        var checkpointSeconds = new Option<double>("--audit-checkpoint-seconds")
+        {
+            Description = "Sign the audit head at least this often while records arrive (and always at start and shutdown).",
+            DefaultValueFactory = _ => new AuditCheckpointOptions().Interval.TotalSeconds,
+        };
+        var command = new Command("run", "Run the service in the foreground until interrupted.") { data, urls, production, checkpointRecords, checkpointSeconds };
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
+            AuditCheckpointOptions checkpoints;
+            try
+            {
+                checkpoints = new AuditCheckpointOptions
+                {
+                    EveryRecords = parse.GetValue(checkpointRecords),
+                    Interval = TimeSpan.FromSeconds(parse.GetValue(checkpointSeconds)),
+                }.Validated();
+            }
+            catch (Exception ex) when (ex is ArgumentOutOfRangeException or OverflowException or ArgumentException)
+            {
+                throw new CliException("--audit-checkpoint-records must be at least 1 and --audit-checkpoint-seconds between 0.1 and 86400.");
+            }
+
             var app = await HgsServer.BuildAsync(new HgsServerOptions
             {
                 DataDirectory = parse.GetValue(data)!,
                 Urls = parse.GetValue(urls)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 Production = parse.GetValue(production),
+                AuditCheckpoints = checkpoints,
             }, ct).ConfigureAwait(false);
             await app.RunAsync().ConfigureAwait(false);
             return ExitCodes.Success;

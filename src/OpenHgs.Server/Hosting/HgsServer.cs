@@ -43,6 +43,7 @@ public static class HgsServer
         });
 
         var database = HgsRuntime.OpenDatabase(configuration, options.DataDirectory, options.Time);
+        bool databaseHasCheckpoints = false; // read after migration, before the checkpoint key is resolved
 
         var services = builder.Services;
         services.AddSingleton(options);
@@ -62,6 +63,12 @@ public static class HgsServer
         services.AddSingleton<TpmAttestationService>();
         services.AddSingleton<TpmEnrollmentService>();
         services.AddSingleton<PolicyService>();
+        services.AddSingleton(options.AuditCheckpoints.Validated());
+        services.AddSingleton(provider => AuditCheckpointService.OpenKey(
+            provider.GetRequiredService<IKeyStore>(), databaseHasCheckpoints, provider.GetRequiredService<ILoggerFactory>().CreateLogger<AuditCheckpointer>()));
+        services.AddSingleton<AuditCheckpointer>();
+        services.AddSingleton<AuditVerifier>();
+        services.AddHostedService<AuditCheckpointService>();
         services.AddSingleton<AuditWriter>();
         services.AddSingleton<KeyReleaseService>();
         services.AddProblemDetails();
@@ -77,6 +84,8 @@ public static class HgsServer
         {
             keyStore = app.Services.GetRequiredService<IKeyStore>();
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+            databaseHasCheckpoints = await AuditCheckpointService.DatabaseHasCheckpointsAsync(database, cancellationToken).ConfigureAwait(false);
+            app.Services.GetRequiredService<AuditCheckpointer>(); // a missing or wrong checkpoint key stops the start here
         }
         catch
         {
