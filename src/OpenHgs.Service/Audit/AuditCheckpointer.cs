@@ -46,11 +46,15 @@ public sealed partial class AuditCheckpointer
     /// <summary>The newest checkpoint this process signed and committed (null before its first).</summary>
     public AuditCheckpoint? LastSigned => Volatile.Read(ref _anchor)?.OwnLatest;
 
-    /// <summary>Whether a group commit that left the head at <paramref name="headSequence"/> should sign it.</summary>
+    /// <summary>
+    /// Whether a group commit that left the head at <paramref name="headSequence"/> should sign it: enough unsigned records
+    /// or time, or a head behind what was verified (which signing then refuses: the commit fails closed).
+    /// </summary>
     public bool IsDue(long headSequence)
     {
         var anchor = Volatile.Read(ref _anchor);
         return anchor is null
+            || headSequence <= anchor.VerifiedSequence
             || (headSequence > anchor.SignedSequence
                 && (headSequence - anchor.SignedSequence >= Options.EveryRecords || _time.GetUtcNow() - anchor.SignedAt >= Options.Interval));
     }
