@@ -49,13 +49,16 @@ public sealed partial class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the server on a free port (retrying on another port if the chosen one was taken meanwhile).</summary>
-    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?>? environment = null)
+    /// <param name="dataDirectory">The initialised data folder.</param>
+    /// <param name="environment">Extra environment variables.</param>
+    /// <param name="arguments">Extra <c>server run</c> options.</param>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string?>? environment = null, IReadOnlyList<string>? arguments = null)
     {
         Exception? last = null;
         for (int attempt = 0; attempt < 3; attempt++)
         {
             int port = FreePort();
-            var server = Launch(dataDirectory, port, environment);
+            var server = Launch(dataDirectory, port, environment, arguments ?? []);
             try
             {
                 await server.WaitUntilLiveAsync();
@@ -132,9 +135,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static ServerProcess Launch(string dataDirectory, int port, IReadOnlyDictionary<string, string?>? environment)
+    private static ServerProcess Launch(string dataDirectory, int port, IReadOnlyDictionary<string, string?>? environment, IReadOnlyList<string> arguments)
     {
-        var start = HgsCli.CreateStartInfo(["server", "run", "--data", dataDirectory, "--urls", $"http://127.0.0.1:{port}"], environment);
+        var start = HgsCli.CreateStartInfo(["server", "run", "--data", dataDirectory, "--urls", $"http://127.0.0.1:{port}", .. arguments], environment);
         start.WorkingDirectory = dataDirectory;
         var output = new StringBuilder();
         var process = new Process { StartInfo = start };
