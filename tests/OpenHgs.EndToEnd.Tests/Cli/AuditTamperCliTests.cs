@@ -4,6 +4,7 @@ using Microsoft.Data.Sqlite;
 using Npgsql;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Server.Configuration;
+using OpenHgs.Service.Audit;
 using OpenHgs.Storage;
 using OpenHgs.Testing;
 
@@ -323,6 +324,31 @@ public abstract class AuditTamperCliTests(AuditedDataFolder folder)
         await using var server = await ServerProcess.StartAsync(data);
         string error = (await HgsCli.RunAsync(["audit", "verify", "--checkpoint", file], Admin(server))).FailedWithOneErrorLine(2);
         Assert.StartsWith($"error: checkpoint file '{file}' is not an audit checkpoint export", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_data_folder_from_before_checkpoints_gets_its_key_on_first_start_and_a_checkpoint_of_the_whole_chain()
+    {
+        string data = folder.Copy();
+        File.Delete(Path.Combine(data, "keystore", $"{AuditCheckpointKey.Label}.key.json"));
+        await ExecuteAsync(data, "DELETE FROM audit_checkpoints");
+
+        await using var server = await ServerProcess.StartAsync(data);
+        var report = (await HgsCli.RunAsync(["audit", "verify", "--json"], Admin(server))).Succeeded().Json();
+        Assert.Contains($"Created the audit checkpoint key '{AuditCheckpointKey.Label}'", server.Output, StringComparison.Ordinal);
+        Assert.True((bool)report["valid"]!);
+        Assert.Equal(folder.Records, (long)report["checkpoint"]!["sequence"]!);
+        Assert.Equal(0, (long)report["unsignedTail"]!["records"]!);
+    }
+
+    [Fact]
+    public async Task A_node_without_the_checkpoint_key_of_a_database_that_has_checkpoints_does_not_start()
+    {
+        string data = folder.Copy();
+        File.Delete(Path.Combine(data, "keystore", $"{AuditCheckpointKey.Label}.key.json"));
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(async () => await (await ServerProcess.StartAsync(data)).DisposeAsync());
+        Assert.Contains("has no audit checkpoint key", refused.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Starts a server on <paramref name="data"/>, runs <c>hgs audit verify</c> against it, stops it.</summary>
