@@ -19,7 +19,7 @@ public static class HgsCommandLine
         root.Subcommands.Add(TenantCommands.Guardian());
         root.Subcommands.Add(TenantCommands.KeyProtector());
         root.Subcommands.Add(ClientCommands.Build());
-        root.Subcommands.Add(AdminCommands.Audit());
+        root.Subcommands.Add(AuditCommands.Audit());
         root.Subcommands.Add(DiagnoseCommand.Build());
         root.Subcommands.Add(EventLogCommands.Build());
         root.Subcommands.Add(PolicyCommands.Build());

@@ -40,6 +40,12 @@ public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientT
 
     public Task<AuditVerifyResult> VerifyAuditAsync(CancellationToken ct) => GetAsync("admin/v1/audit/verify", WireJson.Default.AuditVerifyResult, ct);
 
+    /// <summary>Verifies the audit trail also against <paramref name="checkpoint"/>, a checkpoint kept outside the database.</summary>
+    public Task<AuditVerifyResult> VerifyAuditAsync(AuditCheckpointFile checkpoint, CancellationToken ct) =>
+        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/audit/verify", new AuditVerifyRequest(checkpoint), WireJson.Default.AuditVerifyRequest, WireJson.Default.AuditVerifyResult, ct);
+
+    public Task<AuditCheckpointFile> ExportAuditCheckpointAsync(CancellationToken ct) => GetAsync("admin/v1/audit/checkpoint", WireJson.Default.AuditCheckpointFile, ct);
+
     public Task<List<AuditRecordInfo>> ReadAuditAsync(int limit, CancellationToken ct) => GetAsync($"admin/v1/audit?limit={limit}", WireJson.Default.ListAuditRecordInfo, ct);
 
     public Task<ServiceSettings> GetSettingsAsync(CancellationToken ct) => GetAsync("admin/v1/settings", WireJson.Default.ServiceSettings, ct);

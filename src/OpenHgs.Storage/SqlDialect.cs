@@ -38,6 +38,10 @@ public abstract class SqlDialect
             CREATE TABLE baselines (name TEXT PRIMARY KEY, document {Blob} NOT NULL, added_at BIGINT NOT NULL);
             CREATE TABLE policies (name TEXT PRIMARY KEY, state TEXT NOT NULL);
             """),
+        (4, $"""
+            CREATE TABLE audit_checkpoints (
+                seq BIGINT PRIMARY KEY, hash {Blob} NOT NULL, signed_at BIGINT NOT NULL, key_id {Blob} NOT NULL, signature {Blob} NOT NULL);
+            """),
     ];
 }
 

@@ -5,7 +5,7 @@ using OpenHgs.Protocol.Wire;
 
 namespace OpenHgs.Cli.Commands;
 
-/// <summary>Admin commands over <c>/admin/v1</c>: <c>keys</c>, <c>hosts</c>, <c>guardian export</c>, <c>audit</c>, settings.</summary>
+/// <summary>Admin commands over <c>/admin/v1</c>: <c>keys</c>, <c>hosts</c>, <c>guardian export</c>, settings (<c>audit</c> is <see cref="AuditCommands"/>).</summary>
 internal static class AdminCommands
 {
     public static Command Keys()
@@ -101,45 +101,6 @@ internal static class AdminCommands
             CliOutput.WritePublicFile(parse.GetValue(output)!, System.Text.Encoding.UTF8.GetBytes(metadata));
             CliOutput.Line($"Fabric guardian written to {parse.GetValue(output)}.");
         });
-    }
-
-    public static Command Audit()
-    {
-        var audit = new Command("audit", "The tamper-evident audit trail.");
-        audit.Subcommands.Add(Admin("verify", "Verify the hash chain; non-zero exit naming the first broken record.", [], async (client, parse, json, ct) =>
-        {
-            var result = await client.VerifyAuditAsync(ct).ConfigureAwait(false);
-            if (json)
-            {
-                CliOutput.Json(result, WireJson.Default.AuditVerifyResult);
-            }
-            else if (result.Valid)
-            {
-                CliOutput.Line($"Audit chain valid: {result.Records} records, head {result.HeadHash}.");
-            }
-
-            if (!result.Valid)
-            {
-                throw new CliException($"audit chain broken at record {result.FirstBrokenSequence}: {result.Problem}", ExitCodes.Refused);
-            }
-        }));
-
-        var limit = new Option<int>("--limit") { Description = "How many of the newest records.", DefaultValueFactory = _ => 50 };
-        audit.Subcommands.Add(Admin("list", "Show the newest audit records.", [limit], async (client, parse, json, ct) =>
-        {
-            var records = await client.ReadAuditAsync(parse.GetValue(limit), ct).ConfigureAwait(false);
-            if (json)
-            {
-                CliOutput.Json(records, WireJson.Default.ListAuditRecordInfo);
-                return;
-            }
-
-            foreach (var r in records)
-            {
-                CliOutput.Line($"{r.Sequence,8} {r.Timestamp:O} {r.Event,-24} {r.Outcome,-8} {r.Subject} {r.Reason}");
-            }
-        }));
-        return audit;
     }
 
     public static Command SetMode()

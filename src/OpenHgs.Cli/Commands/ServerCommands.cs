@@ -4,6 +4,7 @@ using OpenHgs.Crypto.Software;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
 using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Audit;
 
 namespace OpenHgs.Cli.Commands;
 
@@ -131,7 +132,20 @@ internal static class ServerCommands
         };
         var handling = ReleaseKeyHandlingOption("Overrides DATA/hgs.json's release key handling for this run: hsm-only or allow-memory.");
         var tls = new ServerTlsOptions();
-        var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).") { data, urls, production, reload, handling };
+        var checkpointRecords = new Option<int>("--audit-checkpoint-records")
+        {
+            Description = "Sign the audit head once this many records are unsigned.",
+            DefaultValueFactory = _ => new AuditCheckpointOptions().EveryRecords,
+        };
+        var checkpointSeconds = new Option<double>("--audit-checkpoint-seconds")
+        {
+            Description = "Sign the audit head at least this often while records arrive (and always at start and shutdown).",
+            DefaultValueFactory = _ => new AuditCheckpointOptions().Interval.TotalSeconds,
+        };
+        var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).")
+        {
+            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds,
+        };
         tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
         {
@@ -139,6 +153,20 @@ internal static class ServerCommands
             if (seconds is < 1 or > 86400)
             {
                 throw new CliException($"--tls-reload-interval {seconds} is not between 1 and 86400 seconds.");
+            }
+
+            AuditCheckpointOptions checkpoints;
+            try
+            {
+                checkpoints = new AuditCheckpointOptions
+                {
+                    EveryRecords = parse.GetValue(checkpointRecords),
+                    Interval = TimeSpan.FromSeconds(parse.GetValue(checkpointSeconds)),
+                }.Validated();
+            }
+            catch (Exception ex) when (ex is ArgumentOutOfRangeException or OverflowException or ArgumentException)
+            {
+                throw new CliException("--audit-checkpoint-records must be at least 1 and --audit-checkpoint-seconds between 0.1 and 86400.");
             }
 
             var app = await HgsServer.BuildAsync(new HgsServerOptions
@@ -149,6 +177,7 @@ internal static class ServerCommands
                 Tls = tls.From(parse),
                 CertificateReloadInterval = TimeSpan.FromSeconds(seconds),
                 ReleaseKeyHandling = ParseReleaseKeyHandling(parse.GetValue(handling)),
+                AuditCheckpoints = checkpoints,
             }, ct).ConfigureAwait(false);
             await app.RunAsync().ConfigureAwait(false);
             return ExitCodes.Success;

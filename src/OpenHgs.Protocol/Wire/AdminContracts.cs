@@ -20,8 +20,59 @@ public sealed record HostInfo(string Name, string Mode, string KeyThumbprint, Da
 /// <summary>Registers a host signing key (PEM or base64 DER SubjectPublicKeyInfo).</summary>
 public sealed record AddHostKeyRequest(string Name, string PublicKey);
 
-/// <summary>Result of walking the audit chain.</summary>
-public sealed record AuditVerifyResult(bool Valid, long Records, long? FirstBrokenSequence, string? Problem, string? HeadHash);
+/// <summary>Result of walking the audit chain and checking it against the signed audit checkpoints.</summary>
+/// <param name="Valid">No finding: the chain is intact and holds every checkpoint exactly.</param>
+/// <param name="FirstBrokenSequence">The record the most serious finding concerns.</param>
+/// <param name="Problem">The most serious finding, in words.</param>
+/// <param name="Reason">
+/// Its stable code: <c>ChainBroken</c>, <c>Truncated</c>, <c>Rewritten</c>, <c>CheckpointDeleted</c>,
+/// <c>CheckpointBadSignature</c> or <c>UnsignedTailStale</c>; null when valid.
+/// </param>
+/// <param name="Checkpoint">The newest signed checkpoint the chain matches (null: none yet).</param>
+/// <param name="UnsignedTail">Records after that checkpoint, not yet signed (a warning while recent).</param>
+/// <param name="Findings">Every finding, most serious first.</param>
+/// <param name="CheckpointKeyId">SHA-256 (hex) of the key store's checkpoint public key that signatures were checked with.</param>
+public sealed record AuditVerifyResult(
+    bool Valid,
+    long Records,
+    long? FirstBrokenSequence,
+    string? Problem,
+    string? HeadHash,
+    string? Reason = null,
+    AuditCheckpointSummary? Checkpoint = null,
+    AuditUnsignedTail? UnsignedTail = null,
+    List<AuditVerifyFinding>? Findings = null,
+    string? CheckpointKeyId = null);
+
+/// <summary>A signed audit checkpoint: record <paramref name="Sequence"/> had <paramref name="Hash"/> (hex) at <paramref name="SignedAt"/>; <paramref name="Source"/> is database, process or file.</summary>
+public sealed record AuditCheckpointSummary(long Sequence, string Hash, DateTimeOffset SignedAt, string Source);
+
+/// <summary>Records after the newest checkpoint; <paramref name="Stale"/> when the oldest is far older than checkpoints are made.</summary>
+public sealed record AuditUnsignedTail(long Records, DateTimeOffset? OldestAt, bool Stale);
+
+/// <summary>One finding of <c>hgs audit verify</c>: its code (see <see cref="AuditVerifyResult.Reason"/>), the checkpoint's source, the record, and why.</summary>
+public sealed record AuditVerifyFinding(string Code, string? Source, long Sequence, string Detail);
+
+/// <summary><c>POST /admin/v1/audit/verify</c>: verify, also against a checkpoint the operator kept outside the database.</summary>
+public sealed record AuditVerifyRequest(AuditCheckpointFile? Checkpoint);
+
+/// <summary>
+/// <c>hgs audit checkpoint export</c>'s file: a signed audit checkpoint (hash and key id hex, signature base64 r‖s) and the
+/// checkpoint key's identity (label, public key base64 DER SubjectPublicKeyInfo). Verification uses the key store's key;
+/// the public key here lets anyone check the signature offline too.
+/// </summary>
+public sealed record AuditCheckpointFile(
+    string Kind,
+    long Sequence,
+    string Hash,
+    DateTimeOffset SignedAt,
+    string KeyId,
+    string Signature,
+    string KeyLabel,
+    string PublicKey)
+{
+    public const string FileKind = "openhgs-audit-checkpoint";
+}
 
 /// <summary>One audit record as shown to the admin.</summary>
 public sealed record AuditRecordInfo(long Sequence, DateTimeOffset Timestamp, string Event, string Outcome, string Subject, string? Reason, string Details, string Hash);

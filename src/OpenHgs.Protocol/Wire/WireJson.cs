@@ -22,6 +22,8 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(List<HostInfo>))]
 [JsonSerializable(typeof(AddHostKeyRequest))]
 [JsonSerializable(typeof(AuditVerifyResult))]
+[JsonSerializable(typeof(AuditVerifyRequest))]
+[JsonSerializable(typeof(AuditCheckpointFile))]
 [JsonSerializable(typeof(List<AuditRecordInfo>))]
 [JsonSerializable(typeof(ServiceSettings))]
 [JsonSerializable(typeof(DenyBeforeRequest))]

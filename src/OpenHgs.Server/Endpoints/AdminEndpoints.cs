@@ -58,11 +58,7 @@ internal static class AdminEndpoints
             return Results.NoContent();
         });
 
-        admin.MapGet("/audit/verify", async (IHgsDatabase database, CancellationToken ct) =>
-        {
-            var result = await database.ReadAsync(s => s.Audit.VerifyAsync(), ct).ConfigureAwait(false);
-            return Results.Json(new AuditVerifyResult(result.Valid, result.Records, result.FirstBrokenSequence, result.Problem, result.HeadHash), WireJson.Default.AuditVerifyResult);
-        });
+        admin.MapAuditCheckpointEndpoints();
         admin.MapGet("/audit", async (int? limit, IHgsDatabase database, CancellationToken ct) =>
         {
             var entries = await database.ReadAsync(s => s.Audit.TailAsync(Math.Clamp(limit ?? 100, 1, 10_000)), ct).ConfigureAwait(false);

@@ -65,6 +65,7 @@ public static class HgsInitializer
         var configuration = new HgsConfiguration(1, request.KeyStoreUri, request.Database, tls);
         IKeyStore? store = null;
         var createdKeys = new List<string>();
+        bool createdCheckpointKey = false;
         try
         {
             store = HgsRuntime.OpenKeyStore(configuration, data, request.Production, loggers ?? NullLoggerFactory.Instance, time);
@@ -82,6 +83,10 @@ public static class HgsInitializer
                     throw new HgsConfigurationException("keyStore", $"The shared database names fabric keys this node's key store does not hold: {string.Join(", ", missing)}. Give every node the same HSM keys.");
                 }
 
+                using (AuditCheckpointKey.Find(store) ?? throw new HgsConfigurationException("keyStore", $"This node's key store does not hold the fabric's audit checkpoint key ('{AuditCheckpointKey.Label}'). Give every node the same HSM keys."))
+                {
+                }
+
                 configuration.Save(data);
                 return new InitResult(data, store.Kind, null, existing.Select(k => k.Id).ToList(), Joined: true) { ReleaseKeyHandling = configuration.ReleaseKeyHandling };
             }
@@ -97,6 +102,16 @@ public static class HgsInitializer
             var keys = new FabricKeyManager(store, database, time, NullLogger<FabricKeyManager>.Instance);
             await keys.InitializeAsync(cancellationToken).ConfigureAwait(false);
             createdKeys.AddRange((await keys.GetSnapshotAsync(cancellationToken).ConfigureAwait(false)).Keys.Select(k => k.Record.Label));
+            // Signs audit checkpoints (AuditCheckpointer). A token that already holds one (a fabric set up on it before) keeps it.
+            if (AuditCheckpointKey.Find(store) is { } existingCheckpointKey)
+            {
+                existingCheckpointKey.Dispose();
+            }
+            else
+            {
+                AuditCheckpointKey.Create(store).Dispose();
+                createdCheckpointKey = true;
+            }
 
             string token = await new AdminCredential(database).CreateAsync(cancellationToken).ConfigureAwait(false);
             string tokenPath = Path.Combine(data, AdminTokenFile);
@@ -109,6 +124,11 @@ public static class HgsInitializer
             foreach (string label in createdKeys)
             {
                 store?.DeleteKey(label);
+            }
+
+            if (createdCheckpointKey)
+            {
+                store?.DeleteKey(AuditCheckpointKey.Label);
             }
 
             if (createdFolder)

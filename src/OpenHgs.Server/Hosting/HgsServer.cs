@@ -51,6 +51,7 @@ public static partial class HgsServer
         });
 
         var database = HgsRuntime.OpenDatabase(configuration, options.DataDirectory, options.Time);
+        bool databaseHasCheckpoints = false; // read after migration, before the checkpoint key is resolved
 
         var services = builder.Services;
         services.AddSingleton(options);
@@ -84,6 +85,12 @@ public static partial class HgsServer
         services.AddSingleton<TpmAttestationService>();
         services.AddSingleton<TpmEnrollmentService>();
         services.AddSingleton<PolicyService>();
+        services.AddSingleton(options.AuditCheckpoints.Validated());
+        services.AddSingleton(provider => AuditCheckpointService.OpenKey(
+            provider.GetRequiredService<IKeyStore>(), databaseHasCheckpoints, provider.GetRequiredService<ILoggerFactory>().CreateLogger<AuditCheckpointer>()));
+        services.AddSingleton<AuditCheckpointer>();
+        services.AddSingleton<AuditVerifier>();
+        services.AddHostedService<AuditCheckpointService>();
         services.AddSingleton<AuditWriter>();
         services.AddSingleton<KeyReleaseService>();
         services.AddProblemDetails();
@@ -101,6 +108,8 @@ public static partial class HgsServer
             keyStore = app.Services.GetRequiredService<IKeyStore>();
             handling = app.Services.GetRequiredService<TransportKeyHandling>();
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+            databaseHasCheckpoints = await AuditCheckpointService.DatabaseHasCheckpointsAsync(database, cancellationToken).ConfigureAwait(false);
+            app.Services.GetRequiredService<AuditCheckpointer>(); // a missing or wrong checkpoint key stops the start here
         }
         catch
         {

@@ -27,6 +27,9 @@ public sealed record HgsServerOptions
     /// <summary>Least severe log level written to the console.</summary>
     public Microsoft.Extensions.Logging.LogLevel MinimumLogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
 
+    /// <summary>How often the audit head is signed.</summary>
+    public OpenHgs.Service.Audit.AuditCheckpointOptions AuditCheckpoints { get; init; } = new();
+
     /// <summary>Time source; tests substitute one to exercise expiry.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

@@ -15,7 +15,9 @@ namespace OpenHgs.Service.Audit;
 /// record in it and none is retried behind the caller's back. Records keep their arrival order in the chain. A caller
 /// that stops waiting (cancelled request) does not withdraw its record: it may still be written, which records an
 /// attempt rather than hiding one. Waiting adds no delay when the service is quiet: a batch is whatever is queued when
-/// the previous commit finishes.
+/// the previous commit finishes. When a checkpoint is due (<see cref="AuditCheckpointer.IsDue"/>: enough unsigned records
+/// or time), the batch's transaction also signs the new head; if that fails (the key store cannot sign, or the chain no
+/// longer extends the newest checkpoint) the batch fails like any other commit failure.
 /// </remarks>
 public sealed partial class AuditWriter : IAsyncDisposable
 {
@@ -23,17 +25,20 @@ public sealed partial class AuditWriter : IAsyncDisposable
     public const int MaxBatch = 64;
 
     private readonly IHgsDatabase _database;
+    private readonly AuditCheckpointer _checkpoints;
     private readonly ILogger<AuditWriter> _logger;
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(4096) { SingleReader = true });
     private readonly Task _loop;
     private long _committedRecords;
     private long _committedBatches;
 
-    public AuditWriter(IHgsDatabase database, ILogger<AuditWriter> logger)
+    public AuditWriter(IHgsDatabase database, AuditCheckpointer checkpoints, ILogger<AuditWriter> logger)
     {
         ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(checkpoints);
         ArgumentNullException.ThrowIfNull(logger);
         _database = database;
+        _checkpoints = checkpoints;
         _logger = logger;
         _loop = Task.Run(WriteLoopAsync);
     }
@@ -80,17 +85,23 @@ public sealed partial class AuditWriter : IAsyncDisposable
 
             try
             {
-                await _database.InTransactionAsync(
+                var checkpoint = await _database.InTransactionAsync(
                     async session =>
                     {
+                        long head = 0;
                         foreach (var pending in batch)
                         {
-                            await session.Audit.AppendAsync(pending.Event).ConfigureAwait(false);
+                            head = (await session.Audit.AppendAsync(pending.Event).ConfigureAwait(false)).Sequence;
                         }
 
-                        return batch.Count;
+                        return _checkpoints.IsDue(head) ? await _checkpoints.SignHeadAsync(session).ConfigureAwait(false) : null;
                     },
                     CancellationToken.None).ConfigureAwait(false);
+                if (checkpoint is not null)
+                {
+                    _checkpoints.Committed(checkpoint);
+                }
+
                 Interlocked.Add(ref _committedRecords, batch.Count);
                 Interlocked.Increment(ref _committedBatches);
                 batch.ForEach(p => p.Committed.TrySetResult());

@@ -72,9 +72,27 @@ public static class AuditChain
 /// </summary>
 public sealed class AuditChainVerifier
 {
-    private byte[] _previous = AuditChain.Genesis;
-    private long _expected = 1;
+    private byte[] _previous;
+    private long _expected;
     private AuditVerification? _broken;
+
+    /// <summary>Verifies a whole chain, from record 1.</summary>
+    public AuditChainVerifier()
+        : this(0, AuditChain.Genesis)
+    {
+    }
+
+    /// <summary>
+    /// Verifies the records after <paramref name="after"/>, whose hash the caller already trusts (a signed checkpoint);
+    /// <see cref="AuditVerification.Records"/> then counts from record 1 as if the trusted part had been walked.
+    /// </summary>
+    public AuditChainVerifier(long after, byte[] previousHash)
+    {
+        ArgumentNullException.ThrowIfNull(previousHash);
+        ArgumentOutOfRangeException.ThrowIfNegative(after);
+        _previous = previousHash;
+        _expected = after + 1;
+    }
 
     /// <summary>Checks the next record; false once the chain is broken (later records cannot repair it).</summary>
     public bool Add(AuditEntry entry)

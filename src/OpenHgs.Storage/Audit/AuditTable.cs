@@ -9,6 +9,7 @@ namespace OpenHgs.Storage;
 public sealed class AuditTable
 {
     private const string Columns = "seq, ts, event, outcome, subject, reason, details, prev_hash, hash";
+    private const string CheckpointColumns = "seq, hash, signed_at, key_id, signature";
     private readonly CommandFactory _db;
     private readonly SqlDialect _dialect;
     private readonly TimeProvider _time;
@@ -47,38 +48,80 @@ public sealed class AuditTable
     /// <summary>Verifies the chain up to the head read at the start, streaming it in pages (constant memory, stops at the first break).</summary>
     public async Task<AuditVerification> VerifyAsync()
     {
-        const int PageSize = 10_000;
         var (headSequence, headHash) = await ReadHeadAsync(lockRow: false).ConfigureAwait(false);
         var verifier = new AuditChainVerifier();
-        long after = 0;
+        await WalkAsync(0, headSequence, verifier.Add).ConfigureAwait(false);
+        return verifier.Finish(headSequence, headHash);
+    }
+
+    /// <summary>
+    /// Verifies the chain and checks it against every checkpoint: the rows (each signature checked by
+    /// <paramref name="policy"/>) and the checkpoints trusted from outside. The rows are read before the head, so a
+    /// checkpoint made meanwhile never names a record beyond the head that is then read.
+    /// </summary>
+    public async Task<AuditTrailReport> VerifyAsync(AuditCheckpointPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        var checkpoints = await _db.QueryAsync($"SELECT {CheckpointColumns} FROM audit_checkpoints ORDER BY seq", MapCheckpoint).ConfigureAwait(false);
+        var (headSequence, headHash) = await ReadHeadAsync(lockRow: false).ConfigureAwait(false);
+        var verifier = new AuditTrailVerifier(checkpoints, policy);
+        await WalkAsync(0, headSequence, verifier.Add).ConfigureAwait(false);
+        return verifier.Finish(headSequence, headHash);
+    }
+
+    /// <summary>
+    /// Streams the records after <paramref name="after"/> up to <paramref name="upTo"/> in order, in pages (constant memory),
+    /// until <paramref name="visit"/> returns false. Records beyond <paramref name="upTo"/> (appended after the head was
+    /// read: a live service keeps writing) belong to a later walk.
+    /// </summary>
+    public async Task WalkAsync(long after, long upTo, Func<AuditEntry, bool> visit)
+    {
+        ArgumentNullException.ThrowIfNull(visit);
+        const int PageSize = 10_000;
         while (true)
         {
             var page = await ReadAsync(after, PageSize).ConfigureAwait(false);
             foreach (var entry in page)
             {
-                // Records appended after the head was read belong to a later verification (a live service keeps writing).
-                if (entry.Sequence > headSequence || !verifier.Add(entry))
+                if (entry.Sequence > upTo || !visit(entry))
                 {
-                    return verifier.Finish(headSequence, headHash);
+                    return;
                 }
             }
 
             if (page.Count < PageSize)
             {
-                return verifier.Finish(headSequence, headHash);
+                return;
             }
 
             after = page[^1].Sequence;
         }
     }
 
-    private async Task<(long Sequence, byte[] Hash)> ReadHeadAsync(bool lockRow)
+    /// <summary>The head row: the newest sequence and its hash. <paramref name="lockRow"/> locks it for the rest of the write transaction.</summary>
+    public async Task<(long Sequence, byte[] Hash)> ReadHeadAsync(bool lockRow)
     {
         var rows = await _db.QueryAsync(
             $"SELECT seq, hash FROM audit_head WHERE id = 1{(lockRow ? _dialect.ForUpdate : string.Empty)}",
             r => (r.GetInt64(0), (byte[])r.GetValue(1))).ConfigureAwait(false);
         return rows.Count == 1 ? rows[0] : throw new DatabaseUnavailableException("The audit head row is missing: the audit trail cannot be extended.");
     }
+
+    /// <summary>Stores a checkpoint; a second checkpoint of the same record (another node was quicker) is dropped.</summary>
+    public Task<int> AddCheckpointAsync(AuditCheckpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        return _db.ExecuteAsync(
+            $"INSERT INTO audit_checkpoints ({CheckpointColumns}) VALUES (@s, @h, @t, @k, @sig) ON CONFLICT (seq) DO NOTHING",
+            ("@s", checkpoint.Sequence), ("@h", checkpoint.Hash), ("@t", CommandFactory.ToUnixMs(checkpoint.SignedAt)), ("@k", checkpoint.KeyId), ("@sig", checkpoint.Signature));
+    }
+
+    /// <summary>Checkpoints of records before <paramref name="before"/>, newest first, at most <paramref name="limit"/>.</summary>
+    public Task<List<AuditCheckpoint>> CheckpointsBeforeAsync(long before, int limit) =>
+        _db.QueryAsync($"SELECT {CheckpointColumns} FROM audit_checkpoints WHERE seq < @before ORDER BY seq DESC LIMIT @limit", MapCheckpoint, ("@before", before), ("@limit", limit));
+
+    private static AuditCheckpoint MapCheckpoint(DbDataReader r) => new(
+        r.GetInt64(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2)), (byte[])r.GetValue(3), (byte[])r.GetValue(4));
 
     private static AuditEntry Map(DbDataReader r) => new(
         r.GetInt64(0), CommandFactory.FromUnixMs(r.GetInt64(1)), r.GetString(2), r.GetString(3), r.GetString(4),

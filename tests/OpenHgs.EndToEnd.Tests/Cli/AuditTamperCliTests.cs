@@ -1,8 +1,11 @@
 using System.Data.Common;
+using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Server.Configuration;
+using OpenHgs.Service.Audit;
+using OpenHgs.Storage;
 using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Cli;
@@ -83,16 +86,51 @@ public class AuditedDataFolder : IAsyncLifetime
     }
 
     /// <summary>Runs one SQL statement against the database of the data folder <paramref name="data"/>, as its configuration names it.</summary>
-    public static async Task<int> ExecuteAsync(string data, string sql)
+    public static async Task<int> ExecuteAsync(string data, string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var connection = await OpenAsync(data);
+        await using var command = Command(connection, sql, parameters);
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Runs one query against the data folder's database and maps every row.</summary>
+    public static async Task<List<T>> QueryAsync<T>(string data, string sql, Func<DbDataReader, T> map)
+    {
+        await using var connection = await OpenAsync(data);
+        await using var command = Command(connection, sql, []);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<T>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(map(reader));
+        }
+
+        return rows;
+    }
+
+    private static async Task<DbConnection> OpenAsync(string data)
     {
         var configuration = HgsConfiguration.Load(data);
-        await using DbConnection connection = PostgresConnectionString(configuration) is { } postgres
+        DbConnection connection = PostgresConnectionString(configuration) is { } postgres
             ? new NpgsqlConnection(new NpgsqlConnectionStringBuilder(postgres) { Pooling = false }.ToString())
             : new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.GetFullPath(configuration.Database["sqlite:".Length..], data), Pooling = false }.ToString());
         await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
+        return connection;
+    }
+
+    private static DbCommand Command(DbConnection connection, string sql, (string Name, object Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
         command.CommandText = sql;
-        return await command.ExecuteNonQueryAsync();
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
+
+        return command;
     }
 
     private static string? PostgresConnectionString(HgsConfiguration configuration) =>
@@ -113,7 +151,10 @@ public sealed class AuditedPostgresDataFolder : AuditedDataFolder
     protected override string[] DatabaseArguments() => ["--database", PostgresServer.Instance.CreateDatabase("audit")];
 }
 
-/// <summary>Acceptance: editing or deleting any audit record is detected by <c>hgs audit verify</c>, which exits 1 naming the first broken record.</summary>
+/// <summary>
+/// Acceptance: editing or deleting any audit record is detected by <c>hgs audit verify</c>, which exits 1 naming the first
+/// broken record; so are truncation and rewriting that recompute the chain and the head, through the signed checkpoints.
+/// </summary>
 public sealed class AuditTamperCliTestsOnSqlite(AuditedDataFolder folder) : AuditTamperCliTests(folder), IClassFixture<AuditedDataFolder>;
 
 /// <summary>The same, with the audit trail in PostgreSQL: the rows are tampered with through Npgsql.</summary>
@@ -168,13 +209,174 @@ public abstract class AuditTamperCliTests(AuditedDataFolder folder)
         Assert.StartsWith("error: audit chain broken at record 2: record 2 is missing", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Deleting_the_newest_records_and_rewriting_the_head_is_named_as_truncation_by_the_signed_checkpoint()
+    {
+        string data = folder.Copy();
+        long checkpoint = (await AuditedDataFolder.QueryAsync(data, "SELECT MIN(seq) FROM audit_checkpoints WHERE seq > 5", r => r.GetInt64(0))).Single();
+        Assert.Equal(folder.Records - 5, await ExecuteAsync(data, "DELETE FROM audit_log WHERE seq > 5"));
+        Assert.Equal(1, await ExecuteAsync(data, "UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE id = 1"));
+
+        var result = await VerifyAsync(data, "--json");
+        string error = result.FailedWithOneErrorLine(1);
+        Assert.StartsWith($"error: audit verification failed (Truncated) at record {checkpoint}: checkpoint {checkpoint} ", error, StringComparison.Ordinal);
+        Assert.Contains("the chain ends at record 5", error, StringComparison.Ordinal);
+        var report = result.Json();
+        Assert.False((bool)report["valid"]!);
+        Assert.Equal("Truncated", (string?)report["reason"]);
+        Assert.Equal(5, (long)report["records"]!);
+        Assert.Equal(checkpoint, (long)report["firstBrokenSequence"]!);
+        Assert.Contains(report["findings"]!.AsArray(), f => (string?)f!["code"] == "Truncated" && (string?)f["source"] == "database" && (long)f["sequence"]! == checkpoint);
+    }
+
+    [Fact]
+    public async Task Rewriting_a_record_and_recomputing_the_chain_is_named_as_a_rewrite_by_the_signed_checkpoint()
+    {
+        string data = folder.Copy();
+        long firstSigned = (await AuditedDataFolder.QueryAsync(data, "SELECT MIN(seq) FROM audit_checkpoints WHERE seq >= 3", r => r.GetInt64(0))).Single();
+        await RewriteAsync(data, 3);
+
+        var result = await VerifyAsync(data, "--json");
+        string error = result.FailedWithOneErrorLine(1);
+        Assert.StartsWith($"error: audit verification failed (Rewritten) at record {firstSigned}: record {firstSigned}'s hash differs from the one checkpoint {firstSigned} ", error, StringComparison.Ordinal);
+        var report = result.Json();
+        Assert.Equal("Rewritten", (string?)report["reason"]);
+        Assert.Equal(folder.Records, (long)report["records"]!); // the recomputed chain is whole: only the signature shows the rewrite
+        Assert.Null(report["checkpoint"]);
+    }
+
+    [Fact]
+    public async Task An_exported_checkpoint_proves_records_were_removed_after_the_checkpoint_rows_were_deleted_too()
+    {
+        string data = folder.Copy();
+        string file = Path.Combine(data, "..", $"checkpoint-{Guid.NewGuid():N}.json");
+        await using (var server = await ServerProcess.StartAsync(data))
+        {
+            string exported = (await HgsCli.RunAsync(["audit", "checkpoint", "export", "--out", file], Admin(server))).Succeeded().StdOut;
+            Assert.Contains($"Audit checkpoint of record {folder.Records} ", exported, StringComparison.Ordinal);
+            Assert.Equal(0, await server.StopAsync());
+        }
+
+        await ExecuteAsync(data, "DELETE FROM audit_log WHERE seq > 5");
+        await ExecuteAsync(data, "UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit_log WHERE seq = 5) WHERE id = 1");
+        await ExecuteAsync(data, "DELETE FROM audit_checkpoints");
+
+        await using var restarted = await ServerProcess.StartAsync(data);
+        var plain = (await HgsCli.RunAsync(["audit", "verify", "--json"], Admin(restarted))).Succeeded().Json();
+        Assert.True((bool)plain["valid"]!, "without the kept checkpoint nothing shows the loss (the database held every trace of it)");
+
+        var result = await HgsCli.RunAsync(["audit", "verify", "--checkpoint", file, "--json"], Admin(restarted));
+        string error = result.FailedWithOneErrorLine(1);
+        Assert.StartsWith($"error: audit verification failed (Truncated) at record {folder.Records}: checkpoint {folder.Records} (from the checkpoint file", error, StringComparison.Ordinal);
+        var report = result.Json();
+        Assert.Equal("Truncated", (string?)report["reason"]);
+        Assert.Contains(report["findings"]!.AsArray(), f => (string?)f!["code"] == "CheckpointDeleted" && (string?)f["source"] == "file");
+    }
+
+    [Fact]
+    public async Task A_forged_checkpoint_row_is_named_as_a_bad_signature()
+    {
+        string data = folder.Copy();
+        byte[] hash = (await AuditedDataFolder.QueryAsync(data, "SELECT hash FROM audit_log WHERE seq = 3", r => (byte[])r.GetValue(0))).Single();
+        using var forger = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        byte[] keyId = AuditCheckpointFormat.KeyId(forger.ExportSubjectPublicKeyInfo());
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        byte[] signature = forger.SignHash(AuditCheckpointFormat.Digest(keyId, 3, hash, at), DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+        Assert.Equal(1, await ExecuteAsync(data, "INSERT INTO audit_checkpoints (seq, hash, signed_at, key_id, signature) VALUES (3, @h, @t, @k, @s)",
+            ("@h", hash), ("@t", at.ToUnixTimeMilliseconds()), ("@k", keyId), ("@s", signature)));
+
+        var result = await VerifyAsync(data, "--json");
+        Assert.StartsWith("error: audit verification failed (CheckpointBadSignature) at record 3: checkpoint 3 ", result.FailedWithOneErrorLine(1), StringComparison.Ordinal);
+        var report = result.Json();
+        Assert.Equal("CheckpointBadSignature", (string?)report["reason"]);
+        Assert.Single(report["findings"]!.AsArray());
+        Assert.Equal(folder.Records, (long)report["checkpoint"]!["sequence"]!);
+    }
+
+    [Fact]
+    public async Task A_clean_trail_is_valid_and_names_its_newest_checkpoint_and_unsigned_tail()
+    {
+        string data = folder.Copy();
+        await using var server = await ServerProcess.StartAsync(data, arguments: ["--audit-checkpoint-seconds", "3600"]);
+        (await HgsCli.RunAsync(["server", "set-mode", "host-key"], Admin(server))).Succeeded();
+
+        var report = (await HgsCli.RunAsync(["audit", "verify", "--json"], Admin(server))).Succeeded().Json();
+        Assert.True((bool)report["valid"]!);
+        Assert.Null(report["reason"]);
+        Assert.Equal(folder.Records + 1, (long)report["records"]!);
+        Assert.Equal(folder.Records, (long)report["checkpoint"]!["sequence"]!);
+        Assert.Equal(1, (long)report["unsignedTail"]!["records"]!);
+        Assert.False((bool)report["unsignedTail"]!["stale"]!);
+        Assert.Empty(report["findings"]!.AsArray());
+
+        var text = (await HgsCli.RunAsync(["audit", "verify"], Admin(server))).Succeeded();
+        Assert.Contains($"Newest signed checkpoint: record {folder.Records}, signed at ", text.StdOut, StringComparison.Ordinal);
+        Assert.Contains("Warning (not a failure): 1 records after the newest checkpoint are not signed yet", text.StdOut, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, text.StdErr);
+    }
+
+    [Fact]
+    public async Task A_checkpoint_file_that_is_not_one_is_bad_input()
+    {
+        string data = folder.Copy();
+        string file = Path.Combine(data, "not-a-checkpoint.json");
+        await File.WriteAllTextAsync(file, "{\"kind\":\"something-else\"}");
+        await using var server = await ServerProcess.StartAsync(data);
+        string error = (await HgsCli.RunAsync(["audit", "verify", "--checkpoint", file], Admin(server))).FailedWithOneErrorLine(2);
+        Assert.StartsWith($"error: checkpoint file '{file}' is not an audit checkpoint export", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_data_folder_from_before_checkpoints_gets_its_key_on_first_start_and_a_checkpoint_of_the_whole_chain()
+    {
+        string data = folder.Copy();
+        File.Delete(Path.Combine(data, "keystore", $"{AuditCheckpointKey.Label}.key.json"));
+        await ExecuteAsync(data, "DELETE FROM audit_checkpoints");
+
+        await using var server = await ServerProcess.StartAsync(data);
+        var report = (await HgsCli.RunAsync(["audit", "verify", "--json"], Admin(server))).Succeeded().Json();
+        Assert.Contains($"Created the audit checkpoint key '{AuditCheckpointKey.Label}'", server.Output, StringComparison.Ordinal);
+        Assert.True((bool)report["valid"]!);
+        Assert.Equal(folder.Records, (long)report["checkpoint"]!["sequence"]!);
+        Assert.Equal(0, (long)report["unsignedTail"]!["records"]!);
+    }
+
+    [Fact]
+    public async Task A_node_without_the_checkpoint_key_of_a_database_that_has_checkpoints_does_not_start()
+    {
+        string data = folder.Copy();
+        File.Delete(Path.Combine(data, "keystore", $"{AuditCheckpointKey.Label}.key.json"));
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(async () => await (await ServerProcess.StartAsync(data)).DisposeAsync());
+        Assert.Contains("has no audit checkpoint key", refused.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Starts a server on <paramref name="data"/>, runs <c>hgs audit verify</c> against it, stops it.</summary>
     private async Task<CliResult> VerifyAsync(string data, params string[] options)
     {
         await using var server = await ServerProcess.StartAsync(data);
-        var environment = new Dictionary<string, string?> { ["HGS_URL"] = server.Url, ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
-        return await HgsCli.RunAsync(["audit", "verify", .. options], environment);
+        return await HgsCli.RunAsync(["audit", "verify", .. options], Admin(server));
     }
 
-    private static Task<int> ExecuteAsync(string data, string sql) => AuditedDataFolder.ExecuteAsync(data, sql);
+    private Dictionary<string, string?> Admin(ServerProcess server) => new() { ["HGS_URL"] = server.Url, ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
+
+    /// <summary>What an attacker with write access can do: edit record <paramref name="sequence"/>, recompute every later hash and the head.</summary>
+    private static async Task RewriteAsync(string data, long sequence)
+    {
+        var rows = await AuditedDataFolder.QueryAsync(data, $"SELECT seq, ts, event, outcome, subject, reason, details, prev_hash FROM audit_log WHERE seq >= {sequence} ORDER BY seq", r => (
+            Sequence: r.GetInt64(0), Timestamp: DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)),
+            Event: new AuditEvent(r.GetString(2), r.GetString(3), r.GetString(4), r.IsDBNull(5) ? null : r.GetString(5), r.GetString(6)), Previous: (byte[])r.GetValue(7)));
+        byte[] previous = rows[0].Previous;
+        foreach (var row in rows)
+        {
+            var e = row.Sequence == sequence ? row.Event with { Subject = "someone-else" } : row.Event;
+            byte[] hash = AuditChain.ComputeHash(row.Sequence, row.Timestamp, e, previous);
+            Assert.Equal(1, await ExecuteAsync(data, "UPDATE audit_log SET subject = @sub, prev_hash = @p, hash = @h WHERE seq = @s", ("@sub", e.Subject), ("@p", previous), ("@h", hash), ("@s", row.Sequence)));
+            previous = hash;
+        }
+
+        Assert.Equal(1, await ExecuteAsync(data, "UPDATE audit_head SET hash = @h WHERE id = 1", ("@h", previous)));
+    }
+
+    private static Task<int> ExecuteAsync(string data, string sql, params (string Name, object Value)[] parameters) => AuditedDataFolder.ExecuteAsync(data, sql, parameters);
 }

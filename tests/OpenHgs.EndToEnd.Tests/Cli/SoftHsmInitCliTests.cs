@@ -50,10 +50,11 @@ public sealed partial class SoftHsmInitCliTests
         Assert.False((bool)init.Json()["joined"]!);
         Assert.DoesNotContain(token.Pin, init.StdOut + init.StdErr, StringComparison.Ordinal);
 
-        // The token: exactly three private keys, all OpenHGS's, each sensitive and never extractable.
+        // The token: exactly four private keys (three fabric keys and the audit checkpoint key), all OpenHGS's, each
+        // sensitive and never extractable.
         string listing = token.RunPkcs11Tool("--list-objects");
         var privateKeys = ObjectBlocks(listing).Where(b => b.StartsWith("Private Key Object", StringComparison.Ordinal)).ToList();
-        Assert.True(privateKeys.Count == 3, $"expected 3 private keys on the token:\n{listing}");
+        Assert.True(privateKeys.Count == 4, $"expected 4 private keys on the token:\n{listing}");
         var labels = new List<string>();
         foreach (string block in privateKeys)
         {
@@ -68,6 +69,8 @@ public sealed partial class SoftHsmInitCliTests
             Assert.Contains("local", flags);
             Assert.DoesNotContain("extractable", flags);
         }
+
+        Assert.True(labels.Remove(OpenHgs.Service.Audit.AuditCheckpointKey.Label), "no audit checkpoint key on the token");
 
         // One key per role; the ids init reported are the labels on the token.
         Assert.Equal(new[] { "openhgs-att", "openhgs-enc", "openhgs-sig" }, labels.Select(l => l[..l.LastIndexOf('-')]).Order().ToArray());

@@ -163,7 +163,8 @@ public abstract class AuditChainTests : IAsyncLifetime
     [Fact]
     public async Task Group_commit_stores_every_record_once_in_one_valid_chain()
     {
-        await using var writer = new AuditWriter(_database, NullLogger<AuditWriter>.Instance);
+        using var key = new CheckpointKeyToken();
+        await using var writer = new AuditWriter(_database, key.Checkpointer(_database), NullLogger<AuditWriter>.Instance);
         await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(() =>
             writer.AppendAsync(new AuditEvent("test.grouped", "success", $"r{i}", null, "{}"), CancellationToken.None))));
 
@@ -182,7 +183,8 @@ public abstract class AuditChainTests : IAsyncLifetime
     public async Task Group_commit_on_an_unreachable_database_refuses_every_record_as_AuditUnavailable()
     {
         var missing = CreateUnreachable();
-        await using var writer = new AuditWriter(missing, NullLogger<AuditWriter>.Instance);
+        using var key = new CheckpointKeyToken();
+        await using var writer = new AuditWriter(missing, key.Checkpointer(missing), NullLogger<AuditWriter>.Instance);
         var refusals = await Task.WhenAll(Enumerable.Range(0, 5).Select(i =>
             Assert.ThrowsAsync<ServiceException>(() => writer.AppendAsync(new AuditEvent("test.grouped", "success", $"r{i}", null, "{}"), CancellationToken.None))));
         Assert.All(refusals, r => Assert.Equal("AuditUnavailable", r.Code));

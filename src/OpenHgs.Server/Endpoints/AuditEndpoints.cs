@@ -1,0 +1,75 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service;
+using OpenHgs.Service.Audit;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Server.Endpoints;
+
+/// <summary>Audit verification against the signed checkpoints, and checkpoint export (admin routes).</summary>
+internal static class AuditEndpoints
+{
+    public static void MapAuditCheckpointEndpoints(this RouteGroupBuilder admin)
+    {
+        admin.MapGet("/audit/verify", async (AuditVerifier verifier, AuditCheckpointer checkpoints, CancellationToken ct) =>
+            Results.Json(ToResult(await verifier.VerifyAsync(null, ct).ConfigureAwait(false), checkpoints.Key), WireJson.Default.AuditVerifyResult));
+        admin.MapPost("/audit/verify", async (HttpContext context, AuditVerifier verifier, AuditCheckpointer checkpoints) =>
+        {
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.AuditVerifyRequest).ConfigureAwait(false);
+            var kept = request.Checkpoint is null ? null : FromFile(request.Checkpoint);
+            return Results.Json(ToResult(await verifier.VerifyAsync(kept, context.RequestAborted).ConfigureAwait(false), checkpoints.Key), WireJson.Default.AuditVerifyResult);
+        });
+        admin.MapGet("/audit/checkpoint", async (AuditVerifier verifier, AuditCheckpointer checkpoints, CancellationToken ct) =>
+        {
+            var newest = await verifier.NewestAsync(ct).ConfigureAwait(false);
+            return Results.Json(
+                new AuditCheckpointFile(
+                    AuditCheckpointFile.FileKind, newest.Sequence, Convert.ToHexStringLower(newest.Hash), newest.SignedAt, Convert.ToHexStringLower(newest.KeyId),
+                    Convert.ToBase64String(newest.Signature), AuditCheckpointKey.Label, Convert.ToBase64String(checkpoints.Key.SubjectPublicKeyInfo)),
+                WireJson.Default.AuditCheckpointFile);
+        });
+    }
+
+    private static AuditCheckpoint FromFile(AuditCheckpointFile file)
+    {
+        if (file.Kind != AuditCheckpointFile.FileKind)
+        {
+            throw Invalid($"its kind is '{file.Kind}', not '{AuditCheckpointFile.FileKind}'");
+        }
+
+        try
+        {
+            var checkpoint = new AuditCheckpoint(file.Sequence, Convert.FromHexString(file.Hash), file.SignedAt, Convert.FromHexString(file.KeyId), Convert.FromBase64String(file.Signature));
+            return checkpoint.Sequence >= 1 && checkpoint.Hash.Length == AuditCheckpointFormat.HashLength && checkpoint.KeyId.Length == AuditCheckpointFormat.HashLength
+                ? checkpoint
+                : throw Invalid("it needs a sequence of at least 1 and 32-byte hash and key id");
+        }
+        catch (FormatException)
+        {
+            throw Invalid("hash and keyId must be hex, signature base64");
+        }
+    }
+
+    private static ServiceException Invalid(string why) => ServiceException.BadRequest("CheckpointFileInvalid", $"The audit checkpoint file is not valid: {why}.");
+
+    private static AuditVerifyResult ToResult(AuditTrailReport report, AuditCheckpointKey key)
+    {
+        var reason = report.Reason;
+        var chain = report.Chain;
+        return new AuditVerifyResult(
+            report.Valid,
+            chain.Records,
+            reason is null ? null : reason.Kind == AuditFindingKind.UnsignedTailStale ? null : reason.Sequence,
+            reason?.Detail,
+            chain.HeadHash,
+            reason?.Kind.ToString(),
+            report.Newest is { } newest ? new AuditCheckpointSummary(newest.Sequence, Convert.ToHexStringLower(newest.Hash), newest.SignedAt, Source(newest.Source)) : null,
+            chain.Valid ? new AuditUnsignedTail(report.UnsignedRecords, report.OldestUnsignedAt, report.Findings.Any(f => f.Kind == AuditFindingKind.UnsignedTailStale)) : null,
+            report.Findings.Select(f => new AuditVerifyFinding(f.Kind.ToString(), f.Source is { } s ? Source(s) : null, f.Sequence, f.Detail)).ToList(),
+            Convert.ToHexStringLower(key.KeyId));
+    }
+
+    private static string Source(AuditCheckpointSource source) => source.ToString().ToLowerInvariant();
+}
