@@ -4,6 +4,7 @@ using OpenHgs.Crypto;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Keys;
 
 namespace OpenHgs.Server.Hosting;
@@ -48,12 +49,13 @@ public static class HgsInitializer
         try
         {
             store = HgsRuntime.OpenKeyStore(configuration, data, request.Production, loggers ?? NullLoggerFactory.Instance, time);
-            using var database = HgsRuntime.OpenDatabase(configuration, data, time);
+            using var database = HgsRuntime.OpenDatabase(configuration, data, time, new KeyStoreRowAuthenticator(store));
+            await KeyStoreRowAuthenticator.EnsureKeyAsync(store, database, cancellationToken).ConfigureAwait(false);
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
             if (await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.FabricName), cancellationToken).ConfigureAwait(false) is not null)
             {
                 // Another node initialised this shared database: join it, and never replace its keys or credential.
-                var existing = await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
+                var existing = (await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false)).Rows;
                 var missing = existing.Where(k => store.FindKey(k.Label) is null).Select(k => k.Id).ToList();
                 if (missing.Count > 0)
                 {

@@ -11,6 +11,7 @@ using OpenHgs.Service.Attestation;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Hosts;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
 using OpenHgs.Service.Policies;
@@ -19,7 +20,7 @@ using OpenHgs.Storage;
 namespace OpenHgs.Server.Hosting;
 
 /// <summary>Builds the OpenHGS web host: attestation, key protection and admin route groups over one key store and database.</summary>
-public static class HgsServer
+public static partial class HgsServer
 {
     public static async Task<WebApplication> BuildAsync(HgsServerOptions options, CancellationToken cancellationToken)
     {
@@ -42,8 +43,6 @@ public static class HgsServer
             k.AddServerHeader = false;
         });
 
-        var database = HgsRuntime.OpenDatabase(configuration, options.DataDirectory, options.Time);
-
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(options.Time);
@@ -52,7 +51,9 @@ public static class HgsServer
         // service log); resolved right after Build, so a key store that cannot open still stops the start.
         services.AddSingleton(provider => HgsRuntime.OpenKeyStore(
             configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time));
-        services.AddSingleton(_ => database); // a factory registration: the container disposes it at shutdown
+        // A factory registration: the container disposes it at shutdown. Its rows are MACed with the key store's row-MAC key.
+        services.AddSingleton(provider => HgsRuntime.OpenDatabase(
+            configuration, options.DataDirectory, options.Time, new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>())));
         services.AddSingleton<FabricKeyManager>();
         services.AddSingleton<SettingsService>();
         services.AddSingleton<AdminCredential>();
@@ -76,6 +77,12 @@ public static class HgsServer
         try
         {
             keyStore = app.Services.GetRequiredService<IKeyStore>();
+            var database = app.Services.GetRequiredService<IHgsDatabase>();
+            if (await KeyStoreRowAuthenticator.EnsureKeyAsync(keyStore, database, cancellationToken).ConfigureAwait(false))
+            {
+                LogRowMacKeyCreated(app.Logger, KeyStoreRowAuthenticator.MacKeyLabel);
+            }
+
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -100,4 +107,7 @@ public static class HgsServer
         app.MapHealthEndpoints();
         return app;
     }
+
+    [LoggerMessage(EventId = 2200, Level = LogLevel.Warning, Message = "Created the row-MAC key {Label} in the key store: rows that exist now are trusted once and MACed by schema migration 3 (audited as admin.server.seal-rows). Clone the key to every other node's HSM.")]
+    private static partial void LogRowMacKeyCreated(ILogger logger, string label);
 }

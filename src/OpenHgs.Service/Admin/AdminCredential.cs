@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Admin;
@@ -37,7 +38,18 @@ public sealed class AdminCredential(IHgsDatabase database)
         var expected = _expectedHash;
         if (expected is null)
         {
-            string? stored = await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.AdminTokenHash), cancellationToken).ConfigureAwait(false);
+            string? stored;
+            try
+            {
+                stored = await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.AdminTokenHash), cancellationToken).ConfigureAwait(false);
+            }
+            catch (RowIntegrityException)
+            {
+                // Someone replaced the hash (e.g. with that of a token they know): nobody is admitted on it.
+                throw ServiceException.Unavailable(RowIntegrityProblems.AdminCredentialIntegrity,
+                    "The admin credential was changed outside OpenHGS (its MAC does not verify); no admin request is accepted until it is replaced ('hgs server init' on the data folder's node, see docs/security.md).");
+            }
+
             if (stored is null)
             {
                 return false;

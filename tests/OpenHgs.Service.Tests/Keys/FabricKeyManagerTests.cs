@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OpenHgs.Crypto;
 using OpenHgs.Crypto.Software;
 using OpenHgs.Protocol.Guardians;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Keys;
 using OpenHgs.Storage.Sqlite;
 
@@ -19,7 +20,8 @@ public sealed class FabricKeyManagerTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _store = new SoftwareKeyStoreProvider().Open(KeyStoreUri.Parse(SoftwareKeyStoreProvider.DefaultUri), new KeyStoreOpenContext(_directory, Production: false));
-        _database = new SqliteDatabase(Path.Combine(_directory, "hgs.db"), TimeProvider.System);
+        _database = new SqliteDatabase(Path.Combine(_directory, "hgs.db"), TimeProvider.System, new KeyStoreRowAuthenticator(_store));
+        await KeyStoreRowAuthenticator.EnsureKeyAsync(_store, _database, CancellationToken.None);
         await _database.MigrateAsync(CancellationToken.None);
         _keys = new FabricKeyManager(_store, _database, TimeProvider.System, NullLogger<FabricKeyManager>.Instance);
         await _keys.InitializeAsync(CancellationToken.None);
