@@ -49,6 +49,9 @@ public class AuditedDataFolder : IAsyncLifetime
         Assert.True(Records >= 7, $"only {Records} audit records");
     }
 
+    /// <summary>A file or folder of the history's client side (<c>keys</c>: the host keys, <c>vm.kp</c>: the key protector, <c>owner.json</c>).</summary>
+    public string PathOf(string name) => _root[name];
+
     /// <summary>Extra <c>server init</c> arguments choosing the database (none: the embedded SQLite default).</summary>
     protected virtual string[] DatabaseArguments() => [];
 
@@ -83,7 +86,7 @@ public class AuditedDataFolder : IAsyncLifetime
     }
 
     /// <summary>Runs one SQL statement against the database of the data folder <paramref name="data"/>, as its configuration names it.</summary>
-    public static async Task<int> ExecuteAsync(string data, string sql)
+    public static async Task<int> ExecuteAsync(string data, string sql, params (string Name, object Value)[] parameters)
     {
         var configuration = HgsConfiguration.Load(data);
         await using DbConnection connection = PostgresConnectionString(configuration) is { } postgres
@@ -92,6 +95,14 @@ public class AuditedDataFolder : IAsyncLifetime
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
+
         return await command.ExecuteNonQueryAsync();
     }
 
