@@ -132,7 +132,10 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth
         }
 
         var capabilities = opened.Select(o => o.Store.Capabilities).Aggregate(Intersect);
-        var cluster = new ClusterKeyStore(members, options, time, logger, capabilities, keys);
+        var cluster = new ClusterKeyStore(members, options, time, logger, capabilities, keys)
+        {
+            CanAuthenticateRecords = opened.All(o => o.Store.AsRecordAuthenticator() is not null),
+        };
         DateTimeOffset now = time.GetUtcNow();
         foreach (var o in opened)
         {
@@ -371,6 +374,7 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth
             throw new KeyStoreOperationException($"the member holds different keys than the cluster: {difference}.");
         }
 
+        VerifyMacKeys(store);
         return true;
     }
 

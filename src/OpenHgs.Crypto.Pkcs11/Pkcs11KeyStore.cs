@@ -281,6 +281,25 @@ public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper, IRecordA
         return Run($"find MAC key '{label}'", session => Pkcs11MacKeys.Find(session, label).Count > 0);
     }
 
+    public bool DeleteMacKey(string label)
+    {
+        ValidateLabel(label);
+        lock (_management)
+        {
+            return Run($"delete MAC key '{label}'", session =>
+            {
+                List<IObjectHandle> objects = Pkcs11MacKeys.Find(session, label);
+                foreach (IObjectHandle handle in objects)
+                {
+                    session.DestroyObject(handle);
+                }
+
+                _macKeys.TryRemove(label, out _);
+                return objects.Count > 0;
+            });
+        }
+    }
+
     public byte[] ComputeMac(string label, byte[] data)
     {
         ValidateLabel(label);

@@ -156,6 +156,26 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
 
     public bool HasMacKey(string label) => File.Exists(MacPathFor(label));
 
+    public bool DeleteMacKey(string label)
+    {
+        string path = MacPathFor(label);
+        lock (_writeLock)
+        {
+            if (_macKeys.TryRemove(label, out var secret))
+            {
+                CryptographicOperations.ZeroMemory(secret);
+            }
+
+            if (!File.Exists(path))
+            {
+                return false;
+            }
+
+            File.Delete(path);
+            return true;
+        }
+    }
+
     public byte[] ComputeMac(string label, byte[] data)
     {
         ArgumentNullException.ThrowIfNull(data);

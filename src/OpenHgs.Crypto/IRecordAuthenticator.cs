@@ -22,6 +22,9 @@ public interface IRecordAuthenticator
     /// <summary>True when the store holds a MAC key labelled <paramref name="label"/> (asks the store, not a cache).</summary>
     bool HasMacKey(string label);
 
+    /// <summary>Destroys the MAC key (undoing a creation that could not complete). Returns false when there was none.</summary>
+    bool DeleteMacKey(string label);
+
     /// <summary>HMAC-SHA256 of <paramref name="data"/> with the MAC key <paramref name="label"/>; <see cref="KeyNotFoundInStoreException"/> when there is none.</summary>
     byte[] ComputeMac(string label, byte[] data);
 }
