@@ -22,6 +22,9 @@ internal sealed class FaultyMember(string name, Func<IKeyStore> openInner)
     /// <summary>While set and not signalled, operations hang inside the member (a call that never returns).</summary>
     public ManualResetEventSlim? Hang { get; set; }
 
+    /// <summary>The member cannot hold HMAC keys (a token without CKM_SHA256_HMAC).</summary>
+    public bool WithoutMacKeys { get; set; }
+
     /// <summary>Replaces the real store's capabilities (a weaker token).</summary>
     public KeyStoreCapabilities? Capabilities { get; set; }
 
@@ -58,7 +61,7 @@ internal sealed class FaultyMember(string name, Func<IKeyStore> openInner)
 }
 
 /// <summary>Delegates to a real store unless its <see cref="FaultyMember"/> is dead or this instance is <see cref="Broken"/>.</summary>
-internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember member) : IKeyStore
+internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember member) : IKeyStore, IRecordAuthenticator
 {
     private int _disposed;
 
@@ -82,6 +85,20 @@ internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember membe
     public byte[] SignHash(SignHashRequest request) => Guard(() => inner.SignHash(request));
 
     public byte[] Decrypt(DecryptRequest request) => Guard(() => inner.Decrypt(request));
+
+    public bool CanAuthenticateRecords => !member.WithoutMacKeys && inner.AsRecordAuthenticator() is not null;
+
+    public void CreateMacKey(string label) => Guard(() =>
+    {
+        inner.AsRecordAuthenticator()!.CreateMacKey(label);
+        return 0;
+    });
+
+    public bool HasMacKey(string label) => Guard(() => inner.AsRecordAuthenticator()!.HasMacKey(label));
+
+    public bool DeleteMacKey(string label) => Guard(() => inner.AsRecordAuthenticator()!.DeleteMacKey(label));
+
+    public byte[] ComputeMac(string label, byte[] data) => Guard(() => inner.AsRecordAuthenticator()!.ComputeMac(label, data));
 
     public void Dispose()
     {
