@@ -50,7 +50,7 @@ public sealed partial class AdminCredential(IHgsDatabase database, ILogger<Admin
                 LogCredentialRefused(logger ?? (ILogger)NullLogger.Instance, ex.Table, ex.Key);
                 // Someone replaced the hash (e.g. with that of a token they know): nobody is admitted on it.
                 throw ServiceException.Unavailable(RowIntegrityProblems.AdminCredentialIntegrity,
-                    "The admin credential was changed outside OpenHGS (its MAC does not verify); no admin request is accepted until it is replaced ('hgs server init' on the data folder's node, see docs/security.md).");
+                    "The admin credential was changed outside OpenHGS (its MAC does not verify); no admin request is accepted until the row is restored from a backup (docs/security.md).");
             }
 
             if (stored is null)
