@@ -3,9 +3,12 @@ using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using OpenHgs.Client;
+using OpenHgs.Crypto;
+using OpenHgs.Crypto.Software;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Protocol.KeyProtection;
 using OpenHgs.Server.Hosting;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 using OpenHgs.Storage.Postgres;
 using OpenHgs.Storage.Sqlite;
@@ -132,9 +135,14 @@ public sealed class BenchRun(BenchOptions options, Progress progress)
     private async Task<AuditAppendRates> MeasureAuditAppendsAsync(string root, PostgresServer? postgres)
     {
         progress.Step("audit trail: durable appends in isolation (AuditTable.AppendAsync in its own transaction, scratch database of the same kind)");
+        // Audit records carry no row MAC; the scratch database still needs a row-MAC key, from a scratch software store.
+        using var rowKeys = new SoftwareKeyStoreProvider().Open(
+            KeyStoreUri.Parse(SoftwareKeyStoreProvider.DefaultUri), new KeyStoreOpenContext(Path.Combine(root, "audit-append-keys"), Production: false));
+        rowKeys.AsRecordAuthenticator()!.CreateMacKey(KeyStoreRowAuthenticator.MacKeyLabel);
+        var rows = new KeyStoreRowAuthenticator(rowKeys);
         IHgsDatabase scratch = postgres is null
-            ? new SqliteDatabase(Path.Combine(root, "audit-append.db"), TimeProvider.System)
-            : new PostgresDatabase(postgres.CreateDatabase("bench_audit"), TimeProvider.System);
+            ? new SqliteDatabase(Path.Combine(root, "audit-append.db"), TimeProvider.System, rows)
+            : new PostgresDatabase(postgres.CreateDatabase("bench_audit"), TimeProvider.System, rows);
         try
         {
             var rates = await AuditAppendBench.RunAsync(scratch, TimeSpan.FromSeconds(options.Quick ? 1 : 2), 8).ConfigureAwait(false);

@@ -139,7 +139,10 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth, ITrans
 
         var capabilities = opened.Select(o => o.Store.Capabilities).Aggregate(Intersect);
         var rewrap = opened.Select(o => RewrapPairs(o.Store)).Aggregate((a, b) => a.Intersect(b).ToHashSet());
-        var cluster = new ClusterKeyStore(members, options, time, logger, capabilities, rewrap, keys);
+        var cluster = new ClusterKeyStore(members, options, time, logger, capabilities, rewrap, keys)
+        {
+            CanAuthenticateRecords = opened.All(o => o.Store.AsRecordAuthenticator() is not null),
+        };
         DateTimeOffset now = time.GetUtcNow();
         foreach (var o in opened)
         {
@@ -396,6 +399,7 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth, ITrans
             throw new KeyStoreOperationException($"the member holds different keys than the cluster: {difference}.");
         }
 
+        VerifyMacKeys(store);
         return true;
     }
 

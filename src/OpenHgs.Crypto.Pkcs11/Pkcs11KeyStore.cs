@@ -20,7 +20,7 @@ namespace OpenHgs.Crypto.Pkcs11;
 /// re-login, re-find, retry); if that fails the call throws <see cref="KeyStoreUnavailableException"/> so
 /// callers fail closed. Every member is thread-safe; each operation runs on a session no other thread uses.</para>
 /// </remarks>
-public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper
+public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper, IRecordAuthenticator
 {
     private const int MaxLabelLength = 128;
 
@@ -28,10 +28,12 @@ public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper
     // while the same token (same serial) sits behind the same module file.
     private static readonly ConcurrentDictionary<string, KeyStoreCapabilities> ProbedCapabilities = new(StringComparer.Ordinal);
     private static readonly ConcurrentDictionary<string, bool> ProbedRewrap = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, bool> ProbedMac = new(StringComparer.Ordinal);
 
     private readonly Pkcs11Module _module;
     private readonly Pkcs11SessionPool _pool;
     private readonly ConcurrentDictionary<string, Pkcs11KeyPair> _keys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IObjectHandle> _macKeys = new(StringComparer.Ordinal);
     private readonly Lock _management = new();
     private int _disposed;
 
@@ -42,6 +44,7 @@ public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper
         _pool = pool;
         TokenDescription = tokenDescription;
         _pool.Reset += _keys.Clear;
+        _pool.Reset += _macKeys.Clear;
     }
 
     public string Kind => Pkcs11KeyStoreProvider.SchemeName;
@@ -250,6 +253,70 @@ public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper
         });
     }
 
+    /// <summary>Whether CKM_GENERIC_SECRET_KEY_GEN and CKM_SHA256_HMAC worked on this token when it was probed.</summary>
+    public bool CanAuthenticateRecords { get; private set; }
+
+    public void CreateMacKey(string label)
+    {
+        ValidateLabel(label);
+        RequireMac();
+        lock (_management)
+        {
+            Run($"create MAC key '{label}'", session =>
+            {
+                if (Pkcs11MacKeys.Find(session, label).Count > 0)
+                {
+                    throw new KeyStoreOperationException($"The PKCS#11 token already has a secret key labelled '{label}'.");
+                }
+
+                _macKeys[label] = Pkcs11MacKeys.Generate(session, label);
+                return 0;
+            });
+        }
+    }
+
+    public bool HasMacKey(string label)
+    {
+        ValidateLabel(label);
+        return Run($"find MAC key '{label}'", session => Pkcs11MacKeys.Find(session, label).Count > 0);
+    }
+
+    public bool DeleteMacKey(string label)
+    {
+        ValidateLabel(label);
+        lock (_management)
+        {
+            return Run($"delete MAC key '{label}'", session =>
+            {
+                List<IObjectHandle> objects = Pkcs11MacKeys.Find(session, label);
+                foreach (IObjectHandle handle in objects)
+                {
+                    session.DestroyObject(handle);
+                }
+
+                _macKeys.TryRemove(label, out _);
+                return objects.Count > 0;
+            });
+        }
+    }
+
+    public byte[] ComputeMac(string label, byte[] data)
+    {
+        ValidateLabel(label);
+        ArgumentNullException.ThrowIfNull(data);
+        RequireMac();
+        return Run($"MAC with key '{label}'", session =>
+        {
+            if (!_macKeys.TryGetValue(label, out IObjectHandle? key))
+            {
+                key = Pkcs11MacKeys.Find(session, label).FirstOrDefault() ?? throw new KeyNotFoundInStoreException(label);
+                _macKeys[label] = key;
+            }
+
+            return Pkcs11MacKeys.Compute(session, key, data);
+        });
+    }
+
     /// <summary>Closes the store's sessions, zeroes the PIN and releases its lease on the module.</summary>
     public void Dispose()
     {
@@ -293,6 +360,7 @@ public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper
                 ? known
                 : ProbedCapabilities.GetOrAdd(probeKey, store.Run("probe capabilities", session => Pkcs11CapabilityProbe.Probe(slot, session, module.LowLevelLibrary)));
             store.NativeRewrap = ProbedRewrap.GetOrAdd(probeKey, _ => store.Run("probe native re-wrap", Pkcs11CapabilityProbe.ProbeRewrap));
+            store.CanAuthenticateRecords = ProbedMac.GetOrAdd(probeKey, _ => store.Run("probe HMAC keys", Pkcs11MacKeys.Probe));
             return store;
         }
         catch
@@ -355,6 +423,14 @@ public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper
         pair = Pkcs11KeyObjects.Load(session, label) ?? throw new KeyNotFoundInStoreException(label);
         _keys[label] = pair;
         return pair;
+    }
+
+    private void RequireMac()
+    {
+        if (!CanAuthenticateRecords)
+        {
+            throw new KeyStoreOperationException("The PKCS#11 token cannot generate HMAC-SHA256 keys (CKM_GENERIC_SECRET_KEY_GEN / CKM_SHA256_HMAC; probed when the store opened).");
+        }
     }
 
     private static void RequireUsage(StoredKey key, KeyUsage needed)

@@ -10,7 +10,7 @@ namespace OpenHgs.Crypto.Software;
 /// with AES-256-GCM (<see cref="KeySealing"/>). Private keys exist in this process's memory while it runs,
 /// which is exactly why production deployments must use an HSM instead.
 /// </summary>
-public sealed partial class SoftwareKeyStore : IKeyStore
+public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
 {
     private static readonly KeyStoreCapabilities SoftwareCapabilities =
         new(OaepSha256: true, RsaPss: true, [KeyAlgorithm.Rsa2048, KeyAlgorithm.Rsa3072, KeyAlgorithm.Rsa4096, KeyAlgorithm.EcP256, KeyAlgorithm.EcP384]);
@@ -18,6 +18,7 @@ public sealed partial class SoftwareKeyStore : IKeyStore
     private readonly string _directory;
     private readonly KeySealing _sealing;
     private readonly ConcurrentDictionary<string, LoadedKey> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte[]> _macKeys = new(StringComparer.Ordinal);
     private readonly Lock _writeLock = new();
 
     internal SoftwareKeyStore(string directory, KeySealing sealing)
@@ -126,6 +127,61 @@ public sealed partial class SoftwareKeyStore : IKeyStore
         }
     }
 
+    public bool CanAuthenticateRecords => true;
+
+    /// <summary>A sealed 32-byte secret in <c>LABEL.mac.json</c> (sealed under <c>mac:LABEL</c>, so it cannot pass for a key pair's blob).</summary>
+    public void CreateMacKey(string label)
+    {
+        string path = MacPathFor(label);
+        lock (_writeLock)
+        {
+            if (File.Exists(path))
+            {
+                throw new KeyStoreOperationException($"A MAC key labelled '{label}' already exists.");
+            }
+
+            byte[] secret = RandomNumberGenerator.GetBytes(32);
+            try
+            {
+                var file = new MacKeyFile(label, _sealing.Seal(MacSealLabel(label), secret));
+                using var stream = OwnerOnlyFile.OpenNew(path);
+                JsonSerializer.Serialize(stream, file, KeyFileJson.Default.MacKeyFile);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(secret);
+            }
+        }
+    }
+
+    public bool HasMacKey(string label) => File.Exists(MacPathFor(label));
+
+    public bool DeleteMacKey(string label)
+    {
+        string path = MacPathFor(label);
+        lock (_writeLock)
+        {
+            if (_macKeys.TryRemove(label, out var secret))
+            {
+                CryptographicOperations.ZeroMemory(secret);
+            }
+
+            if (!File.Exists(path))
+            {
+                return false;
+            }
+
+            File.Delete(path);
+            return true;
+        }
+    }
+
+    public byte[] ComputeMac(string label, byte[] data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return HMACSHA256.HashData(LoadMacKey(label), data);
+    }
+
     public void Dispose()
     {
         foreach (var loaded in _cache.Values)
@@ -133,6 +189,12 @@ public sealed partial class SoftwareKeyStore : IKeyStore
             loaded.Key.Dispose();
         }
 
+        foreach (var secret in _macKeys.Values)
+        {
+            CryptographicOperations.ZeroMemory(secret);
+        }
+
+        _macKeys.Clear();
         _cache.Clear();
         _sealing.Dispose();
     }
@@ -191,6 +253,46 @@ public sealed partial class SoftwareKeyStore : IKeyStore
         }
     }
 
+    private byte[] LoadMacKey(string label)
+    {
+        if (_macKeys.TryGetValue(label, out var cached))
+        {
+            return cached;
+        }
+
+        string path = MacPathFor(label);
+        if (!File.Exists(path))
+        {
+            throw new KeyNotFoundInStoreException(label);
+        }
+
+        var file = JsonSerializer.Deserialize(File.ReadAllBytes(path), KeyFileJson.Default.MacKeyFile)
+            ?? throw new KeyStoreUnavailableException($"MAC key file for '{label}' is empty.");
+        if (file.Label != label)
+        {
+            throw new KeyStoreUnavailableException($"MAC key file for '{label}' names another key ('{file.Label}').");
+        }
+
+        byte[] secret = _sealing.Open(MacSealLabel(label), file.Sealed);
+        if (secret.Length != 32)
+        {
+            CryptographicOperations.ZeroMemory(secret);
+            throw new KeyStoreUnavailableException($"MAC key file for '{label}' does not hold a 32-byte key.");
+        }
+
+        if (!_macKeys.TryAdd(label, secret))
+        {
+            CryptographicOperations.ZeroMemory(secret);
+            return _macKeys[label];
+        }
+
+        return secret;
+    }
+
+    private string MacPathFor(string label) => PathFor(label)[..^".key.json".Length] + ".mac.json";
+
+    private static string MacSealLabel(string label) => "mac:" + label;
+
     private string PathFor(string label)
     {
         ArgumentNullException.ThrowIfNull(label);
@@ -207,6 +309,9 @@ public sealed partial class SoftwareKeyStore : IKeyStore
 
 internal sealed record KeyFile(string Label, KeyAlgorithm Algorithm, KeyUsage Usage, byte[] SubjectPublicKeyInfo, byte[] Sealed);
 
+internal sealed record MacKeyFile(string Label, byte[] Sealed);
+
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(KeyFile))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(MacKeyFile))]
 internal sealed partial class KeyFileJson : System.Text.Json.Serialization.JsonSerializerContext;

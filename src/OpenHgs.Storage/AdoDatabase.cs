@@ -7,8 +7,17 @@ namespace OpenHgs.Storage;
 /// <see cref="IHgsDatabase"/> over any ADO.NET provider; subclasses supply connections, the dialect and which
 /// provider errors mean "the database is unreachable" (turned into <see cref="DatabaseUnavailableException"/>).
 /// </summary>
-public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time) : IHgsDatabase
+/// <remarks>
+/// Security-relevant rows are MACed with <c>rows</c> (a key in the service's key store) when written and checked when
+/// read, so the database is not a root of trust (docs/security.md).
+/// </remarks>
+public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time, IRowAuthenticator rows) : IHgsDatabase
 {
+    /// <summary>The audit event of the one-time upgrade that MACs a fabric's existing rows.</summary>
+    public const string RowsSealedEvent = "admin.server.seal-rows";
+
+    private readonly RowMac _mac = new(rows ?? throw new ArgumentNullException(nameof(rows)));
+
     public abstract string Provider { get; }
 
     /// <summary>Releases this database's pooled connections (and nothing of other databases in the process).</summary>
@@ -25,7 +34,10 @@ public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time) : IHgsD
     protected virtual ValueTask<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>
         connection.BeginTransactionAsync(IsolationLevel.Serializable, cancellationToken);
 
-    public async Task MigrateAsync(CancellationToken cancellationToken)
+    public Task MigrateAsync(CancellationToken cancellationToken) => MigrateToAsync(int.MaxValue, cancellationToken);
+
+    /// <summary>Applies pending migrations up to <paramref name="target"/> (tests build databases of older releases with it).</summary>
+    public async Task MigrateToAsync(int target, CancellationToken cancellationToken)
     {
         await InTransactionCoreAsync<int>(async (connection, transaction) =>
         {
@@ -37,20 +49,36 @@ public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time) : IHgsD
 
             await command.ExecuteAsync("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)").ConfigureAwait(false);
             long current = Convert.ToInt64(await command.ScalarAsync("SELECT COALESCE(MAX(version), 0) FROM schema_version").ConfigureAwait(false) ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
-            foreach (var (version, sql) in Dialect.Migrations.Where(m => m.Version > current))
+            foreach (var (version, sql) in Dialect.Migrations.Where(m => m.Version > current && m.Version <= target))
             {
                 await command.ExecuteAsync(sql, ("@genesis", AuditChain.Genesis)).ConfigureAwait(false);
                 await command.ExecuteAsync("INSERT INTO schema_version (version, applied_at) VALUES (@v, @t)", ("@v", version), ("@t", CommandFactory.ToUnixMs(time.GetUtcNow()))).ConfigureAwait(false);
+                if (version == SqlDialect.RowMacVersion && current > 0)
+                {
+                    // A fabric from before row MACs: what its database holds now is trusted once, and the audit trail says so.
+                    var session = new HgsSession(connection, transaction, Dialect, time, _mac);
+                    int sealedRows = await session.SealAllRowsAsync().ConfigureAwait(false);
+                    await session.Audit.AppendAsync(new AuditEvent(RowsSealedEvent, "success", Provider, null,
+                        "{\"rows\":\"" + sealedRows.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\"}")).ConfigureAwait(false);
+                }
             }
 
             return 0;
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    public Task<int> GetSchemaVersionAsync(CancellationToken cancellationToken) =>
+        InTransactionCoreAsync(async (connection, transaction) =>
+        {
+            var command = new CommandFactory(connection, transaction);
+            await command.ExecuteAsync("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)").ConfigureAwait(false);
+            return Convert.ToInt32(await command.ScalarAsync("SELECT COALESCE(MAX(version), 0) FROM schema_version").ConfigureAwait(false) ?? 0, System.Globalization.CultureInfo.InvariantCulture);
+        }, cancellationToken);
+
     public Task<T> InTransactionAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return InTransactionCoreAsync((connection, transaction) => work(new HgsSession(connection, transaction, Dialect, time)), cancellationToken);
+        return InTransactionCoreAsync((connection, transaction) => work(new HgsSession(connection, transaction, Dialect, time, _mac)), cancellationToken);
     }
 
     public async Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken)
@@ -59,7 +87,7 @@ public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time) : IHgsD
         try
         {
             await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            return await work(new HgsSession(connection, null, Dialect, time)).ConfigureAwait(false);
+            return await work(new HgsSession(connection, null, Dialect, time, _mac)).ConfigureAwait(false);
         }
         catch (DbException ex) when (IsUnavailable(ex))
         {
@@ -74,7 +102,7 @@ public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time) : IHgsD
             return await ReadAsync(
                 async s =>
                 {
-                    await s.Settings.GetAsync("mode").ConfigureAwait(false);
+                    await s.Hosts.CountAsync().ConfigureAwait(false);
                     return true;
                 },
                 cancellationToken).ConfigureAwait(false);

@@ -47,6 +47,9 @@ internal sealed class CommandFactory(DbConnection connection, DbTransaction? tra
         return results;
     }
 
+    /// <summary>The row's MAC column, null when it was never set.</summary>
+    public static byte[]? Mac(DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : (byte[])reader.GetValue(ordinal);
+
     public static long ToUnixMs(DateTimeOffset value) => value.ToUnixTimeMilliseconds();
 
     public static DateTimeOffset FromUnixMs(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);

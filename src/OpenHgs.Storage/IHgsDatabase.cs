@@ -16,6 +16,9 @@ public interface IHgsDatabase : IDisposable
     /// <summary>Applies pending versioned migrations; idempotent.</summary>
     Task MigrateAsync(CancellationToken cancellationToken);
 
+    /// <summary>The newest migration applied (0 for an empty database).</summary>
+    Task<int> GetSchemaVersionAsync(CancellationToken cancellationToken);
+
     /// <summary>Runs <paramref name="work"/> in one serializable write transaction and commits it.</summary>
     Task<T> InTransactionAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken);
 
@@ -32,15 +35,15 @@ public sealed class DatabaseUnavailableException(string message, Exception? inne
 /// <summary>One connection (and transaction, when writing) with the tables bound to it.</summary>
 public sealed class HgsSession
 {
-    internal HgsSession(DbConnection connection, DbTransaction? transaction, SqlDialect dialect, TimeProvider time)
+    internal HgsSession(DbConnection connection, DbTransaction? transaction, SqlDialect dialect, TimeProvider time, RowMac mac)
     {
         var command = new CommandFactory(connection, transaction);
-        Settings = new SettingsTable(command);
-        FabricKeys = new FabricKeyTable(command);
-        Hosts = new HostTable(command);
+        Settings = new SettingsTable(command, mac);
+        FabricKeys = new FabricKeyTable(command, mac);
+        Hosts = new HostTable(command, mac);
         Nonces = new NonceTable(command);
-        Tpm = new TpmTable(command);
-        Policies = new PolicyTable(command);
+        Tpm = new TpmTable(command, mac);
+        Policies = new PolicyTable(command, mac);
         Audit = new AuditTable(command, dialect, time);
     }
 
@@ -57,4 +60,12 @@ public sealed class HgsSession
     public PolicyTable Policies { get; }
 
     public AuditTable Audit { get; }
+
+    /// <summary>MACs every security-relevant row as it is now; returns how many (the one-time upgrade to row MACs).</summary>
+    internal async Task<int> SealAllRowsAsync() =>
+        await Settings.SealAllAsync().ConfigureAwait(false)
+        + await FabricKeys.SealAllAsync().ConfigureAwait(false)
+        + await Hosts.SealAllAsync().ConfigureAwait(false)
+        + await Tpm.SealAllAsync().ConfigureAwait(false)
+        + await Policies.SealAllAsync().ConfigureAwait(false);
 }

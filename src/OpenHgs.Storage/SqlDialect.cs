@@ -38,11 +38,27 @@ public abstract class SqlDialect
             CREATE TABLE baselines (name TEXT PRIMARY KEY, document {Blob} NOT NULL, added_at BIGINT NOT NULL);
             CREATE TABLE policies (name TEXT PRIMARY KEY, state TEXT NOT NULL);
             """),
+        (RowMacVersion, $"""
+            ALTER TABLE settings ADD COLUMN mac {Blob} NULL;
+            ALTER TABLE fabric_keys ADD COLUMN mac {Blob} NULL;
+            ALTER TABLE hosts ADD COLUMN mac {Blob} NULL;
+            ALTER TABLE tpm_roots ADD COLUMN mac {Blob} NULL;
+            ALTER TABLE tpm_attestation_keys ADD COLUMN mac {Blob} NULL;
+            ALTER TABLE tpm_activations ADD COLUMN mac {Blob} NULL;
+            ALTER TABLE baselines ADD COLUMN mac {Blob} NULL;
+            ALTER TABLE policies ADD COLUMN mac {Blob} NULL;
+            """),
         (4, $"""
             CREATE TABLE audit_checkpoints (
                 seq BIGINT PRIMARY KEY, hash {Blob} NOT NULL, signed_at BIGINT NOT NULL, key_id {Blob} NOT NULL, signature {Blob} NOT NULL);
             """),
     ];
+
+    /// <summary>
+    /// The migration that adds a MAC column to every security-relevant table. Applying it to a database that already
+    /// has rows (a fabric from before row MACs) MACs those rows once, in the same transaction, and audits it.
+    /// </summary>
+    public const int RowMacVersion = 3;
 }
 
 internal sealed class PostgresDialect : SqlDialect

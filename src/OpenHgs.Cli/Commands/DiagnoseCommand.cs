@@ -6,8 +6,8 @@ using OpenHgs.Protocol.Wire;
 namespace OpenHgs.Cli.Commands;
 
 /// <summary>
-/// <c>hgs diagnose</c>: asks every listed node for its readiness (database, key store, each HSM cluster member)
-/// and prints one report per node. Exit 0 when every node is ready, 3 otherwise.
+/// <c>hgs diagnose</c>: asks every listed node for its readiness (database, settings, key store, each HSM cluster member)
+/// and prints one report per node, with the fabric_keys rows the node ignores (MAC failed, or key not in the key store). Exit 0 when every node is ready, 3 otherwise.
 /// </summary>
 internal static class DiagnoseCommand
 {

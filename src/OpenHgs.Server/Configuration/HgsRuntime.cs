@@ -121,20 +121,21 @@ public static class HgsRuntime
 
     /// <summary>
     /// Database from its spec: <c>sqlite:FILE</c> (relative to the data folder), or <c>postgres:CONNECTION-STRING</c>
-    /// (Npgsql keywords; the password comes from PGPASSWORD or a passfile, never from the configuration).
+    /// (Npgsql keywords; the password comes from PGPASSWORD or a passfile, never from the configuration). Its
+    /// security-relevant rows are MACed and checked with <paramref name="rows"/> (the key store's row-MAC key).
     /// </summary>
-    public static IHgsDatabase OpenDatabase(HgsConfiguration configuration, string dataDirectory, TimeProvider time)
+    public static IHgsDatabase OpenDatabase(HgsConfiguration configuration, string dataDirectory, TimeProvider time, IRowAuthenticator rows)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         string spec = configuration.Database;
         if (spec.StartsWith("sqlite:", StringComparison.Ordinal))
         {
-            return new SqliteDatabase(Path.GetFullPath(spec["sqlite:".Length..], dataDirectory), time);
+            return new SqliteDatabase(Path.GetFullPath(spec["sqlite:".Length..], dataDirectory), time, rows);
         }
 
         if (spec.StartsWith("postgres:", StringComparison.Ordinal))
         {
-            return new PostgresDatabase(spec["postgres:".Length..], time);
+            return new PostgresDatabase(spec["postgres:".Length..], time, rows);
         }
 
         throw new HgsConfigurationException("database", $"Unknown database '{spec}': use sqlite:FILE or postgres:Host=…;Database=…;Username=….");

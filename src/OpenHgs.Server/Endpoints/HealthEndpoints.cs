@@ -5,15 +5,19 @@ using Microsoft.Extensions.Logging;
 using OpenHgs.Crypto;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Keys;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Server.Endpoints;
 
 /// <summary>
-/// <c>/healthz</c>: live means the process answers; ready means the database and the key store both answer and every role has a primary key.
-/// A clustered key store (<see cref="IKeyStoreHealth"/>) also reports each member (<c>keyStore.m1</c>: up/down, next retry),
-/// and <c>releaseKeyHandling</c> says where releases handle transport keys (reported, not required for readiness).
+/// <c>/healthz</c>: live means the process answers; ready means the database and the key store both answer, every role has a primary key
+/// and the settings rows verify (their MACs). A clustered key store (<see cref="IKeyStoreHealth"/>) also reports each member
+/// (<c>keyStore.m1</c>: up/down, next retry), <c>releaseKeyHandling</c> says where releases handle transport keys, and
+/// <c>fabricKeys</c> reports fabric_keys rows that are ignored because their MAC fails or the key store does not hold their key
+/// (both reported, not required: the trusted keys still serve).
 /// The endpoint needs no credential, so it shows states only; why something is unavailable (token labels, module
 /// paths, driver errors) goes to the service log.
 /// </summary>
@@ -27,13 +31,28 @@ internal static partial class HealthEndpoints
     }
 
     private static async Task<IResult> ReadyAsync(
-        IHgsDatabase database, IKeyStore store, FabricKeyManager keys, TransportKeyHandling handling, ILoggerFactory loggers, CancellationToken ct)
+        IHgsDatabase database, IKeyStore store, FabricKeyManager keys, SettingsService settings, TransportKeyHandling handling, ILoggerFactory loggers, CancellationToken ct)
     {
         var checks = new Dictionary<string, string>(StringComparer.Ordinal);
         checks["database"] = await database.PingAsync(ct).ConfigureAwait(false) ? "ok" : "unavailable";
+        FabricKeySnapshot? snapshot = null;
         try
         {
-            var snapshot = await keys.GetSnapshotAsync(ct).ConfigureAwait(false);
+            await settings.GetAsync(ct).ConfigureAwait(false);
+            checks["settings"] = "ok";
+        }
+        catch (OpenHgs.Service.ServiceException ex) when (ex.Code == RowIntegrityProblems.SettingsIntegrity)
+        {
+            checks["settings"] = "integrity check failed";
+        }
+        catch (DatabaseUnavailableException)
+        {
+            checks["settings"] = "unavailable";
+        }
+
+        try
+        {
+            snapshot = await keys.GetSnapshotAsync(ct).ConfigureAwait(false);
             foreach (var role in Enum.GetValues<FabricKeyRole>())
             {
                 var primary = snapshot.Primary(role);
@@ -50,6 +69,13 @@ internal static partial class HealthEndpoints
 
         bool ready = checks.Values.All(v => v == "ok");
         checks["releaseKeyHandling"] = handling.Describe();
+        if (snapshot is not null)
+        {
+            checks["fabricKeys"] = snapshot.Rejected.Count == 0
+                ? $"ok ({snapshot.Keys.Count} trusted)"
+                : $"{snapshot.Keys.Count} trusted; IGNORED: {string.Join(", ", snapshot.Rejected.Select(r => $"{r.Id} ({r.Reason})"))}";
+        }
+
         if (store is IKeyStoreHealth health)
         {
             // Reported, not required: the key store is ready while one member answers (the keyStore check above).

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using OpenHgs.Crypto;
 using OpenHgs.Service;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Server.Endpoints;
@@ -23,6 +24,12 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         }
         catch (Exception ex) when (!context.Response.HasStarted)
         {
+            if (ex is RowIntegrityException integrity)
+            {
+                LogRowRefused(logger, integrity.Table, integrity.Key, context.Request.Path);
+                ex = RowIntegrityProblems.ToRefusal(integrity);
+            }
+
             var (status, code, detail) = Classify(ex);
             if (status >= 500)
             {
@@ -76,6 +83,9 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         ProblemKind.PayloadTooLarge => 413,
         _ => 503,
     };
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Critical, Message = "The {Table} row '{Key}' fails its integrity check (written outside OpenHGS); request {Path} refused")]
+    private static partial void LogRowRefused(ILogger logger, string table, string key, string path);
 
     [LoggerMessage(EventId = 2000, Level = LogLevel.Error, Message = "Request {Path} failed ({Code})")]
     private static partial void LogFailure(ILogger logger, Exception exception, PathString path, string code);

@@ -6,6 +6,7 @@ using OpenHgs.Server.Tls;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Keys;
 
 namespace OpenHgs.Server.Hosting;
@@ -71,12 +72,13 @@ public static class HgsInitializer
             store = HgsRuntime.OpenKeyStore(configuration, data, request.Production, loggers ?? NullLoggerFactory.Instance, time);
             var handling = HgsRuntime.TransportKeyHandlingFor(store, configuration, request.ReleaseKeyHandling, request.Production);
             configuration = configuration with { ReleaseKeyHandling = handling.Mode.ToName() };
-            using var database = HgsRuntime.OpenDatabase(configuration, data, time);
+            using var database = HgsRuntime.OpenDatabase(configuration, data, time, new KeyStoreRowAuthenticator(store));
+            await KeyStoreRowAuthenticator.EnsureKeyAsync(store, database, cancellationToken).ConfigureAwait(false);
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
             if (await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.FabricName), cancellationToken).ConfigureAwait(false) is not null)
             {
                 // Another node initialised this shared database: join it, and never replace its keys or credential.
-                var existing = await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
+                var existing = (await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false)).Rows;
                 var missing = existing.Where(k => store.FindKey(k.Label) is null).Select(k => k.Id).ToList();
                 if (missing.Count > 0)
                 {

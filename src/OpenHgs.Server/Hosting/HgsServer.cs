@@ -12,6 +12,7 @@ using OpenHgs.Service.Attestation;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Hosts;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
 using OpenHgs.Service.Policies;
@@ -50,7 +51,6 @@ public static partial class HgsServer
             HgsListeners.Configure(k, listeners, () => k.ApplicationServices.GetRequiredService<ReloadingServerCertificate>());
         });
 
-        var database = HgsRuntime.OpenDatabase(configuration, options.DataDirectory, options.Time);
         bool databaseHasCheckpoints = false; // read after migration, before the checkpoint key is resolved
 
         var services = builder.Services;
@@ -61,7 +61,9 @@ public static partial class HgsServer
         // service log); resolved right after Build, so a key store that cannot open still stops the start.
         services.AddSingleton(provider => HgsRuntime.OpenKeyStore(
             configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time));
-        services.AddSingleton(_ => database); // a factory registration: the container disposes it at shutdown
+        // A factory registration: the container disposes it at shutdown. Its rows are MACed with the key store's row-MAC key.
+        services.AddSingleton(provider => HgsRuntime.OpenDatabase(
+            configuration, options.DataDirectory, options.Time, new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>())));
 
         // The store's re-wrap capability (or its absence) and the node's release-key-handling, from hgs.json or the
         // command line only (never the database); resolved right after Build with the key store, so a bad combination
@@ -107,6 +109,12 @@ public static partial class HgsServer
         {
             keyStore = app.Services.GetRequiredService<IKeyStore>();
             handling = app.Services.GetRequiredService<TransportKeyHandling>();
+            var database = app.Services.GetRequiredService<IHgsDatabase>();
+            if (await KeyStoreRowAuthenticator.EnsureKeyAsync(keyStore, database, cancellationToken).ConfigureAwait(false))
+            {
+                LogRowMacKeyCreated(app.Logger, KeyStoreRowAuthenticator.MacKeyLabel);
+            }
+
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
             databaseHasCheckpoints = await AuditCheckpointService.DatabaseHasCheckpointsAsync(database, cancellationToken).ConfigureAwait(false);
             app.Services.GetRequiredService<AuditCheckpointer>(); // a missing or wrong checkpoint key stops the start here
@@ -149,4 +157,7 @@ public static partial class HgsServer
     [LoggerMessage(EventId = 2011, Level = LogLevel.Warning,
         Message = "release-key-handling is hsm-only, but the {Kind} key store cannot re-wrap transport keys inside the HSM: every key release is refused (TransportKeyHsmOnly). In --production this stops the start.")]
     private static partial void LogHsmOnlyWithoutRewrap(ILogger logger, string kind);
+
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Warning, Message = "Created the row-MAC key {Label} in the key store: rows that exist now are trusted once and MACed by schema migration 3 (audited as admin.server.seal-rows). Clone the key to every other node's HSM.")]
+    private static partial void LogRowMacKeyCreated(ILogger logger, string label);
 }

@@ -1,5 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Admin;
@@ -8,7 +11,7 @@ namespace OpenHgs.Service.Admin;
 /// The admin bearer credential. The service stores only its SHA-256 and compares in constant time; the
 /// token itself is shown once, to the operator, in <c>DATA/admin.token</c> (0600).
 /// </summary>
-public sealed class AdminCredential(IHgsDatabase database)
+public sealed partial class AdminCredential(IHgsDatabase database, ILogger<AdminCredential>? logger = null)
 {
     private byte[]? _expectedHash;
 
@@ -37,7 +40,19 @@ public sealed class AdminCredential(IHgsDatabase database)
         var expected = _expectedHash;
         if (expected is null)
         {
-            string? stored = await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.AdminTokenHash), cancellationToken).ConfigureAwait(false);
+            string? stored;
+            try
+            {
+                stored = await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.AdminTokenHash), cancellationToken).ConfigureAwait(false);
+            }
+            catch (RowIntegrityException ex)
+            {
+                LogCredentialRefused(logger ?? (ILogger)NullLogger.Instance, ex.Table, ex.Key);
+                // Someone replaced the hash (e.g. with that of a token they know): nobody is admitted on it.
+                throw ServiceException.Unavailable(RowIntegrityProblems.AdminCredentialIntegrity,
+                    "The admin credential was changed outside OpenHGS (its MAC does not verify); no admin request is accepted until the row is restored from a backup (docs/security.md).");
+            }
+
             if (stored is null)
             {
                 return false;
@@ -49,6 +64,9 @@ public sealed class AdminCredential(IHgsDatabase database)
 
         return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), expected);
     }
+
+    [LoggerMessage(EventId = 1500, Level = LogLevel.Critical, Message = "The {Table} row '{Key}' fails its integrity check (written outside OpenHGS): every admin request is refused until the credential is replaced")]
+    private static partial void LogCredentialRefused(ILogger logger, string table, string key);
 
     private static string Base64UrlNoPadding(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Admin;
@@ -34,7 +35,18 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
             return c.Settings;
         }
 
-        var settings = await database.ReadAsync(ReadAsync, cancellationToken).ConfigureAwait(false);
+        CurrentSettings settings;
+        try
+        {
+            settings = await database.ReadAsync(ReadAsync, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RowIntegrityException ex)
+        {
+            // Fail closed: a deny-before date someone removed, a validity someone raised or a mode someone switched
+            // must never be used — and neither may the defaults that its absence would mean.
+            throw RowIntegrityProblems.ToRefusal(ex);
+        }
+
         _cached = (settings, time.GetUtcNow());
         return settings;
     }

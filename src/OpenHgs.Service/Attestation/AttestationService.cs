@@ -116,7 +116,18 @@ public sealed partial class AttestationService(
             return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.ModeMismatch, "The service attests in TPM mode; host-key evidence is not accepted.")), null);
         }
 
-        var host = await database.ReadAsync(s => s.Hosts.FindByThumbprintAsync(thumbprint), cancellationToken).ConfigureAwait(false);
+        HostRecord? host;
+        try
+        {
+            host = await database.ReadAsync(s => s.Hosts.FindByThumbprintAsync(thumbprint), cancellationToken).ConfigureAwait(false);
+        }
+        catch (RowIntegrityException ex)
+        {
+            LogHostRecordRefused(logger, ex.Key);
+            return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostRecordIntegrity,
+                $"The host registered with the signing key {thumbprint} was changed outside OpenHGS (its record's MAC does not verify); an admin must remove and re-register it.")), null);
+        }
+
         if (host is null || host.Mode != HostRegistry.HostKeyMode)
         {
             return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}.")), null);
@@ -165,7 +176,16 @@ public sealed partial class AttestationService(
 
         if (tentative.Verdict.Passed)
         {
-            var host = await s.Hosts.FindByThumbprintAsync(thumbprint).ConfigureAwait(false);
+            HostRecord? host;
+            try
+            {
+                host = await s.Hosts.FindByThumbprintAsync(thumbprint).ConfigureAwait(false);
+            }
+            catch (RowIntegrityException)
+            {
+                host = null;
+            }
+
             if (host is null || host.Name != tentative.Host!.Name || host.Mode != HostRegistry.HostKeyMode)
             {
                 return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}.")), null);
@@ -232,4 +252,7 @@ public sealed partial class AttestationService(
 
     [LoggerMessage(EventId = 1200, Level = LogLevel.Information, Message = "Host-key attestation for key {KeyThumbprint}: {Status}")]
     private static partial void LogAttestation(ILogger logger, string keyThumbprint, AttestationStatus status);
+
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Critical, Message = "The registration of host {HostName} fails its integrity check (changed outside OpenHGS); its attestation is refused")]
+    private static partial void LogHostRecordRefused(ILogger logger, string hostName);
 }

@@ -26,6 +26,9 @@ public enum AttestationFailureCode
     NonceUnknown,
     NonceExpired,
     HostKeyNotRegistered,
+
+    /// <summary>The host's registration (host row, AK, activation) fails its MAC: it was changed outside OpenHGS.</summary>
+    HostRecordIntegrity,
     SignatureInvalid,
     EncryptionKeyUnsupported,
 
@@ -59,7 +62,7 @@ public sealed record AttestationFailure(AttestationFailureCode Code, Attestation
 
     public static AttestationFailure Of(AttestationFailureCode code, string message) => code switch
     {
-        AttestationFailureCode.HostKeyNotRegistered or AttestationFailureCode.SignatureInvalid
+        AttestationFailureCode.HostKeyNotRegistered or AttestationFailureCode.SignatureInvalid or AttestationFailureCode.HostRecordIntegrity
             or AttestationFailureCode.EkNotRegistered or AttestationFailureCode.AkNotActivated => new(code, AttestationStatus.UnauthorizedHost, message, Recoverable: false),
         AttestationFailureCode.NonceExpired or AttestationFailureCode.NonceUnknown => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: true),
         _ => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: false),

@@ -38,17 +38,28 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
     {
         await database.InTransactionAsync(async s =>
         {
-            var host = await s.Hosts.FindByNameAsync(name).ConfigureAwait(false)
-                ?? throw ServiceException.NotFound("UnknownHost", $"There is no registered host '{name}'.");
+            HostRecord? host;
+            try
+            {
+                host = await s.Hosts.FindByNameAsync(name).ConfigureAwait(false)
+                    ?? throw ServiceException.NotFound("UnknownHost", $"There is no registered host '{name}'.");
+            }
+            catch (RowIntegrityException)
+            {
+                host = null;   // a record changed outside OpenHGS is never used; removing it is the remedy
+            }
+
             await s.Hosts.RemoveAsync(name).ConfigureAwait(false);
             await s.Tpm.RemoveHostAsync(name).ConfigureAwait(false);   // an AK must never outlive its EK's registration
-            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostRemoved, AuditOutcomes.Success, name, null,
-                ("mode", host.Mode), ("keyThumbprint", host.KeyThumbprint))).ConfigureAwait(false);
+            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostRemoved, AuditOutcomes.Success, name,
+                host is null ? nameof(Attestation.AttestationFailureCode.HostRecordIntegrity) : null,
+                ("mode", host?.Mode), ("keyThumbprint", host?.KeyThumbprint))).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The hosts whose records verify (a record changed outside OpenHGS is not listed: it cannot attest).</summary>
     public async Task<IReadOnlyList<HostInfo>> ListAsync(CancellationToken cancellationToken) =>
-        (await database.ReadAsync(s => s.Hosts.ListAsync(), cancellationToken).ConfigureAwait(false)).Select(ToInfo).ToList();
+        (await database.ReadAsync(s => s.Hosts.ListAsync(), cancellationToken).ConfigureAwait(false)).Rows.Select(ToInfo).ToList();
 
     public static HostInfo ToInfo(HostRecord r) => new(r.Name, r.Mode, r.KeyThumbprint, r.AddedAt);
 

@@ -9,15 +9,52 @@ namespace OpenHgs.Service.Keys;
 /// A configured fabric key: its record, certificate and the key store key behind it (private part never leaves
 /// the store). Snapshots are shared by in-flight requests, so these objects are left to the GC, not disposed.
 /// </summary>
+/// <remarks>
+/// Security contract: a fabric key exists only when the key store holds its private key, under the row's label, with
+/// the public key of the row's certificate (<see cref="TryLoad"/>). A database row alone — an attestation signer
+/// someone inserted with their own certificate — is never trusted for validation, signing or decryption.
+/// </remarks>
 public sealed class FabricKey
 {
-    internal FabricKey(FabricKeyRecord record, IKeyStore store)
+    private FabricKey(FabricKeyRecord record, FabricKeyRole role, X509Certificate2 certificate, IKeyStore store, StoredKey stored)
     {
         Record = record;
-        Role = FabricKeyRoles.Parse(record.Role);
-        Certificate = X509CertificateLoader.LoadCertificate(record.Certificate);
+        Role = role;
+        Certificate = certificate;
+        Key = stored.Algorithm.IsRsa() ? new KeyStoreRsa(store, stored) : new KeyStoreECDsa(store, stored);
+    }
+
+    /// <summary>The key of <paramref name="record"/>, or null (with why) when the store does not hold it or holds another key under its label.</summary>
+    internal static FabricKey? TryLoad(FabricKeyRecord record, IKeyStore store, out FabricKeyRejection? rejection)
+    {
+        FabricKeyRole role;
+        X509Certificate2 certificate;
+        try
+        {
+            role = FabricKeyRoles.Parse(record.Role);
+            certificate = X509CertificateLoader.LoadCertificate(record.Certificate);
+        }
+        catch (Exception ex) when (ex is CryptographicException or ServiceException)
+        {
+            rejection = FabricKeyRejection.RecordUnreadable;
+            return null;
+        }
+
         var stored = store.FindKey(record.Label);
-        Key = stored is null ? null : stored.Algorithm.IsRsa() ? new KeyStoreRsa(store, stored) : new KeyStoreECDsa(store, stored);
+        if (stored is null)
+        {
+            rejection = FabricKeyRejection.KeyNotHeld;
+            return null;
+        }
+
+        if (!certificate.PublicKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(stored.SubjectPublicKeyInfo))
+        {
+            rejection = FabricKeyRejection.PublicKeyMismatch;
+            return null;
+        }
+
+        rejection = null;
+        return new FabricKey(record, role, certificate, store, stored);
     }
 
     public FabricKeyRecord Record { get; }
@@ -26,8 +63,8 @@ public sealed class FabricKey
 
     public X509Certificate2 Certificate { get; }
 
-    /// <summary>The store key, or null when the key store no longer holds it (reported by <c>keys list</c>).</summary>
-    public AsymmetricAlgorithm? Key { get; }
+    /// <summary>The store key (the key store held it, with the certificate's public key, when the snapshot was read).</summary>
+    public AsymmetricAlgorithm Key { get; }
 
     public string Id => Record.Id;
 
@@ -36,10 +73,32 @@ public sealed class FabricKey
     public ECDsa ECDsa => Key as ECDsa ?? throw ServiceException.Unavailable("FabricKeyMissing", $"Fabric key '{Id}' is not an EC key held by the key store.");
 }
 
-/// <summary>An immutable view of every fabric key at one moment.</summary>
-public sealed class FabricKeySnapshot(IReadOnlyList<FabricKey> keys)
+/// <summary>Why a fabric_keys row is not used.</summary>
+public enum FabricKeyRejection
+{
+    /// <summary>The row's MAC is missing or wrong: it was written or edited outside OpenHGS.</summary>
+    RowIntegrity,
+
+    /// <summary>The key store holds no private key with the row's label.</summary>
+    KeyNotHeld,
+
+    /// <summary>The key store's key under that label has another public key than the row's certificate.</summary>
+    PublicKeyMismatch,
+
+    /// <summary>The row's role or certificate cannot be read.</summary>
+    RecordUnreadable,
+}
+
+/// <summary>A fabric_keys row that is ignored (never used for validation, signing or decryption), and why.</summary>
+public sealed record RejectedFabricKey(string Id, FabricKeyRejection Reason);
+
+/// <summary>An immutable view of every fabric key at one moment, and of the rows that were ignored.</summary>
+public sealed class FabricKeySnapshot(IReadOnlyList<FabricKey> keys, IReadOnlyList<RejectedFabricKey> rejected)
 {
     public IReadOnlyList<FabricKey> Keys { get; } = keys;
+
+    /// <summary>Rows that are not trusted (reported by <c>/healthz</c> and <c>hgs diagnose</c>).</summary>
+    public IReadOnlyList<RejectedFabricKey> Rejected { get; } = rejected;
 
     public IEnumerable<FabricKey> OfRole(FabricKeyRole role) => Keys.Where(k => k.Role == role);
 

@@ -38,8 +38,16 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
                 return again.Snapshot;
             }
 
-            var records = await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
-            var snapshot = new FabricKeySnapshot(records.Select(r => new FabricKey(r, store)).ToList());
+            var rows = await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
+            var snapshot = Load(rows);
+            if (!SameRejections(_cached?.Snapshot, snapshot))
+            {
+                foreach (var rejected in snapshot.Rejected)
+                {
+                    LogKeyRejected(logger, rejected.Id, rejected.Reason);
+                }
+            }
+
             _cached = (snapshot, time.GetUtcNow());
             return snapshot;
         }
@@ -134,17 +142,37 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
             await s.FabricKeys.SetEnabledAsync(id, enabled).ConfigureAwait(false);
         }, cancellationToken);
 
-    /// <summary>Removes a key from the configuration. The key store object is kept: destroying it is an HSM officer's decision.</summary>
-    public Task RemoveAsync(string id, CancellationToken cancellationToken) =>
-        ChangeAsync(id, AuditEvents.KeyRemoved, async (s, key) =>
+    /// <summary>
+    /// Removes a key from the configuration. The key store object is kept: destroying it is an HSM officer's decision.
+    /// A row that fails its integrity check is never used, and removing it is the remedy, so it can always be removed.
+    /// </summary>
+    public async Task RemoveAsync(string id, CancellationToken cancellationToken)
+    {
+        await database.InTransactionAsync(async s =>
         {
-            if (key.IsPrimary)
+            FabricKeyRecord? key;
+            try
+            {
+                key = await s.FabricKeys.FindAsync(id).ConfigureAwait(false)
+                    ?? throw ServiceException.NotFound("UnknownKey", $"There is no fabric key '{id}' (see 'hgs keys list').");
+            }
+            catch (RowIntegrityException)
+            {
+                key = null;
+            }
+
+            if (key is { IsPrimary: true })
             {
                 throw ServiceException.Conflict("KeyIsPrimary", $"Key '{id}' is the primary {key.Role} key; make another key primary first.");
             }
 
             await s.FabricKeys.RemoveAsync(id).ConfigureAwait(false);
-        }, cancellationToken);
+            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.KeyRemoved, AuditOutcomes.Success, id, key is null ? nameof(FabricKeyRejection.RowIntegrity) : null,
+                ("role", key?.Role))).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        Invalidate();
+        LogKeyChanged(logger, id, AuditEvents.KeyRemoved);
+    }
 
     /// <summary>The fabric guardian: the primary encryption certificate and the signing certificate that issued it.</summary>
     public async Task<GuardianMetadata> ExportGuardianAsync(string fabricName, CancellationToken cancellationToken)
@@ -170,6 +198,30 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
     }
 
     public void Invalidate() => _cached = null;
+
+    /// <summary>Keeps only rows whose MAC verifies and whose key the store holds with the certificate's public key.</summary>
+    private FabricKeySnapshot Load(RowSet<FabricKeyRecord> rows)
+    {
+        var keys = new List<FabricKey>();
+        var rejected = rows.Rejected.Select(r => new RejectedFabricKey(r.Key, FabricKeyRejection.RowIntegrity)).ToList();
+        foreach (var record in rows.Rows)
+        {
+            if (FabricKey.TryLoad(record, store, out var why) is { } key)
+            {
+                keys.Add(key);
+            }
+            else
+            {
+                rejected.Add(new RejectedFabricKey(record.Id, why!.Value));
+            }
+        }
+
+        return new FabricKeySnapshot(keys, rejected);
+    }
+
+    // Logged when the set of ignored rows changes, not at every 5-second refresh.
+    private static bool SameRejections(FabricKeySnapshot? previous, FabricKeySnapshot current) =>
+        previous is not null && previous.Rejected.SequenceEqual(current.Rejected);
 
     private byte[] IssueCertificate(FabricKeyRole role, string id, StoredKey stored, FabricKeySnapshot snapshot, DateTimeOffset now)
     {
@@ -200,9 +252,17 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
     {
         await database.InTransactionAsync(async s =>
         {
-            var key = await s.FabricKeys.FindAsync(id).ConfigureAwait(false)
-                ?? throw ServiceException.NotFound("UnknownKey", $"There is no fabric key '{id}' (see 'hgs keys list').");
-            await change(s, key).ConfigureAwait(false);
+            FabricKeyRecord? key;
+            try
+            {
+                key = await s.FabricKeys.FindAsync(id).ConfigureAwait(false);
+            }
+            catch (RowIntegrityException)
+            {
+                throw ServiceException.Conflict("FabricKeyIntegrity", $"Fabric key row '{id}' fails its integrity check and is ignored; remove it with 'hgs keys remove {id}'.");
+            }
+
+            await change(s, key ?? throw ServiceException.NotFound("UnknownKey", $"There is no fabric key '{id}' (see 'hgs keys list').")).ConfigureAwait(false);
             return await s.Audit.AppendAsync(AuditRecord.Create(auditEvent, AuditOutcomes.Success, id, null, ("role", key.Role))).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
         Invalidate();
@@ -221,4 +281,7 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "Fabric key {KeyId} changed: {Change}")]
     private static partial void LogKeyChanged(ILogger logger, string keyId, string change);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Critical, Message = "Fabric key row {KeyId} is ignored ({Reason}): it is never used for validation, signing or decryption. Investigate who wrote it, then remove it with 'hgs keys remove'.")]
+    private static partial void LogKeyRejected(ILogger logger, string keyId, FabricKeyRejection reason);
 }

@@ -16,8 +16,8 @@ public sealed class PostgresDatabase : AdoDatabase
 {
     private readonly NpgsqlDataSource _dataSource;
 
-    public PostgresDatabase(string connectionString, TimeProvider time)
-        : base(new PostgresDialect(), time)
+    public PostgresDatabase(string connectionString, TimeProvider time, IRowAuthenticator rows)
+        : base(new PostgresDialect(), time, rows)
     {
         ArgumentNullException.ThrowIfNull(connectionString);
         var builder = new NpgsqlConnectionStringBuilder(connectionString);

@@ -9,8 +9,8 @@ public sealed class SqliteDatabase : AdoDatabase
     private readonly string _connectionString;
     private readonly SemaphoreSlim _writers = new(1, 1);
 
-    public SqliteDatabase(string path, TimeProvider time)
-        : base(new SqliteDialect(), time)
+    public SqliteDatabase(string path, TimeProvider time, IRowAuthenticator rows)
+        : base(new SqliteDialect(), time, rows)
     {
         ArgumentNullException.ThrowIfNull(path);
         Path = System.IO.Path.GetFullPath(path);

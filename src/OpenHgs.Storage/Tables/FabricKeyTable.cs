@@ -2,42 +2,103 @@ using System.Data.Common;
 
 namespace OpenHgs.Storage;
 
-/// <summary>The fabric's keys by role; at most one primary per role is kept by the service layer.</summary>
+/// <summary>
+/// The fabric's keys by role; at most one primary per role is kept by the service layer. Every row carries a MAC
+/// over all its columns: lists report rows that fail it separately (never used), single reads throw
+/// <see cref="RowIntegrityException"/>.
+/// </summary>
 public sealed class FabricKeyTable
 {
+    internal const string Table = "fabric_keys";
     private const string Columns = "id, role, label, algorithm, certificate, is_primary, enabled, created_at";
     private readonly CommandFactory _db;
+    private readonly RowMac _mac;
 
-    internal FabricKeyTable(CommandFactory db) => _db = db;
+    internal FabricKeyTable(CommandFactory db, RowMac mac)
+    {
+        _db = db;
+        _mac = mac;
+    }
 
-    public Task<List<FabricKeyRecord>> ListAsync() =>
-        _db.QueryAsync($"SELECT {Columns} FROM fabric_keys ORDER BY role, created_at, id", Map);
+    /// <summary>Every key whose row verifies, and the ids of rows that do not.</summary>
+    public async Task<RowSet<FabricKeyRecord>> ListAsync()
+    {
+        var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM fabric_keys ORDER BY role, created_at, id", MapWithMac).ConfigureAwait(false);
+        return RowMac.Partition(rows, Verifies, Table, k => k.Id);
+    }
 
-    public async Task<FabricKeyRecord?> FindAsync(string id) =>
-        (await _db.QueryAsync($"SELECT {Columns} FROM fabric_keys WHERE id = @id", Map, ("@id", id)).ConfigureAwait(false)).SingleOrDefault();
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
+    public async Task<FabricKeyRecord?> FindAsync(string id)
+    {
+        var row = (await _db.QueryAsync($"SELECT {Columns}, mac FROM fabric_keys WHERE id = @id", MapWithMac, ("@id", id)).ConfigureAwait(false)).SingleOrDefault();
+        if (row.Record is null)
+        {
+            return null;
+        }
 
-    public Task AddAsync(FabricKeyRecord key) =>
-        _db.ExecuteAsync(
-            $"INSERT INTO fabric_keys ({Columns}) VALUES (@id, @role, @label, @alg, @cert, @primary, @enabled, @created)",
+        return Verifies(row.Record, row.Mac) ? row.Record : throw new RowIntegrityException(Table, id);
+    }
+
+    public Task AddAsync(FabricKeyRecord key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return _db.ExecuteAsync(
+            $"INSERT INTO fabric_keys ({Columns}, mac) VALUES (@id, @role, @label, @alg, @cert, @primary, @enabled, @created, @mac)",
             ("@id", key.Id), ("@role", key.Role), ("@label", key.Label), ("@alg", key.Algorithm), ("@cert", key.Certificate),
-            ("@primary", key.IsPrimary ? 1 : 0), ("@enabled", key.Enabled ? 1 : 0), ("@created", CommandFactory.ToUnixMs(key.CreatedAt)));
+            ("@primary", key.IsPrimary ? 1 : 0), ("@enabled", key.Enabled ? 1 : 0), ("@created", CommandFactory.ToUnixMs(key.CreatedAt)), ("@mac", Seal(key)));
+    }
 
-    public Task SetEnabledAsync(string id, bool enabled) =>
-        _db.ExecuteAsync("UPDATE fabric_keys SET enabled = @e WHERE id = @id", ("@e", enabled ? 1 : 0), ("@id", id));
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
+    public async Task SetEnabledAsync(string id, bool enabled)
+    {
+        if (await FindAsync(id).ConfigureAwait(false) is { } key)
+        {
+            await UpdateFlagsAsync(key with { Enabled = enabled }).ConfigureAwait(false);
+        }
+    }
 
-    /// <summary>Makes <paramref name="id"/> the only primary key of its role.</summary>
+    /// <summary>Makes <paramref name="id"/> the only primary key of its role (rows that fail their MAC are left alone: they are never used).</summary>
     public async Task SetPrimaryAsync(string id, string role)
     {
-        await _db.ExecuteAsync("UPDATE fabric_keys SET is_primary = 0 WHERE role = @role", ("@role", role)).ConfigureAwait(false);
-        await _db.ExecuteAsync("UPDATE fabric_keys SET is_primary = 1 WHERE id = @id", ("@id", id)).ConfigureAwait(false);
+        var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM fabric_keys WHERE role = @role", MapWithMac, ("@role", role)).ConfigureAwait(false);
+        foreach (var record in RowMac.Partition(rows, Verifies, Table, k => k.Id).Rows)
+        {
+            bool primary = record.Id == id;
+            if (record.IsPrimary != primary)
+            {
+                await UpdateFlagsAsync(record with { IsPrimary = primary }).ConfigureAwait(false);
+            }
+        }
     }
 
     public async Task<bool> RemoveAsync(string id) =>
         await _db.ExecuteAsync("DELETE FROM fabric_keys WHERE id = @id", ("@id", id)).ConfigureAwait(false) > 0;
 
-    private static FabricKeyRecord Map(DbDataReader r) => new(
+    /// <summary>MACs every row as it is now (the one-time upgrade of a fabric from before row MACs); returns how many.</summary>
+    internal async Task<int> SealAllAsync()
+    {
+        var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM fabric_keys", MapWithMac).ConfigureAwait(false);
+        foreach (var (record, _) in rows)
+        {
+            await _db.ExecuteAsync("UPDATE fabric_keys SET mac = @mac WHERE id = @id", ("@id", record.Id), ("@mac", Seal(record))).ConfigureAwait(false);
+        }
+
+        return rows.Count;
+    }
+
+    private Task UpdateFlagsAsync(FabricKeyRecord key) =>
+        _db.ExecuteAsync("UPDATE fabric_keys SET is_primary = @primary, enabled = @enabled, mac = @mac WHERE id = @id",
+            ("@id", key.Id), ("@primary", key.IsPrimary ? 1 : 0), ("@enabled", key.Enabled ? 1 : 0), ("@mac", Seal(key)));
+
+    private byte[] Seal(FabricKeyRecord k) =>
+        _mac.Seal(Table, k.Id, k.Role, k.Label, k.Algorithm, k.Certificate, k.IsPrimary, k.Enabled, CommandFactory.ToUnixMs(k.CreatedAt));
+
+    private bool Verifies(FabricKeyRecord k, byte[]? mac) =>
+        _mac.Verifies(mac, Table, k.Id, k.Role, k.Label, k.Algorithm, k.Certificate, k.IsPrimary, k.Enabled, CommandFactory.ToUnixMs(k.CreatedAt));
+
+    private static (FabricKeyRecord Record, byte[]? Mac) MapWithMac(DbDataReader r) => (new(
         r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), (byte[])r.GetValue(4),
         Convert.ToInt64(r.GetValue(5), System.Globalization.CultureInfo.InvariantCulture) != 0,
         Convert.ToInt64(r.GetValue(6), System.Globalization.CultureInfo.InvariantCulture) != 0,
-        CommandFactory.FromUnixMs(r.GetInt64(7)));
+        CommandFactory.FromUnixMs(r.GetInt64(7))), CommandFactory.Mac(r, 8));
 }

@@ -3,23 +3,52 @@ namespace OpenHgs.Storage;
 /// <summary>A registered TPM baseline (a reference host's measurements, per hardware class).</summary>
 public sealed record BaselineRecord(string Name, byte[] Document, DateTimeOffset AddedAt);
 
-/// <summary>Attestation policy states set by the admin (a policy without a row has its default state) and registered baselines.</summary>
+/// <summary>
+/// Attestation policy states set by the admin (a policy without a row has its default state) and registered baselines.
+/// Every row carries a MAC; reading a set that holds a row that fails it throws <see cref="RowIntegrityException"/>
+/// (TPM attestation then fails closed until the admin sets the state again or removes the baseline).
+/// </summary>
 public sealed class PolicyTable
 {
+    internal const string PoliciesTable = "policies";
+    internal const string BaselinesTable = "baselines";
     private readonly CommandFactory _db;
+    private readonly RowMac _mac;
 
-    internal PolicyTable(CommandFactory db) => _db = db;
+    internal PolicyTable(CommandFactory db, RowMac mac)
+    {
+        _db = db;
+        _mac = mac;
+    }
 
-    public async Task<Dictionary<string, string>> GetStatesAsync() =>
-        (await _db.QueryAsync("SELECT name, state FROM policies", r => (r.GetString(0), r.GetString(1))).ConfigureAwait(false))
-            .ToDictionary(p => p.Item1, p => p.Item2, StringComparer.Ordinal);
+    /// <exception cref="RowIntegrityException">A policy row was written or edited outside OpenHGS.</exception>
+    public async Task<Dictionary<string, string>> GetStatesAsync()
+    {
+        var rows = await _db.QueryAsync("SELECT name, state, mac FROM policies", r => (Name: r.GetString(0), State: r.GetString(1), Mac: CommandFactory.Mac(r, 2))).ConfigureAwait(false);
+        foreach (var (name, state, mac) in rows)
+        {
+            _mac.Check(mac, PoliciesTable, name, state);
+        }
+
+        return rows.ToDictionary(p => p.Name, p => p.State, StringComparer.Ordinal);
+    }
 
     public Task SetStateAsync(string name, string state) =>
-        _db.ExecuteAsync("INSERT INTO policies (name, state) VALUES (@n, @s) ON CONFLICT (name) DO UPDATE SET state = excluded.state", ("@n", name), ("@s", state));
+        _db.ExecuteAsync("INSERT INTO policies (name, state, mac) VALUES (@n, @s, @m) ON CONFLICT (name) DO UPDATE SET state = excluded.state, mac = excluded.mac",
+            ("@n", name), ("@s", state), ("@m", _mac.Seal(PoliciesTable, name, state)));
 
-    public Task<List<BaselineRecord>> ListBaselinesAsync() =>
-        _db.QueryAsync("SELECT name, document, added_at FROM baselines ORDER BY name",
-            r => new BaselineRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))));
+    /// <exception cref="RowIntegrityException">A baseline row was written or edited outside OpenHGS.</exception>
+    public async Task<List<BaselineRecord>> ListBaselinesAsync()
+    {
+        var rows = await _db.QueryAsync("SELECT name, document, added_at, mac FROM baselines ORDER BY name",
+            r => (Baseline: new BaselineRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))), Mac: CommandFactory.Mac(r, 3))).ConfigureAwait(false);
+        foreach (var (baseline, mac) in rows)
+        {
+            _mac.Check(mac, BaselinesTable, baseline.Name, baseline.Document, CommandFactory.ToUnixMs(baseline.AddedAt));
+        }
+
+        return rows.Select(r => r.Baseline).ToList();
+    }
 
     /// <summary>Removes a baseline; false when there is none of that name.</summary>
     public async Task<bool> RemoveBaselineAsync(string name) =>
@@ -29,8 +58,27 @@ public sealed class PolicyTable
     public async Task<bool> AddBaselineAsync(BaselineRecord baseline)
     {
         ArgumentNullException.ThrowIfNull(baseline);
+        long addedAt = CommandFactory.ToUnixMs(baseline.AddedAt);
         return await _db.ExecuteAsync(
-            "INSERT INTO baselines (name, document, added_at) VALUES (@n, @d, @a) ON CONFLICT (name) DO NOTHING",
-            ("@n", baseline.Name), ("@d", baseline.Document), ("@a", CommandFactory.ToUnixMs(baseline.AddedAt))).ConfigureAwait(false) > 0;
+            "INSERT INTO baselines (name, document, added_at, mac) VALUES (@n, @d, @a, @m) ON CONFLICT (name) DO NOTHING",
+            ("@n", baseline.Name), ("@d", baseline.Document), ("@a", addedAt), ("@m", _mac.Seal(BaselinesTable, baseline.Name, baseline.Document, addedAt))).ConfigureAwait(false) > 0;
+    }
+
+    /// <summary>MACs every row as it is now (the one-time upgrade of a fabric from before row MACs); returns how many.</summary>
+    internal async Task<int> SealAllAsync()
+    {
+        var states = await _db.QueryAsync("SELECT name, state FROM policies", r => (r.GetString(0), r.GetString(1))).ConfigureAwait(false);
+        foreach (var (name, state) in states)
+        {
+            await _db.ExecuteAsync("UPDATE policies SET mac = @m WHERE name = @n", ("@n", name), ("@m", _mac.Seal(PoliciesTable, name, state))).ConfigureAwait(false);
+        }
+
+        var baselines = await _db.QueryAsync("SELECT name, document, added_at FROM baselines", r => (r.GetString(0), (byte[])r.GetValue(1), r.GetInt64(2))).ConfigureAwait(false);
+        foreach (var (name, document, addedAt) in baselines)
+        {
+            await _db.ExecuteAsync("UPDATE baselines SET mac = @m WHERE name = @n", ("@n", name), ("@m", _mac.Seal(BaselinesTable, name, document, addedAt))).ConfigureAwait(false);
+        }
+
+        return states.Count + baselines.Count;
     }
 }

@@ -1,14 +1,35 @@
 namespace OpenHgs.Storage;
 
-/// <summary>Named service settings (mode, deny-before date, admin credential hash, policy version).</summary>
+/// <summary>
+/// Named service settings (mode, deny-before date, admin credential hash, policy version). Every row carries a MAC
+/// (<see cref="RowMac"/>): a row that fails it throws <see cref="RowIntegrityException"/> instead of being used.
+/// </summary>
 public sealed class SettingsTable
 {
+    internal const string Table = "settings";
     private readonly CommandFactory _db;
+    private readonly RowMac _mac;
 
-    internal SettingsTable(CommandFactory db) => _db = db;
+    internal SettingsTable(CommandFactory db, RowMac mac)
+    {
+        _db = db;
+        _mac = mac;
+    }
 
-    public async Task<string?> GetAsync(string name) =>
-        (string?)await _db.ScalarAsync("SELECT value FROM settings WHERE name = @n", ("@n", name)).ConfigureAwait(false);
+    /// <summary>The setting's value, or null when it is not set.</summary>
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
+    public async Task<string?> GetAsync(string name)
+    {
+        var row = (await _db.QueryAsync("SELECT value, mac FROM settings WHERE name = @n", r => (r.GetString(0), CommandFactory.Mac(r, 1)), ("@n", name)).ConfigureAwait(false))
+            .Cast<(string Value, byte[]? Mac)?>().SingleOrDefault();
+        if (row is not { } found)
+        {
+            return null;
+        }
+
+        _mac.Check(found.Mac, Table, name, found.Value);
+        return found.Value;
+    }
 
     public async Task SetAsync(string name, string? value)
     {
@@ -19,7 +40,19 @@ public sealed class SettingsTable
         }
 
         await _db.ExecuteAsync(
-            "INSERT INTO settings (name, value) VALUES (@n, @v) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            ("@n", name), ("@v", value)).ConfigureAwait(false);
+            "INSERT INTO settings (name, value, mac) VALUES (@n, @v, @m) ON CONFLICT (name) DO UPDATE SET value = excluded.value, mac = excluded.mac",
+            ("@n", name), ("@v", value), ("@m", _mac.Seal(Table, name, value))).ConfigureAwait(false);
+    }
+
+    /// <summary>MACs every row as it is now (the one-time upgrade of a fabric from before row MACs); returns how many.</summary>
+    internal async Task<int> SealAllAsync()
+    {
+        var rows = await _db.QueryAsync("SELECT name, value FROM settings", r => (r.GetString(0), r.GetString(1))).ConfigureAwait(false);
+        foreach (var (name, value) in rows)
+        {
+            await _db.ExecuteAsync("UPDATE settings SET mac = @m WHERE name = @n", ("@n", name), ("@m", _mac.Seal(Table, name, value))).ConfigureAwait(false);
+        }
+
+        return rows.Count;
     }
 }

@@ -11,15 +11,28 @@ public sealed record AttestationKeyRecord(string HostName, byte[] AkPublic, Date
 /// <summary>An outstanding AK activation: the hash of the credential made for (host EK, AK Name).</summary>
 public sealed record ActivationRecord(string SecretHash, string HostName, byte[] AkPublic, DateTimeOffset ExpiresAt);
 
-/// <summary>TPM enrolment state: manufacturer roots, activated attestation keys, outstanding activations.</summary>
+/// <summary>
+/// TPM enrolment state: manufacturer roots, activated attestation keys, outstanding activations. Every row carries a
+/// MAC over all its columns: roots that fail it are reported and never trusted; an AK or activation that fails it
+/// throws <see cref="RowIntegrityException"/>.
+/// </summary>
 public sealed class TpmTable
 {
+    internal const string RootsTable = "tpm_roots";
+    internal const string KeysTable = "tpm_attestation_keys";
+    internal const string ActivationsTable = "tpm_activations";
     private readonly CommandFactory _db;
+    private readonly RowMac _mac;
 
-    internal TpmTable(CommandFactory db) => _db = db;
+    internal TpmTable(CommandFactory db, RowMac mac)
+    {
+        _db = db;
+        _mac = mac;
+    }
 
-    public Task<List<TpmRootRecord>> ListRootsAsync() =>
-        _db.QueryAsync("SELECT thumbprint, subject, certificate, added_at FROM tpm_roots ORDER BY subject", MapRoot);
+    public async Task<RowSet<TpmRootRecord>> ListRootsAsync() =>
+        RowMac.Partition(await _db.QueryAsync("SELECT thumbprint, subject, certificate, added_at, mac FROM tpm_roots ORDER BY subject", MapRoot).ConfigureAwait(false),
+            VerifiesRoot, RootsTable, r => r.Thumbprint);
 
     /// <summary>Removes a root by its thumbprint; false when there is none.</summary>
     public async Task<bool> RemoveRootAsync(string thumbprint) =>
@@ -30,21 +43,33 @@ public sealed class TpmTable
     {
         ArgumentNullException.ThrowIfNull(root);
         return await _db.ExecuteAsync(
-            "INSERT INTO tpm_roots (thumbprint, subject, certificate, added_at) VALUES (@t, @s, @c, @a) ON CONFLICT (thumbprint) DO NOTHING",
-            ("@t", root.Thumbprint), ("@s", root.Subject), ("@c", root.Certificate), ("@a", CommandFactory.ToUnixMs(root.AddedAt))).ConfigureAwait(false) > 0;
+            "INSERT INTO tpm_roots (thumbprint, subject, certificate, added_at, mac) VALUES (@t, @s, @c, @a, @m) ON CONFLICT (thumbprint) DO NOTHING",
+            ("@t", root.Thumbprint), ("@s", root.Subject), ("@c", root.Certificate), ("@a", CommandFactory.ToUnixMs(root.AddedAt)), ("@m", SealRoot(root))).ConfigureAwait(false) > 0;
     }
 
-    public async Task<AttestationKeyRecord?> FindAttestationKeyAsync(string hostName) =>
-        (await _db.QueryAsync("SELECT host_name, ak_public, activated_at FROM tpm_attestation_keys WHERE host_name = @h",
-            r => new AttestationKeyRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))), ("@h", hostName)).ConfigureAwait(false)).SingleOrDefault();
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
+    public async Task<AttestationKeyRecord?> FindAttestationKeyAsync(string hostName)
+    {
+        var rows = await _db.QueryAsync("SELECT host_name, ak_public, activated_at, mac FROM tpm_attestation_keys WHERE host_name = @h",
+            r => (Key: new AttestationKeyRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))), Mac: CommandFactory.Mac(r, 3)), ("@h", hostName)).ConfigureAwait(false);
+        if (rows.Count == 0)
+        {
+            return null;
+        }
+
+        var (key, mac) = rows[0];
+        _mac.Check(mac, KeysTable, key.HostName, key.AkPublic, CommandFactory.ToUnixMs(key.ActivatedAt));
+        return key;
+    }
 
     /// <summary>Records (or replaces) the host's activated AK.</summary>
     public Task SetAttestationKeyAsync(AttestationKeyRecord key)
     {
         ArgumentNullException.ThrowIfNull(key);
+        long activatedAt = CommandFactory.ToUnixMs(key.ActivatedAt);
         return _db.ExecuteAsync(
-            "INSERT INTO tpm_attestation_keys (host_name, ak_public, activated_at) VALUES (@h, @k, @a) ON CONFLICT (host_name) DO UPDATE SET ak_public = excluded.ak_public, activated_at = excluded.activated_at",
-            ("@h", key.HostName), ("@k", key.AkPublic), ("@a", CommandFactory.ToUnixMs(key.ActivatedAt)));
+            "INSERT INTO tpm_attestation_keys (host_name, ak_public, activated_at, mac) VALUES (@h, @k, @a, @m) ON CONFLICT (host_name) DO UPDATE SET ak_public = excluded.ak_public, activated_at = excluded.activated_at, mac = excluded.mac",
+            ("@h", key.HostName), ("@k", key.AkPublic), ("@a", activatedAt), ("@m", _mac.Seal(KeysTable, key.HostName, key.AkPublic, activatedAt)));
     }
 
     public Task RemoveHostAsync(string hostName) =>
@@ -53,16 +78,57 @@ public sealed class TpmTable
     public Task AddActivationAsync(ActivationRecord activation)
     {
         ArgumentNullException.ThrowIfNull(activation);
+        long expiresAt = CommandFactory.ToUnixMs(activation.ExpiresAt);
         return _db.ExecuteAsync(
-            "INSERT INTO tpm_activations (secret_hash, host_name, ak_public, expires_at) VALUES (@s, @h, @k, @e)",
-            ("@s", activation.SecretHash), ("@h", activation.HostName), ("@k", activation.AkPublic), ("@e", CommandFactory.ToUnixMs(activation.ExpiresAt)));
+            "INSERT INTO tpm_activations (secret_hash, host_name, ak_public, expires_at, mac) VALUES (@s, @h, @k, @e, @m)",
+            ("@s", activation.SecretHash), ("@h", activation.HostName), ("@k", activation.AkPublic), ("@e", expiresAt),
+            ("@m", _mac.Seal(ActivationsTable, activation.SecretHash, activation.HostName, activation.AkPublic, expiresAt)));
     }
 
     /// <summary>Deletes and returns the activation whose credential hashes to <paramref name="secretHash"/> (single use), or null.</summary>
-    public async Task<ActivationRecord?> ConsumeActivationAsync(string secretHash) =>
-        (await _db.QueryAsync("DELETE FROM tpm_activations WHERE secret_hash = @s RETURNING secret_hash, host_name, ak_public, expires_at",
-            r => new ActivationRecord(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), CommandFactory.FromUnixMs(r.GetInt64(3))), ("@s", secretHash)).ConfigureAwait(false)).SingleOrDefault();
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS (it is deleted all the same).</exception>
+    public async Task<ActivationRecord?> ConsumeActivationAsync(string secretHash)
+    {
+        var rows = await _db.QueryAsync("DELETE FROM tpm_activations WHERE secret_hash = @s RETURNING secret_hash, host_name, ak_public, expires_at, mac",
+            r => (Activation: new ActivationRecord(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), CommandFactory.FromUnixMs(r.GetInt64(3))), Mac: CommandFactory.Mac(r, 4)), ("@s", secretHash)).ConfigureAwait(false);
+        if (rows.Count == 0)
+        {
+            return null;
+        }
 
-    private static TpmRootRecord MapRoot(DbDataReader r) =>
-        new(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), CommandFactory.FromUnixMs(r.GetInt64(3)));
+        var (a, mac) = rows[0];
+        _mac.Check(mac, ActivationsTable, a.SecretHash, a.HostName, a.AkPublic, CommandFactory.ToUnixMs(a.ExpiresAt));
+        return a;
+    }
+
+    /// <summary>MACs every row as it is now (the one-time upgrade of a fabric from before row MACs); returns how many.</summary>
+    internal async Task<int> SealAllAsync()
+    {
+        var roots = await _db.QueryAsync("SELECT thumbprint, subject, certificate, added_at, mac FROM tpm_roots", MapRoot).ConfigureAwait(false);
+        foreach (var (root, _) in roots)
+        {
+            await _db.ExecuteAsync("UPDATE tpm_roots SET mac = @m WHERE thumbprint = @t", ("@t", root.Thumbprint), ("@m", SealRoot(root))).ConfigureAwait(false);
+        }
+
+        var keys = await _db.QueryAsync("SELECT host_name, ak_public, activated_at FROM tpm_attestation_keys", r => (r.GetString(0), (byte[])r.GetValue(1), r.GetInt64(2))).ConfigureAwait(false);
+        foreach (var (host, ak, at) in keys)
+        {
+            await _db.ExecuteAsync("UPDATE tpm_attestation_keys SET mac = @m WHERE host_name = @h", ("@h", host), ("@m", _mac.Seal(KeysTable, host, ak, at))).ConfigureAwait(false);
+        }
+
+        var activations = await _db.QueryAsync("SELECT secret_hash, host_name, ak_public, expires_at FROM tpm_activations", r => (r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), r.GetInt64(3))).ConfigureAwait(false);
+        foreach (var (secret, host, ak, expires) in activations)
+        {
+            await _db.ExecuteAsync("UPDATE tpm_activations SET mac = @m WHERE secret_hash = @s", ("@s", secret), ("@m", _mac.Seal(ActivationsTable, secret, host, ak, expires))).ConfigureAwait(false);
+        }
+
+        return roots.Count + keys.Count + activations.Count;
+    }
+
+    private byte[] SealRoot(TpmRootRecord r) => _mac.Seal(RootsTable, r.Thumbprint, r.Subject, r.Certificate, CommandFactory.ToUnixMs(r.AddedAt));
+
+    private bool VerifiesRoot(TpmRootRecord r, byte[]? mac) => _mac.Verifies(mac, RootsTable, r.Thumbprint, r.Subject, r.Certificate, CommandFactory.ToUnixMs(r.AddedAt));
+
+    private static (TpmRootRecord, byte[]?) MapRoot(DbDataReader r) =>
+        (new(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), CommandFactory.FromUnixMs(r.GetInt64(3))), CommandFactory.Mac(r, 4));
 }

@@ -22,6 +22,9 @@ internal sealed class FaultyMember(string name, Func<IKeyStore> openInner)
     /// <summary>While set and not signalled, operations hang inside the member (a call that never returns).</summary>
     public ManualResetEventSlim? Hang { get; set; }
 
+    /// <summary>The member cannot hold HMAC keys (a token without CKM_SHA256_HMAC).</summary>
+    public bool WithoutMacKeys { get; set; }
+
     /// <summary>Replaces the real store's capabilities (a weaker token).</summary>
     public KeyStoreCapabilities? Capabilities { get; set; }
 
@@ -62,9 +65,9 @@ internal sealed class FaultyMember(string name, Func<IKeyStore> openInner)
 
 /// <summary>
 /// Delegates to a real store unless its <see cref="FaultyMember"/> is dead or this instance is <see cref="Broken"/>.
-/// Re-wraps when the real store can (a decorator keeps the capabilities of what it wraps) and the member does not hide it.
+/// Re-wraps and MACs when the real store can (a decorator keeps the capabilities of what it wraps) and the member does not hide it.
 /// </summary>
-internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember member) : IKeyStore, ITransportKeyRewrapper
+internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember member) : IKeyStore, ITransportKeyRewrapper, IRecordAuthenticator
 {
     private int _disposed;
 
@@ -95,6 +98,20 @@ internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember membe
     public RewrapResult Rewrap(RewrapRequest request) => Guard(() => inner is ITransportKeyRewrapper rewrapper && !member.NoRewrap
         ? rewrapper.Rewrap(request)
         : throw new KeyStoreOperationException($"{member.Name} cannot re-wrap"));
+
+    public bool CanAuthenticateRecords => !member.WithoutMacKeys && inner.AsRecordAuthenticator() is not null;
+
+    public void CreateMacKey(string label) => Guard(() =>
+    {
+        inner.AsRecordAuthenticator()!.CreateMacKey(label);
+        return 0;
+    });
+
+    public bool HasMacKey(string label) => Guard(() => inner.AsRecordAuthenticator()!.HasMacKey(label));
+
+    public bool DeleteMacKey(string label) => Guard(() => inner.AsRecordAuthenticator()!.DeleteMacKey(label));
+
+    public byte[] ComputeMac(string label, byte[] data) => Guard(() => inner.AsRecordAuthenticator()!.ComputeMac(label, data));
 
     public void Dispose()
     {

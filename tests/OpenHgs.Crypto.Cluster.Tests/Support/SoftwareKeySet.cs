@@ -11,6 +11,7 @@ public sealed class SoftwareKeySet : IDisposable
 {
     public const string RsaDecrypt = "rsa-decrypt";
     public const string EcSign = "ec-sign";
+    public const string RowMac = "row-mac";
 
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"openhgs-cluster-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
     private int _copies;
@@ -21,6 +22,7 @@ public sealed class SoftwareKeySet : IDisposable
         using IKeyStore template = Open(TemplateDirectory);
         RsaPublicKey = template.CreateKey(new CreateKeyRequest(RsaDecrypt, KeyAlgorithm.Rsa2048, KeyUsage.Decrypt)).SubjectPublicKeyInfo;
         EcPublicKey = template.CreateKey(new CreateKeyRequest(EcSign, KeyAlgorithm.EcP256, KeyUsage.Sign)).SubjectPublicKeyInfo;
+        template.AsRecordAuthenticator()!.CreateMacKey(RowMac);
     }
 
     public byte[] RsaPublicKey { get; }

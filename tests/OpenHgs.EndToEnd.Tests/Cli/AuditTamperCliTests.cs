@@ -52,6 +52,9 @@ public class AuditedDataFolder : IAsyncLifetime
         Assert.True(Records >= 7, $"only {Records} audit records");
     }
 
+    /// <summary>A file or folder of the history's client side (<c>keys</c>: the host keys, <c>vm.kp</c>: the key protector, <c>owner.json</c>).</summary>
+    public string PathOf(string name) => _root[name];
+
     /// <summary>Extra <c>server init</c> arguments choosing the database (none: the embedded SQLite default).</summary>
     protected virtual string[] DatabaseArguments() => [];
 

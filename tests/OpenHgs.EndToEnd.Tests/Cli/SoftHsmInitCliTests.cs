@@ -72,6 +72,17 @@ public sealed partial class SoftHsmInitCliTests
 
         Assert.True(labels.Remove(OpenHgs.Service.Audit.AuditCheckpointKey.Label), "no audit checkpoint key on the token");
 
+        // The row-MAC key (issue 8 §4): one secret key on the token, sensitive and never extractable either.
+        var secretKeys = ObjectBlocks(listing).Where(b => b.StartsWith("Secret Key Object", StringComparison.Ordinal)).ToList();
+        string macKey = Assert.Single(secretKeys);
+        Assert.Equal("openhgs-row-mac", LabelLine().Match(macKey).Groups[1].Value);
+        var macFlags = (AccessLine().Match(macKey) is { Success: true } macAccess ? macAccess.Groups[1].Value : throw new Xunit.Sdk.XunitException("no Access line in:\n" + macKey))
+            .Split(',', StringSplitOptions.TrimEntries);
+        Assert.Contains("sensitive", macFlags);
+        Assert.Contains("always sensitive", macFlags);
+        Assert.Contains("never extractable", macFlags);
+        Assert.DoesNotContain("extractable", macFlags);
+
         // One key per role; the ids init reported are the labels on the token.
         Assert.Equal(new[] { "openhgs-att", "openhgs-enc", "openhgs-sig" }, labels.Select(l => l[..l.LastIndexOf('-')]).Order().ToArray());
         var reportedIds = init.Json()["keys"]!.AsArray().Select(k => "openhgs-" + (string?)k).Order().ToArray();

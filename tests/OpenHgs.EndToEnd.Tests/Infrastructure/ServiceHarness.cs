@@ -3,8 +3,12 @@ using Microsoft.Data.Sqlite;
 using OpenHgs.Client;
 using OpenHgs.Crypto.Software;
 using OpenHgs.Protocol.Guardians;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
 using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Integrity;
+using OpenHgs.Storage;
 using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Infrastructure;
@@ -117,6 +121,22 @@ public sealed class ServiceHarness : IAsyncDisposable
         command.CommandText = sql;
         var result = await command.ExecuteScalarAsync();
         return result is null or DBNull ? 0 : Convert.ToInt64(result, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// Changes the database as another node of the fabric would: with the same key store (so its rows carry valid MACs)
+    /// and the same database, but not through this service instance (whose caches do not see the change at once).
+    /// </summary>
+    public async Task AsOtherNodeAsync(Func<HgsSession, Task> change)
+    {
+        var configuration = HgsConfiguration.Load(DataDirectory);
+        using var store = HgsRuntime.OpenKeyStore(configuration, DataDirectory, production: false, NullLoggerFactory.Instance, TimeProvider.System);
+        using var database = HgsRuntime.OpenDatabase(configuration, DataDirectory, TimeProvider.System, new KeyStoreRowAuthenticator(store));
+        await database.InTransactionAsync(async s =>
+        {
+            await change(s);
+            return 0;
+        }, CancellationToken.None);
     }
 
     public Task<long> AuditCountAsync() => ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log");

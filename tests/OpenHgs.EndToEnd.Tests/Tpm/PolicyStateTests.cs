@@ -1,4 +1,5 @@
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Storage;
 
 namespace OpenHgs.EndToEnd.Tests.Tpm;
 
@@ -92,21 +93,27 @@ public sealed class PolicyStateTests
         Assert.Equal(("Hgs_SecureBootEnabled", version), (Assert.Single(enforced.Reasons).Policy, enforced.PolicyVersion));
 
         // Policy disabled elsewhere: passes at once.
-        await OtherNodeAsync(scenario, ++version, "INSERT INTO policies (name, state) VALUES ('Hgs_SecureBootEnabled', 'disabled')");
+        await OtherNodeAsync(scenario, ++version, s => s.Policies.SetStateAsync("Hgs_SecureBootEnabled", "disabled"));
         var passed = await client.AttestAsync(CancellationToken.None);
         Assert.True(passed.Passed);
         Assert.Empty(passed.Response.Reasons);
         Assert.Equal((version, version), (passed.Response.PolicyVersion, PolicyVersionOf(passed.HealthCertificate!)));
 
         // Staged elsewhere: passes with the report.
-        await OtherNodeAsync(scenario, ++version, "UPDATE policies SET state = 'staged' WHERE name = 'Hgs_SecureBootEnabled'");
+        await OtherNodeAsync(scenario, ++version, s => s.Policies.SetStateAsync("Hgs_SecureBootEnabled", "staged"));
         var reported = await client.AttestAsync(CancellationToken.None);
         Assert.True(reported.Passed);
         Assert.Equal(("PolicyStaged", "Hgs_SecureBootEnabled"), (Assert.Single(reported.Response.Reasons).Code, Assert.Single(reported.Response.Reasons).Policy));
         Assert.Equal(version, PolicyVersionOf(reported.HealthCertificate!));
 
         // Baseline removed elsewhere: the policies comparing with baselines fail at once.
-        await OtherNodeAsync(scenario, ++version, "DELETE FROM baselines");
+        await OtherNodeAsync(scenario, ++version, async s =>
+        {
+            foreach (var b in await s.Policies.ListBaselinesAsync())
+            {
+                await s.Policies.RemoveBaselineAsync(b.Name);
+            }
+        });
         var unmatched = await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
         Assert.Equal(
             ["Hgs_SecureBootSettings", "Hgs_BaselineMatch", "Hgs_BootComponents", "Hgs_SecureBootEnabled"],
@@ -115,7 +122,7 @@ public sealed class PolicyStateTests
         Assert.Equal(version, unmatched.PolicyVersion);
 
         // Enabled again elsewhere and the baseline registered again here: refused by that policy alone.
-        await OtherNodeAsync(scenario, ++version, "UPDATE policies SET state = 'enabled' WHERE name = 'Hgs_SecureBootEnabled'");
+        await OtherNodeAsync(scenario, ++version, s => s.Policies.SetStateAsync("Hgs_SecureBootEnabled", "enabled"));
         var again = await scenario.AddBaselineAsync(Log);
         Assert.Equal(version + 1, again.PolicyVersion);
         var refused = await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
@@ -142,8 +149,13 @@ public sealed class PolicyStateTests
     }
 
     /// <summary>A policy change by another node: <paramref name="sql"/> and the version bump in one transaction.</summary>
-    private static async Task OtherNodeAsync(TpmScenario scenario, int version, string sql) =>
-        await scenario.Service.ExecuteSqlAsync($"BEGIN; {sql}; UPDATE settings SET value = '{version}' WHERE name = 'policy-version'; COMMIT;");
+    /// <summary>Another node (same key store, same database) changes policies and bumps the policy version, in one transaction.</summary>
+    private static Task OtherNodeAsync(TpmScenario scenario, int version, Func<HgsSession, Task> change) =>
+        scenario.Service.AsOtherNodeAsync(async s =>
+        {
+            await change(s);
+            await s.Settings.SetAsync("policy-version", version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        });
 
     private static int PolicyVersionOf(byte[] certificate)
     {

@@ -1,8 +1,11 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenHgs.Crypto;
 using OpenHgs.Crypto.Software;
 using OpenHgs.Protocol.Guardians;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Keys;
 using OpenHgs.Storage.Sqlite;
 
@@ -19,7 +22,8 @@ public sealed class FabricKeyManagerTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _store = new SoftwareKeyStoreProvider().Open(KeyStoreUri.Parse(SoftwareKeyStoreProvider.DefaultUri), new KeyStoreOpenContext(_directory, Production: false));
-        _database = new SqliteDatabase(Path.Combine(_directory, "hgs.db"), TimeProvider.System);
+        _database = new SqliteDatabase(Path.Combine(_directory, "hgs.db"), TimeProvider.System, new KeyStoreRowAuthenticator(_store));
+        await KeyStoreRowAuthenticator.EnsureKeyAsync(_store, _database, CancellationToken.None);
         await _database.MigrateAsync(CancellationToken.None);
         _keys = new FabricKeyManager(_store, _database, TimeProvider.System, NullLogger<FabricKeyManager>.Instance);
         await _keys.InitializeAsync(CancellationToken.None);
@@ -108,5 +112,56 @@ public sealed class FabricKeyManagerTests : IAsyncLifetime
         Assert.Equal(["admin.keys.disable", "admin.keys.add"], tail.Select(e => e.Event));
         Assert.All(tail, e => Assert.Equal(added.Id, e.Subject));
         Assert.True((await _database.ReadAsync(s => s.Audit.VerifyAsync(), CancellationToken.None)).Valid);
+    }
+    [Fact]
+    public async Task A_row_whose_key_the_store_does_not_hold_is_ignored_even_with_a_valid_mac()
+    {
+        // Rows written through the tables carry valid MACs: only the key store can tell these apart.
+        var genuine = (await _keys.GetSnapshotAsync(CancellationToken.None)).Primary(FabricKeyRole.AttestationSigner);
+        using var foreignKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var foreign = new CertificateRequest("CN=foreign", foreignKey, HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        await _database.InTransactionAsync(async s =>
+        {
+            // A label the store has no key for, and a label whose store key is not the certificate's.
+            await s.FabricKeys.AddAsync(genuine.Record with { Id = "att-unheld", Label = "openhgs-att-unheld", Certificate = foreign.RawData, IsPrimary = false });
+            await s.FabricKeys.AddAsync(genuine.Record with { Id = "att-mismatch", Label = "openhgs-att-shared", Certificate = foreign.RawData, IsPrimary = false });
+            return 0;
+        }, CancellationToken.None);
+        _store.CreateKey(new CreateKeyRequest("openhgs-att-shared", KeyAlgorithm.EcP256, KeyUsage.Sign));
+        _keys.Invalidate();
+
+        var snapshot = await _keys.GetSnapshotAsync(CancellationToken.None);
+        Assert.Equal(
+            [new RejectedFabricKey("att-mismatch", FabricKeyRejection.PublicKeyMismatch), new RejectedFabricKey("att-unheld", FabricKeyRejection.KeyNotHeld)],
+            snapshot.Rejected.OrderBy(r => r.Id, StringComparer.Ordinal).ToArray());
+        Assert.DoesNotContain(snapshot.Keys, k => k.Id is "att-unheld" or "att-mismatch");
+        Assert.Null(snapshot.FindByCertificate(FabricKeyRole.AttestationSigner, foreign.RawData));
+        Assert.Equal(genuine.Id, snapshot.Primary(FabricKeyRole.AttestationSigner).Id);
+    }
+
+    [Fact]
+    public async Task A_row_edited_outside_openhgs_is_ignored_refused_for_changes_and_can_be_removed()
+    {
+        var added = await _keys.AddAsync(FabricKeyRole.Signing, CancellationToken.None);
+        await using (var connection = new SqliteConnection($"Data Source={Path.Combine(_directory, "hgs.db")};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"UPDATE fabric_keys SET is_primary = 1 WHERE id = '{added.Id}'";
+            Assert.Equal(1, await command.ExecuteNonQueryAsync());
+        }
+
+        _keys.Invalidate();
+        var snapshot = await _keys.GetSnapshotAsync(CancellationToken.None);
+        Assert.Equal(new RejectedFabricKey(added.Id, FabricKeyRejection.RowIntegrity), Assert.Single(snapshot.Rejected));
+        Assert.NotEqual(added.Id, snapshot.Primary(FabricKeyRole.Signing).Id);
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => _keys.SetEnabledAsync(added.Id, false, CancellationToken.None));
+        Assert.Equal("FabricKeyIntegrity", refused.Code);
+
+        await _keys.RemoveAsync(added.Id, CancellationToken.None);
+        Assert.Empty((await _keys.GetSnapshotAsync(CancellationToken.None)).Rejected);
+        var removal = (await _database.ReadAsync(s => s.Audit.TailAsync(1), CancellationToken.None)).Single();
+        Assert.Equal(("admin.keys.remove", added.Id, "RowIntegrity"), (removal.Event, removal.Subject, removal.Reason));
     }
 }

@@ -3,6 +3,7 @@ using OpenHgs.Client.Tpm;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Policies;
+using OpenHgs.Service.Tests.Support;
 using OpenHgs.Storage.Sqlite;
 using OpenHgs.Testing;
 
@@ -16,13 +17,14 @@ namespace OpenHgs.Service.Tests.Policies;
 public sealed class PolicySnapshotCacheTests : IAsyncLifetime
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("openhgs-policy-cache-").FullName;
+    private readonly SoftwareRowKey _rows = new();
     private SqliteDatabase _database = null!;
     private PolicyService _policies = null!;
     private PolicySnapshotCache _cache = null!;
 
     public async Task InitializeAsync()
     {
-        _database = new SqliteDatabase(Path.Combine(_directory, "hgs.db"), TimeProvider.System);
+        _database = new SqliteDatabase(Path.Combine(_directory, "hgs.db"), TimeProvider.System, _rows.Authenticator);
         await _database.MigrateAsync(CancellationToken.None);
         _policies = new PolicyService(_database, new SettingsService(_database, TimeProvider.System), TimeProvider.System);
         _cache = new PolicySnapshotCache(_database);
@@ -33,6 +35,7 @@ public sealed class PolicySnapshotCacheTests : IAsyncLifetime
         _database.Dispose();
         SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
+        _rows.Dispose();
         return Task.CompletedTask;
     }
 

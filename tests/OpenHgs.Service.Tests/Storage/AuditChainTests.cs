@@ -7,6 +7,7 @@ using OpenHgs.Service.Audit;
 using OpenHgs.Storage;
 using OpenHgs.Storage.Postgres;
 using OpenHgs.Storage.Sqlite;
+using OpenHgs.Service.Tests.Support;
 using OpenHgs.Testing;
 
 namespace OpenHgs.Service.Tests.Storage;
@@ -16,9 +17,11 @@ public sealed class SqliteAuditTests : AuditChainTests
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("openhgs-audit-").FullName;
 
+    private readonly SoftwareRowKey _rows = new();
+
     private string DatabasePath => Path.Combine(_directory, "hgs.db");
 
-    protected override AdoDatabase Create() => new SqliteDatabase(DatabasePath, TimeProvider.System);
+    protected override AdoDatabase Create() => new SqliteDatabase(DatabasePath, TimeProvider.System, _rows.Authenticator);
 
     protected override DbConnection OpenRaw()
     {
@@ -27,12 +30,13 @@ public sealed class SqliteAuditTests : AuditChainTests
         return connection;
     }
 
-    protected override AdoDatabase CreateUnreachable() => new SqliteDatabase(Path.Combine(_directory, "no-such-dir", "hgs.db"), TimeProvider.System);
+    protected override AdoDatabase CreateUnreachable() => new SqliteDatabase(Path.Combine(_directory, "no-such-dir", "hgs.db"), TimeProvider.System, _rows.Authenticator);
 
     protected override void Cleanup()
     {
         SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
+        _rows.Dispose();
     }
 }
 
@@ -40,8 +44,9 @@ public sealed class SqliteAuditTests : AuditChainTests
 public sealed class PostgresAuditTests : AuditChainTests
 {
     private readonly string _connectionString = PostgresServer.Instance.CreateDatabase("audit");
+    private readonly SoftwareRowKey _rows = new();
 
-    protected override AdoDatabase Create() => new PostgresDatabase(_connectionString, TimeProvider.System);
+    protected override AdoDatabase Create() => new PostgresDatabase(_connectionString, TimeProvider.System, _rows.Authenticator);
 
     protected override DbConnection OpenRaw()
     {
@@ -50,9 +55,13 @@ public sealed class PostgresAuditTests : AuditChainTests
         return connection;
     }
 
-    protected override AdoDatabase CreateUnreachable() => new PostgresDatabase("Host=127.0.0.1;Port=1;Username=postgres;Database=none;Timeout=2", TimeProvider.System);
+    protected override AdoDatabase CreateUnreachable() => new PostgresDatabase("Host=127.0.0.1;Port=1;Username=postgres;Database=none;Timeout=2", TimeProvider.System, _rows.Authenticator);
 
-    protected override void Cleanup() => NpgsqlConnection.ClearAllPools();
+    protected override void Cleanup()
+    {
+        NpgsqlConnection.ClearAllPools();
+        _rows.Dispose();
+    }
 }
 
 /// <summary>The audit chain on a real database: appends chain, and every kind of tampering is found and named.</summary>

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using OpenHgs.Crypto;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.Tests.Support;
 using OpenHgs.Storage;
 using OpenHgs.Storage.Postgres;
 using OpenHgs.Storage.Sqlite;
@@ -43,7 +44,7 @@ public sealed class SqliteAuditCheckpointTests : AuditCheckpointTests
 
     private string DatabasePath => Path.Combine(_directory, "hgs.db");
 
-    protected override AdoDatabase Create() => new SqliteDatabase(DatabasePath, TimeProvider.System);
+    protected override AdoDatabase Create() => new SqliteDatabase(DatabasePath, TimeProvider.System, Rows.Authenticator);
 
     protected override DbConnection OpenRaw()
     {
@@ -63,7 +64,7 @@ public sealed class PostgresAuditCheckpointTests : AuditCheckpointTests
 {
     private readonly string _connectionString = PostgresServer.Instance.CreateDatabase("checkpoint");
 
-    protected override AdoDatabase Create() => new PostgresDatabase(_connectionString, TimeProvider.System);
+    protected override AdoDatabase Create() => new PostgresDatabase(_connectionString, TimeProvider.System, Rows.Authenticator);
 
     protected override DbConnection OpenRaw()
     {
@@ -85,6 +86,9 @@ public abstract class AuditCheckpointTests : IAsyncLifetime
     private readonly CheckpointKeyToken _key = new();
     private AdoDatabase _database = null!;
 
+    /// <summary>The row-MAC key the databases need (checkpoints themselves are signed, not MACed).</summary>
+    protected SoftwareRowKey Rows { get; } = new();
+
     protected abstract AdoDatabase Create();
 
     protected abstract DbConnection OpenRaw();
@@ -103,6 +107,7 @@ public abstract class AuditCheckpointTests : IAsyncLifetime
         _database.Dispose();
         _key.Dispose();
         Cleanup();
+        Rows.Dispose();
         return Task.CompletedTask;
     }
 

@@ -57,7 +57,11 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
 
         return await database.InTransactionAsync(async s =>
         {
-            var matches = (await s.Tpm.ListRootsAsync().ConfigureAwait(false)).Where(r => r.Thumbprint.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+            // Rows that fail their MAC are never trusted, but can be removed (that is the remedy).
+            var roots = await s.Tpm.ListRootsAsync().ConfigureAwait(false);
+            var matches = roots.Rows
+                .Concat(roots.Rejected.Select(r => new TpmRootRecord(r.Key, "(changed outside OpenHGS)", [], DateTimeOffset.UnixEpoch)))
+                .Where(r => r.Thumbprint.StartsWith(prefix, StringComparison.Ordinal)).ToList();
             var root = matches.Count switch
             {
                 0 => throw ServiceException.NotFound("TpmRootNotFound", $"No registered TPM root has a thumbprint starting {prefix}."),
@@ -72,7 +76,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
     }
 
     public async Task<IReadOnlyList<TpmRootInfo>> ListRootsAsync(CancellationToken cancellationToken) =>
-        (await database.ReadAsync(s => s.Tpm.ListRootsAsync(), cancellationToken).ConfigureAwait(false))
+        (await database.ReadAsync(s => s.Tpm.ListRootsAsync(), cancellationToken).ConfigureAwait(false)).Rows
             .Select(r => new TpmRootInfo(r.Thumbprint, r.Subject, r.AddedAt)).ToList();
 
     /// <summary>Registers a TPM host by its EK; refuses an EK certificate that does not chain to a registered root.</summary>
@@ -228,7 +232,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
 
     private async Task<string> ValidateCertificateAsync(HgsSession s, byte[] certificate, TpmtPublic ek)
     {
-        var registered = (await s.Tpm.ListRootsAsync().ConfigureAwait(false)).Select(r => X509CertificateLoader.LoadCertificate(r.Certificate)).ToList();
+        var registered = (await s.Tpm.ListRootsAsync().ConfigureAwait(false)).Rows.Select(r => X509CertificateLoader.LoadCertificate(r.Certificate)).ToList();
         try
         {
             var roots = registered.Where(c => c.SubjectName.RawData.AsSpan().SequenceEqual(c.IssuerName.RawData)).ToList();

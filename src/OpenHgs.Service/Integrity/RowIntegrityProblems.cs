@@ -1,0 +1,35 @@
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Integrity;
+
+/// <summary>
+/// What a row that fails its MAC means for a request, per table (docs/security.md): the row is never used, and the
+/// request that needed it is refused with a code that names the kind of record.
+/// </summary>
+public static class RowIntegrityProblems
+{
+    public const string SettingsIntegrity = "SettingsIntegrity";
+    public const string AdminCredentialIntegrity = "AdminCredentialIntegrity";
+    public const string HostRecordIntegrity = "HostRecordIntegrity";
+    public const string PolicyIntegrity = "PolicyIntegrity";
+    public const string FabricKeyIntegrity = "FabricKeyIntegrity";
+    public const string TpmRootIntegrity = "TpmRootIntegrity";
+
+    /// <summary>The refusal for a request that needed <paramref name="failure"/>'s row.</summary>
+    public static ServiceException ToRefusal(RowIntegrityException failure)
+    {
+        ArgumentNullException.ThrowIfNull(failure);
+        return failure.Table switch
+        {
+            "settings" => ServiceException.Unavailable(SettingsIntegrity,
+                $"The service setting '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); the service fails closed until an admin sets it again."),
+            "hosts" or "tpm_attestation_keys" or "tpm_activations" => ServiceException.Forbidden(HostRecordIntegrity,
+                $"The registration of host '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); it cannot attest until an admin removes and re-registers it."),
+            "policies" or "baselines" => ServiceException.Unavailable(PolicyIntegrity,
+                $"The {failure.Table} row '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); TPM attestation fails closed until an admin sets or removes it again."),
+            "fabric_keys" => ServiceException.Conflict(FabricKeyIntegrity,
+                $"Fabric key row '{failure.Key}' was changed outside OpenHGS (its MAC does not verify) and is ignored; remove it with 'hgs keys remove {failure.Key}'."),
+            _ => ServiceException.Unavailable("RecordIntegrity", failure.Message),
+        };
+    }
+}

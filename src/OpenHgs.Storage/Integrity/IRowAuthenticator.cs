@@ -1,0 +1,33 @@
+namespace OpenHgs.Storage;
+
+/// <summary>
+/// Computes the MAC of a row's canonical encoding with a key the database does not hold (the service's key store).
+/// </summary>
+/// <remarks>
+/// Security contract: the MAC key never reaches the database or this process's callers; whoever can write the
+/// database but not use the key cannot produce a row that verifies. Implementations throw (and never return a
+/// made-up value) when the key is unavailable, so readers fail closed.
+/// </remarks>
+public interface IRowAuthenticator
+{
+    /// <summary>HMAC-SHA256 (32 bytes) of <paramref name="canonicalRow"/>.</summary>
+    byte[] Compute(byte[] canonicalRow);
+}
+
+/// <summary>
+/// A security-relevant row whose MAC is missing or does not verify: it was written (or moved, or edited) outside
+/// OpenHGS. Such a row is never used; what that means for each table is described in docs/security.md.
+/// </summary>
+public sealed class RowIntegrityException(string table, string key)
+    : Exception($"The {table} row '{key}' fails its integrity check (its MAC is missing or wrong): it was changed outside OpenHGS and is not used.")
+{
+    public string Table { get; } = table;
+
+    public string Key { get; } = key;
+}
+
+/// <summary>A row that failed its integrity check, by table and primary key.</summary>
+public sealed record RejectedRow(string Table, string Key);
+
+/// <summary>The rows of a list that verified, and those that did not (never used; reported).</summary>
+public sealed record RowSet<T>(IReadOnlyList<T> Rows, IReadOnlyList<RejectedRow> Rejected);

@@ -1,0 +1,92 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace OpenHgs.Storage;
+
+/// <summary>
+/// Seals and checks security-relevant rows: the MAC covers a domain tag, the table name, the row's primary key and
+/// every column, each typed and length-prefixed, so a row cannot be moved to another key or table, and no column
+/// can be swapped, shortened or moved into its neighbour.
+/// </summary>
+internal sealed class RowMac(IRowAuthenticator authenticator)
+{
+    private static readonly byte[] Domain = "OpenHGS-row-mac-v1"u8.ToArray();
+
+    /// <summary>The canonical encoding: domain, table, key, column count, then per column a type tag, a 4-byte length and the bytes.</summary>
+    public static byte[] Encode(string table, string key, IReadOnlyList<object?> columns)
+    {
+        using var buffer = new MemoryStream();
+        buffer.Write(Domain);
+        Write(buffer, table);
+        Write(buffer, key);
+        Span<byte> count = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(count, columns.Count);
+        buffer.Write(count);
+        foreach (object? column in columns)
+        {
+            Write(buffer, column);
+        }
+
+        return buffer.ToArray();
+    }
+
+    public byte[] Seal(string table, string key, params object?[] columns) => authenticator.Compute(Encode(table, key, columns));
+
+    public bool Verifies(byte[]? mac, string table, string key, params object?[] columns) =>
+        mac is { Length: 32 } && CryptographicOperations.FixedTimeEquals(mac, Seal(table, key, columns));
+
+    /// <summary>Throws <see cref="RowIntegrityException"/> unless <paramref name="mac"/> is the row's MAC.</summary>
+    public void Check(byte[]? mac, string table, string key, params object?[] columns)
+    {
+        if (!Verifies(mac, table, key, columns))
+        {
+            throw new RowIntegrityException(table, key);
+        }
+    }
+
+    /// <summary>Splits rows into those whose MAC verifies and those that do not (one MAC computation per row).</summary>
+    public static RowSet<T> Partition<T>(IEnumerable<(T Row, byte[]? Mac)> rows, Func<T, byte[]?, bool> verifies, string table, Func<T, string> key)
+    {
+        var valid = new List<T>();
+        var rejected = new List<RejectedRow>();
+        foreach (var (row, mac) in rows)
+        {
+            if (verifies(row, mac))
+            {
+                valid.Add(row);
+            }
+            else
+            {
+                rejected.Add(new RejectedRow(table, key(row)));
+            }
+        }
+
+        return new RowSet<T>(valid, rejected);
+    }
+
+    private static void Write(MemoryStream buffer, object? value)
+    {
+        (byte tag, byte[] bytes) = value switch
+        {
+            null => ((byte)0, []),
+            string s => ((byte)1, Encoding.UTF8.GetBytes(s)),
+            byte[] b => ((byte)2, b),
+            long l => ((byte)3, BigEndian(l)),
+            bool f => ((byte)4, [f ? (byte)1 : (byte)0]),
+            _ => throw new ArgumentException($"A row column of type {value.GetType().Name} has no canonical encoding.", nameof(value)),
+        };
+        Span<byte> header = stackalloc byte[5];
+        header[0] = tag;
+        BinaryPrimitives.WriteInt32BigEndian(header[1..], bytes.Length);
+        buffer.Write(header);
+        buffer.Write(bytes);
+    }
+
+    private static byte[] BigEndian(long value)
+    {
+        byte[] bytes = new byte[8];
+        BinaryPrimitives.WriteInt64BigEndian(bytes, value);
+        return bytes;
+    }
+}

@@ -1,0 +1,159 @@
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json.Nodes;
+using OpenHgs.Client;
+using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Protocol.HealthCertificates;
+
+namespace OpenHgs.EndToEnd.Tests.Cli;
+
+/// <summary>Acceptance (issue 8 §4): whoever can write the database cannot mint trust with it; the SQLite file is tampered with directly.</summary>
+public sealed class DatabaseTamperCliTestsOnSqlite(AuditedDataFolder folder) : DatabaseTamperCliTests(folder), IClassFixture<AuditedDataFolder>;
+
+/// <summary>The same, with the database in PostgreSQL: the rows are tampered with through Npgsql.</summary>
+public sealed class DatabaseTamperCliTestsOnPostgres(AuditedPostgresDataFolder folder) : DatabaseTamperCliTests(folder), IClassFixture<AuditedPostgresDataFolder>;
+
+/// <summary>
+/// The database is not a root of trust: on a copy of a fabric with history, rows are inserted or edited with plain SQL
+/// while no server runs (a DBA, a restored backup, a stolen database password), then a real server process starts on it.
+/// </summary>
+public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
+{
+    [Fact]
+    public async Task An_attestation_signer_inserted_with_sql_signs_nothing_that_releases_and_is_reported()
+    {
+        string data = folder.Copy();
+
+        // The attacker's own ECDSA key and certificate, inserted as an enabled primary attestation signer.
+        using var evilKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=OpenHGS attestation signer att-evil", evilKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        using var evilSigner = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data,
+            "INSERT INTO fabric_keys (id, role, label, algorithm, certificate, is_primary, enabled, created_at) " +
+            "VALUES ('att-evil', 'attestation-signer', 'openhgs-att-evil', 'EcP256', @c, 1, 1, 1700000000000)", ("@c", evilSigner.RawData)));
+
+        await using var server = await ServerProcess.StartAsync(data);
+        using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+
+        // A health certificate the attacker signed for a key of their choosing does not release the VM's key.
+        using var attackerHostKey = RSA.Create(2048);
+        var claims = new HealthClaims(AttestationMode.HostKey, 1, new byte[32], "audited-host", DateTimeOffset.UtcNow);
+        byte[] forged = HealthCertificateIssuer.Issue(
+            new HealthCertificateRequest(claims, attackerHostKey.ExportSubjectPublicKeyInfo(), TimeSpan.FromHours(1)),
+            evilSigner, X509SignatureGenerator.CreateForECDsa(evilKey));
+        var release = new JsonObject
+        {
+            ["healthCertificate"] = Convert.ToBase64String(forged),
+            ["keyProtector"] = Convert.ToBase64String(await File.ReadAllBytesAsync(folder.PathOf("vm.kp"))),
+        };
+        using (var refused = await http.PostAsync("/keyprotection/v1/release", new StringContent(release.ToJsonString(), Encoding.UTF8, "application/json")))
+        {
+            var problem = JsonNode.Parse(await refused.Content.ReadAsStringAsync())!;
+            Assert.Equal(403, (int)refused.StatusCode);
+            Assert.Equal("HealthCertificateUntrustedSigner", (string?)problem["code"]);
+            Assert.Null(problem["transportKey"]);
+        }
+
+        // The row is reported by /healthz and 'hgs diagnose'; the genuine keys still serve.
+        using (var health = await http.GetAsync("/healthz"))
+        {
+            var checks = JsonNode.Parse(await health.Content.ReadAsStringAsync())!["checks"]!;
+            Assert.Equal(200, (int)health.StatusCode);
+            Assert.Contains("IGNORED: att-evil (RowIntegrity)", (string?)checks["fabricKeys"], StringComparison.Ordinal);
+        }
+
+        var diagnose = (await HgsCli.RunAsync("diagnose", "--url", server.Url)).Succeeded();
+        Assert.Contains("IGNORED: att-evil (RowIntegrity)", diagnose.StdOut, StringComparison.Ordinal);
+        Assert.Contains("Fabric key row att-evil is ignored (RowIntegrity)", server.Output, StringComparison.Ordinal);
+
+        // 'hgs keys list' shows only the genuine keys, and the genuine host still attests and unlocks.
+        var admin = new Dictionary<string, string?> { ["HGS_URL"] = server.Url, ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
+        var keys = (await HgsCli.RunAsync(["keys", "list", "--json"], admin)).Succeeded().Json().AsArray();
+        Assert.DoesNotContain(keys, k => (string?)k!["id"] == "att-evil");
+        string state = Path.Combine(data, "..", Path.GetFileName(data) + "-state");
+        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", server.Url, "--key-protection-url", server.Url, "--host-key", folder.PathOf("keys"))).Succeeded();
+        (await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", folder.PathOf("vm.kp"), "--out", state + ".tk")).Succeeded();
+    }
+
+    [Fact]
+    public async Task An_admin_hash_replaced_with_sql_admits_nobody()
+    {
+        string data = folder.Copy();
+        const string AttackerToken = "hgsadm_the-attacker-knows-this-one";
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(AttackerToken)));
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data, $"UPDATE settings SET value = '{hash}' WHERE name = 'admin-token-sha256'"));
+
+        await using var server = await ServerProcess.StartAsync(data);
+        foreach (string token in new[] { AttackerToken, folder.AdminToken })
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var answer = await http.GetAsync("/admin/v1/hosts");
+            Assert.Equal(503, (int)answer.StatusCode);
+            Assert.Equal("AdminCredentialIntegrity", (string?)JsonNode.Parse(await answer.Content.ReadAsStringAsync())!["code"]);
+        }
+
+        var cli = await HgsCli.RunAsync(["hosts", "list"], new Dictionary<string, string?> { ["HGS_URL"] = server.Url, ["HGS_ADMIN_TOKEN"] = AttackerToken });
+        Assert.StartsWith("error: AdminCredentialIntegrity:", cli.FailedWithOneErrorLine(3), StringComparison.Ordinal);
+        Assert.Contains("The settings row 'admin-token-sha256' fails its integrity check", server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_host_whose_key_was_swapped_with_sql_cannot_attest()
+    {
+        string data = folder.Copy();
+        string attackerKeys = Path.Combine(data, "..", Path.GetFileName(data) + "-attacker-keys");
+        (await HgsCli.RunAsync("client", "keygen", "--out", attackerKeys)).Succeeded();
+        byte[] spki;
+        using (var keys = HostKeyPair.Load(attackerKeys))
+        {
+            spki = keys.SigningPublicKey;
+        }
+
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data, "UPDATE hosts SET public_key = @k, key_thumbprint = @t WHERE name = 'audited-host'",
+            ("@k", spki), ("@t", Convert.ToHexStringLower(SHA256.HashData(spki)))));
+
+        await using var server = await ServerProcess.StartAsync(data);
+        string state = attackerKeys + "-state";
+        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", server.Url, "--key-protection-url", server.Url, "--host-key", attackerKeys)).Succeeded();
+        var attest = await HgsCli.RunAsync("client", "attest", "--state", state);
+        Assert.StartsWith("error: UnauthorizedHost: HostRecordIntegrity:", attest.FailedWithOneErrorLine(1), StringComparison.Ordinal);
+        Assert.Contains("The registration of host audited-host fails its integrity check", server.Output, StringComparison.Ordinal);
+
+        // Refused and audited with its code.
+        var admin = new Dictionary<string, string?> { ["HGS_URL"] = server.Url, ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
+        var audit = (await HgsCli.RunAsync(["audit", "list", "--json"], admin)).Succeeded().Json().AsArray();
+        Assert.Contains(audit, r => (string?)r!["event"] == "attestation.attest" && (string?)r["reason"] == "HostRecordIntegrity");
+    }
+
+    [Fact]
+    public async Task A_deny_before_date_moved_back_with_sql_fails_closed()
+    {
+        string data = folder.Copy();
+        var admin = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
+        await using (var first = await ServerProcess.StartAsync(data))
+        {
+            admin["HGS_URL"] = first.Url;
+            (await HgsCli.RunAsync(["server", "deny-before", "now"], admin)).Succeeded();
+            Assert.Equal(0, await first.StopAsync());
+        }
+
+        // The attacker moves the date to 1970 (as good as removing it), so that old health certificates release again.
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data, "UPDATE settings SET value = '0' WHERE name = 'deny-before'"));
+
+        await using var server = await ServerProcess.StartAsync(data);
+        string state = Path.Combine(data, "..", Path.GetFileName(data) + "-state");
+        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", server.Url, "--key-protection-url", server.Url, "--host-key", folder.PathOf("keys"))).Succeeded();
+        var unlock = await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", folder.PathOf("vm.kp"), "--out", state + ".tk");
+        Assert.StartsWith("error: SettingsIntegrity:", unlock.FailedWithOneErrorLine(3), StringComparison.Ordinal);
+        Assert.False(File.Exists(state + ".tk"));
+
+        using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+        using var health = await http.GetAsync("/healthz");
+        Assert.Equal(503, (int)health.StatusCode);
+        Assert.Equal("integrity check failed", (string?)JsonNode.Parse(await health.Content.ReadAsStringAsync())!["checks"]!["settings"]);
+    }
+}
