@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Security.Cryptography;
+using System.Text;
 using OpenHgs.Tpm;
 using OpenHgs.Tpm.EventLogs;
 
@@ -24,20 +26,47 @@ public static class PolicyCatalog
     public static IAttestationPolicy? Find(string name) => All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.Ordinal));
 }
 
-/// <summary>Hgs_EventLogIntegrity: every event whose digest is defined as the hash of its data really is (so decoded data can be trusted).</summary>
+/// <summary>
+/// Hgs_EventLogIntegrity: every event whose digest is defined as the hash of its data really is (so decoded data can be
+/// trusted), and every event extended into PCR 4 or 7 has a type the PC Client profile puts there. An event's type is
+/// covered by no digest; refusing types a genuine log never carries there means a relabelled event is named, not trusted.
+/// </summary>
 internal sealed class EventLogIntegrityPolicy : IAttestationPolicy
 {
     private static readonly HashSet<TcgEventType> DataDigestTypes =
         [TcgEventType.Separator, TcgEventType.EfiVariableDriverConfig, TcgEventType.EfiAction];
 
+    // PCR 4: boot manager code (PE images, boot-option actions, the separator; EV_IPL for a legacy MBR boot).
+    // PCR 7: Secure Boot policy (variables, authorities, SPDM device policy, actions such as "UEFI Debug Mode").
+    private static readonly Dictionary<int, HashSet<TcgEventType>> ExpectedTypes = new()
+    {
+        [4] = [TcgEventType.EfiBootServicesApplication, TcgEventType.EfiAction, TcgEventType.Separator, TcgEventType.Ipl],
+        [7] =
+        [
+            TcgEventType.EfiVariableDriverConfig, TcgEventType.EfiVariableAuthority, TcgEventType.Separator, TcgEventType.EfiAction,
+            TcgEventType.EfiSpdmDevicePolicy, TcgEventType.EfiSpdmDeviceAuthority,
+        ],
+    };
+
     public string Name => "Hgs_EventLogIntegrity";
 
-    public string Description => "Events whose digest is the hash of their data (separators, Secure Boot variables, EFI actions) verify in every bank.";
+    public string Description =>
+        "Events whose digest is the hash of their data (separators, Secure Boot variables, EFI actions) verify in every bank, "
+        + "and PCRs 4 and 7 hold only the event types the PC Client profile puts there.";
 
     public PolicyState DefaultState => PolicyState.Enabled;
 
     public PolicyResult Evaluate(PolicyEvidence evidence)
     {
+        var unexpected = evidence.Log.Events
+            .Where(e => e.IsExtended && ExpectedTypes.TryGetValue(e.Pcr, out var expected) && !expected.Contains(e.Type))
+            .Select(e => string.Create(CultureInfo.InvariantCulture, $"event {e.Index} in PCR {e.Pcr} has type {e.Type.SpecName()}"))
+            .ToList();
+        if (unexpected.Count > 0)
+        {
+            return PolicyResult.Fail($"unexpected event type(s): {string.Join("; ", unexpected.Take(10))}.");
+        }
+
         var bad = evidence.Log.Events
             .Where(e => DataDigestTypes.Contains(e.Type) && evidence.Log.Banks.Any(b => b.CanHash() && !e.DigestMatchesData(b)))
             .Select(e => e.Index).ToList();
@@ -65,7 +94,7 @@ internal sealed class SecureBootEnabledPolicy : IAttestationPolicy
     };
 }
 
-/// <summary>Hgs_UefiDebugDisabled: PCR 7 does not record "UEFI Debug Mode".</summary>
+/// <summary>Hgs_UefiDebugDisabled: no PCR 7 event records "UEFI Debug Mode", whatever its event type.</summary>
 internal sealed class UefiDebugDisabledPolicy : IAttestationPolicy
 {
     public string Name => "Hgs_UefiDebugDisabled";
@@ -74,8 +103,10 @@ internal sealed class UefiDebugDisabledPolicy : IAttestationPolicy
 
     public PolicyState DefaultState => PolicyState.Enabled;
 
-    public PolicyResult Evaluate(PolicyEvidence evidence) =>
-        evidence.SecureBoot.DebugModeMeasured ? PolicyResult.Fail("PCR 7 records UEFI Debug Mode.") : PolicyResult.Pass();
+    // DebugModeEvent is found by digest or data, not by event type (a host can relabel the type).
+    public PolicyResult Evaluate(PolicyEvidence evidence) => evidence.SecureBoot.DebugModeEvent is { } index
+        ? PolicyResult.Fail(string.Create(CultureInfo.InvariantCulture, $"PCR 7 records UEFI Debug Mode (event {index})."))
+        : PolicyResult.Pass();
 }
 
 /// <summary>Hgs_SecureBootSettings: PK, KEK, db and dbx measurements equal those of a registered baseline.</summary>
@@ -124,29 +155,49 @@ internal sealed class BaselineMatchPolicy : IAttestationPolicy
     }
 }
 
-/// <summary>Hgs_BootComponents: every boot application measured into PCR 4 is one a registered baseline booted.</summary>
+/// <summary>
+/// Hgs_BootComponents: every digest extended into PCR 4 is one a registered baseline extended there (or a benign constant).
+/// Selected by PCR and digest, never by event type: the type is covered by no digest, so an unapproved boot loader
+/// relabelled EV_EFI_BOOT_SERVICES_DRIVER or EV_COMPACT_HASH is still a PCR 4 measurement that must be approved.
+/// </summary>
 internal sealed class BootComponentsPolicy : IAttestationPolicy
 {
     private const int BootManagerPcr = 4;
 
+    // What every boot manager extends into PCR 4 besides images: the normal separator and the boot-option actions.
+    // Harmless whatever type a log gives them: an image's digest cannot equal the hash of these constants.
+    private static readonly byte[][] BenignMeasurements =
+    [
+        new byte[4],
+        Encoding.ASCII.GetBytes("Calling EFI Application from Boot Option"),
+        Encoding.ASCII.GetBytes("Returning from EFI Application from Boot Option"),
+    ];
+
+    private static readonly HashSet<string> BenignDigests =
+        BenignMeasurements.Select(m => Convert.ToHexStringLower(SHA256.HashData(m))).ToHashSet(StringComparer.Ordinal);
+
     public string Name => "Hgs_BootComponents";
 
-    public string Description => "Every EFI boot application in PCR 4 (shim, boot loader, kernel) has a SHA-256 digest seen in a registered baseline.";
+    public string Description =>
+        "Every SHA-256 digest extended into PCR 4 (shim, boot loader, kernel, whatever their event type) was extended there by a registered baseline.";
 
     public PolicyState DefaultState => PolicyState.Enabled;
 
     public PolicyResult Evaluate(PolicyEvidence evidence)
     {
-        var allowed = evidence.Baselines.SelectMany(b => Applications(b.Log)).Select(Convert.ToHexStringLower).ToHashSet(StringComparer.Ordinal);
-        var unknown = Applications(evidence.Log).Select(Convert.ToHexStringLower).Where(d => !allowed.Contains(d)).ToList();
+        var approved = evidence.Baselines.SelectMany(b => Measured(b.Log)).Select(e => Sha256(e)).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        approved.UnionWith(BenignDigests);
+        var unknown = Measured(evidence.Log).Where(e => Sha256(e) is not { } digest || !approved.Contains(digest)).ToList();
         return unknown.Count == 0
             ? PolicyResult.Pass()
-            : PolicyResult.Fail($"{unknown.Count} boot application(s) in PCR 4 are in no registered baseline.");
+            : PolicyResult.Fail($"{unknown.Count} measurement(s) in PCR 4 are in no registered baseline: "
+                + string.Join("; ", unknown.Take(10).Select(e => string.Create(CultureInfo.InvariantCulture, $"event {e.Index} ({e.Type.SpecName()})"))) + ".");
     }
 
-    private static IEnumerable<byte[]> Applications(EventLog log) =>
-        log.Events.Where(e => e.Pcr == BootManagerPcr && e.Type == TcgEventType.EfiBootServicesApplication && e.Digests.ContainsKey(TpmAlgorithm.Sha256))
-            .Select(e => e.Digests[TpmAlgorithm.Sha256]);
+    private static IEnumerable<TcgEvent> Measured(EventLog log) => log.Events.Where(e => e.Pcr == BootManagerPcr && e.IsExtended);
+
+    private static string? Sha256(TcgEvent e) =>
+        e.Digests.TryGetValue(TpmAlgorithm.Sha256, out var digest) ? Convert.ToHexStringLower(digest) : null;
 }
 
 /// <summary>Hgs_KernelCommandLine: PCR 8 (kernel command line) and PCR 9 (kernel, initrd as read by the boot loader) equal a baseline's.</summary>

@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace OpenHgs.Tpm.EventLogs;
 
 /// <summary>
@@ -34,7 +36,10 @@ public sealed record SecureBootVariable(
 /// <param name="Db">Allowed signature database measurement.</param>
 /// <param name="Dbx">Forbidden signature database measurement.</param>
 /// <param name="Authorities">EV_EFI_VARIABLE_AUTHORITY events: db entries that authorised loaded images.</param>
-/// <param name="DebugModeMeasured">True when PCR 7 records "UEFI Debug Mode" (HGS Hgs_UefiDebugDisabled fails).</param>
+/// <param name="DebugModeEvent">
+/// Index of the first PCR 7 event that records "UEFI Debug Mode", or null. Found by digest (H("UEFI Debug Mode") in
+/// any bank) or by data, never by event type: the type is covered by no digest, so a host can relabel the event.
+/// </param>
 public sealed record SecureBootState(
     bool? Enabled,
     SecureBootVariable? SecureBoot,
@@ -43,9 +48,23 @@ public sealed record SecureBootState(
     SecureBootVariable? Db,
     SecureBootVariable? Dbx,
     IReadOnlyList<SecureBootVariable> Authorities,
-    bool DebugModeMeasured)
+    int? DebugModeEvent)
 {
     private const int SecureBootPcr = 7;
+
+    private const string DebugModeText = "UEFI Debug Mode";
+
+    // The EV_EFI_ACTION string as firmware measures it (ASCII, no NUL), and the encodings a variant firmware might hash.
+    private static readonly byte[][] DebugModeEncodings =
+    [
+        Encoding.ASCII.GetBytes(DebugModeText),
+        Encoding.ASCII.GetBytes(DebugModeText + "\0"),
+        Encoding.Unicode.GetBytes(DebugModeText),
+        Encoding.Unicode.GetBytes(DebugModeText + "\0"),
+    ];
+
+    /// <summary>True when PCR 7 records "UEFI Debug Mode" (HGS Hgs_UefiDebugDisabled fails).</summary>
+    public bool DebugModeMeasured => DebugModeEvent is not null;
 
     /// <summary>Extracts the state from a parsed log (first measurement of each variable wins).</summary>
     public static SecureBootState FromLog(EventLog log)
@@ -53,16 +72,16 @@ public sealed record SecureBootState(
         ArgumentNullException.ThrowIfNull(log);
         SecureBootVariable? secureBoot = null, pk = null, kek = null, db = null, dbx = null;
         var authorities = new List<SecureBootVariable>();
-        var debug = false;
+        int? debug = null;
         foreach (var e in log.Events)
         {
             if (e.Pcr != SecureBootPcr)
             {
                 continue;
             }
-            if (e is { Type: TcgEventType.EfiAction, Details: TextEventDetails { Text: "UEFI Debug Mode" } })
+            if (debug is null && RecordsDebugMode(e))
             {
-                debug = true;
+                debug = e.Index;
             }
             if (e.Details is not UefiVariableDetails v)
             {
@@ -93,6 +112,23 @@ public sealed record SecureBootState(
 
         bool? enabled = secureBoot is null ? null : secureBoot.Value.Length > 0 && secureBoot.Value[0] == 1;
         return new SecureBootState(enabled, secureBoot, pk, kek, db, dbx, authorities, debug);
+    }
+
+    // Whatever the event's type: its data reads "UEFI Debug Mode", or a digest is the hash of that string.
+    private static bool RecordsDebugMode(TcgEvent e)
+    {
+        if (EventDetailsDecoder.DecodeText(e.Data) is { Text: DebugModeText })
+        {
+            return true;
+        }
+        foreach (var (bank, digest) in e.Digests)
+        {
+            if (bank.CanHash() && DebugModeEncodings.Any(text => bank.Hash(text).AsSpan().SequenceEqual(digest)))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static bool Verified(EventLog log, TcgEvent e)

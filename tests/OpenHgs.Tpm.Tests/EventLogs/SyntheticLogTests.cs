@@ -92,6 +92,36 @@ public sealed class SyntheticLogTests
         Assert.True(state.DebugModeMeasured);
     }
 
+    [Theory]
+    [InlineData(TcgEventType.EfiAction, "UEFI Debug Mode")]
+    [InlineData(TcgEventType.EfiVariableDriverConfig, "UEFI Debug Mode")]
+    [InlineData(TcgEventType.Ipl, "UEFI Debug Mode\0")]
+    [InlineData((TcgEventType)0x1234, "UEFI Debug Mode")]
+    public void Uefi_debug_mode_is_found_whatever_the_event_type_says(TcgEventType type, string text)
+    {
+        var bytes = EventLogBuilder.Agile(TpmAlgorithm.Sha256)
+            .Add(7, (uint)TcgEventType.Separator, new byte[4])
+            .Add(7, (uint)type, text)
+            .Build();
+
+        var state = EventLogParser.Parse(bytes).GetSecureBootState();
+
+        Assert.Equal(2, state.DebugModeEvent);
+        Assert.True(state.DebugModeMeasured);
+    }
+
+    [Fact]
+    public void Uefi_debug_mode_is_found_by_digest_when_the_data_is_rewritten_and_not_in_other_pcrs()
+    {
+        var debug = TpmAlgorithm.Sha1.Hash("UEFI Debug Mode"u8);
+        var bytes = EventLogBuilder.Legacy()
+            .RawLegacy(1, (uint)TcgEventType.EfiAction, debug, "UEFI Debug Mode"u8.ToArray())
+            .RawLegacy(7, (uint)TcgEventType.EfiVariableAuthority, debug, [1, 2, 3])
+            .Build();
+
+        Assert.Equal(1, EventLogParser.Parse(bytes).GetSecureBootState().DebugModeEvent);
+    }
+
     [Fact]
     public void Secure_boot_variable_whose_digest_does_not_match_is_not_verified()
     {
