@@ -39,6 +39,27 @@ public sealed class TpmCliTests
     }
 
     [Fact]
+    public async Task Eventlog_show_lists_windows_minus_one_events_without_replaying_them()
+    {
+        string path = Path.Combine(Path.GetTempPath(), "openhgs-wbcl-" + Guid.NewGuid().ToString("N") + ".bin");
+        await File.WriteAllBytesAsync(path, OpenHgs.Tpm.Tests.Support.EventLogBuilder.WindowsMeasuredBoot(OpenHgs.Tpm.TpmAlgorithm.Sha256).Build());
+        try
+        {
+            var json = (await HgsCli.RunAsync("eventlog", "show", path, "--json")).Succeeded().Json();
+
+            var tags = json["events"]!.AsArray().Where(e => (int)e!["pcr"]! == -1).ToList();
+            Assert.Equal(2, tags.Count);
+            Assert.All(tags, e => Assert.Equal("EV_NO_ACTION", (string?)e!["type"]));
+            Assert.Equal(["0", "1", "2", "3", "4", "5", "6", "7", "12"], json["pcrs"]!["sha256"]!.AsObject().Select(p => p.Key));
+            Assert.Contains("PCR -1 EV_NO_ACTION", (await HgsCli.RunAsync("eventlog", "show", path)).Succeeded().StdOut, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task Eventlog_show_refuses_a_truncated_log_with_one_error_line()
     {
         string path = Path.Combine(Path.GetTempPath(), "openhgs-truncated-" + Guid.NewGuid().ToString("N") + ".bin");
