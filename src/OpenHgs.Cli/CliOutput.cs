@@ -20,6 +20,9 @@ internal static class CliOutput
 
     public static void Line(string text) => Console.Out.WriteLine(text);
 
+    /// <summary>A security warning on stderr (so it is seen even with <c>--json</c> piped to a tool), one line.</summary>
+    public static void Warning(string text) => Console.Error.WriteLine("WARNING: " + text);
+
     /// <summary>Writes a file that holds secrets (mode 0600), refusing to overwrite unless asked.</summary>
     public static void WriteSecretFile(string path, ReadOnlySpan<byte> content, bool overwrite = false)
     {

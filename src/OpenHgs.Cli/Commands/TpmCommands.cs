@@ -64,6 +64,12 @@ internal static class TpmCommands
             {
                 var document = ReadJson(parse.GetValue(identity)!, "TPM identity", WireJson.Default.TpmIdentity);
                 var host = await client.AddHostAsync(parse.GetValue(name)!, document, parse.GetValue(allow), ct).ConfigureAwait(false);
+                if (document.EkCertificate is null)
+                {
+                    // Only the admin's word vouches for this EK: say so loudly, whatever the output format.
+                    CliOutput.Warning($"TPM host {host.Name} was registered WITHOUT an EK certificate: nothing proves its EK is in a genuine TPM " +
+                        "(a software TPM would be accepted). Do this only for an EK you verified out of band.");
+                }
                 if (json)
                 {
                     CliOutput.Json(host, WireJson.Default.HostInfo);

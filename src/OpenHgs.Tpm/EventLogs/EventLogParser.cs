@@ -27,6 +27,9 @@ public static class EventLogParser
     /// <summary>Most banks a Spec ID event may declare.</summary>
     public const int MaxBanks = 16;
 
+    /// <summary>The PCR index (0xFFFFFFFF, i.e. -1) Windows logs give EV_NO_ACTION events that belong to no PCR.</summary>
+    private const uint NoPcrIndex = uint.MaxValue;
+
     private const int Sha1DigestSize = 20;
     private static readonly byte[] SpecIdSignature = "Spec ID Event03\0"u8.ToArray();
 
@@ -89,8 +92,7 @@ public static class EventLogParser
     private static TcgEvent ReadLegacyEvent(ref EventLogReader reader, int index)
     {
         var start = reader.Offset;
-        var pcr = ReadPcrIndex(ref reader);
-        var type = (TcgEventType)reader.ReadUInt32("event type");
+        var (pcr, type) = ReadPcrAndType(ref reader);
         var digest = reader.Take(Sha1DigestSize, "SHA-1 digest").ToArray();
         var data = ReadEventData(ref reader);
         return new TcgEvent(index, pcr, type, new Dictionary<TpmAlgorithm, byte[]> { [TpmAlgorithm.Sha1] = digest },
@@ -106,8 +108,7 @@ public static class EventLogParser
         DecodeContext context)
     {
         var start = reader.Offset;
-        var pcr = ReadPcrIndex(ref reader);
-        var type = (TcgEventType)reader.ReadUInt32("event type");
+        var (pcr, type) = ReadPcrAndType(ref reader);
         var countOffset = reader.Offset;
         var count = reader.ReadUInt32("digest count");
         if (count == 0 || count != specId.Algorithms.Count)
@@ -157,16 +158,27 @@ public static class EventLogParser
         };
     }
 
-    private static int ReadPcrIndex(ref EventLogReader reader)
+    /// <summary>
+    /// Reads the PCR index and event type. PCR 0xFFFFFFFF is accepted only on EV_NO_ACTION (Windows measured-boot
+    /// logs tag e.g. the AIK and trust points that way) and becomes <see cref="TcgEvent.NoPcr"/>; an event that
+    /// would be extended must name a real PCR.
+    /// </summary>
+    private static (int Pcr, TcgEventType Type) ReadPcrAndType(ref EventLogReader reader)
     {
         var offset = reader.Offset;
         var pcr = reader.ReadUInt32("PCR index");
+        var type = (TcgEventType)reader.ReadUInt32("event type");
+        if (pcr == NoPcrIndex && type == TcgEventType.NoAction)
+        {
+            return (TcgEvent.NoPcr, type);
+        }
         if (pcr > MaxPcrIndex)
         {
             throw new EventLogFormatException(EventLogError.PcrIndexOutOfRange, offset,
-                $"PCR index {pcr} is above {MaxPcrIndex}");
+                $"PCR index {pcr} is above {MaxPcrIndex}" +
+                (pcr == NoPcrIndex ? $" (0x{NoPcrIndex:X8} is accepted only on EV_NO_ACTION)" : string.Empty));
         }
-        return (int)pcr;
+        return ((int)pcr, type);
     }
 
     private static byte[] ReadEventData(ref EventLogReader reader)

@@ -4,7 +4,8 @@ namespace OpenHgs.Tpm.EventLogs;
 /// One measured (or informational) event of a TCG event log.
 /// </summary>
 /// <param name="Index">Zero-based position in the log (the Spec ID header event of a crypto-agile log is index 0).</param>
-/// <param name="Pcr">PCR index the event was extended into (0..<see cref="EventLogParser.MaxPcrIndex"/>).</param>
+/// <param name="Pcr">PCR index the event was extended into (0..<see cref="EventLogParser.MaxPcrIndex"/>), or
+/// <see cref="NoPcr"/> for an EV_NO_ACTION event that belongs to no PCR (Windows logs).</param>
 /// <param name="Type">Event type.</param>
 /// <param name="Digests">Digest per bank. A legacy log has only SHA-1; a crypto-agile log has every Spec ID bank.</param>
 /// <param name="Data">Raw event data (the bytes the firmware logged; not necessarily what was hashed).</param>
@@ -17,6 +18,12 @@ public sealed record TcgEvent(
     byte[] Data,
     EventDetails? Details)
 {
+    /// <summary>
+    /// The <see cref="Pcr"/> of an EV_NO_ACTION event logged with PCR index 0xFFFFFFFF (Windows measured-boot logs: AIK
+    /// and trust-point tags). Only EV_NO_ACTION may carry it, so such an event is never extended nor replayed.
+    /// </summary>
+    public const int NoPcr = -1;
+
     /// <summary>Byte offset of the event's header in the log.</summary>
     public int Offset { get; init; }
 

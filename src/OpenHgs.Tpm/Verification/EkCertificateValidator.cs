@@ -15,6 +15,10 @@ public enum EkCertificateFailure
     UntrustedChain,
     /// <summary>The certificate or a chain element is outside its validity period.</summary>
     Expired,
+    /// <summary>The certificate has an extended key usage extension without tcg-kp-EKCertificate (2.23.133.8.1).</summary>
+    WrongExtendedKeyUsage,
+    /// <summary>A CA certificate of the chain has a critical extension the validator does not process.</summary>
+    UnsupportedCriticalExtension,
 }
 
 /// <summary>Outcome of EK certificate validation.</summary>
@@ -28,10 +32,34 @@ public sealed record EkCertificateResult(EkCertificateFailure? Failure, string D
 /// Validates an EK certificate against configured TPM manufacturer roots (and optional intermediates) and checks
 /// that it certifies the presented EK public key. Revocation is not checked (TPM vendors rarely publish CRLs
 /// reachable from a fabric). EK certificates commonly carry critical extensions .NET does not understand
-/// (TCG subjectAltName directoryName, subjectDirectoryAttributes); those alone are tolerated.
+/// (TCG subjectAltName directoryName, subjectDirectoryAttributes); those are tolerated on the EK certificate only: a
+/// CA certificate of the chain with a critical extension outside the RFC 5280 path-validation set is refused, since
+/// a critical extension means "do not trust this certificate unless you enforce this". An EK certificate that has an
+/// extended key usage extension must list tcg-kp-EKCertificate (2.23.133.8.1) — a certificate issued for another
+/// purpose does not vouch for an EK; one without the extension is accepted (the TCG profile makes it optional).
 /// </summary>
 public static class EkCertificateValidator
 {
+    /// <summary>tcg-kp-EKCertificate (TCG EK Credential Profile).</summary>
+    public const string EkCertificateUsageOid = "2.23.133.8.1";
+
+    /// <summary>
+    /// Critical extensions a CA certificate may carry: those the chain builder enforces (RFC 5280 §6) plus
+    /// subjectAltName/extendedKeyUsage, which constrain no path the validator accepts.
+    /// </summary>
+    private static readonly HashSet<string> CaCriticalExtensions =
+    [
+        "2.5.29.15", // keyUsage
+        "2.5.29.17", // subjectAltName
+        "2.5.29.19", // basicConstraints
+        "2.5.29.30", // nameConstraints
+        "2.5.29.32", // certificatePolicies
+        "2.5.29.33", // policyMappings
+        "2.5.29.36", // policyConstraints
+        "2.5.29.37", // extKeyUsage
+        "2.5.29.54", // inhibitAnyPolicy
+    ];
+
     /// <summary>Validates <paramref name="certificateDer"/> for <paramref name="ek"/> at <paramref name="now"/>.</summary>
     public static EkCertificateResult Validate(byte[] certificateDer, TpmtPublic ek, IEnumerable<X509Certificate2> roots,
         IEnumerable<X509Certificate2>? intermediates = null, DateTimeOffset? now = null)
@@ -53,6 +81,12 @@ public static class EkCertificateValidator
             if (!SameKey(certificate, ek))
             {
                 return new(EkCertificateFailure.KeyMismatch, "the certificate does not certify the presented EK");
+            }
+            if (certificate.Extensions.OfType<X509EnhancedKeyUsageExtension>().FirstOrDefault() is { } eku
+                && !eku.EnhancedKeyUsages.Cast<Oid>().Any(o => o.Value == EkCertificateUsageOid))
+            {
+                return new(EkCertificateFailure.WrongExtendedKeyUsage,
+                    $"the extended key usage ({string.Join(", ", eku.EnhancedKeyUsages.Cast<Oid>().Select(o => o.Value))}) lacks tcg-kp-EKCertificate ({EkCertificateUsageOid})");
             }
             using var chain = new X509Chain();
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
@@ -77,6 +111,14 @@ public static class EkCertificateValidator
             {
                 return new(EkCertificateFailure.UntrustedChain,
                     problems.Count > 0 ? string.Join("; ", problems.Select(s => s.StatusInformation.Trim())) : "no configured root");
+            }
+            foreach (var ca in chain.ChainElements.Skip(1).Select(e => e.Certificate))
+            {
+                if (ca.Extensions.FirstOrDefault(x => x.Critical && !CaCriticalExtensions.Contains(x.Oid?.Value ?? string.Empty)) is { } unknown)
+                {
+                    return new(EkCertificateFailure.UnsupportedCriticalExtension,
+                        $"the CA certificate {ca.Subject} has the critical extension {unknown.Oid?.Value}, which is not processed");
+                }
             }
             return new(null, $"chains to {chain.ChainElements[^1].Certificate.Subject}");
         }

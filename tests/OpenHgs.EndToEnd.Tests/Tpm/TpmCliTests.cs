@@ -39,6 +39,27 @@ public sealed class TpmCliTests
     }
 
     [Fact]
+    public async Task Eventlog_show_lists_windows_minus_one_events_without_replaying_them()
+    {
+        string path = Path.Combine(Path.GetTempPath(), "openhgs-wbcl-" + Guid.NewGuid().ToString("N") + ".bin");
+        await File.WriteAllBytesAsync(path, OpenHgs.Tpm.Tests.Support.EventLogBuilder.WindowsMeasuredBoot(OpenHgs.Tpm.TpmAlgorithm.Sha256).Build());
+        try
+        {
+            var json = (await HgsCli.RunAsync("eventlog", "show", path, "--json")).Succeeded().Json();
+
+            var tags = json["events"]!.AsArray().Where(e => (int)e!["pcr"]! == -1).ToList();
+            Assert.Equal(2, tags.Count);
+            Assert.All(tags, e => Assert.Equal("EV_NO_ACTION", (string?)e!["type"]));
+            Assert.Equal(["0", "1", "2", "3", "4", "5", "6", "7", "12"], json["pcrs"]!["sha256"]!.AsObject().Select(p => p.Key));
+            Assert.Contains("PCR -1 EV_NO_ACTION", (await HgsCli.RunAsync("eventlog", "show", path)).Succeeded().StdOut, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task Eventlog_show_refuses_a_truncated_log_with_one_error_line()
     {
         string path = Path.Combine(Path.GetTempPath(), "openhgs-truncated-" + Guid.NewGuid().ToString("N") + ".bin");
@@ -86,7 +107,7 @@ public sealed class TpmCliTests
         (await Hgs("tpm-roots", "add", scenario.Tpm.RootCertificatePath)).Succeeded();
         (await Hgs("tpm-roots", "add", scenario.Tpm.IssuerCertificatePath)).Succeeded();
         (await Hgs("client", "identify", "--state", state, "--tpm", scenario.Tpm.Specification, "--out", Path.Combine(dir, "id.json"))).Succeeded();
-        (await Hgs("hosts", "add-tpm", "--name", "cli-host", "--identity", Path.Combine(dir, "id.json"))).Succeeded();
+        Assert.Empty((await Hgs("hosts", "add-tpm", "--name", "cli-host", "--identity", Path.Combine(dir, "id.json"))).Succeeded().StdErr);
         (await Hgs("client", "configure", "--state", state, "--attestation-url", service.Url, "--key-protection-url", service.Url,
             "--tpm", scenario.Tpm.Specification, "--event-log", log)).Succeeded();
         (await Hgs("client", "baseline", "--state", state, "--out", Path.Combine(dir, "baseline.json"), "--hardware-class", "gce-n1")).Succeeded();
@@ -132,5 +153,34 @@ public sealed class TpmCliTests
         }
 
         Assert.Empty((await Hgs("tpm-roots", "list", "--json")).Succeeded().Json().AsArray());
+    }
+
+    [Theory]
+    [InlineData(DatabaseKind.Sqlite)]
+    [InlineData(DatabaseKind.Postgres)]
+    public async Task Add_tpm_without_certificate_needs_the_flag_and_then_warns_loudly_on_stderr(DatabaseKind database)
+    {
+        await using var scenario = await TpmScenario.StartAsync(registerRoots: false, database: database);
+        var service = scenario.Service;
+        var env = new Dictionary<string, string?> { ["HGS_URL"] = service.Url, ["HGS_ADMIN_TOKEN"] = service.AdminToken };
+        string dir = Path.Combine(service.Root, "cli-nocert");
+        Directory.CreateDirectory(dir);
+        string identity = Path.Combine(dir, "id.json");
+        Task<CliResult> Hgs(params string[] args) => HgsCli.RunAsync(args, env);
+
+        (await Hgs("client", "identify", "--state", Path.Combine(dir, "state"), "--tpm", scenario.Tpm.Specification, "--out", identity)).Succeeded();
+        var document = JsonNode.Parse(await File.ReadAllTextAsync(identity))!.AsObject();
+        Assert.NotNull(document["ekCertificate"]);
+        document["ekCertificate"] = null;
+        await File.WriteAllTextAsync(identity, document.ToJsonString());
+
+        string error = (await Hgs("hosts", "add-tpm", "--name", "no-cert", "--identity", identity)).FailedWithOneErrorLine(ExitCodes.BadInput);
+        Assert.Contains("EkCertificateRequired", error, StringComparison.Ordinal);
+        Assert.Empty((await Hgs("hosts", "list", "--json")).Succeeded().Json().AsArray());
+
+        var added = (await Hgs("hosts", "add-tpm", "--name", "no-cert", "--identity", identity, "--allow-without-certificate", "--json")).Succeeded();
+        Assert.Equal("no-cert", (string?)added.Json()["name"]);
+        var warning = Assert.Single(added.ErrorLines);
+        Assert.StartsWith("WARNING: TPM host no-cert was registered WITHOUT an EK certificate", warning, StringComparison.Ordinal);
     }
 }

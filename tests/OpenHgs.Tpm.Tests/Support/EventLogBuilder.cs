@@ -31,6 +31,40 @@ public sealed class EventLogBuilder
         return b;
     }
 
+    /// <summary>The PCR index Windows measured-boot logs (WBCL) give EV_NO_ACTION events that belong to no PCR.</summary>
+    public const int WindowsNoPcr = -1;
+
+    /// <summary>
+    /// A crypto-agile log shaped like a Windows measured-boot log (WBCL): the Spec ID event, firmware measurements in
+    /// PCRs 0-7, a boot-manager SIPA tag in PCR 12 (EV_EVENT_TAG) and EV_NO_ACTION events at PCR 0xFFFFFFFF carrying
+    /// SIPA TLVs (trust-point and AIK tags), one of them between measurements as Windows writes them.
+    /// </summary>
+    public static EventLogBuilder WindowsMeasuredBoot(params TpmAlgorithm[] banks) =>
+        Agile(banks)
+            .Add(0, 0x08, "Hyper-V UEFI Release v4.1\0")
+            .Add(WindowsNoPcr, 0x03, Sipa(0x40010001, Sipa(0x00020001, [1]))) // trust point: SIPAEVENT_TRUSTBOUNDARY container
+            .Add(1, 0x80000002, "BootOrder")
+            .Add(7, 0x80000001, Variable(new Guid("8be4df61-93ca-11d2-aa0d-00e098032b8c"), "SecureBoot", [1]))
+            .Add(2, 0x80000003, "option rom")
+            .Add(4, 0x80000003, "\\EFI\\Microsoft\\Boot\\bootmgfw.efi")
+            .Add(5, 0x80000006, "gpt")
+            .AddSeparators(0, 7)
+            .Add(12, 0x06, Sipa(0x00040001, [0, 0, 0, 0]))
+            .Add(WindowsNoPcr, 0x03, Sipa(0x40010002, Sipa(0x00030001, new byte[32]))); // AIK tag: SIPAEVENT_AIK_ID
+
+    /// <summary>A SIPA TLV (Windows: UINT32 type, UINT32 size, value).</summary>
+    public static byte[] Sipa(uint type, byte[] value) => [.. U32(type), .. U32((uint)value.Length), .. value];
+
+    /// <summary>Adds an EV_SEPARATOR (0x00000000) to each PCR in <paramref name="first"/>..<paramref name="last"/>.</summary>
+    public EventLogBuilder AddSeparators(int first, int last)
+    {
+        for (var pcr = first; pcr <= last; pcr++)
+        {
+            Add(pcr, 0x04, new byte[4]);
+        }
+        return this;
+    }
+
     /// <summary>Adds an event whose digests are H(data) in every bank.</summary>
     public EventLogBuilder Add(int pcr, uint type, byte[] data)
     {
