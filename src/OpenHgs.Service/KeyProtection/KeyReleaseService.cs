@@ -198,14 +198,25 @@ public sealed partial class KeyReleaseService(
             Volatile.Write(ref _validator, new SignerValidator(snapshot, validator));
         }
 
+        ValidatedHealthCertificate validated;
         try
         {
-            return validator.Validate(der, time.GetUtcNow(), current.DenyBefore);
+            validated = validator.Validate(der, time.GetUtcNow(), current.DenyBefore);
         }
         catch (HealthCertificateException ex)
         {
             throw ServiceException.Forbidden("HealthCertificate" + ex.Error, ex.Message);
         }
+
+        // A switch to TPM mode means host-key attestation is no longer trusted: its certificates stop releasing keys
+        // at once (and the other way round), not when they expire.
+        if (validated.Claims.Mode != current.Mode)
+        {
+            throw ServiceException.Forbidden("HealthCertificateModeMismatch",
+                $"The health certificate was issued in {SettingsService.ModeName(validated.Claims.Mode)} mode; the service attests in {SettingsService.ModeName(current.Mode)} mode now.");
+        }
+
+        return validated;
     }
 
     private static KeyProtector ParseAndVerify(byte[] bytes) => Guard(() =>
