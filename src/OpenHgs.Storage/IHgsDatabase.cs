@@ -40,9 +40,9 @@ public sealed class HgsSession
         var command = new CommandFactory(connection, transaction);
         Settings = new SettingsTable(command, mac);
         FabricKeys = new FabricKeyTable(command, mac);
-        Hosts = new HostTable(command, mac);
+        Hosts = new HostTable(command, mac, dialect);
         Nonces = new NonceTable(command);
-        Tpm = new TpmTable(command, mac);
+        Tpm = new TpmTable(command, mac, dialect);
         Policies = new PolicyTable(command, mac);
         Audit = new AuditTable(command, dialect, time);
     }

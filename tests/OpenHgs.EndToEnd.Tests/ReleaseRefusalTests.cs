@@ -125,6 +125,28 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
         Assert.Equal(200, (await _raw.ReleaseAsync(_protector.ToJson(), _certificate)).Status);
     }
 
+    [Fact]
+    public async Task Certificate_of_a_disabled_attestation_signer_is_refused_at_once()
+    {
+        var old = (await _service.Admin.ListKeysAsync(CancellationToken.None)).Single(k => k.Role == "attestation-signer");
+        var replacement = await _service.Admin.AddKeyAsync("attestation-signer", CancellationToken.None);
+        await _service.Admin.SetPrimaryAsync(replacement.Id, CancellationToken.None);
+        await _service.Admin.SetEnabledAsync(old.Id, false, CancellationToken.None);
+
+        await AssertRefusedAsync(await _raw.ReleaseAsync(_protector.ToJson(), _certificate), 403, "HealthCertificateUntrustedSigner");
+    }
+
+    [Fact]
+    public async Task Certificate_issued_in_the_other_mode_is_refused_after_set_mode()
+    {
+        await _service.Admin.SetModeAsync("tpm", CancellationToken.None);
+        await AssertRefusedAsync(await _raw.ReleaseAsync(_protector.ToJson(), _certificate), 403, "HealthCertificateModeMismatch");
+
+        // Back in host-key mode the same certificate releases again: the refusal was about the mode alone.
+        await _service.Admin.SetModeAsync("host-key", CancellationToken.None);
+        Assert.Equal(200, (await _raw.ReleaseAsync(_protector.ToJson(), _certificate)).Status);
+    }
+
     [Theory]
     [InlineData("guardianSignature", "KeyProtectorGuardianSignatureInvalid")]
     [InlineData("transportKeySignature", "KeyProtectorTransportKeySignatureInvalid")]

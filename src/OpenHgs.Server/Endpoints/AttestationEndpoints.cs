@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Attestation;
+using OpenHgs.Service.Audit;
 
 namespace OpenHgs.Server.Endpoints;
 
@@ -15,10 +16,14 @@ internal static class AttestationEndpoints
         group.MapPost("/challenge", async (AttestationService service, CancellationToken ct) =>
             Results.Json(await service.ChallengeAsync(ct).ConfigureAwait(false), WireJson.Default.ChallengeResponse));
 
-        group.MapPost("/attest", async (HttpContext context, AttestationService service) =>
+        group.MapPost("/attest", async (HttpContext context, AttestationService service, AuditWriter audit) =>
         {
-            var request = await RequestReader.ReadAsync(context, WireJson.Default.AttestRequest).ConfigureAwait(false);
-            var verdict = await service.AttestAsync(request, context.RequestAborted).ConfigureAwait(false);
+            AttestRequest? request = null;
+            var verdict = await AttestationInputAudit.RunAsync(audit, () => request, async () =>
+            {
+                request = await RequestReader.ReadAsync(context, WireJson.Default.AttestRequest).ConfigureAwait(false);
+                return await service.AttestAsync(request, context.RequestAborted).ConfigureAwait(false);
+            }, context.RequestAborted).ConfigureAwait(false);
             return Results.Json(verdict.ToContract(), WireJson.Default.AttestResponse, statusCode: verdict.Passed ? 200 : 403);
         });
     }

@@ -26,15 +26,18 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
     /// node at most this long after it commits; this node's own changes drop the cache at once (<see cref="Invalidate"/>).
     /// </summary>
     public static readonly TimeSpan CacheLifetime = TimeSpan.FromSeconds(5);
-    private (CurrentSettings Settings, DateTimeOffset LoadedAt)? _cached;
+    private CachedSettings? _cached;
+    private long _generation;
 
     public async Task<CurrentSettings> GetAsync(CancellationToken cancellationToken)
     {
-        if (_cached is { } c && time.GetUtcNow() - c.LoadedAt < CacheLifetime)
+        if (Volatile.Read(ref _cached) is { } c && c.Generation == Interlocked.Read(ref _generation) && time.GetUtcNow() - c.LoadedAt < CacheLifetime)
         {
             return c.Settings;
         }
 
+        // Read before the database: a change committed while it is read leaves what is read stale at once.
+        long generation = Interlocked.Read(ref _generation);
         CurrentSettings settings;
         try
         {
@@ -47,7 +50,7 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
             throw RowIntegrityProblems.ToRefusal(ex);
         }
 
-        _cached = (settings, time.GetUtcNow());
+        Volatile.Write(ref _cached, new CachedSettings(settings, time.GetUtcNow(), generation));
         return settings;
     }
 
@@ -69,7 +72,11 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
     }
 
     /// <summary>Drops the cached settings (after a change made outside this service, e.g. a policy version bump).</summary>
-    public void Invalidate() => _cached = null;
+    public void Invalidate()
+    {
+        Interlocked.Increment(ref _generation);
+        Volatile.Write(ref _cached, null);
+    }
 
     public static string ModeName(AttestationMode mode) => mode == AttestationMode.Tpm ? "tpm" : "host-key";
 
@@ -87,7 +94,7 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
             await s.Settings.SetAsync(name, value).ConfigureAwait(false);
             return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, name, null, ("value", value))).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
-        _cached = null;
+        Invalidate();
     }
 
     private static async Task<CurrentSettings> ReadAsync(HgsSession s)
@@ -111,3 +118,6 @@ public sealed record CurrentSettings(AttestationMode Mode, DateTimeOffset? DenyB
 {
     public ServiceSettings ToContract() => new(SettingsService.ModeName(Mode), DenyBefore, (int)Validity.TotalMinutes, PolicyVersion);
 }
+
+/// <summary>Settings read at one time under one invalidation generation: swapped whole, never torn.</summary>
+internal sealed record CachedSettings(CurrentSettings Settings, DateTimeOffset LoadedAt, long Generation);

@@ -30,7 +30,7 @@ public sealed partial class KeyReleaseService(
     ILogger<KeyReleaseService> logger)
 {
     public const int MaxKeyProtectorBytes = 256 * 1024;
-    private (FabricKeySnapshot Snapshot, HealthCertificateValidator Validator)? _validator;
+    private SignerValidator? _validator;
 
     public async Task<ReleaseResponse> ReleaseAsync(ReleaseRequest request, CancellationToken cancellationToken)
     {
@@ -184,19 +184,39 @@ public sealed partial class KeyReleaseService(
     private ValidatedHealthCertificate ValidateHealthCertificate(byte[] der, FabricKeySnapshot snapshot, CurrentSettings current)
     {
         // The validator holds the signers' parsed keys: build it once per key snapshot, not per release.
-        var cached = _validator;
-        var validator = cached is { } c && ReferenceEquals(c.Snapshot, snapshot)
-            ? c.Validator
-            : new HealthCertificateValidator(snapshot.Enabled(FabricKeyRole.AttestationSigner).Select(k => k.Record.Certificate));
-        _validator = (snapshot, validator);
+        // Snapshot and validator are one immutable holder swapped whole, so a validator is never paired with (and
+        // reused for) a snapshot other than the one whose enabled signers it was built from.
+        var cached = Volatile.Read(ref _validator);
+        HealthCertificateValidator validator;
+        if (cached is not null && ReferenceEquals(cached.Snapshot, snapshot))
+        {
+            validator = cached.Validator;
+        }
+        else
+        {
+            validator = new HealthCertificateValidator(snapshot.Enabled(FabricKeyRole.AttestationSigner).Select(k => k.Record.Certificate));
+            Volatile.Write(ref _validator, new SignerValidator(snapshot, validator));
+        }
+
+        ValidatedHealthCertificate validated;
         try
         {
-            return validator.Validate(der, time.GetUtcNow(), current.DenyBefore);
+            validated = validator.Validate(der, time.GetUtcNow(), current.DenyBefore);
         }
         catch (HealthCertificateException ex)
         {
             throw ServiceException.Forbidden("HealthCertificate" + ex.Error, ex.Message);
         }
+
+        // A switch to TPM mode means host-key attestation is no longer trusted: its certificates stop releasing keys
+        // at once (and the other way round), not when they expire.
+        if (validated.Claims.Mode != current.Mode)
+        {
+            throw ServiceException.Forbidden("HealthCertificateModeMismatch",
+                $"The health certificate was issued in {SettingsService.ModeName(validated.Claims.Mode)} mode; the service attests in {SettingsService.ModeName(current.Mode)} mode now.");
+        }
+
+        return validated;
     }
 
     private static KeyProtector ParseAndVerify(byte[] bytes) => Guard(() =>
@@ -298,3 +318,6 @@ public sealed partial class KeyReleaseService(
 
     private sealed record ReleasedKey(string Algorithm, byte[] WrappedTransportKey, byte[] EgressKeyProtector, byte[]? WrappedEgressTransportKey);
 }
+
+/// <summary>The health-certificate validator built from one key snapshot's enabled attestation signers.</summary>
+internal sealed record SignerValidator(FabricKeySnapshot Snapshot, HealthCertificateValidator Validator);

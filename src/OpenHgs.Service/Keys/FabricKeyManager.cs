@@ -18,29 +18,33 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
 {
     private static readonly TimeSpan SnapshotLifetime = TimeSpan.FromSeconds(5);
     private readonly SemaphoreSlim _refresh = new(1, 1);
-    private (FabricKeySnapshot Snapshot, DateTimeOffset LoadedAt)? _cached;
+    private CachedSnapshot? _cached;
+    private long _generation;
 
     public IKeyStore Store => store;
 
     public async Task<FabricKeySnapshot> GetSnapshotAsync(CancellationToken cancellationToken)
     {
-        var cached = _cached;
-        if (cached is { } c && time.GetUtcNow() - c.LoadedAt < SnapshotLifetime)
+        if (Fresh(Volatile.Read(ref _cached)) is { } cached)
         {
-            return c.Snapshot;
+            return cached;
         }
 
         await _refresh.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_cached is { } again && time.GetUtcNow() - again.LoadedAt < SnapshotLifetime)
+            var previous = Volatile.Read(ref _cached);
+            if (Fresh(previous) is { } again)
             {
-                return again.Snapshot;
+                return again;
             }
 
+            // Read the generation before the rows: a change committed (and invalidated) while they are read leaves
+            // this snapshot already stale, so the next call reloads instead of trusting a key that was just disabled.
+            long generation = Interlocked.Read(ref _generation);
             var rows = await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
             var snapshot = Load(rows);
-            if (!SameRejections(_cached?.Snapshot, snapshot))
+            if (!SameRejections(previous?.Snapshot, snapshot))
             {
                 foreach (var rejected in snapshot.Rejected)
                 {
@@ -48,7 +52,7 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
                 }
             }
 
-            _cached = (snapshot, time.GetUtcNow());
+            Volatile.Write(ref _cached, new CachedSnapshot(snapshot, time.GetUtcNow(), generation));
             return snapshot;
         }
         finally
@@ -197,7 +201,20 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
             && s.Certificate.Extensions.OfType<X509SubjectKeyIdentifierExtension>().FirstOrDefault()?.SubjectKeyIdentifierBytes.Span.SequenceEqual(aki.Span) == true);
     }
 
-    public void Invalidate() => _cached = null;
+    /// <summary>Drops the snapshot; one being loaded concurrently (from rows read before the change) is not used either.</summary>
+    public void Invalidate()
+    {
+        Interlocked.Increment(ref _generation);
+        Volatile.Write(ref _cached, null);
+    }
+
+    private FabricKeySnapshot? Fresh(CachedSnapshot? cached) =>
+        cached is not null && cached.Generation == Interlocked.Read(ref _generation) && time.GetUtcNow() - cached.LoadedAt < SnapshotLifetime
+            ? cached.Snapshot
+            : null;
+
+    /// <summary>A loaded snapshot, when, and under which invalidation generation: swapped whole, never torn.</summary>
+    private sealed record CachedSnapshot(FabricKeySnapshot Snapshot, DateTimeOffset LoadedAt, long Generation);
 
     /// <summary>Keeps only rows whose MAC verifies and whose key the store holds with the certificate's public key.</summary>
     private FabricKeySnapshot Load(RowSet<FabricKeyRecord> rows)

@@ -12,11 +12,13 @@ public sealed class HostTable
     private const string Columns = "name, mode, public_key, key_thumbprint, added_at";
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
+    private readonly SqlDialect _dialect;
 
-    internal HostTable(CommandFactory db, RowMac mac)
+    internal HostTable(CommandFactory db, RowMac mac, SqlDialect dialect)
     {
         _db = db;
         _mac = mac;
+        _dialect = dialect;
     }
 
     public async Task<RowSet<HostRecord>> ListAsync() =>
@@ -27,8 +29,9 @@ public sealed class HostTable
         Checked(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE name = @n", Map, ("@n", name)).ConfigureAwait(false));
 
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
-    public async Task<HostRecord?> FindByThumbprintAsync(string thumbprint) =>
-        Checked(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE key_thumbprint = @t", Map, ("@t", thumbprint)).ConfigureAwait(false));
+    /// <param name="lockRow">Locks the row for the rest of the write transaction (PostgreSQL; SQLite's writer lock already does).</param>
+    public async Task<HostRecord?> FindByThumbprintAsync(string thumbprint, bool lockRow = false) =>
+        Checked(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE key_thumbprint = @t{(lockRow ? _dialect.ForUpdate : string.Empty)}", Map, ("@t", thumbprint)).ConfigureAwait(false));
 
     public Task AddAsync(HostRecord host)
     {

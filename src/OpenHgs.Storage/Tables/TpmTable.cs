@@ -23,11 +23,13 @@ public sealed class TpmTable
     internal const string ActivationsTable = "tpm_activations";
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
+    private readonly SqlDialect _dialect;
 
-    internal TpmTable(CommandFactory db, RowMac mac)
+    internal TpmTable(CommandFactory db, RowMac mac, SqlDialect dialect)
     {
         _db = db;
         _mac = mac;
+        _dialect = dialect;
     }
 
     public async Task<RowSet<TpmRootRecord>> ListRootsAsync() =>
@@ -48,9 +50,10 @@ public sealed class TpmTable
     }
 
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
-    public async Task<AttestationKeyRecord?> FindAttestationKeyAsync(string hostName)
+    /// <param name="lockRow">Locks the row for the rest of the write transaction (PostgreSQL; SQLite's writer lock already does).</param>
+    public async Task<AttestationKeyRecord?> FindAttestationKeyAsync(string hostName, bool lockRow = false)
     {
-        var rows = await _db.QueryAsync("SELECT host_name, ak_public, activated_at, mac FROM tpm_attestation_keys WHERE host_name = @h",
+        var rows = await _db.QueryAsync($"SELECT host_name, ak_public, activated_at, mac FROM tpm_attestation_keys WHERE host_name = @h{(lockRow ? _dialect.ForUpdate : string.Empty)}",
             r => (Key: new AttestationKeyRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))), Mac: CommandFactory.Mac(r, 3)), ("@h", hostName)).ConfigureAwait(false);
         if (rows.Count == 0)
         {

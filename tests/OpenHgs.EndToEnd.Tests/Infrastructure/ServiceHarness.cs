@@ -61,6 +61,9 @@ public sealed class ServiceHarness : IAsyncDisposable
 
     public AdminClient Admin { get; }
 
+    /// <summary>The running service's container (for test seams such as <c>TpmAttestationService.BeforeCommitForTests</c>).</summary>
+    public IServiceProvider Services => _app.Services;
+
     public SoftHsmToken? Token => _token;
 
     public string DatabasePath => Path.Combine(DataDirectory, "hgs.db");

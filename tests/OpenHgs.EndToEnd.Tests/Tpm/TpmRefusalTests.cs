@@ -219,6 +219,47 @@ public abstract class TpmRefusalTests(DatabaseKind database)
         await AssertRefusedAsync(scenario, client, evidence with { Tpm = evidence.Tpm! with { EventLog = Convert.ToBase64String(truncated) } }, "EventLogMalformed", "InvalidEvidence");
     }
 
+    public static TheoryData<ushort> NamelessAlgorithms => new() { 0x0010 /* TPM_ALG_NULL */, 0x0012 /* SM3_256: no .NET hash */ };
+
+    [Theory]
+    [MemberData(nameof(NamelessAlgorithms))]
+    public async Task AK_whose_nameAlg_gives_no_Name_is_bad_input_at_activation_and_attestation_and_audited(ushort nameAlg)
+    {
+        await using var scenario = await TpmScenario.StartAsync(database: database);
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host");
+        using var client = host.Client();
+        using var raw = new RawProtocol(scenario.Service.Url);
+        var keys = client.TpmAgent!.CreateKeys();
+
+        // Activation: refused as bad input (not a 500), audited with the code, no AK bound.
+        long aks = await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM tpm_attestation_keys");
+        var start = await raw.PostAsync("attestation/v1/tpm/activate", JsonSerializer.Serialize(keys with { AkPublic = WithNameAlg(keys.AkPublic, nameAlg) }, WireJson.Default.ActivationRequest));
+        Assert.Equal((400, "EvidenceMalformed"), (start.Status, start.Code));
+        Assert.Equal(1, await RefusedActivationsAsync(scenario, "EvidenceMalformed"));
+        Assert.Equal(aks, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM tpm_attestation_keys"));
+
+        // Attestation: the same AK in evidence is bad input, with a refused audit record naming the code.
+        var evidence = client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None));
+        var attest = await raw.AttestAsync(evidence with { Tpm = evidence.Tpm! with { AkPublic = WithNameAlg(evidence.Tpm.AkPublic, nameAlg) } });
+        Assert.Equal((400, "EvidenceMalformed"), (attest.Status, attest.Code));
+        Assert.Equal(1, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log WHERE event = 'attestation.attest' AND outcome = 'refused' AND reason = 'EvidenceMalformed'"));
+    }
+
+    [Fact]
+    public async Task Undecodable_attestation_requests_are_audited_as_refused()
+    {
+        await using var scenario = await TpmScenario.StartAsync(database: database);
+        using var raw = new RawProtocol(scenario.Service.Url);
+
+        var notJson = await raw.PostAsync("attestation/v1/attest", "{ not json");
+        Assert.Equal((400, "RequestMalformed"), (notJson.Status, notJson.Code));
+        Assert.Equal(1, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log WHERE event = 'attestation.attest' AND outcome = 'refused' AND reason = 'RequestMalformed' AND subject = 'unknown'"));
+    }
+
+    private static string WithNameAlg(string tpmtPublic, ushort nameAlg) =>
+        Convert.ToBase64String((TpmtPublic.Parse(Convert.FromBase64String(tpmtPublic)) with { NameAlg = (OpenHgs.Tpm.TpmAlgorithm)nameAlg }).ToBytes());
+
     [Fact]
     public async Task Log_matching_the_quote_but_no_registered_baseline_fails_the_baseline_policy()
     {

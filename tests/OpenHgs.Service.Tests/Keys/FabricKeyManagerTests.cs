@@ -7,6 +7,7 @@ using OpenHgs.Crypto.Software;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Keys;
+using OpenHgs.Storage;
 using OpenHgs.Storage.Sqlite;
 
 namespace OpenHgs.Service.Tests.Keys;
@@ -163,5 +164,67 @@ public sealed class FabricKeyManagerTests : IAsyncLifetime
         Assert.Empty((await _keys.GetSnapshotAsync(CancellationToken.None)).Rejected);
         var removal = (await _database.ReadAsync(s => s.Audit.TailAsync(1), CancellationToken.None)).Single();
         Assert.Equal(("admin.keys.remove", added.Id, "RowIntegrity"), (removal.Event, removal.Subject, removal.Reason));
+    }
+
+    [Fact]
+    public async Task A_signer_disabled_while_the_snapshot_loads_is_not_trusted_once_the_change_returned()
+    {
+        var old = (await _keys.GetSnapshotAsync(CancellationToken.None)).Primary(FabricKeyRole.AttestationSigner);
+        var added = await _keys.AddAsync(FabricKeyRole.AttestationSigner, CancellationToken.None);
+        await _keys.SetPrimaryAsync(added.Id, CancellationToken.None);
+        using var gated = new HeldReadDatabase(_database);
+        var keys = new FabricKeyManager(_store, gated, TimeProvider.System, NullLogger<FabricKeyManager>.Instance);
+
+        // A refresh reads the rows (old signer enabled) and is held before it stores its snapshot.
+        var hold = gated.HoldNextRead();
+        var loading = keys.GetSnapshotAsync(CancellationToken.None);
+        await hold.ReadDone.Task;
+        await keys.SetEnabledAsync(old.Id, false, CancellationToken.None);
+        hold.Release.SetResult();
+        Assert.Contains(old.Id, (await loading).Enabled(FabricKeyRole.AttestationSigner).Select(k => k.Id));
+
+        // The change has returned: no snapshot loaded from rows read before it may be used any more.
+        Assert.DoesNotContain(old.Id, (await keys.GetSnapshotAsync(CancellationToken.None)).Enabled(FabricKeyRole.AttestationSigner).Select(k => k.Id));
+    }
+
+    /// <summary>The real database, with one read that can be held after it ran (a refresh overtaken by a change).</summary>
+    private sealed class HeldReadDatabase(IHgsDatabase inner) : IHgsDatabase
+    {
+        private Hold? _hold;
+
+        public string Provider => inner.Provider;
+
+        public Hold HoldNextRead() => _hold = new Hold();
+
+        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
+
+        public Task<int> GetSchemaVersionAsync(CancellationToken cancellationToken) => inner.GetSchemaVersionAsync(cancellationToken);
+
+        public Task<T> InTransactionAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken) => inner.InTransactionAsync(work, cancellationToken);
+
+        public async Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken)
+        {
+            var result = await inner.ReadAsync(work, cancellationToken);
+            if (Interlocked.Exchange(ref _hold, null) is { } hold)
+            {
+                hold.ReadDone.SetResult();
+                await hold.Release.Task;
+            }
+
+            return result;
+        }
+
+        public Task<bool> PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
+
+        public void Dispose()
+        {
+        }
+    }
+
+    private sealed class Hold
+    {
+        public TaskCompletionSource ReadDone { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

@@ -45,6 +45,12 @@ public sealed partial class TpmAttestationService(
     /// <summary>Decisions per attestation when the policy version, host or AK keeps changing under it.</summary>
     internal const int MaxAttempts = 3;
 
+    /// <summary>
+    /// Test seam, null (off) by default: awaited in the final transaction after the host and AK were re-read and locked,
+    /// before the nonce is consumed and the transaction commits (to change the registration concurrently in tests).
+    /// </summary>
+    public Func<Task>? BeforeCommitForTests { get; set; }
+
     public async Task<AttestationVerdict> AttestAsync(byte[] nonce, TpmEvidence evidence, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(nonce);
@@ -197,7 +203,14 @@ public sealed partial class TpmAttestationService(
         int version = await PolicyService.ReadVersionAsync(s).ConfigureAwait(false);
         string? mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false);
         bool tpmMode = mode == SettingsService.ModeName(AttestationMode.Tpm);
-        var registration = tpmMode ? await ObserveAsync(s, evidence).ConfigureAwait(false) : tentative.Registration;
+        // Locked (PostgreSQL: FOR UPDATE; SQLite: the writer lock): a host removal or AK change cannot commit between
+        // this read and the commit, so a host removed before this attestation commits never gets its certificate.
+        var registration = tpmMode ? await ObserveAsync(s, evidence, lockRows: true).ConfigureAwait(false) : tentative.Registration;
+        if (BeforeCommitForTests is { } hook)
+        {
+            await hook().ConfigureAwait(false);
+        }
+
         bool superseded = version != tentative.PolicyVersion || registration != tentative.Registration;
         if (superseded && !lastAttempt)
         {
@@ -236,15 +249,15 @@ public sealed partial class TpmAttestationService(
     }
 
     /// <summary>The host registered with the evidence's EK (name, or null) and whether the evidence's AK is the one activated for it.</summary>
-    private static async Task<Registration> ObserveAsync(HgsSession s, DecodedTpmEvidence evidence)
+    private static async Task<Registration> ObserveAsync(HgsSession s, DecodedTpmEvidence evidence, bool lockRows = false)
     {
-        var host = await TpmEnrollmentService.FindTpmHostOrNullAsync(s, evidence.EkPublic).ConfigureAwait(false);
+        var host = await TpmEnrollmentService.FindTpmHostOrNullAsync(s, evidence.EkPublic, lockRows).ConfigureAwait(false);
         if (host is null)
         {
             return new Registration(null, false);
         }
 
-        var ak = await s.Tpm.FindAttestationKeyAsync(host.Name).ConfigureAwait(false);
+        var ak = await s.Tpm.FindAttestationKeyAsync(host.Name, lockRows).ConfigureAwait(false);
         return new Registration(host.Name, ak is not null && ak.AkPublic.AsSpan().SequenceEqual(evidence.AkPublic));
     }
 

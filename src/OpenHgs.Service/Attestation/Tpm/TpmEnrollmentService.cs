@@ -220,9 +220,9 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         return new ActivationResult(hostName, Convert.ToHexStringLower(ak.ComputeName()));
     }
 
-    internal static async Task<HostRecord?> FindTpmHostOrNullAsync(HgsSession s, byte[] ekBytes)
+    internal static async Task<HostRecord?> FindTpmHostOrNullAsync(HgsSession s, byte[] ekBytes, bool lockRow = false)
     {
-        var host = await s.Hosts.FindByThumbprintAsync(TpmEvidenceParsing.EkThumbprint(ekBytes)).ConfigureAwait(false);
+        var host = await s.Hosts.FindByThumbprintAsync(TpmEvidenceParsing.EkThumbprint(ekBytes), lockRow).ConfigureAwait(false);
         return host is { Mode: TpmMode } && host.PublicKey.AsSpan().SequenceEqual(ekBytes) ? host : null;
     }
 

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using OpenHgs.Tpm;
 using OpenHgs.Tpm.Marshalling;
 using OpenHgs.Tpm.Structures;
 
@@ -31,14 +32,24 @@ internal static class TpmEvidenceParsing
     public static (TpmtPublic Public, byte[] Bytes) Public(string? text, string field)
     {
         byte[] bytes = Bytes(text, field, 1024);
+        TpmtPublic parsed;
         try
         {
-            return (TpmtPublic.Parse(bytes), bytes);
+            parsed = TpmtPublic.Parse(bytes);
         }
         catch (TpmFormatException ex)
         {
             throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: not a TPMT_PUBLIC ({ex.Message}).");
         }
+
+        // TPM_ALG_NULL (legal for some TPM objects) or a hash this process lacks (SM3) gives the key no computable Name;
+        // every key the service is sent has one computed (credential binding, certification), so refuse it here.
+        if (!parsed.NameAlg.CanHash())
+        {
+            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: nameAlg {parsed.NameAlg.Name()} is not a hash this service computes Names with.");
+        }
+
+        return (parsed, bytes);
     }
 
     /// <summary>The EK's identity in the hosts table: SHA-256 of its TPMT_PUBLIC, lower-case hex.</summary>

@@ -1,0 +1,52 @@
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Audit;
+using OpenHgs.Service.Hosts;
+
+namespace OpenHgs.Service.Attestation;
+
+/// <summary>
+/// Audits attestation requests refused as bad input (malformed JSON, base64 or TPM structures). Security contract:
+/// every request that reaches the attestation endpoint leaves an audit record — a verdict's own, or a "refused" one
+/// with the problem code — so probing the parser with malformed evidence is visible in the trail.
+/// </summary>
+public static class AttestationInputAudit
+{
+    /// <summary>Runs <paramref name="run"/>; a bad-input refusal is audited (outcome refused, its code) before it reaches the caller.</summary>
+    public static async Task<T> RunAsync<T>(AuditWriter audit, Func<AttestRequest?> request, Func<Task<T>> run, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(audit);
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(run);
+        try
+        {
+            return await run().ConfigureAwait(false);
+        }
+        catch (ServiceException refusal) when (refusal.Kind is ProblemKind.BadRequest or ProblemKind.PayloadTooLarge)
+        {
+            var seen = request();
+            await audit.AppendAsync(
+                AuditRecord.Create(AuditEvents.Attestation, AuditOutcomes.Refused, Subject(seen), refusal.Code,
+                    ("mode", seen?.Tpm is not null ? "tpm" : seen?.HostKey is not null ? "hostKey" : null), ("status", "BadInput")),
+                cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Who the request claims to be, when that much decodes: the EK or the host signing key's thumbprint.</summary>
+    private static string Subject(AttestRequest? request)
+    {
+        try
+        {
+            return request switch
+            {
+                { Tpm.EkPublic: { } ek } => "ek:" + HostKeys.Thumbprint(Convert.FromBase64String(ek)),
+                { HostKey.SigningPublicKey: { } key } => HostKeys.Thumbprint(Convert.FromBase64String(key)),
+                _ => "unknown",
+            };
+        }
+        catch (FormatException)
+        {
+            return "unknown";
+        }
+    }
+}
