@@ -59,8 +59,11 @@ public static partial class HgsServer
 
         // Opened by the container so that it logs through the host's loggers (a cluster's member transitions go to the
         // service log); resolved right after Build, so a key store that cannot open still stops the start.
-        services.AddSingleton(provider => HgsRuntime.OpenKeyStore(
-            configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time));
+        services.AddSingleton(provider =>
+        {
+            var store = HgsRuntime.OpenKeyStore(configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time);
+            return options.KeyStoreDecorator is { } decorate ? decorate(store) : store;
+        });
         // A factory registration: the container disposes it at shutdown. Its rows are MACed with the key store's row-MAC key.
         services.AddSingleton(provider => HgsRuntime.OpenDatabase(
             configuration, options.DataDirectory, options.Time, new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>())));

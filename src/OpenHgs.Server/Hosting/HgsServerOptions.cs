@@ -30,6 +30,12 @@ public sealed record HgsServerOptions
     /// <summary>How often the audit head is signed.</summary>
     public OpenHgs.Service.Audit.AuditCheckpointOptions AuditCheckpoints { get; init; } = new();
 
+    /// <summary>
+    /// Wraps the opened key store (tests observe its use through a decorator; the decorator must keep every optional
+    /// capability of the store it wraps). Null: the store as opened.
+    /// </summary>
+    public Func<OpenHgs.Crypto.IKeyStore, OpenHgs.Crypto.IKeyStore>? KeyStoreDecorator { get; init; }
+
     /// <summary>Time source; tests substitute one to exercise expiry.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
