@@ -81,6 +81,7 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         ProblemKind.NotFound => 404,
         ProblemKind.Conflict => 409,
         ProblemKind.PayloadTooLarge => 413,
+        ProblemKind.TooManyRequests => 429,
         _ => 503,
     };
 

@@ -88,6 +88,7 @@ public static partial class HgsServer
         services.AddSingleton<AttestationService>();
         services.AddSingleton<PolicySnapshotCache>();
         services.AddSingleton<TpmAttestationService>();
+        services.AddSingleton(options.TpmActivation.Validated());
         services.AddSingleton<TpmEnrollmentService>();
         services.AddSingleton<PolicyService>();
         services.AddSingleton(options.AuditCheckpoints.Validated());
