@@ -16,7 +16,7 @@ internal static class KeyProtectionEndpoints
 {
     public static void MapKeyProtectionEndpoints(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/keyprotection/v1");
+        var group = app.MapGroup("/keyprotection/v1").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName);
         group.MapPost("/release", async (HttpContext context, KeyReleaseService service) =>
         {
             ReleaseRequest request;

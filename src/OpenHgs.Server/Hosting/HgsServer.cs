@@ -99,6 +99,7 @@ public static partial class HgsServer
         services.AddHostedService<AuditCheckpointService>();
         services.AddSingleton<AuditWriter>();
         services.AddSingleton<KeyReleaseService>();
+        ClientRateLimit.AddTo(services, options.RateLimit);
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -147,6 +148,8 @@ public static partial class HgsServer
 
         app.Lifetime.ApplicationStopped.Register(keyStore.Dispose);
         app.UseMiddleware<ProblemMiddleware>();
+        app.UseRouting();      // the limiter reads the endpoint's policy, so routing runs first
+        app.UseRateLimiter();
         app.MapAttestationEndpoints();
         app.MapKeyProtectionEndpoints();
         app.MapAdminEndpoints();
