@@ -4,6 +4,7 @@ using OpenHgs.Crypto.Software;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
 using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Audit;
 
 namespace OpenHgs.Cli.Commands;
@@ -142,9 +143,20 @@ internal static class ServerCommands
             Description = "Sign the audit head at least this often while records arrive (and always at start and shutdown).",
             DefaultValueFactory = _ => new AuditCheckpointOptions().Interval.TotalSeconds,
         };
+        var rateLimit = new Option<string>("--rate-limit")
+        {
+            Description = "Requests per second per client address on /attestation/v1 and /keyprotection/v1 (bursts of twice that; admin routes are not limited), or off.",
+            HelpName = "N/s|off",
+            DefaultValueFactory = _ => $"{ClientRateLimit.Default.PerSecond}/s",
+        };
+        var pendingActivations = new Option<int>("--max-pending-activations")
+        {
+            Description = "Outstanding (started, not completed, unexpired) TPM AK activations allowed per host.",
+            DefaultValueFactory = _ => new TpmActivationOptions().MaxPendingPerHost,
+        };
         var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).")
         {
-            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds,
+            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, pendingActivations,
         };
         tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
@@ -169,6 +181,26 @@ internal static class ServerCommands
                 throw new CliException("--audit-checkpoint-records must be at least 1 and --audit-checkpoint-seconds between 0.1 and 86400.");
             }
 
+            ClientRateLimit? limit;
+            try
+            {
+                limit = ClientRateLimit.Parse(parse.GetValue(rateLimit)!);
+            }
+            catch (FormatException ex)
+            {
+                throw new CliException("--rate-limit: " + ex.Message);
+            }
+
+            TpmActivationOptions activation;
+            try
+            {
+                activation = new TpmActivationOptions { MaxPendingPerHost = parse.GetValue(pendingActivations) }.Validated();
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                throw new CliException("--max-pending-activations must be between 1 and 10000.");
+            }
+
             var app = await HgsServer.BuildAsync(new HgsServerOptions
             {
                 DataDirectory = Path.GetFullPath(parse.GetValue(data)!), // relative --data: the database path is built from it
@@ -178,6 +210,8 @@ internal static class ServerCommands
                 CertificateReloadInterval = TimeSpan.FromSeconds(seconds),
                 ReleaseKeyHandling = ParseReleaseKeyHandling(parse.GetValue(handling)),
                 AuditCheckpoints = checkpoints,
+                RateLimit = limit,
+                TpmActivation = activation,
             }, ct).ConfigureAwait(false);
             await app.RunAsync().ConfigureAwait(false);
             return ExitCodes.Success;

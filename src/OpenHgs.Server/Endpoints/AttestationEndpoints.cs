@@ -12,7 +12,7 @@ internal static class AttestationEndpoints
 {
     public static void MapAttestationEndpoints(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/attestation/v1");
+        var group = app.MapGroup("/attestation/v1").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName);
         group.MapPost("/challenge", async (AttestationService service, CancellationToken ct) =>
             Results.Json(await service.ChallengeAsync(ct).ConfigureAwait(false), WireJson.Default.ChallengeResponse));
 

@@ -1,6 +1,8 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service;
 using OpenHgs.Service.Admin;
@@ -14,7 +16,7 @@ internal static class KeyProtectionEndpoints
 {
     public static void MapKeyProtectionEndpoints(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/keyprotection/v1");
+        var group = app.MapGroup("/keyprotection/v1").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName);
         group.MapPost("/release", async (HttpContext context, KeyReleaseService service) =>
         {
             ReleaseRequest request;
@@ -22,10 +24,17 @@ internal static class KeyProtectionEndpoints
             {
                 request = await RequestReader.ReadAsync(context, WireJson.Default.ReleaseRequest).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is ServiceException or BadHttpRequestException)
+            catch (Exception ex) when (ex is ServiceException or BadHttpRequestException || context.RequestAborted.IsCancellationRequested)
             {
-                // Unreadable release requests are refusals too, and every refusal is audited.
-                await service.AuditUnreadableAsync(ex is ServiceException s ? s.Code : "RequestTooLarge", context.RequestAborted).ConfigureAwait(false);
+                // Unreadable release requests are refusals too, and every refusal is audited, even when the client
+                // is gone (a body cut short by a disconnect): not with RequestAborted, which has fired by then.
+                string code = ex switch
+                {
+                    ServiceException s => s.Code,
+                    BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => "RequestTooLarge",
+                    _ => "RequestMalformed",
+                };
+                await service.AuditUnreadableAsync(code, context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping).ConfigureAwait(false);
                 throw;
             }
 

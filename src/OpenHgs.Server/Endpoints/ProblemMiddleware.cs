@@ -40,7 +40,8 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         }
     }
 
-    public static async Task WriteAsync(HttpContext context, int status, string code, string detail)
+    /// <param name="retryAfterSeconds">Sent as <c>Retry-After</c> when given (429, 503).</param>
+    public static async Task WriteAsync(HttpContext context, int status, string code, string detail, int? retryAfterSeconds = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         context.Response.Clear();
@@ -49,6 +50,11 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         if (status == StatusCodes.Status401Unauthorized)
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
+        }
+
+        if (retryAfterSeconds is { } seconds)
+        {
+            context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
         await using var writer = new Utf8JsonWriter(context.Response.Body);
@@ -81,6 +87,7 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         ProblemKind.NotFound => 404,
         ProblemKind.Conflict => 409,
         ProblemKind.PayloadTooLarge => 413,
+        ProblemKind.TooManyRequests => 429,
         _ => 503,
     };
 

@@ -59,8 +59,11 @@ public static partial class HgsServer
 
         // Opened by the container so that it logs through the host's loggers (a cluster's member transitions go to the
         // service log); resolved right after Build, so a key store that cannot open still stops the start.
-        services.AddSingleton(provider => HgsRuntime.OpenKeyStore(
-            configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time));
+        services.AddSingleton(provider =>
+        {
+            var store = HgsRuntime.OpenKeyStore(configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time);
+            return options.KeyStoreDecorator is { } decorate ? decorate(store) : store;
+        });
         // A factory registration: the container disposes it at shutdown. Its rows are MACed with the key store's row-MAC key.
         services.AddSingleton(provider => HgsRuntime.OpenDatabase(
             configuration, options.DataDirectory, options.Time, new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>())));
@@ -85,6 +88,7 @@ public static partial class HgsServer
         services.AddSingleton<AttestationService>();
         services.AddSingleton<PolicySnapshotCache>();
         services.AddSingleton<TpmAttestationService>();
+        services.AddSingleton(options.TpmActivation.Validated());
         services.AddSingleton<TpmEnrollmentService>();
         services.AddSingleton<PolicyService>();
         services.AddSingleton(options.AuditCheckpoints.Validated());
@@ -95,6 +99,7 @@ public static partial class HgsServer
         services.AddHostedService<AuditCheckpointService>();
         services.AddSingleton<AuditWriter>();
         services.AddSingleton<KeyReleaseService>();
+        ClientRateLimit.AddTo(services, options.RateLimit);
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o =>
         {
@@ -143,6 +148,8 @@ public static partial class HgsServer
 
         app.Lifetime.ApplicationStopped.Register(keyStore.Dispose);
         app.UseMiddleware<ProblemMiddleware>();
+        app.UseRouting();      // the limiter reads the endpoint's policy, so routing runs first
+        app.UseRateLimiter();
         app.MapAttestationEndpoints();
         app.MapKeyProtectionEndpoints();
         app.MapAdminEndpoints();

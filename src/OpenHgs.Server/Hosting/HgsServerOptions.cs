@@ -30,6 +30,21 @@ public sealed record HgsServerOptions
     /// <summary>How often the audit head is signed.</summary>
     public OpenHgs.Service.Audit.AuditCheckpointOptions AuditCheckpoints { get; init; } = new();
 
+    /// <summary>
+    /// Requests per second per client address on the unauthenticated routes (<c>hgs server run --rate-limit</c>); null:
+    /// unlimited. Defaults to <see cref="ClientRateLimit.Default"/>.
+    /// </summary>
+    public ClientRateLimit? RateLimit { get; init; } = ClientRateLimit.Default;
+
+    /// <summary>Limits on AK activation (<c>hgs server run --max-pending-activations</c>).</summary>
+    public OpenHgs.Service.Attestation.Tpm.TpmActivationOptions TpmActivation { get; init; } = new();
+
+    /// <summary>
+    /// Wraps the opened key store (tests observe its use through a decorator; the decorator must keep every optional
+    /// capability of the store it wraps). Null: the store as opened.
+    /// </summary>
+    public Func<OpenHgs.Crypto.IKeyStore, OpenHgs.Crypto.IKeyStore>? KeyStoreDecorator { get; init; }
+
     /// <summary>Time source; tests substitute one to exercise expiry.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

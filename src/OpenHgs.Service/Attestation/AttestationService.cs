@@ -16,7 +16,8 @@ namespace OpenHgs.Service.Attestation;
 /// <summary>
 /// Challenge–response attestation. Nonces are 256-bit, stored by hash, single-use across every node that
 /// shares the database, and expire after <see cref="NonceLifetime"/>. The evidence is checked and the health
-/// certificate signed (in the key store) first, outside any write transaction; then one transaction consumes the
+/// certificate signed (in the key store) first, outside any write transaction — after a read that the nonce is issued,
+/// unused and unexpired, so a replayed body is never verified nor signed; then one transaction consumes the
 /// nonce, re-reads the host and writes the audit record. The certificate leaves the service only if that
 /// transaction commits with the nonce valid and the host still registered; otherwise it is discarded.
 /// </summary>
@@ -79,7 +80,7 @@ public sealed partial class AttestationService(
 
         try
         {
-            var tentative = await DecideAsync(current, thumbprint, signingKey, encryptionKey, message, signature, evidenceDigest, signer, cancellationToken).ConfigureAwait(false);
+            var tentative = await DecideAsync(current, nonce, thumbprint, signingKey, encryptionKey, message, signature, evidenceDigest, signer, cancellationToken).ConfigureAwait(false);
             var verdict = await database.InTransactionAsync(async s =>
             {
                 var (verdict, hostName) = await ConfirmAsync(s, current.PolicyVersion, nonce, thumbprint, tentative).ConfigureAwait(false);
@@ -105,12 +106,17 @@ public sealed partial class AttestationService(
         }
     }
 
-    /// <summary>The verdict on the evidence alone (no nonce yet): mode, registered host, signature, key; signs the certificate if all pass.</summary>
+    /// <summary>The verdict on the evidence alone (the nonce only read, not consumed): nonce, mode, registered host, signature, key; signs the certificate if all pass.</summary>
     private async Task<Tentative> DecideAsync(
-        CurrentSettings current, string thumbprint, byte[] signingKey, byte[] encryptionKey,
+        CurrentSettings current, byte[] nonce, string thumbprint, byte[] signingKey, byte[] encryptionKey,
         byte[] message, byte[] signature, byte[] evidenceDigest, FabricKey signer, CancellationToken cancellationToken)
     {
         int policy = current.PolicyVersion;
+        if (await CheckNonceAsync(database, time, nonce, cancellationToken).ConfigureAwait(false) is { } nonceFailure)
+        {
+            return new(AttestationVerdict.Failed(policy, nonceFailure), null);   // no signature for a replayed body
+        }
+
         if (current.Mode != AttestationMode.HostKey)
         {
             return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.ModeMismatch, "The service attests in TPM mode; host-key evidence is not accepted.")), null);
@@ -163,15 +169,9 @@ public sealed partial class AttestationService(
     private async Task<(AttestationVerdict Verdict, string? HostName)> ConfirmAsync(HgsSession s, int policy, byte[] nonce, string thumbprint, Tentative tentative)
     {
         var expiresAt = await s.Nonces.ConsumeAsync(NonceHash(nonce)).ConfigureAwait(false);
-        var now = time.GetUtcNow();
-        if (expiresAt is null)
+        if (NonceFailure(expiresAt, time.GetUtcNow()) is { } nonceFailure)
         {
-            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.NonceUnknown, "The nonce was never issued by this service or was already used; request a new challenge.")), null);
-        }
-
-        if (now > expiresAt)
-        {
-            return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge.")), null);
+            return (AttestationVerdict.Failed(policy, nonceFailure), null);
         }
 
         if (tentative.Verdict.Passed)
@@ -238,6 +238,23 @@ public sealed partial class AttestationService(
             throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: not valid base64.");
         }
     }
+
+    /// <summary>
+    /// Reads (does not consume) the nonce and names its problem, if any, before any expensive check or signature: a
+    /// replayed or stale body costs the service one indexed read, not a verification and an HSM signature. Only the
+    /// write transaction's consumption makes a nonce used; a nonce this read finds valid can still lose that race.
+    /// </summary>
+    internal static async Task<AttestationFailure?> CheckNonceAsync(IHgsDatabase database, TimeProvider time, byte[] nonce, CancellationToken cancellationToken)
+    {
+        var expiresAt = await database.ReadAsync(s => s.Nonces.FindExpiryAsync(NonceHash(nonce)), cancellationToken).ConfigureAwait(false);
+        return NonceFailure(expiresAt, time.GetUtcNow());
+    }
+
+    /// <summary>The failure for a nonce with this expiry (null: unknown or used) at <paramref name="now"/>, or null when it is usable.</summary>
+    internal static AttestationFailure? NonceFailure(DateTimeOffset? expiresAt, DateTimeOffset now) =>
+        expiresAt is null ? AttestationFailure.Of(AttestationFailureCode.NonceUnknown, "The nonce was never issued by this service or was already used; request a new challenge.")
+        : now > expiresAt ? AttestationFailure.Of(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge.")
+        : null;
 
     internal static string NonceHash(ReadOnlySpan<byte> nonce) => Convert.ToHexStringLower(SHA256.HashData(nonce));
 

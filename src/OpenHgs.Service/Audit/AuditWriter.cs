@@ -13,8 +13,8 @@ namespace OpenHgs.Service.Audit;
 /// as durably as the database commits, and throws <see cref="ServiceException"/> <c>AuditUnavailable</c> (503) when
 /// that transaction failed; a caller must not answer before it completes (fail closed). A failed batch fails every
 /// record in it and none is retried behind the caller's back. Records keep their arrival order in the chain. A caller
-/// that stops waiting (cancelled request) does not withdraw its record: it may still be written, which records an
-/// attempt rather than hiding one. Waiting adds no delay when the service is quiet: a batch is whatever is queued when
+/// that stops waiting (cancelled request) does not withdraw its record: it is queued whatever the caller's token (only
+/// the writer's shutdown refuses it), so a client that disconnects cannot keep its refusal out of the trail. Waiting adds no delay when the service is quiet: a batch is whatever is queued when
 /// the previous commit finishes. When a checkpoint is due (<see cref="AuditCheckpointer.IsDue"/>: enough unsigned records
 /// or time), the batch's transaction also signs the new head; if that fails (the key store cannot sign, or the chain no
 /// longer extends the newest checkpoint) the batch fails like any other commit failure.
@@ -56,7 +56,9 @@ public sealed partial class AuditWriter : IAsyncDisposable
         var pending = new Pending(auditEvent);
         try
         {
-            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
+            // Not the caller's token: a disconnected client must not withdraw its record. Completing the queue at
+            // shutdown wakes a writer waiting for room (ChannelClosedException).
+            await _queue.Writer.WriteAsync(pending, CancellationToken.None).ConfigureAwait(false);
         }
         catch (ChannelClosedException ex)
         {

@@ -9,6 +9,7 @@ public enum ProblemKind
     NotFound,
     Conflict,
     PayloadTooLarge,
+    TooManyRequests,
     Unavailable,
 }
 
@@ -30,6 +31,8 @@ public sealed class ServiceException(ProblemKind kind, string code, string messa
     public static ServiceException NotFound(string code, string message) => new(ProblemKind.NotFound, code, message);
 
     public static ServiceException Conflict(string code, string message) => new(ProblemKind.Conflict, code, message);
+
+    public static ServiceException TooManyRequests(string code, string message) => new(ProblemKind.TooManyRequests, code, message);
 
     public static ServiceException Unavailable(string code, string message) => new(ProblemKind.Unavailable, code, message);
 }

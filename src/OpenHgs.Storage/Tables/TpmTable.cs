@@ -88,6 +88,15 @@ public sealed class TpmTable
             ("@m", _mac.Seal(ActivationsTable, activation.SecretHash, activation.HostName, activation.AkPublic, expiresAt)));
     }
 
+    /// <summary>Removes activations that expired before <paramref name="now"/> (of every host); returns how many.</summary>
+    public Task<int> PurgeExpiredActivationsAsync(DateTimeOffset now) =>
+        _db.ExecuteAsync("DELETE FROM tpm_activations WHERE expires_at < @now", ("@now", CommandFactory.ToUnixMs(now)));
+
+    /// <summary>How many of the host's activations are outstanding (not expired at <paramref name="now"/>).</summary>
+    public async Task<int> CountPendingActivationsAsync(string hostName, DateTimeOffset now) =>
+        Convert.ToInt32(await _db.ScalarAsync("SELECT COUNT(*) FROM tpm_activations WHERE host_name = @h AND expires_at >= @now",
+            ("@h", hostName), ("@now", CommandFactory.ToUnixMs(now))).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Deletes and returns the activation whose credential hashes to <paramref name="secretHash"/> (single use), or null.</summary>
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS (it is deleted all the same).</exception>
     public async Task<ActivationRecord?> ConsumeActivationAsync(string secretHash)

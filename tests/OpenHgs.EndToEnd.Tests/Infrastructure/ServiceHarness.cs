@@ -74,7 +74,8 @@ public sealed class ServiceHarness : IAsyncDisposable
     /// <param name="releaseKeyHandling">Written to hgs.json by init; null: the default for the store.</param>
     public static async Task<ServiceHarness> StartAsync(
         StoreKind kind = StoreKind.Software, DatabaseKind database = DatabaseKind.Sqlite, PostgresServer? postgresServer = null, string fabricName = "Test fabric",
-        ReleaseKeyHandling? releaseKeyHandling = null)
+        ReleaseKeyHandling? releaseKeyHandling = null, Func<OpenHgs.Crypto.IKeyStore, OpenHgs.Crypto.IKeyStore>? keyStoreDecorator = null,
+        ClientRateLimit? rateLimit = null)
     {
         string? postgres = database == DatabaseKind.Postgres ? (postgresServer ?? PostgresServer.Instance).CreateDatabase("e2e") : null;
         string root = Directory.CreateTempSubdirectory("openhgs-e2e-").FullName;
@@ -90,6 +91,8 @@ public sealed class ServiceHarness : IAsyncDisposable
             Urls = ["http://127.0.0.1:0"],
             Time = time,
             MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
+            KeyStoreDecorator = keyStoreDecorator,
+            RateLimit = rateLimit,   // tests drive hundreds of requests a second from 127.0.0.1: unlimited unless a test sets one
         }, CancellationToken.None);
         await app.StartAsync();
         return new ServiceHarness(root, data, app, File.ReadAllText(init.AdminTokenPath!).Trim(), time, hsm, postgres);

@@ -124,6 +124,11 @@ public sealed partial class TpmAttestationService(
 
         var registration = await database.ReadAsync(s => ObserveAsync(s, evidence), cancellationToken).ConfigureAwait(false);
         Tentative Decided(AttestationVerdict verdict) => new(verdict, version, registration);
+        if (await AttestationService.CheckNonceAsync(database, time, nonce, cancellationToken).ConfigureAwait(false) is { } nonceFailure)
+        {
+            return Decided(AttestationVerdict.Failed(version, nonceFailure));   // no checks nor signature for a replayed body
+        }
+
         if (registration.HostName is null)
         {
             return Decided(Fail(AttestationFailureCode.EkNotRegistered, "No TPM host is registered with this EK."));

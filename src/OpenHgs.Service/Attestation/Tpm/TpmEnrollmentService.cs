@@ -19,7 +19,12 @@ namespace OpenHgs.Service.Attestation.Tpm;
 /// activation step (unregistered EK, rejected AK, invalid or expired credential, malformed request) gets an audit
 /// record of its own with the refusal code: an activation is how an AK becomes trusted, so failed tries are evidence.
 /// </summary>
-public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWriter audit, TimeProvider time, ILogger<TpmEnrollmentService> logger)
+/// <remarks>
+/// Starting an activation needs only a registered EK's public key, which is not secret, and writes a row: expired
+/// activations are purged as new ones start, and a host has at most <see cref="TpmActivationOptions.MaxPendingPerHost"/>
+/// outstanding (<c>TooManyPendingActivations</c>, 429), so an unauthenticated caller cannot grow the table.
+/// </remarks>
+public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWriter audit, TpmActivationOptions options, TimeProvider time, ILogger<TpmEnrollmentService> logger)
 {
     public const string TpmMode = "tpm";
     public static readonly TimeSpan ActivationLifetime = TimeSpan.FromMinutes(5);
@@ -176,10 +181,18 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         byte[] secret = RandomNumberGenerator.GetBytes(32);
         try
         {
-            var expiresAt = time.GetUtcNow() + ActivationLifetime;
+            var now = time.GetUtcNow();
+            var expiresAt = now + ActivationLifetime;
             var idObject = await database.InTransactionAsync(async s =>
             {
                 var host = await FindTpmHostAsync(s, ekBytes).ConfigureAwait(false);
+                await s.Tpm.PurgeExpiredActivationsAsync(now).ConfigureAwait(false);
+                if (await s.Tpm.CountPendingActivationsAsync(host.Name, now).ConfigureAwait(false) >= options.MaxPendingPerHost)
+                {
+                    throw ServiceException.TooManyRequests("TooManyPendingActivations",
+                        $"Host '{host.Name}' already has {options.MaxPendingPerHost} activations outstanding; complete one, or retry after they expire ({ActivationLifetime.TotalMinutes:0} minutes).");
+                }
+
                 await s.Tpm.AddActivationAsync(new ActivationRecord(SecretHash(secret), host.Name, akBytes, expiresAt)).ConfigureAwait(false);
                 return CredentialMaker.MakeCredential(ek, secret, ak.ComputeName());
             }, cancellationToken).ConfigureAwait(false);
