@@ -105,14 +105,18 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     [InlineData("{\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"hostKey\":null}", "EvidenceMissing")]
     [InlineData("{\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}", "EvidenceMissing")]
     [InlineData("{\"nonce\":\"x\",\"hostKey\":null,\"extra\":1}", "RequestMalformed")]
-    public async Task Malformed_requests_get_a_problem_and_change_nothing(string body, string code)
+    public async Task Malformed_requests_get_a_problem_an_audit_record_and_change_nothing_else(string body, string code)
     {
         long audit = await _service.AuditCountAsync();
         long nonces = await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces");
         var answer = await _raw.PostAsync("attestation/v1/attest", body);
         Assert.Equal(400, answer.Status);
         Assert.Equal(code, answer.Code);
-        Assert.Equal(audit, await _service.AuditCountAsync());
+
+        // Nothing changes but the trail: probing the parser leaves exactly one refusal record naming the code.
+        Assert.Equal(audit + 1, await _service.AuditCountAsync());
+        var newest = (await _service.Admin.ReadAuditAsync(1, CancellationToken.None)).Single();
+        Assert.Equal(("attestation.attest", "refused", code), (newest.Event, newest.Outcome, newest.Reason));
         Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces"));
     }
 
