@@ -115,17 +115,23 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
 
         // Nothing changes but the trail: probing the parser leaves exactly one refusal record naming the code.
         Assert.Equal(audit + 1, await _service.AuditCountAsync());
-        var newest = (await _service.Admin.ReadAuditAsync(1, CancellationToken.None)).Single();
-        Assert.Equal(("attestation.attest", "refused", code), (newest.Event, newest.Outcome, newest.Reason));
+        await AssertNewestRefusalAsync(code);
         Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces"));
     }
 
     [Fact]
     public async Task Oversized_request_is_refused_with_413()
     {
+        long audit = await _service.AuditCountAsync();
+        long nonces = await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces");
         var answer = await _raw.PostAsync("attestation/v1/attest", "{\"nonce\":\"" + new string('A', 600 * 1024) + "\"}");
         Assert.Equal(413, answer.Status);
         Assert.Equal("RequestTooLarge", answer.Code);
+
+        // Like any other bad input: one refusal record naming the code, no nonce consumed.
+        Assert.Equal(audit + 1, await _service.AuditCountAsync());
+        await AssertNewestRefusalAsync("RequestTooLarge");
+        Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces"));
     }
 
     [Fact]
@@ -144,9 +150,14 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
         Assert.Equal(System.Text.Json.JsonValueKind.Null, answer.Body.GetProperty("healthCertificate").ValueKind);
 
         // The refusal is audited with its reason, and the host registry is untouched.
-        var newest = (await _service.Admin.ReadAuditAsync(1, CancellationToken.None)).Single();
-        Assert.Equal(("attestation.attest", "refused", reason), (newest.Event, newest.Outcome, newest.Reason));
+        await AssertNewestRefusalAsync(reason);
         var hosts = await _service.Admin.ListHostsAsync(CancellationToken.None);
         Assert.True(hosts.Count <= 1);
+    }
+
+    private async Task AssertNewestRefusalAsync(string reason)
+    {
+        var newest = (await _service.Admin.ReadAuditAsync(1, CancellationToken.None)).Single();
+        Assert.Equal(("attestation.attest", "refused", reason), (newest.Event, newest.Outcome, newest.Reason));
     }
 }

@@ -28,12 +28,7 @@ internal static class KeyProtectionEndpoints
             {
                 // Unreadable release requests are refusals too, and every refusal is audited, even when the client
                 // is gone (a body cut short by a disconnect): not with RequestAborted, which has fired by then.
-                string code = ex switch
-                {
-                    ServiceException s => s.Code,
-                    BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => "RequestTooLarge",
-                    _ => "RequestMalformed",
-                };
+                string code = ex is ServiceException refusal ? refusal.Code : "RequestMalformed";
                 await service.AuditUnreadableAsync(code, context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping).ConfigureAwait(false);
                 throw;
             }

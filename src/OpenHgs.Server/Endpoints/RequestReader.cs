@@ -5,7 +5,7 @@ using OpenHgs.Service;
 
 namespace OpenHgs.Server.Endpoints;
 
-/// <summary>Reads JSON bodies with our own errors: malformed, wrong type or unknown members name the JSON path.</summary>
+/// <summary>Reads JSON bodies with our own errors: malformed, wrong type or unknown members name the JSON path; an oversized body is RequestTooLarge.</summary>
 internal static class RequestReader
 {
     public static async Task<T> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> typeInfo)
@@ -23,6 +23,11 @@ internal static class RequestReader
         catch (JsonException ex)
         {
             throw ServiceException.BadRequest("RequestMalformed", $"The request body is not the expected JSON (at {ex.Path ?? "$"}): {FirstLine(ex.Message)}");
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // Kestrel enforces the body limit while we read; as our own refusal, callers that audit bad input see it too.
+            throw new ServiceException(ProblemKind.PayloadTooLarge, "RequestTooLarge", "The request body is larger than the service accepts.");
         }
     }
 
