@@ -23,10 +23,49 @@ internal static class CliOutput
     /// <summary>A security warning on stderr (so it is seen even with <c>--json</c> piped to a tool), one line.</summary>
     public static void Warning(string text) => Console.Error.WriteLine("WARNING: " + text);
 
+    /// <summary>
+    /// Whether anything is at <paramref name="path"/>: a file, a folder or a link, even one whose target does not exist
+    /// (following a planted link would write the output wherever its planter chose).
+    /// </summary>
+    public static bool Taken(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
+
+    /// <summary>Refuses, before any work, when an output is taken or two outputs are the same file.</summary>
+    public static void RequireNewFiles(IReadOnlyList<string> paths, string options)
+    {
+        if (paths.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).Count() != paths.Count)
+        {
+            throw new CliException($"{options} must name different files.");
+        }
+
+        if (paths.FirstOrDefault(Taken) is { } existing)
+        {
+            throw new CliException($"'{existing}' already exists; refusing to overwrite it.");
+        }
+    }
+
+    /// <summary>Writes every file or none: when one write fails, the files this command already wrote are removed.</summary>
+    public static void WriteAllOrNothing(IReadOnlyList<(string Path, Action<string> Write)> writes)
+    {
+        var written = new List<string>();
+        try
+        {
+            foreach (var (path, write) in writes)
+            {
+                write(path);
+                written.Add(path);
+            }
+        }
+        catch
+        {
+            written.ForEach(File.Delete);
+            throw;
+        }
+    }
+
     /// <summary>Writes a file that holds secrets (mode 0600), refusing to overwrite unless asked.</summary>
     public static void WriteSecretFile(string path, ReadOnlySpan<byte> content, bool overwrite = false)
     {
-        if (File.Exists(path))
+        if (Taken(path))
         {
             if (!overwrite)
             {

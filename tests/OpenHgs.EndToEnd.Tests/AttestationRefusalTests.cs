@@ -42,6 +42,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    [Trait("Attack", "A05")]
     public async Task Unregistered_key_is_refused_as_unauthorized_host()
     {
         using var stranger = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -50,6 +51,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    [Trait("Attack", "A06")]
     public async Task Removed_host_is_refused()
     {
         await _service.Admin.RemoveHostAsync("host-a", CancellationToken.None);
@@ -58,6 +60,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    [Trait("Attack", "A07")]
     public async Task Signature_by_another_key_is_refused()
     {
         using var impostor = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -66,6 +69,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    [Trait("Attack", "A01")]
     public async Task Replayed_nonce_is_refused()
     {
         byte[] nonce = await _raw.ChallengeAsync();
@@ -75,6 +79,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    [Trait("Attack", "A02")]
     public async Task Nonce_never_issued_is_refused()
     {
         var answer = await _raw.AttestAsync(RawProtocol.Evidence(RandomNumberGenerator.GetBytes(32), _keys));
@@ -82,6 +87,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    [Trait("Attack", "A03")]
     public async Task Expired_nonce_is_refused()
     {
         byte[] nonce = await _raw.ChallengeAsync();
@@ -91,6 +97,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    [Trait("Attack", "A08")]
     public async Task Encryption_key_that_is_not_rsa_is_refused()
     {
         using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -99,6 +106,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Theory]
+    [Trait("Attack", "A09")]
     [InlineData("{", "RequestMalformed")]
     [InlineData("[]", "RequestMalformed")]
     [InlineData("{\"nonce\":\"AAAA\",\"hostKey\":{\"signingPublicKey\":\"AA==\",\"encryptionPublicKey\":\"AA==\",\"signature\":\"AA==\"}}", "NonceMalformed")]
@@ -120,6 +128,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    [Trait("Attack", "A10")]
     public async Task Oversized_request_is_refused_with_413()
     {
         long audit = await _service.AuditCountAsync();
@@ -135,6 +144,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    [Trait("Attack", "A11")]
     public async Task Wrong_content_type_is_refused()
     {
         var answer = await _raw.PostAsync("attestation/v1/attest", "{}", "text/plain");

@@ -11,6 +11,7 @@ namespace OpenHgs.EndToEnd.Tests;
 public sealed class DatabaseOutageTests
 {
     [Fact]
+    [Trait("Attack", "A63")]
     public async Task Service_fails_closed_while_postgres_is_down_and_recovers_when_it_returns()
     {
         var postgres = PostgresServer.StartNew();

@@ -19,6 +19,7 @@ public abstract class DisconnectAuditTests(DatabaseKind database) : IAsyncLifeti
     public async Task DisposeAsync() => await _service.DisposeAsync();
 
     [Fact]
+    [Trait("Attack", "A31")]
     public async Task Release_request_cut_short_by_a_disconnect_is_audited()
     {
         const string Refused = "SELECT COUNT(*) FROM audit_log WHERE event = 'keyprotection.release' AND outcome = 'refused' AND reason = 'RequestMalformed'";

@@ -21,6 +21,7 @@ public abstract class RateLimitTests(DatabaseKind database) : IAsyncLifetime
     public async Task DisposeAsync() => await _service.DisposeAsync();
 
     [Fact]
+    [Trait("Attack", "A30")]
     public async Task Burst_over_the_limit_gets_429_with_retry_after_and_issues_no_nonce()
     {
         using var http = new HttpClient { BaseAddress = new Uri(_service.Url) };

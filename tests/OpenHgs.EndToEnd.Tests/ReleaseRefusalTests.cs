@@ -51,6 +51,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A32")]
     public async Task Expired_health_certificate_is_refused()
     {
         _service.Time.Offset = TimeSpan.FromHours(8) + TimeSpan.FromMinutes(1);
@@ -58,6 +59,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A33")]
     public async Task Health_certificate_not_yet_valid_is_refused()
     {
         _service.Time.Offset = -TimeSpan.FromMinutes(10);
@@ -65,6 +67,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A34")]
     public async Task Health_certificate_from_an_untrusted_signer_is_refused()
     {
         // Same issuer name as the real attestation signer, but another key: only the signature can tell.
@@ -84,6 +87,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A35")]
     public async Task Health_certificate_issued_before_the_deny_date_is_refused()
     {
         await _service.Admin.SetDenyBeforeAsync(DateTimeOffset.UtcNow.AddSeconds(1), CancellationToken.None);
@@ -91,12 +95,14 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A36")]
     public async Task Garbage_health_certificate_is_refused()
     {
         await AssertRefusedAsync(await _raw.ReleaseAsync(_protector.ToJson(), Encoding.ASCII.GetBytes("not a certificate")), 403, "HealthCertificateMalformed");
     }
 
     [Fact]
+    [Trait("Attack", "A39")]
     public async Task Key_protector_not_granted_to_this_fabric_is_refused()
     {
         using var other = new Tenant("other-guardian");
@@ -105,6 +111,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A40")]
     public async Task Revoked_key_protector_is_refused()
     {
         var revoked = KeyProtectorBuilder.Revoke(_protector, _tenant.Owner, _fabric.Name);
@@ -112,6 +119,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A41")]
     public async Task Disabled_kps_key_is_refused()
     {
         var old = (await _service.Admin.ListKeysAsync(CancellationToken.None)).Single(k => k.Role == "encryption");
@@ -126,6 +134,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A37")]
     public async Task Certificate_of_a_disabled_attestation_signer_is_refused_at_once()
     {
         var old = (await _service.Admin.ListKeysAsync(CancellationToken.None)).Single(k => k.Role == "attestation-signer");
@@ -137,6 +146,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A38")]
     public async Task Certificate_issued_in_the_other_mode_is_refused_after_set_mode()
     {
         await _service.Admin.SetModeAsync("tpm", CancellationToken.None);
@@ -148,6 +158,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Theory]
+    [Trait("Attack", "A42")]
     [InlineData("guardianSignature", "KeyProtectorGuardianSignatureInvalid")]
     [InlineData("transportKeySignature", "KeyProtectorTransportKeySignatureInvalid")]
     public async Task Altered_signature_byte_is_refused(string field, string code)
@@ -158,6 +169,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A43")]
     public async Task Any_altered_payload_byte_is_refused()
     {
         var envelope = JsonNode.Parse(_protector.ToJson())!.AsObject();
@@ -173,6 +185,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A44")]
     public async Task Altered_wrapping_re_signed_by_an_attacker_is_refused()
     {
         // An attacker without the owner's key swaps the fabric wrapping's wrapped key for one of their own and
@@ -189,6 +202,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Theory]
+    [Trait("Attack", "A45")]
     [InlineData("{", 400, "RequestMalformed")]
     [InlineData("{\"keyProtector\":\"%%%\",\"healthCertificate\":\"AA==\"}", 400, "RequestMalformed")]
     [InlineData("{\"keyProtector\":\"AA==\"}", 400, "RequestMalformed")]
@@ -203,6 +217,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A46")]
     public async Task Oversized_release_request_is_refused_with_413_and_audited()
     {
         long before = await _service.AuditCountAsync();

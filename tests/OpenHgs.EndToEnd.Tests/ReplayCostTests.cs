@@ -32,6 +32,7 @@ public abstract class ReplayCostTests(DatabaseKind database) : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Attack", "A04")]
     public async Task Replayed_body_is_refused_without_a_signature()
     {
         byte[] nonce = await _raw.ChallengeAsync();
@@ -50,6 +51,7 @@ public abstract class ReplayCostTests(DatabaseKind database) : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Attack", "A04")]
     public async Task Expired_nonce_is_refused_without_a_signature()
     {
         byte[] nonce = await _raw.ChallengeAsync();

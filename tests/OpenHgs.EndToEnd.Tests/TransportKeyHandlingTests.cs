@@ -78,6 +78,7 @@ public abstract class TransportKeyHandlingTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A64")]
     public async Task Hsm_only_with_a_store_that_cannot_rewrap_refuses_the_release_with_its_code_and_audits_it_and_run_can_override()
     {
         using var root = new TempFolder("openhgs-rewrap-software-");
@@ -131,6 +132,7 @@ public abstract class TransportKeyHandlingTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A64")]
     public async Task Hsm_only_refuses_a_release_whose_native_rewrap_the_token_refuses_and_allow_memory_decides_in_memory()
     {
         // SoftHSM2 re-wraps, so init defaults to hsm-only. The owner signs a key protector whose fabric wrapping does

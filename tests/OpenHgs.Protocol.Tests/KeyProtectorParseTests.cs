@@ -49,6 +49,7 @@ public sealed class KeyProtectorParseTests
     }
 
     [Fact]
+    [Trait("Attack", "A47")]
     public void Oversized_input_is_refused_before_parsing()
     {
         byte[] json = Kp.ToJson();
@@ -63,6 +64,7 @@ public sealed class KeyProtectorParseTests
     }
 
     [Fact]
+    [Trait("Attack", "A47")]
     public void More_than_64_wrappings_is_Oversized()
     {
         byte[] json = EditPayload(payload =>

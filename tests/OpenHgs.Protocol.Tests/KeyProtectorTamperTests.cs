@@ -31,6 +31,7 @@ public sealed class KeyProtectorTamperTests
     }
 
     [Fact]
+    [Trait("Attack", "A43")]
     public void Flipping_payload_bytes_is_never_accepted()
     {
         // A two-wrapping protector keeps this affordable; every 3rd byte, alternating low and high bit flips.

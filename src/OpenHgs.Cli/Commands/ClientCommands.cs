@@ -123,7 +123,7 @@ internal static class ClientCommands
             }
 
             string[] targets = [keyPath, .. new[] { egressPath, egressKeyPath }.OfType<string>()];
-            RequireNewFiles(targets);
+            CliOutput.RequireNewFiles(targets, "--out, --egress-out and --egress-key-out");
             byte[] protector = CliOutput.ReadFile(parse.GetValue(kp)!, "key protector", OpenHgs.Protocol.KeyProtection.KeyProtector.MaxBytes);
             using var client = new GuardedHostClient(parse.GetValue(state)!);
             var outcome = await client.UnlockAsync(protector, ct).ConfigureAwait(false);
@@ -140,7 +140,7 @@ internal static class ClientCommands
                     writes.Add((egressKeyPath, path => CliOutput.WriteSecretFile(path, outcome.EgressTransportKey)));
                 }
 
-                WriteAllOrNothing(writes);
+                CliOutput.WriteAllOrNothing(writes);
             }
             finally
             {
@@ -159,39 +159,6 @@ internal static class ClientCommands
             return ExitCodes.Success;
         }));
         return command;
-    }
-
-    /// <summary>Refuses before anything is asked of the service when an output exists or two outputs are the same file.</summary>
-    private static void RequireNewFiles(IReadOnlyList<string> paths)
-    {
-        if (paths.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).Count() != paths.Count)
-        {
-            throw new CliException("--out, --egress-out and --egress-key-out must name different files.");
-        }
-
-        if (paths.FirstOrDefault(File.Exists) is { } existing)
-        {
-            throw new CliException($"'{existing}' already exists; refusing to overwrite it.");
-        }
-    }
-
-    /// <summary>Writes every file or none: when one write fails, the files this command already wrote are removed.</summary>
-    private static void WriteAllOrNothing(IReadOnlyList<(string Path, Action<string> Write)> writes)
-    {
-        var written = new List<string>();
-        try
-        {
-            foreach (var (path, write) in writes)
-            {
-                write(path);
-                written.Add(path);
-            }
-        }
-        catch
-        {
-            written.ForEach(File.Delete);
-            throw;
-        }
     }
 
     private static Command Status()

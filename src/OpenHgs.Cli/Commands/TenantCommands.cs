@@ -20,12 +20,17 @@ internal static class TenantCommands
         var create = new Command("new", "Create a local guardian (owner) with fresh keys.") { name, output, publicOut };
         create.SetAction((parse, ct) => CliErrors.RunAsync(() =>
         {
+            string privatePath = parse.GetValue(output)!;
+            string? publicPath = parse.GetValue(publicOut);
+            CliOutput.RequireNewFiles(publicPath is null ? [privatePath] : [privatePath, publicPath], "--out and --public-out");
             using var owner = LocalGuardian.Create(parse.GetValue(name)!, TimeProvider.System);
-            CliOutput.WriteSecretFile(parse.GetValue(output)!, System.Text.Encoding.UTF8.GetBytes(owner.ToJson()));
-            if (parse.GetValue(publicOut) is { } pub)
+            var writes = new List<(string, Action<string>)> { (privatePath, path => CliOutput.WriteSecretFile(path, System.Text.Encoding.UTF8.GetBytes(owner.ToJson()))) };
+            if (publicPath is not null)
             {
-                CliOutput.WritePublicFile(pub, System.Text.Encoding.UTF8.GetBytes(owner.Metadata.ToJson()));
+                writes.Add((publicPath, path => CliOutput.WritePublicFile(path, System.Text.Encoding.UTF8.GetBytes(owner.Metadata.ToJson()))));
             }
+
+            CliOutput.WriteAllOrNothing(writes);
 
             CliOutput.Line($"Guardian '{owner.Metadata.Name}' written to {parse.GetValue(output)} (private keys, mode 0600).");
             return Task.FromResult(ExitCodes.Success);
@@ -54,17 +59,23 @@ internal static class TenantCommands
         var command = new Command("new", "Create a key protector with a fresh random transport key.") { owner, guardians, output, transportKeyOut };
         command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
         {
+            string protectorPath = parse.GetValue(output)!;
+            string? keyPath = parse.GetValue(transportKeyOut);
+            CliOutput.RequireNewFiles(keyPath is null ? [protectorPath] : [protectorPath, keyPath], "--out and --transport-key-out");
             using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
             var granted = (parse.GetValue(guardians) ?? []).Select(LoadGuardian).ToList();
             byte[] transportKey = RandomNumberGenerator.GetBytes(KeyProtectorVerifier.TransportKeyBytes);
             try
             {
                 var protector = KeyProtectorBuilder.Create(ownerGuardian, granted, transportKey);
-                CliOutput.WritePublicFile(parse.GetValue(output)!, protector.ToJson());
-                if (parse.GetValue(transportKeyOut) is { } keyPath)
+                var writes = new List<(string, Action<string>)> { (protectorPath, path => CliOutput.WritePublicFile(path, protector.ToJson())) };
+                if (keyPath is not null)
                 {
-                    CliOutput.WriteSecretFile(keyPath, transportKey);
+                    byte[] key = transportKey;
+                    writes.Add((keyPath, path => CliOutput.WriteSecretFile(path, key)));
                 }
+
+                CliOutput.WriteAllOrNothing(writes);
             }
             finally
             {

@@ -213,6 +213,7 @@ public abstract class AuditTamperCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A54")]
     public async Task Deleting_the_newest_records_and_rewriting_the_head_is_named_as_truncation_by_the_signed_checkpoint()
     {
         string data = folder.Copy();
@@ -233,6 +234,7 @@ public abstract class AuditTamperCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A55")]
     public async Task Rewriting_a_record_and_recomputing_the_chain_is_named_as_a_rewrite_by_the_signed_checkpoint()
     {
         string data = folder.Copy();
@@ -249,6 +251,7 @@ public abstract class AuditTamperCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A57")]
     public async Task An_exported_checkpoint_proves_records_were_removed_after_the_checkpoint_rows_were_deleted_too()
     {
         string data = folder.Copy();
@@ -277,6 +280,7 @@ public abstract class AuditTamperCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A56")]
     public async Task A_forged_checkpoint_row_is_named_as_a_bad_signature()
     {
         string data = folder.Copy();

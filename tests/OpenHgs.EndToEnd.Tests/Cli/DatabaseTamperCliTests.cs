@@ -22,6 +22,7 @@ public sealed class DatabaseTamperCliTestsOnPostgres(AuditedPostgresDataFolder f
 public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
 {
     [Fact]
+    [Trait("Attack", "A50")]
     public async Task An_attestation_signer_inserted_with_sql_signs_nothing_that_releases_and_is_reported()
     {
         string data = folder.Copy();
@@ -79,6 +80,7 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A51")]
     public async Task An_admin_hash_replaced_with_sql_admits_nobody()
     {
         string data = folder.Copy();
@@ -102,6 +104,7 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A52")]
     public async Task A_host_whose_key_was_swapped_with_sql_cannot_attest()
     {
         string data = folder.Copy();
@@ -130,6 +133,7 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A53")]
     public async Task A_deny_before_date_moved_back_with_sql_fails_closed()
     {
         string data = folder.Copy();

@@ -16,6 +16,7 @@ public sealed class ErrorContractTestsOnPostgres(PostgresServerFixture fixture) 
 public abstract class ErrorContractTests(SoftwareServerFixture fixture)
 {
     [Fact]
+    [Trait("Attack", "A58")]
     public async Task Admin_command_with_a_wrong_token_is_refused_with_AdminCredentialRequired()
     {
         var environment = new Dictionary<string, string?> { ["HGS_URL"] = fixture.Url, ["HGS_ADMIN_TOKEN"] = "not-the-admin-token" };
@@ -61,6 +62,7 @@ public abstract class ErrorContractTests(SoftwareServerFixture fixture)
     }
 
     [Fact]
+    [Trait("Attack", "A61")]
     public async Task Server_run_in_production_refuses_the_software_key_store()
     {
         // Were the refusal missing, the server would run: the short timeout turns that into a failure, not a hang.

@@ -72,6 +72,7 @@ public abstract class ForgedReleaseTests(DatabaseKind database) : IAsyncLifetime
     }
 
     [Theory]
+    [Trait("Attack", "A48")]
     [InlineData(Forgery.TransportKey, "TransportKeySignatureInvalid")]
     [InlineData(Forgery.LongTransportKey, "TransportKeyInvalid")]
     [InlineData(Forgery.EgressTransportKey, "EgressTransportKeySignatureInvalid")]

@@ -52,6 +52,7 @@ public abstract class TlsCliTests(TlsServerFixture fixture)
     }
 
     [Fact]
+    [Trait("Attack", "A60")]
     public async Task A_client_refuses_a_server_certificate_that_does_not_chain_to_its_ca()
     {
         string work = fixture.NewFolder("wrong-ca");
@@ -77,6 +78,7 @@ public abstract class TlsCliTests(TlsServerFixture fixture)
     }
 
     [Fact]
+    [Trait("Attack", "A59")]
     public async Task Admin_routes_need_a_client_certificate_from_the_admin_ca_and_the_token()
     {
         // Without a client certificate: 401 with its code; host and tenant routes still answer.

@@ -35,6 +35,7 @@ public sealed class ListenSettingsTests
     }
 
     [Theory]
+    [Trait("Attack", "A62")]
     [InlineData("http://0.0.0.0:8080")]
     [InlineData("http://10.0.0.5:8080")]
     [InlineData("http://[::]:8080")]

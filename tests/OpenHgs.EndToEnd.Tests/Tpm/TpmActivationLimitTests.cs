@@ -14,6 +14,7 @@ public sealed class TpmActivationLimitTestsOnPostgres() : TpmActivationLimitTest
 public abstract class TpmActivationLimitTests(DatabaseKind database)
 {
     [Fact]
+    [Trait("Attack", "A29")]
     public async Task Pending_activations_are_capped_per_host_and_expired_ones_purged()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);

@@ -82,6 +82,7 @@ public sealed class TpmAttestationTests
     }
 
     [Theory]
+    [Trait("Attack", "A27")]
     [InlineData(DatabaseKind.Sqlite)]
     [InlineData(DatabaseKind.Postgres)]
     public async Task Service_in_host_key_mode_refuses_TPM_evidence_and_TPM_mode_refuses_host_key_evidence(DatabaseKind database)

@@ -10,6 +10,7 @@ namespace OpenHgs.EndToEnd.Tests.Tpm;
 public sealed class TpmForgedReleaseTests
 {
     [Theory]
+    [Trait("Attack", "A49")]
     [InlineData(DatabaseKind.Sqlite)]
     [InlineData(DatabaseKind.Postgres)]
     public async Task Keys_planted_for_the_TPM_host_key_are_refused_after_the_TPM_decrypts_them(DatabaseKind database)

@@ -13,6 +13,7 @@ public sealed class TpmRaceTestsOnPostgres() : TpmRaceTests(DatabaseKind.Postgre
 public abstract class TpmRaceTests(DatabaseKind database)
 {
     [Fact]
+    [Trait("Attack", "A28")]
     public async Task Host_removed_during_the_final_transaction_is_ordered_after_the_attestation_or_refuses_it()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);

@@ -22,6 +22,7 @@ public sealed class TpmRefusalTestsOnPostgres() : TpmRefusalTests(DatabaseKind.P
 public abstract class TpmRefusalTests(DatabaseKind database)
 {
     [Fact]
+    [Trait("Attack", "A12")]
     public async Task Unregistered_EK_is_refused_at_activation_and_at_attestation()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);
@@ -36,6 +37,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A13")]
     public async Task Activation_with_a_wrong_or_late_credential_is_refused_audited_and_binds_no_AK()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);
@@ -62,6 +64,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A14")]
     public async Task EK_certificate_that_does_not_chain_to_a_registered_root_is_not_registered()
     {
         await using var scenario = await TpmScenario.StartAsync(registerRoots: false, database: database);
@@ -115,6 +118,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A15")]
     public async Task AK_not_activated_for_this_EK_is_refused()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);
@@ -144,6 +148,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A16")]
     public async Task Quote_over_a_stale_or_foreign_nonce_is_refused()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);
@@ -162,6 +167,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A17")]
     public async Task Quote_from_another_TPM_is_refused()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);
@@ -178,6 +184,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Theory]
+    [Trait("Attack", "A18")]
     [InlineData("altered")]
     [InlineData("removed")]
     [InlineData("reordered")]
@@ -204,6 +211,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A23")]
     public async Task Malformed_evidence_is_bad_input_and_an_unparsable_log_is_named()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);
@@ -222,6 +230,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     public static TheoryData<ushort> NamelessAlgorithms => new() { 0x0010 /* TPM_ALG_NULL */, 0x0012 /* SM3_256: no .NET hash */ };
 
     [Theory]
+    [Trait("Attack", "A22")]
     [MemberData(nameof(NamelessAlgorithms))]
     public async Task AK_whose_nameAlg_gives_no_Name_is_bad_input_at_activation_and_attestation_and_audited(ushort nameAlg)
     {
@@ -247,6 +256,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A23")]
     public async Task Undecodable_attestation_requests_are_audited_as_refused()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);
@@ -261,6 +271,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
         Convert.ToBase64String((TpmtPublic.Parse(Convert.FromBase64String(tpmtPublic)) with { NameAlg = (OpenHgs.Tpm.TpmAlgorithm)nameAlg }).ToBytes());
 
     [Fact]
+    [Trait("Attack", "A19")]
     public async Task Log_matching_the_quote_but_no_registered_baseline_fails_the_baseline_policy()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);
@@ -280,6 +291,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A20")]
     public async Task Host_key_not_certified_is_refused()
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);
@@ -295,6 +307,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     public static TheoryData<string> WeakHostKeys => new() { "not-fixedTPM", "sign-and-decrypt" };
 
     [Theory]
+    [Trait("Attack", "A21")]
     [MemberData(nameof(WeakHostKeys))]
     public async Task Host_key_certified_but_not_fixedTPM_and_decrypt_only_is_refused(string kind)
     {

@@ -18,6 +18,7 @@ public sealed class EventTypeRelabellingTests
     private const string Corpus = "Rhel8GCE";
 
     [Theory]
+    [Trait("Attack", "A24")]
     [InlineData(TcgEventType.EfiBootServicesApplication, new[] { "Hgs_BaselineMatch", "Hgs_BootComponents" })]
     [InlineData(TcgEventType.EfiBootServicesDriver, new[] { "Hgs_EventLogIntegrity", "Hgs_BaselineMatch", "Hgs_BootComponents" })]
     [InlineData(TcgEventType.CompactHash, new[] { "Hgs_EventLogIntegrity", "Hgs_BaselineMatch", "Hgs_BootComponents" })]
@@ -40,6 +41,7 @@ public sealed class EventTypeRelabellingTests
     }
 
     [Fact]
+    [Trait("Attack", "A25")]
     public void An_approved_boot_application_relabelled_passes_boot_components_but_fails_integrity_naming_the_event()
     {
         byte[] bytes = TestData.ReadLog(Corpus);
@@ -55,6 +57,7 @@ public sealed class EventTypeRelabellingTests
     // The inserted event changes PCR 7, so Hgs_BaselineMatch fails too: before this fix it was the only policy that did
     // once the event was relabelled, and it is the policy admins disable first.
     [Theory]
+    [Trait("Attack", "A26")]
     [InlineData(TcgEventType.EfiAction, new[] { "Hgs_UefiDebugDisabled", "Hgs_BaselineMatch" })]
     [InlineData(TcgEventType.EfiVariableDriverConfig, new[] { "Hgs_UefiDebugDisabled", "Hgs_BaselineMatch" })]
     [InlineData(TcgEventType.Ipl, new[] { "Hgs_EventLogIntegrity", "Hgs_UefiDebugDisabled", "Hgs_BaselineMatch" })]
@@ -77,6 +80,7 @@ public sealed class EventTypeRelabellingTests
     }
 
     [Fact]
+    [Trait("Attack", "A26")]
     public void Uefi_debug_mode_is_found_by_its_digest_when_type_and_data_are_both_rewritten()
     {
         var (bytes, debug) = WithDebugMode(TestData.ReadLog(Corpus));

@@ -146,6 +146,7 @@ public abstract class RowIntegrityTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Attack", "A67")]
     public async Task A_row_moved_to_another_key_or_table_with_its_mac_is_refused()
     {
         // Same value under another name: the MAC binds the primary key.

@@ -63,6 +63,7 @@ public sealed class WindowsLogTests
     }
 
     [Theory]
+    [Trait("Attack", "A65")]
     [InlineData(EventLogBuilder.WindowsNoPcr, 0x04u)] // EV_SEPARATOR at 0xFFFFFFFF would be extended into nothing
     [InlineData(EventLogBuilder.WindowsNoPcr, 0x06u)] // EV_EVENT_TAG (Windows SIPA in PCR 12-14) too
     [InlineData(32, 0x03u)] // EV_NO_ACTION is excused only at exactly 0xFFFFFFFF

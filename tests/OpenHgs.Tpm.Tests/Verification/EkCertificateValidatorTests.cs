@@ -40,6 +40,7 @@ public sealed class EkCertificateValidatorTests : IDisposable
     }
 
     [Fact]
+    [Trait("Attack", "A66")]
     public void Ek_certificate_with_another_usage_is_refused_by_name()
     {
         using var root = Root();
@@ -49,6 +50,7 @@ public sealed class EkCertificateValidatorTests : IDisposable
     }
 
     [Fact]
+    [Trait("Attack", "A66")]
     public void Ca_with_an_unknown_critical_extension_is_refused_by_name()
     {
         using var root = Root(new X509Extension(UnknownExtensionOid, [0x05, 0x00], critical: true));
