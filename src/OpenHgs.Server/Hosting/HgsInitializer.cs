@@ -115,9 +115,10 @@ public static class HgsInitializer
                 createdCheckpointKey = true;
             }
 
-            string token = await new AdminCredential(database).CreateAsync(cancellationToken).ConfigureAwait(false);
+            // The token file first, then its hash: an interruption never leaves a hash whose token nobody has.
             string tokenPath = Path.Combine(data, AdminTokenFile);
-            OwnerOnlyFile.CreateNew(tokenPath, System.Text.Encoding.UTF8.GetBytes(token + "\n"));
+            await new AdminCredential(database).ReplaceAsync(
+                token => OwnerOnlyFile.CreateNew(tokenPath, System.Text.Encoding.UTF8.GetBytes(token + "\n")), audit: null, cancellationToken).ConfigureAwait(false);
             configuration.Save(data);
             return new InitResult(data, store.Kind, tokenPath, createdKeys.Select(l => l["openhgs-".Length..]).ToList()) { ReleaseKeyHandling = configuration.ReleaseKeyHandling };
         }
