@@ -62,7 +62,12 @@ public static class HgsInitializer
         }
 
         bool createdFolder = !Directory.Exists(data);
-        Directory.CreateDirectory(data);
+        OwnerOnlyFile.CreateDirectory(data);
+        if (!createdFolder && !OperatingSystem.IsWindows())
+        {
+            // An existing folder becomes the data folder: only its owner may enter it (a failure stops init, nothing written).
+            File.SetUnixFileMode(data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         var configuration = new HgsConfiguration(1, request.KeyStoreUri, request.Database, tls);
         IKeyStore? store = null;
         var createdKeys = new List<string>();
