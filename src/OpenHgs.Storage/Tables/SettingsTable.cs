@@ -48,9 +48,7 @@ public sealed class SettingsTable
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
     public async Task<string?> GetAsync(string name)
     {
-        var row = (await _db.QueryAsync("SELECT value, mac FROM settings WHERE name = @n", r => (r.GetString(0), CommandFactory.Mac(r, 1)), ("@n", name)).ConfigureAwait(false))
-            .Cast<(string Value, byte[]? Mac)?>().SingleOrDefault();
-        if (row is not { } found)
+        if (await ReadRowAsync(name).ConfigureAwait(false) is not { } found)
         {
             return null;
         }
@@ -67,9 +65,7 @@ public sealed class SettingsTable
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
     public async Task<VerifiedSetting?> GetVerifiedAsync(string name, VerifiedSetting? known)
     {
-        var row = (await _db.QueryAsync("SELECT value, mac FROM settings WHERE name = @n", r => (r.GetString(0), CommandFactory.Mac(r, 1)), ("@n", name)).ConfigureAwait(false))
-            .Cast<(string Value, byte[]? Mac)?>().SingleOrDefault();
-        if (row is not { } found)
+        if (await ReadRowAsync(name).ConfigureAwait(false) is not { } found)
         {
             return null;
         }
@@ -82,6 +78,10 @@ public sealed class SettingsTable
         _mac.Check(found.Mac, Table, name, found.Value);
         return new VerifiedSetting(name, found.Value, found.Mac!);
     }
+
+    private async Task<(string Value, byte[]? Mac)?> ReadRowAsync(string name) =>
+        (await _db.QueryAsync("SELECT value, mac FROM settings WHERE name = @n", r => (r.GetString(0), CommandFactory.Mac(r, 1)), ("@n", name)).ConfigureAwait(false))
+            .Cast<(string Value, byte[]? Mac)?>().SingleOrDefault();
 
     public async Task SetAsync(string name, string? value)
     {

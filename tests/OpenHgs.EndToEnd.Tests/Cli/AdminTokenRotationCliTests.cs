@@ -1,4 +1,6 @@
 using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 
@@ -19,9 +21,8 @@ public abstract class AdminTokenRotationCliTests(SoftwareServerFixture fixture)
     [Fact]
     public async Task Rotation_refuses_the_old_token_and_accepts_the_new_one_without_a_restart()
     {
-        string oldToken = fixture.AdminToken;
-        string tokenFile = Path.Combine(fixture.DataDirectory, "admin.token");
-        Assert.Equal(oldToken, (await File.ReadAllTextAsync(tokenFile)).Trim());
+        string tokenFile = TokenFile;
+        string oldToken = (await File.ReadAllTextAsync(tokenFile)).Trim(); // the fixture's, unless another test of this class rotated it
         Assert.Equal(200, await AdminStatusAsync(oldToken)); // the server has verified (and cached) the old hash
 
         var rotated = (await HgsCli.RunAsync(["server", "rotate-admin-token", "--data", fixture.DataDirectory, "--json"], environment: null)).Succeeded().Json();
@@ -56,6 +57,30 @@ public abstract class AdminTokenRotationCliTests(SoftwareServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_hash_replaced_with_sql_while_the_server_runs_admits_nobody_at_once_until_rotation()
+    {
+        string token = (await File.ReadAllTextAsync(TokenFile)).Trim();
+        Assert.Equal(200, await AdminStatusAsync(token)); // verified and held by the running server
+
+        const string AttackerToken = "hgsadm_the-attacker-knows-this-one";
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(AttackerToken)));
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(fixture.DataDirectory, $"UPDATE settings SET value = '{hash}' WHERE name = 'admin-token-sha256'"));
+        foreach (string presented in new[] { AttackerToken, token })
+        {
+            using var refused = await AdminGetAsync(presented);
+            Assert.Equal(503, (int)refused.StatusCode);
+            Assert.Equal("AdminCredentialIntegrity", (string?)JsonNode.Parse(await refused.Content.ReadAsStringAsync())!["code"]);
+        }
+
+        // The documented way out: a rotation writes a new, MACed hash.
+        (await HgsCli.RunAsync(["server", "rotate-admin-token", "--data", fixture.DataDirectory], environment: null)).Succeeded();
+        string rotated = (await File.ReadAllTextAsync(TokenFile)).Trim();
+        Assert.Equal(200, await AdminStatusAsync(rotated));
+        Assert.Equal(401, await AdminStatusAsync(AttackerToken));
+        Assert.Equal(401, await AdminStatusAsync(token));
+    }
+
+    [Fact]
     public async Task Rotation_in_a_folder_that_is_not_initialised_is_bad_input_and_writes_no_token()
     {
         string empty = fixture.NewFolder("not-initialised");
@@ -63,6 +88,8 @@ public abstract class AdminTokenRotationCliTests(SoftwareServerFixture fixture)
         Assert.Contains("is not an initialised OpenHGS data folder", result.FailedWithOneErrorLine(2), StringComparison.Ordinal);
         Assert.Empty(Directory.EnumerateFileSystemEntries(empty));
     }
+
+    private string TokenFile => Path.Combine(fixture.DataDirectory, "admin.token");
 
     private Dictionary<string, string?> Admin(string token) => new() { ["HGS_ADMIN_TOKEN"] = token, ["HGS_URL"] = fixture.Url };
 
