@@ -2,13 +2,17 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging;
 
 namespace OpenHgs.Crypto.Software;
 
 /// <summary>
 /// The embedded development key store: one JSON file per key in a folder, the PKCS#8 private key sealed
 /// with AES-256-GCM (<see cref="KeySealing"/>). Private keys exist in this process's memory while it runs,
-/// which is exactly why production deployments must use an HSM instead.
+/// which is exactly why production deployments must use an HSM instead. Each sealed blob is bound to its whole record
+/// (<see cref="KeySealing"/>, format 2): editing a record's usage, algorithm or public key, or moving a blob to another
+/// record, makes the key fail to load (<see cref="SealedKeyErrors"/>). Format-1 records (label bound only) still load,
+/// with a warning (event 3200), and are never rewritten.
 /// </summary>
 public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
 {
@@ -20,12 +24,14 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
     private readonly ConcurrentDictionary<string, LoadedKey> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte[]> _macKeys = new(StringComparer.Ordinal);
     private readonly Lock _writeLock = new();
+    private readonly ILogger _logger;
 
-    internal SoftwareKeyStore(string directory, KeySealing sealing)
+    internal SoftwareKeyStore(string directory, KeySealing sealing, ILogger logger)
     {
         _directory = directory;
         _sealing = sealing;
-        Directory.CreateDirectory(directory);
+        _logger = logger;
+        OwnerOnlyFile.CreateDirectory(directory);
     }
 
     public string Kind => "software";
@@ -50,7 +56,8 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
             try
             {
                 var stored = new StoredKey(request.Label, request.Algorithm, request.Usage, key.ExportSubjectPublicKeyInfo());
-                var file = new KeyFile(stored.Label, stored.Algorithm, stored.Usage, stored.SubjectPublicKeyInfo, _sealing.Seal(stored.Label, pkcs8));
+                byte[] sealedKey = _sealing.Seal(SealedRecord.ForKeyPair(stored.Label, stored.Algorithm, stored.Usage, stored.SubjectPublicKeyInfo), pkcs8);
+                var file = new KeyFile(stored.Label, stored.Algorithm, stored.Usage, stored.SubjectPublicKeyInfo, sealedKey, KeySealing.CurrentFormat, _sealing.KeyId);
                 using (var stream = OwnerOnlyFile.OpenNew(path))
                 {
                     JsonSerializer.Serialize(stream, file, KeyFileJson.Default.KeyFile);
@@ -129,7 +136,7 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
 
     public bool CanAuthenticateRecords => true;
 
-    /// <summary>A sealed 32-byte secret in <c>LABEL.mac.json</c> (sealed under <c>mac:LABEL</c>, so it cannot pass for a key pair's blob).</summary>
+    /// <summary>A sealed 32-byte secret in <c>LABEL.mac.json</c> (its record kind is sealed with it, so it cannot pass for a key pair's blob).</summary>
     public void CreateMacKey(string label)
     {
         string path = MacPathFor(label);
@@ -143,7 +150,7 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
             byte[] secret = RandomNumberGenerator.GetBytes(32);
             try
             {
-                var file = new MacKeyFile(label, _sealing.Seal(MacSealLabel(label), secret));
+                var file = new MacKeyFile(label, _sealing.Seal(SealedRecord.ForMacKey(label), secret), KeySealing.CurrentFormat, _sealing.KeyId);
                 using var stream = OwnerOnlyFile.OpenNew(path);
                 JsonSerializer.Serialize(stream, file, KeyFileJson.Default.MacKeyFile);
             }
@@ -227,7 +234,8 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
             throw new KeyStoreUnavailableException($"Key file for '{label}' names another key ('{file.Label}').");
         }
 
-        byte[] pkcs8 = _sealing.Open(label, file.Sealed);
+        byte[] pkcs8 = _sealing.Open(SealedRecord.ForKeyPair(file.Label, file.Algorithm, file.Usage, file.SubjectPublicKeyInfo), file.Format, file.SealingKeyId, file.Sealed);
+        WarnIfFormatOne(label, file.Format);
         try
         {
             AsymmetricAlgorithm key = file.Algorithm.IsRsa() ? RSA.Create() : ECDsa.Create();
@@ -273,7 +281,8 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
             throw new KeyStoreUnavailableException($"MAC key file for '{label}' names another key ('{file.Label}').");
         }
 
-        byte[] secret = _sealing.Open(MacSealLabel(label), file.Sealed);
+        byte[] secret = _sealing.Open(SealedRecord.ForMacKey(file.Label), file.Format, file.SealingKeyId, file.Sealed);
+        WarnIfFormatOne(label, file.Format);
         if (secret.Length != 32)
         {
             CryptographicOperations.ZeroMemory(secret);
@@ -291,7 +300,16 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
 
     private string MacPathFor(string label) => PathFor(label)[..^".key.json".Length] + ".mac.json";
 
-    private static string MacSealLabel(string label) => "mac:" + label;
+    private void WarnIfFormatOne(string label, int format)
+    {
+        if (format == KeySealing.FormatOne)
+        {
+            LogFormatOne(_logger, label);
+        }
+    }
+
+    [LoggerMessage(EventId = 3200, Level = LogLevel.Warning, Message = "Software key '{Label}' is sealed in format 1, which binds only its label (not its usage): it is read as it is; re-create the development key store to seal every key in format 2")]
+    private static partial void LogFormatOne(ILogger logger, string label);
 
     private string PathFor(string label)
     {
@@ -307,9 +325,11 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
     private sealed record LoadedKey(StoredKey Stored, AsymmetricAlgorithm Key);
 }
 
-internal sealed record KeyFile(string Label, KeyAlgorithm Algorithm, KeyUsage Usage, byte[] SubjectPublicKeyInfo, byte[] Sealed);
+/// <summary>A key pair's file. <paramref name="Format"/> is absent (1) in files written before format 2; <paramref name="SealingKeyId"/> is format 2's.</summary>
+internal sealed record KeyFile(string Label, KeyAlgorithm Algorithm, KeyUsage Usage, byte[] SubjectPublicKeyInfo, byte[] Sealed, int Format = KeySealing.FormatOne, byte[]? SealingKeyId = null);
 
-internal sealed record MacKeyFile(string Label, byte[] Sealed);
+/// <summary>A MAC key's file; format fields as <see cref="KeyFile"/>.</summary>
+internal sealed record MacKeyFile(string Label, byte[] Sealed, int Format = KeySealing.FormatOne, byte[]? SealingKeyId = null);
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(KeyFile))]

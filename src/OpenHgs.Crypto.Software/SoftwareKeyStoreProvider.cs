@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace OpenHgs.Crypto.Software;
 
 /// <summary>
@@ -32,6 +34,6 @@ public sealed class SoftwareKeyStoreProvider : IKeyStoreProvider
         var sealing = keyFile is not null
             ? KeySealing.FromKeyFile(Path.GetFullPath(keyFile, context.DataDirectory))
             : KeySealing.FromPassphrase(SecretSource.Resolve("passphrase-source", passphraseSource!, context), directory);
-        return new SoftwareKeyStore(directory, sealing);
+        return new SoftwareKeyStore(directory, sealing, context.Loggers.CreateLogger<SoftwareKeyStore>());
     }
 }

@@ -1,7 +1,12 @@
 namespace OpenHgs.Crypto;
 
 /// <summary>The store cannot answer (device removed, token absent, session unrecoverable). Callers fail closed.</summary>
-public sealed class KeyStoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+/// <param name="reason">A stable code for why, where the store has one (e.g. a sealed key that does not belong to its record).</param>
+public sealed class KeyStoreUnavailableException(string message, Exception? inner = null, string? reason = null) : Exception(message, inner)
+{
+    /// <summary>A stable code for why the store cannot answer, or null.</summary>
+    public string? Reason { get; } = reason;
+}
 
 /// <summary>The store answered, but holds no key with that label.</summary>
 public sealed class KeyNotFoundInStoreException(string label)

@@ -27,7 +27,8 @@ public sealed class KeyStoreClusterLogTests
 
             // m2 is a second software store that cannot open yet: its sealing key file is not a key (5 bytes, not 32).
             Directory.CreateDirectory(Path.Combine(data, "keystore-m2"));
-            File.WriteAllText(Path.Combine(data, "keystore-m2.key"), "empty");
+            // Written 0600 like every sealing key file: a wider mode would be refused before its length is looked at.
+            OwnerOnlyFile.CreateNew(Path.Combine(data, "keystore-m2.key"), "empty"u8);
             string cluster = KeyStoreUri.Create("cluster", [],
             [
                 new("member", SoftwareKeyStoreProvider.DefaultUri),

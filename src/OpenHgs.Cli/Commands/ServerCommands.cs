@@ -9,7 +9,7 @@ using OpenHgs.Service.Audit;
 
 namespace OpenHgs.Cli.Commands;
 
-/// <summary><c>hgs server init|run|set-mode|deny-before</c>.</summary>
+/// <summary><c>hgs server init|run|rotate-admin-token|set-mode|deny-before</c>.</summary>
 internal static class ServerCommands
 {
     public static Command Build()
@@ -17,6 +17,7 @@ internal static class ServerCommands
         var server = new Command("server", "Initialise and run the OpenHGS service.");
         server.Subcommands.Add(Init());
         server.Subcommands.Add(Run());
+        server.Subcommands.Add(RotateAdminToken());
         server.Subcommands.Add(AdminCommands.SetMode());
         server.Subcommands.Add(AdminCommands.DenyBefore());
         return server;
@@ -75,6 +76,32 @@ internal static class ServerCommands
                 CliOutput.Line(result.Joined
                     ? "Joined the fabric already initialised in the shared database; use its existing admin credential."
                     : $"Admin credential written to {result.AdminTokenPath} (mode 0600).");
+            }
+
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static Command RotateAdminToken()
+    {
+        var data = CliOptions.RequiredPath("--data", "Initialised data folder (its key store and database are used; the server may be running).");
+        var json = CliOptions.Json();
+        var command = new Command("rotate-admin-token",
+            "Replace the admin credential: writes a new DATA/admin.token (0600) first, then its hash; running servers refuse the old token at once.")
+        {
+            data, json,
+        };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        {
+            string path = await AdminCredentialRotation.RotateAsync(Path.GetFullPath(parse.GetValue(data)!), TimeProvider.System, ct).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                CliOutput.Json(new System.Text.Json.Nodes.JsonObject { ["adminTokenFile"] = path });
+            }
+            else
+            {
+                CliOutput.Line($"New admin credential written to {path} (mode 0600); the previous one is refused from now on by every node on this database.");
             }
 
             return ExitCodes.Success;

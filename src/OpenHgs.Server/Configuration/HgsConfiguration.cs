@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using OpenHgs.Crypto;
 using OpenHgs.Service.KeyProtection;
 
 namespace OpenHgs.Server.Configuration;
@@ -7,7 +8,8 @@ namespace OpenHgs.Server.Configuration;
 /// <summary>
 /// <c>DATA/hgs.json</c>, written by <c>hgs server init</c>: where the keys and the database are, and optionally the
 /// service's TLS (<see cref="TlsSettings"/>). It holds no secrets: the HSM PIN, any key store passphrase and a
-/// PKCS#12 password are named by a source (<c>env:VAR</c>), never stored.
+/// PKCS#12 password are named by a source (<c>env:VAR</c>), never stored. Still, it decides where keys and data are and
+/// how releases handle transport keys, so it is written 0600 and refused when group or others may access it.
 /// </summary>
 public sealed record HgsConfiguration(
     int Version,
@@ -37,6 +39,11 @@ public sealed record HgsConfiguration(
         if (!File.Exists(path))
         {
             throw new HgsConfigurationException("data", $"'{dataDirectory}' is not an initialised OpenHGS data folder (no {FileName}); run 'hgs server init --data {dataDirectory} ...' first.");
+        }
+
+        if (OwnerOnlyFile.AccessProblem(path) is { } problem)
+        {
+            throw new HgsConfigurationException(FileName, "the configuration file " + problem);
         }
 
         HgsConfiguration? configuration;
@@ -75,8 +82,9 @@ public sealed record HgsConfiguration(
         return configuration;
     }
 
+    /// <summary>Writes the file atomically, mode 0600.</summary>
     public void Save(string dataDirectory) =>
-        File.WriteAllBytes(PathIn(dataDirectory), JsonSerializer.SerializeToUtf8Bytes(this, HgsConfigurationJson.Default.HgsConfiguration));
+        OwnerOnlyFile.Replace(PathIn(dataDirectory), JsonSerializer.SerializeToUtf8Bytes(this, HgsConfigurationJson.Default.HgsConfiguration));
 }
 
 /// <summary>The service configuration is wrong; <see cref="Field"/> names what to fix.</summary>

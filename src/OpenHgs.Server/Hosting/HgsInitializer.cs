@@ -62,7 +62,12 @@ public static class HgsInitializer
         }
 
         bool createdFolder = !Directory.Exists(data);
-        Directory.CreateDirectory(data);
+        OwnerOnlyFile.CreateDirectory(data);
+        if (!createdFolder && !OperatingSystem.IsWindows())
+        {
+            // An existing folder becomes the data folder: only its owner may enter it (a failure stops init, nothing written).
+            File.SetUnixFileMode(data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         var configuration = new HgsConfiguration(1, request.KeyStoreUri, request.Database, tls);
         IKeyStore? store = null;
         var createdKeys = new List<string>();
@@ -115,9 +120,10 @@ public static class HgsInitializer
                 createdCheckpointKey = true;
             }
 
-            string token = await new AdminCredential(database).CreateAsync(cancellationToken).ConfigureAwait(false);
+            // The token file first, then its hash: an interruption never leaves a hash whose token nobody has.
             string tokenPath = Path.Combine(data, AdminTokenFile);
-            OwnerOnlyFile.CreateNew(tokenPath, System.Text.Encoding.UTF8.GetBytes(token + "\n"));
+            await new AdminCredential(database).ReplaceAsync(
+                token => OwnerOnlyFile.CreateNew(tokenPath, System.Text.Encoding.UTF8.GetBytes(token + "\n")), audit: null, cancellationToken).ConfigureAwait(false);
             configuration.Save(data);
             return new InitResult(data, store.Kind, tokenPath, createdKeys.Select(l => l["openhgs-".Length..]).ToList()) { ReleaseKeyHandling = configuration.ReleaseKeyHandling };
         }

@@ -8,28 +8,46 @@ using OpenHgs.Storage;
 namespace OpenHgs.Service.Admin;
 
 /// <summary>
-/// The admin bearer credential. The service stores only its SHA-256 and compares in constant time; the
-/// token itself is shown once, to the operator, in <c>DATA/admin.token</c> (0600).
+/// The admin bearer credential. The service stores only its SHA-256 (a MACed settings row) and compares in constant
+/// time; the token itself is shown once, to the operator, in <c>DATA/admin.token</c> (0600).
 /// </summary>
+/// <remarks>
+/// Security contract: every check reads the stored hash, so a replacement (<c>hgs server rotate-admin-token</c>, run by
+/// another process or on another node sharing the database) takes effect at the next request: the old token is refused
+/// and the new one accepted without a restart. What is cached is one immutable snapshot (the verified row and its
+/// hash), swapped whole with <see cref="Volatile"/>, which only spares the row's MAC check while the row is unchanged.
+/// A row that fails its MAC admits nobody; no stored hash admits nobody.
+/// </remarks>
 public sealed partial class AdminCredential(IHgsDatabase database, ILogger<AdminCredential>? logger = null)
 {
-    private byte[]? _expectedHash;
+    private CredentialSnapshot? _current;
 
-    /// <summary>Creates a new random credential, replacing any previous one, and returns it (the only time it exists in clear).</summary>
-    public async Task<string> CreateAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a new random credential and replaces any previous one. The token is handed to <paramref name="keepToken"/>
+    /// first, which must store it durably (e.g. write <c>DATA/admin.token</c>); only then is its hash stored, with
+    /// <paramref name="audit"/> in the same transaction. So an interruption never leaves a stored hash whose token
+    /// was lost: at worst the file holds a token that is not yet accepted, and running the replacement again fixes it.
+    /// </summary>
+    public async Task ReplaceAsync(Action<string> keepToken, AuditEvent? audit, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(keepToken);
         string token = "hgsadm_" + Base64UrlNoPadding(RandomNumberGenerator.GetBytes(32));
-        byte[] hash = SHA256.HashData(Encoding.UTF8.GetBytes(token));
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+        keepToken(token);
         await database.InTransactionAsync(async s =>
         {
-            await s.Settings.SetAsync(SettingNames.AdminTokenHash, Convert.ToHexStringLower(hash)).ConfigureAwait(false);
-            return 0;
+            await s.Settings.SetAsync(SettingNames.AdminTokenHash, hash).ConfigureAwait(false);
+            if (audit is not null)
+            {
+                await s.Audit.AppendAsync(audit).ConfigureAwait(false);
+            }
+
+            return true;
         }, cancellationToken).ConfigureAwait(false);
-        _expectedHash = hash;
-        return token;
     }
 
-    /// <summary>True when <paramref name="presented"/> is the admin credential. Fails closed when none is configured.</summary>
+    /// <summary>True when <paramref name="presented"/> is the admin credential stored now. Fails closed when none is configured.</summary>
+    /// <exception cref="ServiceException"><c>AdminCredentialIntegrity</c> (503): the stored hash fails its MAC.</exception>
     public async Task<bool> VerifyAsync(string? presented, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(presented) || presented.Length > 256)
@@ -37,36 +55,40 @@ public sealed partial class AdminCredential(IHgsDatabase database, ILogger<Admin
             return false;
         }
 
-        var expected = _expectedHash;
-        if (expected is null)
+        var known = Volatile.Read(ref _current);
+        VerifiedSetting? row;
+        try
         {
-            string? stored;
-            try
-            {
-                stored = await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.AdminTokenHash), cancellationToken).ConfigureAwait(false);
-            }
-            catch (RowIntegrityException ex)
-            {
-                LogCredentialRefused(logger ?? (ILogger)NullLogger.Instance, ex.Table, ex.Key);
-                // Someone replaced the hash (e.g. with that of a token they know): nobody is admitted on it.
-                throw ServiceException.Unavailable(RowIntegrityProblems.AdminCredentialIntegrity,
-                    "The admin credential was changed outside OpenHGS (its MAC does not verify); no admin request is accepted until the row is restored from a backup (docs/security.md).");
-            }
-
-            if (stored is null)
-            {
-                return false;
-            }
-
-            expected = Convert.FromHexString(stored);
-            _expectedHash = expected;
+            row = await database.ReadAsync(s => s.Settings.GetVerifiedAsync(SettingNames.AdminTokenHash, known?.Row), cancellationToken).ConfigureAwait(false);
+        }
+        catch (RowIntegrityException ex)
+        {
+            LogCredentialRefused(logger ?? (ILogger)NullLogger.Instance, ex.Table, ex.Key);
+            // Someone replaced the hash (e.g. with that of a token they know): nobody is admitted on it.
+            throw ServiceException.Unavailable(RowIntegrityProblems.AdminCredentialIntegrity,
+                "The admin credential was changed outside OpenHGS (its MAC does not verify); no admin request is accepted until the row is restored from a backup or replaced with 'hgs server rotate-admin-token' (docs/security.md).");
         }
 
-        return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), expected);
+        if (row is null)
+        {
+            return false;
+        }
+
+        var current = known;
+        if (current is null || !ReferenceEquals(current.Row, row))
+        {
+            current = new CredentialSnapshot(row, Convert.FromHexString(row.Value));
+            Volatile.Write(ref _current, current);
+        }
+
+        return CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), current.Hash);
     }
 
     [LoggerMessage(EventId = 1500, Level = LogLevel.Critical, Message = "The {Table} row '{Key}' fails its integrity check (written outside OpenHGS): every admin request is refused until the credential is replaced")]
     private static partial void LogCredentialRefused(ILogger logger, string table, string key);
 
     private static string Base64UrlNoPadding(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>The stored row as last verified and the hash it holds: replaced whole, never edited.</summary>
+    private sealed record CredentialSnapshot(VerifiedSetting Row, byte[] Hash);
 }

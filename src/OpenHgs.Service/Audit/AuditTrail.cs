@@ -18,6 +18,7 @@ public static class AuditEvents
     public const string HostAdded = "admin.hosts.add";
     public const string HostRemoved = "admin.hosts.remove";
     public const string SettingChanged = "admin.settings.change";
+    public const string AdminCredentialRotated = "admin.server.rotate-admin-token";
 }
 
 /// <summary>Audit outcomes.</summary>

@@ -14,6 +14,7 @@ public sealed class SqliteDatabase : AdoDatabase
     {
         ArgumentNullException.ThrowIfNull(path);
         Path = System.IO.Path.GetFullPath(path);
+        CreateOwnerOnly(Path);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = Path,
@@ -24,6 +25,36 @@ public sealed class SqliteDatabase : AdoDatabase
     }
 
     public string Path { get; }
+
+    /// <summary>
+    /// Creates a missing database file empty (a valid empty SQLite database) with mode 0600 before SQLite opens it:
+    /// SQLite would create it 0644, and gives its -wal and -shm files the database file's mode.
+    /// </summary>
+    private static void CreateOwnerOnly(string path)
+    {
+        if (OperatingSystem.IsWindows() || File.Exists(path))
+        {
+            return;
+        }
+
+        try
+        {
+            using var created = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            });
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            // Created by another opener meanwhile: it is theirs to have made 0600.
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // No folder yet: SQLite reports it when it opens (CANTOPEN), as before.
+        }
+    }
 
     public override string Provider => "sqlite";
 

@@ -1,4 +1,32 @@
+using System.Security.Cryptography;
+
 namespace OpenHgs.Storage;
+
+/// <summary>
+/// A setting as read and checked by <see cref="SettingsTable.GetVerifiedAsync"/>: only that method makes one, so
+/// holding one means its row (value and MAC) verified. Immutable; a cache keeps it to skip the MAC check while the
+/// row stays byte-for-byte the same.
+/// </summary>
+public sealed class VerifiedSetting
+{
+    internal VerifiedSetting(string name, string value, byte[] mac)
+    {
+        Name = name;
+        Value = value;
+        Mac = mac;
+    }
+
+    public string Name { get; }
+
+    public string Value { get; }
+
+    internal byte[] Mac { get; }
+
+    /// <summary>True when the stored row is exactly this verified one (the MAC compared in constant time).</summary>
+    internal bool IsRow(string name, string value, byte[]? mac) =>
+        mac is { Length: 32 } && string.Equals(name, Name, StringComparison.Ordinal) && string.Equals(value, Value, StringComparison.Ordinal)
+        && CryptographicOperations.FixedTimeEquals(mac, Mac);
+}
 
 /// <summary>
 /// Named service settings (mode, deny-before date, admin credential hash, policy version). Every row carries a MAC
@@ -20,9 +48,7 @@ public sealed class SettingsTable
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
     public async Task<string?> GetAsync(string name)
     {
-        var row = (await _db.QueryAsync("SELECT value, mac FROM settings WHERE name = @n", r => (r.GetString(0), CommandFactory.Mac(r, 1)), ("@n", name)).ConfigureAwait(false))
-            .Cast<(string Value, byte[]? Mac)?>().SingleOrDefault();
-        if (row is not { } found)
+        if (await ReadRowAsync(name).ConfigureAwait(false) is not { } found)
         {
             return null;
         }
@@ -30,6 +56,32 @@ public sealed class SettingsTable
         _mac.Check(found.Mac, Table, name, found.Value);
         return found.Value;
     }
+
+    /// <summary>
+    /// The setting's row, read every time: <paramref name="known"/> itself when the row is still exactly that verified
+    /// row (no MAC computation), else the row checked afresh; null when it is not set. For values that must follow
+    /// changes made by another process or node at once (the admin credential hash) without a key store MAC per read.
+    /// </summary>
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
+    public async Task<VerifiedSetting?> GetVerifiedAsync(string name, VerifiedSetting? known)
+    {
+        if (await ReadRowAsync(name).ConfigureAwait(false) is not { } found)
+        {
+            return null;
+        }
+
+        if (known is not null && known.IsRow(name, found.Value, found.Mac))
+        {
+            return known;
+        }
+
+        _mac.Check(found.Mac, Table, name, found.Value);
+        return new VerifiedSetting(name, found.Value, found.Mac!);
+    }
+
+    private async Task<(string Value, byte[]? Mac)?> ReadRowAsync(string name) =>
+        (await _db.QueryAsync("SELECT value, mac FROM settings WHERE name = @n", r => (r.GetString(0), CommandFactory.Mac(r, 1)), ("@n", name)).ConfigureAwait(false))
+            .Cast<(string Value, byte[]? Mac)?>().SingleOrDefault();
 
     public async Task SetAsync(string name, string? value)
     {
