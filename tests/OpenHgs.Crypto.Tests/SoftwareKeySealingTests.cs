@@ -59,6 +59,7 @@ public sealed class SoftwareKeySealingTests : IDisposable
     }
 
     [Theory]
+    [Trait("Attack", "A73")]
     [InlineData("widen-usage", SealedKeyErrors.RecordMismatch)]
     [InlineData("change-algorithm", SealedKeyErrors.RecordMismatch)]
     [InlineData("swap-public-key", SealedKeyErrors.RecordMismatch)]
@@ -117,6 +118,7 @@ public sealed class SoftwareKeySealingTests : IDisposable
     }
 
     [Fact]
+    [Trait("Attack", "A73")]
     public void A_record_sealed_under_another_key_file_names_the_wrong_sealing_key()
     {
         using (var store = OpenStore())
@@ -188,6 +190,7 @@ public sealed class SoftwareKeySealingTests : IDisposable
     }
 
     [Theory]
+    [Trait("Attack", "A74")]
     [InlineData(0b110_100_000)] // 0640
     [InlineData(0b110_000_100)] // 0604
     [InlineData(0b110_100_100)] // 0644

@@ -19,6 +19,7 @@ public sealed class AdminTokenRotationCliTestsOnPostgres(PostgresServerFixture f
 public abstract class AdminTokenRotationCliTests(SoftwareServerFixture fixture)
 {
     [Fact]
+    [Trait("Attack", "A71")]
     public async Task Rotation_refuses_the_old_token_and_accepts_the_new_one_without_a_restart()
     {
         string tokenFile = TokenFile;
@@ -57,6 +58,7 @@ public abstract class AdminTokenRotationCliTests(SoftwareServerFixture fixture)
     }
 
     [Fact]
+    [Trait("Attack", "A72")]
     public async Task A_hash_replaced_with_sql_while_the_server_runs_admits_nobody_at_once_until_rotation()
     {
         string token = (await File.ReadAllTextAsync(TokenFile)).Trim();

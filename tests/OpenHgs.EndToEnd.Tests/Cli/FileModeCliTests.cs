@@ -46,6 +46,7 @@ public sealed class FileModeCliTests
     }
 
     [Theory]
+    [Trait("Attack", "A74")]
     [InlineData("hgs.json", "0644")]
     [InlineData("hgs.json", "0660")]
     [InlineData("keystore.key", "0640")]
