@@ -150,15 +150,29 @@ public sealed class DatabaseOutageTests
 
         // The HSM returns: the member is reopened and releases work again without a restart.
         hsm.Start(0);
-        await WaitUntilAsync(async () => (await raw.ReleaseAsync(protector.ToJson(), certificate)).Status == 200, "a release after the HSM returned");
+        int failedReleases = 1;   // each answered 503 KeyStoreUnavailable until the member was reopened, each with its record
+        await WaitUntilAsync(async () =>
+        {
+            var answer = await raw.ReleaseAsync(protector.ToJson(), certificate);
+            if (answer.Status != 200)
+            {
+                Assert.Equal((503, "KeyStoreUnavailable"), (answer.Status, answer.Code));
+                failedReleases++;
+            }
+
+            return answer.Status == 200;
+        }, "a release after the HSM returned");
         Assert.Equal(transportKey, (await client.UnlockAsync(protector.ToJson(), CancellationToken.None)).TransportKey);
 
         // Each failure has its error record with the code the client got (written while the HSM was away, or, when an
         // audit checkpoint fell due meanwhile and could not be signed, as soon as it was back).
-        await WaitUntilAsync(async () => (await ErrorRecordsAsync(admin)).Count == 2, "the two error records");
+        await WaitUntilAsync(async () => (await ErrorRecordsAsync(admin)).Count >= failedReleases + 1, "an error record per failed request");
         var errors = await ErrorRecordsAsync(admin);
-        Assert.Contains(errors, r => r.Event == "keyprotection.release" && r.Subject == "host-hsm");
-        Assert.Contains(errors, r => r.Event == "attestation.attest");
+        // (Subject "unknown" when the store failed before the health certificate named the host: the settings' row MACs
+        // are checked with a key in the key store.)
+        Assert.Equal(failedReleases, errors.Count(r => r.Event == "keyprotection.release" && r.Subject is "host-hsm" or "unknown"));
+        Assert.Single(errors, r => r.Event == "attestation.attest");
+        Assert.Equal(failedReleases + 1, errors.Count);
         Assert.All(errors, r => Assert.Equal("KeyStoreUnavailable", r.Reason));
         var audit = await admin.VerifyAuditAsync(CancellationToken.None);
         Assert.True(audit.Valid, audit.Problem);
