@@ -97,6 +97,7 @@ public static partial class HgsServer
         services.AddSingleton<AuditCheckpointer>();
         services.AddSingleton<AuditVerifier>();
         services.AddHostedService<AuditCheckpointService>();
+        services.AddSingleton(options.AuditWriter.Validated());
         services.AddSingleton<AuditWriter>();
         services.AddSingleton<KeyReleaseService>();
         ClientRateLimit.AddTo(services, options.RateLimit);

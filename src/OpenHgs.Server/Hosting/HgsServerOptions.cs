@@ -30,6 +30,9 @@ public sealed record HgsServerOptions
     /// <summary>How often the audit head is signed.</summary>
     public OpenHgs.Service.Audit.AuditCheckpointOptions AuditCheckpoints { get; init; } = new();
 
+    /// <summary>Bounds of the audit writer's refusal lane and error-record retries (docs/security.md, audit lanes).</summary>
+    public OpenHgs.Service.Audit.AuditWriterOptions AuditWriter { get; init; } = new();
+
     /// <summary>
     /// Requests per second per client address on the unauthenticated routes (<c>hgs server run --rate-limit</c>); null:
     /// unlimited. Defaults to <see cref="ClientRateLimit.Default"/>.

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using OpenHgs.Crypto;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Audit;
@@ -26,11 +27,17 @@ public static class AuditOutcomes
 {
     public const string Success = "success";
     public const string Refused = "refused";
+
+    /// <summary>The request failed because the database or key store was unavailable: nothing was decided, released or changed.</summary>
+    public const string Error = "error";
 }
 
 /// <summary>Builds audit events; details are a flat, sorted JSON object so records hash and read the same everywhere.</summary>
 public static class AuditRecord
 {
+    /// <summary>The subject of a record that counts many records of one event, outcome and code (<see cref="AuditWriter"/>'s lanes).</summary>
+    public const string AggregateSubject = "aggregate";
+
     public static AuditEvent Create(string name, string outcome, string subject, string? reason, params (string Key, string? Value)[] details)
     {
         ArgumentNullException.ThrowIfNull(details);
@@ -48,6 +55,19 @@ public static class AuditRecord
 
         return new AuditEvent(name, outcome, subject, reason, System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
     }
+
+    /// <summary>
+    /// The problem code a request answers when <paramref name="failure"/> means a store was unavailable (503
+    /// <c>DatabaseUnavailable</c>, <c>KeyStoreUnavailable</c> or <c>AuditUnavailable</c>); null for anything else. Such a
+    /// request gets an audit record with outcome <see cref="AuditOutcomes.Error"/> (<see cref="AuditWriter.RecordError"/>).
+    /// </summary>
+    public static string? OutageCode(Exception failure) => failure switch
+    {
+        DatabaseUnavailableException => "DatabaseUnavailable",
+        KeyStoreUnavailableException => "KeyStoreUnavailable",
+        ServiceException { Kind: ProblemKind.Unavailable, Code: "AuditUnavailable" or "DatabaseUnavailable" or "KeyStoreUnavailable" } s => s.Code,
+        _ => null,
+    };
 
     public static ServiceException AuditUnavailable(Exception inner) =>
         new(ProblemKind.Unavailable, "AuditUnavailable", "The audit trail cannot be written, so the service refuses to act (fail closed). " + (inner is DatabaseUnavailableException ? "The database is unavailable." : string.Empty));

@@ -17,7 +17,9 @@ namespace OpenHgs.Service.KeyProtection;
 /// unwraps inside the key store and the transport key's HMAC over the payload verifies. The transport key
 /// is then re-wrapped to the health certificate's key, an egress key protector is rolled with a fresh
 /// transport key (also wrapped to the health certificate's key when the host asks for it, so the VM can move
-/// to it), and the audit record is committed — only then does anything leave. Every refusal is audited too.
+/// to it), and the audit record is committed — only then does anything leave. Every refusal is audited too
+/// (refusal lane); a release that fails because the database or key store is unavailable leaves a record with
+/// outcome error and the 503 code (<see cref="AuditWriter.RecordError"/>).
 /// Plaintext transport keys are zeroed as soon as they are no longer needed. Where the VM's transport key may be
 /// handled (only inside the HSM, or also in memory) is <see cref="TransportKeyHandling"/>'s to say.
 /// </summary>
@@ -36,10 +38,23 @@ public sealed partial class KeyReleaseService(
     {
         ArgumentNullException.ThrowIfNull(request);
         string subject = "unknown";
+        string? refusedWith = null;
         var details = new List<(string, string?)>();
         try
         {
-            var result = await ReleaseCoreAsync(request, details, s => subject = s, cancellationToken).ConfigureAwait(false);
+            ReleasedKey result;
+            try
+            {
+                result = await ReleaseCoreAsync(request, details, s => subject = s, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ServiceException refusal) when (AuditRecord.OutageCode(refusal) is null)
+            {
+                refusedWith = refusal.Code;
+                await AppendAsync(AuditOutcomes.Refused, subject, refusal.Code, details, cancellationToken).ConfigureAwait(false);
+                LogRefused(logger, subject, refusal.Code);
+                throw;
+            }
+
             details.Add(("egressKeyProtectorSha256", Convert.ToHexStringLower(SHA256.HashData(result.EgressKeyProtector))));
             details.Add(("egressTransportKey", result.WrappedEgressTransportKey is null ? "not-requested" : "released"));
             await AppendAsync(AuditOutcomes.Success, subject, null, details, cancellationToken).ConfigureAwait(false);
@@ -49,10 +64,16 @@ public sealed partial class KeyReleaseService(
                 Convert.ToBase64String(result.EgressKeyProtector),
                 result.WrappedEgressTransportKey is { } egressKey ? new WrappedKeyContract(KeyProtectorAlgorithms.RsaOaep256, Convert.ToBase64String(egressKey)) : null);
         }
-        catch (ServiceException refusal) when (refusal.Code != "AuditUnavailable")
+        catch (Exception failure) when (AuditRecord.OutageCode(failure) is { } code)
         {
-            await AppendAsync(AuditOutcomes.Refused, subject, refusal.Code, details, cancellationToken).ConfigureAwait(false);
-            LogRefused(logger, subject, refusal.Code);
+            // The database or key store is away: nothing was released (a release whose record did not commit never
+            // leaves). The attempt is still recorded, with the code the client gets, once the database takes it.
+            if (refusedWith is not null)
+            {
+                details.Add(("refusal", refusedWith));
+            }
+
+            audit.RecordError(AuditRecord.Create(AuditEvents.KeyRelease, AuditOutcomes.Error, subject, code, [.. details]));
             throw;
         }
     }

@@ -173,7 +173,7 @@ public abstract class AuditChainTests : IAsyncLifetime
     public async Task Group_commit_stores_every_record_once_in_one_valid_chain()
     {
         using var key = new CheckpointKeyToken();
-        await using var writer = new AuditWriter(_database, key.Checkpointer(_database), NullLogger<AuditWriter>.Instance);
+        await using var writer = new AuditWriter(_database, key.Checkpointer(_database), new AuditWriterOptions(), TimeProvider.System, NullLogger<AuditWriter>.Instance);
         await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(() =>
             writer.AppendAsync(new AuditEvent("test.grouped", "success", $"r{i}", null, "{}"), CancellationToken.None))));
 
@@ -193,7 +193,7 @@ public abstract class AuditChainTests : IAsyncLifetime
     {
         var missing = CreateUnreachable();
         using var key = new CheckpointKeyToken();
-        await using var writer = new AuditWriter(missing, key.Checkpointer(missing), NullLogger<AuditWriter>.Instance);
+        await using var writer = new AuditWriter(missing, key.Checkpointer(missing), new AuditWriterOptions(), TimeProvider.System, NullLogger<AuditWriter>.Instance);
         var refusals = await Task.WhenAll(Enumerable.Range(0, 5).Select(i =>
             Assert.ThrowsAsync<ServiceException>(() => writer.AppendAsync(new AuditEvent("test.grouped", "success", $"r{i}", null, "{}"), CancellationToken.None))));
         Assert.All(refusals, r => Assert.Equal("AuditUnavailable", r.Code));

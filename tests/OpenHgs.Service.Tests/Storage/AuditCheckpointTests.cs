@@ -256,7 +256,7 @@ public abstract class AuditCheckpointTests : IAsyncLifetime
     public async Task Group_commit_signs_the_head_when_due_and_the_signed_chain_verifies()
     {
         var checkpointer = _key.Checkpointer(_database, everyRecords: 8);
-        await using (var writer = new AuditWriter(_database, checkpointer, NullLogger<AuditWriter>.Instance))
+        await using (var writer = new AuditWriter(_database, checkpointer, new AuditWriterOptions(), TimeProvider.System, NullLogger<AuditWriter>.Instance))
         {
             for (int i = 0; i < 40; i++)
             {
@@ -278,7 +278,7 @@ public abstract class AuditCheckpointTests : IAsyncLifetime
         var checkpointer = _key.Checkpointer(_database, everyRecords: 1);
         await checkpointer.CheckpointAsync(CancellationToken.None);
         await TruncateToAsync(3);
-        await using var writer = new AuditWriter(_database, checkpointer, NullLogger<AuditWriter>.Instance);
+        await using var writer = new AuditWriter(_database, checkpointer, new AuditWriterOptions(), TimeProvider.System, NullLogger<AuditWriter>.Instance);
 
         var refusal = await Assert.ThrowsAsync<ServiceException>(() => writer.AppendAsync(new AuditEvent("test.release", "success", "r", null, "{}"), CancellationToken.None));
         Assert.Equal("AuditUnavailable", refusal.Code);

@@ -146,13 +146,20 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         {
             return await run().ConfigureAwait(false);
         }
-        catch (ServiceException refusal) when (refusal.Code != "AuditUnavailable")
+        catch (ServiceException refusal) when (AuditRecord.OutageCode(refusal) is null)
         {
             string subject = TryEkThumbprint(ekPublic) is { } thumbprint ? "ek:" + thumbprint : "unknown";
             await audit.AppendAsync(
                 AuditRecord.Create(AuditEvents.TpmActivation, AuditOutcomes.Refused, subject, refusal.Code, ("mode", TpmMode), ("step", step)),
                 cancellationToken).ConfigureAwait(false);
             LogActivationRefused(logger, subject, step, refusal.Code);
+            throw;
+        }
+        catch (Exception failure) when (AuditRecord.OutageCode(failure) is { } code)
+        {
+            // A store was away: recorded (outcome error, the code answered) once the database takes it.
+            string subject = TryEkThumbprint(ekPublic) is { } thumbprint ? "ek:" + thumbprint : "unknown";
+            audit.RecordError(AuditRecord.Create(AuditEvents.TpmActivation, AuditOutcomes.Error, subject, code, ("mode", TpmMode), ("step", step)));
             throw;
         }
     }
