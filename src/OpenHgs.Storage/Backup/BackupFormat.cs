@@ -134,29 +134,29 @@ public static class BackupFormat
                 throw new BackupException(BackupCodes.Malformed, "The file is not an OpenHGS backup (its header names another format).");
             }
 
-            int version = (int)root["version"]!;
-            int schema = (int)root["schemaVersion"]!;
+            int version = (int)Need(root["version"]);
+            int schema = (int)Need(root["schemaVersion"]);
             if (version != FormatVersion || schema != currentSchemaVersion)
             {
                 throw new BackupException(BackupCodes.VersionUnsupported,
                     $"The backup is format {version}, schema {schema}; this release reads format {FormatVersion}, schema {currentSchemaVersion}: restore it with the release that made it.");
             }
 
-            var tables = root["tables"]!.AsArray().Select(t => ((string)t!["name"]!, string.Join(",", t["columns"]!.AsArray().Select(c => (string)c!)))).ToList();
+            var tables = Need(root["tables"]).AsArray().Select(t => (Text(Need(t)["name"]), string.Join(",", Need(t!["columns"]).AsArray().Select(c => Text(c))))).ToList();
             if (!tables.SequenceEqual(BackupCatalog.Tables.Select(t => (t.Name, string.Join(",", t.Columns.Select(c => c.Name))))))
             {
                 throw new BackupException(BackupCodes.VersionUnsupported, "The backup's tables or columns are not the ones this release backs up: restore it with the release that made it.");
             }
 
-            var store = root["keyStore"]!.AsObject();
+            var store = Need(root["keyStore"]).AsObject();
             return new BackupHeader(
                 schema,
-                DateTimeOffset.Parse((string)root["createdAt"]!, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal),
-                (string)root["provider"]!,
-                new BackupKeyStoreIdentity((string)store["kind"]!, Convert.FromHexString((string)store["checkpointKeyId"]!), Convert.FromHexString((string)store["rowMacKeyCheck"]!)),
-                [.. root["hsmKeys"]!.AsArray().Select(k => new BackupKeyReference((string)k!["label"]!, (string)k["purpose"]!))]);
+                DateTimeOffset.Parse(Text(root["createdAt"]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal),
+                Text(root["provider"]),
+                new BackupKeyStoreIdentity(Text(store["kind"]), Convert.FromHexString(Text(store["checkpointKeyId"])), Convert.FromHexString(Text(store["rowMacKeyCheck"]))),
+                [.. Need(root["hsmKeys"]).AsArray().Select(k => new BackupKeyReference(Text(Need(k)["label"]), Text(k!["purpose"])))]);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or FormatException or NullReferenceException or JsonException or ArgumentException)
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or JsonException or ArgumentException)
         {
             throw new BackupException(BackupCodes.Malformed, "The backup header is incomplete or malformed.");
         }
@@ -245,14 +245,20 @@ public static class BackupFormat
     {
         try
         {
-            var trailer = (JsonNode.Parse(line) as JsonObject)!["trailer"]!.AsObject();
-            return ((long)trailer["rows"]!, Convert.FromHexString((string)trailer["digest"]!), Convert.FromHexString((string)trailer["seal"]!));
+            var trailer = Need(Need(JsonNode.Parse(line))["trailer"]).AsObject();
+            return ((long)Need(trailer["rows"]), Convert.FromHexString(Text(trailer["digest"])), Convert.FromHexString(Text(trailer["seal"])));
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or NullReferenceException or ArgumentException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or ArgumentException)
         {
             throw new BackupException(BackupCodes.SealInvalid, "The backup's trailer (its seal) is malformed.");
         }
     }
+
+    /// <summary>A member a well-formed header or trailer has (a missing one is a format error, never a null).</summary>
+    private static JsonNode Need(JsonNode? node) => node ?? throw new FormatException("a required member is missing");
+
+    /// <summary>A required string member (another JSON kind is a format error).</summary>
+    private static string Text(JsonNode? node) => Need(node).GetValue<string>();
 
     /// <summary>True when <paramref name="mac"/> is the row's MAC under <paramref name="rows"/> (constant-time compare).</summary>
     internal static bool RowVerifies(IRowAuthenticator rows, BackupTable table, object?[] values)
