@@ -54,6 +54,8 @@ public static class CliErrors
             => (ExitCodes.BadInput, $"{h.Code}: {h.Message}"),
         HgsClientException { HttpStatus: 400 or 413 } h => (ExitCodes.BadInput, $"{h.Code}: {h.Message}"),
         HgsClientException h => (ExitCodes.Refused, $"{h.Code}: {h.Message}"),
+        OpenHgs.Storage.Backup.BackupException { Code: OpenHgs.Storage.Backup.BackupCodes.Malformed } b => (ExitCodes.BadInput, $"{b.Code}: {b.Message}"),
+        OpenHgs.Storage.Backup.BackupException b => (ExitCodes.Refused, $"{b.Code}: {b.Message}"),
         ServiceException { Kind: ProblemKind.Unavailable } s => (ExitCodes.Unavailable, $"{s.Code}: {s.Message}"),
         ServiceException s => (ExitCodes.Refused, $"{s.Code}: {s.Message}"),
         KeyProtectorException k => (ExitCodes.Refused, $"KeyProtector{k.Error}: {k.Message}"),

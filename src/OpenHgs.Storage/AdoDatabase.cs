@@ -11,7 +11,7 @@ namespace OpenHgs.Storage;
 /// Security-relevant rows are MACed with <c>rows</c> (a key in the service's key store) when written and checked when
 /// read, so the database is not a root of trust (docs/security.md).
 /// </remarks>
-public abstract class AdoDatabase(SqlDialect dialect, TimeProvider time, IRowAuthenticator rows) : IHgsDatabase
+public abstract partial class AdoDatabase(SqlDialect dialect, TimeProvider time, IRowAuthenticator rows) : IHgsDatabase
 {
     /// <summary>The audit event of the one-time upgrade that MACs a fabric's existing rows.</summary>
     public const string RowsSealedEvent = "admin.server.seal-rows";

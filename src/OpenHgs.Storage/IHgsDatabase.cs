@@ -38,6 +38,7 @@ public sealed class HgsSession
     internal HgsSession(DbConnection connection, DbTransaction? transaction, SqlDialect dialect, TimeProvider time, RowMac mac)
     {
         var command = new CommandFactory(connection, transaction);
+        Raw = command;
         Settings = new SettingsTable(command, mac);
         FabricKeys = new FabricKeyTable(command, mac);
         Hosts = new HostTable(command, mac, dialect);
@@ -48,6 +49,9 @@ public sealed class HgsSession
     }
 
     public SettingsTable Settings { get; }
+
+    /// <summary>Plain commands on this session's connection and transaction (schema queries of backup and restore).</summary>
+    internal CommandFactory Raw { get; }
 
     public FabricKeyTable FabricKeys { get; }
 

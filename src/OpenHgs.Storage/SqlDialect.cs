@@ -59,6 +59,12 @@ public abstract class SqlDialect
     /// has rows (a fabric from before row MACs) MACs those rows once, in the same transaction, and audits it.
     /// </summary>
     public const int RowMacVersion = 3;
+
+    /// <summary>The newest migration this release has (the schema version a fully migrated database reports).</summary>
+    public static int CurrentVersion { get; } = new SqliteDialect().Migrations[^1].Version;
+
+    /// <summary>Every (table, column) of the current schema, ordered by table and column position.</summary>
+    public abstract string SchemaColumnsQuery { get; }
 }
 
 internal sealed class PostgresDialect : SqlDialect
@@ -68,6 +74,9 @@ internal sealed class PostgresDialect : SqlDialect
     public override string Blob => "BYTEA";
 
     public override string MigrationLock => "SELECT pg_advisory_xact_lock(7270001)";
+
+    public override string SchemaColumnsQuery =>
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position";
 }
 
 internal sealed class SqliteDialect : SqlDialect
@@ -75,4 +84,7 @@ internal sealed class SqliteDialect : SqlDialect
     public override string ForUpdate => string.Empty;
 
     public override string Blob => "BLOB";
+
+    public override string SchemaColumnsQuery =>
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid";
 }

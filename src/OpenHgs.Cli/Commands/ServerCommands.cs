@@ -9,7 +9,7 @@ using OpenHgs.Service.Audit;
 
 namespace OpenHgs.Cli.Commands;
 
-/// <summary><c>hgs server init|run|rotate-admin-token|set-mode|deny-before</c>.</summary>
+/// <summary><c>hgs server init|run|rotate-admin-token|set-mode|deny-before|backup|restore</c>.</summary>
 internal static class ServerCommands
 {
     public static Command Build()
@@ -20,6 +20,8 @@ internal static class ServerCommands
         server.Subcommands.Add(RotateAdminToken());
         server.Subcommands.Add(AdminCommands.SetMode());
         server.Subcommands.Add(AdminCommands.DenyBefore());
+        server.Subcommands.Add(BackupCommands.Backup());
+        server.Subcommands.Add(BackupCommands.Restore());
         return server;
     }
 

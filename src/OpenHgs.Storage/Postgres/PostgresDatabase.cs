@@ -48,6 +48,16 @@ public sealed class PostgresDatabase : AdoDatabase
     protected override ValueTask<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>
         connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
 
+    protected override async ValueTask<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var transaction = await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken).ConfigureAwait(false);
+        await using var readOnly = connection.CreateCommand();
+        readOnly.Transaction = transaction;
+        readOnly.CommandText = "SET TRANSACTION READ ONLY";
+        await readOnly.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return transaction;
+    }
+
     protected override bool IsUnavailable(DbException exception) => exception switch
     {
         PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) // connection exceptions

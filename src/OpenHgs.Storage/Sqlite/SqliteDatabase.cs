@@ -96,6 +96,10 @@ public sealed class SqliteDatabase : AdoDatabase
     protected override async ValueTask<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken) =>
         await ((SqliteConnection)connection).BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false);
 
+    // A deferred transaction takes its WAL read snapshot at the first SELECT and keeps it to the end; writers go on meanwhile.
+    protected override ValueTask<DbTransaction> BeginSnapshotAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(System.Data.IsolationLevel.Serializable, deferred: true));
+
     protected override bool IsUnavailable(DbException exception) =>
         exception is SqliteException { SqliteErrorCode: 5 or 6 or 10 or 11 or 13 or 14 or 26 }; // BUSY, LOCKED, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
 

@@ -129,7 +129,7 @@ public abstract class ErrorContractTests(SoftwareServerFixture fixture)
 public sealed class ErrorContractWithoutServiceTests
 {
     [Theory]
-    [InlineData("server", new[] { "init", "run", "set-mode", "deny-before" })]
+    [InlineData("server", new[] { "init", "run", "set-mode", "deny-before", "backup", "restore" })]
     [InlineData("keys", new[] { "list", "add", "set-primary", "disable", "enable", "remove" })]
     [InlineData("hosts", new[] { "add-key", "list", "remove" })]
     [InlineData("guardian", new[] { "new", "export" })]
