@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using OpenHgs.Tpm;
 using OpenHgs.Tpm.EventLogs;
@@ -162,6 +163,11 @@ internal static class EvidenceCommands
             s.Append(CultureInfo.InvariantCulture, $"  {pcr.Bank.Name(),-7} {pcr.Pcr,2}  {CoverageName(pcr.Coverage),-18} {VerdictName(pcr.Verdict),-12} {value}\n");
         }
 
+        if (report.UnquotedLogBanks.Count > 0)
+        {
+            s.Append(CultureInfo.InvariantCulture, $"  log banks the quote does not cover (not attested): {string.Join(", ", report.UnquotedLogBanks.Select(b => b.Name()))}\n");
+        }
+
         var sb = report.SecureBoot;
         string enabled = sb.Enabled switch { true => "enabled", false => "disabled", null => "not measured" };
         string verified = sb.SecureBoot?.DataVerified == true ? "variable data verified" : "variable data NOT verified";
@@ -173,7 +179,7 @@ internal static class EvidenceCommands
     private static string ToJson(EvidenceInput input, EvidenceReport report)
     {
         using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteBoolean("passed", report.Passed);
@@ -217,6 +223,9 @@ internal static class EvidenceCommands
                 w.WriteEndObject();
             }
 
+            w.WriteEndArray();
+            w.WriteStartArray("unquotedLogBanks");
+            report.UnquotedLogBanks.ToList().ForEach(b => w.WriteStringValue(b.Name()));
             w.WriteEndArray();
 
             EventLogReport.WriteSecureBoot(w, report.SecureBoot);

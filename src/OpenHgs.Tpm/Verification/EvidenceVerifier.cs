@@ -70,12 +70,14 @@ public sealed record PcrReport(TpmAlgorithm Bank, int Pcr, PcrCoverage Coverage,
 
 /// <summary>The result of <see cref="EvidenceVerifier.Verify"/>.</summary>
 /// <param name="Checks">signature, nonce, pcrSelection, pcrDigest, in that order.</param>
-/// <param name="Pcrs">Every PCR the quote covers or the log extends, per bank (quoted banks first), ascending.</param>
+/// <param name="Pcrs">For each quoted bank, every PCR the quote covers or the log extends, ascending.</param>
+/// <param name="UnquotedLogBanks">Banks the log carries that the quote does not cover: nothing the log says in them is attested.</param>
 /// <param name="SecureBoot">The Secure Boot state the log records.</param>
 /// <param name="SecureBootAttested">True when the log's PCR 7 is covered by a quote whose signature and digest verified.</param>
 public sealed record EvidenceReport(
     IReadOnlyList<EvidenceCheck> Checks,
     IReadOnlyList<PcrReport> Pcrs,
+    IReadOnlyList<TpmAlgorithm> UnquotedLogBanks,
     SecureBootState SecureBoot,
     bool SecureBootAttested)
 {
@@ -126,7 +128,9 @@ public static class EvidenceVerifier
         var attested = signature.Succeeded && digest.Status == EvidenceCheckStatus.Passed;
         var pcrs = PcrTable(quote, replay, attested);
         var secureBootAttested = attested && pcrs.Any(p => p.Pcr == SecureBootPcr && p.Verdict == PcrVerdict.Attested);
-        return new EvidenceReport(checks, pcrs, input.Log.GetSecureBootState(), secureBootAttested);
+        var quotedBanks = quote?.PcrSelection.Where(s => s.Pcrs.Count > 0).Select(s => s.Hash).ToHashSet() ?? [];
+        var unquoted = input.Log.Banks.Where(b => !quotedBanks.Contains(b)).ToList();
+        return new EvidenceReport(checks, pcrs, unquoted, input.Log.GetSecureBootState(), secureBootAttested);
     }
 
     /// <summary>The value a PCR holds after TPM2_Startup(CLEAR) before anything extends it (PCRs 17-22, the DRTM PCRs, start at all ones).</summary>
@@ -197,11 +201,9 @@ public static class EvidenceVerifier
         IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> replay, bool attested)
     {
         var quoted = (quote?.PcrSelection ?? []).GroupBy(s => s.Hash).ToDictionary(g => g.Key, g => g.SelectMany(s => s.Pcrs).ToHashSet());
-        var banks = quoted.Keys.Concat(replay.Keys).Distinct();
         var table = new List<PcrReport>();
-        foreach (var bank in banks)
+        foreach (var (bank, inQuote) in quoted)
         {
-            var inQuote = quoted.GetValueOrDefault(bank) ?? [];
             var inLog = replay.GetValueOrDefault(bank);
             foreach (var pcr in inQuote.Concat(inLog?.Keys ?? []).Distinct().Order())
             {
