@@ -62,10 +62,10 @@ internal static class EvidenceCommands
     {
         byte[]? nonce = nonceHex is null ? null : ParseNonce(nonceHex);
         var required = pcrs is null ? [] : ParseSelection(pcrs);
-        var ak = ParseFile(akPath, "attestation key public area", ParsePublic);
-        byte[] attestBytes = CliOutput.ReadFile(quotePath, "quote", MaxStructureFile);
-        var attest = ParseFile(quotePath, "quote", _ => TpmsAttest.Parse(attestBytes));
-        var sig = ParseFile(signaturePath, "signature", bytes => TpmtSignature.Parse(bytes));
+        var ak = ParseFile(akPath, "attestation key public area", ParsePublic).Value;
+        // The signature is checked over exactly the bytes parsed here: the file is read once.
+        var (attest, attestBytes) = ParseFile(quotePath, "quote", bytes => TpmsAttest.Parse(bytes));
+        var sig = ParseFile(signaturePath, "signature", bytes => TpmtSignature.Parse(bytes)).Value;
         var log = EventLogCommands.Load(logPath);
         return new EvidenceInput(ak, attestBytes, attest, sig, log, nonce, required);
     }
@@ -85,12 +85,12 @@ internal static class EvidenceCommands
         return TpmtPublic.Parse(bytes);
     }
 
-    private static T ParseFile<T>(string path, string what, Func<byte[], T> parse)
+    private static (T Value, byte[] Bytes) ParseFile<T>(string path, string what, Func<byte[], T> parse)
     {
         byte[] bytes = CliOutput.ReadFile(path, what, MaxStructureFile);
         try
         {
-            return parse(bytes);
+            return (parse(bytes), bytes);
         }
         catch (TpmFormatException ex)
         {
@@ -112,7 +112,7 @@ internal static class EvidenceCommands
     }
 
     /// <summary>Parses tpm2-tools' PCR selection syntax: <c>BANK:N[,N…][+BANK:…]</c>, N a PCR index or a range A-B.</summary>
-    internal static IReadOnlyList<PcrSelection> ParseSelection(string text)
+    private static IReadOnlyList<PcrSelection> ParseSelection(string text)
     {
         var selections = new List<PcrSelection>();
         foreach (string part in text.Split('+', StringSplitOptions.TrimEntries))
