@@ -22,6 +22,7 @@ public static class HgsCommandLine
         root.Subcommands.Add(AuditCommands.Audit());
         root.Subcommands.Add(DiagnoseCommand.Build());
         root.Subcommands.Add(EventLogCommands.Build());
+        root.Subcommands.Add(EvidenceCommands.Build());
         root.Subcommands.Add(PolicyCommands.Build());
         root.Subcommands.Add(TpmCommands.TpmRoots());
         return root;

@@ -142,8 +142,14 @@ public static class EventLogReport
         w.WriteEndObject();
     }
 
-    private static void WriteSecureBoot(Utf8JsonWriter w, SecureBootState state)
+    /// <summary>
+    /// Writes <paramref name="state"/> as the <c>"secureBoot"</c> property of the current object: <c>enabled</c> (true, false or
+    /// null), <c>debugModeMeasured</c>, and per measured variable its event index, <c>dataVerified</c> and digests.
+    /// </summary>
+    public static void WriteSecureBoot(Utf8JsonWriter w, SecureBootState state)
     {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(state);
         w.WriteStartObject("secureBoot");
         if (state.Enabled is { } enabled)
         {

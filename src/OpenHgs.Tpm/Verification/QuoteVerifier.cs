@@ -75,21 +75,18 @@ public static class QuoteVerifier
             }
         }
 
-        using var concatenated = new MemoryStream();
         foreach (var selection in quote.PcrSelection)
         {
             foreach (var pcr in selection.Pcrs)
             {
-                if (!input.PcrValues.TryGetValue(selection.Hash, out var bank) || !bank.TryGetValue(pcr, out var value))
+                if (!input.PcrValues.TryGetValue(selection.Hash, out var bank) || !bank.ContainsKey(pcr))
                 {
                     return new(VerificationResult.Fail(AttestationFailure.PcrSelectionMismatch,
                         $"no value supplied for quoted {selection.Hash.Name()} PCR {pcr}"), attest);
                 }
-                concatenated.Write(value);
             }
         }
-        var digest = signature.Hash.Hash(concatenated.ToArray());
-        if (!CryptographicOperations.FixedTimeEquals(digest, quote.PcrDigest))
+        if (!AttestChecks.PcrDigestMatches(quote, signature.Hash, (bank, pcr) => input.PcrValues[bank][pcr]))
         {
             return new(VerificationResult.Fail(AttestationFailure.PcrDigestMismatch,
                 "the supplied PCR values do not hash to the quoted pcrDigest"), attest);
@@ -106,6 +103,21 @@ internal static class AttestChecks
     public static VerificationResult Common(TpmsAttest attest, TpmtSignature signature, byte[] attestBytes, TpmtPublic signingKey,
         byte[] nonce, byte[]? expectedSigner, ushort expectedType)
     {
+        var header = Header(attest, expectedSigner, expectedType);
+        if (!header.Succeeded)
+        {
+            return header;
+        }
+        if (!NonceMatches(attest, nonce))
+        {
+            return VerificationResult.Fail(AttestationFailure.NonceMismatch, "extraData is not the issued nonce");
+        }
+        return KeyAndSignature(signature, attestBytes, signingKey);
+    }
+
+    /// <summary>magic is TPM_GENERATED_VALUE, the type is <paramref name="expectedType"/>, and the signer is the expected QN when one is given.</summary>
+    public static VerificationResult Header(TpmsAttest attest, byte[]? expectedSigner, ushort expectedType)
+    {
         if (attest.Magic != TpmsAttest.GeneratedValue)
         {
             return VerificationResult.Fail(AttestationFailure.NotTpmGenerated, $"magic 0x{attest.Magic:x8}");
@@ -118,10 +130,33 @@ internal static class AttestChecks
         {
             return VerificationResult.Fail(AttestationFailure.SignerMismatch, "qualifiedSigner is not the registered attestation key");
         }
-        if (nonce.Length == 0 || !CryptographicOperations.FixedTimeEquals(attest.ExtraData, nonce))
+        return VerificationResult.Ok;
+    }
+
+    /// <summary>
+    /// True when H_<paramref name="hash"/>(the values of the quoted PCRs, in TPM order: banks as selected, PCRs ascending)
+    /// equals the quote's pcrDigest (constant time).
+    /// </summary>
+    public static bool PcrDigestMatches(QuoteInfo quote, TpmAlgorithm hash, Func<TpmAlgorithm, int, byte[]> value)
+    {
+        using var concatenated = new MemoryStream();
+        foreach (var selection in quote.PcrSelection)
         {
-            return VerificationResult.Fail(AttestationFailure.NonceMismatch, "extraData is not the issued nonce");
+            foreach (var pcr in selection.Pcrs)
+            {
+                concatenated.Write(value(selection.Hash, pcr));
+            }
         }
+        return CryptographicOperations.FixedTimeEquals(hash.Hash(concatenated.ToArray()), quote.PcrDigest);
+    }
+
+    /// <summary>extraData equals a non-empty <paramref name="nonce"/> (constant time).</summary>
+    public static bool NonceMatches(TpmsAttest attest, byte[] nonce) =>
+        nonce.Length != 0 && CryptographicOperations.FixedTimeEquals(attest.ExtraData, nonce);
+
+    /// <summary>The signing key is a TPM-resident restricted signing key and the signature over <paramref name="attestBytes"/> verifies with it.</summary>
+    public static VerificationResult KeyAndSignature(TpmtSignature signature, byte[] attestBytes, TpmtPublic signingKey)
+    {
         if ((signingKey.Attributes & RestrictedSigning) != RestrictedSigning || (signingKey.Attributes & ObjectAttributes.Decrypt) != 0)
         {
             return VerificationResult.Fail(AttestationFailure.SigningKeyNotRestricted,
