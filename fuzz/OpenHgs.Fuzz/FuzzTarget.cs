@@ -16,16 +16,18 @@ public abstract class FuzzTarget
     /// <summary>One line: what is parsed and which exception is the documented refusal.</summary>
     public abstract string Description { get; }
 
-    /// <summary>Runs the target; a documented refusal is swallowed, anything else escapes.</summary>
-    public void Execute(ReadOnlySpan<byte> input)
+    /// <summary>Runs the target: true when the input was accepted, false when it was refused as documented; anything else escapes.</summary>
+    public bool Execute(ReadOnlySpan<byte> input)
     {
         try
         {
             Run(input);
+            return true;
         }
         catch (Exception ex) when (IsRejection(ex))
         {
             // The parser refused the input the way its contract says it will.
+            return false;
         }
     }
 

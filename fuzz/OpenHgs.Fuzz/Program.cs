@@ -2,7 +2,7 @@ using OpenHgs.Fuzz;
 using SharpFuzz;
 
 // OpenHgs.Fuzz TARGET               run TARGET under afl-fuzz (SharpFuzz in-process persistent mode, input on stdin)
-// OpenHgs.Fuzz replay TARGET FILE…  run TARGET once per file in this process; exit 1 on the first finding
+// OpenHgs.Fuzz replay TARGET FILE…  run TARGET once per file in this process (accepted/refused); exit 1 on the first finding
 // OpenHgs.Fuzz list                 the target table
 // OpenHgs.Fuzz seeds REPO_ROOT      (re)write fuzz/corpus from tests/ and product code
 const int BadInput = 2;
@@ -39,7 +39,7 @@ switch (args)
         {
             try
             {
-                target.Execute(File.ReadAllBytes(file));
+                Console.WriteLine($"{(target.Execute(File.ReadAllBytes(file)) ? "accepted" : "refused ")} {file}");
             }
             catch (Exception ex) when (ex is not IOException)
             {
