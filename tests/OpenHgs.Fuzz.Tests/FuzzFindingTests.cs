@@ -1,3 +1,6 @@
+using System.Text;
+using OpenHgs.Protocol.Guardians;
+using OpenHgs.Protocol.KeyProtection;
 using OpenHgs.Tpm;
 using OpenHgs.Tpm.Structures;
 using OpenHgs.Tpm.Verification;
@@ -19,5 +22,27 @@ public sealed class FuzzFindingTests
 
         Assert.False(result.Succeeded);
         Assert.Equal(AttestationFailure.UnsupportedSignature, result.Failure);
+    }
+
+    [Fact]
+    public void Guardian_metadata_escaping_an_unpaired_surrogate_is_malformed_not_a_crash()
+    {
+        // fuzz/findings/guardian-metadata/crash-unpaired-surrogate-escape.bin: "\uDCCA" inside signingCertificate.
+        string json = Encoding.UTF8.GetString(File.ReadAllBytes(Path.Combine(FuzzCorpus.Findings("guardian-metadata"), "crash-unpaired-surrogate-escape.bin")));
+
+        var ex = Assert.Throws<GuardianFormatException>(() => GuardianMetadata.Parse(json));
+
+        Assert.Equal(GuardianFormatError.Malformed, ex.Error);
+        Assert.Contains("surrogate", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_key_protector_member_name_escaping_an_unpaired_surrogate_is_malformed_not_a_crash()
+    {
+        byte[] json = File.ReadAllBytes(Path.Combine(FuzzCorpus.Findings("key-protector"), "unpaired-surrogate-member-name.json"));
+
+        var ex = Assert.Throws<KeyProtectorException>(() => KeyProtector.Parse(json));
+
+        Assert.Equal(KeyProtectorError.Malformed, ex.Error);
     }
 }
