@@ -62,13 +62,52 @@ internal sealed class StrictJsonObject
             throw new JsonShapeException(JsonShapeProblem.Malformed, "not valid UTF-8");
         }
 
+        JsonDocument document;
         try
         {
-            return JsonDocument.Parse(utf8, DocumentOptions);
+            document = JsonDocument.Parse(utf8, DocumentOptions);
         }
         catch (JsonException ex)
         {
             throw new JsonShapeException(JsonShapeProblem.Malformed, $"not valid JSON ({ex.Message})");
+        }
+
+        // Valid UTF-8 can still escape an unpaired UTF-16 surrogate ("\udcca"), which JsonDocument also reports only
+        // when the string is read, as InvalidOperationException (found by fuzzing): read every string once here.
+        try
+        {
+            ReadEveryString(document.RootElement);
+            return document;
+        }
+        catch (InvalidOperationException)
+        {
+            document.Dispose();
+            throw new JsonShapeException(JsonShapeProblem.Malformed, "a string escapes an unpaired UTF-16 surrogate");
+        }
+    }
+
+    private static void ReadEveryString(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    ReadEveryString(item);
+                }
+
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    ReadEveryString(property.Value);
+                }
+
+                break;
         }
     }
 

@@ -98,9 +98,15 @@ public sealed record TpmtPublic(TpmAlgorithm Type, TpmAlgorithm NameAlg, ObjectA
     }
 
     /// <summary>The public key as a .NET <see cref="RSA"/> or <see cref="ECDsa"/>/<see cref="ECDiffieHellman"/> parameters holder.</summary>
+    /// <exception cref="CryptographicException">The key has no modulus (a template, or malformed evidence).</exception>
     public RSA ToRsa()
     {
         var rsa = Rsa ?? throw new InvalidOperationException("Not an RSA key.");
+        if (rsa.Modulus.Length == 0)
+        {
+            // RSA.Create fails with IndexOutOfRangeException on an empty modulus; callers expect CryptographicException.
+            throw new CryptographicException("The RSA key has an empty modulus.");
+        }
         var e = rsa.EffectiveExponent;
         var exponent = e <= 0xFFFFFF ? new[] { (byte)(e >> 16), (byte)(e >> 8), (byte)e } : BitConverter.GetBytes(e).Reverse().ToArray();
         return RSA.Create(new RSAParameters { Modulus = rsa.Modulus, Exponent = exponent.SkipWhile(b => b == 0).ToArray() });

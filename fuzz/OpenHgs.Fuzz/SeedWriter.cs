@@ -1,0 +1,128 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
+using OpenHgs.Protocol.HealthCertificates;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Tpm;
+using OpenHgs.Tpm.Commands;
+using OpenHgs.Tpm.EventLogs;
+using OpenHgs.Tpm.Structures;
+
+namespace OpenHgs.Fuzz;
+
+/// <summary>
+/// Writes the seed corpus (fuzz/corpus/TARGET/*) from real inputs: the event logs and key protector vectors under
+/// tests/, the TCG key templates, and structures marshalled by the product code itself. Run once when a target is
+/// added; the seeds are committed. It also writes the health-certificate signer the health-certificate target trusts.
+/// </summary>
+public static class SeedWriter
+{
+    /// <summary>Logical name of the embedded DER certificate the health-certificate target trusts.</summary>
+    public const string HealthSignerResource = "OpenHgs.Fuzz.HealthSigner.der";
+
+    /// <summary>Issue time of the seed health certificates; the health-certificate target validates one hour later.</summary>
+    public static readonly DateTimeOffset HealthIssuedAt = new(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>Writes every target's seeds below <paramref name="repositoryRoot"/>/fuzz/corpus.</summary>
+    public static void Write(string repositoryRoot)
+    {
+        ArgumentNullException.ThrowIfNull(repositoryRoot);
+        string corpus = Path.Combine(repositoryRoot, "fuzz", "corpus");
+        void Save(string target, string name, byte[] bytes)
+        {
+            Directory.CreateDirectory(Path.Combine(corpus, target));
+            File.WriteAllBytes(Path.Combine(corpus, target, name), bytes);
+        }
+
+        WriteEventLogs(Path.Combine(repositoryRoot, "tests", "testdata", "eventlogs"), Save);
+        WriteTpmStructures(Save);
+        WriteProtocolDocuments(Path.Combine(repositoryRoot, "tests", "OpenHgs.Protocol.Tests", "Vectors", "key-protector-v1.json"), Save);
+        WriteHealthCertificates(Path.Combine(repositoryRoot, "fuzz", "OpenHgs.Fuzz", "HealthSigner.der"), Save);
+        WriteWireContracts(Save);
+    }
+
+    private static void WriteEventLogs(string folder, Action<string, string, byte[]> save)
+    {
+        // Two whole logs (SHA-1 legacy and crypto-agile) and the first events of each (small inputs fuzz fastest).
+        foreach (string name in new[] { "debian-10.bin", "glinux-alex.bin" })
+        {
+            byte[] bytes = File.ReadAllBytes(Path.Combine(folder, name));
+            save("event-log", name, bytes);
+            var log = EventLogParser.Parse(bytes);
+            int cut = log.Events[Math.Min(12, log.Events.Count - 1)].Offset;
+            save("event-log", Path.ChangeExtension(name, ".head.bin"), bytes[..cut]);
+        }
+    }
+
+    private static void WriteTpmStructures(Action<string, string, byte[]> save)
+    {
+        save("tpmt-public", "ek-rsa2048.bin", TpmTemplates.EkRsa2048.ToBytes());
+        save("tpmt-public", "ak-rsa2048.bin", TpmTemplates.AkRsa2048.ToBytes());
+        save("tpmt-public", "ak-ecc-p256.bin", TpmTemplates.AkEccP256.ToBytes());
+        save("tpmt-public", "host-encryption-rsa2048.bin", TpmTemplates.HostEncryptionRsa2048.ToBytes());
+
+        var clock = new TpmsClockInfo(1000, 2, 3, true);
+        byte[] signer = [0x00, 0x0b, .. SHA256.HashData("ak"u8)];
+        save("tpms-attest", "quote.bin", new TpmsAttest(TpmsAttest.GeneratedValue, TpmsAttest.AttestQuote, signer, [1, 2, 3], clock, 42,
+            new QuoteInfo([PcrSelection.Create(TpmAlgorithm.Sha256, [0, 1, 2, 3, 4, 5, 6, 7]), PcrSelection.Create(TpmAlgorithm.Sha1, [0])],
+                SHA256.HashData("pcrs"u8))).ToBytes());
+        save("tpms-attest", "certify.bin", new TpmsAttest(TpmsAttest.GeneratedValue, TpmsAttest.AttestCertify, signer, [1, 2, 3], clock, 42,
+            new CertifyInfo(TpmTemplates.HostEncryptionRsa2048.ComputeName(), signer)).ToBytes());
+
+        save("tpmt-signature", "rsassa.bin", new TpmtSignature(TpmAlgorithm.RsaSsa, TpmAlgorithm.Sha256, RandomBytes(256), []).ToBytes());
+        save("tpmt-signature", "rsapss.bin", new TpmtSignature(TpmAlgorithm.RsaPss, TpmAlgorithm.Sha384, RandomBytes(256), []).ToBytes());
+        save("tpmt-signature", "ecdsa.bin", new TpmtSignature(TpmAlgorithm.EcDsa, TpmAlgorithm.Sha256, RandomBytes(32), RandomBytes(32)).ToBytes());
+        save("tpmt-signature", "null.bin", new TpmtSignature(TpmAlgorithm.Null, TpmAlgorithm.Null, [], []).ToBytes());
+    }
+
+    private static void WriteProtocolDocuments(string vectorsFile, Action<string, string, byte[]> save)
+    {
+        var vectors = JsonNode.Parse(File.ReadAllBytes(vectorsFile))!;
+        save("key-protector", "vector-v1.json", Encoding.UTF8.GetBytes(vectors["keyProtector"]!["json"]!.GetValue<string>()));
+        var indented = new JsonSerializerOptions { WriteIndented = true };
+        save("guardian-metadata", "owner.json", Encoding.UTF8.GetBytes(vectors["owner"]!["metadata"]!.ToJsonString(indented)));
+        save("guardian-metadata", "guardian.json", Encoding.UTF8.GetBytes(vectors["guardian"]!["metadata"]!.ToJsonString()));
+    }
+
+    private static void WriteHealthCertificates(string signerFile, Action<string, string, byte[]> save)
+    {
+        using var signerKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=OpenHGS fuzz attestation signer", signerKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        using var signer = request.CreateSelfSigned(HealthIssuedAt.AddYears(-1), HealthIssuedAt.AddYears(30));
+        File.WriteAllBytes(signerFile, signer.RawData);
+
+        using var hostKey = RSA.Create(2048);
+        var claims = new HealthClaims(AttestationMode.Tpm, 7, SHA256.HashData("evidence"u8), "host-1", HealthIssuedAt);
+        save("health-certificate", "tpm-mode.der", HealthCertificateIssuer.Issue(
+            new HealthCertificateRequest(claims, hostKey.ExportSubjectPublicKeyInfo(), HealthCertificateProfile.DefaultValidity),
+            signer, X509SignatureGenerator.CreateForECDsa(signerKey)));
+        save("health-verdict", "tpm-mode.der", HealthCertificateProfile.EncodeVerdict(claims));
+        save("health-verdict", "host-key-mode.der", HealthCertificateProfile.EncodeVerdict(claims with { Mode = AttestationMode.HostKey, HostName = "h" }));
+    }
+
+    private static void WriteWireContracts(Action<string, string, byte[]> save)
+    {
+        string b64 = Convert.ToBase64String(RandomBytes(24));
+        var at = HealthIssuedAt;
+        void Save<T>(string name, T value, JsonTypeInfo<T> type) => save("wire", name + ".json", JsonSerializer.SerializeToUtf8Bytes(value, type));
+
+        Save("attest-host-key", new AttestRequest(b64, new HostKeyEvidence(b64, b64, b64)), WireJson.Default.AttestRequest);
+        Save("attest-tpm", new AttestRequest(b64, Tpm: new TpmEvidence(b64, b64, b64, b64, b64, b64, null, b64)), WireJson.Default.AttestRequest);
+        Save("release", new ReleaseRequest(b64, b64, true), WireJson.Default.ReleaseRequest);
+        Save("activation", new ActivationCompletion(b64, b64, b64), WireJson.Default.ActivationCompletion);
+        Save("add-tpm-host", new AddTpmHostRequest("host-1", new TpmIdentity(1, b64, null), true), WireJson.Default.AddTpmHostRequest);
+        Save("add-baseline", new AddBaselineRequest("b", new BaselineDocument(1, "class", at, b64,
+            new Dictionary<string, IReadOnlyDictionary<string, string>> { ["sha256"] = new Dictionary<string, string> { ["0"] = "00" } }, true)),
+            WireJson.Default.AddBaselineRequest);
+        Save("deny-before", new DenyBeforeRequest(at), WireJson.Default.DenyBeforeRequest);
+        Save("audit-verify", new AuditVerifyRequest(new AuditCheckpointFile(AuditCheckpointFile.FileKind, 12, "00ff", at, "ab", b64, "label", b64)),
+            WireJson.Default.AuditVerifyRequest);
+    }
+
+    private static byte[] RandomBytes(int count) => RandomNumberGenerator.GetBytes(count);
+}
