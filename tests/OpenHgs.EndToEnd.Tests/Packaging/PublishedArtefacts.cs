@@ -27,6 +27,22 @@ public sealed class PublishedArtefacts : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // A developer loop may point OPENHGS_TEST_DIST at the output of an earlier './hgs publish --out DIR' to test
+        // those tarballs without publishing again; ./test.sh leaves it unset and publishes.
+        if (Environment.GetEnvironmentVariable("OPENHGS_TEST_DIST") is { Length: > 0 } existing)
+        {
+            foreach (string name in new[] { "openhgs-server-linux-x64.tar.gz", "openhgs-host-linux-x64.tar.gz" })
+            {
+                Directory.CreateDirectory(Dist);
+                File.Copy(Path.Combine(existing, name), Path.Combine(Dist, name));
+                File.Copy(Path.Combine(existing, name + ".sha256"), Path.Combine(Dist, name + ".sha256"));
+            }
+
+            Unpack("openhgs-server-linux-x64.tar.gz", Path.Combine(Root, "server"));
+            Unpack("openhgs-host-linux-x64.tar.gz", Path.Combine(Root, "host"));
+            return;
+        }
+
         string script = Path.Combine(RepositoryRoot(), "scripts", "publish.sh");
         var start = new ProcessStartInfo(script) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("--out");
