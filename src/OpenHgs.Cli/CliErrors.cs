@@ -3,9 +3,11 @@ using OpenHgs.Client;
 using OpenHgs.Crypto;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Protocol.KeyProtection;
+#if !HGS_HOST_EDITION
 using OpenHgs.Server.Configuration;
 using OpenHgs.Service;
 using OpenHgs.Storage;
+#endif
 
 namespace OpenHgs.Cli;
 
@@ -54,18 +56,24 @@ public static class CliErrors
             => (ExitCodes.BadInput, $"{h.Code}: {h.Message}"),
         HgsClientException { HttpStatus: 400 or 413 } h => (ExitCodes.BadInput, $"{h.Code}: {h.Message}"),
         HgsClientException h => (ExitCodes.Refused, $"{h.Code}: {h.Message}"),
+#if !HGS_HOST_EDITION
         OpenHgs.Storage.Backup.BackupException { Code: OpenHgs.Storage.Backup.BackupCodes.Malformed } b => (ExitCodes.BadInput, $"{b.Code}: {b.Message}"),
         OpenHgs.Storage.Backup.BackupException b => (ExitCodes.Refused, $"{b.Code}: {b.Message}"),
         ServiceException { Kind: ProblemKind.Unavailable } s => (ExitCodes.Unavailable, $"{s.Code}: {s.Message}"),
         ServiceException s => (ExitCodes.Refused, $"{s.Code}: {s.Message}"),
+#endif
         KeyProtectorException k => (ExitCodes.Refused, $"KeyProtector{k.Error}: {k.Message}"),
         GuardianFormatException g => (ExitCodes.BadInput, $"Guardian{g.Error}: {g.Message}"),
+#if !HGS_HOST_EDITION
         HgsConfigurationException h => (ExitCodes.BadInput, h.Message),
+#endif
         KeyStoreConfigurationException k => (ExitCodes.BadInput, "key store configuration: " + k.Message),
         KeyStoreUnavailableException k => (ExitCodes.Unavailable, "key store unavailable: " + k.Message),
         KeyStoreOperationException k => (ExitCodes.Refused, "key store refused: " + k.Message),
         KeyNotFoundInStoreException k => (ExitCodes.Refused, k.Message),
+#if !HGS_HOST_EDITION
         DatabaseUnavailableException d => (ExitCodes.Unavailable, "database unavailable: " + d.Message),
+#endif
         OpenHgs.Tpm.Transport.TpmTransportException t => (ExitCodes.Unavailable, "TPM unavailable: " + t.Message),
         OpenHgs.Tpm.Commands.TpmException t => (ExitCodes.Refused, "TPM refused the command: " + t.Message),
         FileNotFoundException f => (ExitCodes.BadInput, $"file not found: {f.FileName ?? f.Message}"),

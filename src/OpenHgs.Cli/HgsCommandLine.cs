@@ -12,6 +12,11 @@ public static class HgsCommandLine
     public static RootCommand Build()
     {
         var root = new RootCommand("OpenHGS — Host Guardian Service for Linux fabrics, keys in an HSM.");
+#if HGS_HOST_EDITION
+        // The guarded-host edition (scripts/publish.sh): a host attests and unlocks; it administers nothing.
+        root.Subcommands.Add(ClientCommands.Build());
+        root.Subcommands.Add(EventLogCommands.Build());
+#else
         root.Subcommands.Add(QuickstartCommand.Build());
         root.Subcommands.Add(ServerCommands.Build());
         root.Subcommands.Add(AdminCommands.Keys());
@@ -25,6 +30,7 @@ public static class HgsCommandLine
         root.Subcommands.Add(EvidenceCommands.Build());
         root.Subcommands.Add(PolicyCommands.Build());
         root.Subcommands.Add(TpmCommands.TpmRoots());
+#endif
         return root;
     }
 

@@ -54,6 +54,8 @@ internal static class TpmCommands
         return command;
     }
 
+#if !HGS_HOST_EDITION
+    // Fabric administration: not in the guarded-host edition.
     public static Command AddTpmHost()
     {
         var name = new Option<string>("--name") { Description = "Host name.", Required = true };
@@ -130,6 +132,7 @@ internal static class TpmCommands
     }
 
     internal static TpmAdminClient Connect(string[] urls, string? token, ClientTlsOptions tls) => new(urls, token, tls);
+#endif
 
     internal static T ReadJson<T>(string path, string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {
