@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Routing;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Attestation;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.Observability;
 
 namespace OpenHgs.Server.Endpoints;
 
@@ -16,14 +17,16 @@ internal static class AttestationEndpoints
         group.MapPost("/challenge", async (AttestationService service, CancellationToken ct) =>
             Results.Json(await service.ChallengeAsync(ct).ConfigureAwait(false), WireJson.Default.ChallengeResponse));
 
-        group.MapPost("/attest", async (HttpContext context, AttestationService service, AuditWriter audit) =>
+        group.MapPost("/attest", async (HttpContext context, AttestationService service, AuditWriter audit, HgsMetrics metrics) =>
         {
             AttestRequest? request = null;
-            var verdict = await AttestationInputAudit.RunAsync(audit, () => request, async () =>
+            var verdict = await FlowMetrics.MeasureAsync(metrics, metrics.Attestation, () => AttestationInputAudit.RunAsync(audit, () => request, async () =>
             {
                 request = await RequestReader.ReadAsync(context, WireJson.Default.AttestRequest).ConfigureAwait(false);
                 return await service.AttestAsync(request, context.RequestAborted).ConfigureAwait(false);
-            }, context.RequestAborted).ConfigureAwait(false);
+            }, context.RequestAborted), v => v.Passed
+                ? (HgsMetrics.Outcomes.Passed, HgsMetrics.NoCode)
+                : (HgsMetrics.Outcomes.Refused, v.Failures[0].Code.ToString())).ConfigureAwait(false);
             return Results.Json(verdict.ToContract(), WireJson.Default.AttestResponse, statusCode: verdict.Passed ? 200 : 403);
         });
     }

@@ -8,6 +8,7 @@ using OpenHgs.Service;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
+using OpenHgs.Service.Observability;
 
 namespace OpenHgs.Server.Endpoints;
 
@@ -17,24 +18,8 @@ internal static class KeyProtectionEndpoints
     public static void MapKeyProtectionEndpoints(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/keyprotection/v1").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName);
-        group.MapPost("/release", async (HttpContext context, KeyReleaseService service) =>
-        {
-            ReleaseRequest request;
-            try
-            {
-                request = await RequestReader.ReadAsync(context, WireJson.Default.ReleaseRequest).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is ServiceException or BadHttpRequestException || context.RequestAborted.IsCancellationRequested)
-            {
-                // Unreadable release requests are refusals too, and every refusal is audited, even when the client
-                // is gone (a body cut short by a disconnect): not with RequestAborted, which has fired by then.
-                string code = ex is ServiceException refusal ? refusal.Code : "RequestMalformed";
-                await service.AuditUnreadableAsync(code, context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping).ConfigureAwait(false);
-                throw;
-            }
-
-            return Results.Json(await service.ReleaseAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ReleaseResponse);
-        });
+        group.MapPost("/release", (HttpContext context, KeyReleaseService service, HgsMetrics metrics) => FlowMetrics.MeasureAsync(
+            metrics, metrics.Release, () => ReleaseAsync(context, service), _ => (HgsMetrics.Outcomes.Released, HgsMetrics.NoCode)));
 
         // Public, like HGS's KPS metadata endpoint: tenants import it to grant the fabric.
         group.MapGet("/metadata", async (FabricKeyManager keys, SettingsService settings, CancellationToken ct) =>
@@ -43,5 +28,24 @@ internal static class KeyProtectionEndpoints
             var metadata = await keys.ExportGuardianAsync(current.FabricName, ct).ConfigureAwait(false);
             return Results.Text(metadata.ToJson(), "application/json");
         });
+    }
+
+    private static async Task<IResult> ReleaseAsync(HttpContext context, KeyReleaseService service)
+    {
+        ReleaseRequest request;
+        try
+        {
+            request = await RequestReader.ReadAsync(context, WireJson.Default.ReleaseRequest).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is ServiceException or BadHttpRequestException || context.RequestAborted.IsCancellationRequested)
+        {
+            // Unreadable release requests are refusals too, and every refusal is audited, even when the client
+            // is gone (a body cut short by a disconnect): not with RequestAborted, which has fired by then.
+            string code = ex is ServiceException refusal ? refusal.Code : "RequestMalformed";
+            await service.AuditUnreadableAsync(code, context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping).ConfigureAwait(false);
+            throw;
+        }
+
+        return Results.Json(await service.ReleaseAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ReleaseResponse);
     }
 }

@@ -15,6 +15,7 @@ using OpenHgs.Service.Hosts;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
+using OpenHgs.Service.Observability;
 using OpenHgs.Service.Policies;
 using OpenHgs.Storage;
 
@@ -34,15 +35,7 @@ public static partial class HgsServer
         var adminClientCa = tls?.AdminClientCaFile is { } caFile ? AdminAuthenticator.LoadClientCa(caFile) : null;
         var adminAuth = tls?.AdminAuthMode ?? AdminAuthMode.Token;
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
-        builder.Logging.SetMinimumLevel(options.MinimumLogLevel);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        ServiceLogging.Configure(builder.Logging, options.LogFormat, options.MinimumLogLevel);
         builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -56,17 +49,21 @@ public static partial class HgsServer
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(options.Time);
+        services.AddSingleton<HgsMetrics>();
+        options.Metrics.AddTo(services);
 
         // Opened by the container so that it logs through the host's loggers (a cluster's member transitions go to the
         // service log); resolved right after Build, so a key store that cannot open still stops the start.
         services.AddSingleton(provider =>
         {
             var store = HgsRuntime.OpenKeyStore(configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time);
-            return options.KeyStoreDecorator is { } decorate ? decorate(store) : store;
+            // Outermost, so it measures what the service asks of the store; it keeps every capability of the store it wraps.
+            return MeteredKeyStore.Wrap(options.KeyStoreDecorator is { } decorate ? decorate(store) : store, provider.GetRequiredService<HgsMetrics>());
         });
         // A factory registration: the container disposes it at shutdown. Its rows are MACed with the key store's row-MAC key.
-        services.AddSingleton(provider => HgsRuntime.OpenDatabase(
-            configuration, options.DataDirectory, options.Time, new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>())));
+        services.AddSingleton<IHgsDatabase>(provider => new MeteredDatabase(
+            HgsRuntime.OpenDatabase(configuration, options.DataDirectory, options.Time, new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>())),
+            provider.GetRequiredService<HgsMetrics>()));
 
         // The store's re-wrap capability (or its absence) and the node's release-key-handling, from hgs.json or the
         // command line only (never the database); resolved right after Build with the key store, so a bad combination
@@ -155,6 +152,7 @@ public static partial class HgsServer
         app.MapAdminEndpoints();
         app.MapTpmEndpoints();
         app.MapHealthEndpoints();
+        options.Metrics.MapTo(app);
         return app;
     }
 

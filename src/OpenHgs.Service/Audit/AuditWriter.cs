@@ -27,12 +27,14 @@ public sealed partial class AuditWriter : IAsyncDisposable
     private readonly IHgsDatabase _database;
     private readonly AuditCheckpointer _checkpoints;
     private readonly ILogger<AuditWriter> _logger;
+    private readonly Observability.HgsMetrics? _metrics;
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(4096) { SingleReader = true });
     private readonly Task _loop;
     private long _committedRecords;
     private long _committedBatches;
 
-    public AuditWriter(IHgsDatabase database, AuditCheckpointer checkpoints, ILogger<AuditWriter> logger)
+    /// <param name="metrics">Where commit latency and queue depth go; null: not measured (tests that build a writer alone).</param>
+    public AuditWriter(IHgsDatabase database, AuditCheckpointer checkpoints, ILogger<AuditWriter> logger, Observability.HgsMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(database);
         ArgumentNullException.ThrowIfNull(checkpoints);
@@ -40,6 +42,8 @@ public sealed partial class AuditWriter : IAsyncDisposable
         _database = database;
         _checkpoints = checkpoints;
         _logger = logger;
+        _metrics = metrics;
+        metrics?.ObserveAuditQueue(() => _queue.Reader.Count);
         _loop = Task.Run(WriteLoopAsync);
     }
 
@@ -85,6 +89,7 @@ public sealed partial class AuditWriter : IAsyncDisposable
                 batch.Add(next);
             }
 
+            long start = _metrics?.Start() ?? 0;
             try
             {
                 var checkpoint = await _database.InTransactionAsync(
@@ -106,12 +111,14 @@ public sealed partial class AuditWriter : IAsyncDisposable
 
                 Interlocked.Add(ref _committedRecords, batch.Count);
                 Interlocked.Increment(ref _committedBatches);
+                _metrics?.AuditCommit(batch.Count, committed: true, _metrics.Since(start));
                 batch.ForEach(p => p.Committed.TrySetResult());
             }
             catch (Exception ex)
             {
                 // Logged in full here; callers see the generic AuditUnavailable (Vault's audit rule).
                 LogBatchFailed(_logger, batch.Count, ex);
+                _metrics?.AuditCommit(batch.Count, committed: false, _metrics.Since(start));
                 var refusal = AuditRecord.AuditUnavailable(ex);
                 batch.ForEach(p => p.Committed.TrySetException(refusal));
             }
