@@ -15,11 +15,23 @@ namespace OpenHgs.Server.Endpoints;
 /// <summary><c>/keyprotection/v1</c>: key release for healthy hosts, and the fabric guardian's public metadata for tenants.</summary>
 internal static class KeyProtectionEndpoints
 {
+    /// <summary>The 403 codes of a release: the health certificate's, the grant's and the key protector's (<c>KeyProtector</c> + its error).</summary>
+    private static readonly string[] ReleaseRefusals =
+    [
+        "HealthCertificateMalformed", "HealthCertificateExpired", "HealthCertificateNotYetValid", "HealthCertificateUntrustedSigner",
+        "HealthCertificateIssuedBeforeDenyDate", "HealthCertificateModeMismatch", "NotGrantedToFabric", "KpsKeyDisabled",
+        "KeyProtectorTransportKeyUnwrapFailed", "TransportKeyRewrapRefused",
+        .. Enum.GetNames<OpenHgs.Protocol.KeyProtection.KeyProtectorError>().Select(e => "KeyProtector" + e),
+    ];
+
     public static void MapKeyProtectionEndpoints(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/keyprotection/v1").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName);
+        var group = app.MapGroup("/keyprotection/v1").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName).Problems(429, "RateLimited");
         group.MapPost("/release", (HttpContext context, KeyReleaseService service, HgsMetrics metrics) => FlowMetrics.MeasureAsync(
-            metrics, metrics.Release, () => ReleaseAsync(context, service), _ => (HgsMetrics.Outcomes.Released, HgsMetrics.NoCode)));
+            metrics, metrics.Release, () => ReleaseAsync(context, service), _ => (HgsMetrics.Outcomes.Released, HgsMetrics.NoCode)))
+            .JsonBody<ReleaseRequest>().Answers<ReleaseResponse>()
+            .Problems(403, ReleaseRefusals)
+            .Problems(503, "TransportKeyHsmOnly", "KpsSigningKeyMissing");
 
         // Public, like HGS's KPS metadata endpoint: tenants import it to grant the fabric.
         group.MapGet("/metadata", async (FabricKeyManager keys, SettingsService settings, CancellationToken ct) =>
@@ -27,7 +39,7 @@ internal static class KeyProtectionEndpoints
             var current = await settings.GetAsync(ct).ConfigureAwait(false);
             var metadata = await keys.ExportGuardianAsync(current.FabricName, ct).ConfigureAwait(false);
             return Results.Text(metadata.ToJson(), "application/json");
-        });
+        }).Produces(200, contentType: "application/json").Problems(503, "NoPrimaryKey", "GuardianIncomplete");
     }
 
     private static async Task<IResult> ReleaseAsync(HttpContext context, KeyReleaseService service)

@@ -98,6 +98,7 @@ public static partial class HgsServer
         services.AddSingleton<KeyReleaseService>();
         ClientRateLimit.AddTo(services, options.RateLimit);
         services.AddProblemDetails();
+        ApiDocumentation.AddTo(services, options.Metrics);
         services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, WireJson.Default);
@@ -153,6 +154,7 @@ public static partial class HgsServer
         app.MapTpmEndpoints();
         app.MapHealthEndpoints();
         options.Metrics.MapTo(app);
+        ApiDocumentation.MapTo(app);
         return app;
     }
 
