@@ -12,6 +12,13 @@ namespace OpenHgs.Server.Endpoints;
 public sealed record ProblemCodes(int Status, IReadOnlyList<string> Codes);
 
 /// <summary>
+/// The JSON request body a route reads itself (<see cref="RequestReader"/>). Documentation only: unlike
+/// <c>Accepts</c>, it adds no content-type matching, so a wrong media type still reaches the handler and is refused
+/// and audited there (<c>UnsupportedMediaType</c>), not answered 415 by routing.
+/// </summary>
+public sealed record JsonRequestBody(Type Type);
+
+/// <summary>
 /// <c>/openapi/v1.json</c> (Microsoft.AspNetCore.OpenApi): every route, its request body, its answers and, per problem
 /// status, the problem codes. Public like <c>/healthz</c> (it documents the API, not the fabric) and rate limited per
 /// client address like the other unauthenticated routes.
@@ -36,7 +43,7 @@ internal static class ApiDocumentation
 
     /// <summary>Documents a JSON request body of <typeparamref name="TRequest"/>, read by <see cref="RequestReader"/> (its refusals included).</summary>
     public static RouteHandlerBuilder JsonBody<TRequest>(this RouteHandlerBuilder builder) where TRequest : notnull =>
-        builder.Accepts<TRequest>("application/json")
+        builder.WithMetadata(new JsonRequestBody(typeof(TRequest)))
             .Problems(400, "RequestMalformed", "UnsupportedMediaType")
             .Problems(413, "RequestTooLarge");
 
@@ -65,8 +72,20 @@ internal static class ApiDocumentation
 
                 return Task.CompletedTask;
             });
-            o.AddOperationTransformer((operation, context, _) =>
+            o.AddOperationTransformer(async (operation, context, cancellationToken) =>
             {
+                if (context.Description.ActionDescriptor.EndpointMetadata.OfType<JsonRequestBody>().FirstOrDefault() is { } body)
+                {
+                    operation.RequestBody = new OpenApiRequestBody
+                    {
+                        Required = true,
+                        Content = new Dictionary<string, OpenApiMediaType>
+                        {
+                            ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(body.Type, null, cancellationToken).ConfigureAwait(false) },
+                        },
+                    };
+                }
+
                 var declared = context.Description.ActionDescriptor.EndpointMetadata.OfType<ProblemCodes>().Concat(Common);
                 foreach (var group in declared.GroupBy(p => p.Status).OrderBy(g => g.Key))
                 {
@@ -79,8 +98,6 @@ internal static class ApiDocumentation
                         Content = new Dictionary<string, OpenApiMediaType> { [ProblemJson] = new() { Schema = ProblemSchema() } },
                     };
                 }
-
-                return Task.CompletedTask;
             });
         });
 
