@@ -183,9 +183,26 @@ internal static class ServerCommands
             Description = "Outstanding (started, not completed, unexpired) TPM AK activations allowed per host.",
             DefaultValueFactory = _ => new TpmActivationOptions().MaxPendingPerHost,
         };
+        var metrics = new Option<string>("--metrics")
+        {
+            Description = "Prometheus metrics: off, admin (/metrics behind the admin credential) or http://127.0.0.1:PORT (a separate loopback listener).",
+            HelpName = "off|admin|URL",
+            DefaultValueFactory = _ => "off",
+        };
+        var logFormat = new Option<string>("--log-format")
+        {
+            Description = "Console log format: text (one line per event) or json (one JSON object per line).",
+            HelpName = "text|json",
+            DefaultValueFactory = _ => "text",
+        };
+        var logLevel = new Option<string>("--log-level")
+        {
+            Description = "Least severe level logged: trace, debug, information, warning, error or critical.",
+            DefaultValueFactory = _ => "information",
+        };
         var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).")
         {
-            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, pendingActivations,
+            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, pendingActivations, metrics, logFormat, logLevel,
         };
         tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
@@ -230,8 +247,23 @@ internal static class ServerCommands
                 throw new CliException("--max-pending-activations must be between 1 and 10000.");
             }
 
+            LogFormat format;
+            Microsoft.Extensions.Logging.LogLevel level;
+            try
+            {
+                format = ServiceLogging.ParseFormat(parse.GetValue(logFormat)!);
+                level = ServiceLogging.ParseLevel(parse.GetValue(logLevel)!);
+            }
+            catch (FormatException ex)
+            {
+                throw new CliException(ex.Message);
+            }
+
             var app = await HgsServer.BuildAsync(new HgsServerOptions
             {
+                Metrics = MetricsExposure.Parse(parse.GetValue(metrics)!),
+                LogFormat = format,
+                MinimumLogLevel = level,
                 DataDirectory = Path.GetFullPath(parse.GetValue(data)!), // relative --data: the database path is built from it
                 Urls = parse.GetValue(urls)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 Production = parse.GetValue(production),

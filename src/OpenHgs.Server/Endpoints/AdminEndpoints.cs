@@ -16,47 +16,57 @@ internal static class AdminEndpoints
 {
     public static void MapAdminEndpoints(this IEndpointRouteBuilder app)
     {
-        var admin = app.MapGroup("/admin/v1").AddEndpointFilter(RequireAdminAsync);
+        var admin = app.MapGroup("/admin/v1").AddEndpointFilter(RequireAdminAsync).AdminProblems();
 
         admin.MapGet("/keys", async (FabricKeyManager keys, CancellationToken ct) =>
-            Results.Json((await keys.GetSnapshotAsync(ct).ConfigureAwait(false)).Keys.Select(ToInfo).ToList(), WireJson.Default.ListFabricKeyInfo));
+            Results.Json((await keys.GetSnapshotAsync(ct).ConfigureAwait(false)).Keys.Select(ToInfo).ToList(), WireJson.Default.ListFabricKeyInfo))
+            .Answers<List<FabricKeyInfo>>().Problems(409, "FabricKeyIntegrity");
         admin.MapPost("/keys", async (HttpContext context, FabricKeyManager keys) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddKeyRequest).ConfigureAwait(false);
             var record = await keys.AddAsync(FabricKeyRoles.Parse(request.Role), context.RequestAborted).ConfigureAwait(false);
             var snapshot = await keys.GetSnapshotAsync(context.RequestAborted).ConfigureAwait(false);
             return Results.Json(ToInfo(snapshot.Keys.Single(k => k.Id == record.Id)), WireJson.Default.FabricKeyInfo, statusCode: 201);
-        });
-        admin.MapPost("/keys/{id}/primary", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetPrimaryAsync(id, ct)));
-        admin.MapPost("/keys/{id}/enable", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetEnabledAsync(id, true, ct)));
-        admin.MapPost("/keys/{id}/disable", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetEnabledAsync(id, false, ct)));
-        admin.MapDelete("/keys/{id}", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.RemoveAsync(id, ct)));
+        }).JsonBody<AddKeyRequest>().Answers<FabricKeyInfo>(201).Problems(400, "UnknownKeyRole");
+        admin.MapPost("/keys/{id}/primary", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetPrimaryAsync(id, ct)))
+            .Produces(204).Problems(404, "UnknownKey").Problems(409, "KeyDisabled", "FabricKeyIntegrity");
+        admin.MapPost("/keys/{id}/enable", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetEnabledAsync(id, true, ct)))
+            .Produces(204).Problems(404, "UnknownKey").Problems(409, "FabricKeyIntegrity");
+        admin.MapPost("/keys/{id}/disable", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetEnabledAsync(id, false, ct)))
+            .Produces(204).Problems(404, "UnknownKey").Problems(409, "KeyIsPrimary", "FabricKeyIntegrity");
+        admin.MapDelete("/keys/{id}", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.RemoveAsync(id, ct)))
+            .Produces(204).Problems(404, "UnknownKey").Problems(409, "KeyIsPrimary", "FabricKeyIntegrity");
 
         admin.MapGet("/hosts", async (HostRegistry hosts, CancellationToken ct) =>
-            Results.Json((await hosts.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListHostInfo));
+            Results.Json((await hosts.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListHostInfo))
+            .Answers<List<HostInfo>>();
         admin.MapPost("/hosts/key", async (HttpContext context, HostRegistry hosts) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddHostKeyRequest).ConfigureAwait(false);
             return Results.Json(await hosts.AddHostKeyAsync(request.Name, request.PublicKey, context.RequestAborted).ConfigureAwait(false), WireJson.Default.HostInfo, statusCode: 201);
-        });
-        admin.MapDelete("/hosts/{name}", (string name, HostRegistry hosts, CancellationToken ct) => NoContent(hosts.RemoveAsync(name, ct)));
+        }).JsonBody<AddHostKeyRequest>().Answers<HostInfo>(201)
+            .Problems(400, "HostNameInvalid", "PublicKeyMalformed", "PublicKeyUnsupported").Problems(409, "HostExists", "HostKeyInUse");
+        admin.MapDelete("/hosts/{name}", (string name, HostRegistry hosts, CancellationToken ct) => NoContent(hosts.RemoveAsync(name, ct)))
+            .Produces(204).Problems(404, "UnknownHost");
 
         admin.MapGet("/guardian", async (FabricKeyManager keys, SettingsService settings, CancellationToken ct) =>
         {
             var current = await settings.GetAsync(ct).ConfigureAwait(false);
             return Results.Text((await keys.ExportGuardianAsync(current.FabricName, ct).ConfigureAwait(false)).ToJson(), "application/json");
-        });
+        }).Produces(200, contentType: "application/json").Problems(503, "NoPrimaryKey", "GuardianIncomplete");
 
         admin.MapGet("/settings", async (SettingsService settings, CancellationToken ct) =>
-            Results.Json((await settings.GetAsync(ct).ConfigureAwait(false)).ToContract(), WireJson.Default.ServiceSettings));
+            Results.Json((await settings.GetAsync(ct).ConfigureAwait(false)).ToContract(), WireJson.Default.ServiceSettings))
+            .Answers<ServiceSettings>().Problems(503, "SettingsIntegrity");
         admin.MapPut("/settings/mode/{mode}", (string mode, SettingsService settings, CancellationToken ct) =>
-            NoContent(settings.SetModeAsync(SettingsService.ParseMode(mode), ct)));
+            NoContent(settings.SetModeAsync(SettingsService.ParseMode(mode), ct)))
+            .Produces(204).Problems(400, "UnknownMode").Problems(503, "SettingsIntegrity");
         admin.MapPut("/settings/deny-before", async (HttpContext context, SettingsService settings) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.DenyBeforeRequest).ConfigureAwait(false);
             await settings.SetDenyBeforeAsync(request.DenyBefore, context.RequestAborted).ConfigureAwait(false);
             return Results.NoContent();
-        });
+        }).JsonBody<DenyBeforeRequest>().Produces(204).Problems(503, "SettingsIntegrity");
 
         admin.MapAuditCheckpointEndpoints();
         admin.MapGet("/audit", async (int? limit, IHgsDatabase database, CancellationToken ct) =>
@@ -65,8 +75,12 @@ internal static class AdminEndpoints
             return Results.Json(
                 entries.Select(e => new AuditRecordInfo(e.Sequence, e.Timestamp, e.Event, e.Outcome, e.Subject, e.Reason, e.Details, Convert.ToHexStringLower(e.Hash))).ToList(),
                 WireJson.Default.ListAuditRecordInfo);
-        });
+        }).Answers<List<AuditRecordInfo>>();
     }
+
+    /// <summary>The refusals of <see cref="RequireAdminAsync"/>, documented on every admin route.</summary>
+    internal static RouteGroupBuilder AdminProblems(this RouteGroupBuilder group) =>
+        group.Problems(401, "AdminCredentialRequired", "AdminClientCertificateRequired").Problems(403, "AdminClientCertificateRejected");
 
     private static async Task<IResult> NoContent(Task change)
     {

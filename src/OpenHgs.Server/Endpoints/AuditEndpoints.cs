@@ -14,13 +14,14 @@ internal static class AuditEndpoints
     public static void MapAuditCheckpointEndpoints(this RouteGroupBuilder admin)
     {
         admin.MapGet("/audit/verify", async (AuditVerifier verifier, AuditCheckpointer checkpoints, CancellationToken ct) =>
-            Results.Json(ToResult(await verifier.VerifyAsync(null, ct).ConfigureAwait(false), checkpoints.Key), WireJson.Default.AuditVerifyResult));
+            Results.Json(ToResult(await verifier.VerifyAsync(null, ct).ConfigureAwait(false), checkpoints.Key), WireJson.Default.AuditVerifyResult))
+            .Answers<AuditVerifyResult>();
         admin.MapPost("/audit/verify", async (HttpContext context, AuditVerifier verifier, AuditCheckpointer checkpoints) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AuditVerifyRequest).ConfigureAwait(false);
             var kept = request.Checkpoint is null ? null : FromFile(request.Checkpoint);
             return Results.Json(ToResult(await verifier.VerifyAsync(kept, context.RequestAborted).ConfigureAwait(false), checkpoints.Key), WireJson.Default.AuditVerifyResult);
-        });
+        }).JsonBody<AuditVerifyRequest>().Answers<AuditVerifyResult>().Problems(400, "CheckpointFileInvalid");
         admin.MapGet("/audit/checkpoint", async (AuditVerifier verifier, AuditCheckpointer checkpoints, CancellationToken ct) =>
         {
             var newest = await verifier.NewestAsync(ct).ConfigureAwait(false);
@@ -29,7 +30,7 @@ internal static class AuditEndpoints
                     AuditCheckpointFile.FileKind, newest.Sequence, Convert.ToHexStringLower(newest.Hash), newest.SignedAt, Convert.ToHexStringLower(newest.KeyId),
                     Convert.ToBase64String(newest.Signature), AuditCheckpointKey.Label, Convert.ToBase64String(checkpoints.Key.SubjectPublicKeyInfo)),
                 WireJson.Default.AuditCheckpointFile);
-        });
+        }).Answers<AuditCheckpointFile>();
     }
 
     private static AuditCheckpoint FromFile(AuditCheckpointFile file)

@@ -25,9 +25,9 @@ internal static partial class HealthEndpoints
 {
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/healthz/live", () => Results.Json(new HealthReport("live", new Dictionary<string, string>()), WireJson.Default.HealthReport));
-        app.MapGet("/healthz", ReadyAsync);
-        app.MapGet("/healthz/ready", ReadyAsync);
+        app.MapGet("/healthz/live", () => Results.Json(new HealthReport("live", new Dictionary<string, string>()), WireJson.Default.HealthReport)).Answers<HealthReport>();
+        app.MapGet("/healthz", ReadyAsync).Answers<HealthReport>().Answers<HealthReport>(503);
+        app.MapGet("/healthz/ready", ReadyAsync).Answers<HealthReport>().Answers<HealthReport>(503);
     }
 
     private static async Task<IResult> ReadyAsync(

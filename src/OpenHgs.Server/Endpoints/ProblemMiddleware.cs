@@ -69,8 +69,10 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         await writer.FlushAsync().ConfigureAwait(false);
     }
 
-    private static (int Status, string Code, string Detail) Classify(Exception ex) => ex switch
+    /// <summary>The status, code and safe detail the caller is answered with for <paramref name="ex"/> (what metrics count too).</summary>
+    internal static (int Status, string Code, string Detail) Classify(Exception ex) => ex switch
     {
+        RowIntegrityException integrity => Classify(RowIntegrityProblems.ToRefusal(integrity)),
         ServiceException s => (StatusOf(s.Kind), s.Code, s.Message),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => (413, "RequestTooLarge", "The request body is larger than the service accepts."),
         BadHttpRequestException b => (b.StatusCode, "RequestMalformed", "The request could not be read."),

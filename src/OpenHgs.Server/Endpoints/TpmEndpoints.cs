@@ -15,46 +15,53 @@ internal static class TpmEndpoints
 {
     public static void MapTpmEndpoints(this IEndpointRouteBuilder app)
     {
-        var attestation = app.MapGroup("/attestation/v1/tpm").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName);
+        var attestation = app.MapGroup("/attestation/v1/tpm").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName).Problems(429, "RateLimited", "TooManyPendingActivations");
         attestation.MapPost("/activate", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.ActivationRequest).ConfigureAwait(false);
             return Results.Json(await enrollment.StartActivationAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ActivationChallenge);
-        });
+        }).JsonBody<ActivationRequest>().Answers<ActivationChallenge>().Problems(400, "AkAttributesRejected", "EvidenceMalformed").Problems(404, "UnknownHost");
         attestation.MapPost("/activate/complete", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.ActivationCompletion).ConfigureAwait(false);
             return Results.Json(await enrollment.CompleteActivationAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ActivationResult);
-        });
+        }).JsonBody<ActivationCompletion>().Answers<ActivationResult>().Problems(403, "ActivationExpired", "ActivationInvalid");
 
-        var admin = app.MapGroup("/admin/v1").AddEndpointFilter(AdminEndpoints.RequireAdminAsync);
+        var admin = app.MapGroup("/admin/v1").AddEndpointFilter(AdminEndpoints.RequireAdminAsync).AdminProblems();
         admin.MapGet("/tpm-roots", async (TpmEnrollmentService enrollment, CancellationToken ct) =>
-            Results.Json((await enrollment.ListRootsAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListTpmRootInfo));
+            Results.Json((await enrollment.ListRootsAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListTpmRootInfo))
+            .Answers<List<TpmRootInfo>>();
         admin.MapDelete("/tpm-roots/{thumbprint}", async (string thumbprint, TpmEnrollmentService enrollment, CancellationToken ct) =>
-            Results.Json(await enrollment.RemoveRootAsync(thumbprint, ct).ConfigureAwait(false), WireJson.Default.TpmRootInfo));
+            Results.Json(await enrollment.RemoveRootAsync(thumbprint, ct).ConfigureAwait(false), WireJson.Default.TpmRootInfo))
+            .Answers<TpmRootInfo>().Problems(400, "TpmRootThumbprintInvalid").Problems(404, "TpmRootNotFound").Problems(409, "TpmRootAmbiguous");
         admin.MapPost("/tpm-roots", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddTpmRootRequest).ConfigureAwait(false);
             return Results.Json(await enrollment.AddRootAsync(request.Certificate, context.RequestAborted).ConfigureAwait(false), WireJson.Default.TpmRootInfo, statusCode: 201);
-        });
+        }).JsonBody<AddTpmRootRequest>().Answers<TpmRootInfo>(201).Problems(400, "CertificateMalformed").Problems(409, "TpmRootExists");
         admin.MapPost("/hosts/tpm", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddTpmHostRequest).ConfigureAwait(false);
             return Results.Json(await enrollment.AddHostAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.HostInfo, statusCode: 201);
-        });
+        }).JsonBody<AddTpmHostRequest>().Answers<HostInfo>(201)
+            .Problems(400, "HostNameInvalid", "EkUnsupported", "EkCertificateRequired", "CertificateMalformed").Problems(403, "EkCertificate").Problems(409, "HostExists");
 
         admin.MapGet("/policies", async (PolicyService policies, CancellationToken ct) =>
-            Results.Json((await policies.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListPolicyInfo));
+            Results.Json((await policies.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListPolicyInfo))
+            .Answers<List<PolicyInfo>>();
         admin.MapPut("/policies/{name}/{state}", async (string name, string state, PolicyService policies, CancellationToken ct) =>
-            Results.Json(await policies.SetStateAsync(name, PolicyService.ParseState(state), ct).ConfigureAwait(false), WireJson.Default.PolicyChangeResult));
+            Results.Json(await policies.SetStateAsync(name, PolicyService.ParseState(state), ct).ConfigureAwait(false), WireJson.Default.PolicyChangeResult))
+            .Answers<PolicyChangeResult>().Problems(400, "UnknownPolicyState").Problems(404, "UnknownPolicy").Problems(503, "PolicyChanging");
         admin.MapGet("/baselines", async (PolicyService policies, CancellationToken ct) =>
-            Results.Json((await policies.ListBaselinesAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListBaselineInfo));
+            Results.Json((await policies.ListBaselinesAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListBaselineInfo))
+            .Answers<List<BaselineInfo>>();
         admin.MapDelete("/baselines/{name}", async (string name, PolicyService policies, CancellationToken ct) =>
-            Results.Json(await policies.RemoveBaselineAsync(name, ct).ConfigureAwait(false), WireJson.Default.PolicyChangeResult));
+            Results.Json(await policies.RemoveBaselineAsync(name, ct).ConfigureAwait(false), WireJson.Default.PolicyChangeResult))
+            .Answers<PolicyChangeResult>().Problems(404, "BaselineNotFound");
         admin.MapPost("/baselines", async (HttpContext context, PolicyService policies) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddBaselineRequest).ConfigureAwait(false);
             return Results.Json(await policies.AddBaselineAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.BaselineInfo, statusCode: 201);
-        });
+        }).JsonBody<AddBaselineRequest>().Answers<BaselineInfo>(201).Problems(400, "BaselineInvalid", "BaselineNameInvalid").Problems(409, "BaselineExists");
     }
 }

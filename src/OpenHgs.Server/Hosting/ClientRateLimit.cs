@@ -63,6 +63,7 @@ public sealed record ClientRateLimit(int PerSecond, int Burst)
             {
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan after) ? after : TimeSpan.FromSeconds(1);
                 int seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+                context.HttpContext.RequestServices.GetRequiredService<OpenHgs.Service.Observability.HgsMetrics>().RateLimited();
                 await ProblemMiddleware.WriteAsync(context.HttpContext, StatusCodes.Status429TooManyRequests, "RateLimited",
                     $"Too many requests from this address; retry after {seconds} s.", seconds).ConfigureAwait(false);
             };

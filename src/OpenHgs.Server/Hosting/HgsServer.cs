@@ -16,6 +16,7 @@ using OpenHgs.Service.Hosts;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
+using OpenHgs.Service.Observability;
 using OpenHgs.Service.Policies;
 using OpenHgs.Storage;
 
@@ -35,27 +36,10 @@ public static partial class HgsServer
         var adminClientCa = tls?.AdminClientCaFile is { } caFile ? AdminAuthenticator.LoadClientCa(caFile) : null;
         var adminAuth = tls?.AdminAuthMode ?? AdminAuthMode.Token;
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (SystemdHelpers.IsSystemdService())
-        {
-            // Under systemd: one line per entry with a <N> syslog priority prefix that journald turns into the level;
-            // journald stamps the time itself.
-            builder.Logging.AddSystemdConsole();
-        }
-        else
-        {
-            builder.Logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-                o.UseUtcTimestamp = true;
-            });
-        }
+        ServiceLogging.Configure(builder.Logging, options.LogFormat, options.MinimumLogLevel);
 
         // Type=notify: READY=1 once every listener is bound, STOPPING=1 on SIGTERM. Does nothing outside systemd.
         builder.Services.AddSystemd();
-        builder.Logging.SetMinimumLevel(options.MinimumLogLevel);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -69,17 +53,21 @@ public static partial class HgsServer
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(options.Time);
+        services.AddSingleton<HgsMetrics>();
+        options.Metrics.AddTo(services);
 
         // Opened by the container so that it logs through the host's loggers (a cluster's member transitions go to the
         // service log); resolved right after Build, so a key store that cannot open still stops the start.
         services.AddSingleton(provider =>
         {
             var store = HgsRuntime.OpenKeyStore(configuration, options.DataDirectory, options.Production, provider.GetRequiredService<ILoggerFactory>(), options.Time);
-            return options.KeyStoreDecorator is { } decorate ? decorate(store) : store;
+            // Outermost, so it measures what the service asks of the store; it keeps every capability of the store it wraps.
+            return MeteredKeyStore.Wrap(options.KeyStoreDecorator is { } decorate ? decorate(store) : store, provider.GetRequiredService<HgsMetrics>());
         });
         // A factory registration: the container disposes it at shutdown. Its rows are MACed with the key store's row-MAC key.
-        services.AddSingleton(provider => HgsRuntime.OpenDatabase(
-            configuration, options.DataDirectory, options.Time, new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>())));
+        services.AddSingleton<IHgsDatabase>(provider => new MeteredDatabase(
+            HgsRuntime.OpenDatabase(configuration, options.DataDirectory, options.Time, new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>())),
+            provider.GetRequiredService<HgsMetrics>()));
 
         // The store's re-wrap capability (or its absence) and the node's release-key-handling, from hgs.json or the
         // command line only (never the database); resolved right after Build with the key store, so a bad combination
@@ -115,6 +103,7 @@ public static partial class HgsServer
         services.AddSingleton<KeyReleaseService>();
         ClientRateLimit.AddTo(services, options.RateLimit);
         services.AddProblemDetails();
+        ApiDocumentation.AddTo(services, options.Metrics);
         services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, WireJson.Default);
@@ -169,6 +158,8 @@ public static partial class HgsServer
         app.MapAdminEndpoints();
         app.MapTpmEndpoints();
         app.MapHealthEndpoints();
+        options.Metrics.MapTo(app);
+        ApiDocumentation.MapTo(app);
         return app;
     }
 

@@ -27,6 +27,12 @@ public sealed record HgsServerOptions
     /// <summary>Least severe log level written to the console.</summary>
     public Microsoft.Extensions.Logging.LogLevel MinimumLogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
 
+    /// <summary>Console log format (<c>hgs server run --log-format</c>).</summary>
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
+
+    /// <summary>Where the Prometheus metrics are exposed (<c>hgs server run --metrics</c>); off by default.</summary>
+    public MetricsExposure Metrics { get; init; } = MetricsExposure.Off;
+
     /// <summary>How often the audit head is signed.</summary>
     public OpenHgs.Service.Audit.AuditCheckpointOptions AuditCheckpoints { get; init; } = new();
 

@@ -50,6 +50,7 @@ public sealed partial class AuditWriter : IAsyncDisposable
     private readonly AuditWriterOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<AuditWriter> _logger;
+    private readonly Observability.HgsMetrics? _metrics;
     private readonly Channel<Pending> _priority = Channel.CreateBounded<Pending>(new BoundedChannelOptions(4096) { SingleReader = true });
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Lock _gate = new();
@@ -65,7 +66,8 @@ public sealed partial class AuditWriter : IAsyncDisposable
     private long _committedBatches;
     private long _aggregatedRefusals;
 
-    public AuditWriter(IHgsDatabase database, AuditCheckpointer checkpoints, AuditWriterOptions options, TimeProvider time, ILogger<AuditWriter> logger)
+    /// <param name="metrics">Where commit latency and queue depth go; null: not measured (tests that build a writer alone).</param>
+    public AuditWriter(IHgsDatabase database, AuditCheckpointer checkpoints, AuditWriterOptions options, TimeProvider time, ILogger<AuditWriter> logger, Observability.HgsMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(database);
         ArgumentNullException.ThrowIfNull(checkpoints);
@@ -77,6 +79,8 @@ public sealed partial class AuditWriter : IAsyncDisposable
         _options = options.Validated();
         _time = time;
         _logger = logger;
+        _metrics = metrics;
+        metrics?.ObserveAuditQueue(QueueDepth);
         _loop = Task.Run(WriteLoopAsync);
     }
 
@@ -274,8 +278,18 @@ public sealed partial class AuditWriter : IAsyncDisposable
         }
     }
 
+    /// <summary>Records waiting: the priority queue, queued refusals and held error records.</summary>
+    private int QueueDepth()
+    {
+        lock (_gate)
+        {
+            return _priority.Reader.Count + _refusals.Count + _errors.Count;
+        }
+    }
+
     private async Task CommitAsync(List<Pending> batch)
     {
+        long start = _metrics?.Start() ?? 0;
         try
         {
             var checkpoint = await _database.InTransactionAsync(
@@ -297,6 +311,7 @@ public sealed partial class AuditWriter : IAsyncDisposable
 
             Interlocked.Add(ref _committedRecords, batch.Count);
             Interlocked.Increment(ref _committedBatches);
+            _metrics?.AuditCommit(batch.Count, committed: true, _metrics.Since(start));
             bool recovered;
             lock (_gate)
             {
@@ -317,6 +332,7 @@ public sealed partial class AuditWriter : IAsyncDisposable
         {
             // Logged in full here; callers see the generic AuditUnavailable (Vault's audit rule).
             LogBatchFailed(_logger, batch.Count, ex);
+            _metrics?.AuditCommit(batch.Count, committed: false, _metrics.Since(start));
             var refusal = AuditRecord.AuditUnavailable(ex);
             foreach (var pending in batch.Where(p => !p.IsError))
             {
