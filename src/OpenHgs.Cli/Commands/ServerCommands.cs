@@ -9,7 +9,7 @@ using OpenHgs.Service.Audit;
 
 namespace OpenHgs.Cli.Commands;
 
-/// <summary><c>hgs server init|run|set-mode|deny-before</c>.</summary>
+/// <summary><c>hgs server init|run|set-mode|deny-before|settings|set-validity</c>.</summary>
 internal static class ServerCommands
 {
     public static Command Build()
@@ -19,6 +19,8 @@ internal static class ServerCommands
         server.Subcommands.Add(Run());
         server.Subcommands.Add(AdminCommands.SetMode());
         server.Subcommands.Add(AdminCommands.DenyBefore());
+        server.Subcommands.Add(AdminCommands.Settings());
+        server.Subcommands.Add(AdminCommands.SetValidity());
         return server;
     }
 
@@ -50,7 +52,7 @@ internal static class ServerCommands
             data, software, module, token, pinEnv, keyStoreUri, name, production, database, handling, json,
         };
         tls.AddTo(command);
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv), parse.GetValue(keyStoreUri));
             var result = await HgsInitializer.InitializeAsync(
@@ -159,7 +161,7 @@ internal static class ServerCommands
             data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, pendingActivations,
         };
         tls.AddTo(command);
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             int seconds = parse.GetValue(reload);
             if (seconds is < 1 or > 86400)
