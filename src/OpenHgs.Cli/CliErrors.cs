@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Security.Cryptography;
+using System.Text.Json.Nodes;
 using OpenHgs.Client;
 using OpenHgs.Crypto;
 using OpenHgs.Protocol.Guardians;
@@ -27,11 +29,22 @@ public sealed class CliException(string message, int exitCode = ExitCodes.BadInp
     public int ExitCode { get; } = exitCode;
 }
 
-/// <summary>Runs a command body and turns every failure into one line on stderr and a meaningful exit code.</summary>
+/// <summary>
+/// A failure after the command already wrote its result as JSON on stdout (a failed verification's report): reported
+/// on stderr and by exit code like <see cref="Exception.InnerException"/>, without a second JSON document.
+/// </summary>
+public sealed class ReportedFailureException(Exception failure) : Exception(failure.Message, failure);
+
+/// <summary>
+/// Runs a command body and turns every failure into one line on stderr and a meaningful exit code; with
+/// <c>--json</c>, also into one JSON object on stdout (<c>{"error":{"code","message","exitCode"}}</c>), so a script
+/// reading stdout sees the failure too.
+/// </summary>
 public static class CliErrors
 {
-    public static async Task<int> RunAsync(Func<Task<int>> body)
+    public static async Task<int> RunAsync(ParseResult parse, Func<Task<int>> body)
     {
+        ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(body);
         try
         {
@@ -39,49 +52,88 @@ public static class CliErrors
         }
         catch (Exception ex)
         {
-            var (code, message) = Describe(ex);
-            await Console.Error.WriteLineAsync("error: " + message).ConfigureAwait(false);
-            return code;
+            var failure = Describe(ex is ReportedFailureException reported ? reported.InnerException! : ex);
+            await Console.Error.WriteLineAsync("error: " + failure.Line).ConfigureAwait(false);
+            if (WantsJson(parse) && ex is not ReportedFailureException)
+            {
+                WriteJson(failure);
+            }
+
+            return failure.ExitCode;
         }
     }
 
-    private static (int Code, string Message) Describe(Exception ex) => ex switch
+    /// <summary>Whether the command line asked for JSON (the command has <c>--json</c> and it is set).</summary>
+    public static bool WantsJson(ParseResult parse)
     {
-        CliException c => (c.ExitCode, c.Message),
-        HgsClientException { HttpStatus: 503 or 502 or 504 } h => (ExitCodes.Unavailable, $"{h.Code}: {h.Message}"),
-        HgsClientException { Code: "ServiceUnreachable" or "ServerCertificateRejected" } h => (ExitCodes.Unavailable, $"{h.Code}: {h.Message}"),
+        ArgumentNullException.ThrowIfNull(parse);
+        return parse.CommandResult.Command.Options.OfType<Option<bool>>().FirstOrDefault(o => o.Name == "--json") is { } json
+            && parse.GetValue(json);
+    }
+
+    /// <summary><paramref name="failure"/>, marked as already reported on stdout when <paramref name="resultWritten"/>.</summary>
+    public static Exception AfterResult(Exception failure, bool resultWritten) => resultWritten ? new ReportedFailureException(failure) : failure;
+
+    /// <summary>The <c>--json</c> form of a failure, on stdout.</summary>
+    public static void WriteJson(CliFailure failure)
+    {
+        ArgumentNullException.ThrowIfNull(failure);
+        var node = new JsonObject
+        {
+            ["error"] = new JsonObject { ["code"] = failure.Code, ["message"] = failure.Message, ["exitCode"] = failure.ExitCode },
+        };
+        CliOutput.Json(node);
+    }
+
+    internal static CliFailure Describe(Exception ex) => ex switch
+    {
+        CliException c => new(c.ExitCode, Category(c.ExitCode), c.Message, Coded: false),
+        HgsClientException { HttpStatus: 503 or 502 or 504 } h => new(ExitCodes.Unavailable, h.Code, h.Message),
+        HgsClientException { Code: "ServiceUnreachable" or "ServerCertificateRejected" } h => new(ExitCodes.Unavailable, h.Code, h.Message),
         // The host's own configuration or key files are wrong: bad input, not a refusal by the service.
         HgsClientException { HttpStatus: null, Code: "NotConfigured" or "ConfigurationInvalid" or "HostKeyMissing" or "HostKeyInvalid" or "HostKeyExists"
             or "CaCertificateInvalid" or "ClientCertificateInvalid" } h
-            => (ExitCodes.BadInput, $"{h.Code}: {h.Message}"),
-        HgsClientException { HttpStatus: 400 or 413 } h => (ExitCodes.BadInput, $"{h.Code}: {h.Message}"),
-        HgsClientException h => (ExitCodes.Refused, $"{h.Code}: {h.Message}"),
+            => new(ExitCodes.BadInput, h.Code, h.Message),
+        HgsClientException { HttpStatus: 400 or 413 } h => new(ExitCodes.BadInput, h.Code, h.Message),
+        HgsClientException h => new(ExitCodes.Refused, h.Code, h.Message),
 #if !HGS_HOST_EDITION
-        OpenHgs.Storage.Backup.BackupException { Code: OpenHgs.Storage.Backup.BackupCodes.Malformed } b => (ExitCodes.BadInput, $"{b.Code}: {b.Message}"),
-        OpenHgs.Storage.Backup.BackupException b => (ExitCodes.Refused, $"{b.Code}: {b.Message}"),
-        ServiceException { Kind: ProblemKind.Unavailable } s => (ExitCodes.Unavailable, $"{s.Code}: {s.Message}"),
-        ServiceException s => (ExitCodes.Refused, $"{s.Code}: {s.Message}"),
+        OpenHgs.Storage.Backup.BackupException { Code: OpenHgs.Storage.Backup.BackupCodes.Malformed } b => new(ExitCodes.BadInput, b.Code, b.Message),
+        OpenHgs.Storage.Backup.BackupException b => new(ExitCodes.Refused, b.Code, b.Message),
+        ServiceException { Kind: ProblemKind.Unavailable } s => new(ExitCodes.Unavailable, s.Code, s.Message),
+        ServiceException s => new(ExitCodes.Refused, s.Code, s.Message),
 #endif
-        KeyProtectorException k => (ExitCodes.Refused, $"KeyProtector{k.Error}: {k.Message}"),
-        GuardianFormatException g => (ExitCodes.BadInput, $"Guardian{g.Error}: {g.Message}"),
+        // A file that is not a key protector at all is bad input; one that parses but does not verify is a refusal.
+        KeyProtectorException { Error: KeyProtectorError.Malformed or KeyProtectorError.Oversized or KeyProtectorError.UnsupportedVersion } k
+            => new(ExitCodes.BadInput, "KeyProtector" + k.Error, k.Message),
+        KeyProtectorException k => new(ExitCodes.Refused, "KeyProtector" + k.Error, k.Message),
+        GuardianFormatException g => new(ExitCodes.BadInput, "Guardian" + g.Error, g.Message),
 #if !HGS_HOST_EDITION
-        HgsConfigurationException h => (ExitCodes.BadInput, h.Message),
+        HgsConfigurationException h => new(ExitCodes.BadInput, "ConfigurationInvalid", h.Message, Coded: false),
 #endif
-        KeyStoreConfigurationException k => (ExitCodes.BadInput, "key store configuration: " + k.Message),
-        KeyStoreUnavailableException k => (ExitCodes.Unavailable, "key store unavailable: " + k.Message),
-        KeyStoreOperationException k => (ExitCodes.Refused, "key store refused: " + k.Message),
-        KeyNotFoundInStoreException k => (ExitCodes.Refused, k.Message),
+        KeyStoreConfigurationException k => new(ExitCodes.BadInput, "KeyStoreConfigurationInvalid", "key store configuration: " + k.Message, Coded: false),
+        KeyStoreUnavailableException k => new(ExitCodes.Unavailable, "KeyStoreUnavailable", "key store unavailable: " + k.Message, Coded: false),
+        KeyStoreOperationException k => new(ExitCodes.Refused, "KeyStoreRefused", "key store refused: " + k.Message, Coded: false),
+        KeyNotFoundInStoreException k => new(ExitCodes.Refused, "KeyNotFound", k.Message, Coded: false),
 #if !HGS_HOST_EDITION
-        DatabaseUnavailableException d => (ExitCodes.Unavailable, "database unavailable: " + d.Message),
+        DatabaseUnavailableException d => new(ExitCodes.Unavailable, "DatabaseUnavailable", "database unavailable: " + d.Message, Coded: false),
 #endif
-        OpenHgs.Tpm.Transport.TpmTransportException t => (ExitCodes.Unavailable, "TPM unavailable: " + t.Message),
-        OpenHgs.Tpm.Commands.TpmException t => (ExitCodes.Refused, "TPM refused the command: " + t.Message),
-        FileNotFoundException f => (ExitCodes.BadInput, $"file not found: {f.FileName ?? f.Message}"),
-        DirectoryNotFoundException d => (ExitCodes.BadInput, d.Message),
-        UnauthorizedAccessException u => (ExitCodes.BadInput, u.Message),
-        IOException io => (ExitCodes.BadInput, io.Message),
-        CryptographicException c => (ExitCodes.BadInput, "cryptographic input rejected: " + c.Message),
-        OperationCanceledException => (ExitCodes.Refused, "cancelled"),
-        _ => (ExitCodes.Internal, $"internal error ({ex.GetType().Name}): {ex.Message}"),
+        OpenHgs.Tpm.Transport.TpmTransportException t => new(ExitCodes.Unavailable, "TpmUnavailable", "TPM unavailable: " + t.Message, Coded: false),
+        OpenHgs.Tpm.Commands.TpmException t => new(ExitCodes.Refused, "TpmRefused", "TPM refused the command: " + t.Message, Coded: false),
+        FileNotFoundException f => new(ExitCodes.BadInput, "FileNotFound", $"file not found: {f.FileName ?? f.Message}", Coded: false),
+        DirectoryNotFoundException d => new(ExitCodes.BadInput, "FileNotFound", d.Message, Coded: false),
+        UnauthorizedAccessException u => new(ExitCodes.BadInput, "FileAccessDenied", u.Message, Coded: false),
+        IOException io => new(ExitCodes.BadInput, "FileError", io.Message, Coded: false),
+        CryptographicException c => new(ExitCodes.BadInput, "CryptographicInputRejected", "cryptographic input rejected: " + c.Message, Coded: false),
+        OperationCanceledException => new(ExitCodes.Refused, "Cancelled", "cancelled", Coded: false),
+        _ => new(ExitCodes.Internal, "InternalError", $"internal error ({ex.GetType().Name}): {ex.Message}", Coded: false),
     };
+}
+
+/// <summary>
+/// A command's failure: exit code, stable code and message. <see cref="Coded"/> failures print as
+/// <c>CODE: message</c> (a service's or format's code the operator can search for), the rest as the message alone.
+/// </summary>
+public sealed record CliFailure(int ExitCode, string Code, string Message, bool Coded = true)
+{
+    public string Line => Coded ? $"{Code}: {Message}" : Message;
 }

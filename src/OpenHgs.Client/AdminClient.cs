@@ -48,9 +48,49 @@ public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientT
 
     public Task<List<AuditRecordInfo>> ReadAuditAsync(int limit, CancellationToken ct) => GetAsync($"admin/v1/audit?limit={limit}", WireJson.Default.ListAuditRecordInfo, ct);
 
+    /// <summary>
+    /// Audit records matching a filter: the newest first, or, with <paramref name="afterSequence"/>, those after it
+    /// oldest first (to follow the trail).
+    /// </summary>
+    public Task<List<AuditRecordInfo>> QueryAuditAsync(int limit, DateTimeOffset? since, string? auditEvent, string? subject, long? afterSequence, CancellationToken ct)
+    {
+        var query = new List<string> { "limit=" + limit.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (since is { } s)
+        {
+            query.Add("since=" + Uri.EscapeDataString(s.ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        if (auditEvent is not null)
+        {
+            query.Add("event=" + Uri.EscapeDataString(auditEvent));
+        }
+
+        if (subject is not null)
+        {
+            query.Add("subject=" + Uri.EscapeDataString(subject));
+        }
+
+        if (afterSequence is { } a)
+        {
+            query.Add("after=" + a.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return GetAsync("admin/v1/audit?" + string.Join('&', query), WireJson.Default.ListAuditRecordInfo, ct);
+    }
+
     public Task<ServiceSettings> GetSettingsAsync(CancellationToken ct) => GetAsync("admin/v1/settings", WireJson.Default.ServiceSettings, ct);
 
     public Task SetModeAsync(string mode, CancellationToken ct) => SendAsync(HttpMethod.Put, $"admin/v1/settings/mode/{Uri.EscapeDataString(mode)}", ct);
+
+    public async Task SetValidityAsync(int minutes, CancellationToken ct)
+    {
+        using var content = new StringContent(System.Text.Json.JsonSerializer.Serialize(new ValidityRequest(minutes), WireJson.Default.ValidityRequest), Encoding.UTF8, "application/json");
+        using var response = await _http.SendAsync(HttpMethod.Put, "admin/v1/settings/validity", content, ct).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await FailoverHttpClient.ProblemAsync(response, ct).ConfigureAwait(false);
+        }
+    }
 
     public async Task SetDenyBeforeAsync(DateTimeOffset? denyBefore, CancellationToken ct)
     {

@@ -109,8 +109,60 @@ internal static class AdminCommands
         return Admin("set-mode", "Set the attestation mode the service accepts.", [mode], async (client, parse, json, ct) =>
         {
             await client.SetModeAsync(parse.GetValue(mode)!, ct).ConfigureAwait(false);
-            CliOutput.Line($"Attestation mode set to {parse.GetValue(mode)}.");
+            await ReportSettingsAsync(client, json, $"Attestation mode set to {parse.GetValue(mode)}.", ct).ConfigureAwait(false);
         });
+    }
+
+    /// <summary><c>hgs server settings</c>: what the service enforces now (all nodes share it).</summary>
+    public static Command Settings() =>
+        Admin("settings", "Show the service's settings: attestation mode, deny-before date, certificate validity, policy version.", [], async (client, parse, json, ct) =>
+            await ReportSettingsAsync(client, json, null, ct).ConfigureAwait(false));
+
+    public static Command SetValidity()
+    {
+        var duration = new Argument<string>("DURATION") { Description = "How long new health certificates stay valid: minutes, or a number with m, h or d (5m to 7d), e.g. 8h." };
+        return Admin("set-validity", "Set how long health certificates issued from now on stay valid.", [duration], async (client, parse, json, ct) =>
+        {
+            int minutes = ParseMinutes(parse.GetValue(duration)!);
+            await client.SetValidityAsync(minutes, ct).ConfigureAwait(false);
+            await ReportSettingsAsync(client, json, $"Health certificates issued from now on are valid for {minutes} minutes.", ct).ConfigureAwait(false);
+        });
+    }
+
+    internal static int ParseMinutes(string text)
+    {
+        (string number, int factor) = text switch
+        {
+            _ when text.EndsWith('d') => (text[..^1], 24 * 60),
+            _ when text.EndsWith('h') => (text[..^1], 60),
+            _ when text.EndsWith('m') => (text[..^1], 1),
+            _ => (text, 1),
+        };
+        return int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value > 0 && value <= 7 * 24 * 60 / factor
+            ? value * factor
+            : throw new CliException($"'{text}' is not a duration: minutes, or a number with m, h or d (e.g. 90m, 8h, 2d).");
+    }
+
+    /// <summary>After a settings change: the settings as JSON (<c>--json</c>), else the one-line confirmation.</summary>
+    private static async Task ReportSettingsAsync(AdminClient client, bool json, string? done, CancellationToken ct)
+    {
+        if (json || done is null)
+        {
+            var settings = await client.GetSettingsAsync(ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(settings, WireJson.Default.ServiceSettings);
+                return;
+            }
+
+            CliOutput.Line($"mode:          {settings.Mode}");
+            CliOutput.Line($"deny-before:   {(settings.DenyBefore is { } d ? d.ToString("O", CultureInfo.InvariantCulture) : "none")}");
+            CliOutput.Line($"validity:      {settings.HealthCertificateValidityMinutes} minutes");
+            CliOutput.Line($"policyVersion: {settings.PolicyVersion}");
+            return;
+        }
+
+        CliOutput.Line(done);
     }
 
     public static Command DenyBefore()
@@ -128,7 +180,7 @@ internal static class AdminCommands
                     : throw new CliException($"'{text}' is not an ISO 8601 instant, 'now' or 'none'."),
             };
             await client.SetDenyBeforeAsync(when, ct).ConfigureAwait(false);
-            CliOutput.Line(when is null ? "Deny-before date cleared." : $"Health certificates issued before {when:O} are refused.");
+            await ReportSettingsAsync(client, json, when is null ? "Deny-before date cleared." : $"Health certificates issued before {when:O} are refused.", ct).ConfigureAwait(false);
         });
     }
 
@@ -154,11 +206,12 @@ internal static class AdminCommands
     {
         var url = CliOptions.Url();
         var token = CliOptions.Token();
+        var tokenFile = CliOptions.TokenFile();
         var caCertificate = CliOptions.CaCertificate();
         var clientCertificate = CliOptions.ClientCertificate();
         var clientKey = CliOptions.ClientKey();
         var json = CliOptions.Json();
-        var command = new Command(name, description) { url, token, caCertificate, clientCertificate, clientKey, json };
+        var command = new Command(name, description) { url, token, tokenFile, caCertificate, clientCertificate, clientKey, json };
         foreach (var symbol in symbols)
         {
             switch (symbol)
@@ -172,7 +225,7 @@ internal static class AdminCommands
             }
         }
 
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             string urls = parse.GetValue(url) ?? Environment.GetEnvironmentVariable("HGS_URL")
                 ?? throw new CliException("no service URL: pass --url or set HGS_URL.");
@@ -180,16 +233,50 @@ internal static class AdminCommands
                 CliEnvironment.Path(parse.GetValue(caCertificate), "HGS_CACERT"),
                 CliEnvironment.Path(parse.GetValue(clientCertificate), "HGS_CLIENT_CERT"),
                 CliEnvironment.Path(parse.GetValue(clientKey), "HGS_CLIENT_KEY"));
-            string? secret = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("HGS_ADMIN_TOKEN");
+            string[] serviceUrls = CliOptions.ServiceUrls(urls, "--url");
+            string? secret = AdminToken(parse.GetValue(token), parse.GetValue(tokenFile));
             if (secret is null && tls.ClientCertificateFile is null)
             {
-                throw new CliException("no admin credential: pass --token or set HGS_ADMIN_TOKEN (from DATA/admin.token), or a client certificate (--client-cert/--client-key).");
+                throw new CliException("no admin credential: pass --token-file (e.g. DATA/admin.token) or --token, set HGS_ADMIN_TOKEN_FILE or HGS_ADMIN_TOKEN, or use a client certificate (--client-cert/--client-key).");
             }
 
-            using var client = connect(urls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), secret?.Trim(), tls);
+            using var client = connect(serviceUrls, secret, tls);
             await body(client, parse, parse.GetValue(json), ct).ConfigureAwait(false);
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The admin token: <c>--token</c> or <c>--token-file</c> (not both), else <c>$HGS_ADMIN_TOKEN</c>, else the file
+    /// <c>$HGS_ADMIN_TOKEN_FILE</c> names. A token file must be a small text file; its content is never echoed.
+    /// </summary>
+    private static string? AdminToken(string? token, string? tokenFile)
+    {
+        if (token is not null && tokenFile is not null)
+        {
+            throw new CliException("--token and --token-file are alternatives: pass one.");
+        }
+
+        if (token is not null)
+        {
+            return token.Trim();
+        }
+
+        if (tokenFile is null && Environment.GetEnvironmentVariable("HGS_ADMIN_TOKEN") is { Length: > 0 } fromEnvironment)
+        {
+            return fromEnvironment.Trim();
+        }
+
+        string? file = tokenFile ?? (Environment.GetEnvironmentVariable("HGS_ADMIN_TOKEN_FILE") is { Length: > 0 } named ? named : null);
+        if (file is not null)
+        {
+            string text = System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(file, "admin token file", 4096)).Trim();
+            return text.Length > 0 && !text.Any(char.IsWhiteSpace)
+                ? text
+                : throw new CliException($"admin token file '{file}' does not hold one token.");
+        }
+
+        return null;
     }
 }

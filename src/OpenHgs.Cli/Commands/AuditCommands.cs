@@ -10,6 +10,24 @@ namespace OpenHgs.Cli.Commands;
 internal static class AuditCommands
 {
     private const int MaxCheckpointFileBytes = 64 * 1024;
+    private static readonly TimeSpan FollowInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary><c>--since</c>: an ISO 8601 instant, or a duration back from <paramref name="now"/> (30m, 8h, 2d).</summary>
+    internal static DateTimeOffset ParseSince(string text, DateTimeOffset now)
+    {
+        if (text.Length > 1 && char.IsAsciiDigit(text[0]) && text[^1] is 'm' or 'h' or 'd'
+            && int.TryParse(text[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out int amount))
+        {
+            return now - (text[^1] switch { 'm' => TimeSpan.FromMinutes(amount), 'h' => TimeSpan.FromHours(amount), _ => TimeSpan.FromDays(amount) });
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var instant)
+            ? instant
+            : throw new CliException($"--since '{text}' is neither an ISO 8601 instant nor a duration such as 30m, 8h or 2d.");
+    }
+
+    private static void PrintRecord(AuditRecordInfo r) =>
+        CliOutput.Line($"{r.Sequence,8} {r.Timestamp:O} {r.Event,-24} {r.Outcome,-8} {r.Subject} {r.Reason}");
 
     public static Command Audit()
     {
@@ -31,27 +49,71 @@ internal static class AuditCommands
 
             if (!result.Valid)
             {
-                throw new CliException(
+                throw CliErrors.AfterResult(new CliException(
                     result.Reason is null or "ChainBroken"
                         ? $"audit chain broken at record {result.FirstBrokenSequence}: {result.Problem}"
                         : $"audit verification failed ({result.Reason}){(result.FirstBrokenSequence is { } at ? $" at record {at}" : string.Empty)}: {result.Problem}",
-                    ExitCodes.Refused);
+                    ExitCodes.Refused), json);
             }
         }));
 
         var limit = new Option<int>("--limit") { Description = "How many of the newest records.", DefaultValueFactory = _ => 50 };
-        audit.Subcommands.Add(Admin("list", "Show the newest audit records.", [limit], async (client, parse, json, ct) =>
+        var since = new Option<string>("--since") { Description = "Only records from this instant (ISO 8601) or this long ago (e.g. 30m, 8h, 2d)." };
+        var auditEvent = new Option<string>("--event") { Description = "Only this event (e.g. keyprotection.release), or every event with a prefix: 'attestation.*'." };
+        var subject = new Option<string>("--subject") { Description = "Only records about this subject (a host name, key id, …)." };
+        var follow = new Option<bool>("--follow") { Description = "Keep printing matching records as they are written, oldest first, until interrupted (with --json: one JSON object per line)." };
+        audit.Subcommands.Add(Admin("list", "Show the newest audit records, filtered; --follow keeps reading.", [limit, since, auditEvent, subject, follow], async (client, parse, json, ct) =>
         {
-            var records = await client.ReadAuditAsync(parse.GetValue(limit), ct).ConfigureAwait(false);
-            if (json)
+            int count = parse.GetValue(limit);
+            if (count is < 1 or > 10_000)
             {
-                CliOutput.Json(records, WireJson.Default.ListAuditRecordInfo);
+                throw new CliException("--limit must be from 1 to 10000.");
+            }
+
+            DateTimeOffset? from = parse.GetValue(since) is { } text ? ParseSince(text, DateTimeOffset.UtcNow) : null;
+            string? ev = parse.GetValue(auditEvent);
+            string? about = parse.GetValue(subject);
+            var newestFirst = await client.QueryAuditAsync(count, from, ev, about, afterSequence: null, ct).ConfigureAwait(false);
+            if (!parse.GetValue(follow))
+            {
+                if (json)
+                {
+                    CliOutput.Json(newestFirst, WireJson.Default.ListAuditRecordInfo);
+                    return;
+                }
+
+                newestFirst.ForEach(PrintRecord);
                 return;
             }
 
-            foreach (var r in records)
+            // Following: what exists, oldest first, then every new record as it is committed, until Ctrl+C.
+            Action<AuditRecordInfo> print = json ? r => CliOutput.Line(JsonSerializer.Serialize(r, WireJson.Default.AuditRecordInfo)) : PrintRecord;
+            long after = newestFirst.Count > 0 ? newestFirst.Max(r => r.Sequence) : 0;
+            if (newestFirst.Count == 0 && from is null)
             {
-                CliOutput.Line($"{r.Sequence,8} {r.Timestamp:O} {r.Event,-24} {r.Outcome,-8} {r.Subject} {r.Reason}");
+                after = (await client.QueryAuditAsync(1, null, null, null, null, ct).ConfigureAwait(false)).Select(r => r.Sequence).FirstOrDefault();
+            }
+
+            newestFirst.AsEnumerable().Reverse().ToList().ForEach(print);
+            Console.Out.Flush();
+            try
+            {
+                while (!ct.IsCancellationRequested)
+                {
+                    await Task.Delay(FollowInterval, ct).ConfigureAwait(false);
+                    var next = await client.QueryAuditAsync(1000, from, ev, about, after, ct).ConfigureAwait(false);
+                    foreach (var record in next)
+                    {
+                        print(record);
+                        after = record.Sequence;
+                    }
+
+                    Console.Out.Flush();
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // Interrupted: following ends normally.
             }
         }));
 

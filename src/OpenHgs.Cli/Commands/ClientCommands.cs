@@ -27,7 +27,7 @@ internal static class ClientCommands
     {
         var output = CliOptions.RequiredPath("--out", "Folder for the host's key pair.");
         var command = new Command("keygen", "Generate the host's signing and encryption keys; prints the public key file to register.") { output };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
             string directory = parse.GetValue(output)!;
             Directory.CreateDirectory(directory);
@@ -39,7 +39,7 @@ internal static class ClientCommands
 
     private static Command Configure()
     {
-        var state = State();
+        var state = CliOptions.State();
         var attestation = new Option<string>("--attestation-url") { Description = "Attestation service URL(s), comma-separated, in order of preference.", Required = true };
         var keyProtection = new Option<string>("--key-protection-url") { Description = "Key protection service URL(s), comma-separated.", Required = true };
         var hostKey = CliOptions.Path("--host-key", "Folder with the host keys (from 'hgs client keygen'): host-key mode.");
@@ -50,8 +50,11 @@ internal static class ClientCommands
         {
             state, attestation, keyProtection, hostKey, tpm, eventLog, caCertificate,
         };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
+            string folder = CliOptions.StateFolder(parse.GetValue(state));
+            string[] attestationUrls = CliOptions.ServiceUrls(parse.GetValue(attestation)!, "--attestation-url");
+            string[] keyProtectionUrls = CliOptions.ServiceUrls(parse.GetValue(keyProtection)!, "--key-protection-url");
             string? keys = parse.GetValue(hostKey) is { } k ? Path.GetFullPath(k) : null;
             if (keys is not null)
             {
@@ -61,15 +64,24 @@ internal static class ClientCommands
             string? eventLogPath = parse.GetValue(eventLog) is { } e ? Path.GetFullPath(e) : null;
             // Stored in the state (absolute), so attest and unlock trust exactly this CA without being told again.
             string? ca = CliEnvironment.Path(parse.GetValue(caCertificate), "HGS_CACERT");
-            var configuration = new ClientConfiguration(Split(parse.GetValue(attestation)!), Split(parse.GetValue(keyProtection)!), keys, parse.GetValue(tpm), eventLogPath, ca);
+            var configuration = new ClientConfiguration(attestationUrls, keyProtectionUrls, keys, parse.GetValue(tpm), eventLogPath, ca);
             configuration.Tls.CreateHandler().Dispose();
-            configuration.Save(parse.GetValue(state)!);
-            CliOutput.Line($"Configured {parse.GetValue(state)}: attestation {string.Join(", ", configuration.AttestationUrls)}; key protection {string.Join(", ", configuration.KeyProtectionUrls)}.");
+            configuration.Save(folder);
+            CliOutput.Line($"Configured {folder}: attestation {string.Join(", ", configuration.AttestationUrls)}; key protection {string.Join(", ", configuration.KeyProtectionUrls)}.");
             if (configuration.Tpm is not null)
             {
-                using var client = new GuardedHostClient(parse.GetValue(state)!);
-                var activated = await client.ActivateTpmAsync(ct).ConfigureAwait(false);
-                CliOutput.Line($"TPM attestation key activated for host {activated.HostName} (AK {activated.AkName[..20]}…).");
+                using var client = new GuardedHostClient(folder);
+                try
+                {
+                    var activated = await client.ActivateTpmAsync(ct).ConfigureAwait(false);
+                    CliOutput.Line($"TPM attestation key activated for host {activated.HostName} (AK {activated.AkName[..20]}…).");
+                }
+                catch (HgsClientException ex) when (ex.Code == "EkNotRegistered")
+                {
+                    // Configuring before the admin registers the TPM is the usual order on a new host: the next
+                    // 'client attest' activates the AK once the registration exists.
+                    CliOutput.Warning($"this TPM is not registered with the service yet ({ex.Code}); give the admin the identity from 'hgs client identify'. The next 'hgs client attest' activates the attestation key.");
+                }
             }
 
             return ExitCodes.Success;
@@ -79,13 +91,20 @@ internal static class ClientCommands
 
     private static Command Attest()
     {
-        var state = State();
+        var state = CliOptions.State();
         var json = CliOptions.Json();
         var command = new Command("attest", "Attest now and save the health certificate; non-zero exit on failure.") { state, json };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
-            using var client = new GuardedHostClient(parse.GetValue(state)!);
+            using var client = new GuardedHostClient(CliOptions.StateFolder(parse.GetValue(state)));
             var outcome = await client.AttestAsync(ct).ConfigureAwait(false);
+            if (!outcome.Passed && outcome.Response.Reasons.Any(r => r.Code == "AkNotActivated"))
+            {
+                // Configured before it was registered (or re-registered since): activate the AK now and attest again.
+                await client.ActivateTpmAsync(ct).ConfigureAwait(false);
+                outcome = await client.AttestAsync(ct).ConfigureAwait(false);
+            }
+
             if (parse.GetValue(json))
             {
                 CliOutput.Json(outcome.Response, WireJson.Default.AttestResponse);
@@ -98,20 +117,20 @@ internal static class ClientCommands
             // Like 'audit verify': the report (if asked for) on stdout, and the one-line reason on stderr.
             return outcome.Passed
                 ? ExitCodes.Success
-                : throw new CliException($"{outcome.Response.Status}: " + string.Join("; ", outcome.Response.Reasons.Select(r => $"{r.Code}: {r.Message}")), ExitCodes.Refused);
+                : throw CliErrors.AfterResult(new CliException($"{outcome.Response.Status}: " + string.Join("; ", outcome.Response.Reasons.Select(r => $"{r.Code}: {r.Message}")), ExitCodes.Refused), parse.GetValue(json));
         }));
         return command;
     }
 
     private static Command Unlock()
     {
-        var state = State();
+        var state = CliOptions.State();
         var kp = CliOptions.RequiredPath("--kp", "Key protector file.");
         var output = CliOptions.RequiredPath("--out", "Where to write the 32-byte transport key (mode 0600).");
         var egress = CliOptions.Path("--egress-out", "Where to write the rolled (egress) key protector.");
         var egressKey = CliOptions.Path("--egress-key-out", "Where to write the egress key protector's 32-byte transport key (mode 0600), to re-seal the VM with; needs --egress-out.");
         var command = new Command("unlock", "Exchange a key protector for its transport key (attests first if needed); every key is checked against its key protector before anything is written.") { state, kp, output, egress, egressKey };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             string keyPath = parse.GetValue(output)!;
             string? egressPath = parse.GetValue(egress);
@@ -125,7 +144,7 @@ internal static class ClientCommands
             string[] targets = [keyPath, .. new[] { egressPath, egressKeyPath }.OfType<string>()];
             CliOutput.RequireNewFiles(targets, "--out, --egress-out and --egress-key-out");
             byte[] protector = CliOutput.ReadFile(parse.GetValue(kp)!, "key protector", OpenHgs.Protocol.KeyProtection.KeyProtector.MaxBytes);
-            using var client = new GuardedHostClient(parse.GetValue(state)!);
+            using var client = new GuardedHostClient(CliOptions.StateFolder(parse.GetValue(state)));
             var outcome = await client.UnlockAsync(protector, ct).ConfigureAwait(false);
             try
             {
@@ -163,12 +182,12 @@ internal static class ClientCommands
 
     private static Command Status()
     {
-        var state = State();
+        var state = CliOptions.State();
         var json = CliOptions.Json();
         var command = new Command("status", "Show this host's configuration and health certificate.") { state, json };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
-            string directory = parse.GetValue(state)!;
+            string directory = CliOptions.StateFolder(parse.GetValue(state));
             var configuration = ClientConfiguration.Load(directory);
             string certificatePath = Path.Combine(directory, ClientConfiguration.HealthCertificateFile);
             using var certificate = File.Exists(certificatePath) ? X509CertificateLoader.LoadCertificateFromFile(certificatePath) : null;
@@ -200,8 +219,4 @@ internal static class ClientCommands
         }));
         return command;
     }
-
-    private static Option<string> State() => CliOptions.RequiredPath("--state", "The host's state folder.");
-
-    private static string[] Split(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

@@ -17,7 +17,7 @@ internal static class DiagnoseCommand
         var json = CliOptions.Json();
         var caCertificate = CliOptions.CaCertificate();
         var command = new Command("diagnose", "Show each node's readiness: database, key store and HSM cluster members.") { url, caCertificate, json };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             string urls = parse.GetValue(url) ?? Environment.GetEnvironmentVariable("HGS_URL")
                 ?? throw new CliException("no service URL: pass --url or set HGS_URL.");
@@ -25,7 +25,7 @@ internal static class DiagnoseCommand
             using var http = new HttpClient(tls.CreateHandler()) { Timeout = TimeSpan.FromSeconds(10) };
             var report = new JsonObject();
             bool allReady = true;
-            foreach (string node in urls.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (string node in CliOptions.ServiceUrls(urls, "--url"))
             {
                 var (status, checks) = await ProbeAsync(http, node, ct).ConfigureAwait(false);
                 allReady &= status == "ready";

@@ -18,7 +18,7 @@ internal static class EventLogCommands
         var file = new Argument<string>("FILE") { Description = "The event log, e.g. /sys/kernel/security/tpm0/binary_bios_measurements." };
         var json = CliOptions.Json();
         var command = new Command("show", "Parse an event log; print its events and the replayed PCR values per bank.") { file, json };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
             var log = Load(parse.GetValue(file)!);
             Console.Out.WriteLine(parse.GetValue(json) ? EventLogReport.ToJson(log) : EventLogReport.ToText(log));

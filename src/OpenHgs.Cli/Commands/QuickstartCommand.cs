@@ -20,7 +20,7 @@ internal static class QuickstartCommand
     {
         var data = CliOptions.Path("--data", "Data folder to create (default: .hgs/quickstart-<time> under the current folder).");
         var command = new Command("quickstart", "Set up the embedded default and walk one guarded host through attestation and key release.") { data };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() => RunAsync(parse.GetValue(data), ct)));
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => RunAsync(parse.GetValue(data), ct)));
         return command;
     }
 

@@ -9,7 +9,7 @@ using OpenHgs.Service.Audit;
 
 namespace OpenHgs.Cli.Commands;
 
-/// <summary><c>hgs server init|run|rotate-admin-token|set-mode|deny-before|backup|restore</c>.</summary>
+/// <summary><c>hgs server init|run|rotate-admin-token|set-mode|deny-before|settings|set-validity|backup|restore</c>.</summary>
 internal static class ServerCommands
 {
     public static Command Build()
@@ -22,6 +22,8 @@ internal static class ServerCommands
         server.Subcommands.Add(AdminCommands.DenyBefore());
         server.Subcommands.Add(BackupCommands.Backup());
         server.Subcommands.Add(BackupCommands.Restore());
+        server.Subcommands.Add(AdminCommands.Settings());
+        server.Subcommands.Add(AdminCommands.SetValidity());
         return server;
     }
 
@@ -53,7 +55,7 @@ internal static class ServerCommands
             data, software, module, token, pinEnv, keyStoreUri, name, production, database, handling, json,
         };
         tls.AddTo(command);
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv), parse.GetValue(keyStoreUri));
             var result = await HgsInitializer.InitializeAsync(
@@ -205,7 +207,7 @@ internal static class ServerCommands
             data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, pendingActivations, metrics, logFormat, logLevel,
         };
         tls.AddTo(command);
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             int seconds = parse.GetValue(reload);
             if (seconds is < 1 or > 86400)

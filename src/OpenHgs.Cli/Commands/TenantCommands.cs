@@ -18,7 +18,7 @@ internal static class TenantCommands
         var output = CliOptions.RequiredPath("--out", "File for the guardian's private keys (mode 0600).");
         var publicOut = CliOptions.Path("--public-out", "Also write the guardian's public metadata here.");
         var create = new Command("new", "Create a local guardian (owner) with fresh keys.") { name, output, publicOut };
-        create.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        create.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
             string privatePath = parse.GetValue(output)!;
             string? publicPath = parse.GetValue(publicOut);
@@ -57,7 +57,7 @@ internal static class TenantCommands
         var output = CliOptions.RequiredPath("--out", "Key protector file to write.");
         var transportKeyOut = CliOptions.Path("--transport-key-out", "Also write the 32-byte transport key here (mode 0600).");
         var command = new Command("new", "Create a key protector with a fresh random transport key.") { owner, guardians, output, transportKeyOut };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
             string protectorPath = parse.GetValue(output)!;
             string? keyPath = parse.GetValue(transportKeyOut);
@@ -92,7 +92,7 @@ internal static class TenantCommands
     {
         var (kpIn, owner, guardian, output) = EditOptions("Guardian metadata file to grant.");
         var command = new Command("grant", "Grant another guardian (needs the owner's keys).") { kpIn, owner, guardian, output };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
             using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
             var added = LoadGuardian(parse.GetValue(guardian)!);
@@ -108,7 +108,7 @@ internal static class TenantCommands
     {
         var (kpIn, owner, guardian, output) = EditOptions("Guardian to revoke: its name, or its metadata file.");
         var command = new Command("revoke", "Revoke a guardian (needs the owner's keys).") { kpIn, owner, guardian, output };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
             using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
             string target = parse.GetValue(guardian)!;
@@ -126,7 +126,7 @@ internal static class TenantCommands
         var file = new Argument<string>("KP") { Description = "Key protector file." };
         var json = CliOptions.Json();
         var command = new Command("show", "Show a key protector's guardians and check its signatures.") { file, json };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
             var protector = LoadProtector(parse.GetValue(file)!);
             string? problem = null;
@@ -179,7 +179,7 @@ internal static class TenantCommands
             }
 
             // The report is on stdout; the one-line reason goes to stderr and the exit code to 1, as for any refusal.
-            return failure is null ? Task.FromResult(ExitCodes.Success) : throw failure;
+            return failure is null ? Task.FromResult(ExitCodes.Success) : throw CliErrors.AfterResult(failure, parse.GetValue(json));
         }));
         return command;
     }

@@ -20,13 +20,13 @@ internal static class TpmCommands
 
     public static Command Identify()
     {
-        var state = CliOptions.RequiredPath("--state", "The host's state folder.");
+        var state = CliOptions.State();
         var tpm = TpmOption(required: true);
         var output = CliOptions.RequiredPath("--out", "Where to write the identity (JSON) for the admin's 'hgs hosts add-tpm'.");
         var command = new Command("identify", "Read this TPM's EK and EK certificate, for registration by the admin.") { state, tpm, output };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
-            var identity = new TpmHostAgent(parse.GetValue(tpm)!, parse.GetValue(state)!).Identify();
+            var identity = new TpmHostAgent(parse.GetValue(tpm)!, CliOptions.StateFolder(parse.GetValue(state))).Identify();
             CliOutput.WritePublicFile(parse.GetValue(output)!, JsonSerializer.SerializeToUtf8Bytes(identity, WireJson.Default.TpmIdentity));
             CliOutput.Line($"TPM identity written to {parse.GetValue(output)} ({(identity.EkCertificate is null ? "no EK certificate" : "with EK certificate")}).");
             return Task.FromResult(ExitCodes.Success);
@@ -36,13 +36,13 @@ internal static class TpmCommands
 
     public static Command Baseline()
     {
-        var state = CliOptions.RequiredPath("--state", "The reference host's state folder (configured with --tpm).");
+        var state = CliOptions.State("The reference host's state folder, configured with --tpm (default: $HGS_CLIENT_STATE).");
         var output = CliOptions.RequiredPath("--out", "Where to write the baseline (JSON) for 'hgs policy add-baseline'.");
         var hardwareClass = new Option<string>("--hardware-class") { Description = "Hardware class name (default: this machine's host name)." };
         var command = new Command("baseline", "Capture this reference host's measurements (event log, PCRs, Secure Boot state) as a baseline.") { state, output, hardwareClass };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
-            string directory = parse.GetValue(state)!;
+            string directory = CliOptions.StateFolder(parse.GetValue(state));
             var configuration = ClientConfiguration.Load(directory);
             var agent = new TpmHostAgent(configuration.Tpm ?? throw new CliException($"'{directory}' is not configured for TPM mode (--tpm)."), directory);
             var document = BaselineCapture.Capture(agent, GuardedHostClient.ReadEventLog(configuration.EventLogPath),

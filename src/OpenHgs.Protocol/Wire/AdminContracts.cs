@@ -82,5 +82,8 @@ public sealed record ServiceSettings(string Mode, DateTimeOffset? DenyBefore, in
 
 public sealed record DenyBeforeRequest(DateTimeOffset? DenyBefore);
 
+/// <summary>How long health certificates issued from now on stay valid (5 minutes to 7 days).</summary>
+public sealed record ValidityRequest(int HealthCertificateValidityMinutes);
+
 /// <summary><c>/healthz</c> answer.</summary>
 public sealed record HealthReport(string Status, IReadOnlyDictionary<string, string> Checks);

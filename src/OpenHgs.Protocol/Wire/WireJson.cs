@@ -27,6 +27,7 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(List<AuditRecordInfo>))]
 [JsonSerializable(typeof(ServiceSettings))]
 [JsonSerializable(typeof(DenyBeforeRequest))]
+[JsonSerializable(typeof(ValidityRequest))]
 [JsonSerializable(typeof(HealthReport))]
 [JsonSerializable(typeof(ActivationRequest))]
 [JsonSerializable(typeof(ActivationChallenge))]

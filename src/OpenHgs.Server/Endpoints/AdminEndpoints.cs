@@ -61,6 +61,12 @@ internal static class AdminEndpoints
         admin.MapPut("/settings/mode/{mode}", (string mode, SettingsService settings, CancellationToken ct) =>
             NoContent(settings.SetModeAsync(SettingsService.ParseMode(mode), ct)))
             .Produces(204).Problems(400, "UnknownMode").Problems(503, "SettingsIntegrity");
+        admin.MapPut("/settings/validity", async (HttpContext context, SettingsService settings) =>
+        {
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.ValidityRequest).ConfigureAwait(false);
+            await settings.SetValidityAsync(TimeSpan.FromMinutes(request.HealthCertificateValidityMinutes), context.RequestAborted).ConfigureAwait(false);
+            return Results.NoContent();
+        }).JsonBody<ValidityRequest>().Produces(204).Problems(400, "ValidityOutOfRange").Problems(503, "SettingsIntegrity");
         admin.MapPut("/settings/deny-before", async (HttpContext context, SettingsService settings) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.DenyBeforeRequest).ConfigureAwait(false);
@@ -69,13 +75,14 @@ internal static class AdminEndpoints
         }).JsonBody<DenyBeforeRequest>().Produces(204).Problems(503, "SettingsIntegrity");
 
         admin.MapAuditCheckpointEndpoints();
-        admin.MapGet("/audit", async (int? limit, IHgsDatabase database, CancellationToken ct) =>
+        admin.MapGet("/audit", async (string? limit, string? since, string? @event, string? subject, string? after, IHgsDatabase database, CancellationToken ct) =>
         {
-            var entries = await database.ReadAsync(s => s.Audit.TailAsync(Math.Clamp(limit ?? 100, 1, 10_000)), ct).ConfigureAwait(false);
+            var query = AuditQueryParser.Parse(limit, since, @event, subject, after);
+            var entries = await database.ReadAsync(s => s.Audit.QueryAsync(query), ct).ConfigureAwait(false);
             return Results.Json(
                 entries.Select(e => new AuditRecordInfo(e.Sequence, e.Timestamp, e.Event, e.Outcome, e.Subject, e.Reason, e.Details, Convert.ToHexStringLower(e.Hash))).ToList(),
                 WireJson.Default.ListAuditRecordInfo);
-        }).Answers<List<AuditRecordInfo>>();
+        }).Answers<List<AuditRecordInfo>>().Problems(400, "AuditQueryInvalid");
     }
 
     /// <summary>The refusals of <see cref="RequireAdminAsync"/>, documented on every admin route.</summary>

@@ -45,6 +45,53 @@ public sealed class AuditTable
     public Task<List<AuditEntry>> TailAsync(int limit) =>
         _db.QueryAsync($"SELECT {Columns} FROM audit_log ORDER BY seq DESC LIMIT @limit", Map, ("@limit", limit));
 
+    /// <summary>
+    /// Records matching <paramref name="query"/>: with <see cref="AuditQuery.AfterSequence"/> the oldest first (a
+    /// follower reading on), else the newest first. Values are bound as parameters, never spliced into the SQL.
+    /// </summary>
+    public Task<List<AuditEntry>> QueryAsync(AuditQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var where = new List<string>();
+        var parameters = new List<(string, object?)> { ("@limit", query.Limit) };
+        if (query.AfterSequence is { } after)
+        {
+            where.Add("seq > @after");
+            parameters.Add(("@after", after));
+        }
+
+        if (query.Since is { } since)
+        {
+            where.Add("ts >= @since");
+            parameters.Add(("@since", CommandFactory.ToUnixMs(since)));
+        }
+
+        if (query.Event is { } ev)
+        {
+            if (ev.EndsWith('*'))
+            {
+                // A prefix: LIKE with the prefix's own wildcards escaped.
+                where.Add("event LIKE @event ESCAPE '\\'");
+                parameters.Add(("@event", ev[..^1].Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal) + "%"));
+            }
+            else
+            {
+                where.Add("event = @event");
+                parameters.Add(("@event", ev));
+            }
+        }
+
+        if (query.Subject is { } subject)
+        {
+            where.Add("subject = @subject");
+            parameters.Add(("@subject", subject));
+        }
+
+        string filter = where.Count == 0 ? string.Empty : " WHERE " + string.Join(" AND ", where);
+        string order = query.AfterSequence is null ? "DESC" : "ASC";
+        return _db.QueryAsync($"SELECT {Columns} FROM audit_log{filter} ORDER BY seq {order} LIMIT @limit", Map, [.. parameters]);
+    }
+
     /// <summary>Verifies the chain up to the head read at the start, streaming it in pages (constant memory, stops at the first break).</summary>
     public async Task<AuditVerification> VerifyAsync()
     {

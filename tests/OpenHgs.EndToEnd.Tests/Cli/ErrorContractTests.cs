@@ -23,8 +23,9 @@ public abstract class ErrorContractTests(SoftwareServerFixture fixture)
         var result = await HgsCli.RunAsync(["keys", "list", "--json"], environment);
         string error = result.FailedWithOneErrorLine(1);
         Assert.StartsWith("error: AdminCredentialRequired:", error, StringComparison.Ordinal);
-        Assert.Equal(string.Empty, result.StdOut);
-        Assert.DoesNotContain("not-the-admin-token", result.StdErr, StringComparison.Ordinal);
+        // With --json the failure is on stdout too, as data; the token is in neither stream.
+        Assert.Equal("AdminCredentialRequired", (string?)result.Json()["error"]!["code"]);
+        Assert.DoesNotContain("not-the-admin-token", result.StdErr + result.StdOut, StringComparison.Ordinal);
 
         // --token overrides the environment: the right one works, a wrong one is refused the same way.
         (await HgsCli.RunAsync(["keys", "list", "--token", fixture.AdminToken], environment)).Succeeded();
@@ -105,13 +106,14 @@ public abstract class ErrorContractTests(SoftwareServerFixture fixture)
         Assert.False((bool)report["signaturesValid"]!);
         Assert.StartsWith("GuardianSignatureInvalid:", (string?)report["problem"], StringComparison.Ordinal);
 
-        // A byte that breaks the payload's structure is refused before any report: Malformed, exit 1.
+        // A byte that breaks the payload's structure is bad input, refused before any report: Malformed, exit 2,
+        // and with --json the failure itself is the only JSON on stdout.
         payload[payloadText.IndexOf("\"wrappings\"", StringComparison.Ordinal) + 1] = (byte)'X';
         envelope["payload"] = Base64UrlEncode(payload);
         await File.WriteAllTextAsync(P("broken.kp"), envelope.ToJsonString());
         var broken = await HgsCli.RunAsync("kp", "show", P("broken.kp"), "--json");
-        Assert.StartsWith("error: KeyProtectorMalformed:", broken.FailedWithOneErrorLine(1), StringComparison.Ordinal);
-        Assert.Equal(string.Empty, broken.StdOut);
+        Assert.StartsWith("error: KeyProtectorMalformed:", broken.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+        Assert.Equal(("KeyProtectorMalformed", 2), ((string?)broken.Json()["error"]!["code"], (int)broken.Json()["error"]!["exitCode"]!));
     }
 
     private async Task<long> AuditRecordsAsync() => (long)(await fixture.RunAsync("audit", "verify", "--json")).Succeeded().Json()["records"]!;

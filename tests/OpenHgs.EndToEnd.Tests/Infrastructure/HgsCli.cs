@@ -141,7 +141,7 @@ public static class HgsCli
             start.ArgumentList.Add(arg);
         }
 
-        foreach (string inherited in new[] { "HGS_URL", "HGS_ADMIN_TOKEN", "HGS_CACERT", "HGS_CLIENT_CERT", "HGS_CLIENT_KEY" })
+        foreach (string inherited in new[] { "HGS_URL", "HGS_ADMIN_TOKEN", "HGS_ADMIN_TOKEN_FILE", "HGS_CLIENT_STATE", "HGS_CACERT", "HGS_CLIENT_CERT", "HGS_CLIENT_KEY" })
         {
             start.Environment.Remove(inherited);
         }
