@@ -15,6 +15,12 @@ namespace OpenHgs.Tpm.Verification;
 /// </param>
 /// <param name="RequiredPcrs">PCRs (per bank) the policy needs; each must be in the quoted selection.</param>
 /// <param name="ExpectedQualifiedSigner">The AK's Qualified Name, when known (from ReadPublic at enrolment); null skips the check.</param>
+/// <param name="DeclaredBanks">
+/// When set, the bank rule (<see cref="QuoteVerifier.CheckBanks"/>): the banks the event log declares must be exactly the
+/// banks the signed selection shows active, and every bank of <paramref name="ProbedBanks"/> must be selected. Null skips it
+/// (quotes that are not checked against a measured-boot log).
+/// </param>
+/// <param name="ProbedBanks">Banks every quote must select, active or not (the TPM signs an empty selection for an inactive one).</param>
 public sealed record QuoteVerificationInput(
     byte[] AttestBytes,
     byte[] Signature,
@@ -22,7 +28,9 @@ public sealed record QuoteVerificationInput(
     byte[] Nonce,
     IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> PcrValues,
     IReadOnlyList<PcrSelection> RequiredPcrs,
-    byte[]? ExpectedQualifiedSigner = null);
+    byte[]? ExpectedQualifiedSigner = null,
+    IReadOnlyList<TpmAlgorithm>? DeclaredBanks = null,
+    IReadOnlyList<TpmAlgorithm>? ProbedBanks = null);
 
 /// <summary>A verified (or refused) quote, with the parsed attestation when parsing succeeded.</summary>
 public sealed record QuoteVerificationResult(VerificationResult Result, TpmsAttest? Attest)
@@ -64,6 +72,15 @@ public static class QuoteVerifier
         }
 
         var quote = (QuoteInfo)attest.Attested;
+        if (input.DeclaredBanks is { } declared)
+        {
+            var banks = CheckBanks(quote.PcrSelection, declared, input.ProbedBanks ?? []);
+            if (!banks.Succeeded)
+            {
+                return new(banks, attest);
+            }
+        }
+
         foreach (var required in input.RequiredPcrs)
         {
             var quoted = quote.PcrSelection.Where(s => s.Hash == required.Hash).SelectMany(s => s.Pcrs).ToHashSet();
@@ -96,6 +113,42 @@ public static class QuoteVerifier
         }
         return new(VerificationResult.Ok, attest);
     }
+
+    /// <summary>
+    /// The bank rule over a quote's signed selection. A TPM clears the selection bits of a bank it does not have
+    /// allocated (TPM 2.0 Part 1, PCR selection filtering), so a non-empty selection proves the bank is active. Refuses
+    /// <see cref="AttestationFailure.PcrBankNotDeclared"/> when an active bank is not in <paramref name="declared"/>
+    /// (the firmware did not extend it), and <see cref="AttestationFailure.PcrBankNotQuoted"/> when a declared bank has no
+    /// non-empty selection or a <paramref name="probed"/> bank is not selected at all.
+    /// </summary>
+    public static VerificationResult CheckBanks(IReadOnlyList<PcrSelection> quoted, IReadOnlyList<TpmAlgorithm> declared, IReadOnlyList<TpmAlgorithm> probed)
+    {
+        ArgumentNullException.ThrowIfNull(quoted);
+        ArgumentNullException.ThrowIfNull(declared);
+        ArgumentNullException.ThrowIfNull(probed);
+        var unprobed = probed.Where(b => !quoted.Any(s => s.Hash == b)).ToList();
+        if (unprobed.Count > 0)
+        {
+            return VerificationResult.Fail(AttestationFailure.PcrBankNotQuoted,
+                $"the quote does not select the {Names(unprobed)} bank(s), which every quote must select so that an active one cannot be hidden");
+        }
+
+        var active = quoted.Where(s => s.Pcrs.Count > 0).Select(s => s.Hash).Distinct().ToList();
+        var undeclared = active.Where(b => !declared.Contains(b)).ToList();
+        if (undeclared.Count > 0)
+        {
+            return VerificationResult.Fail(AttestationFailure.PcrBankNotDeclared,
+                $"the TPM has the {Names(undeclared)} bank(s) active, which the event log does not extend (it declares {Names(declared)})");
+        }
+
+        var missing = declared.Where(b => !active.Contains(b)).Distinct().ToList();
+        return missing.Count > 0
+            ? VerificationResult.Fail(AttestationFailure.PcrBankNotQuoted,
+                $"the event log declares the {Names(missing)} bank(s), which the quote does not cover or the TPM does not have active")
+            : VerificationResult.Ok;
+    }
+
+    private static string Names(IEnumerable<TpmAlgorithm> banks) => string.Join(",", banks.Select(b => b.Name()));
 }
 
 /// <summary>Checks shared by quote and certify verification.</summary>

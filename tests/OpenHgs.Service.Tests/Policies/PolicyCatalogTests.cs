@@ -68,7 +68,7 @@ public sealed class PolicyCatalogTests
         var separator = log.Events.First(e => e.Type == TcgEventType.Separator);
         bytes[separator.Offset + separator.Size - 1] ^= 0x01;   // data changed, digests kept
         var tampered = EventLogParser.Parse(bytes);
-        var evidence = new PolicyEvidence(tampered, AttestedPcrs.Replayed(tampered, AttestedPcrs.For(tampered)), tampered.GetSecureBootState(), []);
+        var evidence = PolicyEvidence.Of(tampered, []);
 
         var result = PolicyCatalog.Find("Hgs_EventLogIntegrity")!.Evaluate(evidence);
 
@@ -95,7 +95,7 @@ public sealed class PolicyCatalogTests
     {
         var log = EventLogParser.Parse(TestData.ReadLog(name));
         var registered = baselines.Select(b => Baseline.FromDocument(b, Document(b))).ToList();
-        return (log, new PolicyEvidence(log, AttestedPcrs.Replayed(log, AttestedPcrs.For(log)), log.GetSecureBootState(), registered));
+        return (log, PolicyEvidence.Of(log, registered));
     }
 
     // The client's own description of a reference log: the document a lab registers without a TPM at hand.

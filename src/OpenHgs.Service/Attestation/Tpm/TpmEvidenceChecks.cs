@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using OpenHgs.Tpm;
 using OpenHgs.Tpm.EventLogs;
 using OpenHgs.Tpm.Structures;
@@ -18,6 +19,12 @@ internal sealed record DecodedTpmEvidence(
     byte[]? CertifySignature,
     byte[] EventLog);
 
+/// <summary>A log replayed in every bank it declares: the bank policies read, the selections a quote must cover, the values.</summary>
+internal sealed record ReplayedLog(
+    TpmAlgorithm PolicyBank,
+    IReadOnlyList<PcrSelection> Required,
+    IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> Values);
+
 /// <summary>
 /// The cryptographic checks of TPM evidence, each returning a named <see cref="AttestationFailure"/> or null:
 /// the quote (magic, type, nonce, AK attributes, signature, PCR selection, pcrDigest == digest of the replayed log)
@@ -25,13 +32,46 @@ internal sealed record DecodedTpmEvidence(
 /// </summary>
 internal static class TpmEvidenceChecks
 {
-    public static AttestationFailure? VerifyQuote(DecodedTpmEvidence evidence, byte[] nonce, EventLog log, IReadOnlyDictionary<int, byte[]> pcrs)
+    /// <summary>
+    /// Replays the log in every bank it declares. Refuses <see cref="AttestationFailureCode.PcrBankUnsupported"/> when a
+    /// declared bank cannot be replayed here (it could not be checked against the quote) or the log has no bank policies
+    /// read (SHA-256, else SHA-1).
+    /// </summary>
+    public static bool TryReplay(EventLog log, [NotNullWhen(true)] out ReplayedLog? replayed, [NotNullWhen(false)] out AttestationFailure? failure)
     {
-        var required = AttestedPcrs.For(log);
+        replayed = null;
+        failure = null;
+        var unsupported = log.Banks.Where(b => !b.CanHash()).Select(b => b.Name()).ToList();
+        if (unsupported.Count > 0)
+        {
+            failure = AttestationFailure.Of(AttestationFailureCode.PcrBankUnsupported,
+                $"The event log declares the {string.Join(",", unsupported)} bank(s), which this service cannot replay; they could not be checked against the quote.");
+            return false;
+        }
+
+        if (AttestedPcrs.PolicyBank(log) is not { } policyBank)
+        {
+            failure = AttestationFailure.Of(AttestationFailureCode.PcrBankUnsupported,
+                $"The event log declares neither SHA-256 nor SHA-1 (only {string.Join(",", log.Banks.Select(b => b.Name()))}); policies read one of those.");
+            return false;
+        }
+
+        var required = AttestedPcrs.ForEveryBank(log);
+        replayed = new ReplayedLog(policyBank, required,
+            required.ToDictionary(s => s.Hash, s => (IReadOnlyDictionary<int, byte[]>)AttestedPcrs.Replayed(log, s)));
+        return true;
+    }
+
+    /// <summary>
+    /// The quote over <paramref name="nonce"/>: signature, the bank rule (every bank active in the TPM is one the log
+    /// declares and every declared bank is quoted; SHA-1 and SHA-256 always selected), the PCRs of every declared bank
+    /// selected, and pcrDigest == the digest of the log's replay in every quoted bank.
+    /// </summary>
+    public static AttestationFailure? VerifyQuote(DecodedTpmEvidence evidence, byte[] nonce, EventLog log, ReplayedLog replayed)
+    {
         var result = QuoteVerifier.Verify(new QuoteVerificationInput(
-            evidence.Quote, evidence.QuoteSignature, evidence.Ak, nonce,
-            new Dictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> { [TpmAlgorithm.Sha256] = pcrs },
-            [required]));
+            evidence.Quote, evidence.QuoteSignature, evidence.Ak, nonce, replayed.Values, replayed.Required,
+            DeclaredBanks: log.Banks, ProbedBanks: AttestedPcrs.ProbedBanks));
         if (result.Succeeded)
         {
             return null;
@@ -41,6 +81,8 @@ internal static class TpmEvidenceChecks
         {
             TpmFailure.MalformedEvidence or TpmFailure.NotTpmGenerated or TpmFailure.WrongAttestationType => AttestationFailureCode.QuoteMalformed,
             TpmFailure.NonceMismatch => AttestationFailureCode.QuoteNonceMismatch,
+            TpmFailure.PcrBankNotDeclared => AttestationFailureCode.PcrBankNotInLog,
+            TpmFailure.PcrBankNotQuoted => AttestationFailureCode.PcrBankNotQuoted,
             TpmFailure.PcrSelectionMismatch => AttestationFailureCode.QuotePcrSelectionInsufficient,
             TpmFailure.PcrDigestMismatch => AttestationFailureCode.EventLogReplayMismatch,
             _ => AttestationFailureCode.QuoteSignatureInvalid,
