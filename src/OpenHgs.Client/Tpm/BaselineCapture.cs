@@ -7,8 +7,8 @@ namespace OpenHgs.Client.Tpm;
 
 /// <summary>
 /// Captures a reference host's measurements (HGS Get-HgsAttestationBaselinePolicy): its event log, the PCR values it
-/// replays to in every bank it declares and its Secure Boot state. The log's banks must be exactly the TPM's active banks
-/// and each must replay to the TPM's own PCRs, so a baseline never records a log that does not describe the boot it was
+/// replays to in every bank it declares and its Secure Boot state. Every bank the TPM has active must be one the log
+/// declares and replay to the TPM's own PCRs, so a baseline never records a log that does not describe the boot it was
 /// taken on.
 /// </summary>
 public static class BaselineCapture
@@ -19,13 +19,13 @@ public static class BaselineCapture
         ArgumentNullException.ThrowIfNull(agent);
         var (document, log) = Describe(eventLog, hardwareClass, now);
         var active = agent.ActiveBanks();
-        if (!active.Order().SequenceEqual(log.Banks.Distinct().Order()))
+        if (active.Any(b => !log.Banks.Contains(b)))
         {
             throw new HgsClientException("EventLogBanksMismatch",
-                $"The event log declares the {Names(log.Banks)} bank(s) but this TPM has {Names(active)} active; the service would refuse its attestation.");
+                $"This TPM has the {Names(active)} bank(s) active but the event log declares {Names(log.Banks)}; the service would refuse its attestation.");
         }
 
-        foreach (var selection in AttestedPcrs.ForEveryBank(log))
+        foreach (var selection in AttestedPcrs.ForEveryBank(log).Where(s => active.Contains(s.Hash)))
         {
             var replayed = Replayed(log, selection);
             var actual = agent.ReadPcrs(selection.Hash, selection.Pcrs);

@@ -47,8 +47,15 @@ public static class AttestedPcrs
     public static TpmAlgorithm? PolicyBank(EventLog log)
     {
         ArgumentNullException.ThrowIfNull(log);
-        return log.Banks.Contains(TpmAlgorithm.Sha256) ? TpmAlgorithm.Sha256
-            : log.Banks.Contains(TpmAlgorithm.Sha1) ? TpmAlgorithm.Sha1
+        return PolicyBank(log.Banks);
+    }
+
+    /// <summary>The bank policies read among <paramref name="banks"/> (e.g. the banks a quote shows active): SHA-256, else SHA-1, else null.</summary>
+    public static TpmAlgorithm? PolicyBank(IReadOnlyCollection<TpmAlgorithm> banks)
+    {
+        ArgumentNullException.ThrowIfNull(banks);
+        return banks.Contains(TpmAlgorithm.Sha256) ? TpmAlgorithm.Sha256
+            : banks.Contains(TpmAlgorithm.Sha1) ? TpmAlgorithm.Sha1
             : null;
     }
 

@@ -24,8 +24,8 @@ public enum AttestationFailure
     /// <summary>The quote shows an active (allocated) PCR bank that the event log does not declare: the firmware did not
     /// extend it, so its PCRs hold whatever software put there.</summary>
     PcrBankNotDeclared,
-    /// <summary>The quote does not select a bank the event log declares (or the TPM does not have it active), or omits
-    /// one of the banks every quote must probe (<see cref="EventLogs.AttestedPcrs.ProbedBanks"/>).</summary>
+    /// <summary>The quote does not select a bank the event log declares, or one of the banks every quote must select
+    /// (<see cref="EventLogs.AttestedPcrs.ProbedBanks"/>).</summary>
     PcrBankNotQuoted,
     /// <summary>pcrDigest differs from the digest of the supplied PCR values.</summary>
     PcrDigestMismatch,

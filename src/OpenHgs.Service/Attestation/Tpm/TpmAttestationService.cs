@@ -154,7 +154,7 @@ public sealed partial class TpmAttestationService(
             return Decided(AttestationVerdict.Failed(version, failure));
         }
 
-        failure = TpmEvidenceChecks.VerifyQuote(evidence, nonce, log, replayed) ?? TpmEvidenceChecks.VerifyHostKey(evidence, nonce);
+        failure = TpmEvidenceChecks.VerifyQuote(evidence, nonce, log, replayed, out var policyBank) ?? TpmEvidenceChecks.VerifyHostKey(evidence, nonce);
         if (failure is not null)
         {
             return Decided(AttestationVerdict.Failed(version, failure));
@@ -175,7 +175,7 @@ public sealed partial class TpmAttestationService(
             return Decided(Fail(AttestationFailureCode.EncryptionKeyUnsupported, ex.Message));
         }
 
-        var outcomes = policies.Evaluate(new PolicyEvidence(log, replayed.Values[replayed.PolicyBank], log.GetSecureBootState(), policies.Baselines, replayed.PolicyBank));
+        var outcomes = policies.Evaluate(new PolicyEvidence(log, replayed.Values[policyBank], log.GetSecureBootState(), policies.Baselines, policyBank));
         var failed = outcomes.Where(o => !o.Result.Passed).ToList();
         var enforced = failed.Where(o => o.State == PolicyState.Enabled)
             .Select(o => AttestationFailure.Of(AttestationFailureCode.PolicyFailed, $"{o.Name}: {o.Result.Message}") with

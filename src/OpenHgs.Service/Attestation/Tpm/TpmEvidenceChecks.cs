@@ -19,9 +19,8 @@ internal sealed record DecodedTpmEvidence(
     byte[]? CertifySignature,
     byte[] EventLog);
 
-/// <summary>A log replayed in every bank it declares: the bank policies read, the selections a quote must cover, the values.</summary>
+/// <summary>A log replayed in every bank it declares: the selections a quote must cover (in the banks the TPM has active), the values.</summary>
 internal sealed record ReplayedLog(
-    TpmAlgorithm PolicyBank,
     IReadOnlyList<PcrSelection> Required,
     IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> Values);
 
@@ -34,8 +33,8 @@ internal static class TpmEvidenceChecks
 {
     /// <summary>
     /// Replays the log in every bank it declares. Refuses <see cref="AttestationFailureCode.PcrBankUnsupported"/> when a
-    /// declared bank cannot be replayed here (it could not be checked against the quote) or the log has no bank policies
-    /// read (SHA-256, else SHA-1).
+    /// declared bank cannot be replayed here (it could not be checked against the quote) or the log declares neither bank
+    /// policies read (SHA-256, SHA-1).
     /// </summary>
     public static bool TryReplay(EventLog log, [NotNullWhen(true)] out ReplayedLog? replayed, [NotNullWhen(false)] out AttestationFailure? failure)
     {
@@ -49,7 +48,7 @@ internal static class TpmEvidenceChecks
             return false;
         }
 
-        if (AttestedPcrs.PolicyBank(log) is not { } policyBank)
+        if (AttestedPcrs.PolicyBank(log) is null)
         {
             failure = AttestationFailure.Of(AttestationFailureCode.PcrBankUnsupported,
                 $"The event log declares neither SHA-256 nor SHA-1 (only {string.Join(",", log.Banks.Select(b => b.Name()))}); policies read one of those.");
@@ -57,23 +56,33 @@ internal static class TpmEvidenceChecks
         }
 
         var required = AttestedPcrs.ForEveryBank(log);
-        replayed = new ReplayedLog(policyBank, required,
-            required.ToDictionary(s => s.Hash, s => (IReadOnlyDictionary<int, byte[]>)AttestedPcrs.Replayed(log, s)));
+        replayed = new ReplayedLog(required, required.ToDictionary(s => s.Hash, s => (IReadOnlyDictionary<int, byte[]>)AttestedPcrs.Replayed(log, s)));
         return true;
     }
 
     /// <summary>
-    /// The quote over <paramref name="nonce"/>: signature, the bank rule (every bank active in the TPM is one the log
-    /// declares and every declared bank is quoted; SHA-1 and SHA-256 always selected), the PCRs of every declared bank
-    /// selected, and pcrDigest == the digest of the log's replay in every quoted bank.
+    /// The quote over <paramref name="nonce"/>: signature; the bank rule (SHA-1, SHA-256 and every bank the log declares
+    /// selected; every bank the TPM signed as active declared by the log); the PCRs of every active bank selected; and
+    /// pcrDigest == the digest of the log's replay in every active bank. On success <paramref name="policyBank"/> is the
+    /// bank policies read: SHA-256 if the TPM has it active, else SHA-1 (refused <see cref="AttestationFailureCode.PcrBankNotQuoted"/>
+    /// when neither is active).
     /// </summary>
-    public static AttestationFailure? VerifyQuote(DecodedTpmEvidence evidence, byte[] nonce, EventLog log, ReplayedLog replayed)
+    public static AttestationFailure? VerifyQuote(DecodedTpmEvidence evidence, byte[] nonce, EventLog log, ReplayedLog replayed, out TpmAlgorithm policyBank)
     {
+        policyBank = TpmAlgorithm.Null;
         var result = QuoteVerifier.Verify(new QuoteVerificationInput(
             evidence.Quote, evidence.QuoteSignature, evidence.Ak, nonce, replayed.Values, replayed.Required,
             DeclaredBanks: log.Banks, ProbedBanks: AttestedPcrs.ProbedBanks));
         if (result.Succeeded)
         {
+            var active = QuoteVerifier.ActiveBanks(((QuoteInfo)result.Attest!.Attested).PcrSelection);
+            if (AttestedPcrs.PolicyBank(active) is not { } bank)
+            {
+                return AttestationFailure.Of(AttestationFailureCode.PcrBankNotQuoted,
+                    $"The TPM has neither the SHA-256 nor the SHA-1 bank active (active: {string.Join(",", active.Select(b => b.Name()))}); policies read one of those.");
+            }
+
+            policyBank = bank;
             return null;
         }
 
