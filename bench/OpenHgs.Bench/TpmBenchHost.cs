@@ -48,7 +48,8 @@ public sealed class TpmBenchHost : IDisposable
         {
             using (var client = tpm.CreateClient())
             {
-                client.ExtendEventLog(EventLogParser.Parse(eventLog), [TpmAlgorithm.Sha256]);
+                var parsed = EventLogParser.Parse(eventLog);
+                client.ExtendEventLog(parsed, parsed.Banks);
             }
 
             string state = Path.Combine(root, "tpm-hosts", name);
@@ -95,7 +96,7 @@ public sealed class TpmBenchHost : IDisposable
     public void Dispose() => _tpm.Dispose();
 
     /// <summary>
-    /// Makes the same evidence as <see cref="TpmHostAgent.Attest"/> (the same TPM2_Quote of <c>AttestedPcrs.For(log)</c>
+    /// Makes the same evidence as <see cref="TpmHostAgent.Attest"/> (the same TPM2_Quote of <c>AttestedPcrs.ForEveryBank(log)</c>, the banks the bench swtpm has active,
     /// and TPM2_Certify of the host key, both over the nonce, the same fields), but keeps the SRK, AK and host key
     /// loaded between nonces: the client re-creates the SRK (a primary RSA key derived in the TPM) for every
     /// attestation, which costs swtpm ≈20 ms and changes nothing in the evidence the service checks.
@@ -128,7 +129,7 @@ public sealed class TpmBenchHost : IDisposable
                 throw;
             }
 
-            _selection = [PcrSelection.Create(TpmAlgorithm.Sha256, AttestedPcrs.For(EventLogParser.Parse(eventLog)).Pcrs)];
+            _selection = AttestedPcrs.ForEveryBank(EventLogParser.Parse(eventLog));
             _ekPublic = Convert.ToBase64String(File.ReadAllBytes(Path.Combine(state, TpmHostAgent.EkFile)));
             _akPublic = Convert.ToBase64String(_ak.Public.ToBytes());
             _hostKeyPublic = Convert.ToBase64String(_hostKey.Public.ToBytes());

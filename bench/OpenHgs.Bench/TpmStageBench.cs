@@ -34,14 +34,15 @@ public static class TpmStageBench
         byte[] quote = Convert.FromBase64String(evidence.Quote), quoteSignature = Convert.FromBase64String(evidence.QuoteSignature);
         byte[] certify = Convert.FromBase64String(evidence.Certify!), certifySignature = Convert.FromBase64String(evidence.CertifySignature!);
         var log = EventLogParser.Parse(eventLog);
-        var pcrs = AttestedPcrs.Replayed(log, AttestedPcrs.For(log));
+        var required = AttestedPcrs.ForEveryBank(log);
+        var replayed = required.ToDictionary(s => s.Hash, s => (IReadOnlyDictionary<int, byte[]>)AttestedPcrs.Replayed(log, s));
         var snapshot = new PolicySnapshot(1, PolicyCatalog.All.ToDictionary(p => p.Name, p => p.DefaultState, StringComparer.Ordinal), baselines);
-        var policyEvidence = new PolicyEvidence(log, pcrs, log.GetSecureBootState(), baselines);
+        var policyEvidence = PolicyEvidence.Of(log, baselines);
 
         void Verify()
         {
             var quoted = QuoteVerifier.Verify(new QuoteVerificationInput(
-                quote, quoteSignature, ak, nonce, new Dictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> { [TpmAlgorithm.Sha256] = pcrs }, [AttestedPcrs.For(log)]));
+                quote, quoteSignature, ak, nonce, replayed, required, DeclaredBanks: log.Banks, ProbedBanks: AttestedPcrs.ProbedBanks));
             var certified = CertifyVerifier.Verify(new CertifyVerificationInput(certify, certifySignature, ak, nonce, hostKey));
             if (!quoted.Succeeded || !certified.Succeeded)
             {
@@ -62,7 +63,10 @@ public static class TpmStageBench
             ReleaseStageBench.Time(perStage, () =>
             {
                 var parsed = EventLogParser.Parse(Convert.FromBase64String(evidence.EventLog));
-                AttestedPcrs.Replayed(parsed, AttestedPcrs.For(parsed));
+                foreach (var selection in AttestedPcrs.ForEveryBank(parsed))
+                {
+                    AttestedPcrs.Replayed(parsed, selection);
+                }
             }),
             ReleaseStageBench.Time(perStage, Verify),
             ReleaseStageBench.Time(perStage, () => snapshot.Evaluate(policyEvidence)));

@@ -60,15 +60,15 @@ public sealed class GuardedHostClient : IDisposable
         _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/challenge", null, WireJson.Default.AttestRequest, WireJson.Default.ChallengeResponse, cancellationToken);
 
     /// <summary>The evidence for <paramref name="challenge"/>: host-key signature, or TPM quote + certify + event log.</summary>
-    public AttestRequest BuildEvidence(ChallengeResponse challenge)
+    /// <remarks><paramref name="quotedBanks"/> overrides the PCR banks quoted (negative tests only; by default every bank the TPM implements).</remarks>
+    public AttestRequest BuildEvidence(ChallengeResponse challenge, IReadOnlyList<TpmAlgorithm>? quotedBanks = null)
     {
         ArgumentNullException.ThrowIfNull(challenge);
         byte[] nonce = Base64Url.DecodeFromChars(challenge.Nonce);
         if (TpmAgent is { } agent)
         {
             byte[] log = ReadEventLog(_configuration.EventLogPath);
-            var selection = AttestedPcrs.For(EventLogParser.Parse(log));
-            return new AttestRequest(challenge.Nonce, Tpm: agent.Attest(nonce, log, selection.Pcrs));
+            return new AttestRequest(challenge.Nonce, Tpm: agent.Attest(nonce, log, AttestedPcrs.Indices(EventLogParser.Parse(log)), quotedBanks));
         }
 
         using var keys = HostKeyPair.Load(HostKeyDirectory);

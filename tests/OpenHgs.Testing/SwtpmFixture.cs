@@ -21,8 +21,18 @@ public sealed class SwtpmFixture : IDisposable
 {
     private readonly Process _process;
 
+    /// <summary>A swtpm with the SHA-1 and SHA-256 PCR banks active.</summary>
     public SwtpmFixture()
+        : this("sha1,sha256")
     {
+    }
+
+    /// <summary>A swtpm with only <paramref name="pcrBanks"/> active (swtpm_setup --pcr-banks, e.g. "sha1").</summary>
+    public static SwtpmFixture WithPcrBanks(string pcrBanks) => new(pcrBanks);
+
+    private SwtpmFixture(string pcrBanks)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(pcrBanks);
         var swtpm = FindTool("swtpm");
         var setup = FindTool("swtpm_setup");
         Directory = Path.Combine(Path.GetTempPath(), "openhgs-tpm-tests-" + Guid.NewGuid().ToString("N")[..12]);
@@ -36,10 +46,10 @@ public sealed class SwtpmFixture : IDisposable
             "--platform-manufacturer OpenHGS\n--platform-version 1.0\n--platform-model swtpm\n");
         File.WriteAllText(Path.Combine(Directory, "swtpm_setup.conf"),
             $"create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = {Directory}/swtpm-localca.conf\n" +
-            $"create_certs_tool_options = {Directory}/swtpm-localca.options\nactive_pcr_banks = sha1,sha256\n");
+            $"create_certs_tool_options = {Directory}/swtpm-localca.options\nactive_pcr_banks = {pcrBanks}\n");
 
         Run(setup, ["--tpm2", "--tpmstate", state, "--create-ek-cert", "--create-platform-cert", "--lock-nvram",
-            "--pcr-banks", "sha1,sha256", "--config", Path.Combine(Directory, "swtpm_setup.conf"),
+            "--pcr-banks", pcrBanks, "--config", Path.Combine(Directory, "swtpm_setup.conf"),
             "--write-ek-cert-files", Directory], TimeSpan.FromSeconds(120));
 
         Exception? last = null;

@@ -82,19 +82,23 @@ public sealed class TpmHostAgent
         new(Convert.ToBase64String(ReadState(EkFile)), Convert.ToBase64String(LoadBlob(AkFile).Public.ToBytes()), Convert.ToBase64String(credential));
 
     /// <summary>
-    /// Evidence for one attestation: a quote over <paramref name="nonce"/> of the SHA-256 PCRs the service requires
-    /// for this log (0-7 and every static PCR the log extends), the AK's certification of the host key over the same nonce,
-    /// and the log itself.
+    /// Evidence for one attestation: a quote over <paramref name="nonce"/> of <paramref name="pcrs"/> (the PCRs the service
+    /// requires for this log: 0-7 and every static PCR the log extends) in every PCR bank this TPM implements — the TPM
+    /// signs an empty selection for a bank it does not have active, so the service sees which banks are active and can
+    /// require each of them to replay from the log — the AK's certification of the host key over the same nonce, and the
+    /// log itself. <paramref name="banks"/> overrides the banks quoted (negative tests only: the service refuses a quote
+    /// that omits a bank).
     /// </summary>
-    public TpmEvidence Attest(ReadOnlySpan<byte> nonce, byte[] eventLog, IReadOnlyList<int> pcrs)
+    public TpmEvidence Attest(ReadOnlySpan<byte> nonce, byte[] eventLog, IReadOnlyList<int> pcrs, IReadOnlyList<TpmAlgorithm>? banks = null)
     {
         ArgumentNullException.ThrowIfNull(eventLog);
         ArgumentNullException.ThrowIfNull(pcrs);
         using var tpm = Open();
+        var quoted = banks ?? QuotableBanks(tpm);
         using var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
         using var ak = tpm.Load(srk, LoadBlob(AkFile));
         using var hostKey = tpm.Load(srk, LoadBlob(HostKeyFile));
-        var quote = tpm.Quote(ak, nonce, [PcrSelection.Create(TpmAlgorithm.Sha256, pcrs)]);
+        var quote = tpm.Quote(ak, nonce, quoted.Select(b => PcrSelection.Create(b, pcrs)).ToList());
         var certify = tpm.Certify(hostKey, ak, nonce);
         return new TpmEvidence(
             Convert.ToBase64String(ReadState(EkFile)),
@@ -123,6 +127,17 @@ public sealed class TpmHostAgent
         using var tpm = Open();
         return tpm.PcrRead(bank, pcrs);
     }
+
+    /// <summary>The PCR banks this TPM has active (allocated PCRs), for baselines.</summary>
+    public IReadOnlyList<TpmAlgorithm> ActiveBanks()
+    {
+        using var tpm = Open();
+        return tpm.GetPcrBanks().Where(b => b.Pcrs.Count > 0).Select(b => b.Hash).ToList();
+    }
+
+    /// <summary>Every bank the TPM implements whose hash this library knows (active or not: the quote shows which are active).</summary>
+    private static List<TpmAlgorithm> QuotableBanks(TpmClient tpm) =>
+        tpm.GetPcrBanks().Select(b => b.Hash).Where(b => b.DigestSize() > 0).Distinct().ToList();
 
     private TpmClient Open()
     {

@@ -40,6 +40,15 @@ public enum AttestationFailureCode
     QuoteNonceMismatch,
     QuoteSignatureInvalid,
     QuotePcrSelectionInsufficient,
+
+    /// <summary>The TPM has a PCR bank active that the event log does not extend (its PCRs hold what software put there).</summary>
+    PcrBankNotInLog,
+
+    /// <summary>The quote does not cover a bank the event log declares (or the TPM does not have it active), or omits SHA-1/SHA-256.</summary>
+    PcrBankNotQuoted,
+
+    /// <summary>The event log declares a bank the service cannot replay (SM3, SHA-3 here), or neither SHA-256 nor SHA-1.</summary>
+    PcrBankUnsupported,
     EventLogReplayMismatch,
     HostKeyNotCertified,
     HostKeyCertificationInvalid,

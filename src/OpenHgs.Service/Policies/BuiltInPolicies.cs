@@ -12,6 +12,7 @@ public static class PolicyCatalog
     /// <summary>Every policy, in evaluation order. Immutable.</summary>
     public static IReadOnlyList<IAttestationPolicy> All { get; } =
     [
+        new PcrBankSha256Policy(),
         new EventLogIntegrityPolicy(),
         new SecureBootEnabledPolicy(),
         new UefiDebugDisabledPolicy(),
@@ -24,6 +25,28 @@ public static class PolicyCatalog
 
     /// <summary>The policy called <paramref name="name"/> (ordinal match), or null.</summary>
     public static IAttestationPolicy? Find(string name) => All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.Ordinal));
+}
+
+/// <summary>
+/// Hgs_PcrBankSha256: policies read the SHA-256 bank. A host whose firmware extends only SHA-1 (legacy TCG 1.2 log, or a
+/// crypto-agile log declaring SHA-1 alone) fails it; an admin who accepts SHA-1 — whose collisions are practical — for
+/// such hosts disables (or stages) it. Every bank the log declares is still quoted and replayed; only the bank that
+/// baselines and policies compare changes.
+/// </summary>
+internal sealed class PcrBankSha256Policy : IAttestationPolicy
+{
+    public const string PolicyName = "Hgs_PcrBankSha256";
+
+    public string Name => PolicyName;
+
+    public string Description =>
+        "Baselines and policies compare SHA-256 PCRs. Disable to attest (and register baselines of) hosts whose firmware extends only SHA-1.";
+
+    public PolicyState DefaultState => PolicyState.Enabled;
+
+    public PolicyResult Evaluate(PolicyEvidence evidence) => evidence.Bank == TpmAlgorithm.Sha256
+        ? PolicyResult.Pass()
+        : PolicyResult.Fail($"the firmware extends only {string.Join(",", evidence.Log.Banks.Select(b => b.Name()))}: policies would compare {evidence.Bank.Name()} PCRs, which this fabric does not allow ('hgs policy disable {PolicyName}' allows SHA-1).");
 }
 
 /// <summary>
@@ -114,24 +137,24 @@ internal sealed class SecureBootSettingsPolicy : IAttestationPolicy
 {
     public string Name => "Hgs_SecureBootSettings";
 
-    public string Description => "The Secure Boot keys and databases (PK, KEK, db, dbx digests in PCR 7) equal a registered baseline's.";
+    public string Description => "The Secure Boot keys and databases (PK, KEK, db, dbx digests in PCR 7, in the bank policies read) equal a registered baseline's.";
 
     public PolicyState DefaultState => PolicyState.Enabled;
 
     public PolicyResult Evaluate(PolicyEvidence evidence)
     {
-        var match = evidence.Baselines.FirstOrDefault(b => Same(b.SecureBoot, evidence.SecureBoot));
+        var match = evidence.Baselines.FirstOrDefault(b => Same(b.SecureBoot, evidence.SecureBoot, evidence.Bank));
         return match is not null
             ? PolicyResult.Pass($"matches baseline '{match.Name}'.")
             : PolicyResult.Fail(evidence.Baselines.Count == 0 ? "no baseline is registered." : "PK/KEK/db/dbx differ from every registered baseline.");
     }
 
-    private static bool Same(SecureBootState a, SecureBootState b) =>
-        Same(a.Pk, b.Pk) && Same(a.Kek, b.Kek) && Same(a.Db, b.Db) && Same(a.Dbx, b.Dbx);
+    private static bool Same(SecureBootState a, SecureBootState b, TpmAlgorithm bank) =>
+        Same(a.Pk, b.Pk, bank) && Same(a.Kek, b.Kek, bank) && Same(a.Db, b.Db, bank) && Same(a.Dbx, b.Dbx, bank);
 
-    private static bool Same(SecureBootVariable? a, SecureBootVariable? b) =>
+    private static bool Same(SecureBootVariable? a, SecureBootVariable? b, TpmAlgorithm bank) =>
         a is not null && b is not null
-        && a.Digests.TryGetValue(TpmAlgorithm.Sha256, out var x) && b.Digests.TryGetValue(TpmAlgorithm.Sha256, out var y)
+        && a.Digests.TryGetValue(bank, out var x) && b.Digests.TryGetValue(bank, out var y)
         && CryptographicOperations.FixedTimeEquals(x, y);
 }
 
@@ -142,13 +165,13 @@ internal sealed class BaselineMatchPolicy : IAttestationPolicy
 
     public string Name => "Hgs_BaselineMatch";
 
-    public string Description => "SHA-256 PCRs 0-7 (firmware, option ROMs, boot manager, GPT, Secure Boot) equal a registered baseline's.";
+    public string Description => "PCRs 0-7 (firmware, option ROMs, boot manager, GPT, Secure Boot; SHA-256, or SHA-1 where allowed) equal a registered baseline's.";
 
     public PolicyState DefaultState => PolicyState.Enabled;
 
     public PolicyResult Evaluate(PolicyEvidence evidence)
     {
-        var match = evidence.Baselines.FirstOrDefault(b => FirmwarePcrs.All(p => b.SamePcr(evidence.Pcrs, p)));
+        var match = evidence.Baselines.FirstOrDefault(b => FirmwarePcrs.All(p => b.SamePcr(evidence.Bank, evidence.Pcrs, p)));
         return match is not null
             ? PolicyResult.Pass($"matches baseline '{match.Name}' ({match.HardwareClass}).")
             : PolicyResult.Fail(evidence.Baselines.Count == 0 ? "no baseline is registered." : "PCRs 0-7 match no registered baseline.");
@@ -173,21 +196,20 @@ internal sealed class BootComponentsPolicy : IAttestationPolicy
         Encoding.ASCII.GetBytes("Returning from EFI Application from Boot Option"),
     ];
 
-    private static readonly HashSet<string> BenignDigests =
-        BenignMeasurements.Select(m => Convert.ToHexStringLower(SHA256.HashData(m))).ToHashSet(StringComparer.Ordinal);
 
     public string Name => "Hgs_BootComponents";
 
     public string Description =>
-        "Every SHA-256 digest extended into PCR 4 (shim, boot loader, kernel, whatever their event type) was extended there by a registered baseline.";
+        "Every digest (in the bank policies read) extended into PCR 4 (shim, boot loader, kernel, whatever their event type) was extended there by a registered baseline.";
 
     public PolicyState DefaultState => PolicyState.Enabled;
 
     public PolicyResult Evaluate(PolicyEvidence evidence)
     {
-        var approved = evidence.Baselines.SelectMany(b => Measured(b.Log)).Select(e => Sha256(e)).OfType<string>().ToHashSet(StringComparer.Ordinal);
-        approved.UnionWith(BenignDigests);
-        var unknown = Measured(evidence.Log).Where(e => Sha256(e) is not { } digest || !approved.Contains(digest)).ToList();
+        var bank = evidence.Bank;
+        var approved = evidence.Baselines.SelectMany(b => Measured(b.Log)).Select(e => Digest(e, bank)).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        approved.UnionWith(BenignMeasurements.Select(m => Convert.ToHexStringLower(bank.Hash(m))));
+        var unknown = Measured(evidence.Log).Where(e => Digest(e, bank) is not { } digest || !approved.Contains(digest)).ToList();
         return unknown.Count == 0
             ? PolicyResult.Pass()
             : PolicyResult.Fail($"{unknown.Count} measurement(s) in PCR 4 are in no registered baseline: "
@@ -196,8 +218,8 @@ internal sealed class BootComponentsPolicy : IAttestationPolicy
 
     private static IEnumerable<TcgEvent> Measured(EventLog log) => log.Events.Where(e => e.Pcr == BootManagerPcr && e.IsExtended);
 
-    private static string? Sha256(TcgEvent e) =>
-        e.Digests.TryGetValue(TpmAlgorithm.Sha256, out var digest) ? Convert.ToHexStringLower(digest) : null;
+    private static string? Digest(TcgEvent e, TpmAlgorithm bank) =>
+        e.Digests.TryGetValue(bank, out var digest) ? Convert.ToHexStringLower(digest) : null;
 }
 
 /// <summary>Hgs_KernelCommandLine: PCR 8 (kernel command line) and PCR 9 (kernel, initrd as read by the boot loader) equal a baseline's.</summary>
@@ -205,13 +227,13 @@ internal sealed class KernelCommandLinePolicy : IAttestationPolicy
 {
     public string Name => "Hgs_KernelCommandLine";
 
-    public string Description => "SHA-256 PCR 8 (kernel command line) and PCR 9 (kernel and initrd) equal a registered baseline's. Ships disabled: every kernel update changes them.";
+    public string Description => "PCR 8 (kernel command line) and PCR 9 (kernel and initrd) equal a registered baseline's. Ships disabled: every kernel update changes them.";
 
     public PolicyState DefaultState => PolicyState.Disabled;
 
     public PolicyResult Evaluate(PolicyEvidence evidence)
     {
-        var match = evidence.Baselines.FirstOrDefault(b => b.SamePcr(evidence.Pcrs, 8) && b.SamePcr(evidence.Pcrs, 9));
+        var match = evidence.Baselines.FirstOrDefault(b => b.SamePcr(evidence.Bank, evidence.Pcrs, 8) && b.SamePcr(evidence.Bank, evidence.Pcrs, 9));
         return match is not null ? PolicyResult.Pass($"matches baseline '{match.Name}'.") : PolicyResult.Fail("PCR 8/9 match no registered baseline.");
     }
 }

@@ -1,3 +1,4 @@
+using OpenHgs.Tpm;
 using OpenHgs.Tpm.EventLogs;
 
 namespace OpenHgs.Service.Policies;
@@ -28,14 +29,28 @@ public sealed record PolicyResult(bool Passed, string Message)
 /// trusting event data whose digest is not a hash of some other measured object.
 /// </summary>
 /// <param name="Log">The host's parsed event log.</param>
-/// <param name="Pcrs">The SHA-256 PCR values the log replays to (and the quote covers).</param>
+/// <param name="Pcrs">The PCR values in <paramref name="Bank"/> the log replays to (and the quote covers).</param>
 /// <param name="SecureBoot">Secure Boot state derived from the log.</param>
 /// <param name="Baselines">Every registered baseline.</param>
+/// <param name="Bank">
+/// The bank policies read (<see cref="AttestedPcrs.PolicyBank"/>: SHA-256, else SHA-1); every other bank the log declares
+/// was checked against the quote too.
+/// </param>
 public sealed record PolicyEvidence(
     EventLog Log,
     IReadOnlyDictionary<int, byte[]> Pcrs,
     SecureBootState SecureBoot,
-    IReadOnlyList<Baseline> Baselines);
+    IReadOnlyList<Baseline> Baselines,
+    TpmAlgorithm Bank)
+{
+    /// <summary>The evidence of a log that was shown to replay to the quote, in the bank policies read.</summary>
+    public static PolicyEvidence Of(EventLog log, IReadOnlyList<Baseline> baselines)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        var bank = AttestedPcrs.PolicyBank(log) ?? throw new ArgumentException("The log declares neither SHA-256 nor SHA-1.", nameof(log));
+        return new PolicyEvidence(log, AttestedPcrs.Replayed(log, AttestedPcrs.For(log, bank)), log.GetSecureBootState(), baselines, bank);
+    }
+}
 
 /// <summary>One named attestation policy (HGS-style name, e.g. <c>Hgs_SecureBootEnabled</c>).</summary>
 public interface IAttestationPolicy

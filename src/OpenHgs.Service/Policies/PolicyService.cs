@@ -4,6 +4,7 @@ using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Storage;
+using OpenHgs.Tpm;
 
 namespace OpenHgs.Service.Policies;
 
@@ -63,6 +64,15 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
         var now = time.GetUtcNow();
         int version = await database.InTransactionAsync(async s =>
         {
+            // In the same transaction as the insert: a baseline the bank policy refuses is never registered, whatever
+            // change to the policy commits concurrently.
+            if (baseline.Bank != TpmAlgorithm.Sha256 && StateOf(PcrBankSha256, await s.Policies.GetStatesAsync().ConfigureAwait(false)) == PolicyState.Enabled)
+            {
+                throw ServiceException.BadRequest("BaselineSha1NotAllowed",
+                    $"The baseline's event log extends only {baseline.Bank.Name()}, and {PcrBankSha256Policy.PolicyName} is enabled; "
+                    + $"'hgs policy disable {PcrBankSha256Policy.PolicyName}' allows SHA-1-only firmware.");
+            }
+
             if (!await s.Policies.AddBaselineAsync(new BaselineRecord(request.Name, document, now)).ConfigureAwait(false))
             {
                 throw ServiceException.Conflict("BaselineExists", $"A baseline named '{request.Name}' is already registered.");
@@ -70,7 +80,7 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
 
             int next = await BumpVersionAsync(s).ConfigureAwait(false);
             await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "baseline:" + request.Name, null,
-                ("hardwareClass", baseline.HardwareClass), ("policyVersion", next.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
+                ("hardwareClass", baseline.HardwareClass), ("bank", baseline.Bank.Name()), ("policyVersion", next.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
             return next;
         }, cancellationToken).ConfigureAwait(false);
         settings.Invalidate();
@@ -143,6 +153,8 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
         PolicyState.Disabled => "disabled",
         _ => "staged",
     };
+
+    private static readonly IAttestationPolicy PcrBankSha256 = PolicyCatalog.Find(PcrBankSha256Policy.PolicyName)!;
 
     private static PolicyState StateOf(IAttestationPolicy policy, Dictionary<string, string> states) =>
         states.TryGetValue(policy.Name, out var text) ? ParseState(text) : policy.DefaultState;

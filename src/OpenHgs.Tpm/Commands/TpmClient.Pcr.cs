@@ -1,3 +1,4 @@
+using OpenHgs.Tpm.Marshalling;
 using OpenHgs.Tpm.Structures;
 
 namespace OpenHgs.Tpm.Commands;
@@ -38,6 +39,26 @@ public sealed partial class TpmClient
             }
         }
         return result;
+    }
+
+    /// <summary>
+    /// The PCR banks this TPM implements and the PCRs allocated in each (TPM2_GetCapability(TPM_CAP_PCRS)); a bank the TPM
+    /// implements but has not allocated has no PCRs. Unsigned: the service learns which banks are active from the quote.
+    /// </summary>
+    public IReadOnlyList<PcrSelection> GetPcrBanks()
+    {
+        const uint capabilityPcrs = 5;   // TPM_CAP_PCRS
+        var r = Execute(TpmCommandCode.GetCapability, [], [], w => w.WriteUInt32(capabilityPcrs).WriteUInt32(0).WriteUInt32(1));
+        r.ReadByte("moreData");
+        var capability = r.ReadUInt32("capability");
+        if (capability != capabilityPcrs)
+        {
+            throw new TpmFormatException(TpmFormatError.UnsupportedValue, 0, $"GetCapability answered capability 0x{capability:x} for TPM_CAP_PCRS");
+        }
+
+        var banks = PcrSelection.ReadList(r);
+        r.EnsureEnd("GetCapability(TPM_CAP_PCRS) response");
+        return banks;
     }
 
     /// <summary>TPM2_PCR_Extend of one PCR with one digest per bank (empty-password PCR authorisation).</summary>

@@ -13,8 +13,17 @@ namespace OpenHgs.Tpm.Verification;
 /// Claimed PCR values per bank (e.g. the host's PCR_Read, or the replay of its event log); the quoted selection's
 /// values are taken from here in TPM order and hashed to compare with pcrDigest.
 /// </param>
-/// <param name="RequiredPcrs">PCRs (per bank) the policy needs; each must be in the quoted selection.</param>
+/// <param name="RequiredPcrs">
+/// PCRs (per bank) the policy needs; each must be in the quoted selection — except, when <paramref name="DeclaredBanks"/> is
+/// set, in a bank the quote selects but the TPM signed as inactive.
+/// </param>
 /// <param name="ExpectedQualifiedSigner">The AK's Qualified Name, when known (from ReadPublic at enrolment); null skips the check.</param>
+/// <param name="DeclaredBanks">
+/// When set, the bank rule (<see cref="QuoteVerifier.CheckBanks"/>): the banks the event log declares must be exactly the
+/// banks the signed selection shows active, and every bank of <paramref name="ProbedBanks"/> must be selected. Null skips it
+/// (quotes that are not checked against a measured-boot log).
+/// </param>
+/// <param name="ProbedBanks">Banks every quote must select, active or not (the TPM signs an empty selection for an inactive one).</param>
 public sealed record QuoteVerificationInput(
     byte[] AttestBytes,
     byte[] Signature,
@@ -22,7 +31,9 @@ public sealed record QuoteVerificationInput(
     byte[] Nonce,
     IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> PcrValues,
     IReadOnlyList<PcrSelection> RequiredPcrs,
-    byte[]? ExpectedQualifiedSigner = null);
+    byte[]? ExpectedQualifiedSigner = null,
+    IReadOnlyList<TpmAlgorithm>? DeclaredBanks = null,
+    IReadOnlyList<TpmAlgorithm>? ProbedBanks = null);
 
 /// <summary>A verified (or refused) quote, with the parsed attestation when parsing succeeded.</summary>
 public sealed record QuoteVerificationResult(VerificationResult Result, TpmsAttest? Attest)
@@ -64,8 +75,23 @@ public static class QuoteVerifier
         }
 
         var quote = (QuoteInfo)attest.Attested;
+        if (input.DeclaredBanks is { } declared)
+        {
+            var banks = CheckBanks(quote.PcrSelection, declared, input.ProbedBanks ?? []);
+            if (!banks.Succeeded)
+            {
+                return new(banks, attest);
+            }
+        }
+
+        var active = ActiveBanks(quote.PcrSelection);
         foreach (var required in input.RequiredPcrs)
         {
+            if (input.DeclaredBanks is not null && !active.Contains(required.Hash))
+            {
+                continue;   // the bank rule passed: selected, and signed inactive by the TPM
+            }
+
             var quoted = quote.PcrSelection.Where(s => s.Hash == required.Hash).SelectMany(s => s.Pcrs).ToHashSet();
             var missing = required.Pcrs.Where(p => !quoted.Contains(p)).ToList();
             if (missing.Count > 0)
@@ -93,6 +119,50 @@ public static class QuoteVerifier
         }
         return new(VerificationResult.Ok, attest);
     }
+
+    /// <summary>
+    /// The bank rule over a quote's signed selection. A TPM clears the selection bits of a bank it does not have
+    /// allocated (TPM 2.0 Part 1, PCR selection filtering), so a non-empty selection proves the bank is active and an
+    /// empty one that it is not. Refuses <see cref="AttestationFailure.PcrBankNotQuoted"/> when a bank of
+    /// <paramref name="probed"/> or of <paramref name="declared"/> is not selected at all (the service could not tell
+    /// whether it is active), and <see cref="AttestationFailure.PcrBankNotDeclared"/> when an active bank is not in
+    /// <paramref name="declared"/> (the firmware did not extend it). A declared bank the TPM signed as inactive is
+    /// allowed: nothing can extend it, and callers read only <see cref="ActiveBanks"/>.
+    /// </summary>
+    public static VerificationResult CheckBanks(IReadOnlyList<PcrSelection> quoted, IReadOnlyList<TpmAlgorithm> declared, IReadOnlyList<TpmAlgorithm> probed)
+    {
+        ArgumentNullException.ThrowIfNull(quoted);
+        ArgumentNullException.ThrowIfNull(declared);
+        ArgumentNullException.ThrowIfNull(probed);
+        var unprobed = probed.Where(b => !quoted.Any(s => s.Hash == b)).ToList();
+        if (unprobed.Count > 0)
+        {
+            return VerificationResult.Fail(AttestationFailure.PcrBankNotQuoted,
+                $"the quote does not select the {Names(unprobed)} bank(s), which every quote must select so that an active one cannot be hidden");
+        }
+
+        var unselected = declared.Where(b => !quoted.Any(s => s.Hash == b)).Distinct().ToList();
+        if (unselected.Count > 0)
+        {
+            return VerificationResult.Fail(AttestationFailure.PcrBankNotQuoted,
+                $"the event log declares the {Names(unselected)} bank(s), which the quote does not select");
+        }
+
+        var undeclared = ActiveBanks(quoted).Where(b => !declared.Contains(b)).ToList();
+        return undeclared.Count > 0
+            ? VerificationResult.Fail(AttestationFailure.PcrBankNotDeclared,
+                $"the TPM has the {Names(undeclared)} bank(s) active, which the event log does not extend (it declares {Names(declared)})")
+            : VerificationResult.Ok;
+    }
+
+    /// <summary>The banks a signed quote selection shows active (a non-empty selection after the TPM's filtering).</summary>
+    public static IReadOnlyList<TpmAlgorithm> ActiveBanks(IReadOnlyList<PcrSelection> quoted)
+    {
+        ArgumentNullException.ThrowIfNull(quoted);
+        return quoted.Where(s => s.Pcrs.Count > 0).Select(s => s.Hash).Distinct().ToList();
+    }
+
+    private static string Names(IEnumerable<TpmAlgorithm> banks) => string.Join(",", banks.Select(b => b.Name()));
 }
 
 /// <summary>Checks shared by quote and certify verification.</summary>

@@ -21,6 +21,12 @@ public enum AttestationFailure
     BadSignature,
     /// <summary>The quote does not select the PCRs the policy requires, or the caller lacks a value for one.</summary>
     PcrSelectionMismatch,
+    /// <summary>The quote shows an active (allocated) PCR bank that the event log does not declare: the firmware did not
+    /// extend it, so its PCRs hold whatever software put there.</summary>
+    PcrBankNotDeclared,
+    /// <summary>The quote does not select a bank the event log declares, or one of the banks every quote must select
+    /// (<see cref="EventLogs.AttestedPcrs.ProbedBanks"/>).</summary>
+    PcrBankNotQuoted,
     /// <summary>pcrDigest differs from the digest of the supplied PCR values.</summary>
     PcrDigestMismatch,
     /// <summary>The certified object's Name differs from the Name of the presented public key.</summary>

@@ -34,11 +34,15 @@ public sealed class TpmScenario : IAsyncDisposable
 
     public TpmAdminClient Admin { get; }
 
-    /// <summary>Starts the service in TPM mode and a swtpm booted (by replay) with <paramref name="logName"/>; registers the swtpm CA.</summary>
-    public static async Task<TpmScenario> StartAsync(string logName = "Rhel8GCE", StoreKind store = StoreKind.Software, bool registerRoots = true, DatabaseKind database = DatabaseKind.Sqlite)
+    /// <summary>
+    /// Starts the service in TPM mode and a swtpm (with <paramref name="pcrBanks"/> active) booted (by replay) with
+    /// <paramref name="logName"/>; registers the swtpm CA.
+    /// </summary>
+    public static async Task<TpmScenario> StartAsync(string logName = "Rhel8GCE", StoreKind store = StoreKind.Software, bool registerRoots = true,
+        DatabaseKind database = DatabaseKind.Sqlite, string pcrBanks = "sha1,sha256")
     {
         var service = await ServiceHarness.StartAsync(store, database);
-        var scenario = new TpmScenario(service, BootedTpm(logName));
+        var scenario = new TpmScenario(service, BootedTpm(logName, pcrBanks));
         await service.Admin.SetModeAsync("tpm", CancellationToken.None);
         if (registerRoots)
         {
@@ -111,13 +115,17 @@ public sealed class TpmScenario : IAsyncDisposable
         _tpms.ForEach(t => t.Dispose());
     }
 
-    private static SwtpmFixture BootedTpm(string logName)
+    /// <summary>A swtpm whose firmware "measured" <paramref name="logName"/>: every bank the log declares that the TPM has active.</summary>
+    private static SwtpmFixture BootedTpm(string logName, string pcrBanks = "sha1,sha256")
     {
-        var tpm = new SwtpmFixture();
+        var tpm = SwtpmFixture.WithPcrBanks(pcrBanks);
         try
         {
             using var client = tpm.CreateClient();
-            client.ExtendEventLog(EventLogParser.Parse(TestData.ReadLog(logName)), [TpmAlgorithm.Sha256]);
+            client.Startup();
+            var log = EventLogParser.Parse(TestData.ReadLog(logName));
+            var active = client.GetPcrBanks().Where(b => b.Pcrs.Count > 0).Select(b => b.Hash).ToHashSet();
+            client.ExtendEventLog(log, log.Banks.Where(active.Contains).ToList());
             return tpm;
         }
         catch

@@ -106,7 +106,7 @@ public sealed class EventTypeRelabellingTests
     {
         var log = EventLogParser.Parse(host);
         var baseline = Baseline.FromDocument(Corpus, BaselineCapture.Describe(TestData.ReadLog(Corpus), "class", DateTimeOffset.UnixEpoch).Document);
-        var evidence = new PolicyEvidence(log, AttestedPcrs.Replayed(log, AttestedPcrs.For(log)), log.GetSecureBootState(), [baseline]);
+        var evidence = PolicyEvidence.Of(log, [baseline]);
         var defaults = new PolicySnapshot(1, PolicyCatalog.All.ToDictionary(p => p.Name, p => p.DefaultState), []);
         return defaults.Evaluate(evidence).ToList();
     }

@@ -18,24 +18,38 @@ public sealed class PolicyCatalogTests
     [MemberData(nameof(Logs))]
     public void Default_policies_pass_a_secure_boot_host_that_matches_its_baseline_and_fail_only_secure_boot_otherwise(string name)
     {
-        if (EventLogParser.Parse(TestData.ReadLog(name)).Format == EventLogFormat.Sha1Legacy)
-        {
-            // TPM mode quotes the SHA-256 bank; a SHA-1-only log cannot describe it (docs/tpm-attestation.md).
-            Assert.Equal("BaselineInvalid", Assert.Throws<ServiceException>(() => Baseline.FromDocument(name, Document(name))).Code);
-            return;
-        }
-
+        // A SHA-1-only log (Debian 10) is compared in its SHA-1 bank and also fails Hgs_PcrBankSha256, which the admin
+        // disables to allow SHA-1 (docs/tpm-attestation.md, "PCR banks").
         var (log, evidence) = Evidence(name, [name]);
         var failed = Defaults().Evaluate(evidence).Where(o => !o.Result.Passed).Select(o => o.Name).ToList();
 
-        if (log.GetSecureBootState().Enabled == true)
+        var expected = new List<string>();
+        if (!log.Banks.Contains(TpmAlgorithm.Sha256))
         {
-            Assert.Empty(failed);
+            expected.Add("Hgs_PcrBankSha256");
         }
-        else
+
+        if (log.GetSecureBootState().Enabled != true)
         {
-            Assert.Equal(["Hgs_SecureBootEnabled"], failed);
+            expected.Add("Hgs_SecureBootEnabled");
         }
+
+        Assert.Equal(expected, failed);
+    }
+
+    [Fact]
+    public void SHA1_only_baseline_and_host_compare_their_SHA1_PCRs()
+    {
+        var (_, evidence) = Evidence("Debian10GCE", ["Debian10GCE"]);
+        Assert.Equal(TpmAlgorithm.Sha1, evidence.Bank);
+        Assert.Equal(20, evidence.Pcrs[0].Length);
+        Assert.True(PolicyCatalog.Find("Hgs_BaselineMatch")!.Evaluate(evidence).Passed);
+        Assert.True(PolicyCatalog.Find("Hgs_BootComponents")!.Evaluate(evidence).Passed);
+
+        // Another machine's SHA-1 boot: neither matches.
+        var (_, other) = Evidence("Debian10GCE", ["Rhel8GCE"]);
+        Assert.False(PolicyCatalog.Find("Hgs_BaselineMatch")!.Evaluate(other).Passed);
+        Assert.False(PolicyCatalog.Find("Hgs_BootComponents")!.Evaluate(other).Passed);
     }
 
     [Fact]
@@ -68,7 +82,7 @@ public sealed class PolicyCatalogTests
         var separator = log.Events.First(e => e.Type == TcgEventType.Separator);
         bytes[separator.Offset + separator.Size - 1] ^= 0x01;   // data changed, digests kept
         var tampered = EventLogParser.Parse(bytes);
-        var evidence = new PolicyEvidence(tampered, AttestedPcrs.Replayed(tampered, AttestedPcrs.For(tampered)), tampered.GetSecureBootState(), []);
+        var evidence = PolicyEvidence.Of(tampered, []);
 
         var result = PolicyCatalog.Find("Hgs_EventLogIntegrity")!.Evaluate(evidence);
 
@@ -95,7 +109,7 @@ public sealed class PolicyCatalogTests
     {
         var log = EventLogParser.Parse(TestData.ReadLog(name));
         var registered = baselines.Select(b => Baseline.FromDocument(b, Document(b))).ToList();
-        return (log, new PolicyEvidence(log, AttestedPcrs.Replayed(log, AttestedPcrs.For(log)), log.GetSecureBootState(), registered));
+        return (log, PolicyEvidence.Of(log, registered));
     }
 
     // The client's own description of a reference log: the document a lab registers without a TPM at hand.

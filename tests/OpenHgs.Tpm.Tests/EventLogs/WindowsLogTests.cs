@@ -33,7 +33,7 @@ public sealed class WindowsLogTests
                 Assert.Equal(expected, value);
             }
         }
-        Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7, 12], AttestedPcrs.For(log).Pcrs.Order());
+        Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7, 12], AttestedPcrs.Indices(log));
     }
 
     [Fact]

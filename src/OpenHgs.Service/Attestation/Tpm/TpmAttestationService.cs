@@ -149,8 +149,12 @@ public sealed partial class TpmAttestationService(
             return Decided(Fail(AttestationFailureCode.EventLogMalformed, "The event log does not parse: " + ex.Message));
         }
 
-        var pcrs = AttestedPcrs.Replayed(log, AttestedPcrs.For(log));
-        var failure = TpmEvidenceChecks.VerifyQuote(evidence, nonce, log, pcrs) ?? TpmEvidenceChecks.VerifyHostKey(evidence, nonce);
+        if (!TpmEvidenceChecks.TryReplay(log, out var replayed, out var failure))
+        {
+            return Decided(AttestationVerdict.Failed(version, failure));
+        }
+
+        failure = TpmEvidenceChecks.VerifyQuote(evidence, nonce, log, replayed, out var policyBank) ?? TpmEvidenceChecks.VerifyHostKey(evidence, nonce);
         if (failure is not null)
         {
             return Decided(AttestationVerdict.Failed(version, failure));
@@ -171,7 +175,7 @@ public sealed partial class TpmAttestationService(
             return Decided(Fail(AttestationFailureCode.EncryptionKeyUnsupported, ex.Message));
         }
 
-        var outcomes = policies.Evaluate(new PolicyEvidence(log, pcrs, log.GetSecureBootState(), policies.Baselines));
+        var outcomes = policies.Evaluate(new PolicyEvidence(log, replayed.Values[policyBank], log.GetSecureBootState(), policies.Baselines, policyBank));
         var failed = outcomes.Where(o => !o.Result.Passed).ToList();
         var enforced = failed.Where(o => o.State == PolicyState.Enabled)
             .Select(o => AttestationFailure.Of(AttestationFailureCode.PolicyFailed, $"{o.Name}: {o.Result.Message}") with
