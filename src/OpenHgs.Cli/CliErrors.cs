@@ -127,6 +127,14 @@ public static class CliErrors
         OperationCanceledException => new(ExitCodes.Refused, "Cancelled", "cancelled", Coded: false),
         _ => new(ExitCodes.Internal, "InternalError", $"internal error ({ex.GetType().Name}): {ex.Message}", Coded: false),
     };
+
+    private static string Category(int exitCode) => exitCode switch
+    {
+        ExitCodes.BadInput => "BadInput",
+        ExitCodes.Refused => "Refused",
+        ExitCodes.Unavailable => "Unavailable",
+        _ => "InternalError",
+    };
 }
 
 /// <summary>

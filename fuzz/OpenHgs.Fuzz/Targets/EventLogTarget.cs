@@ -12,7 +12,12 @@ public sealed class EventLogTarget : FuzzTarget<EventLogFormatException>
     protected override void Run(ReadOnlySpan<byte> input)
     {
         var log = EventLogParser.Parse(input);
-        AttestedPcrs.Replayed(log, AttestedPcrs.For(log));
+        foreach (var selection in AttestedPcrs.ForEveryBank(log))
+        {
+            AttestedPcrs.Replayed(log, selection);
+        }
+
+        AttestedPcrs.PolicyBank(log);
         SecureBootState.FromLog(log);
         EventLogReport.ToJson(log, indented: false);
     }

@@ -23,7 +23,7 @@ internal static class BackupCommands
         {
             data, output, json,
         };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() => WithBackupAsync(parse.GetValue(data)!, async backup =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => WithBackupAsync(parse.GetValue(data)!, async backup =>
         {
             var result = await backup.BackupAsync(parse.GetValue(output)!, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
@@ -56,7 +56,7 @@ internal static class BackupCommands
         {
             data, input, replace, json,
         };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() => WithBackupAsync(parse.GetValue(data)!, async backup =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () => WithBackupAsync(parse.GetValue(data)!, async backup =>
         {
             string file = parse.GetValue(input)!;
             if (!File.Exists(file))

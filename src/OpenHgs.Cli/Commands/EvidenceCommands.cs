@@ -41,7 +41,7 @@ internal static class EvidenceCommands
         {
             akPublic, quote, signature, eventLog, nonce, pcrs, json,
         };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(() =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
             var input = Load(parse.GetValue(akPublic)!, parse.GetValue(quote)!, parse.GetValue(signature)!, parse.GetValue(eventLog)!,
                 parse.GetValue(nonce), parse.GetValue(pcrs));

@@ -96,7 +96,7 @@ internal static class ServerCommands
         {
             data, json,
         };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(async () =>
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             string path = await AdminCredentialRotation.RotateAsync(Path.GetFullPath(parse.GetValue(data)!), TimeProvider.System, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
