@@ -18,6 +18,7 @@ public sealed class AttackMatrixTests
         typeof(OpenHgs.Protocol.Tests.KeyProtectorParseTests).Assembly,
         typeof(OpenHgs.Tpm.Tests.EventLogs.WindowsLogTests).Assembly,
         typeof(OpenHgs.Crypto.Tests.RecordAuthenticatorTests).Assembly,
+        typeof(OpenHgs.Fuzz.Tests.FuzzFindingTests).Assembly,
     ];
 
     private static readonly IReadOnlyList<(string Name, MethodInfo Method, string[] Attacks)> TraitedTests = FindTests();

@@ -83,6 +83,7 @@ public sealed class DatabaseOutageTests
     }
 
     [Fact]
+    [Trait("Attack", "A76")]
     public async Task Release_while_another_process_holds_sqlite_locked_answers_503_and_leaves_an_error_record_once_unlocked()
     {
         await using var service = await ServiceHarness.StartAsync();
@@ -114,6 +115,7 @@ public sealed class DatabaseOutageTests
     }
 
     [Fact]
+    [Trait("Attack", "A77")]
     public async Task Release_and_attestation_while_the_hsm_is_gone_answer_503_KeyStoreUnavailable_are_recorded_and_work_again_when_it_returns()
     {
         using var root = new TempFolder("openhgs-hsm-outage-");

@@ -11,6 +11,7 @@ namespace OpenHgs.Fuzz.Tests;
 public sealed class FuzzFindingTests
 {
     [Fact]
+    [Trait("Attack", "A83")]
     public void An_rsa_key_with_an_empty_modulus_is_an_unsupported_signature_not_a_crash()
     {
         // fuzz/findings/tpmt-public/crash-empty-rsa-modulus.bin: a TPMT_PUBLIC with a zero-length RSA unique field.
@@ -25,6 +26,7 @@ public sealed class FuzzFindingTests
     }
 
     [Fact]
+    [Trait("Attack", "A84")]
     public void Guardian_metadata_escaping_an_unpaired_surrogate_is_malformed_not_a_crash()
     {
         // fuzz/findings/guardian-metadata/crash-unpaired-surrogate-escape.bin: "\uDCCA" inside signingCertificate.

@@ -64,6 +64,7 @@ public abstract class BackupRestoreCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A78")]
     public async Task A_restore_into_a_database_holding_a_fabric_is_refused_unless_replace_existing()
     {
         string data = folder.Copy();
@@ -94,6 +95,7 @@ public abstract class BackupRestoreCliTests(AuditedDataFolder folder)
     };
 
     [Theory]
+    [Trait("Attack", "A78")]
     [MemberData(nameof(Tampering))]
     public async Task A_tampered_backup_is_refused_with_its_code_and_the_target_is_unchanged(string tampering, string code)
     {
@@ -122,6 +124,7 @@ public abstract class BackupRestoreCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A78")]
     public async Task A_backup_of_another_fabrics_key_store_is_refused()
     {
         string data = folder.Copy();

@@ -11,6 +11,7 @@ namespace OpenHgs.EndToEnd.Tests.Cli;
 public sealed class KeyRotationCliTests(SoftwareServerFixture fixture) : IClassFixture<SoftwareServerFixture>
 {
     [Fact]
+    [Trait("Attack", "A87")]
     public async Task The_documented_rotation_moves_releases_to_the_new_keys_and_refuses_protectors_left_behind()
     {
         string work = fixture.NewFolder("rotation");

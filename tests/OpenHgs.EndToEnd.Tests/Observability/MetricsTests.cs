@@ -69,6 +69,7 @@ public sealed partial class MetricsTests
     }
 
     [Fact]
+    [Trait("Attack", "A85")]
     public async Task The_admin_metrics_endpoint_needs_the_admin_credential_and_is_absent_when_off()
     {
         await using (var service = await ServiceHarness.StartAsync(metrics: MetricsExposure.Admin))

@@ -84,6 +84,7 @@ public sealed class OpenApiDocumentTests
     }
 
     [Fact]
+    [Trait("Attack", "A86")]
     public async Task The_document_is_rate_limited_per_client_address()
     {
         await using var service = await ServiceHarness.StartAsync(rateLimit: new ClientRateLimit(PerSecond: 1, Burst: 3));

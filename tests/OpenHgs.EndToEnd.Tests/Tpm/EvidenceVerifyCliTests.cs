@@ -133,6 +133,7 @@ public sealed class EvidenceVerifyCliTests(EvidenceFiles files) : IClassFixture<
     }
 
     [Theory]
+    [Trait("Attack", "A82")]
     [MemberData(nameof(Banks))]
     public async Task A_tampered_event_log_fails_the_pcr_digest_check(string bank)
     {
@@ -173,6 +174,7 @@ public sealed class EvidenceVerifyCliTests(EvidenceFiles files) : IClassFixture<
     }
 
     [Theory]
+    [Trait("Attack", "A82")]
     [MemberData(nameof(Banks))]
     public async Task A_quote_signed_by_another_AK_fails_the_signature_check(string bank)
     {

@@ -50,6 +50,7 @@ public sealed class TpmBankTests
     }
 
     [Fact]
+    [Trait("Attack", "A79")]
     public async Task SHA1_only_firmware_whose_SHA256_bank_root_filled_with_a_good_hosts_log_is_refused()
     {
         // The firmware measured the Debian boot into SHA-1 only; root then extends the SHA-256 PCRs it left alone with
@@ -74,6 +75,7 @@ public sealed class TpmBankTests
     }
 
     [Fact]
+    [Trait("Attack", "A80")]
     public async Task TPM_with_an_active_bank_the_log_does_not_extend_is_refused_even_where_SHA1_is_allowed()
     {
         // swtpm has SHA-1 and SHA-256 active; the Debian 10 log extends SHA-1 only, so the SHA-256 PCRs hold whatever
@@ -91,6 +93,7 @@ public sealed class TpmBankTests
     }
 
     [Fact]
+    [Trait("Attack", "A81")]
     public async Task SHA1_only_firmware_is_refused_by_default_for_baselines_and_attestation()
     {
         await using var scenario = await TpmScenario.StartAsync("Debian10GCE", pcrBanks: "sha1");

@@ -47,6 +47,7 @@ public sealed class AuditLaneTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Attack", "A75")]
     public async Task Release_record_commits_ahead_of_a_refusal_flood_and_every_refusal_is_counted()
     {
         const int Flood = 500;

@@ -58,6 +58,7 @@ public sealed class EvidenceVerifierTests(SwtpmFixture swtpm) : SwtpmTestBase(sw
     }
 
     [Fact]
+    [Trait("Attack", "A82")]
     public void A_signature_by_a_key_that_is_not_a_restricted_signing_key_is_refused()
     {
         using var tpm = Swtpm.CreateClient();
