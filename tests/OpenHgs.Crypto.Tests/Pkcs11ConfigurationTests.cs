@@ -20,12 +20,10 @@ public sealed class Pkcs11ConfigurationTests(SoftHsmToken token) : IClassFixture
     [Fact]
     public void A_token_can_be_selected_by_slot_id()
     {
-        ulong slotId;
-        using (Pkcs11KeyStore byLabel = token.OpenKeyStore())
-        {
-            slotId = byLabel.Slot.SlotId;
-        }
-
+        // Keep the first store open: SoftHSM2 numbers a token's slot afresh each time the module is initialised, and
+        // the module is finalised with its last store, so the id is only meaningful while the module stays loaded.
+        using Pkcs11KeyStore byLabel = token.OpenKeyStore();
+        ulong slotId = byLabel.Slot.SlotId;
         using Pkcs11KeyStore bySlot = Open($"pkcs11:slot-id={slotId}?module-path={token.ModulePath}&pin-source=env:{token.PinEnvironmentVariable}");
         Assert.Equal(slotId, bySlot.Slot.SlotId);
         Assert.Contains($"slot {slotId}", bySlot.TokenDescription, StringComparison.Ordinal);
