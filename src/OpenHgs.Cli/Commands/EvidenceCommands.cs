@@ -53,7 +53,8 @@ internal static class EvidenceCommands
             }
 
             var failed = report.Checks.Where(c => c.Status == EvidenceCheckStatus.Failed).Select(c => $"{c.Name} ({c.Failure})");
-            throw new CliException("evidence check failed: " + string.Join(", ", failed), ExitCodes.Refused);
+            // The report is already on stdout (as JSON with --json): no second document for the failure.
+            throw CliErrors.AfterResult(new CliException("evidence check failed: " + string.Join(", ", failed), ExitCodes.Refused), parse.GetValue(json));
         }));
         return command;
     }

@@ -211,7 +211,8 @@ public sealed class ErrorContractWithoutServiceTests
 
         (await HgsCli.RunAsync("client", "keygen", "--out", Path.Combine(work, "keys"))).Succeeded();
         var badUrl = await HgsCli.RunAsync("client", "configure", "--state", Path.Combine(work, "s"), "--attestation-url", "ftp://example", "--key-protection-url", closed.Url, "--host-key", Path.Combine(work, "keys"));
-        Assert.StartsWith("error: ConfigurationInvalid:", badUrl.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+        Assert.StartsWith("error: --attestation-url: 'ftp://example' is not an http:// or https:// URL.", badUrl.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(work, "s")), "a refused configure wrote a state folder");
 
         var again = await HgsCli.RunAsync("client", "keygen", "--out", Path.Combine(work, "keys"));
         Assert.StartsWith("error: HostKeyExists:", again.FailedWithOneErrorLine(2), StringComparison.Ordinal);

@@ -200,7 +200,8 @@ public sealed class EvidenceVerifyCliTests(EvidenceFiles files) : IClassFixture<
 
         string error = result.FailedWithOneErrorLine(ExitCodes.BadInput);
         Assert.Contains($"quote '{truncated}' is malformed", error, StringComparison.Ordinal);
-        Assert.Empty(result.StdOut);
+        // No report: with --json the only document on stdout is the failure.
+        Assert.Equal(("BadInput", ExitCodes.BadInput), ((string?)result.Json()["error"]!["code"], (int)result.Json()["error"]!["exitCode"]!));
     }
 
     [Fact]
