@@ -46,7 +46,8 @@ public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientT
 
     public Task<AuditCheckpointFile> ExportAuditCheckpointAsync(CancellationToken ct) => GetAsync("admin/v1/audit/checkpoint", WireJson.Default.AuditCheckpointFile, ct);
 
-    public Task<List<AuditRecordInfo>> ReadAuditAsync(int limit, CancellationToken ct) => GetAsync($"admin/v1/audit?limit={limit}", WireJson.Default.ListAuditRecordInfo, ct);
+    /// <summary>The newest audit records, newest first.</summary>
+    public Task<List<AuditRecordInfo>> ReadAuditAsync(int limit, CancellationToken ct) => QueryAuditAsync(limit, null, null, null, null, ct);
 
     /// <summary>
     /// Audit records matching a filter: the newest first, or, with <paramref name="afterSequence"/>, those after it

@@ -42,8 +42,7 @@ public sealed class AuditTable
         _db.QueryAsync($"SELECT {Columns} FROM audit_log WHERE seq > @after ORDER BY seq LIMIT @limit", Map, ("@after", after), ("@limit", limit));
 
     /// <summary>The newest records, newest first.</summary>
-    public Task<List<AuditEntry>> TailAsync(int limit) =>
-        _db.QueryAsync($"SELECT {Columns} FROM audit_log ORDER BY seq DESC LIMIT @limit", Map, ("@limit", limit));
+    public Task<List<AuditEntry>> TailAsync(int limit) => QueryAsync(new AuditQuery(null, null, null, null, limit));
 
     /// <summary>
     /// Records matching <paramref name="query"/>: with <see cref="AuditQuery.AfterSequence"/> the oldest first (a
