@@ -11,6 +11,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 results="$root/.hgs/test-results"
 rm -rf "$results"
 mkdir -p "$results"
+# Screenshots and other files tests keep for a human (e.g. the dashboard in Chromium).
+export HGS_TEST_ARTEFACTS="$results/artefacts"
 passed=0; failed=0; skipped=0
 
 echo "== build"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real parts the tests run against, from Debian's packages, when they are missing:
-# PostgreSQL (cluster database), SoftHSM2 (test HSM) + OpenSC's pkcs11-tool, swtpm (test TPM) + tpm2-tools, p11-kit (PKCS#11 remoting), openssl, sqlite3 (holds a database locked from another process).
+# PostgreSQL (cluster database), SoftHSM2 (test HSM) + OpenSC's pkcs11-tool, swtpm (test TPM) + tpm2-tools, p11-kit (PKCS#11 remoting), openssl, sqlite3 (holds a database locked from another process),
+# Chromium (the dashboard tests drive it headless through Playwright).
 set -euo pipefail
 need=()
 check() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
@@ -12,6 +13,7 @@ check tpm2_quote tpm2-tools
 check p11-kit p11-kit
 check openssl openssl
 check sqlite3 sqlite3
+[ -x /usr/bin/chromium ] || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -e /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so ] || [ -e /usr/lib/aarch64-linux-gnu/pkcs11/p11-kit-client.so ] || need+=(p11-kit-modules)
 if [ ${#need[@]} -eq 0 ]; then

@@ -47,13 +47,13 @@ public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientT
     public Task<AuditCheckpointFile> ExportAuditCheckpointAsync(CancellationToken ct) => GetAsync("admin/v1/audit/checkpoint", WireJson.Default.AuditCheckpointFile, ct);
 
     /// <summary>The newest audit records, newest first.</summary>
-    public Task<List<AuditRecordInfo>> ReadAuditAsync(int limit, CancellationToken ct) => QueryAuditAsync(limit, null, null, null, null, ct);
+    public Task<List<AuditRecordInfo>> ReadAuditAsync(int limit, CancellationToken ct) => QueryAuditAsync(limit, null, null, null, null, null, ct);
 
     /// <summary>
     /// Audit records matching a filter: the newest first, or, with <paramref name="afterSequence"/>, those after it
     /// oldest first (to follow the trail).
     /// </summary>
-    public Task<List<AuditRecordInfo>> QueryAuditAsync(int limit, DateTimeOffset? since, string? auditEvent, string? subject, long? afterSequence, CancellationToken ct)
+    public Task<List<AuditRecordInfo>> QueryAuditAsync(int limit, DateTimeOffset? since, string? auditEvent, string? subject, long? afterSequence, string? outcome, CancellationToken ct)
     {
         var query = new List<string> { "limit=" + limit.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         if (since is { } s)
@@ -69,6 +69,11 @@ public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientT
         if (subject is not null)
         {
             query.Add("subject=" + Uri.EscapeDataString(subject));
+        }
+
+        if (outcome is not null)
+        {
+            query.Add("outcome=" + Uri.EscapeDataString(outcome));
         }
 
         if (afterSequence is { } a)

@@ -61,8 +61,9 @@ internal static class AuditCommands
         var since = new Option<string>("--since") { Description = "Only records from this instant (ISO 8601) or this long ago (e.g. 30m, 8h, 2d)." };
         var auditEvent = new Option<string>("--event") { Description = "Only this event (e.g. keyprotection.release), or every event with a prefix: 'attestation.*'." };
         var subject = new Option<string>("--subject") { Description = "Only records about this subject (a host name, key id, …)." };
+        var outcome = new Option<string>("--outcome") { Description = "Only records with this outcome: success, refused or error (several comma-separated, e.g. refused,error)." };
         var follow = new Option<bool>("--follow") { Description = "Keep printing matching records as they are written, oldest first, until interrupted (with --json: one JSON object per line)." };
-        audit.Subcommands.Add(Admin("list", "Show the newest audit records, filtered; --follow keeps reading.", [limit, since, auditEvent, subject, follow], async (client, parse, json, ct) =>
+        audit.Subcommands.Add(Admin("list", "Show the newest audit records, filtered; --follow keeps reading.", [limit, since, auditEvent, subject, outcome, follow], async (client, parse, json, ct) =>
         {
             int count = parse.GetValue(limit);
             if (count is < 1 or > 10_000)
@@ -73,7 +74,8 @@ internal static class AuditCommands
             DateTimeOffset? from = parse.GetValue(since) is { } text ? ParseSince(text, DateTimeOffset.UtcNow) : null;
             string? ev = parse.GetValue(auditEvent);
             string? about = parse.GetValue(subject);
-            var newestFirst = await client.QueryAuditAsync(count, from, ev, about, afterSequence: null, ct).ConfigureAwait(false);
+            string? outcomes = parse.GetValue(outcome);
+            var newestFirst = await client.QueryAuditAsync(count, from, ev, about, afterSequence: null, outcomes, ct).ConfigureAwait(false);
             if (!parse.GetValue(follow))
             {
                 if (json)
@@ -91,7 +93,7 @@ internal static class AuditCommands
             long after = newestFirst.Count > 0 ? newestFirst.Max(r => r.Sequence) : 0;
             if (newestFirst.Count == 0 && from is null)
             {
-                after = (await client.QueryAuditAsync(1, null, null, null, null, ct).ConfigureAwait(false)).Select(r => r.Sequence).FirstOrDefault();
+                after = (await client.QueryAuditAsync(1, null, null, null, null, null, ct).ConfigureAwait(false)).Select(r => r.Sequence).FirstOrDefault();
             }
 
             newestFirst.AsEnumerable().Reverse().ToList().ForEach(print);
@@ -101,7 +103,7 @@ internal static class AuditCommands
                 while (!ct.IsCancellationRequested)
                 {
                     await Task.Delay(FollowInterval, ct).ConfigureAwait(false);
-                    var next = await client.QueryAuditAsync(1000, from, ev, about, after, ct).ConfigureAwait(false);
+                    var next = await client.QueryAuditAsync(1000, from, ev, about, after, outcomes, ct).ConfigureAwait(false);
                     foreach (var record in next)
                     {
                         print(record);

@@ -77,6 +77,12 @@ public sealed record AuditCheckpointFile(
 /// <summary>One audit record as shown to the admin.</summary>
 public sealed record AuditRecordInfo(long Sequence, DateTimeOffset Timestamp, string Event, string Outcome, string Subject, string? Reason, string Details, string Hash);
 
+/// <summary>
+/// One member of a clustered key store as shown to the admin (<c>GET /admin/v1/key-store/members</c>): its key store
+/// URI (never a PIN), up or down, why it last failed, and its counters since the service started.
+/// </summary>
+public sealed record KeyStoreMemberInfo(string Name, string Location, string State, string? LastError, long Failures, DateTimeOffset? NextRetry, long Operations);
+
 /// <summary>Service settings the admin may read and change.</summary>
 public sealed record ServiceSettings(string Mode, DateTimeOffset? DenyBefore, int HealthCertificateValidityMinutes, int PolicyVersion);
 

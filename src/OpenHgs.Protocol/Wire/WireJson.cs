@@ -25,6 +25,7 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(AuditVerifyRequest))]
 [JsonSerializable(typeof(AuditCheckpointFile))]
 [JsonSerializable(typeof(List<AuditRecordInfo>))]
+[JsonSerializable(typeof(List<KeyStoreMemberInfo>))]
 [JsonSerializable(typeof(ServiceSettings))]
 [JsonSerializable(typeof(DenyBeforeRequest))]
 [JsonSerializable(typeof(ValidityRequest))]

@@ -1,10 +1,12 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using OpenHgs.Crypto;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Server.Tls;
 using OpenHgs.Service;
 using OpenHgs.Service.Admin;
+using OpenHgs.Service.Audit;
 using OpenHgs.Service.Hosts;
 using OpenHgs.Service.Keys;
 using OpenHgs.Storage;
@@ -75,15 +77,32 @@ internal static class AdminEndpoints
         }).JsonBody<DenyBeforeRequest>().Produces(204).Problems(503, "SettingsIntegrity");
 
         admin.MapAuditCheckpointEndpoints();
-        admin.MapGet("/audit", async (string? limit, string? since, string? @event, string? subject, string? after, IHgsDatabase database, CancellationToken ct) =>
+        admin.MapGet("/audit", async (string? limit, string? since, string? @event, string? subject, string? after, string? outcome, IHgsDatabase database, CancellationToken ct) =>
         {
-            var query = AuditQueryParser.Parse(limit, since, @event, subject, after);
+            var query = AuditQueryParser.Parse(limit, since, @event, subject, after, outcome);
             var entries = await database.ReadAsync(s => s.Audit.QueryAsync(query), ct).ConfigureAwait(false);
-            return Results.Json(
-                entries.Select(e => new AuditRecordInfo(e.Sequence, e.Timestamp, e.Event, e.Outcome, e.Subject, e.Reason, e.Details, Convert.ToHexStringLower(e.Hash))).ToList(),
-                WireJson.Default.ListAuditRecordInfo);
+            return Results.Json(entries.Select(ToInfo).ToList(), WireJson.Default.ListAuditRecordInfo);
         }).Answers<List<AuditRecordInfo>>().Problems(400, "AuditQueryInvalid");
+
+        // Every subject's newest attestation record: each host's last verdict (and each unregistered EK or key that tried).
+        admin.MapGet("/attestations/latest", async (string? limit, IHgsDatabase database, CancellationToken ct) =>
+        {
+            int count = AuditQueryParser.Parse(limit, null, null, null, null).Limit;
+            var entries = await database.ReadAsync(s => s.Audit.LatestPerSubjectAsync(AuditEvents.Attestation, count), ct).ConfigureAwait(false);
+            return Results.Json(entries.Select(ToInfo).ToList(), WireJson.Default.ListAuditRecordInfo);
+        }).Answers<List<AuditRecordInfo>>().Problems(400, "AuditQueryInvalid");
+
+        // The members of a clustered key store with their last error (the public /healthz shows states only); empty for a single store.
+        admin.MapGet("/key-store/members", (IKeyStore store) =>
+            Results.Json(
+                (store is IKeyStoreHealth health ? health.Members : []).Select(m => new KeyStoreMemberInfo(
+                    m.Name, m.Location, m.State == KeyStoreMemberState.Up ? "up" : "down", m.LastError, m.Failures, m.NextRetry, m.Operations)).ToList(),
+                WireJson.Default.ListKeyStoreMemberInfo))
+            .Answers<List<KeyStoreMemberInfo>>();
     }
+
+    private static AuditRecordInfo ToInfo(AuditEntry e) =>
+        new(e.Sequence, e.Timestamp, e.Event, e.Outcome, e.Subject, e.Reason, e.Details, Convert.ToHexStringLower(e.Hash));
 
     /// <summary>The refusals of <see cref="RequireAdminAsync"/>, documented on every admin route.</summary>
     internal static RouteGroupBuilder AdminProblems(this RouteGroupBuilder group) =>

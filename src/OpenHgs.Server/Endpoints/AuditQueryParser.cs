@@ -1,5 +1,6 @@
 using System.Globalization;
 using OpenHgs.Service;
+using OpenHgs.Service.Audit;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Server.Endpoints;
@@ -9,7 +10,9 @@ internal static class AuditQueryParser
 {
     private const int MaxTextLength = 256;
 
-    public static AuditQuery Parse(string? limit, string? since, string? @event, string? subject, string? after)
+    private static readonly string[] KnownOutcomes = [AuditOutcomes.Success, AuditOutcomes.Refused, AuditOutcomes.Error];
+
+    public static AuditQuery Parse(string? limit, string? since, string? @event, string? subject, string? after, string? outcome = null)
     {
         int count = 100;
         if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count < 1 || count > AuditQuery.MaxLimit))
@@ -33,7 +36,21 @@ internal static class AuditQueryParser
                 : throw Invalid("after", "a record sequence number");
         }
 
-        return new AuditQuery(afterSequence, from, Text(@event, "event"), Text(subject, "subject"), count);
+        return new AuditQuery(afterSequence, from, Text(@event, "event"), Text(subject, "subject"), count, Outcomes(outcome));
+    }
+
+    /// <summary>A comma-separated list of outcomes, each one the service writes.</summary>
+    private static List<string>? Outcomes(string? outcome)
+    {
+        if (outcome is null)
+        {
+            return null;
+        }
+
+        var outcomes = outcome.Split(',').Select(o => o.Trim()).ToList();
+        return outcomes.All(o => KnownOutcomes.Contains(o, StringComparer.Ordinal))
+            ? outcomes.Distinct(StringComparer.Ordinal).ToList()
+            : throw Invalid("outcome", $"one or more of {string.Join(", ", KnownOutcomes)}, comma-separated");
     }
 
     private static string? Text(string? value, string name) =>

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using OpenHgs.Crypto;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Server.Configuration;
+using OpenHgs.Server.Dashboard;
 using OpenHgs.Server.Endpoints;
 using OpenHgs.Server.Tls;
 using OpenHgs.Service.Admin;
@@ -158,6 +159,7 @@ public static partial class HgsServer
         app.MapAdminEndpoints();
         app.MapTpmEndpoints();
         app.MapHealthEndpoints();
+        app.MapDashboardEndpoints();
         options.Metrics.MapTo(app);
         ApiDocumentation.MapTo(app);
         return app;

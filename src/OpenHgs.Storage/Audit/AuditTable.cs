@@ -86,9 +86,28 @@ public sealed class AuditTable
             parameters.Add(("@subject", subject));
         }
 
+        if (query.Outcomes is { Count: > 0 } outcomes)
+        {
+            var names = outcomes.Select((_, i) => "@outcome" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            where.Add($"outcome IN ({string.Join(", ", names)})");
+            parameters.AddRange(outcomes.Select((o, i) => (names[i], (object?)o)));
+        }
+
         string filter = where.Count == 0 ? string.Empty : " WHERE " + string.Join(" AND ", where);
         string order = query.AfterSequence is null ? "DESC" : "ASC";
         return _db.QueryAsync($"SELECT {Columns} FROM audit_log{filter} ORDER BY seq {order} LIMIT @limit", Map, [.. parameters]);
+    }
+
+    /// <summary>
+    /// The newest record of <paramref name="auditEvent"/> for each subject (e.g. every host's last attestation verdict),
+    /// the most recent subjects first, at most <paramref name="limit"/>.
+    /// </summary>
+    public Task<List<AuditEntry>> LatestPerSubjectAsync(string auditEvent, int limit)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(auditEvent);
+        return _db.QueryAsync(
+            $"SELECT {Columns} FROM audit_log WHERE seq IN (SELECT MAX(seq) FROM audit_log WHERE event = @event GROUP BY subject) ORDER BY seq DESC LIMIT @limit",
+            Map, ("@event", auditEvent), ("@limit", limit));
     }
 
     /// <summary>Verifies the chain up to the head read at the start, streaming it in pages (constant memory, stops at the first break).</summary>

@@ -34,7 +34,7 @@ public sealed class AdminCompletenessCliTests(SoftwareServerFixture fixture) : I
     }
 
     [Fact]
-    public async Task Audit_list_filters_by_event_subject_and_time_and_refuses_what_it_cannot_read()
+    public async Task Audit_list_filters_by_event_subject_outcome_and_time_and_refuses_what_it_cannot_read()
     {
         string host = "audit-" + Guid.NewGuid().ToString("N")[..8];
         string work = fixture.NewFolder("audit-filters");
@@ -50,6 +50,11 @@ public sealed class AdminCompletenessCliTests(SoftwareServerFixture fixture) : I
         string firstEvent = (string)aboutHost[1]!["event"]!;
         var oneEvent = (await fixture.RunAsync("audit", "list", "--subject", host, "--event", firstEvent, "--json")).Succeeded().Json().AsArray();
         Assert.Equal(firstEvent, (string?)Assert.Single(oneEvent)!["event"]);
+
+        // Outcomes: both changes succeeded; none was refused or failed; an outcome the service never writes is bad input.
+        Assert.Equal(2, (await fixture.RunAsync("audit", "list", "--subject", host, "--outcome", "success", "--json")).Succeeded().Json().AsArray().Count);
+        Assert.Empty((await fixture.RunAsync("audit", "list", "--subject", host, "--outcome", "refused,error", "--json")).Succeeded().Json().AsArray());
+        Assert.StartsWith("error: AuditQueryInvalid:", (await fixture.RunAsync("audit", "list", "--outcome", "failed")).FailedWithOneErrorLine(2), StringComparison.Ordinal);
 
         // A wildcard is only a trailing '*': SQL's own wildcards in a value match themselves, nothing more.
         Assert.Empty((await fixture.RunAsync("audit", "list", "--event", "%", "--json")).Succeeded().Json().AsArray());

@@ -96,6 +96,27 @@ public abstract class AuditChainTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Latest_per_subject_and_outcome_filters_select_exactly()
+    {
+        // subject-2 attests twice (refused, then success); subject-9 once (error).
+        foreach (var (subject, outcome) in new[] { ("subject-2", "refused"), ("subject-9", "error"), ("subject-2", "success") })
+        {
+            await _database.InTransactionAsync(s => s.Audit.AppendAsync(new AuditEvent("attestation.attest", outcome, subject, null, "{}")), CancellationToken.None);
+        }
+
+        var latest = await _database.ReadAsync(s => s.Audit.LatestPerSubjectAsync("attestation.attest", 10), CancellationToken.None);
+        Assert.Equal([("subject-2", "success", 8L), ("subject-9", "error", 7L)], latest.Select(e => (e.Subject, e.Outcome, e.Sequence)));
+        Assert.Single(await _database.ReadAsync(s => s.Audit.LatestPerSubjectAsync("attestation.attest", 1), CancellationToken.None));
+        Assert.Empty(await _database.ReadAsync(s => s.Audit.LatestPerSubjectAsync("attestation.%", 10), CancellationToken.None));
+
+        var notSuccess = await _database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, null, null, 100, ["refused", "error"])), CancellationToken.None);
+        Assert.Equal([7L, 6L], notSuccess.Select(e => e.Sequence));
+        var refusedAttestations = await _database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, "attestation.attest", null, 100, ["refused"])), CancellationToken.None);
+        Assert.Equal(6L, Assert.Single(refusedAttestations).Sequence);
+        Assert.Equal(8, (await _database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, null, null, 100, [])), CancellationToken.None)).Count);
+    }
+
+    [Fact]
     public async Task Untouched_chain_verifies()
     {
         var result = await VerifyAsync();

@@ -1,0 +1,284 @@
+// OpenHGS read-only dashboard (docs/dashboard.md).
+// Security rules of this file, checked by DashboardPageTests:
+// - it only reads: every request is a GET to this origin's /admin/v1 or /healthz routes;
+// - the admin token lives in `session.token` only (never storage, cookies or the URL) and is dropped on sign-out;
+// - fabric data reaches the page only as text nodes (textContent / document.createTextNode), never as markup.
+'use strict';
+
+const session = { token: null, timer: null };
+const RefreshSeconds = 30;
+const RecentCount = 20;
+
+const byId = (id) => document.getElementById(id);
+
+/** An element with attributes (class, data-*, title only) and children; strings become text nodes, never markup. */
+function el(tag, attributes, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (name === 'class') {
+      element.className = value;
+    } else if (name === 'title' || name.startsWith('data-')) {
+      element.setAttribute(name, String(value));
+    }
+  }
+  for (const child of children) {
+    element.append(child instanceof Node ? child : document.createTextNode(child === null || child === undefined ? '' : String(child)));
+  }
+  return element;
+}
+
+function badge(text, state) {
+  return el('span', { class: 'badge', 'data-state': state }, text);
+}
+
+function table(headers, rows, emptyText) {
+  if (rows.length === 0) {
+    return el('p', { class: 'empty' }, emptyText);
+  }
+  const head = el('tr', {}, ...headers.map((h) => el('th', {}, h)));
+  const body = rows.map((cells) => el('tr', {}, ...cells.map((c) => (c instanceof Node && c.nodeName === 'TD' ? c : el('td', {}, c)))));
+  return el('table', {}, el('thead', {}, head), el('tbody', {}, ...body));
+}
+
+function mono(text) {
+  return el('td', { class: 'mono' }, text);
+}
+
+function when(iso) {
+  if (!iso) {
+    return '';
+  }
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso) : date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+function details(record) {
+  try {
+    const parsed = JSON.parse(record.details);
+    return parsed && typeof parsed === 'object' ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail || ('HTTP ' + status));
+    this.status = status;
+    this.code = code || ('HTTP' + status);
+  }
+}
+
+/** GET a JSON route of this origin; `allow` lists non-2xx statuses whose JSON body is still the answer (readiness 503). */
+async function get(path, allow) {
+  const headers = { Accept: 'application/json' };
+  if (session.token !== null) {
+    headers.Authorization = 'Bearer ' + session.token;
+  }
+  const response = await fetch(path, { method: 'GET', headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error' });
+  const type = response.headers.get('Content-Type') || '';
+  const body = type.includes('json') ? await response.json() : null;
+  if (!response.ok && !(allow || []).includes(response.status)) {
+    throw new ApiError(response.status, body && body.code, body && body.detail);
+  }
+  return body;
+}
+
+function fill(sectionId, ...nodes) {
+  const content = byId(sectionId).querySelector('.content');
+  content.replaceChildren(...nodes);
+}
+
+function failed(sectionId, error) {
+  fill(sectionId, el('p', { class: 'error', 'data-code': error.code || 'Error' }, 'Could not load: ' + (error.code || 'Error') + ' (' + error.message + ')'));
+}
+
+// ---- sections -------------------------------------------------------------------------------------------------
+
+function renderOverview(settings, readiness) {
+  const ready = readiness && readiness.status === 'ready';
+  fill('overview', el('dl', {},
+    el('dt', {}, 'Readiness'), el('dd', {}, badge(readiness ? readiness.status : 'unknown', ready ? 'ok' : 'bad')),
+    el('dt', {}, 'Attestation mode'), el('dd', { 'data-field': 'mode' }, settings.mode),
+    el('dt', {}, 'Policy version'), el('dd', {}, settings.policyVersion),
+    el('dt', {}, 'Health certificate validity'), el('dd', {}, settings.healthCertificateValidityMinutes + ' minutes'),
+    el('dt', {}, 'Certificates refused before'), el('dd', {}, settings.denyBefore ? when(settings.denyBefore) : 'not set'),
+    el('dt', {}, 'Database'), el('dd', {}, readiness ? readiness.checks.database : 'unknown')));
+}
+
+function verdictBadge(record) {
+  if (!record) {
+    return badge('never attested', 'none');
+  }
+  if (record.outcome === 'success') {
+    return badge('passed', 'ok');
+  }
+  return badge(record.outcome === 'error' ? 'error' : 'refused', 'bad');
+}
+
+function renderHosts(hosts, latest) {
+  const bySubject = new Map(latest.map((r) => [r.subject, r]));
+  const rows = hosts.map((host) => {
+    // A refusal decided before the host was looked up names its key (key:…) or EK (ek:…), not the host: the newer counts.
+    const subjects = [host.name, 'key:' + host.keyThumbprint, 'ek:' + host.keyThumbprint];
+    const candidates = subjects.map((s) => bySubject.get(s)).filter((r) => r !== undefined);
+    subjects.forEach((s) => bySubject.delete(s));
+    const record = candidates.sort((a, b) => b.sequence - a.sequence)[0];
+    const info = record ? details(record) : {};
+    return [host.name, host.mode, when(host.addedAt), verdictBadge(record), record ? when(record.timestamp) : '', record ? (record.reason || '') : '', info.status || ''];
+  });
+  const nodes = [table(['Host', 'Mode', 'Registered', 'Last verdict', 'When', 'Failed', 'Status'], rows, 'No host is registered.')];
+  const strangers = [...bySubject.values()];
+  if (strangers.length > 0) {
+    nodes.push(el('h3', {}, 'Attestations by unregistered keys and EKs'));
+    nodes.push(table(['Subject', 'Last attempt', 'When', 'Reason'],
+      strangers.map((r) => [mono(r.subject), verdictBadge(r), when(r.timestamp), r.reason || '']), ''));
+  }
+  fill('hosts', ...nodes);
+}
+
+function renderAuditRecords(sectionId, records, emptyText, withEvent) {
+  const headers = withEvent ? ['When', 'Event', 'Subject', 'Outcome', 'Reason'] : ['When', 'Host', 'Outcome', 'Reason'];
+  const rows = records.map((r) => {
+    const outcome = badge(r.outcome, r.outcome === 'success' ? 'ok' : 'bad');
+    return withEvent ? [when(r.timestamp), r.event, mono(r.subject), outcome, r.reason || ''] : [when(r.timestamp), r.subject, outcome, r.reason || ''];
+  });
+  fill(sectionId, table(headers, rows, emptyText));
+}
+
+function renderPolicies(policies) {
+  fill('policies', table(['Policy', 'State', 'Default', 'Description'],
+    policies.map((p) => [el('td', { class: 'mono' }, p.name), badge(p.state, p.state === 'enabled' ? 'ok' : p.state === 'disabled' ? 'warn' : 'none'), p.defaultState, p.description]),
+    'No policy is defined.'));
+}
+
+function renderKeys(keys, readiness) {
+  const now = Date.now();
+  const rows = keys.map((k) => {
+    const expires = new Date(k.notAfter);
+    const expiring = expires.getTime() - now < 30 * 24 * 3600 * 1000;
+    return [el('td', { class: 'mono' }, k.id), k.role, k.algorithm, k.isPrimary ? badge('primary', 'ok') : '',
+      badge(k.enabled ? 'enabled' : 'disabled', k.enabled ? 'ok' : 'warn'), el('td', { 'data-expiring': expiring ? 'yes' : 'no' }, when(k.notAfter)),
+      mono(k.thumbprint.slice(0, 16) + '…')];
+  });
+  const nodes = [table(['Id', 'Role', 'Algorithm', 'Primary', 'State', 'Certificate expires', 'SHA-256'], rows, 'No fabric key.')];
+  const integrity = readiness && readiness.checks.fabricKeys;
+  if (integrity && !integrity.startsWith('ok')) {
+    nodes.push(el('p', { class: 'error', 'data-code': 'FabricKeysIgnored' }, 'Ignored rows: ' + integrity));
+  }
+  fill('fabric-keys', ...nodes);
+}
+
+function renderKeyStore(readiness, members) {
+  const state = readiness ? readiness.checks.keyStore : 'unknown';
+  const nodes = [el('dl', {},
+    el('dt', {}, 'Key store'), el('dd', {}, badge(state, state === 'ok' ? 'ok' : 'bad')),
+    el('dt', {}, 'Release key handling'), el('dd', {}, readiness ? readiness.checks.releaseKeyHandling : 'unknown'))];
+  if (members.length > 0) {
+    nodes.push(table(['Member', 'Location', 'State', 'Operations', 'Failures', 'Last error', 'Next retry'],
+      members.map((m) => [m.name, mono(m.location), badge(m.state, m.state === 'up' ? 'ok' : 'bad'), m.operations, m.failures, m.lastError || '', when(m.nextRetry)]), ''));
+  } else {
+    nodes.push(el('p', { class: 'empty' }, 'A single key store (not a cluster).'));
+  }
+  fill('key-store', ...nodes);
+}
+
+function renderAuditChain(result) {
+  const rows = [
+    el('dt', {}, 'Chain'), el('dd', {}, badge(result.valid ? 'verified' : 'BROKEN', result.valid ? 'ok' : 'bad')),
+    el('dt', {}, 'Records'), el('dd', { 'data-field': 'records' }, result.records),
+    el('dt', {}, 'Head hash'), el('dd', { class: 'mono' }, result.headHash || ''),
+  ];
+  if (!result.valid) {
+    rows.push(el('dt', {}, 'Finding'), el('dd', { class: 'error', 'data-code': result.reason || 'Invalid' },
+      (result.reason || 'Invalid') + (result.firstBrokenSequence ? ' at record ' + result.firstBrokenSequence : '') + (result.problem ? ': ' + result.problem : '')));
+  }
+  if (result.checkpoint) {
+    rows.push(el('dt', {}, 'Newest signed checkpoint'),
+      el('dd', {}, 'record ' + result.checkpoint.sequence + ', signed ' + when(result.checkpoint.signedAt) + ' (' + result.checkpoint.source + ')'));
+  }
+  if (result.unsignedTail) {
+    rows.push(el('dt', {}, 'Not yet checkpointed'), el('dd', {}, result.unsignedTail.records + ' records' + (result.unsignedTail.stale ? ' (STALE)' : '')));
+  }
+  fill('audit-chain', el('dl', {}, ...rows));
+}
+
+// ---- loading --------------------------------------------------------------------------------------------------
+
+async function load() {
+  const readiness = get('/healthz/ready', [503]).catch(() => null);
+  const settings = get('/admin/v1/settings');
+  const tasks = [
+    Promise.all([settings, readiness]).then(([s, r]) => renderOverview(s, r)).catch((e) => failed('overview', e)),
+    Promise.all([get('/admin/v1/hosts'), get('/admin/v1/attestations/latest?limit=1000')])
+      .then(([h, l]) => renderHosts(h, l)).catch((e) => failed('hosts', e)),
+    get('/admin/v1/audit?event=keyprotection.release&limit=' + RecentCount)
+      .then((r) => renderAuditRecords('releases', r, 'No key release yet.', false)).catch((e) => failed('releases', e)),
+    get('/admin/v1/audit?outcome=refused,error&limit=' + RecentCount)
+      .then((r) => renderAuditRecords('refusals', r, 'No refusal or error.', true)).catch((e) => failed('refusals', e)),
+    get('/admin/v1/policies').then(renderPolicies).catch((e) => failed('policies', e)),
+    Promise.all([get('/admin/v1/keys'), readiness]).then(([k, r]) => renderKeys(k, r)).catch((e) => failed('fabric-keys', e)),
+    Promise.all([readiness, get('/admin/v1/key-store/members')]).then(([r, m]) => renderKeyStore(r, m)).catch((e) => failed('key-store', e)),
+    get('/admin/v1/audit/verify').then(renderAuditChain).catch((e) => failed('audit-chain', e)),
+  ];
+  await Promise.all(tasks);
+  byId('refreshed').textContent = 'refreshed ' + when(new Date().toISOString());
+  document.body.setAttribute('data-loaded', String(Date.now()));
+}
+
+function showDashboard() {
+  byId('login').hidden = true;
+  byId('dashboard').hidden = false;
+  byId('session').hidden = false;
+  clearInterval(session.timer);
+  session.timer = setInterval(() => { load(); }, RefreshSeconds * 1000);
+  return load();
+}
+
+function showLogin(message, code) {
+  clearInterval(session.timer);
+  session.timer = null;
+  byId('dashboard').hidden = true;
+  byId('session').hidden = true;
+  for (const section of document.querySelectorAll('#dashboard .content')) {
+    section.replaceChildren();
+  }
+  byId('login').hidden = false;
+  const error = byId('login-error');
+  error.hidden = !message;
+  error.textContent = message || '';
+  error.setAttribute('data-code', code || '');
+  byId('token').focus();
+}
+
+/** Signs in with the token typed (or, with a client certificate, none): the admin settings route decides. */
+async function signIn(token) {
+  session.token = token;
+  try {
+    await get('/admin/v1/settings');
+  } catch (error) {
+    session.token = null;
+    if (error.status === 401 || error.status === 403) {
+      return showLogin(token === null ? '' : 'Sign-in refused: ' + error.code + ' (' + error.message + ')', error.code);
+    }
+    return showLogin('The service did not answer: ' + error.code + ' (' + error.message + ')', error.code);
+  }
+  return showDashboard();
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  byId('login-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = byId('token');
+    const token = input.value.trim();
+    input.value = '';
+    signIn(token.length > 0 ? token : null);
+  });
+  byId('sign-out').addEventListener('click', () => {
+    session.token = null;
+    showLogin('Signed out.', 'SignedOut');
+  });
+  byId('refresh').addEventListener('click', () => { load(); });
+  // An admin client certificate alone may be enough (--admin-auth client-certificate): try without a token first.
+  signIn(null);
+});
