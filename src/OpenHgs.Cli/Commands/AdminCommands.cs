@@ -205,13 +205,15 @@ internal static class AdminCommands
         where TClient : IDisposable
     {
         var url = CliOptions.Url();
-        var token = CliOptions.Token();
-        var tokenFile = CliOptions.TokenFile();
-        var caCertificate = CliOptions.CaCertificate();
-        var clientCertificate = CliOptions.ClientCertificate();
-        var clientKey = CliOptions.ClientKey();
+        var credentials = new AdminCredentialOptions();
         var json = CliOptions.Json();
-        var command = new Command(name, description) { url, token, tokenFile, caCertificate, clientCertificate, clientKey, json };
+        var command = new Command(name, description) { url };
+        foreach (var option in credentials.Options)
+        {
+            command.Options.Add(option);
+        }
+
+        command.Options.Add(json);
         foreach (var symbol in symbols)
         {
             switch (symbol)
@@ -229,54 +231,12 @@ internal static class AdminCommands
         {
             string urls = parse.GetValue(url) ?? Environment.GetEnvironmentVariable("HGS_URL")
                 ?? throw new CliException("no service URL: pass --url or set HGS_URL.");
-            var tls = new ClientTlsOptions(
-                CliEnvironment.Path(parse.GetValue(caCertificate), "HGS_CACERT"),
-                CliEnvironment.Path(parse.GetValue(clientCertificate), "HGS_CLIENT_CERT"),
-                CliEnvironment.Path(parse.GetValue(clientKey), "HGS_CLIENT_KEY"));
             string[] serviceUrls = CliOptions.ServiceUrls(urls, "--url");
-            string? secret = AdminToken(parse.GetValue(token), parse.GetValue(tokenFile));
-            if (secret is null && tls.ClientCertificateFile is null)
-            {
-                throw new CliException("no admin credential: pass --token-file (e.g. DATA/admin.token) or --token, set HGS_ADMIN_TOKEN_FILE or HGS_ADMIN_TOKEN, or use a client certificate (--client-cert/--client-key).");
-            }
-
+            var (secret, tls) = credentials.Resolve(parse);
             using var client = connect(serviceUrls, secret, tls);
             await body(client, parse, parse.GetValue(json), ct).ConfigureAwait(false);
             return ExitCodes.Success;
         }));
         return command;
-    }
-
-    /// <summary>
-    /// The admin token: <c>--token</c> or <c>--token-file</c> (not both), else <c>$HGS_ADMIN_TOKEN</c>, else the file
-    /// <c>$HGS_ADMIN_TOKEN_FILE</c> names. A token file must be a small text file; its content is never echoed.
-    /// </summary>
-    private static string? AdminToken(string? token, string? tokenFile)
-    {
-        if (token is not null && tokenFile is not null)
-        {
-            throw new CliException("--token and --token-file are alternatives: pass one.");
-        }
-
-        if (token is not null)
-        {
-            return token.Trim();
-        }
-
-        if (tokenFile is null && Environment.GetEnvironmentVariable("HGS_ADMIN_TOKEN") is { Length: > 0 } fromEnvironment)
-        {
-            return fromEnvironment.Trim();
-        }
-
-        string? file = tokenFile ?? (Environment.GetEnvironmentVariable("HGS_ADMIN_TOKEN_FILE") is { Length: > 0 } named ? named : null);
-        if (file is not null)
-        {
-            string text = System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(file, "admin token file", 4096)).Trim();
-            return text.Length > 0 && !text.Any(char.IsWhiteSpace)
-                ? text
-                : throw new CliException($"admin token file '{file}' does not hold one token.");
-        }
-
-        return null;
     }
 }

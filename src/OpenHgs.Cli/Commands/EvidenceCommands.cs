@@ -35,24 +35,50 @@ internal static class EvidenceCommands
         var eventLog = CliOptions.RequiredPath("--event-log", "The host's binary TCG event log (binary_bios_measurements) of the quoted boot.");
         var nonce = new Option<string>("--nonce") { Description = "The qualifying data given to tpm2_quote -q (hex). Without it freshness is reported as not checked." };
         var pcrs = new Option<string>("--pcrs") { Description = "PCRs the quote must cover, tpm2-tools syntax (e.g. sha256:0,1,2,3,4,5,6,7+sha1:7)." };
+        var policyFrom = new Option<string>("--policy-from")
+        {
+            Description = "Also evaluate this service's policies and baselines (its URL; the admin credential as for admin commands: --token-file, HGS_ADMIN_TOKEN_FILE, …).",
+        };
+        var credentials = new AdminCredentialOptions();
         var json = CliOptions.Json();
         var command = new Command("verify",
             "Check the quote's signature with the AK, its nonce, and that the event log replays to the quoted PCRs; print per-PCR results and the Secure Boot state.")
         {
-            akPublic, quote, signature, eventLog, nonce, pcrs, json,
+            akPublic, quote, signature, eventLog, nonce, pcrs, policyFrom, json,
         };
-        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
+        foreach (var option in credentials.Options)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
             var input = Load(parse.GetValue(akPublic)!, parse.GetValue(quote)!, parse.GetValue(signature)!, parse.GetValue(eventLog)!,
                 parse.GetValue(nonce), parse.GetValue(pcrs));
             var report = EvidenceVerifier.Verify(input);
-            Console.Out.Write(parse.GetValue(json) ? ToJson(input, report) : ToText(input, report));
-            if (report.Passed)
+            EvidencePolicyEvaluation? policies = null;
+            if (parse.GetValue(policyFrom) is { } source)
             {
-                return Task.FromResult(ExitCodes.Success);
+                // Fetched before anything is printed: a service that cannot answer leaves one error line, not half a report.
+                string[] urls = CliOptions.ServiceUrls(source, "--policy-from");
+                var (token, tls) = credentials.Resolve(parse);
+                using var client = new OpenHgs.Client.Tpm.TpmAdminClient(urls, token, tls);
+                var set = await client.ExportPolicySetAsync(ct).ConfigureAwait(false);
+                policies = EvidencePolicies.Evaluate(source, set, input.Log, report);
             }
 
-            var failed = report.Checks.Where(c => c.Status == EvidenceCheckStatus.Failed).Select(c => $"{c.Name} ({c.Failure})");
+            Console.Out.Write(parse.GetValue(json) ? ToJson(input, report, policies) : ToText(input, report, policies));
+            var failed = report.Checks.Where(c => c.Status == EvidenceCheckStatus.Failed).Select(c => $"{c.Name} ({c.Failure})").ToList();
+            if (policies is { Status: EvidenceCheckStatus.Failed })
+            {
+                failed.Add($"policies ({string.Join(",", policies.FailedPolicies)})");
+            }
+
+            if (failed.Count == 0)
+            {
+                return ExitCodes.Success;
+            }
+
             // The report is already on stdout (as JSON with --json): no second document for the failure.
             throw CliErrors.AfterResult(new CliException("evidence check failed: " + string.Join(", ", failed), ExitCodes.Refused), parse.GetValue(json));
         }));
@@ -144,15 +170,24 @@ internal static class EvidenceCommands
         return selections;
     }
 
-    private static string ToText(EvidenceInput input, EvidenceReport report)
+    private static string ToText(EvidenceInput input, EvidenceReport report, EvidencePolicyEvaluation? policies)
     {
         var s = new StringBuilder();
-        int failed = report.Checks.Count(c => c.Status == EvidenceCheckStatus.Failed);
-        s.Append(CultureInfo.InvariantCulture, $"Evidence: {(report.Passed ? "PASSED" : $"FAILED ({failed} check(s) failed)")}\n");
+        int failed = report.Checks.Count(c => c.Status == EvidenceCheckStatus.Failed) + (policies?.Status == EvidenceCheckStatus.Failed ? 1 : 0);
+        s.Append(CultureInfo.InvariantCulture, $"Evidence: {(failed == 0 ? "PASSED" : $"FAILED ({failed} check(s) failed)")}\n");
         foreach (var check in report.Checks)
         {
             string code = check.Failure is { } f ? $"{f}: " : string.Empty;
             s.Append(CultureInfo.InvariantCulture, $"  {check.Name,-13} {StatusName(check.Status),-12} {code}{check.Detail}\n");
+        }
+
+        if (policies is not null)
+        {
+            s.Append(CultureInfo.InvariantCulture, $"  {"policies",-13} {StatusName(policies.Status),-12} {policies.Detail} (policy version {policies.PolicyVersion} from {policies.Source})\n");
+            foreach (var result in policies.Results)
+            {
+                s.Append(CultureInfo.InvariantCulture, $"    {result.Name,-26} {result.State,-8} {(result.Passed ? "passed" : "FAILED"),-7} {result.Message}\n");
+            }
         }
 
         s.Append(CultureInfo.InvariantCulture, $"Attestation key: {input.AttestationKey.Type.Name()}, Name {Convert.ToHexStringLower(input.AttestationKey.ComputeName())}\n");
@@ -177,13 +212,13 @@ internal static class EvidenceCommands
         return s.ToString();
     }
 
-    private static string ToJson(EvidenceInput input, EvidenceReport report)
+    private static string ToJson(EvidenceInput input, EvidenceReport report, EvidencePolicyEvaluation? policies)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
-            w.WriteBoolean("passed", report.Passed);
+            w.WriteBoolean("passed", report.Passed && policies?.Status != EvidenceCheckStatus.Failed);
             w.WriteStartArray("checks");
             foreach (var check in report.Checks)
             {
@@ -231,10 +266,37 @@ internal static class EvidenceCommands
 
             EventLogReport.WriteSecureBoot(w, report.SecureBoot);
             w.WriteBoolean("secureBootAttested", report.SecureBootAttested);
+            if (policies is not null)
+            {
+                WritePolicies(w, policies);
+            }
+
             w.WriteEndObject();
         }
 
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
+    }
+
+    private static void WritePolicies(Utf8JsonWriter w, EvidencePolicyEvaluation policies)
+    {
+        w.WriteStartObject("policies");
+        w.WriteString("source", policies.Source);
+        w.WriteNumber("policyVersion", policies.PolicyVersion);
+        w.WriteString("status", StatusName(policies.Status));
+        w.WriteString("detail", policies.Detail);
+        w.WriteStartArray("results");
+        foreach (var result in policies.Results)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", result.Name);
+            w.WriteString("state", result.State);
+            w.WriteBoolean("passed", result.Passed);
+            w.WriteString("message", result.Message);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     private static void WriteQuote(Utf8JsonWriter w, EvidenceInput input)

@@ -33,6 +33,10 @@ public sealed class TpmAdminClient(IEnumerable<string> urls, string? token, Clie
     public Task<List<BaselineInfo>> ListBaselinesAsync(CancellationToken ct) =>
         _http.SendJsonAsync<AddTpmRootRequest, List<BaselineInfo>>(HttpMethod.Get, "admin/v1/baselines", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.ListBaselineInfo, ct);
 
+    /// <summary>Every policy state and baseline document of one policy version (offline evaluation).</summary>
+    public Task<PolicySet> ExportPolicySetAsync(CancellationToken ct) =>
+        _http.SendJsonAsync<AddTpmRootRequest, PolicySet>(HttpMethod.Get, "admin/v1/policy-set", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.PolicySet, ct);
+
     /// <summary>Removes a baseline; the answer carries the new policy version (state <c>removed</c>).</summary>
     public Task<PolicyChangeResult> RemoveBaselineAsync(string name, CancellationToken ct) =>
         _http.SendJsonAsync<AddTpmRootRequest, PolicyChangeResult>(HttpMethod.Delete, $"admin/v1/baselines/{Uri.EscapeDataString(name)}", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.PolicyChangeResult, ct);

@@ -64,3 +64,12 @@ public sealed record AddBaselineRequest(string Name, BaselineDocument Baseline);
 
 /// <summary>A registered baseline.</summary>
 public sealed record BaselineInfo(string Name, string HardwareClass, DateTimeOffset AddedAt, int PolicyVersion);
+
+/// <summary>
+/// <c>GET /admin/v1/policy-set</c>: every policy's state and every baseline document in force at one policy version, so
+/// evidence can be evaluated offline exactly as the service would (<c>hgs evidence verify --policy-from</c>).
+/// </summary>
+public sealed record PolicySet(int PolicyVersion, List<PolicyInfo> Policies, List<PolicySetBaseline> Baselines);
+
+/// <summary>One registered baseline with its document.</summary>
+public sealed record PolicySetBaseline(string Name, DateTimeOffset AddedAt, BaselineDocument Document);

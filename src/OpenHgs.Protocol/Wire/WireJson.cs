@@ -45,4 +45,5 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(AddBaselineRequest))]
 [JsonSerializable(typeof(BaselineInfo))]
 [JsonSerializable(typeof(List<BaselineInfo>))]
+[JsonSerializable(typeof(PolicySet))]
 public sealed partial class WireJson : JsonSerializerContext;

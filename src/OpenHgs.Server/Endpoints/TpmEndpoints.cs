@@ -52,6 +52,9 @@ internal static class TpmEndpoints
         admin.MapPut("/policies/{name}/{state}", async (string name, string state, PolicyService policies, CancellationToken ct) =>
             Results.Json(await policies.SetStateAsync(name, PolicyService.ParseState(state), ct).ConfigureAwait(false), WireJson.Default.PolicyChangeResult))
             .Answers<PolicyChangeResult>().Problems(400, "UnknownPolicyState").Problems(404, "UnknownPolicy").Problems(503, "PolicyChanging");
+        admin.MapGet("/policy-set", async (PolicyService policies, CancellationToken ct) =>
+            Results.Json(await policies.ExportAsync(ct).ConfigureAwait(false), WireJson.Default.PolicySet))
+            .Answers<PolicySet>().Problems(503, "PolicyChanging");
         admin.MapGet("/baselines", async (PolicyService policies, CancellationToken ct) =>
             Results.Json((await policies.ListBaselinesAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListBaselineInfo))
             .Answers<List<BaselineInfo>>();

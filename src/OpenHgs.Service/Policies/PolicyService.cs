@@ -122,6 +122,37 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
     }
 
     /// <summary>
+    /// The policy states and baseline documents of one policy version (read again if a change committed meanwhile), for
+    /// evaluating evidence offline with the same policies and baselines the service uses.
+    /// </summary>
+    public async Task<PolicySet> ExportAsync(CancellationToken cancellationToken)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            var set = await database.ReadAsync(async s =>
+            {
+                int before = await ReadVersionAsync(s).ConfigureAwait(false);
+                var states = await s.Policies.GetStatesAsync().ConfigureAwait(false);
+                var baselines = await s.Policies.ListBaselinesAsync().ConfigureAwait(false);
+                int after = await ReadVersionAsync(s).ConfigureAwait(false);
+                return before != after ? null : new PolicySet(
+                    after,
+                    PolicyCatalog.All.Select(p => new PolicyInfo(p.Name, Name(StateOf(p, states)), Name(p.DefaultState), p.Description)).ToList(),
+                    baselines.Select(b => new PolicySetBaseline(b.Name, b.AddedAt, JsonSerializer.Deserialize(b.Document, WireJson.Default.BaselineDocument)!)).ToList());
+            }, cancellationToken).ConfigureAwait(false);
+            if (set is not null)
+            {
+                return set;
+            }
+
+            if (attempt == 3)
+            {
+                throw ServiceException.Unavailable("PolicyChanging", "The policy set changed during every read of it; retry the request.");
+            }
+        }
+    }
+
+    /// <summary>
     /// Reads the states and baselines, then the policy version, in <paramref name="session"/>. Without a transaction the
     /// result is one version's only if <see cref="ReadVersionAsync"/> before it gives the same version (as
     /// <see cref="PolicySnapshotCache"/> checks): every change bumps the version in the same transaction.

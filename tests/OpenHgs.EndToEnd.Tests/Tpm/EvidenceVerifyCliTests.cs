@@ -50,7 +50,20 @@ public sealed class EvidenceFiles : IDisposable
                     "-m", prefix + ".msg", "-s", prefix + ".sig", "-g", "sha256");
             }
         }
+
+        // The quote a service asks for (every PCR the policies read: AttestedPcrs), for evaluating its policies offline.
+        PolicyPcrs = string.Join(",", AttestedPcrs.Indices(EventLogParser.Parse(TestData.ReadLog(LogName))));
+        _tpm.RunTpm2Tool("tpm2_quote", "-c", $"0x{Ak:x8}", "-l", "sha256:" + PolicyPcrs, "-q", Nonce,
+            "-m", _folder["policy.msg"], "-s", _folder["policy.sig"], "-g", "sha256");
     }
+
+    /// <summary>The PCRs of <see cref="PolicyQuote"/> (comma-separated).</summary>
+    public string PolicyPcrs { get; }
+
+    /// <summary>A SHA-256 quote over every PCR the service's policies read for this log.</summary>
+    public string PolicyQuote => _folder["policy.msg"];
+
+    public string PolicySignature => _folder["policy.sig"];
 
     /// <summary>The qualifying data every quote was made with (hex).</summary>
     public string Nonce { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
