@@ -202,9 +202,14 @@ internal static class ServerCommands
             Description = "Least severe level logged: trace, debug, information, warning, error or critical.",
             DefaultValueFactory = _ => "information",
         };
+        var auditFile = new Option<string>("--audit-file")
+        {
+            Description = "Also copy every committed audit record to this file, one JSON line each (for log shippers; created owner-only; rotate by renaming).",
+            HelpName = "PATH",
+        };
         var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).")
         {
-            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, pendingActivations, metrics, logFormat, logLevel,
+            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, pendingActivations, metrics, logFormat, logLevel, auditFile,
         };
         tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
@@ -275,6 +280,7 @@ internal static class ServerCommands
                 AuditCheckpoints = checkpoints,
                 RateLimit = limit,
                 TpmActivation = activation,
+                AuditFile = parse.GetValue(auditFile) is { } file ? AuditFileOptions.Validate(file) : null,
             }, ct).ConfigureAwait(false);
             await app.RunAsync().ConfigureAwait(false);
             return ExitCodes.Success;

@@ -31,7 +31,7 @@ internal static partial class HealthEndpoints
     }
 
     private static async Task<IResult> ReadyAsync(
-        IHgsDatabase database, IKeyStore store, FabricKeyManager keys, SettingsService settings, TransportKeyHandling handling, ILoggerFactory loggers, CancellationToken ct)
+        IHgsDatabase database, IKeyStore store, FabricKeyManager keys, SettingsService settings, TransportKeyHandling handling, ILoggerFactory loggers, IServiceProvider services, CancellationToken ct)
     {
         var checks = new Dictionary<string, string>(StringComparer.Ordinal);
         checks["database"] = await database.PingAsync(ct).ConfigureAwait(false) ? "ok" : "unavailable";
@@ -89,6 +89,13 @@ internal static partial class HealthEndpoints
                     LogMemberDown(loggers.CreateLogger(typeof(HealthEndpoints).FullName!), member.Name, member.LastError ?? "not opened");
                 }
             }
+        }
+
+        if (services.GetService(typeof(Hosting.AuditFileSink)) is Hosting.AuditFileSink sink)
+        {
+            // Reported, not required: the database trail is the one that fails closed; this is its copy.
+            var status = sink.Status;
+            checks["auditFile"] = status.LastError is null ? $"ok (record {status.LastSequence})" : $"failing after record {status.LastSequence}";
         }
 
         return Results.Json(new HealthReport(ready ? "ready" : "unavailable", checks), WireJson.Default.HealthReport, statusCode: ready ? 200 : 503);

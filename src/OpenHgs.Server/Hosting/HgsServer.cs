@@ -99,6 +99,12 @@ public static partial class HgsServer
         services.AddSingleton<AuditCheckpointer>();
         services.AddSingleton<AuditVerifier>();
         services.AddHostedService<AuditCheckpointService>();
+        if (options.AuditFile is { } auditFile)
+        {
+            services.AddSingleton(auditFile);
+            services.AddSingleton<AuditFileSink>();
+            services.AddHostedService(provider => provider.GetRequiredService<AuditFileSink>());
+        }
         services.AddSingleton(options.AuditWriter.Validated());
         services.AddSingleton<AuditWriter>();
         services.AddSingleton<KeyReleaseService>();

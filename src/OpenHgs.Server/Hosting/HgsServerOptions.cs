@@ -39,6 +39,9 @@ public sealed record HgsServerOptions
     /// <summary>Bounds of the audit writer's refusal lane and error-record retries (docs/security.md, audit lanes).</summary>
     public OpenHgs.Service.Audit.AuditWriterOptions AuditWriter { get; init; } = new();
 
+    /// <summary>Where committed audit records are also copied as JSON lines (<c>hgs server run --audit-file</c>); null: nowhere.</summary>
+    public AuditFileOptions? AuditFile { get; init; }
+
     /// <summary>
     /// Requests per second per client address on the unauthenticated routes (<c>hgs server run --rate-limit</c>); null:
     /// unlimited. Defaults to <see cref="ClientRateLimit.Default"/>.
