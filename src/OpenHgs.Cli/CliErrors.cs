@@ -107,6 +107,10 @@ public static class CliErrors
             => new(ExitCodes.BadInput, "KeyProtector" + k.Error, k.Message),
         KeyProtectorException k => new(ExitCodes.Refused, "KeyProtector" + k.Error, k.Message),
         GuardianFormatException g => new(ExitCodes.BadInput, "Guardian" + g.Error, g.Message),
+        OpenHgs.Client.ShieldedVms.ShieldedVmBundleException { Code: "BundleMalformed" or "VmNameInvalid" or "BundleExists" } b => new(ExitCodes.BadInput, b.Code, b.Message),
+        OpenHgs.Client.ShieldedVms.ShieldedVmBundleException b => new(ExitCodes.Refused, b.Code, b.Message),
+        OpenHgs.Client.ShieldedVms.VtpmException { Code: "VtpmUnavailable" } v => new(ExitCodes.Unavailable, v.Code, v.Message),
+        OpenHgs.Client.ShieldedVms.VtpmException v => new(ExitCodes.Refused, v.Code, v.Message),
 #if !HGS_HOST_EDITION
         HgsConfigurationException h => new(ExitCodes.BadInput, "ConfigurationInvalid", h.Message, Coded: false),
 #endif

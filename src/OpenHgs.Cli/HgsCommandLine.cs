@@ -23,6 +23,7 @@ public static class HgsCommandLine
         root.Subcommands.Add(AdminCommands.Hosts());
         root.Subcommands.Add(TenantCommands.Guardian());
         root.Subcommands.Add(TenantCommands.KeyProtector());
+        root.Subcommands.Add(VmCommands.Build());
         root.Subcommands.Add(ClientCommands.Build());
         root.Subcommands.Add(AuditCommands.Audit());
         root.Subcommands.Add(DiagnoseCommand.Build());

@@ -46,4 +46,5 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(BaselineInfo))]
 [JsonSerializable(typeof(List<BaselineInfo>))]
 [JsonSerializable(typeof(PolicySet))]
+[JsonSerializable(typeof(OpenHgs.Protocol.ShieldedVms.ShieldedVmManifest))]
 public sealed partial class WireJson : JsonSerializerContext;

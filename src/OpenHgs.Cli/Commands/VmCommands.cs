@@ -1,0 +1,82 @@
+using System.CommandLine;
+using System.Globalization;
+using OpenHgs.Client.ShieldedVms;
+using OpenHgs.Protocol.Guardians;
+using OpenHgs.Protocol.ShieldedVms;
+using OpenHgs.Protocol.Wire;
+
+namespace OpenHgs.Cli.Commands;
+
+/// <summary><c>hgs vm</c>: the VM owner's shielded VM bundles (docs/shielded-vms.md).</summary>
+internal static class VmCommands
+{
+    private const int MaxGuardianBytes = 64 * 1024;
+
+    public static Command Build()
+    {
+        var vm = new Command("vm", "Shielded VMs: a key protector and a vTPM whose state only a healthy guarded host can open.");
+        vm.Subcommands.Add(New());
+        vm.Subcommands.Add(Show());
+        return vm;
+    }
+
+    private static Command New()
+    {
+        var name = new Option<string>("--name") { Description = "The VM's name.", Required = true };
+        var owner = CliOptions.RequiredPath("--owner", "Owner guardian file (from 'hgs guardian new').");
+        var guardians = new Option<string[]>("--guardian") { Description = "Guardian metadata of a fabric where the VM may run (repeatable; from 'hgs guardian export').", Arity = ArgumentArity.ZeroOrMore };
+        var output = CliOptions.RequiredPath("--out", "The bundle folder to create (must not exist).");
+        var json = CliOptions.Json();
+        var command = new Command("new", "Create a shielded VM bundle: a fresh transport key, its key protector, and a new vTPM whose state is encrypted under it.")
+        {
+            name, owner, guardians, output, json,
+        };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
+        {
+            string folder = parse.GetValue(output)!;
+            if (CliOutput.Taken(folder))
+            {
+                throw new CliException($"--out '{folder}' already exists: a bundle is created in a new folder.");
+            }
+
+            using var ownerGuardian = LocalGuardian.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(parse.GetValue(owner)!, "owner guardian", MaxGuardianBytes * 2)));
+            var granted = (parse.GetValue(guardians) ?? [])
+                .Select(path => GuardianMetadata.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(path, "guardian metadata", MaxGuardianBytes))))
+                .ToList();
+            var manifest = ShieldedVmBundle.Create(folder, parse.GetValue(name)!, ownerGuardian, granted, TimeProvider.System);
+            Print(manifest, folder, parse.GetValue(json));
+            return Task.FromResult(ExitCodes.Success);
+        }));
+        return command;
+    }
+
+    private static Command Show()
+    {
+        var folder = new Argument<string>("BUNDLE") { Description = "The bundle folder." };
+        var json = CliOptions.Json();
+        var command = new Command("show", "Show a shielded VM bundle after checking that its key protector and vTPM state are the ones it names.") { folder, json };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
+        {
+            var (manifest, _) = ShieldedVmBundle.Load(parse.GetValue(folder)!);
+            Print(manifest, parse.GetValue(folder)!, parse.GetValue(json));
+            return Task.FromResult(ExitCodes.Success);
+        }));
+        return command;
+    }
+
+    private static void Print(ShieldedVmManifest manifest, string folder, bool json)
+    {
+        if (json)
+        {
+            CliOutput.Json(manifest, WireJson.Default.ShieldedVmManifest);
+            return;
+        }
+
+        CliOutput.Line($"Shielded VM '{manifest.Name}' in {folder}");
+        CliOutput.Line($"  owner:     {manifest.Owner}");
+        CliOutput.Line($"  guardians: {(manifest.Guardians.Count == 0 ? "(none: only the owner can open it)" : string.Join(", ", manifest.Guardians))}");
+        CliOutput.Line($"  created:   {manifest.CreatedAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)}");
+        CliOutput.Line($"  vTPM:      {manifest.Vtpm.Emulator}, state encrypted ({manifest.Vtpm.Cipher}) under the transport key, SHA-256 {manifest.Vtpm.State.Sha256[..16]}…");
+        CliOutput.Line($"  key protector: {manifest.KeyProtector.File}, SHA-256 {manifest.KeyProtector.Sha256[..16]}…");
+    }
+}

@@ -1,0 +1,172 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using OpenHgs.Crypto;
+using OpenHgs.Protocol.Guardians;
+using OpenHgs.Protocol.KeyProtection;
+using OpenHgs.Protocol.ShieldedVms;
+using OpenHgs.Protocol.Wire;
+
+namespace OpenHgs.Client.ShieldedVms;
+
+/// <summary>A shielded VM bundle that cannot be used; <see cref="Code"/> is stable (docs/shielded-vms.md).</summary>
+public sealed class ShieldedVmBundleException(string code, string message) : Exception(message)
+{
+    public string Code { get; } = code;
+}
+
+/// <summary>
+/// A shielded VM bundle (docs/shielded-vms.md): <c>vm.json</c> (<see cref="ShieldedVmManifest"/>), <c>vm.kp</c> (the key
+/// protector) and <c>vtpm/</c> (the swtpm state, encrypted under the key protector's transport key). Security contract:
+/// the transport key exists only in memory while the bundle is created and is never written; the vTPM state is never
+/// written in clear; a bundle is created whole or not at all.
+/// </summary>
+public static class ShieldedVmBundle
+{
+    public const string KeyProtectorFile = "vm.kp";
+
+    public const string VtpmFolder = "vtpm";
+
+    /// <summary>VM names also name sockets and libvirt domains, so they are plain.</summary>
+    public const int MaxNameLength = 64;
+
+    private const int MaxManifestBytes = 64 * 1024;
+
+    /// <summary>1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit.</summary>
+    public static bool IsValidName(string? name) =>
+        name is { Length: > 0 and <= MaxNameLength } && char.IsAsciiLetterOrDigit(name[0])
+        && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
+
+    /// <summary>
+    /// Creates the bundle folder <paramref name="directory"/> (it must not exist) for a VM called <paramref name="name"/>,
+    /// owned by <paramref name="owner"/> and granted to <paramref name="guardians"/>: a fresh transport key, its key
+    /// protector, and a freshly manufactured vTPM encrypted under it.
+    /// </summary>
+    public static ShieldedVmManifest Create(string directory, string name, LocalGuardian owner, IReadOnlyList<GuardianMetadata> guardians, TimeProvider time)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(guardians);
+        ArgumentNullException.ThrowIfNull(time);
+        if (!IsValidName(name))
+        {
+            throw new ShieldedVmBundleException("VmNameInvalid", $"'{name}' is not a VM name: 1-{MaxNameLength} of A-Z a-z 0-9 . _ -, starting with a letter or digit.");
+        }
+
+        string target = Path.GetFullPath(directory);
+        if (Directory.Exists(target) || File.Exists(target))
+        {
+            throw new ShieldedVmBundleException("BundleExists", $"'{directory}' already exists: a bundle is created in a new folder.");
+        }
+
+        // Built beside the target and renamed into place: a failure leaves nothing at the target.
+        string staging = target + ".creating-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        byte[] transportKey = RandomNumberGenerator.GetBytes(KeyProtectorVerifier.TransportKeyBytes);
+        try
+        {
+            OwnerOnlyFile.CreateDirectory(Path.Combine(staging, VtpmFolder));
+            byte[] protector = KeyProtectorBuilder.Create(owner, guardians, transportKey).ToJson();
+            File.WriteAllBytes(Path.Combine(staging, KeyProtectorFile), protector);
+            VtpmEmulator.Manufacture(Path.Combine(staging, VtpmFolder), transportKey);
+            var manifest = new ShieldedVmManifest(
+                ShieldedVmManifest.FileKind,
+                1,
+                name,
+                owner.Metadata.Name,
+                guardians.Select(g => g.Name).ToList(),
+                time.GetUtcNow(),
+                Describe(staging, KeyProtectorFile),
+                new VtpmState(VtpmEmulator.Emulator, VtpmEmulator.Cipher, Describe(staging, Path.Combine(VtpmFolder, VtpmEmulator.StateFile))));
+            File.WriteAllBytes(Path.Combine(staging, ShieldedVmManifest.FileName), JsonSerializer.SerializeToUtf8Bytes(manifest, WireJson.Default.ShieldedVmManifest));
+            Directory.Move(staging, target);
+            return manifest;
+        }
+        catch
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+
+            throw;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(transportKey);
+        }
+    }
+
+    /// <summary>
+    /// Reads a bundle and checks that its key protector and vTPM state are the ones its manifest names (SHA-256).
+    /// Throws <see cref="ShieldedVmBundleException"/>: <c>BundleMalformed</c>, <c>KeyProtectorMismatch</c>, <c>VtpmStateMismatch</c>.
+    /// </summary>
+    public static (ShieldedVmManifest Manifest, KeyProtector KeyProtector) Load(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string manifestPath = Path.Combine(directory, ShieldedVmManifest.FileName);
+        ShieldedVmManifest manifest;
+        try
+        {
+            var info = new FileInfo(manifestPath);
+            if (!info.Exists || info.Length > MaxManifestBytes)
+            {
+                throw new ShieldedVmBundleException("BundleMalformed", $"'{directory}' is not a shielded VM bundle: {ShieldedVmManifest.FileName} is missing or larger than {MaxManifestBytes} bytes.");
+            }
+
+            manifest = JsonSerializer.Deserialize(File.ReadAllBytes(manifestPath), WireJson.Default.ShieldedVmManifest)
+                ?? throw new JsonException("null");
+        }
+        catch (JsonException ex)
+        {
+            throw new ShieldedVmBundleException("BundleMalformed", $"{manifestPath} is not a shielded VM manifest: {ex.Message.Split('.')[0]}.");
+        }
+
+        if (manifest.Kind != ShieldedVmManifest.FileKind || manifest.Version != 1 || !IsValidName(manifest.Name) || manifest.KeyProtector is null || manifest.Vtpm?.State is null
+            || manifest.KeyProtector.File != KeyProtectorFile || manifest.Vtpm.State.File != Path.Combine(VtpmFolder, VtpmEmulator.StateFile)
+            || manifest.Vtpm.Emulator != VtpmEmulator.Emulator || manifest.Vtpm.Cipher != VtpmEmulator.Cipher)
+        {
+            throw new ShieldedVmBundleException("BundleMalformed", $"{manifestPath} is not a version 1 {ShieldedVmManifest.FileKind} manifest of this release (kind, version, file names, emulator or cipher differ).");
+        }
+
+        byte[] protectorBytes = ReadChecked(directory, manifest.KeyProtector, "KeyProtectorMismatch", KeyProtector.MaxBytes);
+        ReadChecked(directory, manifest.Vtpm.State, "VtpmStateMismatch", 64 * 1024 * 1024);
+        try
+        {
+            return (manifest, KeyProtector.Parse(protectorBytes));
+        }
+        catch (KeyProtectorException ex)
+        {
+            throw new ShieldedVmBundleException("BundleMalformed", $"{Path.Combine(directory, KeyProtectorFile)} is not a key protector: {ex.Message}");
+        }
+    }
+
+    private static BundleFile Describe(string directory, string file) =>
+        new(file, Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(directory, file)))));
+
+    private static byte[] ReadChecked(string directory, BundleFile file, string code, long maxBytes)
+    {
+        string path = Path.Combine(directory, file.File);
+        var info = new FileInfo(path);
+        if (!info.Exists || info.Length > maxBytes || info.LinkTarget is not null)
+        {
+            throw new ShieldedVmBundleException(code, $"{path} is missing, a symbolic link or larger than {maxBytes} bytes.");
+        }
+
+        byte[] bytes = File.ReadAllBytes(path);
+        byte[] expected;
+        try
+        {
+            expected = Convert.FromHexString(file.Sha256);
+        }
+        catch (FormatException)
+        {
+            throw new ShieldedVmBundleException("BundleMalformed", $"the manifest's SHA-256 of {file.File} is not hex.");
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(bytes), expected))
+        {
+            throw new ShieldedVmBundleException(code, $"{path} is not the file the manifest names (SHA-256 differs): it was changed or taken from another VM.");
+        }
+
+        return bytes;
+    }
+}
