@@ -61,6 +61,8 @@ public sealed partial class AdminAuthenticator
             string? token = header is not null && header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : null;
             if (!await _credential.VerifyAsync(token, http.RequestAborted).ConfigureAwait(false))
             {
+                // Who tried and how, never what: the presented token is not logged, even when it is wrong.
+                LogTokenRefused(_logger, http.Connection.RemoteIpAddress?.ToString() ?? "unknown", http.Request.Method, http.Request.Path.Value ?? string.Empty, token is null ? "no bearer token" : "wrong token");
                 throw new ServiceException(ProblemKind.Unauthorized, "AdminCredentialRequired", "Admin routes need the admin credential (Authorization: Bearer <DATA/admin.token>).");
             }
         }
@@ -84,6 +86,9 @@ public sealed partial class AdminAuthenticator
                 $"The client certificate '{certificate.Subject}' is not accepted for admin routes: it does not chain to the admin client CA ({problem}).");
         }
     }
+
+    [LoggerMessage(EventId = 2211, Level = LogLevel.Warning, Message = "Admin request from {RemoteAddress} ({Method} {Path}) refused: {Reason}")]
+    private static partial void LogTokenRefused(ILogger logger, string remoteAddress, string method, string path, string reason);
 
     [LoggerMessage(EventId = 2210, Level = LogLevel.Warning, Message = "Admin client certificate {Subject} (SHA-1 {Thumbprint}) refused: {Problem}")]
     private static partial void LogRejected(ILogger logger, string subject, string thumbprint, string problem);

@@ -67,6 +67,13 @@ public sealed class JsonLogTests
         // release key handling at start (2010) and the audit checkpoint service's are [LoggerMessage] events.
         Assert.Contains(2010, eventIds);
 
+        // The refused admin request is logged with who and how (event 2211), never with the token it presented.
+        var refused = lines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).Where(e => e.GetProperty("EventId").GetInt32() == 2211).ToList();
+        var refusal = Assert.Single(refused);
+        Assert.Contains("127.0.0.1", refusal.GetProperty("Message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("GET /admin/v1/hosts", refusal.GetProperty("Message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("wrong token", refusal.GetProperty("Message").GetString(), StringComparison.Ordinal);
+
         string all = stopped.Output;
         Assert.DoesNotContain(token, all, StringComparison.Ordinal);
         Assert.DoesNotContain(token[..^4] + "AAAA", all, StringComparison.Ordinal);
