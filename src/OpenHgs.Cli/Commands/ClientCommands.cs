@@ -7,7 +7,7 @@ using OpenHgs.Protocol.Wire;
 
 namespace OpenHgs.Cli.Commands;
 
-/// <summary>Guarded host commands: <c>client keygen|configure|attest|unlock|status</c>.</summary>
+/// <summary>Guarded host commands: <c>client keygen|configure|attest|unlock|status|vm-start|vm-stop</c>.</summary>
 internal static class ClientCommands
 {
     public static Command Build()
@@ -18,6 +18,8 @@ internal static class ClientCommands
         client.Subcommands.Add(Attest());
         client.Subcommands.Add(Unlock());
         client.Subcommands.Add(Status());
+        client.Subcommands.Add(ClientVmCommands.Start());
+        client.Subcommands.Add(ClientVmCommands.Stop());
         client.Subcommands.Add(TpmCommands.Identify());
         client.Subcommands.Add(TpmCommands.Baseline());
         return client;

@@ -57,8 +57,7 @@ internal static class VmCommands
         var command = new Command("show", "Show a shielded VM bundle after checking that its key protector and vTPM state are the ones it names.") { folder, json };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
-            var (manifest, _) = ShieldedVmBundle.Load(parse.GetValue(folder)!);
-            Print(manifest, parse.GetValue(folder)!, parse.GetValue(json));
+            Print(ShieldedVmBundle.Load(parse.GetValue(folder)!).Manifest, parse.GetValue(folder)!, parse.GetValue(json));
             return Task.FromResult(ExitCodes.Success);
         }));
         return command;

@@ -14,6 +14,13 @@ public sealed class ShieldedVmBundleException(string code, string message) : Exc
     public string Code { get; } = code;
 }
 
+/// <summary>A bundle as read and checked: its folder, manifest, key protector, and the key protector's bytes (what a release sends).</summary>
+public sealed record LoadedBundle(string Directory, ShieldedVmManifest Manifest, KeyProtector KeyProtector, byte[] KeyProtectorBytes)
+{
+    /// <summary>The folder swtpm keeps the state in.</summary>
+    public string StateDirectory => Path.Combine(Directory, ShieldedVmBundle.VtpmFolder);
+}
+
 /// <summary>
 /// A shielded VM bundle (docs/shielded-vms.md): <c>vm.json</c> (<see cref="ShieldedVmManifest"/>), <c>vm.kp</c> (the key
 /// protector) and <c>vtpm/</c> (the swtpm state, encrypted under the key protector's transport key). Security contract:
@@ -30,6 +37,8 @@ public static class ShieldedVmBundle
     public const int MaxNameLength = 64;
 
     private const int MaxManifestBytes = 64 * 1024;
+
+    private const long MaxStateBytes = 64 * 1024 * 1024;
 
     /// <summary>1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit.</summary>
     public static bool IsValidName(string? name) =>
@@ -76,7 +85,7 @@ public static class ShieldedVmBundle
                 time.GetUtcNow(),
                 Describe(staging, KeyProtectorFile),
                 new VtpmState(VtpmEmulator.Emulator, VtpmEmulator.Cipher, Describe(staging, Path.Combine(VtpmFolder, VtpmEmulator.StateFile))));
-            File.WriteAllBytes(Path.Combine(staging, ShieldedVmManifest.FileName), JsonSerializer.SerializeToUtf8Bytes(manifest, WireJson.Default.ShieldedVmManifest));
+            WriteManifest(staging, manifest);
             Directory.Move(staging, target);
             return manifest;
         }
@@ -96,10 +105,12 @@ public static class ShieldedVmBundle
     }
 
     /// <summary>
-    /// Reads a bundle and checks that its key protector and vTPM state are the ones its manifest names (SHA-256).
-    /// Throws <see cref="ShieldedVmBundleException"/>: <c>BundleMalformed</c>, <c>KeyProtectorMismatch</c>, <c>VtpmStateMismatch</c>.
+    /// Reads a bundle and checks that its key protector and vTPM state are the ones its manifest names (SHA-256); with
+    /// <paramref name="stateWrittenSinceStart"/> (a vTPM this host ran has written the state since) only that the state
+    /// file is there. Throws <see cref="ShieldedVmBundleException"/>: <c>BundleMalformed</c>, <c>KeyProtectorMismatch</c>,
+    /// <c>VtpmStateMismatch</c>.
     /// </summary>
-    public static (ShieldedVmManifest Manifest, KeyProtector KeyProtector) Load(string directory)
+    public static LoadedBundle Load(string directory, bool stateWrittenSinceStart = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         string manifestPath = Path.Combine(directory, ShieldedVmManifest.FileName);
@@ -128,15 +139,90 @@ public static class ShieldedVmBundle
         }
 
         byte[] protectorBytes = ReadChecked(directory, manifest.KeyProtector, "KeyProtectorMismatch", KeyProtector.MaxBytes);
-        ReadChecked(directory, manifest.Vtpm.State, "VtpmStateMismatch", 64 * 1024 * 1024);
+        if (!stateWrittenSinceStart)
+        {
+            ReadChecked(directory, manifest.Vtpm.State, "VtpmStateMismatch", MaxStateBytes);
+        }
+        else if (!File.Exists(Path.Combine(directory, manifest.Vtpm.State.File)))
+        {
+            throw new ShieldedVmBundleException("VtpmStateMismatch", $"{Path.Combine(directory, manifest.Vtpm.State.File)} is missing.");
+        }
+
         try
         {
-            return (manifest, KeyProtector.Parse(protectorBytes));
+            return new LoadedBundle(Path.GetFullPath(directory), manifest, KeyProtector.Parse(protectorBytes), protectorBytes);
         }
         catch (KeyProtectorException ex)
         {
             throw new ShieldedVmBundleException("BundleMalformed", $"{Path.Combine(directory, KeyProtectorFile)} is not a key protector: {ex.Message}");
         }
+    }
+
+    /// <summary>
+    /// Re-seals a stopped VM's bundle for its next start (docs/shielded-vms.md): the vTPM state, now under
+    /// <paramref name="transportKey"/>, is re-encrypted under <paramref name="egressTransportKey"/>, and the egress key
+    /// protector replaces the key protector, so only a release of the egress key protector opens the VM again (a
+    /// guardian the owner revoked has no wrapping in it). The new state is built beside the old one and swapped in
+    /// (state, key protector, then the manifest naming both); the old state is deleted only after the new manifest is in
+    /// place. Returns the new manifest.
+    /// </summary>
+    public static ShieldedVmManifest Reseal(LoadedBundle bundle, ReadOnlySpan<byte> transportKey, byte[] egressKeyProtector, ReadOnlySpan<byte> egressTransportKey)
+    {
+        ArgumentNullException.ThrowIfNull(bundle);
+        ArgumentNullException.ThrowIfNull(egressKeyProtector);
+        var egress = KeyProtector.Parse(egressKeyProtector);
+        string suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        string staging = Path.Combine(bundle.Directory, VtpmFolder + ".resealing-" + suffix);
+        string retired = Path.Combine(bundle.Directory, VtpmFolder + ".previous-" + suffix);
+        try
+        {
+            VtpmEmulator.Reseal(bundle.StateDirectory, transportKey, staging, egressTransportKey);
+        }
+        catch
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+
+            throw;
+        }
+
+        Directory.Move(bundle.StateDirectory, retired);
+        Directory.Move(staging, bundle.StateDirectory);
+        ReplaceFile(Path.Combine(bundle.Directory, KeyProtectorFile), egressKeyProtector);
+        var manifest = bundle.Manifest with
+        {
+            Guardians = egress.Wrappings.Where(w => !w.IsOwner).Select(w => w.GuardianName).Distinct(StringComparer.Ordinal).ToList(),
+            KeyProtector = Describe(bundle.Directory, KeyProtectorFile),
+            Vtpm = bundle.Manifest.Vtpm with { State = Describe(bundle.Directory, bundle.Manifest.Vtpm.State.File) },
+        };
+        WriteManifest(bundle.Directory, manifest);
+        Directory.Delete(retired, recursive: true);
+        return manifest;
+    }
+
+    /// <summary>
+    /// Records the state a stopped vTPM left (still under the current transport key) in the manifest, when it could not
+    /// be re-sealed: the bundle stays consistent and opens with the current key protector.
+    /// </summary>
+    public static ShieldedVmManifest RecordState(LoadedBundle bundle)
+    {
+        ArgumentNullException.ThrowIfNull(bundle);
+        var manifest = bundle.Manifest with { Vtpm = bundle.Manifest.Vtpm with { State = Describe(bundle.Directory, bundle.Manifest.Vtpm.State.File) } };
+        WriteManifest(bundle.Directory, manifest);
+        return manifest;
+    }
+
+    private static void WriteManifest(string directory, ShieldedVmManifest manifest) =>
+        ReplaceFile(Path.Combine(directory, ShieldedVmManifest.FileName), JsonSerializer.SerializeToUtf8Bytes(manifest, WireJson.Default.ShieldedVmManifest));
+
+    /// <summary>Writes a sibling and renames it over <paramref name="path"/>: readers see the old file or the new one.</summary>
+    private static void ReplaceFile(string path, byte[] content)
+    {
+        string temporary = path + ".new-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        File.WriteAllBytes(temporary, content);
+        File.Move(temporary, path, overwrite: true);
     }
 
     private static BundleFile Describe(string directory, string file) =>
