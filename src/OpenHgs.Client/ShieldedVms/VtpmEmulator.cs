@@ -77,7 +77,9 @@ public static class VtpmEmulator
         RequireKey(transportKey);
         var arguments = new List<string>
         {
-            "socket", "--tpm2", "--tpmstate", "dir=" + Path.GetFullPath(stateDirectory), "--key", KeyOption(3),
+            // The migration key encrypts what the control channel exports (QEMU's migration, swtpm_ioctl --save):
+            // without it swtpm hands the state out in clear to whoever reaches the socket.
+            "socket", "--tpm2", "--tpmstate", "dir=" + Path.GetFullPath(stateDirectory), "--key", KeyOption(3), "--migration-key", KeyOption(4),
             "--daemon", "--pid", "file=" + Path.GetFullPath(pidFile),
         };
         arguments.AddRange(channel.SwtpmArguments());
@@ -86,7 +88,7 @@ public static class VtpmEmulator
         string error;
         try
         {
-            (exitCode, error) = RunWithKeys("swtpm", arguments, [key]);
+            (exitCode, error) = RunWithKeys("swtpm", arguments, [key, key]);
         }
         finally
         {

@@ -86,12 +86,32 @@ public sealed class VmStartTests
     }
 
     [Fact]
-    public async Task The_qemu_control_socket_serves_the_vtpm_and_a_tampered_state_is_refused_before_any_release()
+    public async Task Exported_state_is_encrypted_the_qemu_control_socket_serves_the_vtpm_and_a_tampered_state_is_refused_before_any_release()
     {
         using var root = new TempFolder("openhgs-vmsock-");
         await using var fabric = await Fabric.StartAsync(root);
         string bundle = await fabric.NewBundleAsync("vm2");
         string healthy = await fabric.HostStateAsync("host2", register: true);
+
+        // What the control channel exports (QEMU's migration, swtpm_ioctl --save) is encrypted too: no 16-byte run of
+        // the vTPM's EK modulus, which the clear state carries, appears in the exported permanent state.
+        int port = ServerProcess.FreePort();
+        (await StartAsync(healthy, bundle, port)).Succeeded();
+        Tool(port, "tpm2_readpublic", "-c", "0x81010001", "-f", "der", "-o", root["ek.der"]);
+        using (var rsa = System.Security.Cryptography.RSA.Create())
+        {
+            rsa.ImportSubjectPublicKeyInfo(File.ReadAllBytes(root["ek.der"]), out _);
+            byte[] modulus = rsa.ExportParameters(false).Modulus!;
+            Run("swtpm_ioctl", ["--tcp", $"127.0.0.1:{port + 1}", "--save", "permanent", root["exported.blob"]], environment: null);
+            byte[] exported = File.ReadAllBytes(root["exported.blob"]);
+            Assert.True(exported.Length > modulus.Length);
+            for (int i = 0; i + 16 <= modulus.Length; i += 16)
+            {
+                Assert.Equal(-1, exported.AsSpan().IndexOf(modulus.AsSpan(i, 16)));
+            }
+        }
+
+        (await HgsCli.RunAsync("client", "vm-stop", "--state", healthy, "--vm", bundle)).Succeeded();
 
         // The unix control socket QEMU and libvirt use: 0600, and it answers the control protocol (capabilities).
         string socket = root["vm2.sock"];
@@ -118,10 +138,10 @@ public sealed class VmStartTests
         Assert.Contains("VmNotRunning", notRunning.FailedWithOneErrorLine(1), StringComparison.Ordinal);
     }
 
-    private static Task<CliResult> StartAsync(string state, string bundle, int port) =>
+    internal static Task<CliResult> StartAsync(string state, string bundle, int port) =>
         HgsCli.RunAsync("client", "vm-start", "--state", state, "--vm", bundle, "--tcp-port", port.ToString(CultureInfo.InvariantCulture), "--json");
 
-    private static string Tool(int port, string tool, params string[] arguments) =>
+    internal static string Tool(int port, string tool, params string[] arguments) =>
         Run(tool, arguments, new Dictionary<string, string> { ["TPM2TOOLS_TCTI"] = $"swtpm:host=127.0.0.1,port={port}" });
 
     private static string Run(string tool, string[] arguments, Dictionary<string, string>? environment)
