@@ -144,7 +144,7 @@ public sealed class VmStartTests
     internal static string Tool(int port, string tool, params string[] arguments) =>
         Run(tool, arguments, new Dictionary<string, string> { ["TPM2TOOLS_TCTI"] = $"swtpm:host=127.0.0.1,port={port}" });
 
-    private static string Run(string tool, string[] arguments, Dictionary<string, string>? environment)
+    internal static string Run(string tool, string[] arguments, Dictionary<string, string>? environment)
     {
         var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var (name, value) in environment ?? [])
@@ -166,7 +166,7 @@ public sealed class VmStartTests
     }
 
     /// <summary>A service with the software key store, an owner guardian and the fabric's guardian.</summary>
-    private sealed class Fabric : IAsyncDisposable
+    internal sealed class Fabric : IAsyncDisposable
     {
         private readonly TempFolder _root;
         private readonly ServerProcess _server;
