@@ -86,7 +86,7 @@ public sealed class VmStartTests
     }
 
     [Fact]
-    public async Task Exported_state_is_encrypted_the_qemu_control_socket_serves_the_vtpm_and_a_tampered_state_is_refused_before_any_release()
+    public async Task Exported_state_is_encrypted_the_qemu_control_socket_serves_the_vtpm_and_a_tampered_state_or_key_protector_is_refused()
     {
         using var root = new TempFolder("openhgs-vmsock-");
         await using var fabric = await Fabric.StartAsync(root);
@@ -132,6 +132,31 @@ public sealed class VmStartTests
         Assert.Contains("VtpmStateMismatch", tampered.FailedWithOneErrorLine(1), StringComparison.Ordinal);
         Assert.False(File.Exists(socket));
         Assert.Equal(releasesBefore, (await fabric.Admin.QueryAuditAsync(100, null, "keyprotection.release", null, null, null, CancellationToken.None)).Count);
+        state[state.Length / 2] ^= 0x01;
+        File.WriteAllBytes(stateFile, state);
+
+        // The manifest is not signed, so someone who can write the bundle can also recompute its digests: a key
+        // protector whose payload was changed, with a matching manifest, gets past the bundle check and is refused by
+        // the key protection service's signature check. No key, no swtpm; the refusal is audited.
+        string protectorFile = Path.Combine(bundle, ShieldedVmBundle.KeyProtectorFile);
+        byte[] goodProtector = File.ReadAllBytes(protectorFile);
+        var protectorJson = System.Text.Json.Nodes.JsonNode.Parse(goodProtector)!;
+        // Same wrappings, one more space: the structure parses, but the signed bytes are not the signed bytes.
+        byte[] payload = System.Buffers.Text.Base64Url.DecodeFromChars((string)protectorJson["payload"]!);
+        protectorJson["payload"] = System.Buffers.Text.Base64Url.EncodeToString([(byte)'{', (byte)' ', .. payload.AsSpan(1)]);
+        byte[] forgedProtector = System.Text.Encoding.UTF8.GetBytes(protectorJson.ToJsonString());
+        File.WriteAllBytes(protectorFile, forgedProtector);
+        string manifestFile = Path.Combine(bundle, "vm.json");
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllBytes(manifestFile))!;
+        manifest["keyProtector"]!["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(forgedProtector));
+        File.WriteAllText(manifestFile, manifest.ToJsonString());
+        (await HgsCli.RunAsync("vm", "show", bundle)).Succeeded();
+        var forged = await HgsCli.RunAsync("client", "vm-start", "--state", healthy, "--vm", bundle, "--socket", socket);
+        Assert.Contains("GuardianSignatureInvalid", forged.FailedWithOneErrorLine(1), StringComparison.Ordinal);
+        Assert.False(File.Exists(socket));
+        var afterForgery = await fabric.Admin.QueryAuditAsync(100, null, "keyprotection.release", null, null, null, CancellationToken.None);
+        Assert.Equal(releasesBefore, afterForgery.Count(r => r.Outcome == "success"));
+        Assert.Contains(afterForgery, r => r.Outcome != "success" && r.Subject == "host2");
 
         // vm-stop for a VM that does not run here names the reason.
         var notRunning = await HgsCli.RunAsync("client", "vm-stop", "--state", healthy, "--vm", bundle);
