@@ -47,7 +47,7 @@ public sealed class Ceilings(BenchOptions options, Progress progress, ServicePro
         string name = "http_floor_" + prefix;
         LoadPhases.Record(json, name, floor, cost, ($"{prefix}_vs_http_floor", ratio, 3));
         json[name + "_failures"] = floor.Failures;
-        json[name + "_shape"] = string.Join(" + ", shape.Select(e => $"{e.RequestBytes?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no"} → {e.ResponseBytes} bytes"));
+        json[name + "_shape"] = string.Join(" + ", shape.Select(e => $"{e.RequestBytes?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no"} -> {e.ResponseBytes} bytes"));
         progress.Info($"{name}_per_s = {floor.PerSecond:F0} at concurrency {concurrency} (p50 {floor.P50Ms:F2} ms, p99 {floor.P99Ms:F2} ms; service CPU {cost.ServerCpuMsPerOp:F2} ms, load generator {cost.ClientCpuMsPerOp:F2} ms per operation): {shape.Length} POST {Server.Endpoints.BenchFloorEndpoints.Path} per operation, sized like the real one ({json[name + "_shape"]}); {prefix}_vs_http_floor = {ratio:F3}");
         if (floor.Failures > 0)
         {
