@@ -7,6 +7,7 @@ using OpenHgs.Crypto;
 using OpenHgs.Crypto.Software;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Protocol.KeyProtection;
+using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
@@ -73,8 +74,13 @@ public sealed class BenchRun(BenchOptions options, Progress progress)
             {
                 var fixture = await PrepareReleaseAsync(admin, wire, hosts[0], database, cancellationToken).ConfigureAwait(false);
                 MeasureReleaseStages(json, token, fixture);
-                await new LoadPhases(options, progress, service, wire, hosts, hsm, audit).RunAsync(json, fixture.Body, cancellationToken).ConfigureAwait(false);
-                await new TpmLoadPhase(options, progress, service, wire, admin, adminToken, root, database.Provider, hsm, audit).RunAsync(json, cancellationToken).ConfigureAwait(false);
+                // The token ceilings use the same token through their own store, with the release key handling the
+                // service decided at start-up (same configuration, same function, not --production).
+                using var ceilingStore = token.OpenKeyStore();
+                var handling = HgsRuntime.TransportKeyHandlingFor(ceilingStore, HgsConfiguration.Load(data), null, production: false);
+                var ceilings = new Ceilings(options, progress, service, wire, new TokenCeilingBench(ceilingStore, fixture, handling));
+                await new LoadPhases(options, progress, service, wire, hosts, hsm, audit, ceilings).RunAsync(json, fixture.Body, cancellationToken).ConfigureAwait(false);
+                await new TpmLoadPhase(options, progress, service, wire, admin, adminToken, root, database.Provider, hsm, audit, ceilings).RunAsync(json, cancellationToken).ConfigureAwait(false);
                 await ScaleRunAsync(json, database, service, wire, hosts, cancellationToken).ConfigureAwait(false);
 
                 progress.Step("audit chain: verified end to end (AuditChain.Verify over every record, streamed)");

@@ -83,44 +83,8 @@ public sealed class HsmBench(IKeyStore store, FabricKeyLabels keys)
 
     private (double PerSecond, double CpuMs) Measure(int threads, TimeSpan duration, Action operation)
     {
-        // One warm-up call per thread opens its pooled session outside the measured window.
-        for (int i = 0; i < threads; i++)
-        {
-            operation();
-        }
-
-        long counted = 0;
-        long failed = 0;
-        using var go = new ManualResetEventSlim();
-        long until = 0;
-        var workers = Enumerable.Range(0, threads).Select(_ => new Thread(() =>
-        {
-            go.Wait();
-            long local = 0;
-            while (Stopwatch.GetTimestamp() < Volatile.Read(ref until))
-            {
-                try
-                {
-                    operation();
-                    local++;
-                }
-                catch (Exception ex) when (ex is KeyStoreOperationException or KeyStoreUnavailableException)
-                {
-                    // Counted, not fatal: the run reports how often the token refused a valid request.
-                    Interlocked.Increment(ref failed);
-                }
-            }
-
-            Interlocked.Add(ref counted, local);
-        }) { IsBackground = true }).ToList();
-        workers.ForEach(w => w.Start());
-        var cpu = CpuClock.Now();
-        long start = Stopwatch.GetTimestamp();
-        Volatile.Write(ref until, start + (long)(duration.TotalSeconds * Stopwatch.Frequency));
-        go.Set();
-        workers.ForEach(w => w.Join());
-        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        _failures += Interlocked.Read(ref failed);
-        return (counted / seconds, (CpuClock.Now() - cpu).TotalMilliseconds / Math.Max(1, counted));
+        var run = TokenLoop.Run(threads, duration, operation);
+        _failures += run.Failures;
+        return (run.PerSecond, run.CpuMs);
     }
 }

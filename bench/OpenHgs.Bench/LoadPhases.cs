@@ -4,7 +4,7 @@ namespace OpenHgs.Bench;
 
 /// <summary>Concurrent end-to-end load over HTTP: key releases, then host-key attestations, each at several concurrencies.</summary>
 public sealed class LoadPhases(
-    BenchOptions options, Progress progress, ServiceProcess service, WireClient wire, List<BenchHost> hosts, HsmRates hsm, AuditAppendRates audit)
+    BenchOptions options, Progress progress, ServiceProcess service, WireClient wire, List<BenchHost> hosts, HsmRates hsm, AuditAppendRates audit, Ceilings ceilings)
 {
     public async Task RunAsync(JsonObject json, byte[] releaseBody, CancellationToken cancellationToken)
     {
@@ -26,6 +26,10 @@ public sealed class LoadPhases(
         progress.Info($"  plus 1 durable audit record, group-committed with the releases that arrive together (AuditWriter, ≤ 64 per transaction); one record per transaction alone: {audit.ConcurrentPerSecond:F0}/s with {audit.Concurrency} writers ({audit.SequentialMeanMs:F2} ms each alone), {audit.Batched16RecordsPerSecond:F0} records/s at 16 per transaction");
         progress.Info($"  CPU per release: service {releaseCost.ServerCpuMsPerOp:F2} ms (token math + HTTP + JSON + certificate/signature checks), load generator {releaseCost.ClientCpuMsPerOp:F2} ms; service kept {releaseCost.ServerCoresBusy:F2} of {Environment.ProcessorCount} cores busy");
         progress.Info($"  limit: {Limit(release.PerSecond, hsm.ReleaseCeilingPerSecond, audit.Batched16RecordsPerSecond, releaseCost)}");
+        progress.Step($"release ceilings, side by side: token ceiling (its key store operations alone) and HTTP floor (an empty endpoint, release-sized bodies), at concurrency {release.Concurrency}");
+        ceilings.TokenCeiling(json, "release", ceilings.Token.Release(), release.Concurrency, release.PerSecond);
+        var releaseShape = await wire.ReleaseShapeAsync(releaseBody, cancellationToken).ConfigureAwait(false);
+        await ceilings.HttpFloorAsync(json, "release", releaseShape, release.Concurrency, release.PerSecond).ConfigureAwait(false);
 
         progress.Step($"attestation: challenge + attest (health certificate signed in the token), closed loop at concurrency {string.Join('/', options.Concurrency)}");
         var (attest, attestCost) = await SweepAsync("attest", json, (worker, ct) => wire.AttestAsync(hosts[worker % hosts.Count], ct)).ConfigureAwait(false);
@@ -35,6 +39,10 @@ public sealed class LoadPhases(
         progress.Info($"  per attestation: 2 HTTP round trips and 2 durable commits (nonce insert at challenge; nonce consume + audit record at attest, the evidence checked and the ECDSA signature made before that write transaction); 1 ECDSA signature in the token (≈{1000 / (hsm.AttestationSignPerSecond / hsm.Threads):F3} ms of one core)");
         progress.Info($"  commit ceiling ≈ {audit.ConcurrentPerSecond / 2:F0} attestations/s (2 serialised commits each); CPU per attestation: service {attestCost.ServerCpuMsPerOp:F2} ms, load generator {attestCost.ClientCpuMsPerOp:F2} ms (evidence signature, JSON)");
         progress.Info($"  limit: {Limit(attest.PerSecond, hsm.AttestationSignPerSecond, audit.ConcurrentPerSecond / 2, attestCost)}");
+        progress.Step($"attestation ceilings, side by side: token ceiling and HTTP floor (challenge-sized and attest-sized exchanges), at concurrency {attest.Concurrency}");
+        ceilings.TokenCeiling(json, "attestation", ceilings.Token.Attestation(TokenCeilingBench.HostKeyAttestationRowMacs), attest.Concurrency, attest.PerSecond);
+        var attestShape = await wire.AttestShapeAsync(hosts[0], cancellationToken).ConfigureAwait(false);
+        await ceilings.HttpFloorAsync(json, "attestation", attestShape, attest.Concurrency, attest.PerSecond).ConfigureAwait(false);
     }
 
     private async Task<(LoadResult Best, PhaseCost Cost)> SweepAsync(string name, JsonObject json, Func<int, CancellationToken, Task> operation)

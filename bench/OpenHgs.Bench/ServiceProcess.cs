@@ -81,6 +81,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
 
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        // The HTTP floor endpoint (bench/README.md, "Ceilings"): off unless set, and refused in --production.
+        start.Environment[OpenHgs.Server.Endpoints.BenchFloorEndpoints.Variable] = "1";
         var process = new Process { StartInfo = start };
         var service = new ServiceProcess(process, port);
         process.OutputDataReceived += (_, e) => service.Keep(e.Data);

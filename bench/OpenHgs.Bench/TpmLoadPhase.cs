@@ -32,7 +32,8 @@ public sealed class TpmLoadPhase(
     string root,
     string databaseProvider,
     HsmRates hsm,
-    AuditAppendRates audit)
+    AuditAppendRates audit,
+    Ceilings ceilings)
 {
     /// <summary>The corpus event log every bench TPM host "booted" with (a RHEL 8 GCE VM with Secure Boot).</summary>
     public const string EventLogName = "Rhel8GCE";
@@ -129,6 +130,7 @@ public sealed class TpmLoadPhase(
             json["tpm_stage_policies_ms"] = BenchRun.Round(stages.PoliciesMs, 3);
             json["tpm_stage_total_ms"] = BenchRun.Round(stages.TotalMs, 3);
             Explain(json, best, cost, stages, requestBytes, vsSign);
+            ceilings.TokenCeiling(json, "tpm_attestation", ceilings.Token.Attestation(TokenCeilingBench.TpmAttestationRowMacs), best.Concurrency, best.PerSecond);
         }
         finally
         {

@@ -29,28 +29,39 @@ public sealed class WireClient(HttpClient http)
         };
 
     /// <summary>Challenge, sign the evidence, attest: returns the health certificate (DER). Throws unless Passed.</summary>
-    public async Task<byte[]> AttestAsync(BenchHost host, CancellationToken cancellationToken)
+    public async Task<byte[]> AttestAsync(BenchHost host, CancellationToken cancellationToken) =>
+        (await AttestCoreAsync(host, cancellationToken).ConfigureAwait(false)).Certificate;
+
+    /// <summary>The HTTP exchanges of one host-key attestation, by size (challenge, then attest), for the HTTP floor.</summary>
+    public async Task<HttpExchange[]> AttestShapeAsync(BenchHost host, CancellationToken cancellationToken) =>
+        (await AttestCoreAsync(host, cancellationToken).ConfigureAwait(false)).Shape;
+
+    private async Task<(byte[] Certificate, HttpExchange[] Shape)> AttestCoreAsync(BenchHost host, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(host);
         byte[] nonce;
+        int challengeBytes;
         using (var challenge = await http.PostAsync(new Uri("attestation/v1/challenge", UriKind.Relative), null, cancellationToken).ConfigureAwait(false))
         {
             await EnsureAsync(challenge, "challenge", cancellationToken).ConfigureAwait(false);
-            var body = await challenge.Content.ReadFromJsonAsync(WireJson.Default.ChallengeResponse, cancellationToken).ConfigureAwait(false);
-            nonce = Base64Url.DecodeFromChars(body!.Nonce);
+            byte[] answer = await challenge.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            challengeBytes = answer.Length;
+            nonce = Base64Url.DecodeFromChars(JsonSerializer.Deserialize(answer, WireJson.Default.ChallengeResponse)!.Nonce);
         }
 
         byte[] signature = host.Signing.SignData(HostKeyEvidenceMessage.Build(nonce, host.EncryptionPublicKey), HashAlgorithmName.SHA256);
         var request = new AttestRequest(
             Base64Url.EncodeToString(nonce),
             new HostKeyEvidence(Convert.ToBase64String(host.SigningPublicKey), Convert.ToBase64String(host.EncryptionPublicKey), Convert.ToBase64String(signature)));
-        using var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(request, WireJson.Default.AttestRequest));
+        byte[] body = JsonSerializer.SerializeToUtf8Bytes(request, WireJson.Default.AttestRequest);
+        using var content = new ByteArrayContent(body);
         content.Headers.ContentType = Json;
         using var attest = await http.PostAsync(new Uri("attestation/v1/attest", UriKind.Relative), content, cancellationToken).ConfigureAwait(false);
         await EnsureAsync(attest, "attest", cancellationToken).ConfigureAwait(false);
-        var verdict = await attest.Content.ReadFromJsonAsync(WireJson.Default.AttestResponse, cancellationToken).ConfigureAwait(false);
+        byte[] response = await attest.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        var verdict = JsonSerializer.Deserialize(response, WireJson.Default.AttestResponse);
         return verdict is { Status: "Passed", HealthCertificate: { } certificate }
-            ? Convert.FromBase64String(certificate)
+            ? (Convert.FromBase64String(certificate), [new HttpExchange(null, challengeBytes), new HttpExchange(body.Length, response.Length)])
             : throw new InvalidOperationException($"attestation answered {verdict?.Status}");
     }
 
@@ -84,13 +95,48 @@ public sealed class WireClient(HttpClient http)
         JsonSerializer.SerializeToUtf8Bytes(new ReleaseRequest(Convert.ToBase64String(keyProtector), Convert.ToBase64String(healthCertificate), IncludeEgressTransportKey: true), WireJson.Default.ReleaseRequest);
 
     /// <summary>One key release; throws unless it is answered 200.</summary>
-    public async Task<ReleaseResponse> ReleaseAsync(byte[] body, CancellationToken cancellationToken)
+    public async Task<ReleaseResponse> ReleaseAsync(byte[] body, CancellationToken cancellationToken) =>
+        JsonSerializer.Deserialize(await ReleaseBytesAsync(body, cancellationToken).ConfigureAwait(false), WireJson.Default.ReleaseResponse)!;
+
+    /// <summary>The HTTP exchange of one release, by size, for the HTTP floor.</summary>
+    public async Task<HttpExchange[]> ReleaseShapeAsync(byte[] body, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return [new HttpExchange(body.Length, (await ReleaseBytesAsync(body, cancellationToken).ConfigureAwait(false)).Length)];
+    }
+
+    /// <summary>
+    /// The HTTP floor: each exchange as <c>POST /bench/v1/floor?bytes=N</c> with a body of the exchange's request size
+    /// (none where the real request has none) and the same content type; throws unless every answer is 200 with N bytes.
+    /// </summary>
+    public async Task FloorAsync(FloorRequest[] exchanges, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(exchanges);
+        foreach (var exchange in exchanges)
+        {
+            using var content = exchange.Body is null ? null : new ByteArrayContent(exchange.Body);
+            if (content is not null)
+            {
+                content.Headers.ContentType = Json;
+            }
+
+            using var response = await http.PostAsync(exchange.Uri, content, cancellationToken).ConfigureAwait(false);
+            await EnsureAsync(response, "floor", cancellationToken).ConfigureAwait(false);
+            byte[] answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            if (answer.Length != exchange.ResponseBytes)
+            {
+                throw new InvalidOperationException($"the floor answered {answer.Length} bytes, not {exchange.ResponseBytes}");
+            }
+        }
+    }
+
+    private async Task<byte[]> ReleaseBytesAsync(byte[] body, CancellationToken cancellationToken)
     {
         using var content = new ByteArrayContent(body);
         content.Headers.ContentType = Json;
         using var response = await http.PostAsync(new Uri("keyprotection/v1/release", UriKind.Relative), content, cancellationToken).ConfigureAwait(false);
         await EnsureAsync(response, "release", cancellationToken).ConfigureAwait(false);
-        return (await response.Content.ReadFromJsonAsync(WireJson.Default.ReleaseResponse, cancellationToken).ConfigureAwait(false))!;
+        return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task EnsureAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
@@ -102,3 +148,16 @@ public sealed class WireClient(HttpClient http)
         }
     }
 }
+
+/// <summary>One HTTP exchange of a request, by size: the request body (null: none, as for a challenge) and the response body.</summary>
+public sealed record HttpExchange(int? RequestBytes, int ResponseBytes)
+{
+    /// <summary>The floor request of the same shape, built once: a body of the same size, asking for the same answer size.</summary>
+    public FloorRequest ToFloor() => new(
+        new Uri($"{OpenHgs.Server.Endpoints.BenchFloorEndpoints.Path.TrimStart('/')}?bytes={ResponseBytes}", UriKind.Relative),
+        RequestBytes is { } n ? [.. Enumerable.Repeat((byte)' ', n)] : null,
+        ResponseBytes);
+}
+
+/// <summary>A prepared floor request (see <see cref="WireClient.FloorAsync"/>).</summary>
+public sealed record FloorRequest(Uri Uri, byte[]? Body, int ResponseBytes);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using OpenHgs.Crypto;
 using OpenHgs.Crypto.Software;
 using OpenHgs.Server.Configuration;
+using OpenHgs.Server.Endpoints;
 using OpenHgs.Server.Hosting;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Attestation.Tpm;
@@ -281,6 +282,8 @@ internal static class ServerCommands
                 RateLimit = limit,
                 TpmActivation = activation,
                 AuditFile = parse.GetValue(auditFile) is { } file ? AuditFileOptions.Validate(file) : null,
+                // Not a command-line option: only ./bench/run.sh sets it, in the environment of the service it starts.
+                BenchHttpFloor = BenchFloorEndpoints.IsOn(Environment.GetEnvironmentVariable(BenchFloorEndpoints.Variable)),
             }, ct).ConfigureAwait(false);
             await app.RunAsync().ConfigureAwait(false);
             return ExitCodes.Success;

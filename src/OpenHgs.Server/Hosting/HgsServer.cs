@@ -29,6 +29,7 @@ public static partial class HgsServer
     public static async Task<WebApplication> BuildAsync(HgsServerOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
+        BenchFloorEndpoints.Validate(options.BenchHttpFloor, options.Production);
         var configuration = HgsConfiguration.Load(options.DataDirectory);
         // Everything about listeners and TLS is checked before the key store or database is touched.
         var tls = options.Tls ?? configuration.Tls;
@@ -168,6 +169,12 @@ public static partial class HgsServer
         app.MapDashboardEndpoints();
         options.Metrics.MapTo(app);
         ApiDocumentation.MapTo(app);
+        if (options.BenchHttpFloor)
+        {
+            app.MapBenchFloorEndpoints();
+            LogBenchHttpFloor(app.Logger, BenchFloorEndpoints.Variable, BenchFloorEndpoints.Path);
+        }
+
         return app;
     }
 
@@ -177,6 +184,9 @@ public static partial class HgsServer
     [LoggerMessage(EventId = 2011, Level = LogLevel.Warning,
         Message = "release-key-handling is hsm-only, but the {Kind} key store cannot re-wrap transport keys inside the HSM: every key release is refused (TransportKeyHsmOnly). In --production this stops the start.")]
     private static partial void LogHsmOnlyWithoutRewrap(ILogger logger, string kind);
+
+    [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "{Variable} is set: POST {Path} answers any request with the bytes it asks for (the bench's HTTP floor). Never in production.")]
+    private static partial void LogBenchHttpFloor(ILogger logger, string variable, string path);
 
     [LoggerMessage(EventId = 2020, Level = LogLevel.Warning, Message = "Created the row-MAC key {Label} in the key store: rows that exist now are trusted once and MACed by schema migration 3 (audited as admin.server.seal-rows). Clone the key to every other node's HSM.")]
     private static partial void LogRowMacKeyCreated(ILogger logger, string label);

@@ -57,6 +57,12 @@ public sealed record HgsServerOptions
     /// </summary>
     public Func<OpenHgs.Crypto.IKeyStore, OpenHgs.Crypto.IKeyStore>? KeyStoreDecorator { get; init; }
 
+    /// <summary>
+    /// Maps the bench's HTTP floor endpoint (<see cref="Endpoints.BenchFloorEndpoints"/>; <c>hgs server run</c> sets it from
+    /// <c>OPENHGS_BENCH_HTTP_FLOOR</c>). Off by default; refused with <see cref="Production"/>.
+    /// </summary>
+    public bool BenchHttpFloor { get; init; }
+
     /// <summary>Time source; tests substitute one to exercise expiry.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

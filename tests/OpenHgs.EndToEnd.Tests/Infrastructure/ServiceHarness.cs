@@ -75,7 +75,7 @@ public sealed class ServiceHarness : IAsyncDisposable
     public static async Task<ServiceHarness> StartAsync(
         StoreKind kind = StoreKind.Software, DatabaseKind database = DatabaseKind.Sqlite, PostgresServer? postgresServer = null, string fabricName = "Test fabric",
         ReleaseKeyHandling? releaseKeyHandling = null, Func<OpenHgs.Crypto.IKeyStore, OpenHgs.Crypto.IKeyStore>? keyStoreDecorator = null,
-        ClientRateLimit? rateLimit = null, MetricsExposure? metrics = null)
+        ClientRateLimit? rateLimit = null, MetricsExposure? metrics = null, bool benchHttpFloor = false)
     {
         string? postgres = database == DatabaseKind.Postgres ? (postgresServer ?? PostgresServer.Instance).CreateDatabase("e2e") : null;
         string root = Directory.CreateTempSubdirectory("openhgs-e2e-").FullName;
@@ -93,6 +93,7 @@ public sealed class ServiceHarness : IAsyncDisposable
             MinimumLogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
             KeyStoreDecorator = keyStoreDecorator,
             Metrics = metrics ?? MetricsExposure.Off,
+            BenchHttpFloor = benchHttpFloor,
             RateLimit = rateLimit,   // tests drive hundreds of requests a second from 127.0.0.1: unlimited unless a test sets one
         }, CancellationToken.None);
         await app.StartAsync();
