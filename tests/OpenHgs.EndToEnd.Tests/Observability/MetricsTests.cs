@@ -13,6 +13,11 @@ namespace OpenHgs.EndToEnd.Tests.Observability;
 /// <c>hgs server run --metrics</c>: a real flow (attest, release, and refusals of both) moves the Prometheus counters
 /// by outcome and code; the admin endpoint needs the admin credential; labels never carry host names.
 /// </summary>
+/// <remarks>
+/// Runs alone: .NET's meter listeners are process-wide, so an in-process service of a test running in parallel
+/// publishes into the same-named instruments and moves these counters (seen as 2 attestations where 1 was made).
+/// </remarks>
+[Collection(nameof(MetricsTests))]
 public sealed partial class MetricsTests
 {
     [Fact]
@@ -179,3 +184,7 @@ public sealed partial class MetricsTests
     [GeneratedRegex("([a-zA-Z_][a-zA-Z0-9_]*)=\"((?:[^\"\\\\]|\\\\.)*)\"")]
     private static partial Regex LabelPair();
 }
+
+/// <summary>The metrics tests' collection: not run in parallel with any other test (see <see cref="MetricsTests"/>).</summary>
+[CollectionDefinition(nameof(MetricsTests), DisableParallelization = true)]
+public sealed class MetricsTestsCollection;
