@@ -56,6 +56,27 @@ public sealed class Es256ReleaseTests
         Assert.Equal("KeyProtectorGuardianSignatureInvalid", refused.Code);
     }
 
+    [Fact]
+    public void An_unknown_kps_signing_key_type_in_hgs_json_stops_the_start_naming_the_field()
+    {
+        string data = Directory.CreateTempSubdirectory("openhgs-kps-signing-").FullName;
+        try
+        {
+            new HgsConfiguration(1, "software:", "sqlite:hgs.db") { KpsSigningKeyAlgorithm = "ec-p384" }.Save(data);
+            var error = Assert.Throws<HgsConfigurationException>(() => HgsConfiguration.Load(data));
+            Assert.Equal("kpsSigningKeyAlgorithm", error.Field);
+            Assert.Contains("ec-p384", error.Message, StringComparison.Ordinal);
+
+            // Absent (a folder from before the setting): new signing keys stay RSA-2048.
+            new HgsConfiguration(1, "software:", "sqlite:hgs.db").Save(data);
+            Assert.Equal(KeyAlgorithm.Rsa2048, HgsConfiguration.Load(data).FabricKeyOptions.KpsSigningKeyAlgorithm);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
     private static byte[] TamperGuardianSignature(byte[] json)
     {
         var envelope = JsonNode.Parse(json)!.AsObject();
