@@ -82,7 +82,7 @@ public sealed class KeyProtectorParseTests
 
     [Theory]
     [InlineData(0)]
-    [InlineData(2)]
+    [InlineData(3)]
     [InlineData(-1)]
     [InlineData(1.5)]
     public void Other_versions_are_UnsupportedVersion(double version) =>
@@ -92,7 +92,7 @@ public sealed class KeyProtectorParseTests
     public void A_future_version_with_unknown_members_is_still_UnsupportedVersion() =>
         Assert.Equal(KeyProtectorError.UnsupportedVersion, ParseError(EditEnvelope(n =>
         {
-            n["version"] = 2;
+            n["version"] = 3;
             n["newThing"] = true;
         })));
 

@@ -99,6 +99,7 @@ public sealed class KeyProtectorVectorTests
         var kp = KeyProtector.Parse(json);
         KeyProtectorVerifier.VerifySignatures(kp);
         KeyProtectorVerifier.VerifyTransportKey(kp, transportKey);
+        Assert.Equal(1, kp.Version); // an RS256 key protector from before ES256 keeps its version and verifies unchanged
 
         Assert.Equal(json, kp.ToJson());
         Assert.Equal(kp.Payload.ToArray(), Forge.WritePayload(kp.Wrappings));

@@ -5,6 +5,7 @@ using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Endpoints;
 using OpenHgs.Server.Hosting;
 using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Keys;
 using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Audit;
 
@@ -49,11 +50,17 @@ internal static class ServerCommands
         var handling = ReleaseKeyHandlingOption(
             "Where key releases may handle a VM's transport key, written to DATA/hgs.json: hsm-only (re-wrapped inside the HSM, else refused) "
             + "or allow-memory (in memory where the key store cannot re-wrap; development). Default: hsm-only with --production or a key store that can re-wrap, else allow-memory.");
+        var signingKey = new Option<string>("--kps-signing-key")
+        {
+            Description = "Type of the KPS signing key, written to DATA/hgs.json (kpsSigningKeyAlgorithm): ec-p256 (default; rolled key protectors are ES256, "
+                + "one RSA private operation per release) or rsa-2048|rsa-3072|rsa-4096 (RS256, for tenant tools that predate ES256).",
+            HelpName = string.Join("|", KpsSigningKeyAlgorithms.Names),
+        };
         var json = CliOptions.Json();
         var tls = new ServerTlsOptions();
         var command = new Command("init", "Create the data folder, database and fabric keys, and write DATA/admin.token.")
         {
-            data, software, module, token, pinEnv, keyStoreUri, name, production, database, handling, json,
+            data, software, module, token, pinEnv, keyStoreUri, name, production, database, handling, signingKey, json,
         };
         tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
@@ -61,7 +68,7 @@ internal static class ServerCommands
             string keyStore = KeyStoreUriFrom(parse.GetValue(software), parse.GetValue(module), parse.GetValue(token), parse.GetValue(pinEnv), parse.GetValue(keyStoreUri));
             var result = await HgsInitializer.InitializeAsync(
                 new InitRequest(Path.GetFullPath(parse.GetValue(data)!), keyStore, HgsRuntime.DatabaseSpecFrom(parse.GetValue(database)), parse.GetValue(name)!, parse.GetValue(production), tls.From(parse),
-                    ParseReleaseKeyHandling(parse.GetValue(handling))),
+                    ParseReleaseKeyHandling(parse.GetValue(handling)), ParseKpsSigningKey(parse.GetValue(signingKey))),
                 TimeProvider.System, ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
@@ -121,6 +128,11 @@ internal static class ServerCommands
         text is null ? null
             : ReleaseKeyHandlingNames.TryParse(text)
               ?? throw new CliException($"--release-key-handling: '{text}' is not {ReleaseKeyHandlingNames.HsmOnly} or {ReleaseKeyHandlingNames.AllowMemory}.");
+
+    private static KeyAlgorithm? ParseKpsSigningKey(string? text) =>
+        text is null ? null
+            : KpsSigningKeyAlgorithms.TryParse(text)
+              ?? throw new CliException($"--kps-signing-key: '{text}' is not one of {string.Join(", ", KpsSigningKeyAlgorithms.Names)}.");
 
     private static string KeyStoreUriFrom(bool software, string? module, string? token, string? pinEnv, string? keyStoreUri)
     {

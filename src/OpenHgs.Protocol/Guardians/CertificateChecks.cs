@@ -28,13 +28,19 @@ internal static class CertificateChecks
     public const int MaxRsaBits = 8192;
 
     private const string RsaEncryptionOid = "1.2.840.113549.1.1.1";
+    private const string EcPublicKeyOid = "1.2.840.10045.2.1";
+    private const string P256CurveOid = "1.2.840.10045.3.1.7";
 
-    // Certificate signature algorithms accepted for guardian certificates: RSASSA-PKCS1-v1_5 with SHA-2.
-    private static readonly Dictionary<string, HashAlgorithmName> SignatureAlgorithms = new(StringComparer.Ordinal)
+    // Certificate signature algorithms accepted for guardian certificates: RSASSA-PKCS1-v1_5 with SHA-2 (parameters
+    // NULL or absent) and ECDSA with SHA-2 (parameters absent, RFC 5758). The key type must be the issuer's.
+    private static readonly Dictionary<string, CertificateSignatureAlgorithm> SignatureAlgorithms = new(StringComparer.Ordinal)
     {
-        ["1.2.840.113549.1.1.11"] = HashAlgorithmName.SHA256, // sha256WithRSAEncryption
-        ["1.2.840.113549.1.1.12"] = HashAlgorithmName.SHA384, // sha384WithRSAEncryption
-        ["1.2.840.113549.1.1.13"] = HashAlgorithmName.SHA512, // sha512WithRSAEncryption
+        ["1.2.840.113549.1.1.11"] = new(GuardianKeyType.Rsa, HashAlgorithmName.SHA256), // sha256WithRSAEncryption
+        ["1.2.840.113549.1.1.12"] = new(GuardianKeyType.Rsa, HashAlgorithmName.SHA384), // sha384WithRSAEncryption
+        ["1.2.840.113549.1.1.13"] = new(GuardianKeyType.Rsa, HashAlgorithmName.SHA512), // sha512WithRSAEncryption
+        ["1.2.840.10045.4.3.2"] = new(GuardianKeyType.EcP256, HashAlgorithmName.SHA256), // ecdsa-with-SHA256
+        ["1.2.840.10045.4.3.3"] = new(GuardianKeyType.EcP256, HashAlgorithmName.SHA384), // ecdsa-with-SHA384
+        ["1.2.840.10045.4.3.4"] = new(GuardianKeyType.EcP256, HashAlgorithmName.SHA512), // ecdsa-with-SHA512
     };
 
     private static readonly BoundedMemo<ParsedCertificate> Certificates = new(4096);
@@ -66,18 +72,23 @@ internal static class CertificateChecks
         return parsed;
     }
 
-    /// <summary>True if <paramref name="certificate"/> is signed by <paramref name="issuer"/>'s RSA key with RSASSA-PKCS1-v1_5 and SHA-2.</summary>
+    /// <summary>
+    /// True if <paramref name="certificate"/> is signed by <paramref name="issuer"/>'s key with an accepted algorithm of
+    /// that key's type: RSASSA-PKCS1-v1_5 with SHA-2 for an RSA issuer, ECDSA (DER signature) with SHA-2 for a P-256 one.
+    /// </summary>
     public static bool IsSignedBy(ParsedCertificate certificate, ParsedCertificate issuer) =>
-        certificate.SignatureHash is { } hash && Verify(issuer, certificate.TbsCertificate, certificate.Signature, hash, remember: true);
+        certificate.SignatureAlgorithm is { } algorithm && algorithm.KeyType == issuer.KeyType
+        && Verify(issuer, certificate.TbsCertificate, certificate.Signature, algorithm.Hash, EcdsaEncoding.Der, remember: true);
 
     /// <summary>
-    /// True if <paramref name="signature"/> is <paramref name="signer"/>'s RSASSA-PKCS1-v1_5 signature over
-    /// <paramref name="data"/> with <paramref name="hash"/>. With <paramref name="remember"/>, a success is memoised
-    /// (for signatures that recur: endorsements, certificates); leave it off for one-off data such as payloads.
+    /// True if <paramref name="signature"/> is <paramref name="signer"/>'s signature over <paramref name="data"/> with
+    /// <paramref name="hash"/>: RSASSA-PKCS1-v1_5 for an RSA key, ECDSA encoded as <paramref name="ecdsaEncoding"/> for a
+    /// P-256 key. With <paramref name="remember"/>, a success is memoised (for signatures that recur: endorsements,
+    /// certificates); leave it off for one-off data such as payloads.
     /// </summary>
-    public static bool Verify(ParsedCertificate signer, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, HashAlgorithmName hash, bool remember)
+    public static bool Verify(ParsedCertificate signer, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, HashAlgorithmName hash, EcdsaEncoding ecdsaEncoding, bool remember)
     {
-        if (!signer.HasAcceptedRsaKey || signature.Length > MaxRsaBits / 8)
+        if (!signer.HasAcceptedSigningKey || signature.Length > MaxRsaBits / 8)
         {
             return false;
         }
@@ -85,7 +96,7 @@ internal static class CertificateChecks
         ContentHash key = default;
         if (remember)
         {
-            key = SignatureKey(signer, data, signature, hash);
+            key = SignatureKey(signer, data, signature, hash, ecdsaEncoding);
             if (VerifiedSignatures.TryGet(key, out _))
             {
                 return true;
@@ -97,7 +108,14 @@ internal static class CertificateChecks
         {
             try
             {
-                valid = lease.Key.VerifyData(data, signature, hash, RSASignaturePadding.Pkcs1);
+                valid = lease.Key switch
+                {
+                    RSA rsa => rsa.VerifyData(data, signature, hash, RSASignaturePadding.Pkcs1),
+                    ECDsa ec => ec.VerifyData(data, signature, hash, ecdsaEncoding == EcdsaEncoding.Der
+                        ? DSASignatureFormat.Rfc3279DerSequence
+                        : DSASignatureFormat.IeeeP1363FixedFieldConcatenation),
+                    _ => false,
+                };
             }
             catch (CryptographicException)
             {
@@ -114,14 +132,22 @@ internal static class CertificateChecks
     }
 
     /// <summary>
-    /// True if <paramref name="certificate"/> (DER) parses, holds an accepted RSA key, and that key is <paramref name="key"/>'s.
-    /// Reads only the public key (its SubjectPublicKeyInfo), so it works for HSM-backed keys; compared in managed code,
-    /// without an OpenSSL export of the parameters (≈0.15 ms each in OpenSSL 3).
+    /// True if <paramref name="certificate"/> (DER) parses, holds an accepted key, and that key is <paramref name="key"/>'s.
+    /// Reads only the public key (its SubjectPublicKeyInfo), so it works for HSM-backed keys. RSA keys are compared by
+    /// modulus and exponent in managed code, without an OpenSSL export of the parameters (≈0.15 ms each in OpenSSL 3);
+    /// EC keys by their SubjectPublicKeyInfo bytes (named curve, uncompressed point, as .NET and the key stores write
+    /// them; any other encoding fails closed).
     /// </summary>
-    public static bool CertificateHasKey(byte[] certificate, RSA key)
+    public static bool CertificateHasKey(byte[] certificate, AsymmetricAlgorithm key)
     {
+        ArgumentNullException.ThrowIfNull(key);
         var parsed = TryParse(certificate);
-        return parsed is { HasAcceptedRsaKey: true } && SubjectPublicKeyInfoReader.SameRsaKey(key.ExportSubjectPublicKeyInfo(), parsed.SubjectPublicKeyInfo);
+        return (parsed?.KeyType, key) switch
+        {
+            (GuardianKeyType.Rsa, RSA rsa) => SubjectPublicKeyInfoReader.SameRsaKey(rsa.ExportSubjectPublicKeyInfo(), parsed!.SubjectPublicKeyInfo),
+            (GuardianKeyType.EcP256, ECDsa ec) => ec.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(parsed!.SubjectPublicKeyInfo),
+            _ => false,
+        };
     }
 
     private static ParsedCertificate? Parse(byte[] der)
@@ -138,14 +164,18 @@ internal static class CertificateChecks
             var structure = certificate.CertificateStructure;
             var spki = structure.SubjectPublicKeyInfo;
             byte[] spkiDer = spki.GetDerEncoded();
-            int? rsaBits = spki.Algorithm.Algorithm.Id == RsaEncryptionOid ? AcceptedRsaKeyBits(spkiDer) : null;
+            string keyOid = spki.Algorithm.Algorithm.Id;
+            int? rsaBits = keyOid == RsaEncryptionOid ? AcceptedRsaKeyBits(spkiDer) : null;
+            var keyType = rsaBits is not null ? GuardianKeyType.Rsa
+                : keyOid == EcPublicKeyOid && IsP256Key(spkiDer) ? GuardianKeyType.EcP256
+                : GuardianKeyType.Unsupported;
             var algorithm = structure.SignatureAlgorithm;
-            HashAlgorithmName? hash = SignatureAlgorithms.TryGetValue(algorithm.Algorithm.Id, out var h)
-                && (algorithm.Parameters is null || algorithm.Parameters is Asn1Null)
+            CertificateSignatureAlgorithm? signatureAlgorithm = SignatureAlgorithms.TryGetValue(algorithm.Algorithm.Id, out var accepted)
+                && (algorithm.Parameters is null || (algorithm.Parameters is Asn1Null && accepted.KeyType == GuardianKeyType.Rsa))
                 && algorithm.Equals(structure.TbsCertificate.Signature)
-                ? h
+                ? accepted
                 : null;
-            return new ParsedCertificate(der.ToArray(), spkiDer, rsaBits, certificate.GetTbsCertificate(), certificate.GetSignature(), hash);
+            return new ParsedCertificate(der.ToArray(), spkiDer, keyType, rsaBits, certificate.GetTbsCertificate(), certificate.GetSignature(), signatureAlgorithm);
         }
         catch (Exception)
         {
@@ -167,12 +197,28 @@ internal static class CertificateChecks
         }
     }
 
-    private static ContentHash SignatureKey(ParsedCertificate signer, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, HashAlgorithmName hash)
+    /// <summary>True for an EC SubjectPublicKeyInfo on the named curve P-256 whose point imports (is on the curve).</summary>
+    private static bool IsP256Key(byte[] spki)
     {
-        // SHA-256(SHA-256(signer key) ‖ hash id ‖ SHA-256(data) ‖ signature): every input that decides the answer.
+        using var ec = ECDsa.Create();
+        try
+        {
+            ec.ImportSubjectPublicKeyInfo(spki, out int read);
+            return read == spki.Length && ec.KeySize == 256 && ec.ExportParameters(false).Curve.Oid?.Value == P256CurveOid;
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    private static ContentHash SignatureKey(ParsedCertificate signer, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, HashAlgorithmName hash, EcdsaEncoding ecdsaEncoding)
+    {
+        // SHA-256(SHA-256(signer key) ‖ hash id, ECDSA encoding ‖ SHA-256(data) ‖ signature): every input that decides
+        // the answer (the encoding only for EC keys: RSA signatures have one).
         Span<byte> buffer = stackalloc byte[(2 * SHA256.HashSizeInBytes) + 1 + (MaxRsaBits / 8) + SHA256.HashSizeInBytes];
         SHA256.HashData(signer.SubjectPublicKeyInfo, buffer);
-        buffer[32] = HashId(hash);
+        buffer[32] = (byte)(HashId(hash) | (signer.KeyType == GuardianKeyType.EcP256 ? (byte)ecdsaEncoding << 4 : 0));
         SHA256.HashData(data, buffer[33..]);
         signature.CopyTo(buffer[65..]);
         return ContentHash.Of(buffer[..(65 + signature.Length)]);

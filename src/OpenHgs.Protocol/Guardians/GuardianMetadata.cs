@@ -11,7 +11,10 @@ namespace OpenHgs.Protocol.Guardians;
 /// <remarks>
 /// Security contract: <see cref="Validate"/> (and therefore <see cref="Parse"/>) accepts metadata only when the
 /// signing certificate is self-signed, the encryption certificate is signed by the signing certificate's key
-/// (both RSASSA-PKCS1-v1_5 with SHA-2), both keys are RSA of 2048–8192 bits, and every wrap algorithm is known. It does
+/// (RSASSA-PKCS1-v1_5 or, for an EC signing key, ECDSA, with SHA-2), the signing key is RSA of 2048–8192 bits or EC
+/// P-256 (a key protection service's, which signs rolled key protectors ES256), the encryption key is RSA of 2048–8192
+/// bits, and every wrap algorithm is known. A guardian with an EC signing key cannot be a key protector's owner (owners
+/// endorse, and endorsements are RS256). It does
 /// not check validity dates and does not establish that the guardian is who it claims to be: a tenant must get
 /// a fabric's metadata from that fabric over an authenticated channel. Treat the arrays as read-only.
 /// </remarks>
@@ -68,9 +71,9 @@ public sealed record GuardianMetadata(string Name, byte[] SigningCertificate, by
             ?? throw new GuardianFormatException(GuardianFormatError.InvalidCertificate, $"Guardian '{Name}': the signing certificate is not one DER X.509 certificate of at most {CertificateChecks.MaxCertificateBytes} bytes.");
         var encryption = CertificateChecks.TryParse(EncryptionCertificate)
             ?? throw new GuardianFormatException(GuardianFormatError.InvalidCertificate, $"Guardian '{Name}': the encryption certificate is not one DER X.509 certificate of at most {CertificateChecks.MaxCertificateBytes} bytes.");
-        if (!signing.HasAcceptedRsaKey)
+        if (!signing.HasAcceptedSigningKey)
         {
-            throw new GuardianFormatException(GuardianFormatError.UnsupportedKey, $"Guardian '{Name}': the signing certificate's key is not RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits.");
+            throw new GuardianFormatException(GuardianFormatError.UnsupportedKey, $"Guardian '{Name}': the signing certificate's key is neither RSA of {CertificateChecks.MinRsaBits} to {CertificateChecks.MaxRsaBits} bits nor EC P-256.");
         }
 
         if (!encryption.HasAcceptedRsaKey)
@@ -80,7 +83,7 @@ public sealed record GuardianMetadata(string Name, byte[] SigningCertificate, by
 
         if (!CertificateChecks.IsSignedBy(signing, signing))
         {
-            throw new GuardianFormatException(GuardianFormatError.SigningCertificateNotSelfSigned, $"Guardian '{Name}': the signing certificate is not self-signed with RSASSA-PKCS1-v1_5 and SHA-2.");
+            throw new GuardianFormatException(GuardianFormatError.SigningCertificateNotSelfSigned, $"Guardian '{Name}': the signing certificate is not self-signed with SHA-2 (RSASSA-PKCS1-v1_5 for RSA, ECDSA for P-256).");
         }
 
         if (!CertificateChecks.IsSignedBy(encryption, signing))

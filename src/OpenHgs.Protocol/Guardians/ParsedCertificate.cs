@@ -3,68 +3,99 @@ using System.Security.Cryptography;
 
 namespace OpenHgs.Protocol.Guardians;
 
+/// <summary>The public key types guardian certificates may hold.</summary>
+internal enum GuardianKeyType
+{
+    /// <summary>Anything else: another algorithm, another curve, or RSA outside 2048–8192 bits. Never used.</summary>
+    Unsupported,
+
+    /// <summary>RSA of 2048 to 8192 bits: signing (RS256) and encryption (RSA-OAEP) certificates.</summary>
+    Rsa,
+
+    /// <summary>ECDSA on NIST P-256 (named curve): signing certificates only (ES256).</summary>
+    EcP256,
+}
+
+/// <summary>How an ECDSA signature is encoded: DER <c>SEQUENCE {r, s}</c> in X.509, IEEE P1363 <c>r‖s</c> in JWS.</summary>
+internal enum EcdsaEncoding : byte
+{
+    Der = 1,
+    P1363 = 2,
+}
+
 /// <summary>
 /// One guardian certificate, parsed once: the parts the checks need (DER, subject public key, to-be-signed bytes,
 /// signature and its algorithm). Immutable, so one instance serves every thread. Only public material.
 /// </summary>
 /// <remarks>
-/// The certificate's RSA public key is handed out through <see cref="LeaseKey"/> from a small pool: importing an RSA
-/// public key costs ≈0.13 ms in OpenSSL 3 (decoder locks), many times the verification it is imported for, and a .NET
-/// <see cref="RSA"/> instance is not documented as safe for concurrent use, so each caller gets one to itself.
+/// The certificate's public key is handed out through <see cref="LeaseKey"/> from a small pool: importing a public
+/// key costs ≈0.13 ms in OpenSSL 3 (decoder locks), many times the verification it is imported for, and a .NET
+/// <see cref="RSA"/> or <see cref="ECDsa"/> instance is not documented as safe for concurrent use, so each caller gets
+/// one to itself.
 /// </remarks>
 internal sealed class ParsedCertificate
 {
-    private readonly ConcurrentBag<RSA> _keys = [];
+    private readonly ConcurrentBag<AsymmetricAlgorithm> _keys = [];
     private readonly int _maxPooledKeys = Math.Max(2, Environment.ProcessorCount * 2);
     private int _pooled;
 
-    internal ParsedCertificate(byte[] der, byte[] subjectPublicKeyInfo, int? rsaKeyBits, byte[] tbsCertificate, byte[] signature, HashAlgorithmName? signatureHash)
+    internal ParsedCertificate(byte[] der, byte[] subjectPublicKeyInfo, GuardianKeyType keyType, int? rsaKeyBits, byte[] tbsCertificate, byte[] signature, CertificateSignatureAlgorithm? signatureAlgorithm)
     {
         Der = der;
         SubjectPublicKeyInfo = subjectPublicKeyInfo;
+        KeyType = keyType;
         RsaKeyBits = rsaKeyBits;
         TbsCertificate = tbsCertificate;
         Signature = signature;
-        SignatureHash = signatureHash;
+        SignatureAlgorithm = signatureAlgorithm;
     }
 
     public byte[] Der { get; }
 
     public byte[] SubjectPublicKeyInfo { get; }
 
+    /// <summary>The key type, <see cref="GuardianKeyType.Unsupported"/> for anything this format does not accept.</summary>
+    public GuardianKeyType KeyType { get; }
+
     /// <summary>The RSA key size when the key is RSA of an accepted size (2048–8192 bits), else null.</summary>
     public int? RsaKeyBits { get; }
 
-    public bool HasAcceptedRsaKey => RsaKeyBits is not null;
+    public bool HasAcceptedRsaKey => KeyType == GuardianKeyType.Rsa;
+
+    /// <summary>True for an accepted signing key: RSA 2048–8192 or EC P-256.</summary>
+    public bool HasAcceptedSigningKey => KeyType is GuardianKeyType.Rsa or GuardianKeyType.EcP256;
 
     public byte[] TbsCertificate { get; }
 
     public byte[] Signature { get; }
 
-    /// <summary>The hash of an accepted signature algorithm (RSASSA-PKCS1-v1_5 with SHA-2, consistent inner and outer algorithm), else null.</summary>
-    public HashAlgorithmName? SignatureHash { get; }
+    /// <summary>
+    /// The accepted signature algorithm (RSASSA-PKCS1-v1_5 or ECDSA, with SHA-2; inner and outer algorithm the same),
+    /// else null.
+    /// </summary>
+    public CertificateSignatureAlgorithm? SignatureAlgorithm { get; }
 
-    /// <summary>A public-only RSA key of this certificate for the caller alone until the lease is disposed.</summary>
-    /// <exception cref="InvalidOperationException">The certificate has no accepted RSA key (check <see cref="HasAcceptedRsaKey"/>).</exception>
-    public RsaPublicKeyLease LeaseKey()
+    /// <summary>A public-only key of this certificate for the caller alone until the lease is disposed.</summary>
+    /// <exception cref="InvalidOperationException">The certificate has no accepted key (check <see cref="KeyType"/>).</exception>
+    public PublicKeyLease LeaseKey()
     {
-        if (!HasAcceptedRsaKey)
+        if (KeyType == GuardianKeyType.Unsupported)
         {
-            throw new InvalidOperationException("The certificate has no accepted RSA key.");
+            throw new InvalidOperationException("The certificate has no accepted key.");
         }
 
-        if (_keys.TryTake(out RSA? pooled))
+        if (_keys.TryTake(out AsymmetricAlgorithm? pooled))
         {
             Interlocked.Decrement(ref _pooled);
-            return new RsaPublicKeyLease(this, pooled);
+            return new PublicKeyLease(this, pooled);
         }
 
-        var key = RSA.Create();
+        AsymmetricAlgorithm key = KeyType == GuardianKeyType.Rsa ? RSA.Create() : ECDsa.Create();
         key.ImportSubjectPublicKeyInfo(SubjectPublicKeyInfo, out _);
-        return new RsaPublicKeyLease(this, key);
+        return new PublicKeyLease(this, key);
     }
 
-    internal void Return(RSA key)
+    internal void Return(AsymmetricAlgorithm key)
     {
         if (Interlocked.Increment(ref _pooled) <= _maxPooledKeys)
         {
@@ -77,10 +108,17 @@ internal sealed class ParsedCertificate
     }
 }
 
+/// <summary>A certificate signature algorithm this code accepts: the key type that makes it and its hash.</summary>
+internal sealed record CertificateSignatureAlgorithm(GuardianKeyType KeyType, HashAlgorithmName Hash);
+
 /// <summary>A pooled public key of a <see cref="ParsedCertificate"/>; dispose to give it back.</summary>
-internal readonly struct RsaPublicKeyLease(ParsedCertificate owner, RSA key) : IDisposable
+internal readonly struct PublicKeyLease(ParsedCertificate owner, AsymmetricAlgorithm key) : IDisposable
 {
-    public RSA Key => key;
+    public AsymmetricAlgorithm Key => key;
+
+    /// <summary>The key as RSA.</summary>
+    /// <exception cref="InvalidCastException">It is not RSA (check <see cref="ParsedCertificate.HasAcceptedRsaKey"/> first).</exception>
+    public RSA Rsa => (RSA)key;
 
     public void Dispose() => owner.Return(key);
 }

@@ -12,8 +12,12 @@ namespace OpenHgs.Protocol.KeyProtection;
 /// Security contract: every operation that starts from an existing key protector verifies it first
 /// (<see cref="KeyProtectorVerifier.VerifySignatures"/>, and the transport-key HMAC whenever it learns the TK),
 /// and every key protector returned has been parsed back and verified, so nothing this class emits fails
-/// verification (this also catches a faulty signature from a misbehaving signer). Keys are used only through
-/// <see cref="RSA"/>'s sign/decrypt operations, so they may be HSM-backed. Plaintext transport keys this class
+/// verification (this also catches a faulty signature from a misbehaving signer). <see cref="Roll"/> verifies its input
+/// once (not again when the caller already did, <see cref="KeyProtectorVerifier.VerifyOnce"/>), and of its output only
+/// the new guardian signature: the wrappings, certificates and endorsements are the verified input's, byte for byte.
+/// Keys are used only through <see cref="RSA"/>'s and <see cref="ECDsa"/>'s sign/decrypt operations, so they may be
+/// HSM-backed. Endorsements and tenant-side signatures are RS256 (owners are RSA); a rolling key protection service may
+/// sign ES256 with an EC P-256 key (a version 2 key protector). Plaintext transport keys this class
 /// unwraps for its own use are zeroed; ones it returns are the caller's to zero.
 /// </para>
 /// <para>
@@ -135,14 +139,20 @@ public static class KeyProtectorBuilder
     /// <paramref name="signingKey"/> as the wrapping <paramref name="signerWrappingId"/>, with a new HMAC. The input
     /// key protector is verified first and left unchanged.
     /// </summary>
+    /// <remarks>
+    /// <paramref name="signingKey"/> is RSA (the result is version 1, RS256) or EC P-256 (version 2, ES256): a release costs
+    /// the key store one RSA private operation (the unwrap) plus this signature. <paramref name="kp"/> is verified unless
+    /// this instance already was (<see cref="KeyProtectorVerifier.VerifyOnce"/>).
+    /// </remarks>
     /// <exception cref="KeyProtectorException">Any verification error of <paramref name="kp"/>, TransportKeyInvalid (not 32 bytes), GuardianSignerUnknown (no such wrapping, or its signing certificate is not <paramref name="signingKey"/>'s).</exception>
-    public static KeyProtector Roll(KeyProtector kp, ReadOnlySpan<byte> newTransportKey, RSA signingKey, string signerWrappingId)
+    /// <exception cref="ArgumentException"><paramref name="signingKey"/> is neither RSA nor EC P-256.</exception>
+    public static KeyProtector Roll(KeyProtector kp, ReadOnlySpan<byte> newTransportKey, AsymmetricAlgorithm signingKey, string signerWrappingId)
     {
         ArgumentNullException.ThrowIfNull(kp);
         ArgumentNullException.ThrowIfNull(signingKey);
         ArgumentNullException.ThrowIfNull(signerWrappingId);
         RequireTransportKeyLength(newTransportKey);
-        KeyProtectorVerifier.VerifySignatures(kp);
+        KeyProtectorVerifier.VerifyOnce(kp);
         var signer = kp.FindWrapping(signerWrappingId)
             ?? throw new KeyProtectorException(KeyProtectorError.GuardianSignerUnknown, $"The key protector has no wrapping '{signerWrappingId}' to sign as.");
         if (!CertificateChecks.CertificateHasKey(signer.SigningCertificate, signingKey))
@@ -156,7 +166,7 @@ public static class KeyProtectorBuilder
             wrappings.Add(wrapping with { WrappedKey = KeyProtectorCrypto.Wrap(wrapping.EncryptionCertificate, wrapping.WrappedKey.Algorithm, newTransportKey) });
         }
 
-        return Seal(wrappings, signingKey, signerWrappingId, newTransportKey);
+        return Seal(wrappings, signingKey, signerWrappingId, newTransportKey, endorsementsVerified: true);
     }
 
     /// <summary>The tenant's view: verifies everything and returns the TK from the owner's wrapping. The caller zeroes it.</summary>
@@ -220,14 +230,31 @@ public static class KeyProtectorBuilder
             KeyProtectorCrypto.Wrap(encryptionCertificate, guardian.PreferredWrapAlgorithm, transportKey));
     }
 
-    /// <summary>Serialises, signs, parses back and verifies: nothing leaves that would not verify.</summary>
-    private static KeyProtector Seal(IReadOnlyList<KeyProtectorWrapping> wrappings, RSA signingKey, string signerId, ReadOnlySpan<byte> transportKey)
+    /// <summary>
+    /// Serialises, signs, parses back and verifies: nothing leaves that would not verify. With
+    /// <paramref name="endorsementsVerified"/> (a roll: every wrapping's certificates and endorsement are those of a key
+    /// protector that just passed <see cref="KeyProtectorVerifier.VerifySignatures"/>, only the wrapped keys differ), only
+    /// the new guardian signature is checked — still enough to catch a faulty signature from the key store before it leaves.
+    /// </summary>
+    private static KeyProtector Seal(IReadOnlyList<KeyProtectorWrapping> wrappings, AsymmetricAlgorithm signingKey, string signerId, ReadOnlySpan<byte> transportKey, bool endorsementsVerified = false)
     {
         byte[] payload = KeyProtectorJson.WritePayload(wrappings);
-        var guardianSignature = new KeyProtectorSignature(signerId, KeyProtectorAlgorithms.RS256, KeyProtectorCrypto.SignRs256(signingKey, payload));
+        var (algorithm, value) = KeyProtectorCrypto.SignGuardian(signingKey, payload);
+        var guardianSignature = new KeyProtectorSignature(signerId, algorithm, value);
         var transportKeySignature = new KeyProtectorSignature(null, KeyProtectorAlgorithms.HS256, KeyProtectorCrypto.Hs256(transportKey, payload));
         var kp = KeyProtector.Parse(KeyProtectorJson.WriteEnvelope(payload, guardianSignature, transportKeySignature));
-        KeyProtectorVerifier.VerifySignatures(kp);
+        if (endorsementsVerified)
+        {
+            var signer = CertificateChecks.TryParse(kp.FindWrapping(signerId)!.SigningCertificate)
+                ?? throw new KeyProtectorException(KeyProtectorError.Malformed, $"Wrapping '{signerId}': the signing certificate does not parse.");
+            KeyProtectorVerifier.VerifyGuardianSignature(kp, signer);
+            kp.MarkSignaturesVerified();
+        }
+        else
+        {
+            KeyProtectorVerifier.VerifySignatures(kp);
+        }
+
         return kp;
     }
 

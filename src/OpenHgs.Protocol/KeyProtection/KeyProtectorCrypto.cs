@@ -12,9 +12,27 @@ internal static class KeyProtectorCrypto
     /// <summary>RS256 with any <see cref="RSA"/>, including HSM-backed ones (only SignHash is needed).</summary>
     public static byte[] SignRs256(RSA key, byte[] data) => key.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
 
-    /// <summary>RS256 verification under <paramref name="signer"/>'s key; <paramref name="remember"/> memoises a success (see <see cref="CertificateChecks"/>).</summary>
-    public static bool VerifyRs256(ParsedCertificate signer, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, bool remember) =>
-        CertificateChecks.Verify(signer, data, signature, HashAlgorithmName.SHA256, remember);
+    /// <summary>
+    /// A guardian signature over <paramref name="data"/>: RS256 with an <see cref="RSA"/> key, ES256 (r‖s) with a P-256
+    /// <see cref="ECDsa"/> key; either may be HSM-backed (only SignHash is needed).
+    /// </summary>
+    /// <exception cref="ArgumentException">Any other key (another curve, another algorithm).</exception>
+    public static (string Algorithm, byte[] Value) SignGuardian(AsymmetricAlgorithm key, byte[] data) => key switch
+    {
+        RSA rsa => (KeyProtectorAlgorithms.RS256, SignRs256(rsa, data)),
+        ECDsa ec when ec.KeySize == 256 => (KeyProtectorAlgorithms.ES256, ec.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)),
+        _ => throw new ArgumentException("A guardian signing key is RSA (RS256) or EC P-256 (ES256).", nameof(key)),
+    };
+
+    /// <summary>
+    /// Verifies a JWS-style signature (<see cref="KeyProtectorAlgorithms.RS256"/> or <see cref="KeyProtectorAlgorithms.ES256"/>)
+    /// under <paramref name="signer"/>'s key. False when <paramref name="algorithm"/> is not the one
+    /// <paramref name="signer"/>'s key type makes (callers check that first, to report it); <paramref name="remember"/>
+    /// memoises a success (see <see cref="CertificateChecks"/>).
+    /// </summary>
+    public static bool VerifySignature(ParsedCertificate signer, string algorithm, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature, bool remember) =>
+        KeyProtectorAlgorithms.SignatureAlgorithmFor(signer.KeyType) == algorithm
+        && CertificateChecks.Verify(signer, data, signature, HashAlgorithmName.SHA256, EcdsaEncoding.P1363, remember);
 
     public static byte[] Hs256(ReadOnlySpan<byte> transportKey, ReadOnlySpan<byte> payload) => HMACSHA256.HashData(transportKey, payload);
 
@@ -29,7 +47,7 @@ internal static class KeyProtectorCrypto
         }
 
         using var lease = certificate.LeaseKey();
-        return new WrappedKey(algorithm, lease.Key.Encrypt(transportKey, KeyProtectorAlgorithms.GetPadding(algorithm)));
+        return new WrappedKey(algorithm, lease.Rsa.Encrypt(transportKey, KeyProtectorAlgorithms.GetPadding(algorithm)));
     }
 
     /// <summary>

@@ -33,25 +33,30 @@ internal static class KeyProtectorJson
         using var document = Translate(() => StrictJsonObject.ParseDocument(copy));
         var root = document.RootElement;
         if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("version", out var version) && version.ValueKind == JsonValueKind.Number
-            && !(version.TryGetInt32(out int v) && v == KeyProtector.CurrentVersion))
+            && !(version.TryGetInt32(out int v) && v is >= KeyProtector.MinVersion and <= KeyProtector.CurrentVersion))
         {
-            throw new KeyProtectorException(KeyProtectorError.UnsupportedVersion, $"Key protector version {version.GetRawText()} is not supported; this code reads version {KeyProtector.CurrentVersion}.");
+            throw new KeyProtectorException(KeyProtectorError.UnsupportedVersion, $"Key protector version {version.GetRawText()} is not supported; this code reads versions {KeyProtector.MinVersion} to {KeyProtector.CurrentVersion}.");
         }
 
         return Translate(() =>
         {
             var envelope = StrictJsonObject.From(root, "keyProtector", EnvelopeMembers);
-            if (envelope.GetInt32("version") != KeyProtector.CurrentVersion)
+            int formatVersion = envelope.GetInt32("version");
+            if (formatVersion is < KeyProtector.MinVersion or > KeyProtector.CurrentVersion)
             {
-                throw envelope.Invalid("version", $"must be {KeyProtector.CurrentVersion}.");
+                throw envelope.Invalid("version", $"must be {KeyProtector.MinVersion} to {KeyProtector.CurrentVersion}.");
             }
 
             byte[] payload = Base64UrlMember(envelope, "payload", 1, KeyProtector.MaxBytes);
             var signer = envelope.GetObject("guardianSignature", SignerMembers);
+            string wrappingId = Id(signer, "wrappingId");
+            string signatureAlgorithm = GuardianSignatureAlgorithm(signer, formatVersion);
             var guardianSignature = new KeyProtectorSignature(
-                Id(signer, "wrappingId"),
-                Algorithm(signer, KeyProtectorAlgorithms.RS256),
-                Base64UrlMember(signer, "value", 1, MaxRsaValueBytes));
+                wrappingId,
+                signatureAlgorithm,
+                signatureAlgorithm == KeyProtectorAlgorithms.ES256
+                    ? Base64UrlMember(signer, "value", KeyProtectorAlgorithms.Es256Bytes, KeyProtectorAlgorithms.Es256Bytes)
+                    : Base64UrlMember(signer, "value", 1, MaxRsaValueBytes));
             var mac = envelope.GetObject("transportKeySignature", AlgorithmValueMembers);
             var transportKeySignature = new KeyProtectorSignature(
                 null,
@@ -96,7 +101,7 @@ internal static class KeyProtectorJson
         using (var writer = new Utf8JsonWriter(buffer, StrictJsonObject.WriterOptions(indented: true)))
         {
             writer.WriteStartObject();
-            writer.WriteNumber("version", KeyProtector.CurrentVersion);
+            writer.WriteNumber("version", KeyProtector.VersionFor(guardianSignature.Algorithm));
             writer.WriteString("payload", Base64Url.Encode(payload));
             writer.WriteStartObject("guardianSignature");
             writer.WriteString("wrappingId", guardianSignature.WrappingId);
@@ -173,6 +178,24 @@ internal static class KeyProtectorJson
         return algorithm == expected
             ? algorithm
             : throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"Algorithm '{algorithm}' where only '{expected}' is allowed.");
+    }
+
+    /// <summary>
+    /// The guardian signature's <c>alg</c>, which must be the one <paramref name="formatVersion"/> carries: RS256 in
+    /// version 1, ES256 in version 2 (one encoding per key protector, so version 1 readers never meet ES256).
+    /// </summary>
+    private static string GuardianSignatureAlgorithm(StrictJsonObject signer, int formatVersion)
+    {
+        string algorithm = signer.GetString("alg");
+        if (!KeyProtectorAlgorithms.GuardianSignatureAlgorithms.Contains(algorithm))
+        {
+            throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"Guardian signature algorithm '{algorithm}' is not allowed; allowed: {string.Join(", ", KeyProtectorAlgorithms.GuardianSignatureAlgorithms)}.");
+        }
+
+        int expected = KeyProtector.VersionFor(algorithm);
+        return expected == formatVersion
+            ? algorithm
+            : throw new KeyProtectorException(KeyProtectorError.UnsupportedAlgorithm, $"A version {formatVersion} key protector cannot carry a {algorithm} guardian signature ({algorithm} is version {expected}).");
     }
 
     private static byte[] Certificate(StrictJsonObject fields, string name)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using OpenHgs.Crypto;
 using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Keys;
 
 namespace OpenHgs.Server.Configuration;
 
@@ -30,6 +31,20 @@ public sealed record HgsConfiguration(
     /// <summary>The parsed <see cref="ReleaseKeyHandling"/>, or null when the file does not set it.</summary>
     [JsonIgnore]
     public ReleaseKeyHandling? ReleaseKeyHandlingMode => ReleaseKeyHandlingNames.TryParse(ReleaseKeyHandling);
+
+    /// <summary>
+    /// The type of new KPS signing keys: <c>ec-p256</c> (ES256 rolled key protectors; what init writes unless told
+    /// otherwise), <c>rsa-2048</c>, <c>rsa-3072</c> or <c>rsa-4096</c> (RS256). Absent in folders made before the setting
+    /// existed: their new signing keys stay RSA-2048 (<see cref="KpsSigningKeyAlgorithms.Legacy"/>). Existing keys keep
+    /// their type either way.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? KpsSigningKeyAlgorithm { get; init; }
+
+    /// <summary>How this node makes new fabric keys (<see cref="KpsSigningKeyAlgorithm"/>, or the legacy type when absent).</summary>
+    [JsonIgnore]
+    public FabricKeyOptions FabricKeyOptions =>
+        new(KpsSigningKeyAlgorithms.TryParse(KpsSigningKeyAlgorithm) ?? KpsSigningKeyAlgorithms.Legacy);
 
     public static string PathIn(string dataDirectory) => Path.Combine(dataDirectory, FileName);
 
@@ -77,6 +92,12 @@ public sealed record HgsConfiguration(
         {
             throw new HgsConfigurationException("releaseKeyHandling",
                 $"{path}: releaseKeyHandling '{handling}' is not {ReleaseKeyHandlingNames.HsmOnly} or {ReleaseKeyHandlingNames.AllowMemory}.");
+        }
+
+        if (configuration.KpsSigningKeyAlgorithm is { } signing && KpsSigningKeyAlgorithms.TryParse(signing) is null)
+        {
+            throw new HgsConfigurationException("kpsSigningKeyAlgorithm",
+                $"{path}: kpsSigningKeyAlgorithm '{signing}' is not one of {string.Join(", ", KpsSigningKeyAlgorithms.Names)}.");
         }
 
         return configuration;

@@ -13,8 +13,10 @@ namespace OpenHgs.Server.Hosting;
 
 /// <summary>What <c>hgs server init</c> was asked to set up; <paramref name="Tls"/> is stored in hgs.json for <c>server run</c>.</summary>
 /// <param name="ReleaseKeyHandling">Written to hgs.json; null: the default for the store (<see cref="HgsRuntime.DefaultReleaseKeyHandling"/>).</param>
+/// <param name="KpsSigningKeyAlgorithm">The KPS signing key type, written to hgs.json (<c>kpsSigningKeyAlgorithm</c>); null: EC P-256 (<see cref="KpsSigningKeyAlgorithms.Default"/>).</param>
 public sealed record InitRequest(
-    string DataDirectory, string KeyStoreUri, string Database, string FabricName, bool Production, TlsSettings? Tls = null, ReleaseKeyHandling? ReleaseKeyHandling = null);
+    string DataDirectory, string KeyStoreUri, string Database, string FabricName, bool Production, TlsSettings? Tls = null, ReleaseKeyHandling? ReleaseKeyHandling = null,
+    KeyAlgorithm? KpsSigningKeyAlgorithm = null);
 
 /// <summary>
 /// What init produced: the keys, and where the admin credential was written (the credential itself is only in
@@ -68,13 +70,24 @@ public static class HgsInitializer
             // An existing folder becomes the data folder: only its owner may enter it (a failure stops init, nothing written).
             File.SetUnixFileMode(data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
-        var configuration = new HgsConfiguration(1, request.KeyStoreUri, request.Database, tls);
+        var signingAlgorithm = request.KpsSigningKeyAlgorithm ?? KpsSigningKeyAlgorithms.Default;
+        var configuration = new HgsConfiguration(1, request.KeyStoreUri, request.Database, tls)
+        {
+            // Throws for a type that is no KPS signing key type, before anything is created.
+            KpsSigningKeyAlgorithm = KpsSigningKeyAlgorithms.ToName(signingAlgorithm),
+        };
         IKeyStore? store = null;
         var createdKeys = new List<string>();
         bool createdCheckpointKey = false;
         try
         {
             store = HgsRuntime.OpenKeyStore(configuration, data, request.Production, loggers ?? NullLoggerFactory.Instance, time);
+            if (!store.Capabilities.Algorithms.Contains(signingAlgorithm))
+            {
+                throw new HgsConfigurationException("kpsSigningKeyAlgorithm",
+                    $"The {store.Kind} key store cannot generate {configuration.KpsSigningKeyAlgorithm} keys; choose another KPS signing key type ({string.Join(", ", KpsSigningKeyAlgorithms.Names)}).");
+            }
+
             var handling = HgsRuntime.TransportKeyHandlingFor(store, configuration, request.ReleaseKeyHandling, request.Production);
             configuration = configuration with { ReleaseKeyHandling = handling.Mode.ToName() };
             using var database = HgsRuntime.OpenDatabase(configuration, data, time, new KeyStoreRowAuthenticator(store));
@@ -106,7 +119,7 @@ public static class HgsInitializer
                     ("keyStore", store.Kind), ("database", database.Provider))).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);
 
-            var keys = new FabricKeyManager(store, database, time, NullLogger<FabricKeyManager>.Instance);
+            var keys = new FabricKeyManager(store, database, time, NullLogger<FabricKeyManager>.Instance, configuration.FabricKeyOptions);
             await keys.InitializeAsync(cancellationToken).ConfigureAwait(false);
             createdKeys.AddRange((await keys.GetSnapshotAsync(cancellationToken).ConfigureAwait(false)).Keys.Select(k => k.Record.Label));
             // Signs audit checkpoints (AuditCheckpointer). A token that already holds one (a fabric set up on it before) keeps it.

@@ -76,6 +76,8 @@ public static partial class HgsServer
         // stops the start in production.
         services.AddSingleton(provider => HgsRuntime.TransportKeyHandlingFor(
             provider.GetRequiredService<IKeyStore>(), configuration, options.ReleaseKeyHandling, options.Production));
+        // New KPS signing keys: hgs.json's kpsSigningKeyAlgorithm (validated when the file was loaded), RSA-2048 when absent.
+        services.AddSingleton(configuration.FabricKeyOptions);
         services.AddSingleton<FabricKeyManager>();
         services.AddSingleton<SettingsService>();
         services.AddSingleton<AdminCredential>();

@@ -13,11 +13,11 @@ namespace OpenHgs.Service.KeyProtection;
 /// <summary>
 /// Key release (HGS key protection service). A release is answered only after, in order: the health
 /// certificate validates (trusted attestation signer, validity window, deny date); the key protector's
-/// signatures chain to its owner; it holds a wrapping for an enabled KPS encryption key; that wrapping
+/// signatures chain to its owner (verified once per release); it holds a wrapping for an enabled KPS encryption key; that wrapping
 /// unwraps inside the key store and the transport key's HMAC over the payload verifies. The transport key
 /// is then re-wrapped to the health certificate's key, an egress key protector is rolled with a fresh
 /// transport key (also wrapped to the health certificate's key when the host asks for it, so the VM can move
-/// to it), and the audit record is committed — only then does anything leave. Every refusal is audited too
+/// to it) and signed by the KPS signing key (RS256 or, with an EC P-256 key, ES256), and the audit record is committed — only then does anything leave. Every refusal is audited too
 /// (refusal lane); a release that fails because the database or key store is unavailable leaves a record with
 /// outcome error and the 503 code (<see cref="AuditWriter.RecordError"/>).
 /// Plaintext transport keys are zeroed as soon as they are no longer needed. Where the VM's transport key may be
@@ -115,7 +115,9 @@ public sealed partial class KeyReleaseService(
         byte[] freshKey = RandomNumberGenerator.GetBytes(32);
         try
         {
-            var egress = Guard(() => KeyProtectorBuilder.Roll(protector, freshKey, signingKey.Rsa, wrapping.Id));
+            // RS256 with an RSA KPS signing key, ES256 with an EC P-256 one. The protector was verified once above; Roll
+            // does not verify it again, and of what it made checks only its own new signature.
+            var egress = Guard(() => KeyProtectorBuilder.Roll(protector, freshKey, signingKey.Key, wrapping.Id));
             byte[]? egressWrapped = request.IncludeEgressTransportKey ? WrapToHost(health.HostEncryptionPublicKey, freshKey) : null;
             return new ReleasedKey(algorithm, wrapped, egress.ToJson(), egressWrapped);
         }

@@ -6,7 +6,8 @@ namespace OpenHgs.Service.Keys;
 /// <summary>
 /// Certificates for the fabric's keys. Signing keys (KPS signing, attestation signer) get self-signed CA
 /// certificates (path length 0); KPS encryption keys get keyEncipherment certificates issued by the
-/// primary KPS signing key, which is what makes the fabric a guardian tenants can wrap to.
+/// primary KPS signing key (RSA or EC P-256: the certificate signature is then sha256WithRSAEncryption or
+/// ecdsa-with-SHA256), which is what makes the fabric a guardian tenants can wrap to.
 /// </summary>
 internal static class FabricCertificates
 {
@@ -24,12 +25,11 @@ internal static class FabricCertificates
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        var generator = key is RSA r ? X509SignatureGenerator.CreateForRSA(r, RSASignaturePadding.Pkcs1) : X509SignatureGenerator.CreateForECDsa((ECDsa)key);
-        using var certificate = request.Create(subject, generator, now.AddMinutes(-5), now + Validity, Serial());
+        using var certificate = request.Create(subject, Generator(key), now.AddMinutes(-5), now + Validity, Serial());
         return certificate.RawData;
     }
 
-    public static byte[] IssueEncryption(string commonName, RSA encryptionKey, X509Certificate2 issuerCertificate, RSA issuerKey, DateTimeOffset now)
+    public static byte[] IssueEncryption(string commonName, RSA encryptionKey, X509Certificate2 issuerCertificate, AsymmetricAlgorithm issuerKey, DateTimeOffset now)
     {
         var request = new CertificateRequest(Name(commonName), encryptionKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
@@ -37,9 +37,17 @@ internal static class FabricCertificates
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuerCertificate, true, false));
         var notAfter = now + Validity < issuerCertificate.NotAfter ? now + Validity : new DateTimeOffset(issuerCertificate.NotAfter);
-        using var certificate = request.Create(issuerCertificate.SubjectName, X509SignatureGenerator.CreateForRSA(issuerKey, RSASignaturePadding.Pkcs1), now.AddMinutes(-5), notAfter, Serial());
+        using var certificate = request.Create(issuerCertificate.SubjectName, Generator(issuerKey), now.AddMinutes(-5), notAfter, Serial());
         return certificate.RawData;
     }
+
+    /// <summary>RSASSA-PKCS1-v1_5 for an RSA key, ECDSA for an EC one (both with the request's SHA-256).</summary>
+    private static X509SignatureGenerator Generator(AsymmetricAlgorithm key) => key switch
+    {
+        RSA rsa => X509SignatureGenerator.CreateForRSA(rsa, RSASignaturePadding.Pkcs1),
+        ECDsa ec => X509SignatureGenerator.CreateForECDsa(ec),
+        _ => throw new ArgumentException("Unsupported key type.", nameof(key)),
+    };
 
     private static X500DistinguishedName Name(string commonName)
     {

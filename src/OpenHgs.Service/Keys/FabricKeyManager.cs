@@ -12,10 +12,13 @@ namespace OpenHgs.Service.Keys;
 /// The fabric's keys (HGS Add/Set/Remove-HgsKeyProtectionCertificate): generates them inside the key store,
 /// issues their certificates, keeps one primary per role, enables, disables and removes them, and exports
 /// the fabric guardian. Reads come from a snapshot refreshed every few seconds (and at once after a local
-/// change), so the release path does not query the database for keys.
+/// change), so the release path does not query the database for keys. New KPS signing keys are of the type
+/// <paramref name="options"/> names (EC P-256 unless told otherwise); encryption keys are always RSA (they wrap).
 /// </summary>
-public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase database, TimeProvider time, ILogger<FabricKeyManager> logger)
+public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase database, TimeProvider time, ILogger<FabricKeyManager> logger, FabricKeyOptions? options = null)
 {
+    private readonly FabricKeyOptions _options = Validated(options ?? FabricKeyOptions.Default);
+
     private static readonly TimeSpan SnapshotLifetime = TimeSpan.FromSeconds(5);
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private CachedSnapshot? _cached;
@@ -81,7 +84,12 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
         string id = $"{Prefix(role)}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
         string label = "openhgs-" + id;
         var now = time.GetUtcNow();
-        var algorithm = role == FabricKeyRole.AttestationSigner ? KeyAlgorithm.EcP256 : KeyAlgorithm.Rsa2048;
+        var algorithm = role switch
+        {
+            FabricKeyRole.AttestationSigner => KeyAlgorithm.EcP256,
+            FabricKeyRole.Signing => _options.KpsSigningKeyAlgorithm,
+            _ => KeyAlgorithm.Rsa2048,
+        };
         var usage = role == FabricKeyRole.Encryption ? KeyUsage.Decrypt : KeyUsage.Sign;
         var stored = store.CreateKey(new CreateKeyRequest(label, algorithm, usage));
         byte[] certificate;
@@ -248,11 +256,11 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
                 var signer = snapshot.Primary(FabricKeyRole.Signing);
                 using (var encryptionKey = new KeyStoreRsa(store, stored))
                 {
-                    return FabricCertificates.IssueEncryption($"OpenHGS KPS encryption {id}", encryptionKey, signer.Certificate, signer.Rsa, now);
+                    return FabricCertificates.IssueEncryption($"OpenHGS KPS encryption {id}", encryptionKey, signer.Certificate, signer.Key, now);
                 }
 
             case FabricKeyRole.Signing:
-                using (var signingKey = new KeyStoreRsa(store, stored))
+                using (AsymmetricAlgorithm signingKey = stored.Algorithm.IsRsa() ? new KeyStoreRsa(store, stored) : new KeyStoreECDsa(store, stored))
                 {
                     return FabricCertificates.IssueSelfSigned($"OpenHGS KPS signing {id}", signingKey, now);
                 }
@@ -284,6 +292,13 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
         }, cancellationToken).ConfigureAwait(false);
         Invalidate();
         LogKeyChanged(logger, id, auditEvent);
+    }
+
+    private static FabricKeyOptions Validated(FabricKeyOptions options)
+    {
+        // Throws for a type that cannot sign key protectors (EC P-384 and anything else).
+        _ = KpsSigningKeyAlgorithms.ToName(options.KpsSigningKeyAlgorithm);
+        return options;
     }
 
     private static string Prefix(FabricKeyRole role) => role switch

@@ -72,10 +72,11 @@ public sealed class ServiceHarness : IAsyncDisposable
     public string? PostgresConnectionString { get; }
 
     /// <param name="releaseKeyHandling">Written to hgs.json by init; null: the default for the store.</param>
+    /// <param name="kpsSigningKey">The KPS signing key type init creates; null: init's default (EC P-256).</param>
     public static async Task<ServiceHarness> StartAsync(
         StoreKind kind = StoreKind.Software, DatabaseKind database = DatabaseKind.Sqlite, PostgresServer? postgresServer = null, string fabricName = "Test fabric",
         ReleaseKeyHandling? releaseKeyHandling = null, Func<OpenHgs.Crypto.IKeyStore, OpenHgs.Crypto.IKeyStore>? keyStoreDecorator = null,
-        ClientRateLimit? rateLimit = null, MetricsExposure? metrics = null, bool benchHttpFloor = false)
+        ClientRateLimit? rateLimit = null, MetricsExposure? metrics = null, bool benchHttpFloor = false, OpenHgs.Crypto.KeyAlgorithm? kpsSigningKey = null)
     {
         string? postgres = database == DatabaseKind.Postgres ? (postgresServer ?? PostgresServer.Instance).CreateDatabase("e2e") : null;
         string root = Directory.CreateTempSubdirectory("openhgs-e2e-").FullName;
@@ -84,7 +85,7 @@ public sealed class ServiceHarness : IAsyncDisposable
         string keyStore = hsm?.KeyStoreUri ?? SoftwareKeyStoreProvider.DefaultUri;
         var time = new ShiftableTime();
         var init = await HgsInitializer.InitializeAsync(
-            new InitRequest(data, keyStore, postgres is null ? "sqlite:hgs.db" : "postgres:" + postgres, fabricName, false, ReleaseKeyHandling: releaseKeyHandling), time, CancellationToken.None);
+            new InitRequest(data, keyStore, postgres is null ? "sqlite:hgs.db" : "postgres:" + postgres, fabricName, false, ReleaseKeyHandling: releaseKeyHandling, KpsSigningKeyAlgorithm: kpsSigningKey), time, CancellationToken.None);
         var app = await HgsServer.BuildAsync(new HgsServerOptions
         {
             DataDirectory = data,

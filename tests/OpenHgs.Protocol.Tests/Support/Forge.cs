@@ -49,13 +49,13 @@ internal static class Forge
         return buffer.WrittenSpan.ToArray();
     }
 
-    public static byte[] Envelope(ReadOnlySpan<byte> payload, KeyProtectorSignature guardianSignature, KeyProtectorSignature transportKeySignature)
+    public static byte[] Envelope(ReadOnlySpan<byte> payload, KeyProtectorSignature guardianSignature, KeyProtectorSignature transportKeySignature, int version = 1)
     {
         var buffer = new ArrayBufferWriter<byte>();
         using (var writer = new Utf8JsonWriter(buffer, Compact))
         {
             writer.WriteStartObject();
-            writer.WriteNumber("version", 1);
+            writer.WriteNumber("version", version);
             writer.WriteString("payload", Base64Url.Encode(payload));
             writer.WriteStartObject("guardianSignature");
             writer.WriteString("wrappingId", guardianSignature.WrappingId);

@@ -54,6 +54,27 @@ public sealed class FabricKeyManagerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_kps_signing_key_is_ec_p256_by_default_and_rsa_when_configured()
+    {
+        // Default (new installations): EC P-256, and the encryption certificate it issues is ecdsa-with-SHA256.
+        var snapshot = await _keys.GetSnapshotAsync(CancellationToken.None);
+        Assert.Equal(KeyAlgorithm.EcP256, _store.FindKey(snapshot.Primary(FabricKeyRole.Signing).Record.Label)!.Algorithm);
+        Assert.Equal("1.2.840.10045.4.3.2", snapshot.Primary(FabricKeyRole.Encryption).Certificate.SignatureAlgorithm.Value);
+        (await _keys.ExportGuardianAsync("Fabric", CancellationToken.None)).Validate();
+
+        // Configured RSA: a new signing key is RSA, and an encryption key it issues (once primary) is signed RS256.
+        var rsaKeys = new FabricKeyManager(_store, _database, TimeProvider.System, NullLogger<FabricKeyManager>.Instance, new FabricKeyOptions(KeyAlgorithm.Rsa2048));
+        var rsaSigning = await rsaKeys.AddAsync(FabricKeyRole.Signing, CancellationToken.None);
+        Assert.Equal(KeyAlgorithm.Rsa2048, _store.FindKey(rsaSigning.Label)!.Algorithm);
+        await rsaKeys.SetPrimaryAsync(rsaSigning.Id, CancellationToken.None);
+        var encryption = await rsaKeys.AddAsync(FabricKeyRole.Encryption, CancellationToken.None);
+        using var certificate = X509CertificateLoader.LoadCertificate(encryption.Certificate);
+        Assert.Equal("1.2.840.113549.1.1.11", certificate.SignatureAlgorithm.Value);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new FabricKeyManager(_store, _database, TimeProvider.System, NullLogger<FabricKeyManager>.Instance, new FabricKeyOptions(KeyAlgorithm.EcP384)));
+    }
+
+    [Fact]
     public async Task Exported_guardian_is_valid_metadata_issued_by_the_signing_key()
     {
         var metadata = await _keys.ExportGuardianAsync("Fabric", CancellationToken.None);
