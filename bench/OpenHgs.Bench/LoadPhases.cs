@@ -27,14 +27,14 @@ public sealed class LoadPhases(
         progress.Info($"  CPU per release: service {releaseCost.ServerCpuMsPerOp:F2} ms (token math + HTTP + JSON + certificate/signature checks), load generator {releaseCost.ClientCpuMsPerOp:F2} ms; service kept {releaseCost.ServerCoresBusy:F2} of {Environment.ProcessorCount} cores busy");
         progress.Info($"  limit: {Limit(release.PerSecond, hsm.ReleaseCeilingPerSecond, audit.Batched16RecordsPerSecond, releaseCost)}");
 
-        progress.Step($"attestation: challenge + attest (health certificate signed in the token), closed loop at concurrency {string.Join('/', options.Concurrency)}");
+        progress.Step($"attestation: attest over the previous verdict's nextChallenge (health certificate signed in the token), closed loop at concurrency {string.Join('/', options.Concurrency)}");
         var (attest, attestCost) = await SweepAsync("attest", json, (worker, ct) => wire.AttestAsync(hosts[worker % hosts.Count], ct)).ConfigureAwait(false);
         double attestVsSign = attest.PerSecond / hsm.AttestationSignPerSecond;
         Record(json, "attest", attest, attestCost, ("attest_vs_hsm_sign", attestVsSign, 4));
         progress.Info($"attest_per_s = {attest.PerSecond:F0} at concurrency {attest.Concurrency} (p50 {attest.P50Ms:F1} ms, p99 {attest.P99Ms:F1} ms); attest_vs_hsm_sign = {attestVsSign:F4} (aim ≥ 0.5)");
-        progress.Info($"  per attestation: 2 HTTP round trips and 2 durable commits (nonce insert at challenge; nonce consume + audit record at attest, the evidence checked and the ECDSA signature made before that write transaction); 1 ECDSA signature in the token (≈{1000 / (hsm.AttestationSignPerSecond / hsm.Threads):F3} ms of one core)");
-        progress.Info($"  commit ceiling ≈ {audit.ConcurrentPerSecond / 2:F0} attestations/s (2 serialised commits each); CPU per attestation: service {attestCost.ServerCpuMsPerOp:F2} ms, load generator {attestCost.ClientCpuMsPerOp:F2} ms (evidence signature, JSON)");
-        progress.Info($"  limit: {Limit(attest.PerSecond, hsm.AttestationSignPerSecond, audit.ConcurrentPerSecond / 2, attestCost)}");
+        progress.Info($"  per attestation: 1 HTTP round trip and 1 durable commit (stateless MAC'd challenge from the previous verdict; used-nonce row + audit record at attest, the evidence checked and the ECDSA signature made before that write transaction); 1 ECDSA signature in the token (≈{1000 / (hsm.AttestationSignPerSecond / hsm.Threads):F3} ms of one core)");
+        progress.Info($"  commit ceiling ≈ {audit.ConcurrentPerSecond:F0} attestations/s (1 commit each); CPU per attestation: service {attestCost.ServerCpuMsPerOp:F2} ms, load generator {attestCost.ClientCpuMsPerOp:F2} ms (evidence signature, JSON)");
+        progress.Info($"  limit: {Limit(attest.PerSecond, hsm.AttestationSignPerSecond, audit.ConcurrentPerSecond, attestCost)}");
     }
 
     private async Task<(LoadResult Best, PhaseCost Cost)> SweepAsync(string name, JsonObject json, Func<int, CancellationToken, Task> operation)

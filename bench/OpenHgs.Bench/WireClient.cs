@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -12,6 +13,9 @@ namespace OpenHgs.Bench;
 public sealed class WireClient(HttpClient http)
 {
     private static readonly MediaTypeHeaderValue Json = new("application/json");
+
+    /// <summary>Challenges from earlier attestations' <c>nextChallenge</c>: challenges are not bound to a host, so any worker may answer one.</summary>
+    private readonly ConcurrentQueue<ChallengeResponse> _next = new();
 
     /// <summary>An HttpClient for <paramref name="baseAddress"/> whose pool allows <paramref name="connections"/> concurrent requests.</summary>
     public static HttpClient CreateHttp(Uri baseAddress, int connections) =>
@@ -28,17 +32,25 @@ public sealed class WireClient(HttpClient http)
             Timeout = TimeSpan.FromSeconds(30),
         };
 
-    /// <summary>Challenge, sign the evidence, attest: returns the health certificate (DER). Throws unless Passed.</summary>
+    /// <summary>
+    /// Sign the evidence over a challenge, attest: returns the health certificate (DER). Throws unless Passed. The
+    /// challenge is an earlier verdict's unexpired <c>nextChallenge</c> (as a guarded host renewing its certificate
+    /// does: one round trip per attestation), else a fresh <c>POST /attestation/v1/challenge</c>.
+    /// </summary>
     public async Task<byte[]> AttestAsync(BenchHost host, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(host);
-        byte[] nonce;
-        using (var challenge = await http.PostAsync(new Uri("attestation/v1/challenge", UriKind.Relative), null, cancellationToken).ConfigureAwait(false))
+        ChallengeResponse? challenge = null;
+        while (_next.TryDequeue(out var saved))
         {
-            await EnsureAsync(challenge, "challenge", cancellationToken).ConfigureAwait(false);
-            var body = await challenge.Content.ReadFromJsonAsync(WireJson.Default.ChallengeResponse, cancellationToken).ConfigureAwait(false);
-            nonce = Base64Url.DecodeFromChars(body!.Nonce);
+            if (saved.ExpiresAt > DateTimeOffset.UtcNow.AddSeconds(30))
+            {
+                challenge = saved;
+                break;
+            }
         }
+
+        byte[] nonce = Base64Url.DecodeFromChars((challenge ?? await ChallengeAsync(cancellationToken).ConfigureAwait(false)).Nonce);
 
         byte[] signature = host.Signing.SignData(HostKeyEvidenceMessage.Build(nonce, host.EncryptionPublicKey), HashAlgorithmName.SHA256);
         var request = new AttestRequest(
@@ -49,6 +61,11 @@ public sealed class WireClient(HttpClient http)
         using var attest = await http.PostAsync(new Uri("attestation/v1/attest", UriKind.Relative), content, cancellationToken).ConfigureAwait(false);
         await EnsureAsync(attest, "attest", cancellationToken).ConfigureAwait(false);
         var verdict = await attest.Content.ReadFromJsonAsync(WireJson.Default.AttestResponse, cancellationToken).ConfigureAwait(false);
+        if (verdict?.NextChallenge is { } next)
+        {
+            _next.Enqueue(next);
+        }
+
         return verdict is { Status: "Passed", HealthCertificate: { } certificate }
             ? Convert.FromBase64String(certificate)
             : throw new InvalidOperationException($"attestation answered {verdict?.Status}");
