@@ -147,7 +147,7 @@ public sealed class TpmLoadPhase(
 
     private void Explain(JsonObject json, LoadResult best, PhaseCost cost, TpmStages stages, int requestBytes, double vsSign)
     {
-        progress.Info($"tpm_attest_per_s = {best.PerSecond:F0} at concurrency {best.Concurrency} (p50 {best.P50Ms:F1} ms, p99 {best.P99Ms:F1} ms); tpm_attest_vs_hsm_sign = {vsSign:F4}; {Interlocked.Read(ref _prepared)} prepared, {Interlocked.Read(ref _submitted)} submitted, {Interlocked.Read(ref _failures)} failed; oldest nonce used {TimeSpan.FromTicks(Interlocked.Read(ref _oldestNonceTicks)).TotalSeconds:F0} s after it was issued (lifetime {OpenHgs.Service.Attestation.AttestationService.NonceLifetime.TotalMinutes:F0} min)");
+        progress.Info($"tpm_attest_per_s = {best.PerSecond:F0} at concurrency {best.Concurrency} (p50 {best.P50Ms:F1} ms, p99 {best.P99Ms:F1} ms); tpm_attest_vs_hsm_sign = {vsSign:F4}; {Interlocked.Read(ref _prepared)} prepared, {Interlocked.Read(ref _submitted)} submitted, {Interlocked.Read(ref _failures)} failed; oldest nonce used {TimeSpan.FromTicks(Interlocked.Read(ref _oldestNonceTicks)).TotalSeconds:F0} s after it was issued (lifetime {OpenHgs.Service.Attestation.AttestationChallenges.Lifetime.TotalMinutes:F0} min)");
         if (_firstFailure is not null)
         {
             progress.Info($"  first failure: {_firstFailure}");
