@@ -31,15 +31,15 @@ public sealed class LoadPhases(
         var releaseShape = await wire.ReleaseShapeAsync(releaseBody, cancellationToken).ConfigureAwait(false);
         await ceilings.HttpFloorAsync(json, "release", releaseShape, release.Concurrency, release.PerSecond).ConfigureAwait(false);
 
-        progress.Step($"attestation: challenge + attest (health certificate signed in the token), closed loop at concurrency {string.Join('/', options.Concurrency)}");
+        progress.Step($"attestation: attest over the previous verdict's nextChallenge (health certificate signed in the token), closed loop at concurrency {string.Join('/', options.Concurrency)}");
         var (attest, attestCost) = await SweepAsync("attest", json, (worker, ct) => wire.AttestAsync(hosts[worker % hosts.Count], ct)).ConfigureAwait(false);
         double attestVsSign = attest.PerSecond / hsm.AttestationSignPerSecond;
         Record(json, "attest", attest, attestCost, ("attest_vs_hsm_sign", attestVsSign, 4));
         progress.Info($"attest_per_s = {attest.PerSecond:F0} at concurrency {attest.Concurrency} (p50 {attest.P50Ms:F1} ms, p99 {attest.P99Ms:F1} ms); attest_vs_hsm_sign = {attestVsSign:F4} (aim ≥ 0.5)");
-        progress.Info($"  per attestation: 2 HTTP round trips and 2 durable commits (nonce insert at challenge; nonce consume + audit record at attest, the evidence checked and the ECDSA signature made before that write transaction); 1 ECDSA signature in the token (≈{1000 / (hsm.AttestationSignPerSecond / hsm.Threads):F3} ms of one core)");
-        progress.Info($"  commit ceiling ≈ {audit.ConcurrentPerSecond / 2:F0} attestations/s (2 serialised commits each); CPU per attestation: service {attestCost.ServerCpuMsPerOp:F2} ms, load generator {attestCost.ClientCpuMsPerOp:F2} ms (evidence signature, JSON)");
-        progress.Info($"  limit: {Limit(attest.PerSecond, hsm.AttestationSignPerSecond, audit.ConcurrentPerSecond / 2, attestCost)}");
-        progress.Step($"attestation ceilings, side by side: token ceiling and HTTP floor (challenge-sized and attest-sized exchanges), at concurrency {attest.Concurrency}");
+        progress.Info($"  per attestation: 1 HTTP round trip and 1 durable commit (stateless MAC'd challenge from the previous verdict; used-nonce row + audit record at attest, the evidence checked and the ECDSA signature made before that write transaction); 1 ECDSA signature in the token (≈{1000 / (hsm.AttestationSignPerSecond / hsm.Threads):F3} ms of one core)");
+        progress.Info($"  commit ceiling ≈ {audit.ConcurrentPerSecond:F0} attestations/s (1 commit each); CPU per attestation: service {attestCost.ServerCpuMsPerOp:F2} ms, load generator {attestCost.ClientCpuMsPerOp:F2} ms (evidence signature, JSON)");
+        progress.Info($"  limit: {Limit(attest.PerSecond, hsm.AttestationSignPerSecond, audit.ConcurrentPerSecond, attestCost)}");
+        progress.Step($"attestation ceilings, side by side: token ceiling and HTTP floor (attest-sized exchanges: one per attestation in the steady state), at concurrency {attest.Concurrency}");
         ceilings.TokenCeiling(json, "attestation", ceilings.Token.Attestation(TokenCeilingBench.HostKeyAttestationRowMacs), attest.Concurrency, attest.PerSecond);
         var attestShape = await wire.AttestShapeAsync(hosts[0], cancellationToken).ConfigureAwait(false);
         await ceilings.HttpFloorAsync(json, "attestation", attestShape, attest.Concurrency, attest.PerSecond).ConfigureAwait(false);

@@ -84,7 +84,7 @@ public sealed class TpmLoadPhase(
             double setupSeconds = Stopwatch.GetElapsedTime(setupStart).TotalSeconds;
             progress.Info($"EK CA roots and the {EventLogName} baseline registered, hosts enrolled (hosts add-tpm + AK activation) and each attested once through the real client (hgs client attest: {clientEvidenceMs:F1} ms to make the evidence); setup {setupSeconds:F1} s in all");
 
-            byte[] stageNonce = RandomNumberGenerator.GetBytes(32);
+            byte[] stageNonce = RandomNumberGenerator.GetBytes(40);   // the wire nonce's length (AttestationChallenges.NonceBytes)
             var stageEvidence = _sessions[0].Attest(stageNonce);
             var stages = TpmStageBench.Run(JsonSerializer.SerializeToUtf8Bytes(baseline, WireJson.Default.BaselineDocument), stageEvidence, stageNonce, TimeSpan.FromSeconds(options.Quick ? 0.1 : 0.3));
             int requestBytes = WireClient.AttestBody(new AttestRequest(Base64Url.EncodeToString(stageNonce), Tpm: stageEvidence)).Length;
@@ -149,15 +149,15 @@ public sealed class TpmLoadPhase(
 
     private void Explain(JsonObject json, LoadResult best, PhaseCost cost, TpmStages stages, int requestBytes, double vsSign)
     {
-        progress.Info($"tpm_attest_per_s = {best.PerSecond:F0} at concurrency {best.Concurrency} (p50 {best.P50Ms:F1} ms, p99 {best.P99Ms:F1} ms); tpm_attest_vs_hsm_sign = {vsSign:F4}; {Interlocked.Read(ref _prepared)} prepared, {Interlocked.Read(ref _submitted)} submitted, {Interlocked.Read(ref _failures)} failed; oldest nonce used {TimeSpan.FromTicks(Interlocked.Read(ref _oldestNonceTicks)).TotalSeconds:F0} s after it was issued (lifetime {OpenHgs.Service.Attestation.AttestationService.NonceLifetime.TotalMinutes:F0} min)");
+        progress.Info($"tpm_attest_per_s = {best.PerSecond:F0} at concurrency {best.Concurrency} (p50 {best.P50Ms:F1} ms, p99 {best.P99Ms:F1} ms); tpm_attest_vs_hsm_sign = {vsSign:F4}; {Interlocked.Read(ref _prepared)} prepared, {Interlocked.Read(ref _submitted)} submitted, {Interlocked.Read(ref _failures)} failed; oldest nonce used {TimeSpan.FromTicks(Interlocked.Read(ref _oldestNonceTicks)).TotalSeconds:F0} s after it was issued (lifetime {OpenHgs.Service.Attestation.AttestationChallenges.Lifetime.TotalMinutes:F0} min)");
         if (_firstFailure is not null)
         {
             progress.Info($"  first failure: {_firstFailure}");
         }
 
         double hostKeyCpu = json["attest_server_cpu_ms"]?.GetValue<double>() ?? double.NaN;
-        progress.Info($"  per TPM attestation (challenge already fetched): 1 HTTP round trip with a {requestBytes / 1024.0:F0} KB request (the event log is most of it), 1 durable commit (nonce consume + audit record), 1 ECDSA signature in the token; service CPU {cost.ServerCpuMsPerOp:F2} ms (a host-key attestation, challenge included: {hostKeyCpu:F2} ms), load generator {cost.ClientCpuMsPerOp:F2} ms");
-        progress.Info($"  the service checks the evidence before its write transaction ({stages.TotalMs:F2} ms of CPU measured above, with the policy set cached per policy version, so re-reading the baselines ({stages.LoadBaselinesMs:F2} ms) happens once per version, not per attestation); the transaction only consumes the nonce, re-checks version, host and AK, and appends the audit record");
+        progress.Info($"  per TPM attestation (challenge already fetched): 1 HTTP round trip with a {requestBytes / 1024.0:F0} KB request (the event log is most of it), 1 durable commit (used-nonce row + audit record), 1 ECDSA signature in the token; service CPU {cost.ServerCpuMsPerOp:F2} ms (a host-key attestation, challenge included: {hostKeyCpu:F2} ms), load generator {cost.ClientCpuMsPerOp:F2} ms");
+        progress.Info($"  the service checks the evidence before its write transaction ({stages.TotalMs:F2} ms of CPU measured above, with the policy set cached per policy version, so re-reading the baselines ({stages.LoadBaselinesMs:F2} ms) happens once per version, not per attestation); the transaction only records the nonce as used, re-checks version, host and AK, and appends the audit record");
         var more = new List<(string Name, double Value)>();
         if (databaseProvider != "sqlite")
         {

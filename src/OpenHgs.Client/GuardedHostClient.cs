@@ -33,6 +33,10 @@ public sealed class GuardedHostClient : IDisposable
     private readonly FailoverHttpClient _attestation;
     private readonly FailoverHttpClient _keyProtection;
     private readonly TimeProvider _time;
+    private ChallengeResponse? _nextChallenge;
+
+    /// <summary>A saved next challenge is used only with at least this much of its life left (evidence takes time to make; clocks differ).</summary>
+    public static readonly TimeSpan NextChallengeMargin = TimeSpan.FromSeconds(30);
 
     public GuardedHostClient(string stateDirectory, TimeProvider? time = null)
     {
@@ -49,12 +53,28 @@ public sealed class GuardedHostClient : IDisposable
     /// <summary>The TPM side of this host in TPM mode, else null.</summary>
     public TpmHostAgent? TpmAgent => _configuration.Tpm is { } tpm ? new TpmHostAgent(tpm, _stateDirectory) : null;
 
-    /// <summary>Challenge → evidence (host key or TPM, as configured) → verdict; a passed verdict's certificate is saved.</summary>
+    /// <summary>
+    /// Challenge → evidence (host key or TPM, as configured) → verdict; a passed verdict's certificate is saved. The
+    /// challenge is the previous attestation's <see cref="AttestResponse.NextChallenge"/> while it is unexpired (one round
+    /// trip per attestation), else a fresh <c>/challenge</c>; if the service refuses a saved challenge's nonce (expired by
+    /// its clock, or already used), the attestation is made once more over a fresh one.
+    /// </summary>
     public async Task<AttestOutcome> AttestAsync(CancellationToken cancellationToken)
     {
-        var challenge = await ChallengeAsync(cancellationToken).ConfigureAwait(false);
-        return await SubmitAsync(BuildEvidence(challenge), cancellationToken).ConfigureAwait(false);
+        var saved = TakeNextChallenge();
+        var outcome = await SubmitAsync(BuildEvidence(saved ?? await ChallengeAsync(cancellationToken).ConfigureAwait(false)), cancellationToken).ConfigureAwait(false);
+        if (saved is not null && outcome.Response.Reasons is [{ Code: "NonceExpired" or "NonceReplayed" or "NonceUnknown" }])
+        {
+            var fresh = TakeNextChallenge() ?? await ChallengeAsync(cancellationToken).ConfigureAwait(false);
+            outcome = await SubmitAsync(BuildEvidence(fresh), cancellationToken).ConfigureAwait(false);
+        }
+
+        return outcome;
     }
+
+    /// <summary>The saved next challenge if it has at least <see cref="NextChallengeMargin"/> left, else null; either way it is no longer saved (single use).</summary>
+    private ChallengeResponse? TakeNextChallenge() =>
+        Interlocked.Exchange(ref _nextChallenge, null) is { } next && next.ExpiresAt - NextChallengeMargin > _time.GetUtcNow() ? next : null;
 
     public Task<ChallengeResponse> ChallengeAsync(CancellationToken cancellationToken) =>
         _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/challenge", null, WireJson.Default.AttestRequest, WireJson.Default.ChallengeResponse, cancellationToken);
@@ -78,10 +98,11 @@ public sealed class GuardedHostClient : IDisposable
             Convert.ToBase64String(keys.SigningPublicKey), Convert.ToBase64String(encryptionKey), Convert.ToBase64String(signature)));
     }
 
-    /// <summary>Sends evidence; saves the health certificate when the verdict is Passed.</summary>
+    /// <summary>Sends evidence; saves the health certificate when the verdict is Passed, and the verdict's next challenge (in memory) for the next attestation.</summary>
     public async Task<AttestOutcome> SubmitAsync(AttestRequest request, CancellationToken cancellationToken)
     {
         var response = await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/attest", request, WireJson.Default.AttestRequest, WireJson.Default.AttestResponse, cancellationToken, 403).ConfigureAwait(false);
+        Volatile.Write(ref _nextChallenge, response.NextChallenge);
         byte[]? certificate = response.HealthCertificate is null ? null : Convert.FromBase64String(response.HealthCertificate);
         if (certificate is not null)
         {

@@ -42,7 +42,7 @@ public sealed class HgsSession
         Settings = new SettingsTable(command, mac);
         FabricKeys = new FabricKeyTable(command, mac);
         Hosts = new HostTable(command, mac, dialect);
-        Nonces = new NonceTable(command);
+        UsedNonces = new UsedNonceTable(command);
         Tpm = new TpmTable(command, mac, dialect);
         Policies = new PolicyTable(command, mac);
         Audit = new AuditTable(command, dialect, time);
@@ -57,7 +57,7 @@ public sealed class HgsSession
 
     public HostTable Hosts { get; }
 
-    public NonceTable Nonces { get; }
+    public UsedNonceTable UsedNonces { get; }
 
     public TpmTable Tpm { get; }
 

@@ -52,6 +52,11 @@ public abstract class SqlDialect
             CREATE TABLE audit_checkpoints (
                 seq BIGINT PRIMARY KEY, hash {Blob} NOT NULL, signed_at BIGINT NOT NULL, key_id {Blob} NOT NULL, signature {Blob} NOT NULL);
             """),
+        (StatelessChallengeVersion, """
+            DROP TABLE nonces;
+            CREATE TABLE used_nonces (nonce_hash TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
+            CREATE INDEX used_nonces_expiry ON used_nonces (expires_at);
+            """),
     ];
 
     /// <summary>
@@ -59,6 +64,13 @@ public abstract class SqlDialect
     /// has rows (a fabric from before row MACs) MACs those rows once, in the same transaction, and audits it.
     /// </summary>
     public const int RowMacVersion = 3;
+
+    /// <summary>
+    /// The migration to stateless challenges: the table of issued nonces goes (a challenge writes nothing; nonces
+    /// still outstanding from before simply no longer decode, and their hosts ask again) and the table of used nonces,
+    /// written by each attestation's one commit, takes its place.
+    /// </summary>
+    public const int StatelessChallengeVersion = 5;
 
     /// <summary>The newest migration this release has (the schema version a fully migrated database reports).</summary>
     public static int CurrentVersion { get; } = new SqliteDialect().Migrations[^1].Version;

@@ -75,15 +75,69 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
         byte[] nonce = await _raw.ChallengeAsync();
         Assert.Equal(200, (await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys))).Status);
         var replay = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
-        await AssertRefusedAsync(replay, "InvalidEvidence", "NonceUnknown");
+        await AssertRefusedAsync(replay, "InvalidEvidence", "NonceReplayed");
+    }
+
+    [Fact]
+    [Trait("Attack", "A01")]
+    public async Task Concurrent_uses_of_one_nonce_pass_exactly_once()
+    {
+        long audit = await _service.AuditCountAsync();
+        byte[] nonce = await _raw.ChallengeAsync();
+        var body = RawProtocol.Evidence(nonce, _keys);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Task.Run(() => _raw.AttestAsync(body))));
+        Assert.Single(answers, a => a.Status == 200);
+        Assert.All(answers.Where(a => a.Status != 200), a =>
+        {
+            Assert.Equal(403, a.Status);
+            Assert.Equal(["NonceReplayed"], RawProtocol.ReasonCodes(a));
+        });
+        Assert.Equal(1, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
+        Assert.Equal(audit + answers.Length, await _service.AuditCountAsync());   // every use audited, one commit each
     }
 
     [Fact]
     [Trait("Attack", "A02")]
     public async Task Nonce_never_issued_is_refused()
     {
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(RandomNumberGenerator.GetBytes(32), _keys));
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(RandomNumberGenerator.GetBytes(40), _keys));
         await AssertRefusedAsync(answer, "InvalidEvidence", "NonceUnknown");
+    }
+
+    [Theory]
+    [Trait("Attack", "A02")]
+    [InlineData(20)]   // the expiry: a host extending its nonce's life
+    [InlineData(39)]   // the MAC
+    public async Task Nonce_with_a_forged_mac_is_refused(int index)
+    {
+        byte[] nonce = await _raw.ChallengeAsync();
+        nonce[index] ^= 0x01;
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
+        await AssertRefusedAsync(answer, "InvalidEvidence", "NonceUnknown");
+        Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
+    }
+
+    [Fact]
+    public async Task Challenge_writes_nothing_and_the_verdict_carries_the_next_challenge()
+    {
+        long audit = await _service.AuditCountAsync();
+        byte[] nonce = await _raw.ChallengeAsync();
+        Assert.Equal(40, nonce.Length);
+        Assert.Equal(audit, await _service.AuditCountAsync());
+        Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
+
+        // One round trip per attestation: each verdict's nextChallenge answers the next attestation.
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(200, answer.Status);
+            var next = answer.Body.GetProperty("nextChallenge");
+            Assert.True(next.GetProperty("expiresAt").GetDateTimeOffset() > _service.Time.GetUtcNow());
+            answer = await _raw.AttestAsync(RawProtocol.Evidence(System.Buffers.Text.Base64Url.DecodeFromChars(next.GetProperty("nonce").GetString()), _keys));
+        }
+
+        Assert.Equal(200, answer.Status);
+        Assert.Equal(4, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
     }
 
     [Fact]
@@ -116,7 +170,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     public async Task Malformed_requests_get_a_problem_an_audit_record_and_change_nothing_else(string body, string code)
     {
         long audit = await _service.AuditCountAsync();
-        long nonces = await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces");
+        long nonces = await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces");
         var answer = await _raw.PostAsync("attestation/v1/attest", body);
         Assert.Equal(400, answer.Status);
         Assert.Equal(code, answer.Code);
@@ -124,7 +178,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
         // Nothing changes but the trail: probing the parser leaves exactly one refusal record naming the code.
         Assert.Equal(audit + 1, await _service.AuditCountAsync());
         await AssertNewestRefusalAsync(code);
-        Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces"));
+        Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
     }
 
     [Fact]
@@ -132,7 +186,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     public async Task Oversized_request_is_refused_with_413()
     {
         long audit = await _service.AuditCountAsync();
-        long nonces = await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces");
+        long nonces = await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces");
         var answer = await _raw.PostAsync("attestation/v1/attest", "{\"nonce\":\"" + new string('A', 600 * 1024) + "\"}");
         Assert.Equal(413, answer.Status);
         Assert.Equal("RequestTooLarge", answer.Code);
@@ -140,7 +194,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
         // Like any other bad input: one refusal record naming the code, no nonce consumed.
         Assert.Equal(audit + 1, await _service.AuditCountAsync());
         await AssertNewestRefusalAsync("RequestTooLarge");
-        Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces"));
+        Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
     }
 
     [Fact]

@@ -90,6 +90,18 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 clients.Add(client);
             }
 
+            // Stateless challenges across the cluster: a nonce one node minted is answered at another (every node
+            // derives the same challenge-MAC key from the HSMs' row-MAC key), and once used there a third refuses it.
+            using (var hostKeys = HostKeyPair.Load(Path.Combine(root, "host0", "keys")))
+            {
+                using var minter = new RawProtocol(urls[0]);
+                using var verifier = new RawProtocol(urls[1]);
+                using var third = new RawProtocol(urls[2]);
+                var evidence = RawProtocol.Evidence(await minter.ChallengeAsync(), hostKeys);
+                Assert.Equal(200, (await verifier.AttestAsync(evidence)).Status);
+                Assert.Equal(["NonceReplayed"], RawProtocol.ReasonCodes(await third.AttestAsync(evidence)));
+            }
+
             TimeSpan loadStart = clock.Elapsed;
             var answered = new ConcurrentBag<string>();
             var failures = new ConcurrentBag<string>();

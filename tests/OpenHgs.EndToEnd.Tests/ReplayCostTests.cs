@@ -45,7 +45,7 @@ public abstract class ReplayCostTests(DatabaseKind database) : IAsyncLifetime
         long audit = await _service.AuditCountAsync();
         var replay = await _raw.AttestAsync(body);
         Assert.Equal(403, replay.Status);
-        Assert.Equal(["NonceUnknown"], RawProtocol.ReasonCodes(replay));
+        Assert.Equal(["NonceReplayed"], RawProtocol.ReasonCodes(replay));
         Assert.Equal(afterFirst, _store.SignaturesExceptCheckpoints);
         Assert.Equal(audit + 1, await _service.AuditCountAsync());   // the refusal is still audited
     }
@@ -61,6 +61,6 @@ public abstract class ReplayCostTests(DatabaseKind database) : IAsyncLifetime
         Assert.Equal(403, answer.Status);
         Assert.Equal(["NonceExpired"], RawProtocol.ReasonCodes(answer));
         Assert.Equal(before, _store.SignaturesExceptCheckpoints);
-        Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM nonces"));   // still consumed
+        Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));   // refused by its own expiry: nothing to record
     }
 }

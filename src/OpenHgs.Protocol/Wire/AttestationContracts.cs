@@ -3,7 +3,11 @@ using System.Text;
 
 namespace OpenHgs.Protocol.Wire;
 
-/// <summary>Answer to <c>POST /attestation/v1/challenge</c>: a single-use 256-bit nonce (base64url) and its expiry.</summary>
+/// <summary>
+/// Answer to <c>POST /attestation/v1/challenge</c> (and an attestation's <see cref="AttestResponse.NextChallenge"/>): a
+/// single-use nonce (base64url, 40 bytes: 128 random bits, its expiry and the service's MAC over both) and its expiry.
+/// The host uses the nonce's bytes as they are (host-key message, TPM qualifying data); their layout is the service's business.
+/// </summary>
 public sealed record ChallengeResponse(string Nonce, DateTimeOffset ExpiresAt);
 
 /// <summary><c>POST /attestation/v1/attest</c>: evidence bound to a nonce. Exactly one evidence kind is present.</summary>
@@ -16,13 +20,17 @@ public sealed record AttestRequest(string Nonce, HostKeyEvidence? HostKey = null
 /// </summary>
 public sealed record HostKeyEvidence(string SigningPublicKey, string EncryptionPublicKey, string Signature);
 
-/// <summary>The attestation verdict: <c>Passed</c> with a certificate, or a failure status and every reason.</summary>
+/// <summary>
+/// The attestation verdict: <c>Passed</c> with a certificate, or a failure status and every reason; and a fresh
+/// challenge for the next attestation, so a host renewing its certificate needs one round trip per attestation.
+/// </summary>
 public sealed record AttestResponse(
     string Status,
     string? HealthCertificate,
     DateTimeOffset? ValidUntil,
     int PolicyVersion,
-    IReadOnlyList<AttestationReason> Reasons);
+    IReadOnlyList<AttestationReason> Reasons,
+    ChallengeResponse? NextChallenge = null);
 
 /// <summary>One named reason (Keylime-style): a stable code, a message, how bad, and whether the host can fix it by retrying.</summary>
 public sealed record AttestationReason(string Code, string Message, string Severity, bool Recoverable, string? Policy = null);

@@ -14,9 +14,11 @@ internal static class AttestationEndpoints
     public static void MapAttestationEndpoints(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/attestation/v1").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName).Problems(429, "RateLimited");
-        group.MapPost("/challenge", async (AttestationService service, CancellationToken ct) =>
-            Results.Json(await service.ChallengeAsync(ct).ConfigureAwait(false), WireJson.Default.ChallengeResponse))
-            .Answers<ChallengeResponse>();
+        group.MapPost("/challenge", (AttestationService service) => Results.Json(service.Challenge(), WireJson.Default.ChallengeResponse))
+            .Answers<ChallengeResponse>()
+            .WithDescription("A single-use nonce and its expiry (5 minutes). Stateless: nothing is written; the nonce carries its expiry and the "
+                + "service's MAC, and the attestation that answers it records it as used in its one commit. An attestation's answer "
+                + "carries nextChallenge, so a host attesting again needs no call here while that challenge is unexpired.");
 
         group.MapPost("/attest", async (HttpContext context, AttestationService service, AuditWriter audit, HgsMetrics metrics) =>
         {
@@ -28,10 +30,11 @@ internal static class AttestationEndpoints
             }, context.RequestAborted), v => v.Passed
                 ? (HgsMetrics.Outcomes.Passed, HgsMetrics.NoCode)
                 : (HgsMetrics.Outcomes.Refused, v.Failures[0].Code.ToString())).ConfigureAwait(false);
-            return Results.Json(verdict.ToContract(), WireJson.Default.AttestResponse, statusCode: verdict.Passed ? 200 : 403);
+            return Results.Json(verdict.ToContract(service.Challenge()), WireJson.Default.AttestResponse, statusCode: verdict.Passed ? 200 : 403);
         }).JsonBody<AttestRequest>().Answers<AttestResponse>().Answers<AttestResponse>(403)
             .WithDescription("200: Passed, with a health certificate. 403: the verdict (not problem+json): status and reasons[].code, one of "
-                + string.Join(", ", Enum.GetNames<AttestationFailureCode>()) + ".")
+                + string.Join(", ", Enum.GetNames<AttestationFailureCode>()) + " (NonceUnknown: the nonce's MAC does not verify; NonceExpired; "
+                + "NonceReplayed: an attestation already used it). Both carry nextChallenge {nonce, expiresAt} for the next attestation.")
             .Problems(400, "EvidenceMalformed", "NonceMalformed");
     }
 }

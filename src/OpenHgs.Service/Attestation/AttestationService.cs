@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
@@ -14,43 +13,31 @@ using OpenHgs.Storage;
 namespace OpenHgs.Service.Attestation;
 
 /// <summary>
-/// Challenge–response attestation. Nonces are 256-bit, stored by hash, single-use across every node that
-/// shares the database, and expire after <see cref="NonceLifetime"/>. The evidence is checked and the health
-/// certificate signed (in the key store) first, outside any write transaction — after a read that the nonce is issued,
-/// unused and unexpired, so a replayed body is never verified nor signed; then one transaction consumes the
-/// nonce, re-reads the host and writes the audit record. The certificate leaves the service only if that
-/// transaction commits with the nonce valid and the host still registered; otherwise it is discarded.
+/// Challenge–response attestation, one durable commit per attestation. Challenges are stateless
+/// (<see cref="AttestationChallenges"/>): the nonce carries its expiry and a MAC, and issuing one writes nothing. At
+/// attestation, in this order: decode, MAC, expiry, a read that the nonce is not used yet — so a forged, stale or
+/// replayed body is never verified nor signed — then the evidence is checked and the health certificate signed (in the
+/// key store), outside any write transaction; then ONE transaction records the nonce as used (a concurrent use of the
+/// same nonce loses there, <c>NonceReplayed</c>), re-reads the host and writes the audit record. The certificate
+/// leaves the service only if that transaction commits with the nonce unused and the host still registered;
+/// otherwise it is discarded.
 /// </summary>
 /// <remarks>
 /// Signing before the transaction keeps the key store's work out of the database's write lock (SQLite admits one
-/// writer per database), so attestations of several hosts sign in parallel while one commits. The verdict is the
-/// same as deciding everything in the transaction: nonce problems win over everything else, as before.
+/// writer per database), so attestations of several hosts sign in parallel while one commits. Nonce problems win over
+/// everything else, as when every check ran in the transaction.
 /// </remarks>
 public sealed partial class AttestationService(
     IHgsDatabase database,
     FabricKeyManager keys,
     SettingsService settings,
     TpmAttestationService tpm,
+    AttestationChallenges challenges,
     TimeProvider time,
     ILogger<AttestationService> logger)
 {
-    public static readonly TimeSpan NonceLifetime = TimeSpan.FromMinutes(5);
-    private const int NonceBytes = 32;
-    private long _challenges;
-
-    public async Task<ChallengeResponse> ChallengeAsync(CancellationToken cancellationToken)
-    {
-        byte[] nonce = RandomNumberGenerator.GetBytes(NonceBytes);
-        var now = time.GetUtcNow();
-        var expiresAt = now + NonceLifetime;
-        bool purge = Interlocked.Increment(ref _challenges) % 256 == 0;
-        await database.InTransactionAsync(async s =>
-        {
-            await s.Nonces.AddAsync(NonceHash(nonce), expiresAt).ConfigureAwait(false);
-            return purge ? await s.Nonces.PurgeExpiredAsync(now).ConfigureAwait(false) : 0;
-        }, cancellationToken).ConfigureAwait(false);
-        return new ChallengeResponse(Base64Url.EncodeToString(nonce), expiresAt);
-    }
+    /// <summary>A fresh stateless challenge: nothing is written (see <see cref="AttestationChallenges"/>).</summary>
+    public ChallengeResponse Challenge() => challenges.Issue();
 
     public async Task<AttestationVerdict> AttestAsync(AttestRequest request, CancellationToken cancellationToken)
     {
@@ -62,13 +49,14 @@ public sealed partial class AttestationService(
 
         if (request.Tpm is not null)
         {
-            return await tpm.AttestAsync(DecodeNonce(request.Nonce), request.Tpm, cancellationToken).ConfigureAwait(false);
+            return await tpm.AttestAsync(challenges.Open(request.Nonce), request.Tpm, cancellationToken).ConfigureAwait(false);
         }
 
         var current = await settings.GetAsync(cancellationToken).ConfigureAwait(false);
         var evidence = request.HostKey
             ?? throw ServiceException.BadRequest(nameof(AttestationFailureCode.EvidenceMissing), "The request carries no evidence (expected 'hostKey' or 'tpm').");
-        byte[] nonce = DecodeNonce(request.Nonce);
+        var opened = challenges.Open(request.Nonce);
+        byte[] nonce = opened.Nonce;
         byte[] signingKey = DecodeBase64(evidence.SigningPublicKey, "hostKey.signingPublicKey");
         byte[] encryptionKey = DecodeBase64(evidence.EncryptionPublicKey, "hostKey.encryptionPublicKey");
         byte[] signature = DecodeBase64(evidence.Signature, "hostKey.signature");
@@ -80,10 +68,10 @@ public sealed partial class AttestationService(
 
         try
         {
-            var tentative = await DecideAsync(current, nonce, thumbprint, signingKey, encryptionKey, message, signature, evidenceDigest, signer, cancellationToken).ConfigureAwait(false);
+            var tentative = await DecideAsync(current, opened, thumbprint, signingKey, encryptionKey, message, signature, evidenceDigest, signer, cancellationToken).ConfigureAwait(false);
             var verdict = await database.InTransactionAsync(async s =>
             {
-                var (verdict, hostName) = await ConfirmAsync(s, current.PolicyVersion, nonce, thumbprint, tentative).ConfigureAwait(false);
+                var (verdict, hostName) = await ConfirmAsync(s, current.PolicyVersion, opened, thumbprint, tentative).ConfigureAwait(false);
                 await s.Audit.AppendAsync(AuditRecord.Create(
                     AuditEvents.Attestation,
                     verdict.Passed ? AuditOutcomes.Success : AuditOutcomes.Refused,
@@ -106,13 +94,13 @@ public sealed partial class AttestationService(
         }
     }
 
-    /// <summary>The verdict on the evidence alone (the nonce only read, not consumed): nonce, mode, registered host, signature, key; signs the certificate if all pass.</summary>
+    /// <summary>The verdict on the evidence alone (the nonce only read, not recorded as used): nonce, mode, registered host, signature, key; signs the certificate if all pass.</summary>
     private async Task<Tentative> DecideAsync(
-        CurrentSettings current, byte[] nonce, string thumbprint, byte[] signingKey, byte[] encryptionKey,
+        CurrentSettings current, OpenedNonce nonce, string thumbprint, byte[] signingKey, byte[] encryptionKey,
         byte[] message, byte[] signature, byte[] evidenceDigest, FabricKey signer, CancellationToken cancellationToken)
     {
         int policy = current.PolicyVersion;
-        if (await CheckNonceAsync(database, time, nonce, cancellationToken).ConfigureAwait(false) is { } nonceFailure)
+        if (await challenges.CheckAsync(nonce, cancellationToken).ConfigureAwait(false) is { } nonceFailure)
         {
             return new(AttestationVerdict.Failed(policy, nonceFailure), null);   // no signature for a replayed body
         }
@@ -163,13 +151,12 @@ public sealed partial class AttestationService(
     }
 
     /// <summary>
-    /// In the write transaction: consumes the nonce (its problems take precedence, as they always did), and keeps a
-    /// passing verdict only if the same host is still registered — a host removed meanwhile gets no certificate.
+    /// In the write transaction: records the nonce as used (its problems take precedence, as they always did), and keeps
+    /// a passing verdict only if the same host is still registered — a host removed meanwhile gets no certificate.
     /// </summary>
-    private async Task<(AttestationVerdict Verdict, string? HostName)> ConfirmAsync(HgsSession s, int policy, byte[] nonce, string thumbprint, Tentative tentative)
+    private async Task<(AttestationVerdict Verdict, string? HostName)> ConfirmAsync(HgsSession s, int policy, OpenedNonce nonce, string thumbprint, Tentative tentative)
     {
-        var expiresAt = await s.Nonces.ConsumeAsync(NonceHash(nonce)).ConfigureAwait(false);
-        if (NonceFailure(expiresAt, time.GetUtcNow()) is { } nonceFailure)
+        if (await challenges.TryMarkUsedAsync(s, nonce).ConfigureAwait(false) is { } nonceFailure)
         {
             return (AttestationVerdict.Failed(policy, nonceFailure), null);
         }
@@ -197,31 +184,6 @@ public sealed partial class AttestationService(
 
     private sealed record Tentative(AttestationVerdict Verdict, HostRecord? Host);
 
-    private static byte[] DecodeNonce(string? text)
-    {
-        byte[]? nonce = TryDecodeBase64Url(text);
-        return nonce is { Length: NonceBytes }
-            ? nonce
-            : throw ServiceException.BadRequest(nameof(AttestationFailureCode.NonceMalformed), "nonce: expected the 32-byte base64url value from /attestation/v1/challenge.");
-    }
-
-    private static byte[]? TryDecodeBase64Url(string? text)
-    {
-        if (string.IsNullOrEmpty(text) || text.Length > 128)
-        {
-            return null;
-        }
-
-        try
-        {
-            return Base64Url.DecodeFromChars(text);
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
-    }
-
     private static byte[] DecodeBase64(string? text, string field)
     {
         if (string.IsNullOrEmpty(text) || text.Length > 8192)
@@ -238,25 +200,6 @@ public sealed partial class AttestationService(
             throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: not valid base64.");
         }
     }
-
-    /// <summary>
-    /// Reads (does not consume) the nonce and names its problem, if any, before any expensive check or signature: a
-    /// replayed or stale body costs the service one indexed read, not a verification and an HSM signature. Only the
-    /// write transaction's consumption makes a nonce used; a nonce this read finds valid can still lose that race.
-    /// </summary>
-    internal static async Task<AttestationFailure?> CheckNonceAsync(IHgsDatabase database, TimeProvider time, byte[] nonce, CancellationToken cancellationToken)
-    {
-        var expiresAt = await database.ReadAsync(s => s.Nonces.FindExpiryAsync(NonceHash(nonce)), cancellationToken).ConfigureAwait(false);
-        return NonceFailure(expiresAt, time.GetUtcNow());
-    }
-
-    /// <summary>The failure for a nonce with this expiry (null: unknown or used) at <paramref name="now"/>, or null when it is usable.</summary>
-    internal static AttestationFailure? NonceFailure(DateTimeOffset? expiresAt, DateTimeOffset now) =>
-        expiresAt is null ? AttestationFailure.Of(AttestationFailureCode.NonceUnknown, "The nonce was never issued by this service or was already used; request a new challenge.")
-        : now > expiresAt ? AttestationFailure.Of(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge.")
-        : null;
-
-    internal static string NonceHash(ReadOnlySpan<byte> nonce) => Convert.ToHexStringLower(SHA256.HashData(nonce));
 
     private static byte[] EvidenceDigest(byte[] message, byte[] signingKey, byte[] signature)
     {

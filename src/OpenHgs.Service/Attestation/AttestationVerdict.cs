@@ -23,8 +23,13 @@ public enum AttestationFailureCode
     EvidenceMissing,
     ModeMismatch,
     NonceMalformed,
+
+    /// <summary>The nonce was not issued by this cluster: its MAC does not verify under the challenge-MAC key.</summary>
     NonceUnknown,
     NonceExpired,
+
+    /// <summary>The nonce was already used: an attestation (perhaps a concurrent one, on any node) committed it first.</summary>
+    NonceReplayed,
     HostKeyNotRegistered,
 
     /// <summary>The host's registration (host row, AK, activation) fails its MAC: it was changed outside OpenHGS.</summary>
@@ -73,7 +78,7 @@ public sealed record AttestationFailure(AttestationFailureCode Code, Attestation
     {
         AttestationFailureCode.HostKeyNotRegistered or AttestationFailureCode.SignatureInvalid or AttestationFailureCode.HostRecordIntegrity
             or AttestationFailureCode.EkNotRegistered or AttestationFailureCode.AkNotActivated => new(code, AttestationStatus.UnauthorizedHost, message, Recoverable: false),
-        AttestationFailureCode.NonceExpired or AttestationFailureCode.NonceUnknown => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: true),
+        AttestationFailureCode.NonceExpired or AttestationFailureCode.NonceUnknown or AttestationFailureCode.NonceReplayed => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: true),
         _ => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: false),
     };
 }
@@ -83,12 +88,14 @@ public sealed record AttestationVerdict(AttestationStatus Status, byte[]? Health
 {
     public bool Passed => Status == AttestationStatus.Passed;
 
-    public AttestResponse ToContract() => new(
+    /// <param name="nextChallenge">A fresh challenge for the host's next attestation (saves it the challenge round trip).</param>
+    public AttestResponse ToContract(ChallengeResponse? nextChallenge = null) => new(
         Status.ToString(),
         HealthCertificate is null ? null : Convert.ToBase64String(HealthCertificate),
         ValidUntil,
         PolicyVersion,
-        Failures.Select(f => f.ToContract()).ToList());
+        Failures.Select(f => f.ToContract()).ToList(),
+        nextChallenge);
 
     public static AttestationVerdict Failed(int policyVersion, params AttestationFailure[] failures) =>
         new(failures[0].Status, null, null, policyVersion, failures);

@@ -68,7 +68,7 @@ public static class BackupCatalog
     public static IReadOnlyDictionary<string, string> Excluded { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["schema_version"] = "rebuilt by the migrations; the backup header records the schema version",
-        ["nonces"] = "single-use attestation challenges valid for minutes: restoring a used one could let it be answered twice",
+        ["used_nonces"] = "attestation nonces already answered, needed only until each expires (minutes); a restore within minutes of an attestation could let that nonce be answered once more",
         ["tpm_activations"] = "single-use TPM AK activations valid for minutes: restoring a consumed one could let it be completed twice",
     };
 

@@ -7,8 +7,8 @@ namespace OpenHgs.Storage.Postgres;
 
 /// <summary>
 /// PostgreSQL for clusters: every node shares it. Writers use READ COMMITTED with an explicit row lock on the
-/// audit head (<c>SELECT … FOR UPDATE</c>), so concurrent nodes append one chain in order; nonces are consumed
-/// with <c>DELETE … RETURNING</c>, so exactly one node can use each. Connection failures surface as
+/// audit head (<c>SELECT … FOR UPDATE</c>), so concurrent nodes append one chain in order; a nonce is marked used
+/// with <c>INSERT … ON CONFLICT DO NOTHING</c> on its primary key, so exactly one node's attestation can commit it. Connection failures surface as
 /// <see cref="DatabaseUnavailableException"/> quickly (short connect and command timeouts) so the service
 /// answers 503 instead of hanging, and the pool reconnects by itself when the server returns.
 /// </summary>

@@ -158,7 +158,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
 
         var first = client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None));
         Assert.True((await client.SubmitAsync(first, CancellationToken.None)).Passed);
-        await AssertRefusedAsync(scenario, client, first, "NonceUnknown", "InvalidEvidence");   // replay of a used nonce
+        await AssertRefusedAsync(scenario, client, first, "NonceReplayed", "InvalidEvidence");   // replay of a used nonce
 
         var issued = await client.ChallengeAsync(CancellationToken.None);
         var other = await client.ChallengeAsync(CancellationToken.None);

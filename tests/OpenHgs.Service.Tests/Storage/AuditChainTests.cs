@@ -249,16 +249,28 @@ public abstract class AuditChainTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Nonce_is_consumed_exactly_once_under_concurrency()
+    public async Task Nonce_is_marked_used_exactly_once_under_concurrency()
     {
+        var expiresAt = DateTimeOffset.UtcNow.AddMinutes(5);
+        Assert.False(await _database.ReadAsync(s => s.UsedNonces.IsUsedAsync("abc"), CancellationToken.None));
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+            _database.InTransactionAsync(s => s.UsedNonces.TryMarkUsedAsync("abc", expiresAt), CancellationToken.None))));
+        Assert.Single(results, r => r);
+        Assert.True(await _database.ReadAsync(s => s.UsedNonces.IsUsedAsync("abc"), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Used_nonce_rows_are_purged_only_once_expired()
+    {
+        var now = DateTimeOffset.UtcNow;
         await _database.InTransactionAsync(async s =>
         {
-            await s.Nonces.AddAsync("abc", DateTimeOffset.UtcNow.AddMinutes(5));
-            return 0;
+            Assert.True(await s.UsedNonces.TryMarkUsedAsync("old", now.AddMinutes(-1)));
+            Assert.True(await s.UsedNonces.TryMarkUsedAsync("live", now.AddMinutes(1)));
+            return await s.UsedNonces.PurgeExpiredAsync(now);
         }, CancellationToken.None);
-        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
-            _database.InTransactionAsync(s => s.Nonces.ConsumeAsync("abc"), CancellationToken.None))));
-        Assert.Single(results, r => r is not null);
+        Assert.False(await _database.ReadAsync(s => s.UsedNonces.IsUsedAsync("old"), CancellationToken.None));
+        Assert.True(await _database.ReadAsync(s => s.UsedNonces.IsUsedAsync("live"), CancellationToken.None));
     }
 
     [Fact]

@@ -21,10 +21,12 @@ namespace OpenHgs.Service.Attestation.Tpm;
 /// quoted PCRs; verify the AK's certification of the host encryption key (fixedTPM, decrypt-only); evaluate the
 /// policies in force (<see cref="PolicySnapshotCache"/>); issue the health certificate for that TPM-resident key (so a
 /// released transport key can only be decrypted inside that TPM). Then one transaction confirms that verdict — the
-/// policy version, the host and its AK are still what it was reached with; consumes the nonce (its problems take
-/// precedence, then TPM mode, as before) — and appends the audit record. The certificate leaves the service only if
+/// policy version, the host and its AK are still what it was reached with; records the nonce as used, so a concurrent
+/// use of it loses (<c>NonceReplayed</c>; its problems take precedence, then TPM mode, as before) — and appends the
+/// audit record: one durable commit per attestation. The certificate leaves the service only if
 /// that transaction commits. Every refusal is a named reason, and policy failures name the policy. Refusals change
-/// nothing but the (consumed) nonce and the audit trail.
+/// nothing but the (used) nonce and the audit trail. The nonce was decoded, MAC-checked and expiry-checked by
+/// <see cref="AttestationChallenges.Open"/> and is read for prior use before any check here.
 /// </summary>
 /// <remarks>
 /// The verdict is the one the checks would reach inside the transaction: when the policy version, the host or its AK
@@ -36,6 +38,7 @@ public sealed partial class TpmAttestationService(
     FabricKeyManager keys,
     SettingsService settings,
     PolicySnapshotCache policies,
+    AttestationChallenges challenges,
     TimeProvider time,
     ILogger<TpmAttestationService> logger)
 {
@@ -47,16 +50,17 @@ public sealed partial class TpmAttestationService(
 
     /// <summary>
     /// Test seam, null (off) by default: awaited in the final transaction after the host and AK were re-read and locked,
-    /// before the nonce is consumed and the transaction commits (to change the registration concurrently in tests).
+    /// before the nonce is recorded as used and the transaction commits (to change the registration concurrently in tests).
     /// </summary>
     public Func<Task>? BeforeCommitForTests { get; set; }
 
-    public async Task<AttestationVerdict> AttestAsync(byte[] nonce, TpmEvidence evidence, CancellationToken cancellationToken)
+    /// <summary>Attests <paramref name="evidence"/> made over <paramref name="nonce"/> (opened, not yet checked for prior use).</summary>
+    public async Task<AttestationVerdict> AttestAsync(OpenedNonce nonce, TpmEvidence evidence, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(nonce);
         ArgumentNullException.ThrowIfNull(evidence);
         var decoded = Decode(evidence);
-        byte[] evidenceDigest = Digest(nonce, decoded);
+        byte[] evidenceDigest = Digest(nonce.Nonce, decoded);
         var signer = (await keys.GetSnapshotAsync(cancellationToken).ConfigureAwait(false)).Primary(FabricKeyRole.AttestationSigner);
         string ekThumbprint = TpmEvidenceParsing.EkThumbprint(decoded.EkPublic);
         try
@@ -112,19 +116,19 @@ public sealed partial class TpmAttestationService(
     }
 
     /// <summary>
-    /// The verdict on the evidence alone, under <paramref name="policies"/> (no nonce consumed, mode not checked yet):
+    /// The verdict on the evidence alone, under <paramref name="policies"/> (the nonce not recorded as used, mode not checked yet):
     /// registered EK and AK, event log, quote over <paramref name="nonce"/>, host key certification, policies; signs the
     /// certificate if all pass. Records what it saw of the host and AK, for <see cref="ConfirmAsync"/> to compare.
     /// </summary>
     private async Task<Tentative> DecideAsync(
-        PolicySnapshot policies, byte[] nonce, DecodedTpmEvidence evidence, byte[] evidenceDigest, TimeSpan validity, FabricKey signer, CancellationToken cancellationToken)
+        PolicySnapshot policies, OpenedNonce nonce, DecodedTpmEvidence evidence, byte[] evidenceDigest, TimeSpan validity, FabricKey signer, CancellationToken cancellationToken)
     {
         int version = policies.Version;
         AttestationVerdict Fail(AttestationFailureCode code, string message) => AttestationVerdict.Failed(version, AttestationFailure.Of(code, message));
 
         var registration = await database.ReadAsync(s => ObserveAsync(s, evidence), cancellationToken).ConfigureAwait(false);
         Tentative Decided(AttestationVerdict verdict) => new(verdict, version, registration);
-        if (await AttestationService.CheckNonceAsync(database, time, nonce, cancellationToken).ConfigureAwait(false) is { } nonceFailure)
+        if (await challenges.CheckAsync(nonce, cancellationToken).ConfigureAwait(false) is { } nonceFailure)
         {
             return Decided(AttestationVerdict.Failed(version, nonceFailure));   // no checks nor signature for a replayed body
         }
@@ -154,7 +158,7 @@ public sealed partial class TpmAttestationService(
             return Decided(AttestationVerdict.Failed(version, failure));
         }
 
-        failure = TpmEvidenceChecks.VerifyQuote(evidence, nonce, log, replayed, out var policyBank) ?? TpmEvidenceChecks.VerifyHostKey(evidence, nonce);
+        failure = TpmEvidenceChecks.VerifyQuote(evidence, nonce.Nonce, log, replayed, out var policyBank) ?? TpmEvidenceChecks.VerifyHostKey(evidence, nonce.Nonce);
         if (failure is not null)
         {
             return Decided(AttestationVerdict.Failed(version, failure));
@@ -202,12 +206,12 @@ public sealed partial class TpmAttestationService(
 
     /// <summary>
     /// In the write transaction. Returns null, having written nothing, when the verdict was reached under a policy
-    /// version, host or AK that is no longer the database's (unless <paramref name="lastAttempt"/>). Otherwise consumes
-    /// the nonce — its problems take precedence, then the mode, as when every check ran here — and returns the verdict
+    /// version, host or AK that is no longer the database's (unless <paramref name="lastAttempt"/>). Otherwise records
+    /// the nonce as used — its problems take precedence, then the mode, as when every check ran here — and returns the verdict
     /// with the host name for the audit record.
     /// </summary>
     private async Task<(AttestationVerdict Verdict, string? HostName)?> ConfirmAsync(
-        HgsSession s, byte[] nonce, DecodedTpmEvidence evidence, Tentative tentative, bool lastAttempt)
+        HgsSession s, OpenedNonce nonce, DecodedTpmEvidence evidence, Tentative tentative, bool lastAttempt)
     {
         int version = await PolicyService.ReadVersionAsync(s).ConfigureAwait(false);
         string? mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false);
@@ -229,16 +233,9 @@ public sealed partial class TpmAttestationService(
         // On the last attempt a changed policy version keeps the verdict reached under (and naming) the earlier one.
         version = tentative.PolicyVersion;
         AttestationVerdict Fail(AttestationFailureCode code, string message) => AttestationVerdict.Failed(version, AttestationFailure.Of(code, message));
-        var expiresAt = await s.Nonces.ConsumeAsync(AttestationService.NonceHash(nonce)).ConfigureAwait(false);
-        var now = time.GetUtcNow();
-        if (expiresAt is null)
+        if (await challenges.TryMarkUsedAsync(s, nonce).ConfigureAwait(false) is { } nonceFailure)
         {
-            return (Fail(AttestationFailureCode.NonceUnknown, "The nonce was never issued by this service or was already used; request a new challenge."), null);
-        }
-
-        if (now > expiresAt)
-        {
-            return (Fail(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge."), null);
+            return (AttestationVerdict.Failed(version, nonceFailure), null);
         }
 
         if (!tpmMode)
