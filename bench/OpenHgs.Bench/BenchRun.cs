@@ -47,12 +47,13 @@ public sealed class BenchRun(BenchOptions options, Progress progress)
             var hsm = MeasureHsm(token);
             json["hsm_unwrap_per_s"] = Round(hsm.UnwrapPerSecond);
             json["hsm_sign_per_s"] = Round(hsm.AttestationSignPerSecond);
-            json["hsm_kps_rs256_sign_per_s"] = Round(hsm.KpsSignPerSecond);
+            json["hsm_kps_sign_per_s"] = Round(hsm.KpsSignPerSecond);
+            json["hsm_kps_sign_alg"] = hsm.KpsSignAlgorithm;
             json["hsm_threads"] = hsm.Threads;
             json["hsm_failures"] = hsm.Failures;
             json["hsm_unwrap_cpu_ms"] = Round(hsm.UnwrapCpuMs, 3);
             json["hsm_sign_cpu_ms"] = Round(hsm.AttestationSignCpuMs, 3);
-            json["hsm_kps_rs256_sign_cpu_ms"] = Round(hsm.KpsSignCpuMs, 3);
+            json["hsm_kps_sign_cpu_ms"] = Round(hsm.KpsSignCpuMs, 3);
             json["hsm_native_rewrap_cpu_ms"] = hsm.NativeRewrapCpuMs is { } rewrapCpu ? Round(rewrapCpu, 3) : null;
             json["hsm_release_ceiling_per_s"] = Round(hsm.ReleaseCeilingPerSecond);
             json["hsm_native_rewrap_per_s"] = hsm.NativeRewrapPerSecond is { } rewrap ? Round(rewrap) : null;
@@ -123,7 +124,7 @@ public sealed class BenchRun(BenchOptions options, Progress progress)
         var hsm = new HsmBench(store, FabricKeyLabels.Find(store)).Run(options.HsmDuration);
         progress.Info($"hsm_unwrap_per_s = {hsm.UnwrapPerSecond:F0}: RSA-2048 OAEP decrypt of the KPS encryption key ({hsm.UnwrapCpuMs:F3} ms of CPU each; SoftHSM2 does the big-number math on the CPU, so this is CPU-bound: an idle {hsm.Threads}-core machine would do ≈{hsm.Threads * 1000 / hsm.UnwrapCpuMs:F0}/s)");
         progress.Info($"hsm_sign_per_s = {hsm.AttestationSignPerSecond:F0}: ECDSA P-256 signature of the attestation signer (SHA-256 in .NET, CKM_ECDSA in the token; {hsm.AttestationSignCpuMs:F3} ms of CPU each)");
-        progress.Info($"hsm_kps_rs256_sign_per_s = {hsm.KpsSignPerSecond:F0}: RSA-2048 PKCS#1 signature of the KPS signing key (every release signs the rolled key protector with it; {hsm.KpsSignCpuMs:F3} ms of CPU each)");
+        progress.Info($"hsm_kps_sign_per_s = {hsm.KpsSignPerSecond:F0}: {hsm.KpsSignAlgorithm} signature of the KPS signing key (every release signs the rolled key protector with it; {hsm.KpsSignCpuMs:F3} ms of CPU each)");
         if (hsm.Failures > 0)
         {
             progress.Info($"hsm_failures = {hsm.Failures}: the token refused valid requests during the measurements (see README: SoftHSM2 HSM-native re-wrap under concurrency)");
@@ -134,7 +135,7 @@ public sealed class BenchRun(BenchOptions options, Progress progress)
             progress.Info($"hsm_native_rewrap_per_s = {rewrap:F0}: the HSM-native release step the service uses on this token (C_UnwrapKey + C_Sign HMAC + C_CreateObject + C_WrapKey + 2 × C_DestroyObject), {rewrap / hsm.UnwrapPerSecond:F2} × the rate of a plain decrypt ({hsm.NativeRewrapCpuMs:F3} ms of CPU each)");
         }
 
-        progress.Info($"hsm_release_ceiling_per_s = {hsm.ReleaseCeilingPerSecond:F0}: a release needs one unwrap{(hsm.NativeRewrapPerSecond is null ? string.Empty : " (as the HSM-native re-wrap)")} AND one RS256 signature, so the key store allows at most 1/(1/unwrap + 1/sign) releases/s = {hsm.ReleaseCeilingPerSecond / hsm.UnwrapPerSecond:F2} × hsm_unwrap_per_s");
+        progress.Info($"hsm_release_ceiling_per_s = {hsm.ReleaseCeilingPerSecond:F0}: a release needs one unwrap{(hsm.NativeRewrapPerSecond is null ? string.Empty : " (as the HSM-native re-wrap)")} AND one {hsm.KpsSignAlgorithm} signature, so the key store allows at most 1/(1/unwrap + 1/sign) releases/s = {hsm.ReleaseCeilingPerSecond / hsm.UnwrapPerSecond:F2} × hsm_unwrap_per_s");
         return hsm;
     }
 
@@ -215,9 +216,9 @@ public sealed class BenchRun(BenchOptions options, Progress progress)
         progress.Step("release path step by step (in process, one thread, same token; CPU ms per call)");
         using var store = token.OpenKeyStore();
         var stages = ReleaseStageBench.Run(store, FabricKeyLabels.Find(store), fixture, TimeSpan.FromSeconds(options.Quick ? 0.3 : 0.8));
-        progress.Info($"validate health certificate {stages.ValidateHealthCertificateMs:F3} ms; parse + verify key protector {stages.ParseAndVerifyMs:F3} ms; {(stages.HsmNative ? "HSM-native re-wrap (C_UnwrapKey + HMAC + C_WrapKey) in token" : "unwrap in token")} {stages.UnwrapMs:F3} ms; roll {stages.RollMs:F3} ms (of which the KPS RS256 signature in the token {stages.RollSignMs:F3} ms)");
-        progress.Info($"  = {stages.TotalMs:F2} ms of one core per release for the crypto path, {(stages.UnwrapMs + stages.RollSignMs) / stages.TotalMs:P0} of it the two RSA private operations in the token");
-        progress.Info($"  the rest is public-key work: the key protector is verified before the unwrap, inside Roll and once more after sealing, but parsed guardian certificates, their keys and verified endorsements are memoised (design change 14), so each verification costs about one RS256 check of the payload ({stages.RsaVerifyMs:F3} ms with an imported key; importing one RSA public key into OpenSSL 3 would cost {stages.RsaPublicImportMs:F3} ms) plus JSON; Roll also wraps the new transport key to every guardian (one RSA public operation each)");
+        progress.Info($"validate health certificate {stages.ValidateHealthCertificateMs:F3} ms; parse + verify key protector {stages.ParseAndVerifyMs:F3} ms; {(stages.HsmNative ? "HSM-native re-wrap (C_UnwrapKey + HMAC + C_WrapKey) in token" : "unwrap in token")} {stages.UnwrapMs:F3} ms; roll {stages.RollMs:F3} ms (of which the KPS signature in the token {stages.RollSignMs:F3} ms)");
+        progress.Info($"  = {stages.TotalMs:F2} ms of one core per release for the crypto path, {(stages.UnwrapMs + stages.RollSignMs) / stages.TotalMs:P0} of it the token's private-key operations (unwrap + KPS signature)");
+        progress.Info($"  the rest is public-key work: the key protector is verified once, before the unwrap (Roll skips an instance that passed and checks only its own new signature on the result), and parsed guardian certificates, their keys and verified endorsements are memoised (design change 14), so each verification costs about one RS256 check of the payload ({stages.RsaVerifyMs:F3} ms with an imported key; importing one RSA public key into OpenSSL 3 would cost {stages.RsaPublicImportMs:F3} ms) plus JSON; Roll also wraps the new transport key to every guardian (one RSA public operation each)");
         json["stage_validate_health_certificate_ms"] = Round(stages.ValidateHealthCertificateMs, 3);
         json["stage_parse_verify_kp_ms"] = Round(stages.ParseAndVerifyMs, 3);
         json["stage_unwrap_ms"] = Round(stages.UnwrapMs, 3);

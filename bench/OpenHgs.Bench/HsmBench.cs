@@ -11,6 +11,7 @@ public sealed record HsmRates(
     double UnwrapPerSecond,
     double AttestationSignPerSecond,
     double KpsSignPerSecond,
+    string KpsSignAlgorithm,
     double? NativeRewrapPerSecond,
     double UnwrapCpuMs,
     double AttestationSignCpuMs,
@@ -18,7 +19,7 @@ public sealed record HsmRates(
     double? NativeRewrapCpuMs,
     long Failures)
 {
-    /// <summary>Releases per second the store allows: each release needs one unwrap (HSM-native re-wrap where offered) AND one KPS RS256 signature.</summary>
+    /// <summary>Releases per second the store allows: each release needs one unwrap (HSM-native re-wrap where offered) AND one KPS signature (ES256 or RS256, by the key).</summary>
     public double ReleaseCeilingPerSecond => 1 / (1 / (NativeRewrapPerSecond ?? UnwrapPerSecond) + 1 / KpsSignPerSecond);
 }
 
@@ -54,12 +55,12 @@ public sealed class HsmBench(IKeyStore store, FabricKeyLabels keys)
         byte[] digest = SHA256.HashData("OpenHGS bench"u8);
         var decrypt = new DecryptRequest(keys.Encryption.Label, ciphertext, oaep);
         var es256 = new SignHashRequest(keys.AttestationSigner.Label, digest, SignatureScheme.EcdsaSha256);
-        var rs256 = new SignHashRequest(keys.Signing.Label, digest, SignatureScheme.RsaPkcs1Sha256);
+        var (kpsName, kpsSign) = KeySignature.For(keys.Signing);
         var unwrap = Measure(threads, duration, () => CryptographicOperations.ZeroMemory(store.Decrypt(decrypt)));
         var sign = Measure(threads, duration, () => store.SignHash(es256));
-        var kps = Measure(threads, duration, () => store.SignHash(rs256));
+        var kps = Measure(threads, duration, () => store.SignHash(kpsSign));
         var rewrap = MeasureRewrap(threads, duration, ciphertext, oaep);
-        return new HsmRates(threads, unwrap.PerSecond, sign.PerSecond, kps.PerSecond, rewrap?.PerSecond, unwrap.CpuMs, sign.CpuMs, kps.CpuMs, rewrap?.CpuMs, _failures);
+        return new HsmRates(threads, unwrap.PerSecond, sign.PerSecond, kps.PerSecond, kpsName, rewrap?.PerSecond, unwrap.CpuMs, sign.CpuMs, kps.CpuMs, rewrap?.CpuMs, _failures);
     }
 
     /// <summary>The HSM-native release step (unwrap + HMAC + wrap to a host key inside the token), when the store offers it.</summary>

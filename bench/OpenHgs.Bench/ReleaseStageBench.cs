@@ -19,7 +19,7 @@ public sealed record ReleaseStages(double ValidateHealthCertificateMs, double Pa
 /// <summary>
 /// Times the release path's steps one by one on one thread, as <c>KeyReleaseService</c> runs them: health certificate
 /// validation, key protector parse + signature verification, the unwrap in the key store, and the roll (re-wrap to every
-/// guardian, KPS RS256 signature in the key store, parse back and verify).
+/// guardian, KPS signature (RS256 or ES256, by the key) in the key store, and a check of that signature).
 /// </summary>
 public static class ReleaseStageBench
 {
@@ -34,9 +34,10 @@ public static class ReleaseStageBench
             ?? throw new InvalidOperationException("the key protector has no wrapping for the fabric");
         var padding = KeyProtectorAlgorithms.GetPadding(wrapping.WrappedKey.Algorithm);
         using var encryption = new KeyStoreRsa(store, keys.Encryption);
-        using var signing = new KeyStoreRsa(store, keys.Signing);
+        // The KPS signing key as the service holds it: RSA (RS256) or EC (ES256), by the key's type.
+        using AsymmetricAlgorithm signing = keys.Signing.Algorithm.IsRsa() ? new KeyStoreRsa(store, keys.Signing) : new KeyStoreECDsa(store, keys.Signing);
+        var (_, kpsSign) = KeySignature.For(keys.Signing);
         byte[] fresh = RandomNumberGenerator.GetBytes(32);
-        byte[] digest = SHA256.HashData(fixture.KeyProtector);
         var unwrapHash = padding == RSAEncryptionPadding.OaepSHA256 ? OaepHash.Sha256 : OaepHash.Sha1;
         var rewrapper = store as ITransportKeyRewrapper;
         var target = rewrapper?.CanRewrap(unwrapHash, OaepHash.Sha256) == true ? OaepHash.Sha256 : OaepHash.Sha1;
@@ -51,7 +52,7 @@ public static class ReleaseStageBench
             Time(perStage, unwrap),
             native,
             Time(perStage, () => KeyProtectorBuilder.Roll(protector, fresh, signing, wrapping.Id)),
-            Time(perStage, () => signing.SignHash(digest, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)),
+            Time(perStage, () => store.SignHash(kpsSign)),
             Time(perStage, () =>
             {
                 using var key = RSA.Create();

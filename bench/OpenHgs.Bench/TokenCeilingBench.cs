@@ -129,13 +129,7 @@ public sealed class TokenCeilingBench
     /// <summary>The signature the service makes with <paramref name="key"/>: RS256 (PKCS#1) for RSA, ES256/ES384 by curve for EC.</summary>
     private (string Name, Action Sign) Signature(StoredKey key)
     {
-        var (name, scheme, digest) = key.Algorithm switch
-        {
-            KeyAlgorithm.EcP256 => ("ES256", SignatureScheme.EcdsaSha256, SHA256.HashData("OpenHGS bench"u8)),
-            KeyAlgorithm.EcP384 => ("ES384", SignatureScheme.EcdsaSha384, SHA384.HashData("OpenHGS bench"u8)),
-            _ => ("RS256", SignatureScheme.RsaPkcs1Sha256, SHA256.HashData("OpenHGS bench"u8)),
-        };
-        var request = new SignHashRequest(key.Label, digest, scheme);
-        return ($"{name} ({key.Algorithm})", () => _store.SignHash(request));
+        var (name, request) = KeySignature.For(key);
+        return (name, () => _store.SignHash(request));
     }
 }

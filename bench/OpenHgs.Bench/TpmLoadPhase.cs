@@ -84,7 +84,7 @@ public sealed class TpmLoadPhase(
             double setupSeconds = Stopwatch.GetElapsedTime(setupStart).TotalSeconds;
             progress.Info($"EK CA roots and the {EventLogName} baseline registered, hosts enrolled (hosts add-tpm + AK activation) and each attested once through the real client (hgs client attest: {clientEvidenceMs:F1} ms to make the evidence); setup {setupSeconds:F1} s in all");
 
-            byte[] stageNonce = RandomNumberGenerator.GetBytes(40);   // the wire nonce's length (AttestationChallenges.NonceBytes)
+            byte[] stageNonce = RandomNumberGenerator.GetBytes(OpenHgs.Service.Attestation.AttestationChallenges.NonceBytes);
             var stageEvidence = _sessions[0].Attest(stageNonce);
             var stages = TpmStageBench.Run(JsonSerializer.SerializeToUtf8Bytes(baseline, WireJson.Default.BaselineDocument), stageEvidence, stageNonce, TimeSpan.FromSeconds(options.Quick ? 0.1 : 0.3));
             int requestBytes = WireClient.AttestBody(new AttestRequest(Base64Url.EncodeToString(stageNonce), Tpm: stageEvidence)).Length;

@@ -5,7 +5,7 @@ namespace OpenHgs.Protocol.Wire;
 
 /// <summary>
 /// Answer to <c>POST /attestation/v1/challenge</c> (and an attestation's <see cref="AttestResponse.NextChallenge"/>): a
-/// single-use nonce (base64url, 40 bytes: 128 random bits, its expiry and the service's MAC over both) and its expiry.
+/// single-use nonce (base64url, 32 bytes: 96 random bits, its expiry and the service's 128-bit MAC over both) and its expiry.
 /// The host uses the nonce's bytes as they are (host-key message, TPM qualifying data); their layout is the service's business.
 /// </summary>
 public sealed record ChallengeResponse(string Nonce, DateTimeOffset ExpiresAt);

@@ -8,7 +8,7 @@ namespace OpenHgs.Service.Attestation;
 
 /// <summary>
 /// Stateless attestation challenges: issuing one writes nothing. A nonce is
-/// <c>random (16 bytes) ‖ expiresAt (Unix ms, 8 bytes big-endian) ‖ MAC (16 bytes)</c>, 40 bytes, where the MAC is
+/// <c>random (12 bytes) ‖ expiresAt (Unix seconds, 4 bytes big-endian, unsigned) ‖ MAC (16 bytes)</c>, 32 bytes, where the MAC is
 /// HMAC-SHA256 truncated to 128 bits, under the challenge-MAC key, over <c>"OpenHGS-challenge-v1\0" ‖ random ‖ expiresAt</c>.
 /// Its single use is enforced by the attestation's own commit (<see cref="TryMarkUsedAsync"/>: a used-nonce row keyed by
 /// the nonce's hash), not by a row written at issue.
@@ -16,8 +16,8 @@ namespace OpenHgs.Service.Attestation;
 /// <remarks>
 /// <para>
 /// Security contract. Only a holder of the challenge-MAC key can make a nonce that verifies, so a nonce (and its
-/// expiry) is one this cluster issued; 128 random bits keep nonces unpredictable, so evidence cannot be made before the
-/// challenge. The key is derived, once per process, as HMAC-SHA256 under the fabric's row-MAC key in the key store
+/// expiry) is one this cluster issued, and nobody else can predict one, so evidence cannot be made before the challenge;
+/// the 96 random bits keep issued nonces distinct (a repeat is expected only after about 2^48 challenges). The key is derived, once per process, as HMAC-SHA256 under the fabric's row-MAC key in the key store
 /// (<see cref="OpenHgs.Service.Integrity.KeyStoreRowAuthenticator.MacKeyLabel"/>, which every node of a cluster holds)
 /// of <c>"OpenHGS-challenge-mac-key-v1\0"</c>: every node derives the same key, the database never holds it (nor any
 /// value from which it follows: no row MAC or backup seal starts with that domain), and it is never the row-MAC key.
@@ -35,11 +35,15 @@ public sealed class AttestationChallenges
     /// <summary>How long a nonce can be answered.</summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
 
-    public const int RandomBytes = 16;
+    public const int RandomBytes = 12;
+    public const int ExpiryBytes = sizeof(uint);
     public const int MacBytes = 16;
 
-    /// <summary>The wire nonce's length: also the TPM quote's and certification's qualifying data (TPM2B_DATA), so at most 48 (SHA-384 TPMs).</summary>
-    public const int NonceBytes = RandomBytes + sizeof(long) + MacBytes;
+    /// <summary>
+    /// The wire nonce's length, 32: it is also the TPM quote's and certification's qualifying data (TPM2B_DATA), which
+    /// holds at most 34 bytes on a TPM whose largest hash is SHA-256 (most discrete TPMs).
+    /// </summary>
+    public const int NonceBytes = RandomBytes + ExpiryBytes + MacBytes;
 
     /// <summary>How much longer than its expiry a used nonce's row is kept: the nodes' clocks may differ by this much.</summary>
     public static readonly TimeSpan PurgeGrace = TimeSpan.FromMinutes(5);
@@ -71,12 +75,13 @@ public sealed class AttestationChallenges
     /// <summary>A fresh nonce and its expiry (nothing is stored).</summary>
     public ChallengeResponse Issue()
     {
-        var expiresAt = _time.GetUtcNow() + Lifetime;
+        // Whole seconds (rounded down): the expiry on the wire is exactly the one the MAC covers.
+        uint expiresAt = checked((uint)(_time.GetUtcNow() + Lifetime).ToUnixTimeSeconds());
         byte[] nonce = new byte[NonceBytes];
         RandomNumberGenerator.Fill(nonce.AsSpan(0, RandomBytes));
-        BinaryPrimitives.WriteInt64BigEndian(nonce.AsSpan(RandomBytes, sizeof(long)), expiresAt.ToUnixTimeMilliseconds());
-        Mac(nonce.AsSpan(0, RandomBytes + sizeof(long)), nonce.AsSpan(RandomBytes + sizeof(long)));
-        return new ChallengeResponse(Base64Url.EncodeToString(nonce), DateTimeOffset.FromUnixTimeMilliseconds(expiresAt.ToUnixTimeMilliseconds()));
+        BinaryPrimitives.WriteUInt32BigEndian(nonce.AsSpan(RandomBytes, ExpiryBytes), expiresAt);
+        Mac(nonce.AsSpan(0, RandomBytes + ExpiryBytes), nonce.AsSpan(RandomBytes + ExpiryBytes));
+        return new ChallengeResponse(Base64Url.EncodeToString(nonce), DateTimeOffset.FromUnixTimeSeconds(expiresAt));
     }
 
     /// <summary>
@@ -91,15 +96,14 @@ public sealed class AttestationChallenges
             : throw ServiceException.BadRequest(nameof(AttestationFailureCode.NonceMalformed),
                 $"nonce: expected the {NonceBytes}-byte base64url value from /attestation/v1/challenge (or an attestation's nextChallenge).");
         Span<byte> expected = stackalloc byte[MacBytes];
-        Mac(nonce.AsSpan(0, RandomBytes + sizeof(long)), expected);
-        if (!CryptographicOperations.FixedTimeEquals(expected, nonce.AsSpan(RandomBytes + sizeof(long))))
+        Mac(nonce.AsSpan(0, RandomBytes + ExpiryBytes), expected);
+        if (!CryptographicOperations.FixedTimeEquals(expected, nonce.AsSpan(RandomBytes + ExpiryBytes)))
         {
             return new OpenedNonce(nonce, null, AttestationFailure.Of(AttestationFailureCode.NonceUnknown,
                 "The nonce was not issued by this service (its MAC does not verify); request a new challenge."));
         }
 
-        long expiresAtMs = BinaryPrimitives.ReadInt64BigEndian(nonce.AsSpan(RandomBytes, sizeof(long)));
-        var expiresAt = DateTimeOffset.FromUnixTimeMilliseconds(expiresAtMs);
+        var expiresAt = DateTimeOffset.FromUnixTimeSeconds(BinaryPrimitives.ReadUInt32BigEndian(nonce.AsSpan(RandomBytes, ExpiryBytes)));
         return _time.GetUtcNow() > expiresAt
             ? new OpenedNonce(nonce, expiresAt, AttestationFailure.Of(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge."))
             : new OpenedNonce(nonce, expiresAt, null);
@@ -150,7 +154,7 @@ public sealed class AttestationChallenges
 
     private void Mac(ReadOnlySpan<byte> randomAndExpiry, Span<byte> destination)
     {
-        Span<byte> input = stackalloc byte[MacDomain.Length + RandomBytes + sizeof(long)];
+        Span<byte> input = stackalloc byte[MacDomain.Length + RandomBytes + ExpiryBytes];
         MacDomain.CopyTo(input);
         randomAndExpiry.CopyTo(input[MacDomain.Length..]);
         Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];

@@ -39,8 +39,10 @@ public sealed class AttestationChallengesTests : IAsyncLifetime
     {
         var challenge = _challenges.Issue();
         Assert.Equal(AttestationChallenges.NonceBytes, Base64Url.DecodeFromChars(challenge.Nonce).Length);
-        Assert.True(AttestationChallenges.NonceBytes <= 48, "the nonce is the TPM quote's qualifying data (TPM2B_DATA)");
-        Assert.Equal(_time.GetUtcNow() + AttestationChallenges.Lifetime, challenge.ExpiresAt, TimeSpan.FromMilliseconds(1));
+        // The nonce is the TPM quote's qualifying data (TPM2B_DATA): at most 34 bytes on a TPM without SHA-384.
+        Assert.Equal(32, AttestationChallenges.NonceBytes);
+        Assert.Equal(_time.GetUtcNow() + AttestationChallenges.Lifetime, challenge.ExpiresAt, TimeSpan.FromSeconds(1));
+        Assert.True(challenge.ExpiresAt <= _time.GetUtcNow() + AttestationChallenges.Lifetime, "the expiry is rounded down, never later than the lifetime");
 
         var opened = _challenges.Open(challenge.Nonce);
         Assert.Null(opened.Failure);
@@ -52,8 +54,10 @@ public sealed class AttestationChallengesTests : IAsyncLifetime
 
     [Theory]
     [InlineData(0)]    // the random part
-    [InlineData(20)]   // the expiry (a host extending its nonce's life)
-    [InlineData(39)]   // the MAC
+    [InlineData(11)]   // the random part's last byte
+    [InlineData(14)]   // the expiry (a host extending its nonce's life)
+    [InlineData(16)]   // the MAC's first byte
+    [InlineData(31)]   // the MAC's last byte
     public void Nonce_with_any_byte_changed_is_unknown(int index)
     {
         byte[] nonce = Base64Url.DecodeFromChars(_challenges.Issue().Nonce);
@@ -86,7 +90,8 @@ public sealed class AttestationChallengesTests : IAsyncLifetime
     [InlineData(null)]
     [InlineData("")]
     [InlineData("not base64url!")]
-    [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]   // 32 bytes: the old nonce length
+    [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]   // 31 bytes: one short
+    [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]   // 40 bytes: too long for a SHA-256 TPM's qualifying data
     public void Undecodable_nonce_is_malformed(string? text)
     {
         var ex = Assert.Throws<ServiceException>(() => _challenges.Open(text));
