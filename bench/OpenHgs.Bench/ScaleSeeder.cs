@@ -83,7 +83,7 @@ public sealed class ScaleSeeder(BenchDatabase database, Progress progress)
             insert.Transaction = transaction;
             insert.CommandText = "INSERT INTO hosts (name, mode, public_key, key_thumbprint, added_at) VALUES (@n, @m, @k, @t, @a)";
             var name = BenchDatabase.Parameter(insert, "@n");
-            BenchDatabase.Parameter(insert, "@m").Value = HostRegistry.HostKeyMode;
+            BenchDatabase.Parameter(insert, "@m").Value = OpenHgs.Protocol.HealthCertificates.AttestationModeNames.HostKey;
             var key = BenchDatabase.Parameter(insert, "@k");
             var thumbprint = BenchDatabase.Parameter(insert, "@t");
             BenchDatabase.Parameter(insert, "@a").Value = addedAt;
@@ -137,7 +137,7 @@ public sealed class ScaleSeeder(BenchDatabase database, Progress progress)
             {
                 await hosts.StartRowAsync(cancellationToken).ConfigureAwait(false);
                 await hosts.WriteAsync(HostName(firstHostIndex + i), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                await hosts.WriteAsync(HostRegistry.HostKeyMode, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await hosts.WriteAsync(OpenHgs.Protocol.HealthCertificates.AttestationModeNames.HostKey, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                 await hosts.WriteAsync(keys[i], NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
                 await hosts.WriteAsync(HostKeys.Thumbprint(keys[i]), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                 await hosts.WriteAsync(addedAt, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);

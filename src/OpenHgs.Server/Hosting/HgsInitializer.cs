@@ -1,3 +1,4 @@
+using OpenHgs.Protocol.HealthCertificates;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenHgs.Crypto;
@@ -114,7 +115,7 @@ public static class HgsInitializer
             await database.InTransactionAsync(async s =>
             {
                 await s.Settings.SetAsync(SettingNames.FabricName, request.FabricName).ConfigureAwait(false);
-                await s.Settings.SetAsync(SettingNames.Mode, "host-key").ConfigureAwait(false);
+                await s.Settings.SetAsync(SettingNames.Mode, AttestationModeNames.HostKey).ConfigureAwait(false);
                 return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.ServiceInitialized, AuditOutcomes.Success, request.FabricName, null,
                     ("keyStore", store.Kind), ("database", database.Provider))).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);

@@ -55,7 +55,7 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
     }
 
     public async Task SetModeAsync(AttestationMode mode, CancellationToken cancellationToken) =>
-        await ChangeAsync(SettingNames.Mode, ModeName(mode), cancellationToken).ConfigureAwait(false);
+        await ChangeAsync(SettingNames.Mode, AttestationModeNames.Of(mode), cancellationToken).ConfigureAwait(false);
 
     /// <summary>Health certificates issued before this instant are refused by key release (null clears it).</summary>
     public async Task SetDenyBeforeAsync(DateTimeOffset? denyBefore, CancellationToken cancellationToken) =>
@@ -78,14 +78,8 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
         Volatile.Write(ref _cached, null);
     }
 
-    public static string ModeName(AttestationMode mode) => mode == AttestationMode.Tpm ? "tpm" : "host-key";
-
-    public static AttestationMode ParseMode(string name) => name switch
-    {
-        "tpm" => AttestationMode.Tpm,
-        "host-key" => AttestationMode.HostKey,
-        _ => throw ServiceException.BadRequest("UnknownMode", $"Unknown attestation mode '{name}': use host-key or tpm."),
-    };
+    public static AttestationMode ParseMode(string name) => AttestationModeNames.TryParse(name)
+        ?? throw ServiceException.BadRequest("UnknownMode", $"Unknown attestation mode '{name}': use {AttestationModeNames.HostKey} or {AttestationModeNames.Tpm}.");
 
     private async Task ChangeAsync(string name, string? value, CancellationToken cancellationToken)
     {
@@ -99,7 +93,7 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
 
     private static async Task<CurrentSettings> ReadAsync(HgsSession s)
     {
-        string mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false) ?? "host-key";
+        string mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false) ?? AttestationModeNames.HostKey;
         string? deny = await s.Settings.GetAsync(SettingNames.DenyBefore).ConfigureAwait(false);
         string? validity = await s.Settings.GetAsync(SettingNames.ValidityMinutes).ConfigureAwait(false);
         string? policy = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
@@ -116,7 +110,7 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
 /// <summary>The settings in force.</summary>
 public sealed record CurrentSettings(AttestationMode Mode, DateTimeOffset? DenyBefore, TimeSpan Validity, int PolicyVersion, string FabricName)
 {
-    public ServiceSettings ToContract() => new(SettingsService.ModeName(Mode), DenyBefore, (int)Validity.TotalMinutes, PolicyVersion);
+    public ServiceSettings ToContract() => new(AttestationModeNames.Of(Mode), DenyBefore, (int)Validity.TotalMinutes, PolicyVersion);
 }
 
 /// <summary>Settings read at one time under one invalidation generation: swapped whole, never torn.</summary>

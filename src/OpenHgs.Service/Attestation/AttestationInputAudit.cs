@@ -1,3 +1,4 @@
+using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Hosts;
@@ -42,7 +43,7 @@ public static class AttestationInputAudit
         }
     }
 
-    private static string? Mode(AttestRequest? request) => request?.Tpm is not null ? "tpm" : request?.HostKey is not null ? "hostKey" : null;
+    private static string? Mode(AttestRequest? request) => request?.Tpm is not null ? AttestationModeNames.Tpm : request?.HostKey is not null ? AttestationModeNames.HostKey : null;
 
     /// <summary>Who the request claims to be, when that much decodes: the EK or the host signing key's thumbprint.</summary>
     private static string Subject(AttestRequest? request)

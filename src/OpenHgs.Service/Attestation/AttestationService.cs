@@ -77,7 +77,7 @@ public sealed partial class AttestationService(
                     verdict.Passed ? AuditOutcomes.Success : AuditOutcomes.Refused,
                     hostName ?? "key:" + thumbprint,
                     verdict.Passed ? null : string.Join(",", verdict.Failures.Select(f => f.Code)),
-                    ("mode", "host-key"),
+                    ("mode", AttestationModeNames.HostKey),
                     ("status", verdict.Status.ToString()),
                     ("evidenceDigest", Convert.ToHexStringLower(evidenceDigest)),
                     ("policyVersion", current.PolicyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
@@ -122,7 +122,7 @@ public sealed partial class AttestationService(
                 $"The host registered with the signing key {thumbprint} was changed outside OpenHGS (its record's MAC does not verify); an admin must remove and re-register it.")), null);
         }
 
-        if (host is null || host.Mode != HostRegistry.HostKeyMode)
+        if (host is null || host.Mode != AttestationModeNames.HostKey)
         {
             return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}.")), null);
         }
@@ -173,7 +173,7 @@ public sealed partial class AttestationService(
                 host = null;
             }
 
-            if (host is null || host.Name != tentative.Host!.Name || host.Mode != HostRegistry.HostKeyMode)
+            if (host is null || host.Name != tentative.Host!.Name || host.Mode != AttestationModeNames.HostKey)
             {
                 return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}.")), null);
             }

@@ -1,3 +1,4 @@
+using OpenHgs.Protocol.HealthCertificates;
 using System.Text.RegularExpressions;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Audit;
@@ -8,13 +9,12 @@ namespace OpenHgs.Service.Hosts;
 /// <summary>Registered guarded hosts (HGS Add-HgsAttestationHostKey / Remove-…). Every change is audited in its transaction.</summary>
 public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider time)
 {
-    public const string HostKeyMode = "host-key";
 
     public async Task<HostInfo> AddHostKeyAsync(string name, string publicKey, CancellationToken cancellationToken)
     {
         ValidateName(name);
         byte[] spki = HostKeys.ParsePublicKey(publicKey, "publicKey");
-        var record = new HostRecord(name, HostKeyMode, spki, HostKeys.Thumbprint(spki), time.GetUtcNow());
+        var record = new HostRecord(name, AttestationModeNames.HostKey, spki, HostKeys.Thumbprint(spki), time.GetUtcNow());
         await database.InTransactionAsync(async s =>
         {
             if (await s.Hosts.FindByNameAsync(name).ConfigureAwait(false) is not null)

@@ -236,7 +236,7 @@ public sealed partial class KeyReleaseService(
         if (validated.Claims.Mode != current.Mode)
         {
             throw ServiceException.Forbidden("HealthCertificateModeMismatch",
-                $"The health certificate was issued in {SettingsService.ModeName(validated.Claims.Mode)} mode; the service attests in {SettingsService.ModeName(current.Mode)} mode now.");
+                $"The health certificate was issued in {AttestationModeNames.Of(validated.Claims.Mode)} mode; the service attests in {AttestationModeNames.Of(current.Mode)} mode now.");
         }
 
         return validated;

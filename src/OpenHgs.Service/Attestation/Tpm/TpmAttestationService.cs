@@ -89,7 +89,7 @@ public sealed partial class TpmAttestationService(
                         verdict.Passed ? AuditOutcomes.Success : AuditOutcomes.Refused,
                         hostName ?? "ek:" + ekThumbprint,
                         verdict.Passed ? null : string.Join(",", verdict.Failures.Select(f => f.Policy ?? f.Code.ToString())),
-                        ("mode", "tpm"),
+                        ("mode", AttestationModeNames.Tpm),
                         ("status", verdict.Status.ToString()),
                         ("evidenceDigest", Convert.ToHexStringLower(evidenceDigest)),
                         ("policyVersion", verdict.PolicyVersion.ToString(CultureInfo.InvariantCulture)),
@@ -215,7 +215,7 @@ public sealed partial class TpmAttestationService(
     {
         int version = await PolicyService.ReadVersionAsync(s).ConfigureAwait(false);
         string? mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false);
-        bool tpmMode = mode == SettingsService.ModeName(AttestationMode.Tpm);
+        bool tpmMode = mode == AttestationModeNames.Tpm;
         // Locked (PostgreSQL: FOR UPDATE; SQLite: the writer lock): a host removal or AK change cannot commit between
         // this read and the commit, so a host removed before this attestation commits never gets its certificate.
         var registration = tpmMode ? await ObserveAsync(s, evidence, lockRows: true).ConfigureAwait(false) : tentative.Registration;

@@ -1,3 +1,4 @@
+using OpenHgs.Protocol.HealthCertificates;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
@@ -26,7 +27,6 @@ namespace OpenHgs.Service.Attestation.Tpm;
 /// </remarks>
 public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWriter audit, TpmActivationOptions options, TimeProvider time, ILogger<TpmEnrollmentService> logger)
 {
-    public const string TpmMode = "tpm";
     public static readonly TimeSpan ActivationLifetime = TimeSpan.FromMinutes(5);
 
     public async Task<TpmRootInfo> AddRootAsync(string certificate, CancellationToken cancellationToken)
@@ -98,7 +98,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
             throw ServiceException.BadRequest("EkCertificateRequired", "The identity has no EK certificate; register it only if you trust this TPM otherwise (--allow-without-certificate).");
         }
 
-        var record = new HostRecord(request.Name, TpmMode, ekBytes, TpmEvidenceParsing.EkThumbprint(ekBytes), time.GetUtcNow());
+        var record = new HostRecord(request.Name, AttestationModeNames.Tpm, ekBytes, TpmEvidenceParsing.EkThumbprint(ekBytes), time.GetUtcNow());
         string chain = "none (admin allowed a TPM without EK certificate)";
         await database.InTransactionAsync(async s =>
         {
@@ -119,7 +119,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
 
             await s.Hosts.AddAsync(record).ConfigureAwait(false);
             return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, request.Name, null,
-                ("mode", TpmMode), ("keyThumbprint", record.KeyThumbprint), ("ekCertificate", chain))).ConfigureAwait(false);
+                ("mode", AttestationModeNames.Tpm), ("keyThumbprint", record.KeyThumbprint), ("ekCertificate", chain))).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
         LogHostAdded(logger, request.Name, record.KeyThumbprint);
         return HostRegistry.ToInfo(record);
@@ -150,7 +150,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         {
             string subject = TryEkThumbprint(ekPublic) is { } thumbprint ? "ek:" + thumbprint : "unknown";
             await audit.AppendAsync(
-                AuditRecord.Create(AuditEvents.TpmActivation, AuditOutcomes.Refused, subject, refusal.Code, ("mode", TpmMode), ("step", step)),
+                AuditRecord.Create(AuditEvents.TpmActivation, AuditOutcomes.Refused, subject, refusal.Code, ("mode", AttestationModeNames.Tpm), ("step", step)),
                 cancellationToken).ConfigureAwait(false);
             LogActivationRefused(logger, subject, step, refusal.Code);
             throw;
@@ -159,7 +159,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         {
             // A store was away: recorded (outcome error, the code answered) once the database takes it.
             string subject = TryEkThumbprint(ekPublic) is { } thumbprint ? "ek:" + thumbprint : "unknown";
-            audit.RecordError(AuditRecord.Create(AuditEvents.TpmActivation, AuditOutcomes.Error, subject, code, ("mode", TpmMode), ("step", step)));
+            audit.RecordError(AuditRecord.Create(AuditEvents.TpmActivation, AuditOutcomes.Error, subject, code, ("mode", AttestationModeNames.Tpm), ("step", step)));
             throw;
         }
     }
@@ -233,7 +233,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
 
             await s.Tpm.SetAttestationKeyAsync(new AttestationKeyRecord(host.Name, akBytes, now)).ConfigureAwait(false);
             await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, host.Name, null,
-                ("mode", TpmMode), ("akName", Convert.ToHexStringLower(ak.ComputeName())))).ConfigureAwait(false);
+                ("mode", AttestationModeNames.Tpm), ("akName", Convert.ToHexStringLower(ak.ComputeName())))).ConfigureAwait(false);
             return host.Name;
         }, cancellationToken).ConfigureAwait(false);
         LogActivated(logger, hostName);
@@ -243,7 +243,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
     internal static async Task<HostRecord?> FindTpmHostOrNullAsync(HgsSession s, byte[] ekBytes, bool lockRow = false)
     {
         var host = await s.Hosts.FindByThumbprintAsync(TpmEvidenceParsing.EkThumbprint(ekBytes), lockRow).ConfigureAwait(false);
-        return host is { Mode: TpmMode } && host.PublicKey.AsSpan().SequenceEqual(ekBytes) ? host : null;
+        return host is { Mode: AttestationModeNames.Tpm } && host.PublicKey.AsSpan().SequenceEqual(ekBytes) ? host : null;
     }
 
     private static async Task<HostRecord> FindTpmHostAsync(HgsSession s, byte[] ekBytes) =>
