@@ -31,7 +31,7 @@ public sealed partial class AdminCredential(IHgsDatabase database, ILogger<Admin
     public async Task ReplaceAsync(Action<string> keepToken, AuditEvent? audit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(keepToken);
-        string token = "hgsadm_" + Base64UrlNoPadding(RandomNumberGenerator.GetBytes(32));
+        string token = "hgsadm_" + System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
         string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
         keepToken(token);
         await database.InTransactionAsync(async s =>
@@ -86,8 +86,6 @@ public sealed partial class AdminCredential(IHgsDatabase database, ILogger<Admin
 
     [LoggerMessage(EventId = 1500, Level = LogLevel.Critical, Message = "The {Table} row '{Key}' fails its integrity check (written outside OpenHGS): every admin request is refused until the credential is replaced")]
     private static partial void LogCredentialRefused(ILogger logger, string table, string key);
-
-    private static string Base64UrlNoPadding(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     /// <summary>The stored row as last verified and the hash it holds: replaced whole, never edited.</summary>
     private sealed record CredentialSnapshot(VerifiedSetting Row, byte[] Hash);

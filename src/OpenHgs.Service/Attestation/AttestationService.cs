@@ -36,6 +36,9 @@ public sealed partial class AttestationService(
     TimeProvider time,
     ILogger<AttestationService> logger)
 {
+    /// <summary>The largest host-key evidence field (a public key or signature), decoded: 8,192 base64 characters.</summary>
+    private const int MaxEvidenceFieldBytes = 6144;
+
     /// <summary>A fresh stateless challenge: nothing is written (see <see cref="AttestationChallenges"/>).</summary>
     public ChallengeResponse Challenge() => challenges.Issue();
 
@@ -57,9 +60,9 @@ public sealed partial class AttestationService(
             ?? throw ServiceException.BadRequest(nameof(AttestationFailureCode.EvidenceMissing), "The request carries no evidence (expected 'hostKey' or 'tpm').");
         var opened = challenges.Open(request.Nonce);
         byte[] nonce = opened.Nonce;
-        byte[] signingKey = DecodeBase64(evidence.SigningPublicKey, "hostKey.signingPublicKey");
-        byte[] encryptionKey = DecodeBase64(evidence.EncryptionPublicKey, "hostKey.encryptionPublicKey");
-        byte[] signature = DecodeBase64(evidence.Signature, "hostKey.signature");
+        byte[] signingKey = RequestBase64.Decode(evidence.SigningPublicKey, "hostKey.signingPublicKey", MaxEvidenceFieldBytes, RequestFieldRefusals.Evidence);
+        byte[] encryptionKey = RequestBase64.Decode(evidence.EncryptionPublicKey, "hostKey.encryptionPublicKey", MaxEvidenceFieldBytes, RequestFieldRefusals.Evidence);
+        byte[] signature = RequestBase64.Decode(evidence.Signature, "hostKey.signature", MaxEvidenceFieldBytes, RequestFieldRefusals.Evidence);
         byte[] message = HostKeyEvidenceMessage.Build(nonce, encryptionKey);
         byte[] evidenceDigest = EvidenceDigest(message, signingKey, signature);
         string thumbprint = HostKeys.Thumbprint(signingKey);
@@ -183,23 +186,6 @@ public sealed partial class AttestationService(
     }
 
     private sealed record Tentative(AttestationVerdict Verdict, HostRecord? Host);
-
-    private static byte[] DecodeBase64(string? text, string field)
-    {
-        if (string.IsNullOrEmpty(text) || text.Length > 8192)
-        {
-            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: missing or too large.");
-        }
-
-        try
-        {
-            return Convert.FromBase64String(text);
-        }
-        catch (FormatException)
-        {
-            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: not valid base64.");
-        }
-    }
 
     private static byte[] EvidenceDigest(byte[] message, byte[] signingKey, byte[] signature)
     {

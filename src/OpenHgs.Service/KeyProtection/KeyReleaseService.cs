@@ -85,8 +85,8 @@ public sealed partial class KeyReleaseService(
     private async Task<ReleasedKey> ReleaseCoreAsync(
         ReleaseRequest request, List<(string, string?)> details, Action<string> setSubject, CancellationToken cancellationToken)
     {
-        byte[] certificateDer = DecodeBase64(request.HealthCertificate, "healthCertificate", 16 * 1024);
-        byte[] protectorBytes = DecodeBase64(request.KeyProtector, "keyProtector", MaxKeyProtectorBytes);
+        byte[] certificateDer = RequestBase64.Decode(request.HealthCertificate, "healthCertificate", 16 * 1024, RequestFieldRefusals.Release);
+        byte[] protectorBytes = RequestBase64.Decode(request.KeyProtector, "keyProtector", MaxKeyProtectorBytes, RequestFieldRefusals.Release);
         details.Add(("releaseKeyHandling", handling.Mode.ToName()));
         details.Add(("keyProtectorSha256", Convert.ToHexStringLower(SHA256.HashData(protectorBytes))));
         details.Add(("healthCertificateSha256", Convert.ToHexStringLower(SHA256.HashData(certificateDer))));
@@ -304,28 +304,6 @@ public sealed partial class KeyReleaseService(
         action();
         return 0;
     });
-
-    private static byte[] DecodeBase64(string? text, string field, int maxBytes)
-    {
-        if (string.IsNullOrEmpty(text))
-        {
-            throw ServiceException.BadRequest("RequestMalformed", $"{field}: missing.");
-        }
-
-        if (text.Length > (maxBytes + 2) / 3 * 4)
-        {
-            throw new ServiceException(ProblemKind.PayloadTooLarge, "RequestTooLarge", $"{field}: larger than {maxBytes} bytes.");
-        }
-
-        try
-        {
-            return Convert.FromBase64String(text);
-        }
-        catch (FormatException)
-        {
-            throw ServiceException.BadRequest("RequestMalformed", $"{field}: not valid base64.");
-        }
-    }
 
     private async Task AppendAsync(string outcome, string subject, string? reason, List<(string, string?)> details, CancellationToken cancellationToken) =>
         await audit.AppendAsync(AuditRecord.Create(AuditEvents.KeyRelease, outcome, subject, reason, [.. details]), cancellationToken).ConfigureAwait(false);

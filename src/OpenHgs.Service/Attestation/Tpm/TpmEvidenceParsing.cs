@@ -12,22 +12,8 @@ internal static class TpmEvidenceParsing
     public const ObjectAttributes AkRequired = ObjectAttributes.FixedTpm | ObjectAttributes.FixedParent
         | ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.Restricted | ObjectAttributes.Sign;
 
-    public static byte[] Bytes(string? text, string field, int maxBytes)
-    {
-        if (string.IsNullOrEmpty(text) || text.Length > (maxBytes + 2) / 3 * 4)
-        {
-            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: missing or larger than {maxBytes} bytes.");
-        }
-
-        try
-        {
-            return Convert.FromBase64String(text);
-        }
-        catch (FormatException)
-        {
-            throw ServiceException.BadRequest("EvidenceMalformed", $"{field}: not valid base64.");
-        }
-    }
+    /// <summary>A base64 evidence field (<see cref="RequestBase64"/>, refused as <c>EvidenceMalformed</c>).</summary>
+    public static byte[] Bytes(string? text, string field, int maxBytes) => RequestBase64.Decode(text, field, maxBytes, RequestFieldRefusals.Evidence);
 
     public static (TpmtPublic Public, byte[] Bytes) Public(string? text, string field)
     {
