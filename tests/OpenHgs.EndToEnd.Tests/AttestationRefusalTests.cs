@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using OpenHgs.Client;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Service.Attestation;
 
 namespace OpenHgs.EndToEnd.Tests;
 
@@ -100,14 +101,14 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     [Trait("Attack", "A02")]
     public async Task Nonce_never_issued_is_refused()
     {
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(RandomNumberGenerator.GetBytes(40), _keys));
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(RandomNumberGenerator.GetBytes(AttestationChallenges.NonceBytes), _keys));
         await AssertRefusedAsync(answer, "InvalidEvidence", "NonceUnknown");
     }
 
     [Theory]
     [Trait("Attack", "A02")]
-    [InlineData(20)]   // the expiry: a host extending its nonce's life
-    [InlineData(39)]   // the MAC
+    [InlineData(14)]   // the expiry: a host extending its nonce's life
+    [InlineData(31)]   // the MAC
     public async Task Nonce_with_a_forged_mac_is_refused(int index)
     {
         byte[] nonce = await _raw.ChallengeAsync();
@@ -122,7 +123,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     {
         long audit = await _service.AuditCountAsync();
         byte[] nonce = await _raw.ChallengeAsync();
-        Assert.Equal(40, nonce.Length);
+        Assert.Equal(AttestationChallenges.NonceBytes, nonce.Length);
         Assert.Equal(audit, await _service.AuditCountAsync());
         Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
 
