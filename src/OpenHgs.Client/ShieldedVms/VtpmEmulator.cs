@@ -95,6 +95,12 @@ public static class VtpmEmulator
             CryptographicOperations.ZeroMemory(key);
         }
 
+        if (exitCode != 0 && error.Contains("Address already in use", StringComparison.Ordinal))
+        {
+            // Not the state's fault: another program holds the port (the control channel is the next one) or socket.
+            throw new VtpmException("VtpmChannelInUse", $"{channel} (or its control channel) is already in use by another program: choose another --tcp-port or --socket; no vTPM was started.");
+        }
+
         if (exitCode != 0)
         {
             throw new VtpmException("VtpmStateRefused", error.Contains("HMAC", StringComparison.Ordinal)

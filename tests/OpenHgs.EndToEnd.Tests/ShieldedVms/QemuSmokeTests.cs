@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
+using OpenHgs.Testing;
 using OpenHgs.Client.ShieldedVms;
 using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
@@ -102,7 +103,7 @@ public sealed class QemuSmokeTests
         File.WriteAllBytes(keyFile, transportKey);
         string state = root["check"];
         Directory.CreateDirectory(state);
-        int port = ServerProcess.FreePort();
+        int port = LoopbackPorts.FreePair();
         string key = $"file={keyFile},mode={VtpmEmulator.Cipher},format=binary";
         VmStartTests.Run("swtpm", ["socket", "--tpm2", "--tpmstate", "dir=" + state, "--key", key, "--migration-key", key,
             "--server", $"type=tcp,port={port},bindaddr=127.0.0.1", "--ctrl", $"type=tcp,port={port + 1},bindaddr=127.0.0.1", "--daemon"], environment: null);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using OpenHgs.Testing;
 using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Protocol.Guardians;
@@ -121,7 +122,7 @@ public sealed class VmBundleTests
 
         public static async Task<RunningVtpm> StartAsync(string state, byte[] key)
         {
-            int port = ServerProcess.FreePort();
+            int port = LoopbackPorts.FreePair();
             var start = new ProcessStartInfo("/bin/sh") { RedirectStandardInput = true, RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
             foreach (string argument in new[]
             {

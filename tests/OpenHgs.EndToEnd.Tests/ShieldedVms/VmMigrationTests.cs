@@ -1,3 +1,4 @@
+using OpenHgs.Testing;
 using OpenHgs.Client.ShieldedVms;
 using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
@@ -39,7 +40,7 @@ public sealed class VmMigrationTests
         Directory.CreateDirectory(root["a"]);
         (await HgsCli.RunAsync("vm", "new", "--name", "vm1", "--owner", root["owner.json"], "--guardian", root["fabric.json"], "--out", onA)).Succeeded();
 
-        int port = ServerProcess.FreePort();
+        int port = LoopbackPorts.FreePair();
         (await VmStartTests.StartAsync(hostA.StateDirectory, onA, port)).Succeeded();
         VmStartTests.Tool(port, "tpm2_nvdefine", NvIndex, "-C", "o", "-s", "9", "-a", "ownerread|ownerwrite");
         File.WriteAllBytes(root["nv.in"], "migrated!"u8.ToArray());
@@ -49,7 +50,7 @@ public sealed class VmMigrationTests
         // Moved (copied, as to shared storage) to host B: it attests with its own TPM and opens the vTPM.
         string onB = root["b/vm1"];
         CopyFolder(onA, onB);
-        port = ServerProcess.FreePort();
+        port = LoopbackPorts.FreePair();
         (await VmStartTests.StartAsync(hostB.StateDirectory, onB, port)).Succeeded();
         VmStartTests.Tool(port, "tpm2_nvread", NvIndex, "-C", "o", "-s", "9", "-o", root["nv.out"]);
         Assert.Equal("migrated!"u8.ToArray(), File.ReadAllBytes(root["nv.out"]));
@@ -59,7 +60,7 @@ public sealed class VmMigrationTests
         string onC = root["c/vm1"];
         CopyFolder(onB, onC);
         byte[] manifest = File.ReadAllBytes(Path.Combine(onC, "vm.json"));
-        var refused = await VmStartTests.StartAsync(hostC.StateDirectory, onC, ServerProcess.FreePort());
+        var refused = await VmStartTests.StartAsync(hostC.StateDirectory, onC, LoopbackPorts.FreePair());
         Assert.Contains("Hgs_SecureBootEnabled", refused.FailedWithOneErrorLine(1), StringComparison.Ordinal);
         Assert.Null(RunningVtpm.Find(hostC.StateDirectory, "vm1"));
         Assert.Equal(manifest, File.ReadAllBytes(Path.Combine(onC, "vm.json")));

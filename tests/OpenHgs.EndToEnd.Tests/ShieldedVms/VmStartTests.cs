@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using OpenHgs.Testing;
 using OpenHgs.Client;
 using OpenHgs.Client.ShieldedVms;
 using OpenHgs.EndToEnd.Tests.Cli;
@@ -29,7 +30,16 @@ public sealed class VmStartTests
         string healthy = await fabric.HostStateAsync("host1", register: true);
         byte[] firstProtector = File.ReadAllBytes(Path.Combine(bundle, ShieldedVmBundle.KeyProtectorFile));
 
-        int port = ServerProcess.FreePort();
+        // The control channel's port (the next one) taken by another program: named as such, nothing left running.
+        int port = LoopbackPorts.FreePair();
+        using (var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port + 1))
+        {
+            squatter.Start();
+            var taken = await StartAsync(healthy, bundle, port);
+            Assert.Contains("VtpmChannelInUse", taken.FailedWithOneErrorLine(1), StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(healthy, RunningVtpm.Folder, "vm1.json")));
+        }
+
         var started = (await StartAsync(healthy, bundle, port)).Succeeded().Json();
         int pid = (int)started["pid"]!;
         Assert.True(VtpmEmulator.IsRunning(pid));
@@ -40,7 +50,7 @@ public sealed class VmStartTests
         Tool(port, "tpm2_nvwrite", NvIndex, "-C", "o", "-i", root["nv.in"]);
 
         // Started twice on one host: refused, the running one untouched.
-        var twice = await StartAsync(healthy, bundle, ServerProcess.FreePort());
+        var twice = await StartAsync(healthy, bundle, LoopbackPorts.FreePair());
         Assert.Contains("VmAlreadyRunning", twice.FailedWithOneErrorLine(1), StringComparison.Ordinal);
         Assert.True(VtpmEmulator.IsRunning(pid));
 
@@ -57,13 +67,13 @@ public sealed class VmStartTests
         Assert.NotEqual(firstProtector, secondProtector);
         (await HgsCli.RunAsync("vm", "show", bundle)).Succeeded();
         byte[] oldKey = fabric.UnwrapAsOwner(firstProtector);
-        var wrongKey = Assert.Throws<VtpmException>(() => VtpmEmulator.Start(Path.Combine(bundle, ShieldedVmBundle.VtpmFolder), oldKey, new VtpmChannel(null, ServerProcess.FreePort()), root["wrong.pid"]));
+        var wrongKey = Assert.Throws<VtpmException>(() => VtpmEmulator.Start(Path.Combine(bundle, ShieldedVmBundle.VtpmFolder), oldKey, new VtpmChannel(null, LoopbackPorts.FreePair()), root["wrong.pid"]));
         Assert.Equal("VtpmStateRefused", wrongKey.Code);
         Assert.Contains("HMAC", wrongKey.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(root["wrong.pid"]));
 
         // Started again (the KPS releases the egress key protector): the NV index is read back from the re-sealed state.
-        port = ServerProcess.FreePort();
+        port = LoopbackPorts.FreePair();
         pid = (int)(await StartAsync(healthy, bundle, port)).Succeeded().Json()["pid"]!;
         Tool(port, "tpm2_nvread", NvIndex, "-C", "o", "-s", "8", "-o", root["nv.out"]);
         Assert.Equal("shielded"u8.ToArray(), File.ReadAllBytes(root["nv.out"]));
@@ -79,9 +89,9 @@ public sealed class VmStartTests
         Assert.False(Directory.Exists(Path.Combine(unknown, RunningVtpm.Folder)) && Directory.EnumerateFileSystemEntries(Path.Combine(unknown, RunningVtpm.Folder)).Any());
         Assert.Equal(before, File.ReadAllBytes(Path.Combine(bundle, "vm.json")));
 
-        // Three releases to host1 (start, stop, start; the second stop is the fourth), none to the intruder.
+        // Five releases to host1 (the start refused for its port, start, stop, start, stop), none to the intruder.
         var releases = await fabric.Admin.QueryAuditAsync(100, null, "keyprotection.release", null, null, null, CancellationToken.None);
-        Assert.Equal(4, releases.Count(r => r.Outcome == "success" && r.Subject == "host1"));
+        Assert.Equal(5, releases.Count(r => r.Outcome == "success" && r.Subject == "host1"));
         Assert.DoesNotContain(releases, r => r.Outcome == "success" && r.Subject == "intruder");
     }
 
@@ -95,7 +105,7 @@ public sealed class VmStartTests
 
         // What the control channel exports (QEMU's migration, swtpm_ioctl --save) is encrypted too: no 16-byte run of
         // the vTPM's EK modulus, which the clear state carries, appears in the exported permanent state.
-        int port = ServerProcess.FreePort();
+        int port = LoopbackPorts.FreePair();
         (await StartAsync(healthy, bundle, port)).Succeeded();
         Tool(port, "tpm2_readpublic", "-c", "0x81010001", "-f", "der", "-o", root["ek.der"]);
         using (var rsa = System.Security.Cryptography.RSA.Create())
