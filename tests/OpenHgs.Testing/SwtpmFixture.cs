@@ -55,7 +55,7 @@ public sealed class SwtpmFixture : IDisposable
         Exception? last = null;
         for (var attempt = 0; attempt < 10; attempt++)
         {
-            var port = FindFreePortPair();
+            var port = LoopbackPorts.FreePair();
             var process = Process.Start(new ProcessStartInfo(swtpm)
             {
                 ArgumentList =
@@ -160,31 +160,6 @@ public sealed class SwtpmFixture : IDisposable
                 $"{Path.GetFileName(file)} {string.Join(' ', args)} exited {p.ExitCode}: {stderr.Result}{stdout.Result}");
         }
         return stdout.Result;
-    }
-
-    private static int FindFreePortPair()
-    {
-        for (var i = 0; i < 50; i++)
-        {
-            using var first = new TcpListener(IPAddress.Loopback, 0);
-            first.Start();
-            var port = ((IPEndPoint)first.LocalEndpoint).Port;
-            if (port >= 65535)
-            {
-                continue;
-            }
-            try
-            {
-                using var second = new TcpListener(IPAddress.Loopback, port + 1);
-                second.Start();
-                second.Stop();
-                return port;
-            }
-            catch (SocketException)
-            {
-            }
-        }
-        throw new InvalidOperationException("no free port pair");
     }
 
     private static bool WaitForPort(int port, Process process, TimeSpan timeout)

@@ -26,29 +26,23 @@ public static class KpsSigningKeyAlgorithms
     /// <summary>For data folders made before the setting existed, whose signing keys are RSA-2048: new ones stay RSA-2048.</summary>
     public const KeyAlgorithm Legacy = KeyAlgorithm.Rsa2048;
 
+    /// <summary>Every KPS signing key type with its configuration name: the one table the lookups below read.</summary>
+    private static readonly (string Name, KeyAlgorithm Algorithm)[] Table =
+        [(EcP256, KeyAlgorithm.EcP256), (Rsa2048, KeyAlgorithm.Rsa2048), (Rsa3072, KeyAlgorithm.Rsa3072), (Rsa4096, KeyAlgorithm.Rsa4096)];
+
     /// <summary>The accepted names, for messages.</summary>
-    public static IReadOnlyList<string> Names { get; } = [EcP256, Rsa2048, Rsa3072, Rsa4096];
+    public static IReadOnlyList<string> Names { get; } = [.. Table.Select(entry => entry.Name)];
 
     /// <summary>The key type named <paramref name="name"/> (exactly one of <see cref="Names"/>), or null.</summary>
-    public static KeyAlgorithm? TryParse(string? name) => name switch
-    {
-        EcP256 => KeyAlgorithm.EcP256,
-        Rsa2048 => KeyAlgorithm.Rsa2048,
-        Rsa3072 => KeyAlgorithm.Rsa3072,
-        Rsa4096 => KeyAlgorithm.Rsa4096,
-        _ => null,
-    };
+    public static KeyAlgorithm? TryParse(string? name) =>
+        Array.FindIndex(Table, entry => entry.Name == name) is var i and >= 0 ? Table[i].Algorithm : null;
 
     /// <summary>The configuration name of a KPS signing key type.</summary>
     /// <exception cref="ArgumentOutOfRangeException">Not a KPS signing key type (e.g. EC P-384).</exception>
-    public static string ToName(KeyAlgorithm algorithm) => algorithm switch
-    {
-        KeyAlgorithm.EcP256 => EcP256,
-        KeyAlgorithm.Rsa2048 => Rsa2048,
-        KeyAlgorithm.Rsa3072 => Rsa3072,
-        KeyAlgorithm.Rsa4096 => Rsa4096,
-        _ => throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "not a KPS signing key type"),
-    };
+    public static string ToName(KeyAlgorithm algorithm) =>
+        Array.FindIndex(Table, entry => entry.Algorithm == algorithm) is var i and >= 0
+            ? Table[i].Name
+            : throw new ArgumentOutOfRangeException(nameof(algorithm), algorithm, "not a KPS signing key type");
 }
 
 /// <summary>How <see cref="FabricKeyManager"/> makes new keys.</summary>
