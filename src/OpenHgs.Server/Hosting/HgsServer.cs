@@ -93,6 +93,7 @@ public static partial class HgsServer
         // Stateless challenges: their MAC key is derived from the key store's row-MAC key, the same on every node.
         services.AddSingleton(provider => new AttestationChallenges(
             new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>()), provider.GetRequiredService<IHgsDatabase>(), options.Time));
+        services.AddSingleton<AttestationCommit>();
         services.AddSingleton<AttestationService>();
         services.AddSingleton<PolicySnapshotCache>();
         services.AddSingleton<TpmAttestationService>();

@@ -13,19 +13,20 @@ using OpenHgs.Storage;
 namespace OpenHgs.Service.Attestation;
 
 /// <summary>
-/// Challenge–response attestation, one durable commit per attestation. Challenges are stateless
-/// (<see cref="AttestationChallenges"/>): the nonce carries its expiry and a MAC, and issuing one writes nothing. At
-/// attestation, in this order: decode, MAC, expiry, a read that the nonce is not used yet — so a forged, stale or
-/// replayed body is never verified nor signed — then the evidence is checked and the health certificate signed (in the
-/// key store), outside any write transaction; then ONE transaction records the nonce as used (a concurrent use of the
-/// same nonce loses there, <c>NonceReplayed</c>), re-reads the host and writes the audit record. The certificate
-/// leaves the service only if that transaction commits with the nonce unused and the host still registered;
-/// otherwise it is discarded.
+/// Challenge–response attestation, one durable commit per attestation (shared with every other attestation and release
+/// that arrives at the same time). Challenges are stateless (<see cref="AttestationChallenges"/>): the nonce carries its
+/// expiry and a MAC, and issuing one writes nothing. At attestation, in this order: decode, MAC, expiry, a read that the
+/// nonce is not used yet — so a forged, stale or replayed body is never verified nor signed — then the evidence is
+/// checked and the health certificate signed (in the key store), outside any write transaction; then
+/// <see cref="AttestationCommit"/> records the nonce as used (a concurrent use of the same nonce loses there,
+/// <c>NonceReplayed</c>), re-reads the mode and the host and appends the audit record, in one transaction. The
+/// certificate leaves the service only if that transaction commits with the nonce unused, the service still in host-key
+/// mode and the host still registered; otherwise it is discarded.
 /// </summary>
 /// <remarks>
 /// Signing before the transaction keeps the key store's work out of the database's write lock (SQLite admits one
-/// writer per database), so attestations of several hosts sign in parallel while one commits. Nonce problems win over
-/// everything else, as when every check ran in the transaction.
+/// writer per database), so attestations of several hosts sign in parallel while one batch commits. Nonce problems win
+/// over everything else, as when every check ran in the transaction.
 /// </remarks>
 public sealed partial class AttestationService(
     IHgsDatabase database,
@@ -33,6 +34,7 @@ public sealed partial class AttestationService(
     SettingsService settings,
     TpmAttestationService tpm,
     AttestationChallenges challenges,
+    AttestationCommit commit,
     TimeProvider time,
     ILogger<AttestationService> logger)
 {
@@ -72,22 +74,20 @@ public sealed partial class AttestationService(
         try
         {
             var tentative = await DecideAsync(current, opened, thumbprint, signingKey, encryptionKey, message, signature, evidenceDigest, signer, cancellationToken).ConfigureAwait(false);
-            var verdict = await database.InTransactionAsync(async s =>
-            {
-                var (verdict, hostName) = await ConfirmAsync(s, current.PolicyVersion, opened, thumbprint, tentative).ConfigureAwait(false);
-                await s.Audit.AppendAsync(AuditRecord.Create(
-                    AuditEvents.Attestation,
-                    verdict.Passed ? AuditOutcomes.Success : AuditOutcomes.Refused,
-                    hostName ?? "key:" + thumbprint,
-                    verdict.Passed ? null : string.Join(",", verdict.Failures.Select(f => f.Code)),
-                    ("mode", AttestationModeNames.HostKey),
-                    ("status", verdict.Status.ToString()),
-                    ("evidenceDigest", Convert.ToHexStringLower(evidenceDigest)),
-                    ("policyVersion", current.PolicyVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                    ("signerKey", signer.Id),
-                    ("certificateSha256", verdict.HealthCertificate is null ? null : Convert.ToHexStringLower(SHA256.HashData(verdict.HealthCertificate))))).ConfigureAwait(false);
-                return verdict;
-            }, cancellationToken).ConfigureAwait(false);
+            var verdict = await commit.CommitAsync(
+                new AttestationCommitRequest(
+                    opened,
+                    AttestationMode.HostKey,
+                    tentative.Verdict,
+                    tentative.Host?.Name,
+                    "key:" + thumbprint,
+                    evidenceDigest,
+                    signer.Id,
+                    s => RecheckHostAsync(s, thumbprint, tentative),
+                    LastAttempt: true,
+                    Details: []),
+                cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException("A last attempt is never superseded.");
             LogAttestation(logger, thumbprint, verdict.Status);
             return verdict;
         }
@@ -154,35 +154,29 @@ public sealed partial class AttestationService(
     }
 
     /// <summary>
-    /// In the write transaction: records the nonce as used (its problems take precedence, as they always did), and keeps
-    /// a passing verdict only if the same host is still registered — a host removed meanwhile gets no certificate.
+    /// In the commit's transaction: a passing verdict stands only if the same host is still registered with this key in
+    /// host-key mode — a host removed meanwhile gets no certificate.
     /// </summary>
-    private async Task<(AttestationVerdict Verdict, string? HostName)> ConfirmAsync(HgsSession s, int policy, OpenedNonce nonce, string thumbprint, Tentative tentative)
+    private static async Task<RegistrationCheck> RecheckHostAsync(HgsSession s, string thumbprint, Tentative tentative)
     {
-        if (await challenges.TryMarkUsedAsync(s, nonce).ConfigureAwait(false) is { } nonceFailure)
+        if (!tentative.Verdict.Passed)
         {
-            return (AttestationVerdict.Failed(policy, nonceFailure), null);
+            return RegistrationCheck.Unchanged;
         }
 
-        if (tentative.Verdict.Passed)
+        HostRecord? host;
+        try
         {
-            HostRecord? host;
-            try
-            {
-                host = await s.Hosts.FindByThumbprintAsync(thumbprint).ConfigureAwait(false);
-            }
-            catch (RowIntegrityException)
-            {
-                host = null;
-            }
-
-            if (host is null || host.Name != tentative.Host!.Name || host.Mode != AttestationModeNames.HostKey)
-            {
-                return (AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}.")), null);
-            }
+            host = await s.Hosts.FindByThumbprintAsync(thumbprint).ConfigureAwait(false);
+        }
+        catch (RowIntegrityException)
+        {
+            host = null;
         }
 
-        return (tentative.Verdict, tentative.Host?.Name);
+        return host is not null && host.Name == tentative.Host!.Name && host.Mode == AttestationModeNames.HostKey
+            ? RegistrationCheck.Unchanged
+            : RegistrationCheck.Changed(AttestationFailure.Of(AttestationFailureCode.HostKeyNotRegistered, $"No host is registered with the signing key {thumbprint}."), null);
     }
 
     private sealed record Tentative(AttestationVerdict Verdict, HostRecord? Host);

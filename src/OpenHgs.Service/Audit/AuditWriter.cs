@@ -14,9 +14,13 @@ public enum AuditLane
     Refusal,
 }
 
+/// <summary>What a request's write in an audit batch (<see cref="AuditWriter.CommitAsync{T}"/>) gives back: its result and the record to append (null: it wrote nothing).</summary>
+public readonly record struct AuditedWrite<T>(T Result, AuditEvent? Record);
+
 /// <summary>
-/// Appends audit records that stand alone (a key release is one: it changes nothing else in the database), committing
-/// the records that arrive together in one transaction (group commit: one durable commit for many records).
+/// Appends audit records — records that stand alone (a key release changes nothing else in the database) and records
+/// made by a request's own write in the same transaction (<see cref="CommitAsync{T}"/>: an attestation marks its nonce
+/// used) — committing what arrives together in one transaction (group commit: one durable commit for many requests).
 /// </summary>
 /// <remarks>
 /// <para>Security contract: <see cref="AppendAsync"/> completes only after the transaction holding its record has
@@ -112,6 +116,36 @@ public sealed partial class AuditWriter : IAsyncDisposable
     }
 
     /// <summary>
+    /// Runs <paramref name="write"/> inside the next group transaction, in the priority lane, and appends the audit record
+    /// it returns (none when it returns null: it wrote nothing); completes with its result once that transaction has
+    /// committed. For a request whose own database writes must commit together with its audit record (an attestation
+    /// marks its nonce used): one durable commit serves every request in the batch.
+    /// </summary>
+    /// <remarks>
+    /// <paramref name="write"/> runs on the writer's loop, after the writes of the requests before it in the same
+    /// transaction, so it sees them (two attestations of one nonce in one batch: the second finds it used). It may run
+    /// more than once: when another write of the batch throws, the transaction is rolled back, that caller gets its
+    /// exception, and the rest of the batch runs again in a new transaction — so it must only read and write through
+    /// the session it is given and keep nothing from an earlier run. A store outage (database or key store) fails the
+    /// whole batch like any commit failure (<c>AuditUnavailable</c>, 503). The caller's token does not withdraw it.
+    /// </remarks>
+    public async Task<T> CommitAsync<T>(Func<HgsSession, Task<AuditedWrite<T>>> write, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        T result = default!;
+        var pending = Pending.Write(async session =>
+        {
+            var done = await write(session).ConfigureAwait(false);
+            result = done.Result;
+            return done.Record;
+        });
+        Task committed = await EnqueuePriorityAsync(pending).ConfigureAwait(false);
+        Wake();
+        await committed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>
     /// Queues the record of a request that failed because a store was unavailable (outcome <see cref="AuditOutcomes.Error"/>)
     /// and returns at once: the request answers 503 without waiting, and the record is committed as soon as the database
     /// can take it, however many attempts that needs. Logs the failure (event 1902) now, so it is visible even while the
@@ -160,9 +194,10 @@ public sealed partial class AuditWriter : IAsyncDisposable
         await _loop.ConfigureAwait(false);
     }
 
-    private async Task<Task> EnqueuePriorityAsync(AuditEvent auditEvent)
+    private Task<Task> EnqueuePriorityAsync(AuditEvent auditEvent) => EnqueuePriorityAsync(Pending.Waited(auditEvent));
+
+    private async Task<Task> EnqueuePriorityAsync(Pending pending)
     {
-        var pending = Pending.Waited(auditEvent);
         try
         {
             // Not the caller's token: a disconnected client must not withdraw its record. Completing the queue at
@@ -289,19 +324,54 @@ public sealed partial class AuditWriter : IAsyncDisposable
 
     private async Task CommitAsync(List<Pending> batch)
     {
+        // A request's write that throws (not a store outage) fails that request alone: the transaction is rolled back and
+        // the rest of the batch runs again without it (at most once per request in the batch).
+        while (await TryCommitAsync(batch).ConfigureAwait(false) is { } failed)
+        {
+            failed.Pending.Committed!.TrySetException(failed.Exception);
+            batch.Remove(failed.Pending);
+            if (batch.Count == 0)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Commits the batch (or fails every request in it); returns the one request whose own write threw instead, having committed nothing.</summary>
+    private async Task<WriteFailure?> TryCommitAsync(List<Pending> batch)
+    {
         long start = _metrics?.Start() ?? 0;
+        int records = 0;
         try
         {
             var checkpoint = await _database.InTransactionAsync(
                 async session =>
                 {
-                    long head = 0;
+                    long? head = null;
+                    records = 0;
                     foreach (var pending in batch)
                     {
-                        head = (await session.Audit.AppendAsync(pending.Event).ConfigureAwait(false)).Sequence;
+                        var record = pending.Event;
+                        if (pending.Writes is { } write)
+                        {
+                            try
+                            {
+                                record = await write(session).ConfigureAwait(false);
+                            }
+                            catch (Exception ex) when (AuditRecord.OutageCode(ex) is null)
+                            {
+                                throw new WriteFailure(pending, ex);
+                            }
+                        }
+
+                        if (record is not null)
+                        {
+                            head = (await session.Audit.AppendAsync(record).ConfigureAwait(false)).Sequence;
+                            records++;
+                        }
                     }
 
-                    return _checkpoints.IsDue(head) ? await _checkpoints.SignHeadAsync(session).ConfigureAwait(false) : null;
+                    return head is { } last && _checkpoints.IsDue(last) ? await _checkpoints.SignHeadAsync(session).ConfigureAwait(false) : null;
                 },
                 CancellationToken.None).ConfigureAwait(false);
             if (checkpoint is not null)
@@ -309,9 +379,9 @@ public sealed partial class AuditWriter : IAsyncDisposable
                 _checkpoints.Committed(checkpoint);
             }
 
-            Interlocked.Add(ref _committedRecords, batch.Count);
+            Interlocked.Add(ref _committedRecords, records);
             Interlocked.Increment(ref _committedBatches);
-            _metrics?.AuditCommit(batch.Count, committed: true, _metrics.Since(start));
+            _metrics?.AuditCommit(records, committed: true, _metrics.Since(start));
             bool recovered;
             lock (_gate)
             {
@@ -327,6 +397,12 @@ public sealed partial class AuditWriter : IAsyncDisposable
             }
 
             batch.ForEach(p => p.Committed?.TrySetResult());
+            return null;
+        }
+        catch (WriteFailure failure)
+        {
+            LogWriteFailed(_logger, failure.InnerException!);
+            return failure;
         }
         catch (Exception ex)
         {
@@ -340,6 +416,7 @@ public sealed partial class AuditWriter : IAsyncDisposable
             }
 
             KeepErrors(batch.Where(p => p.IsError).ToList());
+            return null;
         }
     }
 
@@ -368,12 +445,15 @@ public sealed partial class AuditWriter : IAsyncDisposable
 
         if (lost > 0)
         {
-            LogErrorRecordsLost(_logger, lost, string.Join(", ", failed.Select(p => p.Event.Event + " " + p.Event.Reason).Distinct()));
+            LogErrorRecordsLost(_logger, lost, string.Join(", ", failed.Select(p => p.Event!.Event + " " + p.Event.Reason).Distinct()));
         }
     }
 
     [LoggerMessage(EventId = 1900, Level = LogLevel.Error, Message = "Audit batch of {Count} records could not be committed; every request waiting in it is refused, error records in it are kept and retried")]
     private static partial void LogBatchFailed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(EventId = 1905, Level = LogLevel.Error, Message = "A request's write in an audit batch failed; that request is refused and the rest of the batch is committed without it")]
+    private static partial void LogWriteFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 1901, Level = LogLevel.Warning, Message = "Refusal audit lane full ({Capacity} queued): further {Event} refusals with code {Code} are counted into one aggregated audit record")]
     private static partial void LogRefusalsAggregated(ILogger logger, string @event, string code, int capacity);
@@ -387,18 +467,33 @@ public sealed partial class AuditWriter : IAsyncDisposable
     [LoggerMessage(EventId = 1904, Level = LogLevel.Critical, Message = "{Count} error audit records could not be written before shutdown and exist only in this log: {Records}")]
     private static partial void LogErrorRecordsLost(ILogger logger, long count, string records);
 
-    /// <summary>A record waiting for a transaction: waited for by its caller (or every caller counted into its bucket), or an error record nobody waits for.</summary>
+    /// <summary>A request's write that threw inside a batch transaction (rolled back): its request alone is refused.</summary>
+    private sealed class WriteFailure(Pending pending, Exception exception) : Exception("A request's write failed in its audit batch.", exception)
+    {
+        public Pending Pending { get; } = pending;
+
+        public Exception Exception { get; } = exception;
+    }
+
+    /// <summary>
+    /// A record waiting for a transaction: waited for by its caller (or every caller counted into its bucket), or an error
+    /// record nobody waits for; or a request's write (<see cref="CommitAsync{T}"/>), which makes its record in the transaction.
+    /// </summary>
     private sealed class Pending
     {
-        private Pending(AuditEvent auditEvent, TaskCompletionSource? committed, bool isError, AuditTally.Bucket? bucket)
+        private Pending(AuditEvent? auditEvent, TaskCompletionSource? committed, bool isError, AuditTally.Bucket? bucket, Func<HgsSession, Task<AuditEvent?>>? writes = null)
         {
             Event = auditEvent;
             Committed = committed;
             IsError = isError;
             Bucket = bucket;
+            Writes = writes;
         }
 
-        public AuditEvent Event { get; }
+        /// <summary>The record; null for a request's write, whose record its write returns.</summary>
+        public AuditEvent? Event { get; }
+
+        public Func<HgsSession, Task<AuditEvent?>>? Writes { get; }
 
         public TaskCompletionSource? Committed { get; }
 
@@ -409,6 +504,8 @@ public sealed partial class AuditWriter : IAsyncDisposable
         public static Pending Waited(AuditEvent auditEvent) => new(auditEvent, new(TaskCreationOptions.RunContinuationsAsynchronously), false, null);
 
         public static Pending Error(AuditEvent auditEvent) => new(auditEvent, null, true, null);
+
+        public static Pending Write(Func<HgsSession, Task<AuditEvent?>> writes) => new(null, new(TaskCreationOptions.RunContinuationsAsynchronously), false, null, writes);
 
         public static Pending RefusalAggregate(AuditTally.Bucket bucket) => new(bucket.ToRecord(), bucket.Committed, false, bucket);
 

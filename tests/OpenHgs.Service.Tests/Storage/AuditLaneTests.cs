@@ -109,6 +109,82 @@ public sealed class AuditLaneTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Writes_queued_together_commit_in_one_transaction_and_each_sees_the_ones_before_it()
+    {
+        // Three attestations of one nonce held behind a first transaction: the batch after it runs them in order, so
+        // exactly the first marks the nonce used and the others find it used — as separate transactions would.
+        var expires = DateTimeOffset.UtcNow.AddMinutes(5);
+        _database.Close();
+        var first = _writer.AppendAsync(AuditRecord.Create(AuditEvents.KeyRelease, AuditOutcomes.Success, "gate", null), CancellationToken.None);
+        await _database.Entered.WaitAsync(TimeSpan.FromSeconds(30));
+        long batchesBefore = _writer.CommittedBatches;
+        var marks = Enumerable.Range(0, 3).Select(i => _writer.CommitAsync(
+            async s =>
+            {
+                bool marked = await s.UsedNonces.TryMarkUsedAsync("nonce-1", expires);
+                return new AuditedWrite<bool>(marked, AuditRecord.Create(AuditEvents.Attestation, marked ? AuditOutcomes.Success : AuditOutcomes.Refused, $"host-{i}", marked ? null : "NonceReplayed"));
+            },
+            CancellationToken.None)).ToList();
+        _database.Open();
+        await first;
+
+        bool[] marked = await Task.WhenAll(marks);
+        Assert.Equal(new[] { true, false, false }, marked);
+        Assert.Equal(batchesBefore + 2, _writer.CommittedBatches);   // the gate's transaction, then all three in one
+        var records = await _sqlite.ReadAsync(s => s.Audit.ReadAsync(0, 100), CancellationToken.None);
+        Assert.Equal(["gate", "host-0", "host-1", "host-2"], records.Select(r => r.Subject));
+        Assert.Equal([null, null, "NonceReplayed", "NonceReplayed"], records.Select(r => r.Reason));
+        Assert.True((await _sqlite.ReadAsync(s => s.Audit.VerifyAsync(), CancellationToken.None)).Valid);
+    }
+
+    [Fact]
+    public async Task A_write_that_throws_fails_alone_leaves_nothing_and_the_rest_of_its_batch_commits()
+    {
+        var expires = DateTimeOffset.UtcNow.AddMinutes(5);
+        _database.Close();
+        var first = _writer.AppendAsync(AuditRecord.Create(AuditEvents.KeyRelease, AuditOutcomes.Success, "gate", null), CancellationToken.None);
+        await _database.Entered.WaitAsync(TimeSpan.FromSeconds(30));
+        Task<bool> Mark(string nonce, bool thenThrow) => _writer.CommitAsync(
+            async s =>
+            {
+                bool marked = await s.UsedNonces.TryMarkUsedAsync(nonce, expires);
+                return thenThrow
+                    ? throw new InvalidOperationException("bug in " + nonce)
+                    : new AuditedWrite<bool>(marked, AuditRecord.Create(AuditEvents.Attestation, AuditOutcomes.Success, nonce, null));
+            },
+            CancellationToken.None);
+        var before = Mark("nonce-a", thenThrow: false);
+        var broken = Mark("nonce-b", thenThrow: true);
+        var after = Mark("nonce-c", thenThrow: false);
+        _database.Open();
+        await first;
+
+        Assert.True(await before);
+        Assert.True(await after);
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => broken);
+        Assert.Equal("bug in nonce-b", failure.Message);
+        var records = await _sqlite.ReadAsync(s => s.Audit.ReadAsync(0, 100), CancellationToken.None);
+        Assert.Equal(["gate", "nonce-a", "nonce-c"], records.Select(r => r.Subject));
+        Assert.False(await _sqlite.ReadAsync(s => s.UsedNonces.IsUsedAsync("nonce-b"), CancellationToken.None));   // its write was rolled back
+        Assert.True(await _sqlite.ReadAsync(s => s.UsedNonces.IsUsedAsync("nonce-a"), CancellationToken.None));
+        Assert.True((await _sqlite.ReadAsync(s => s.Audit.VerifyAsync(), CancellationToken.None)).Valid);
+    }
+
+    [Fact]
+    public async Task Writes_fail_closed_with_AuditUnavailable_when_the_database_is_down_and_leave_nothing()
+    {
+        _database.Down = true;
+        var write = _writer.CommitAsync(
+            async s => new AuditedWrite<bool>(await s.UsedNonces.TryMarkUsedAsync("nonce-down", DateTimeOffset.UtcNow.AddMinutes(5)), AuditRecord.Create(AuditEvents.Attestation, AuditOutcomes.Success, "h", null)),
+            CancellationToken.None);
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => write);
+        Assert.Equal("AuditUnavailable", refused.Code);
+        _database.Down = false;
+        Assert.False(await _sqlite.ReadAsync(s => s.UsedNonces.IsUsedAsync("nonce-down"), CancellationToken.None));
+        Assert.Empty(await _sqlite.ReadAsync(s => s.Audit.ReadAsync(0, 100), CancellationToken.None));
+    }
+
+    [Fact]
     public void Lanes_follow_the_outcome()
     {
         Assert.Equal(AuditLane.Priority, AuditWriter.LaneOf(AuditRecord.Create(AuditEvents.KeyRelease, AuditOutcomes.Success, "h", null)));

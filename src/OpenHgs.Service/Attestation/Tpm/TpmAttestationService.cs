@@ -20,11 +20,11 @@ namespace OpenHgs.Service.Attestation.Tpm;
 /// the AK activated for that EK; verify the quote over the presented nonce and that the event log replays to the
 /// quoted PCRs; verify the AK's certification of the host encryption key (fixedTPM, decrypt-only); evaluate the
 /// policies in force (<see cref="PolicySnapshotCache"/>); issue the health certificate for that TPM-resident key (so a
-/// released transport key can only be decrypted inside that TPM). Then one transaction confirms that verdict — the
-/// policy version, the host and its AK are still what it was reached with; records the nonce as used, so a concurrent
-/// use of it loses (<c>NonceReplayed</c>; its problems take precedence, then TPM mode, as before) — and appends the
-/// audit record: one durable commit per attestation. The certificate leaves the service only if
-/// that transaction commits. Every refusal is a named reason, and policy failures name the policy. Refusals change
+/// released transport key can only be decrypted inside that TPM). Then the commit step both modes share
+/// (<see cref="AttestationCommit"/>, one group transaction) confirms that verdict — the policy version, the host and its
+/// AK are still what it was reached with (<see cref="RecheckAsync"/>); records the nonce as used, so a concurrent use of
+/// it loses (<c>NonceReplayed</c>; its problems take precedence, then TPM mode) — and appends the audit record. The
+/// certificate leaves the service only if that transaction commits. Every refusal is a named reason, and policy failures name the policy. Refusals change
 /// nothing but the (used) nonce and the audit trail. The nonce was decoded, MAC-checked and expiry-checked by
 /// <see cref="AttestationChallenges.Open"/> and is read for prior use before any check here.
 /// </summary>
@@ -39,6 +39,7 @@ public sealed partial class TpmAttestationService(
     SettingsService settings,
     PolicySnapshotCache policies,
     AttestationChallenges challenges,
+    AttestationCommit commit,
     TimeProvider time,
     ILogger<TpmAttestationService> logger)
 {
@@ -75,29 +76,19 @@ public sealed partial class TpmAttestationService(
                 }
 
                 var tentative = await DecideAsync(snapshot, nonce, decoded, evidenceDigest, current.Validity, signer, cancellationToken).ConfigureAwait(false);
-                bool lastAttempt = attempt >= MaxAttempts;
-                var verdict = await database.InTransactionAsync(async s =>
-                {
-                    var confirmed = await ConfirmAsync(s, nonce, decoded, tentative, lastAttempt).ConfigureAwait(false);
-                    if (confirmed is not var (verdict, hostName))
-                    {
-                        return null;   // decided on superseded state: nothing written, decide again
-                    }
-
-                    await s.Audit.AppendAsync(AuditRecord.Create(
-                        AuditEvents.Attestation,
-                        verdict.Passed ? AuditOutcomes.Success : AuditOutcomes.Refused,
-                        hostName ?? "ek:" + ekThumbprint,
-                        verdict.Passed ? null : string.Join(",", verdict.Failures.Select(f => f.Policy ?? f.Code.ToString())),
-                        ("mode", AttestationModeNames.Tpm),
-                        ("status", verdict.Status.ToString()),
-                        ("evidenceDigest", Convert.ToHexStringLower(evidenceDigest)),
-                        ("policyVersion", verdict.PolicyVersion.ToString(CultureInfo.InvariantCulture)),
-                        ("staged", string.Join(",", verdict.Failures.Where(f => f.Code == AttestationFailureCode.PolicyStaged).Select(f => f.Policy))),
-                        ("signerKey", signer.Id),
-                        ("certificateSha256", verdict.HealthCertificate is null ? null : Convert.ToHexStringLower(SHA256.HashData(verdict.HealthCertificate))))).ConfigureAwait(false);
-                    return verdict;
-                }, cancellationToken).ConfigureAwait(false);
+                var verdict = await commit.CommitAsync(
+                    new AttestationCommitRequest(
+                        nonce,
+                        AttestationMode.Tpm,
+                        tentative.Verdict,
+                        tentative.Registration.HostName,
+                        "ek:" + ekThumbprint,
+                        evidenceDigest,
+                        signer.Id,
+                        s => RecheckAsync(s, decoded, tentative),
+                        LastAttempt: attempt >= MaxAttempts,
+                        Details: [("staged", string.Join(",", tentative.Verdict.Failures.Where(f => f.Code == AttestationFailureCode.PolicyStaged).Select(f => f.Policy)))]),
+                    cancellationToken).ConfigureAwait(false);
                 if (verdict is null)
                 {
                     settings.Invalidate();
@@ -205,53 +196,30 @@ public sealed partial class TpmAttestationService(
     }
 
     /// <summary>
-    /// In the write transaction. Returns null, having written nothing, when the verdict was reached under a policy
-    /// version, host or AK that is no longer the database's (unless <paramref name="lastAttempt"/>). Otherwise records
-    /// the nonce as used — its problems take precedence, then the mode, as when every check ran here — and returns the verdict
-    /// with the host name for the audit record.
+    /// In the commit's transaction (the service is in TPM mode): the policy version, and the host and AK rows — locked
+    /// (PostgreSQL: FOR UPDATE; SQLite: the writer lock), so a host removal or AK change cannot commit between this read
+    /// and the commit, and a host removed before this attestation commits never gets its certificate.
     /// </summary>
-    private async Task<(AttestationVerdict Verdict, string? HostName)?> ConfirmAsync(
-        HgsSession s, OpenedNonce nonce, DecodedTpmEvidence evidence, Tentative tentative, bool lastAttempt)
+    private async Task<RegistrationCheck> RecheckAsync(HgsSession s, DecodedTpmEvidence evidence, Tentative tentative)
     {
         int version = await PolicyService.ReadVersionAsync(s).ConfigureAwait(false);
-        string? mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false);
-        bool tpmMode = mode == AttestationModeNames.Tpm;
-        // Locked (PostgreSQL: FOR UPDATE; SQLite: the writer lock): a host removal or AK change cannot commit between
-        // this read and the commit, so a host removed before this attestation commits never gets its certificate.
-        var registration = tpmMode ? await ObserveAsync(s, evidence, lockRows: true).ConfigureAwait(false) : tentative.Registration;
+        var registration = await ObserveAsync(s, evidence, lockRows: true).ConfigureAwait(false);
         if (BeforeCommitForTests is { } hook)
         {
             await hook().ConfigureAwait(false);
         }
 
-        bool superseded = version != tentative.PolicyVersion || registration != tentative.Registration;
-        if (superseded && !lastAttempt)
+        if (registration != tentative.Registration)
         {
-            return null;
+            return RegistrationCheck.Changed(
+                registration.HostName is null
+                    ? AttestationFailure.Of(AttestationFailureCode.EkNotRegistered, "No TPM host is registered with this EK.")
+                    : AttestationFailure.Of(AttestationFailureCode.AkNotActivated, "This attestation key was not activated for the host's EK; run the AK activation (hgs client configure --tpm)."),
+                registration.HostName);
         }
 
         // On the last attempt a changed policy version keeps the verdict reached under (and naming) the earlier one.
-        version = tentative.PolicyVersion;
-        AttestationVerdict Fail(AttestationFailureCode code, string message) => AttestationVerdict.Failed(version, AttestationFailure.Of(code, message));
-        if (await challenges.TryMarkUsedAsync(s, nonce).ConfigureAwait(false) is { } nonceFailure)
-        {
-            return (AttestationVerdict.Failed(version, nonceFailure), null);
-        }
-
-        if (!tpmMode)
-        {
-            return (Fail(AttestationFailureCode.ModeMismatch, "The service attests in host-key mode; TPM evidence is not accepted."), null);
-        }
-
-        if (registration != tentative.Registration && tentative.Verdict.Passed)
-        {
-            // Last attempt, and the host or its AK changed since the checks: no certificate for a registration that is gone.
-            return registration.HostName is null
-                ? (Fail(AttestationFailureCode.EkNotRegistered, "No TPM host is registered with this EK."), null)
-                : (Fail(AttestationFailureCode.AkNotActivated, "This attestation key was not activated for the host's EK; run the AK activation (hgs client configure --tpm)."), registration.HostName);
-        }
-
-        return (tentative.Verdict, tentative.Registration.HostName);
+        return version != tentative.PolicyVersion ? RegistrationCheck.Superseded : RegistrationCheck.Unchanged;
     }
 
     /// <summary>The host registered with the evidence's EK (name, or null) and whether the evidence's AK is the one activated for it.</summary>
