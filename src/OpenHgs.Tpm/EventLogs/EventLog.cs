@@ -21,7 +21,11 @@ public sealed class EventLog
         Events = events;
         Banks = banks;
         SpecId = specId;
+        _replay = new(() => PcrReplay.Replay(this));
     }
+
+    // The log is immutable, so its replay is computed once: an attestation reads it for every bank it checks.
+    private readonly Lazy<IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>>> _replay;
 
     /// <summary>Encoding of the log.</summary>
     public EventLogFormat Format { get; }
@@ -40,7 +44,8 @@ public sealed class EventLog
     /// and is extended with every non-EV_NO_ACTION event's digest. Returns, for every bank the process can hash,
     /// the final value of every PCR the log extends. Banks that cannot be hashed here (SM3) are omitted.
     /// </summary>
-    public IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> Replay() => PcrReplay.Replay(this);
+    /// <remarks>Computed once per log; the PCR values are shared, so callers must not change them.</remarks>
+    public IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> Replay() => _replay.Value;
 
     /// <summary>The Secure Boot configuration this log records (PCR 7).</summary>
     public SecureBootState GetSecureBootState() => SecureBootState.FromLog(this);
