@@ -73,9 +73,15 @@ public static class Targets
         string figure = $"release_sweep[c={BenchOptions.TargetConcurrency}].p99_ms";
         var sweep = json["release_sweep"] as JsonArray ?? [];
         var entry = sweep.OfType<JsonObject>().FirstOrDefault(e => e["concurrency"]?.GetValue<int>() == BenchOptions.TargetConcurrency);
-        return entry is not null && Read(entry, "p99_ms") is { } p99
+        if (entry is null)
+        {
+            return new Measured(figure, null, $"concurrency {BenchOptions.TargetConcurrency} was not run (release sweep: {string.Join(", ", sweep.OfType<JsonObject>().Select(e => e["concurrency"]))}; --concurrency leaves it out)");
+        }
+
+        // With nothing measured the entry's p99 is 0, which must not read as a pass.
+        return entry["operations"]?.GetValue<long>() is > 0 && Read(entry, "p99_ms") is { } p99
             ? new Measured(figure, p99, null)
-            : new Measured(figure, null, $"concurrency {BenchOptions.TargetConcurrency} was not run (release sweep: {string.Join(", ", sweep.OfType<JsonObject>().Select(e => e["concurrency"]))}; --concurrency leaves it out)");
+            : new Measured(figure, null, $"no release at concurrency {BenchOptions.TargetConcurrency} both started and ended inside the measured window");
     }
 
     private static string? ReleaseBestElsewhere(JsonObject json) =>
