@@ -72,10 +72,11 @@ public sealed class LoadPhases(
         return best!.Value;
     }
 
-    /// <summary>One concurrency of a phase's sweep: rate, latencies, failures.</summary>
+    /// <summary>One concurrency of a phase's sweep: rate, latencies (0 when <c>operations</c>, those measured, is 0), failures.</summary>
     internal static JsonObject SweepEntry(int concurrency, LoadResult r) => new()
     {
         ["concurrency"] = concurrency,
+        ["operations"] = r.Operations,
         ["per_s"] = BenchRun.Round(r.PerSecond),
         ["p50_ms"] = BenchRun.Round(r.P50Ms, 2),
         ["p99_ms"] = BenchRun.Round(r.P99Ms, 2),

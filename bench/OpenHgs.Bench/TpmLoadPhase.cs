@@ -111,6 +111,10 @@ public sealed class TpmLoadPhase(
                 progress.Info($"the {left} prepared attestations left over were submitted too (unmeasured), {drained.Failures} failed");
             }
 
+            // The HTTP floor is shaped like one real exchange: a prepared request, sent alone, and the verdict it got.
+            await TopUpAsync(1, cancellationToken).ConfigureAwait(false);
+            HttpExchange[] shape = [await SubmitAsync(0, cancellationToken).ConfigureAwait(false)];
+
             double vsSign = best.PerSecond / hsm.AttestationSignPerSecond;
             LoadPhases.Record(json, "tpm_attest", best, cost, ("tpm_attest_vs_hsm_sign", vsSign, 4));
             json["tpm_attest_failures"] = Interlocked.Read(ref _failures);
@@ -130,7 +134,9 @@ public sealed class TpmLoadPhase(
             json["tpm_stage_policies_ms"] = BenchRun.Round(stages.PoliciesMs, 3);
             json["tpm_stage_total_ms"] = BenchRun.Round(stages.TotalMs, 3);
             Explain(json, best, cost, stages, requestBytes, vsSign);
+            progress.Step($"TPM attestation ceilings, side by side: token ceiling and HTTP floor (one exchange per attestation: the prepared request's size → a real verdict's), at concurrency {best.Concurrency}");
             ceilings.TokenCeiling(json, "tpm_attestation", ceilings.Token.Attestation(TokenCeilingBench.TpmAttestationRowMacs), best.Concurrency, best.PerSecond);
+            await ceilings.HttpFloorAsync(json, "tpm_attestation", shape, best.Concurrency, best.PerSecond).ConfigureAwait(false);
         }
         finally
         {
@@ -279,8 +285,8 @@ public sealed class TpmLoadPhase(
         return count;
     }
 
-    /// <summary>The measured operation: POST the next prepared attest request.</summary>
-    private Task SubmitAsync(int worker, CancellationToken cancellationToken)
+    /// <summary>The measured operation: POST the next prepared attest request; returns the exchange's sizes.</summary>
+    private Task<HttpExchange> SubmitAsync(int worker, CancellationToken cancellationToken)
     {
         if (!_pool.TryDequeue(out var prepared))
         {

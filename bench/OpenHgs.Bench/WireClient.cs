@@ -2,7 +2,6 @@ using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
 using OpenHgs.Protocol.Wire;
@@ -13,6 +12,9 @@ namespace OpenHgs.Bench;
 public sealed class WireClient(HttpClient http)
 {
     private static readonly MediaTypeHeaderValue Json = new("application/json");
+    private static readonly Uri ChallengePath = new("attestation/v1/challenge", UriKind.Relative);
+    private static readonly Uri AttestPath = new("attestation/v1/attest", UriKind.Relative);
+    private static readonly Uri ReleasePath = new("keyprotection/v1/release", UriKind.Relative);
 
     /// <summary>Challenges from earlier attestations' <c>nextChallenge</c>: challenges are not bound to a host, so any worker may answer one.</summary>
     private readonly ConcurrentQueue<ChallengeResponse> _next = new();
@@ -67,11 +69,8 @@ public sealed class WireClient(HttpClient http)
 
         if (challenge is null)
         {
-            using var fresh = await http.PostAsync(new Uri("attestation/v1/challenge", UriKind.Relative), null, cancellationToken).ConfigureAwait(false);
-            await EnsureAsync(fresh, "challenge", cancellationToken).ConfigureAwait(false);
-            byte[] answer = await fresh.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-            exchanges.Add(new HttpExchange(null, answer.Length));
-            challenge = JsonSerializer.Deserialize(answer, WireJson.Default.ChallengeResponse)!;
+            (challenge, var exchange) = await ChallengeExchangeAsync(cancellationToken).ConfigureAwait(false);
+            exchanges.Add(exchange);
         }
 
         byte[] nonce = Base64Url.DecodeFromChars(challenge.Nonce);
@@ -79,47 +78,31 @@ public sealed class WireClient(HttpClient http)
         var request = new AttestRequest(
             Base64Url.EncodeToString(nonce),
             new HostKeyEvidence(Convert.ToBase64String(host.SigningPublicKey), Convert.ToBase64String(host.EncryptionPublicKey), Convert.ToBase64String(signature)));
-        byte[] body = JsonSerializer.SerializeToUtf8Bytes(request, WireJson.Default.AttestRequest);
-        using var content = new ByteArrayContent(body);
-        content.Headers.ContentType = Json;
-        using var attest = await http.PostAsync(new Uri("attestation/v1/attest", UriKind.Relative), content, cancellationToken).ConfigureAwait(false);
-        await EnsureAsync(attest, "attest", cancellationToken).ConfigureAwait(false);
-        byte[] response = await attest.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        exchanges.Add(new HttpExchange(body.Length, response.Length));
-        var verdict = JsonSerializer.Deserialize(response, WireJson.Default.AttestResponse);
-        if (verdict?.NextChallenge is { } next)
+        var (verdict, attest) = await AttestExchangeAsync(AttestBody(request), cancellationToken).ConfigureAwait(false);
+        exchanges.Add(attest);
+        if (verdict.NextChallenge is { } next)
         {
             _next.Enqueue(next);
         }
 
-        return verdict is { Status: "Passed", HealthCertificate: { } certificate }
-            ? (Convert.FromBase64String(certificate), [.. exchanges])
-            : throw new InvalidOperationException($"attestation answered {verdict?.Status}");
+        return (Convert.FromBase64String(verdict.HealthCertificate!), [.. exchanges]);
     }
 
     /// <summary>A fresh nonce: <c>POST /attestation/v1/challenge</c>.</summary>
-    public async Task<ChallengeResponse> ChallengeAsync(CancellationToken cancellationToken)
-    {
-        using var challenge = await http.PostAsync(new Uri("attestation/v1/challenge", UriKind.Relative), null, cancellationToken).ConfigureAwait(false);
-        await EnsureAsync(challenge, "challenge", cancellationToken).ConfigureAwait(false);
-        return (await challenge.Content.ReadFromJsonAsync(WireJson.Default.ChallengeResponse, cancellationToken).ConfigureAwait(false))!;
-    }
+    public async Task<ChallengeResponse> ChallengeAsync(CancellationToken cancellationToken) =>
+        (await ChallengeExchangeAsync(cancellationToken).ConfigureAwait(false)).Challenge;
 
     /// <summary>The JSON body of an attest request, serialised once before it is sent.</summary>
     public static byte[] AttestBody(AttestRequest request) => JsonSerializer.SerializeToUtf8Bytes(request, WireJson.Default.AttestRequest);
 
-    /// <summary>Sends a prepared attest body (<see cref="AttestBody"/>); throws unless the verdict is Passed with a certificate.</summary>
-    public async Task AttestPreparedAsync(byte[] body, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends a prepared attest body (<see cref="AttestBody"/>); throws unless the verdict is Passed with a certificate.
+    /// Returns the exchange's sizes, which shape the HTTP floor of a TPM attestation.
+    /// </summary>
+    public async Task<HttpExchange> AttestPreparedAsync(byte[] body, CancellationToken cancellationToken)
     {
-        using var content = new ByteArrayContent(body);
-        content.Headers.ContentType = Json;
-        using var attest = await http.PostAsync(new Uri("attestation/v1/attest", UriKind.Relative), content, cancellationToken).ConfigureAwait(false);
-        await EnsureAsync(attest, "attest", cancellationToken).ConfigureAwait(false);
-        var verdict = await attest.Content.ReadFromJsonAsync(WireJson.Default.AttestResponse, cancellationToken).ConfigureAwait(false);
-        if (verdict is not { Status: "Passed", HealthCertificate: not null })
-        {
-            throw new InvalidOperationException($"attestation answered {verdict?.Status}: {string.Join("; ", verdict?.Reasons.Select(r => $"{r.Code} {r.Policy} {r.Message}") ?? [])}");
-        }
+        ArgumentNullException.ThrowIfNull(body);
+        return (await AttestExchangeAsync(body, cancellationToken).ConfigureAwait(false)).Exchange;
     }
 
     /// <summary>The JSON body of a release request, built once and sent many times; it asks for the egress key, as hosts do.</summary>
@@ -146,15 +129,7 @@ public sealed class WireClient(HttpClient http)
         ArgumentNullException.ThrowIfNull(exchanges);
         foreach (var exchange in exchanges)
         {
-            using var content = exchange.Body is null ? null : new ByteArrayContent(exchange.Body);
-            if (content is not null)
-            {
-                content.Headers.ContentType = Json;
-            }
-
-            using var response = await http.PostAsync(exchange.Uri, content, cancellationToken).ConfigureAwait(false);
-            await EnsureAsync(response, "floor", cancellationToken).ConfigureAwait(false);
-            byte[] answer = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            byte[] answer = await PostAsync(exchange.Uri, exchange.Body, "floor", cancellationToken).ConfigureAwait(false);
             if (answer.Length != exchange.ResponseBytes)
             {
                 throw new InvalidOperationException($"the floor answered {answer.Length} bytes, not {exchange.ResponseBytes}");
@@ -162,12 +137,39 @@ public sealed class WireClient(HttpClient http)
         }
     }
 
-    private async Task<byte[]> ReleaseBytesAsync(byte[] body, CancellationToken cancellationToken)
+    private Task<byte[]> ReleaseBytesAsync(byte[] body, CancellationToken cancellationToken) =>
+        PostAsync(ReleasePath, body, "release", cancellationToken);
+
+    private async Task<(ChallengeResponse Challenge, HttpExchange Exchange)> ChallengeExchangeAsync(CancellationToken cancellationToken)
     {
-        using var content = new ByteArrayContent(body);
-        content.Headers.ContentType = Json;
-        using var response = await http.PostAsync(new Uri("keyprotection/v1/release", UriKind.Relative), content, cancellationToken).ConfigureAwait(false);
-        await EnsureAsync(response, "release", cancellationToken).ConfigureAwait(false);
+        byte[] answer = await PostAsync(ChallengePath, null, "challenge", cancellationToken).ConfigureAwait(false);
+        return (JsonSerializer.Deserialize(answer, WireJson.Default.ChallengeResponse)!, new HttpExchange(null, answer.Length));
+    }
+
+    /// <summary>One attest exchange; throws unless the verdict is Passed with a certificate (with the reasons when it is not).</summary>
+    private async Task<(AttestResponse Verdict, HttpExchange Exchange)> AttestExchangeAsync(byte[] body, CancellationToken cancellationToken)
+    {
+        byte[] answer = await PostAsync(AttestPath, body, "attest", cancellationToken).ConfigureAwait(false);
+        var verdict = JsonSerializer.Deserialize(answer, WireJson.Default.AttestResponse);
+        return verdict is { Status: "Passed", HealthCertificate: not null }
+            ? (verdict, new HttpExchange(body.Length, answer.Length))
+            : throw new InvalidOperationException($"attestation answered {verdict?.Status}: {string.Join("; ", verdict?.Reasons.Select(r => $"{r.Code} {r.Policy} {r.Message}") ?? [])}");
+    }
+
+    /// <summary>
+    /// Every request the bench sends, real or floor, takes this one path (JSON content type, body read whole), so the
+    /// floor costs the load generator what a real exchange of the same sizes does.
+    /// </summary>
+    private async Task<byte[]> PostAsync(Uri path, byte[]? body, string what, CancellationToken cancellationToken)
+    {
+        using var content = body is null ? null : new ByteArrayContent(body);
+        if (content is not null)
+        {
+            content.Headers.ContentType = Json;
+        }
+
+        using var response = await http.PostAsync(path, content, cancellationToken).ConfigureAwait(false);
+        await EnsureAsync(response, what, cancellationToken).ConfigureAwait(false);
         return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
     }
 
