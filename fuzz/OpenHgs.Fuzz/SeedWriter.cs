@@ -100,7 +100,7 @@ public static class SeedWriter
         var claims = new HealthClaims(AttestationMode.Tpm, 7, SHA256.HashData("evidence"u8), "host-1", HealthIssuedAt);
         save("health-certificate", "tpm-mode.der", HealthCertificateIssuer.Issue(
             new HealthCertificateRequest(claims, hostKey.ExportSubjectPublicKeyInfo(), HealthCertificateProfile.DefaultValidity),
-            signer, X509SignatureGenerator.CreateForECDsa(signerKey)));
+            new HealthCertificateSigner(signer, signerKey)));
         save("health-verdict", "tpm-mode.der", HealthCertificateProfile.EncodeVerdict(claims));
         save("health-verdict", "host-key-mode.der", HealthCertificateProfile.EncodeVerdict(claims with { Mode = AttestationMode.HostKey, HostName = "h" }));
     }

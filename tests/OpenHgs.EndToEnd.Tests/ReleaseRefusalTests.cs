@@ -81,8 +81,7 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
         var claims = new HealthClaims(AttestationMode.HostKey, 1, new byte[32], "host-r", DateTimeOffset.UtcNow);
         byte[] forged = HealthCertificateIssuer.Issue(
             new HealthCertificateRequest(claims, genuine.PublicKey.ExportSubjectPublicKeyInfo(), TimeSpan.FromHours(1)),
-            evilSigner,
-            X509SignatureGenerator.CreateForECDsa(evilKey));
+            new HealthCertificateSigner(evilSigner, evilKey));
         await AssertRefusedAsync(await _raw.ReleaseAsync(_protector.ToJson(), forged), 403, "HealthCertificateUntrustedSigner");
     }
 

@@ -98,6 +98,6 @@ public sealed class HealthCertificateValidatorTests : IDisposable
         var claims = new HealthClaims(AttestationMode.HostKey, 3, SHA256.HashData("evidence"u8), "host-1", IssuedAt);
         using var hostKey = TestKeys.Next();
         return HealthCertificateIssuer.Issue(
-            new HealthCertificateRequest(claims, hostKey.ExportSubjectPublicKeyInfo(), Validity), signer, X509SignatureGenerator.CreateForECDsa(key));
+            new HealthCertificateRequest(claims, hostKey.ExportSubjectPublicKeyInfo(), Validity), new HealthCertificateSigner(signer, key));
     }
 }

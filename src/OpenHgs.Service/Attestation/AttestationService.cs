@@ -41,6 +41,8 @@ public sealed partial class AttestationService(
     /// <summary>The largest host-key evidence field (a public key or signature), decoded: 8,192 base64 characters.</summary>
     private const int MaxEvidenceFieldBytes = 6144;
 
+    private readonly HealthCertificateSigners _healthSigners = new();
+
     /// <summary>A fresh stateless challenge: nothing is written (see <see cref="AttestationChallenges"/>).</summary>
     public ChallengeResponse Challenge() => challenges.Issue();
 
@@ -148,8 +150,7 @@ public sealed partial class AttestationService(
         var claims = new HealthClaims(AttestationMode.HostKey, policy, evidenceDigest, host.Name, now);
         byte[] certificate = HealthCertificateIssuer.Issue(
             new HealthCertificateRequest(claims, encryptionKey, current.Validity),
-            signer.Certificate,
-            X509SignatureGenerator.CreateForECDsa(signer.ECDsa));
+            _healthSigners.For(signer));
         return new(new AttestationVerdict(AttestationStatus.Passed, certificate, now + current.Validity, policy, []), host);
     }
 

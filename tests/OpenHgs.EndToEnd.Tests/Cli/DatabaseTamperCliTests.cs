@@ -44,7 +44,7 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
         var claims = new HealthClaims(AttestationMode.HostKey, 1, new byte[32], "audited-host", DateTimeOffset.UtcNow);
         byte[] forged = HealthCertificateIssuer.Issue(
             new HealthCertificateRequest(claims, attackerHostKey.ExportSubjectPublicKeyInfo(), TimeSpan.FromHours(1)),
-            evilSigner, X509SignatureGenerator.CreateForECDsa(evilKey));
+            new HealthCertificateSigner(evilSigner, evilKey));
         var release = new JsonObject
         {
             ["healthCertificate"] = Convert.ToBase64String(forged),

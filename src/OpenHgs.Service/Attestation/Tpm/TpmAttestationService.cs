@@ -49,6 +49,8 @@ public sealed partial class TpmAttestationService(
     /// <summary>Decisions per attestation when the policy version, host or AK keeps changing under it.</summary>
     internal const int MaxAttempts = 3;
 
+    private readonly HealthCertificateSigners _healthSigners = new();
+
     /// <summary>
     /// Test seam, null (off) by default: awaited in the final transaction after the host and AK were re-read and locked,
     /// before the nonce is recorded as used and the transaction commits (to change the registration concurrently in tests).
@@ -190,8 +192,7 @@ public sealed partial class TpmAttestationService(
         var claims = new HealthClaims(AttestationMode.Tpm, version, evidenceDigest, registration.HostName, now);
         byte[] certificate = HealthCertificateIssuer.Issue(
             new HealthCertificateRequest(claims, hostKey, validity),
-            signer.Certificate,
-            X509SignatureGenerator.CreateForECDsa(signer.ECDsa));
+            _healthSigners.For(signer));
         return Decided(new AttestationVerdict(AttestationStatus.Passed, certificate, now + validity, version, staged));
     }
 
