@@ -30,8 +30,8 @@ public sealed class PublicKeyPool
     }
 
     /// <summary>
-    /// The process-wide pool: 4096 keys (≈3 KB each with one idle instance, so ≈12 MB when full), and as many idle
-    /// instances per key as two per core, the most that can be in use at once on a busy key.
+    /// The process-wide pool: 4096 keys (≈5 KB each with one idle instance, RSA-2048 or P-256: ≈20 MB when full), and
+    /// up to two idle instances per core for each key, as many as can be busy at once on a hot key.
     /// </summary>
     public static PublicKeyPool Shared { get; } = new(4096, Math.Max(2, Environment.ProcessorCount * 2));
 

@@ -83,8 +83,8 @@ public static class HostKeys
         // The import checks the point; it is pooled, so the attestations that verify with this key do not import it again.
         try
         {
-            using var ec = PublicKeyPool.Shared.Lease(der);
-            if (ec.Ecdsa.KeySize is not (256 or 384))
+            using var lease = PublicKeyPool.Shared.Lease(der);
+            if (lease.Ecdsa.KeySize is not (256 or 384))
             {
                 throw ServiceException.BadRequest("PublicKeyUnsupported", $"{field}: EC keys must be on P-256 or P-384.");
             }
