@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using OpenHgs.Crypto;
 
 namespace OpenHgs.Protocol.Guardians;
 
@@ -28,17 +28,11 @@ internal enum EcdsaEncoding : byte
 /// signature and its algorithm). Immutable, so one instance serves every thread. Only public material.
 /// </summary>
 /// <remarks>
-/// The certificate's public key is handed out through <see cref="LeaseKey"/> from a small pool: importing a public
-/// key costs ≈0.13 ms in OpenSSL 3 (decoder locks), many times the verification it is imported for, and a .NET
-/// <see cref="RSA"/> or <see cref="ECDsa"/> instance is not documented as safe for concurrent use, so each caller gets
-/// one to itself.
+/// The certificate's public key is handed out through <see cref="LeaseKey"/> from <see cref="PublicKeyPool.Shared"/>:
+/// importing a public key costs ≈0.13 ms in OpenSSL 3, many times the verification it is imported for.
 /// </remarks>
 internal sealed class ParsedCertificate
 {
-    private readonly ConcurrentBag<AsymmetricAlgorithm> _keys = [];
-    private readonly int _maxPooledKeys = Math.Max(2, Environment.ProcessorCount * 2);
-    private int _pooled;
-
     internal ParsedCertificate(byte[] der, byte[] subjectPublicKeyInfo, GuardianKeyType keyType, int? rsaKeyBits, byte[] tbsCertificate, byte[] signature, CertificateSignatureAlgorithm? signatureAlgorithm)
     {
         Der = der;
@@ -84,41 +78,9 @@ internal sealed class ParsedCertificate
             throw new InvalidOperationException("The certificate has no accepted key.");
         }
 
-        if (_keys.TryTake(out AsymmetricAlgorithm? pooled))
-        {
-            Interlocked.Decrement(ref _pooled);
-            return new PublicKeyLease(this, pooled);
-        }
-
-        AsymmetricAlgorithm key = KeyType == GuardianKeyType.Rsa ? RSA.Create() : ECDsa.Create();
-        key.ImportSubjectPublicKeyInfo(SubjectPublicKeyInfo, out _);
-        return new PublicKeyLease(this, key);
-    }
-
-    internal void Return(AsymmetricAlgorithm key)
-    {
-        if (Interlocked.Increment(ref _pooled) <= _maxPooledKeys)
-        {
-            _keys.Add(key);
-            return;
-        }
-
-        Interlocked.Decrement(ref _pooled);
-        key.Dispose();
+        return PublicKeyPool.Shared.Lease(SubjectPublicKeyInfo);
     }
 }
 
 /// <summary>A certificate signature algorithm this code accepts: the key type that makes it and its hash.</summary>
 internal sealed record CertificateSignatureAlgorithm(GuardianKeyType KeyType, HashAlgorithmName Hash);
-
-/// <summary>A pooled public key of a <see cref="ParsedCertificate"/>; dispose to give it back.</summary>
-internal readonly struct PublicKeyLease(ParsedCertificate owner, AsymmetricAlgorithm key) : IDisposable
-{
-    public AsymmetricAlgorithm Key => key;
-
-    /// <summary>The key as RSA.</summary>
-    /// <exception cref="InvalidCastException">It is not RSA (check <see cref="ParsedCertificate.HasAcceptedRsaKey"/> first).</exception>
-    public RSA Rsa => (RSA)key;
-
-    public void Dispose() => owner.Return(key);
-}

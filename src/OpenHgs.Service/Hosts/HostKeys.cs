@@ -80,11 +80,11 @@ public static class HostKeys
             throw ServiceException.BadRequest("PublicKeyUnsupported", $"{field}: the host encryption key must be an RSA key of at least 2048 bits.");
         }
 
+        // The import checks the point; it is pooled, so the attestations that verify with this key do not import it again.
         try
         {
-            using var ec = ECDsa.Create();
-            ec.ImportSubjectPublicKeyInfo(spki, out int read);
-            if (read != spki.Length || ec.KeySize is not (256 or 384))
+            using var lease = PublicKeyPool.Shared.Lease(der);
+            if (lease.Ecdsa.KeySize is not (256 or 384))
             {
                 throw ServiceException.BadRequest("PublicKeyUnsupported", $"{field}: EC keys must be on P-256 or P-384.");
             }
@@ -98,30 +98,18 @@ public static class HostKeys
     /// <summary>Lowercase hex SHA-256 of the DER SPKI: how hosts are looked up.</summary>
     public static string Thumbprint(ReadOnlySpan<byte> spki) => Convert.ToHexStringLower(SHA256.HashData(spki));
 
-    /// <summary>Verifies ES256/ES384 (r‖s) or RS256 over <paramref name="message"/>.</summary>
+    /// <summary>Verifies ES256/ES384 (r‖s) or RS256 over <paramref name="message"/>; the key comes from <see cref="PublicKeyPool"/>.</summary>
     public static bool VerifySignature(ReadOnlySpan<byte> spki, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature)
     {
         try
         {
-            switch (SubjectPublicKeyInfoReader.ReadAlgorithm(spki.ToArray()))
+            using var lease = PublicKeyPool.Shared.Lease(spki);
+            return lease.Key switch
             {
-                case SubjectPublicKeyInfoReader.RsaEncryptionOid:
-                    using (var rsa = RSA.Create())
-                    {
-                        rsa.ImportSubjectPublicKeyInfo(spki, out _);
-                        return rsa.VerifyData(message, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-                    }
-
-                case SubjectPublicKeyInfoReader.EcPublicKeyOid:
-                    using (var ec = ECDsa.Create())
-                    {
-                        ec.ImportSubjectPublicKeyInfo(spki, out _);
-                        return ec.VerifyData(message, signature, ec.KeySize == 384 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256);
-                    }
-
-                default:
-                    return false;
-            }
+                RSA rsa => rsa.VerifyData(message, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
+                ECDsa ec => ec.VerifyData(message, signature, ec.KeySize == 384 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256),
+                _ => false,
+            };
         }
         catch (CryptographicException)
         {

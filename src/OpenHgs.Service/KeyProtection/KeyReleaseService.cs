@@ -183,9 +183,8 @@ public sealed partial class KeyReleaseService(
         try
         {
             Guard(() => KeyProtectorVerifier.VerifyTransportKey(protector, transportKey));
-            using var host = RSA.Create();
-            host.ImportSubjectPublicKeyInfo(hostKey, out _);
-            return (KeyProtectorAlgorithms.RsaOaep256, host.Encrypt(transportKey, RSAEncryptionPadding.OaepSHA256));
+            using var host = PublicKeyPool.Shared.Lease(hostKey);
+            return (KeyProtectorAlgorithms.RsaOaep256, host.Rsa.Encrypt(transportKey, RSAEncryptionPadding.OaepSHA256));
         }
         finally
         {
@@ -196,9 +195,8 @@ public sealed partial class KeyReleaseService(
     /// <summary>The egress transport key wrapped to the health certificate's key (RSA-OAEP-256; made in memory, see design change 9).</summary>
     private static byte[] WrapToHost(byte[] hostKey, byte[] key)
     {
-        using var host = RSA.Create();
-        host.ImportSubjectPublicKeyInfo(hostKey, out _);
-        return host.Encrypt(key, RSAEncryptionPadding.OaepSHA256);
+        using var host = PublicKeyPool.Shared.Lease(hostKey); // the same host releases many times: import once
+        return host.Rsa.Encrypt(key, RSAEncryptionPadding.OaepSHA256);
     }
 
     private static ServiceException UnwrapFailed() =>

@@ -1,4 +1,6 @@
+using System.Buffers.Binary;
 using System.Security.Cryptography;
+using OpenHgs.Crypto;
 using OpenHgs.Tpm.Marshalling;
 
 namespace OpenHgs.Tpm.Structures;
@@ -116,15 +118,38 @@ public sealed record TpmtPublic(TpmAlgorithm Type, TpmAlgorithm NameAlg, ObjectA
     public ECParameters ToEcParameters()
     {
         var ecc = Ecc ?? throw new InvalidOperationException("Not an ECC key.");
-        var curve = ecc.Curve switch
-        {
-            EccCurve.NistP256 => ECCurve.NamedCurves.nistP256,
-            EccCurve.NistP384 => ECCurve.NamedCurves.nistP384,
-            EccCurve.NistP521 => ECCurve.NamedCurves.nistP521,
-            _ => throw new NotSupportedException($"ECC curve {ecc.Curve} is not supported."),
-        };
-        return new ECParameters { Curve = curve, Q = new ECPoint { X = ecc.X, Y = ecc.Y } };
+        return new ECParameters { Curve = NamedCurve(ecc.Curve), Q = new ECPoint { X = ecc.X, Y = ecc.Y } };
     }
+
+    /// <summary>
+    /// The public key as DER SubjectPublicKeyInfo, written from the modulus and exponent or the point: the bytes
+    /// <c>ExportSubjectPublicKeyInfo</c> gives for <see cref="ToRsa"/> or <see cref="ToEcParameters"/>, without the
+    /// OpenSSL import and export (≈0.3 ms together) that would cost.
+    /// </summary>
+    /// <exception cref="CryptographicException">An empty modulus, or a coordinate longer than the curve's field.</exception>
+    /// <exception cref="NotSupportedException">An ECC curve other than NIST P-256, P-384 and P-521.</exception>
+    public byte[] ToSubjectPublicKeyInfo()
+    {
+        switch (Parameters)
+        {
+            case RsaParameters rsa:
+                Span<byte> exponent = stackalloc byte[4];
+                BinaryPrimitives.WriteUInt32BigEndian(exponent, rsa.EffectiveExponent);
+                return SubjectPublicKeyInfoWriter.Rsa(rsa.Modulus, exponent);
+            case EccParameters ecc:
+                return SubjectPublicKeyInfoWriter.Ec(NamedCurve(ecc.Curve).Oid.Value!, ecc.X, ecc.Y);
+            default:
+                throw new InvalidOperationException("Not an RSA or ECC key.");
+        }
+    }
+
+    private static ECCurve NamedCurve(EccCurve curve) => curve switch
+    {
+        EccCurve.NistP256 => ECCurve.NamedCurves.nistP256,
+        EccCurve.NistP384 => ECCurve.NamedCurves.nistP384,
+        EccCurve.NistP521 => ECCurve.NamedCurves.nistP521,
+        _ => throw new NotSupportedException($"ECC curve {curve} is not supported."),
+    };
 
     private static RsaParameters ReadRsa(TpmReader r)
     {

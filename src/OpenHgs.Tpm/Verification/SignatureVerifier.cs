@@ -1,9 +1,13 @@
 using System.Security.Cryptography;
+using OpenHgs.Crypto;
 using OpenHgs.Tpm.Structures;
 
 namespace OpenHgs.Tpm.Verification;
 
-/// <summary>Verifies a TPMT_SIGNATURE over data with a TPMT_PUBLIC key (RSASSA, RSAPSS, ECDSA).</summary>
+/// <summary>
+/// Verifies a TPMT_SIGNATURE over data with a TPMT_PUBLIC key (RSASSA, RSAPSS, ECDSA). The key is leased from
+/// <see cref="PublicKeyPool.Shared"/> by its SubjectPublicKeyInfo: a host's AK signs every quote and certification.
+/// </summary>
 public static class SignatureVerifier
 {
     /// <summary>Hashes accepted for attestation signatures (SHA-1 is refused).</summary>
@@ -54,13 +58,14 @@ public static class SignatureVerifier
 
     private static bool VerifyRsa(TpmtPublic key, ReadOnlySpan<byte> data, byte[] signature, HashAlgorithmName hash, RSASignaturePadding padding)
     {
-        using var rsa = key.ToRsa();
-        return rsa.VerifyData(data, signature, hash, padding);
+        using var lease = PublicKeyPool.Shared.Lease(key.ToSubjectPublicKeyInfo());
+        return lease.Rsa.VerifyData(data, signature, hash, padding);
     }
 
     private static bool VerifyEcdsa(TpmtPublic key, ReadOnlySpan<byte> data, TpmtSignature signature, HashAlgorithmName hash)
     {
-        using var ecdsa = ECDsa.Create(key.ToEcParameters());
+        using var lease = PublicKeyPool.Shared.Lease(key.ToSubjectPublicKeyInfo());
+        var ecdsa = lease.Ecdsa;
         var fieldSize = (ecdsa.KeySize + 7) / 8;
         if (signature.Signature.Length > fieldSize || signature.S.Length > fieldSize)
         {

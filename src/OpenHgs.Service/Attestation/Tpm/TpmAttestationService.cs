@@ -160,11 +160,7 @@ public sealed partial class TpmAttestationService(
         byte[] hostKey;
         try
         {
-            using (var rsa = evidence.HostKey.ToRsa())
-            {
-                hostKey = rsa.ExportSubjectPublicKeyInfo();
-            }
-
+            hostKey = evidence.HostKey.ToSubjectPublicKeyInfo(); // written, not imported and exported
             HostKeys.Validate(hostKey, "tpm.hostKeyPublic", forSigning: false);
         }
         catch (Exception ex) when (ex is ServiceException or CryptographicException)
