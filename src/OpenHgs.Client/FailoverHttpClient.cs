@@ -122,7 +122,7 @@ public sealed class FailoverHttpClient : IDisposable
 
         var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         return await JsonSerializer.DeserializeAsync(stream, responseType, cancellationToken).ConfigureAwait(false)
-            ?? throw new HgsClientException("ResponseMalformed", $"{path}: the service answered with an empty body.");
+            ?? throw new HgsClientException(ResponseBase64.Code, $"{path}: the service answered with an empty body.");
     }
 
     /// <summary>Reads a problem+json answer into an exception carrying its code and detail.</summary>

@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OpenHgs.Client.Tpm;
@@ -84,7 +83,7 @@ public sealed class GuardedHostClient : IDisposable
     public AttestRequest BuildEvidence(ChallengeResponse challenge, IReadOnlyList<TpmAlgorithm>? quotedBanks = null)
     {
         ArgumentNullException.ThrowIfNull(challenge);
-        byte[] nonce = Base64Url.DecodeFromChars(challenge.Nonce);
+        byte[] nonce = ResponseBase64.DecodeUrl(challenge.Nonce, "nonce");
         if (TpmAgent is { } agent)
         {
             byte[] log = ReadEventLog(_configuration.EventLogPath);
@@ -103,7 +102,7 @@ public sealed class GuardedHostClient : IDisposable
     {
         var response = await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/attest", request, WireJson.Default.AttestRequest, WireJson.Default.AttestResponse, cancellationToken, 403).ConfigureAwait(false);
         Volatile.Write(ref _nextChallenge, response.NextChallenge);
-        byte[]? certificate = response.HealthCertificate is null ? null : Convert.FromBase64String(response.HealthCertificate);
+        byte[]? certificate = response.HealthCertificate is null ? null : ResponseBase64.Decode(response.HealthCertificate, "healthCertificate");
         if (certificate is not null)
         {
             File.WriteAllBytes(HealthCertificatePath, certificate);

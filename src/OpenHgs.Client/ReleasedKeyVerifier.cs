@@ -33,7 +33,7 @@ internal static class ReleasedKeyVerifier
         byte[] transportKey = DecryptVerified(response.TransportKey, ingress, decrypt, prefix: "");
         try
         {
-            byte[] egressBytes = DecodeBase64(response.EgressKeyProtector, "egressKeyProtector");
+            byte[] egressBytes = ResponseBase64.Decode(response.EgressKeyProtector, "egressKeyProtector");
             var egress = Parse(egressBytes, Egress);
             Guard(Egress + "KeyProtector", () => KeyProtectorVerifier.VerifySignatures(egress));
             if (!SameCertificates(egress.Owner, ingress.Owner))
@@ -42,7 +42,7 @@ internal static class ReleasedKeyVerifier
             }
 
             var wrappedEgressKey = response.EgressTransportKey
-                ?? throw new HgsClientException("ResponseMalformed", "The key protection service did not return the egress transport key.");
+                ?? throw new HgsClientException(ResponseBase64.Code, "The key protection service did not return the egress transport key.");
             byte[] egressKey = DecryptVerified(wrappedEgressKey, egress, decrypt, Egress);
             if (CryptographicOperations.FixedTimeEquals(egressKey, transportKey))
             {
@@ -66,9 +66,9 @@ internal static class ReleasedKeyVerifier
         {
             KeyProtectorAlgorithms.RsaOaep256 => RSAEncryptionPadding.OaepSHA256,
             KeyProtectorAlgorithms.RsaOaep => RSAEncryptionPadding.OaepSHA1,
-            _ => throw new HgsClientException("ResponseMalformed", $"Unknown {Describe(prefix)} wrapping '{wrapped.Algorithm}'."),
+            _ => throw new HgsClientException(ResponseBase64.Code, $"Unknown {Describe(prefix)} wrapping '{wrapped.Algorithm}'."),
         };
-        byte[] cipherText = DecodeBase64(wrapped.Value, prefix.Length == 0 ? "transportKey" : "egressTransportKey");
+        byte[] cipherText = ResponseBase64.Decode(wrapped.Value, prefix.Length == 0 ? "transportKey" : "egressTransportKey");
         byte[] key;
         try
         {
@@ -116,16 +116,4 @@ internal static class ReleasedKeyVerifier
         a.SigningCertificate.AsSpan().SequenceEqual(b.SigningCertificate) && a.EncryptionCertificate.AsSpan().SequenceEqual(b.EncryptionCertificate);
 
     private static string Describe(string prefix) => prefix.Length == 0 ? "transport key" : "egress transport key";
-
-    private static byte[] DecodeBase64(string value, string field)
-    {
-        try
-        {
-            return Convert.FromBase64String(value);
-        }
-        catch (FormatException)
-        {
-            throw new HgsClientException("ResponseMalformed", $"{field}: not valid base64.");
-        }
-    }
 }

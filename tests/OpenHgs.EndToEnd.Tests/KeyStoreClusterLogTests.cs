@@ -4,6 +4,7 @@ using OpenHgs.Crypto.Software;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests;
 

@@ -114,7 +114,7 @@ public abstract class TransportKeyHandlingTests(DatabaseKind database)
         }
 
         // hgs server run --release-key-handling allow-memory overrides the file for this run (a deliberate operator choice).
-        await using (var server = await ServerProcess.StartAsync(data, arguments: ["--release-key-handling", "allow-memory"]))
+        await using (var server = await ServerProcess.StartAsync(data, new() { Arguments = ["--release-key-handling", "allow-memory"] }))
         {
             using var admin = new AdminClient([server.Url], token);
             new ClientConfiguration([server.Url], [server.Url], Path.Combine(hostRoot, "keys")).Save(Path.Combine(hostRoot, "state"));

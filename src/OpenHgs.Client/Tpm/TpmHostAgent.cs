@@ -74,7 +74,7 @@ public sealed class TpmHostAgent
         using var ak = tpm.Load(srk, LoadBlob(AkFile));
         srk.Dispose();   // swtpm has 3 transient slots: EK and AK are enough from here
         using var ek = tpm.CreatePrimary(TpmHandles.Endorsement, TpmTemplates.EkRsa2048);
-        return tpm.ActivateCredential(ak, ek, new IdObject(Convert.FromBase64String(challenge.CredentialBlob), Convert.FromBase64String(challenge.EncryptedSecret)));
+        return tpm.ActivateCredential(ak, ek, new IdObject(ResponseBase64.Decode(challenge.CredentialBlob, "credentialBlob"), ResponseBase64.Decode(challenge.EncryptedSecret, "encryptedSecret")));
     }
 
     /// <summary>The completion message for <paramref name="credential"/>.</summary>

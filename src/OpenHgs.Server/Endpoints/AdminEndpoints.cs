@@ -16,10 +16,21 @@ namespace OpenHgs.Server.Endpoints;
 /// <summary><c>/admin/v1</c>: the only routes that accept, and require, the admin credential (bearer and/or client certificate, <see cref="AdminAuthenticator"/>).</summary>
 internal static class AdminEndpoints
 {
+    /// <summary>
+    /// The one place <c>/admin/v1</c> is mapped: each area maps its admin routes onto this group, so none can miss the
+    /// credential check or its documented refusals. Admin routes are not rate limited (<see cref="Hosting.ClientRateLimit"/>).
+    /// </summary>
     public static void MapAdminEndpoints(this IEndpointRouteBuilder app)
     {
         var admin = app.MapGroup("/admin/v1").AddEndpointFilter(RequireAdminAsync).AdminProblems();
+        admin.MapFabricAdminEndpoints();
+        admin.MapAuditCheckpointEndpoints();
+        admin.MapTpmAdminEndpoints();
+    }
 
+    /// <summary>Fabric keys, hosts, the guardian, settings, the audit log and the key store's members.</summary>
+    private static void MapFabricAdminEndpoints(this RouteGroupBuilder admin)
+    {
         admin.MapGet("/keys", async (FabricKeyManager keys, CancellationToken ct) =>
             Results.Json((await keys.GetSnapshotAsync(ct).ConfigureAwait(false)).Keys.Select(ToInfo).ToList(), WireJson.Default.ListFabricKeyInfo))
             .Answers<List<FabricKeyInfo>>().Problems(409, "FabricKeyIntegrity");
@@ -76,7 +87,6 @@ internal static class AdminEndpoints
             return Results.NoContent();
         }).JsonBody<DenyBeforeRequest>().Produces(204).Problems(503, "SettingsIntegrity");
 
-        admin.MapAuditCheckpointEndpoints();
         admin.MapGet("/audit", async (string? limit, string? since, string? @event, string? subject, string? after, string? outcome, IHgsDatabase database, CancellationToken ct) =>
         {
             var query = AuditQueryParser.Parse(limit, since, @event, subject, after, outcome);
@@ -105,7 +115,7 @@ internal static class AdminEndpoints
         new(e.Sequence, e.Timestamp, e.Event, e.Outcome, e.Subject, e.Reason, e.Details, Convert.ToHexStringLower(e.Hash));
 
     /// <summary>The refusals of <see cref="RequireAdminAsync"/>, documented on every admin route.</summary>
-    internal static RouteGroupBuilder AdminProblems(this RouteGroupBuilder group) =>
+    private static RouteGroupBuilder AdminProblems(this RouteGroupBuilder group) =>
         group.Problems(401, "AdminCredentialRequired", "AdminClientCertificateRequired").Problems(403, "AdminClientCertificateRejected");
 
     private static async Task<IResult> NoContent(Task change)
@@ -125,7 +135,7 @@ internal static class AdminEndpoints
         new DateTimeOffset(key.Certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero),
         Convert.ToBase64String(key.Record.Certificate));
 
-    internal static async ValueTask<object?> RequireAdminAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    private static async ValueTask<object?> RequireAdminAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
         var authenticator = http.RequestServices.GetService(typeof(AdminAuthenticator)) as AdminAuthenticator

@@ -8,7 +8,7 @@ using OpenHgs.Storage;
 
 namespace OpenHgs.Server.Endpoints;
 
-/// <summary>Audit verification against the signed checkpoints, and checkpoint export (admin routes).</summary>
+/// <summary>Audit verification against the signed checkpoints, and checkpoint export (admin routes, on the group of <see cref="AdminEndpoints.MapAdminEndpoints"/>).</summary>
 internal static class AuditEndpoints
 {
     public static void MapAuditCheckpointEndpoints(this RouteGroupBuilder admin)

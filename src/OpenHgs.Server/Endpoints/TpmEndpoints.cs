@@ -26,8 +26,11 @@ internal static class TpmEndpoints
             var request = await RequestReader.ReadAsync(context, WireJson.Default.ActivationCompletion).ConfigureAwait(false);
             return Results.Json(await enrollment.CompleteActivationAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ActivationResult);
         }).JsonBody<ActivationCompletion>().Answers<ActivationResult>().Problems(403, "ActivationExpired", "ActivationInvalid");
+    }
 
-        var admin = app.MapGroup("/admin/v1").AddEndpointFilter(AdminEndpoints.RequireAdminAsync).AdminProblems();
+    /// <summary>TPM roots, TPM hosts, policies and baselines, on the admin group (<see cref="AdminEndpoints.MapAdminEndpoints"/>).</summary>
+    public static void MapTpmAdminEndpoints(this RouteGroupBuilder admin)
+    {
         admin.MapGet("/tpm-roots", async (TpmEnrollmentService enrollment, CancellationToken ct) =>
             Results.Json((await enrollment.ListRootsAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListTpmRootInfo))
             .Answers<List<TpmRootInfo>>();

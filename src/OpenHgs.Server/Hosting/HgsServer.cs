@@ -169,7 +169,7 @@ public static partial class HgsServer
         app.UseRateLimiter();
         app.MapAttestationEndpoints();
         app.MapKeyProtectionEndpoints();
-        app.MapAdminEndpoints();
+        app.MapAdminEndpoints();   // every /admin/v1 route, TPM ones included
         app.MapTpmEndpoints();
         app.MapHealthEndpoints();
         app.MapDashboardEndpoints();

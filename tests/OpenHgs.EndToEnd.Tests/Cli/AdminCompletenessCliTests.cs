@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Cli;
 
@@ -68,7 +69,7 @@ public sealed class AdminCompletenessCliTests(SoftwareServerFixture fixture) : I
     [Fact]
     public async Task Audit_list_follow_prints_new_records_as_json_lines_until_interrupted()
     {
-        var start = HgsCli.CreateStartInfo(["audit", "list", "--follow", "--json", "--limit", "1"], fixture.Environment);
+        var start = HgsCommand.CreateStartInfo(["audit", "list", "--follow", "--json", "--limit", "1"], fixture.Environment);
         using var follower = Process.Start(start)!;
         follower.StandardInput.Close();
         try

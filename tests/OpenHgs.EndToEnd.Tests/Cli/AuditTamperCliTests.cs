@@ -304,7 +304,7 @@ public abstract class AuditTamperCliTests(AuditedDataFolder folder)
     public async Task A_clean_trail_is_valid_and_names_its_newest_checkpoint_and_unsigned_tail()
     {
         string data = folder.Copy();
-        await using var server = await ServerProcess.StartAsync(data, arguments: ["--audit-checkpoint-seconds", "3600"]);
+        await using var server = await ServerProcess.StartAsync(data, new() { Arguments = ["--audit-checkpoint-seconds", "3600"] });
         (await HgsCli.RunAsync(["server", "set-mode", "host-key"], Admin(server))).Succeeded();
 
         var report = (await HgsCli.RunAsync(["audit", "verify", "--json"], Admin(server))).Succeeded().Json();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Cli;
 

@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using OpenHgs.Client;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Protocol.HealthCertificates;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Cli;
 

@@ -1,5 +1,6 @@
 using System.Text;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Cli;
 

@@ -1,4 +1,5 @@
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Cli;
 

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Cli;
 
@@ -19,44 +19,12 @@ public sealed class RelativeDataFolderTests
             (await HgsCli.RunAsync(["server", "init", "--data", "service", "--software"], environment: null, workingDirectory: parent)).Succeeded();
             Assert.True(File.Exists(Path.Combine(parent, "service", "hgs.json")), "init did not create the folder under the current folder");
 
-            int port = ServerProcess.FreePort();
-            var start = HgsCli.CreateStartInfo(["server", "run", "--data", "service", "--urls", $"http://127.0.0.1:{port}"], environment: null);
-            start.WorkingDirectory = parent;
-            using var process = Process.Start(start)!;
-            var output = process.StandardOutput.ReadToEndAsync(); // drained so the server never blocks on a full pipe
-            var errors = process.StandardError.ReadToEndAsync();
-            try
+            // The relative folder is resolved against the server's current folder, the parent.
+            await using (var server = await ServerProcess.StartAsync("service", new() { WorkingDirectory = parent }))
             {
-                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-                HttpResponseMessage? ready = null;
-                for (var deadline = DateTime.UtcNow.AddSeconds(60); ready is null && DateTime.UtcNow < deadline && !process.HasExited;)
-                {
-                    try
-                    {
-                        ready = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"));
-                    }
-                    catch (HttpRequestException)
-                    {
-                        await Task.Delay(200);
-                    }
-                    catch (TaskCanceledException)
-                    {
-                        await Task.Delay(200);
-                    }
-                }
-
-                if (process.HasExited)
-                {
-                    Assert.Fail($"server run exited with {process.ExitCode}: {await errors}{await output}");
-                }
-
-                Assert.NotNull(ready);
-                Assert.True(ready.IsSuccessStatusCode, $"/healthz answered {(int)ready.StatusCode}");
-            }
-            finally
-            {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+                using var ready = await http.GetAsync(new Uri($"{server.Url}/healthz"));
+                Assert.True(ready.IsSuccessStatusCode, $"/healthz answered {(int)ready.StatusCode}\n{server.Output}");
             }
         }
         finally

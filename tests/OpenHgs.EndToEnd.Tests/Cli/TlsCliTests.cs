@@ -177,8 +177,8 @@ public abstract class TlsCliTests(TlsServerFixture fixture)
 
         // Run options replace the stored TLS settings whole: this node authenticates admins by client certificate only.
         await using var node = await ServerProcess.StartAsync(fixture.DataDirectory,
-            new Dictionary<string, string?> { ["TEST_PFX_PASSWORD"] = "pfx-secret" },
-            new ServerTls(["--tls-pfx", pfx, "--tls-pfx-password-env", "TEST_PFX_PASSWORD", "--admin-client-ca", fixture.AdminCaFile, "--admin-auth", "client-cert"], fixture.FabricCaFile));
+            ServerTls.Options(["--tls-pfx", pfx, "--tls-pfx-password-env", "TEST_PFX_PASSWORD", "--admin-client-ca", fixture.AdminCaFile, "--admin-auth", "client-cert"], fixture.FabricCaFile)
+                with { Environment = new Dictionary<string, string?> { ["TEST_PFX_PASSWORD"] = "pfx-secret" } });
         var keys = (await HgsCli.RunAsync(["keys", "list", "--json"], fixture.EnvironmentWith(("HGS_URL", node.Url), ("HGS_ADMIN_TOKEN", null)))).Succeeded().Json();
         Assert.Equal(3, keys.AsArray().Count);
         string tokenOnly = (await HgsCli.RunAsync(["keys", "list"], fixture.EnvironmentWith(("HGS_URL", node.Url), ("HGS_CLIENT_CERT", null), ("HGS_CLIENT_KEY", null)))).FailedWithOneErrorLine(1);

@@ -104,7 +104,7 @@ public class TlsServerFixture : IAsyncLifetime
             "--tls-cert", ServerCertificateFile, "--tls-key", ServerKeyFile, "--admin-client-ca", AdminCaFile, .. DatabaseArguments()], environment: null)).Succeeded();
         AdminToken = (await File.ReadAllTextAsync(Path.Combine(DataDirectory, "admin.token"))).Trim();
         // Only the reload interval is given to run: the certificate and admin CA come from hgs.json.
-        Server = await ServerProcess.StartAsync(DataDirectory, tls: new ServerTls(["--tls-reload-interval", "1"], FabricCaFile));
+        Server = await ServerProcess.StartAsync(DataDirectory, ServerTls.Options(["--tls-reload-interval", "1"], FabricCaFile));
     }
 
     /// <summary>Extra <c>server init</c> arguments choosing the database (none: the embedded SQLite default).</summary>

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using OpenHgs.Client;
 using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Dashboard;
 

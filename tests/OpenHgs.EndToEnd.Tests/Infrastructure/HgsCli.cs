@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json.Nodes;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Infrastructure;
 
@@ -66,24 +66,10 @@ public sealed record CliResult(string Command, int ExitCode, string StdOut, stri
     }
 }
 
-/// <summary>
-/// Runs the real CLI as a child process: <c>dotnet hgs.dll ARGS</c> from the test output folder (the test project
-/// references OpenHgs.Cli, so hgs.dll, its deps.json and runtimeconfig.json are copied beside the tests).
-/// </summary>
-/// <remarks>
-/// The child inherits this process's environment (which carries <c>SOFTHSM2_CONF</c> and token PIN variables set
-/// by <see cref="OpenHgs.Testing.SoftHsmToken"/>), except <c>HGS_URL</c>, <c>HGS_ADMIN_TOKEN</c> and the TLS variables
-/// (<c>HGS_CACERT</c>, <c>HGS_CLIENT_CERT</c>, <c>HGS_CLIENT_KEY</c>), which are removed
-/// so that only what a test passes in <c>environment</c> reaches the CLI. A null value removes a variable.
-/// </remarks>
+/// <summary>Runs the real CLI to completion (<see cref="HgsCommand"/>: <c>dotnet hgs.dll ARGS</c>, with its environment rules) and captures what it printed.</summary>
 public static class HgsCli
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(90);
-
-    public static string DllPath { get; } = Path.Combine(AppContext.BaseDirectory, "hgs.dll");
-
-    /// <summary>The dotnet host running these tests (the SDK publishes it as DOTNET_HOST_PATH), else dotnet on PATH.</summary>
-    public static string DotnetHost { get; } = ResolveDotnet();
 
     public static Task<CliResult> RunAsync(params string[] args) => RunAsync(args, environment: null);
 
@@ -94,7 +80,7 @@ public static class HgsCli
         TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var start = CreateStartInfo(args, environment);
+        var start = HgsCommand.CreateStartInfo(args, environment);
         start.WorkingDirectory = workingDirectory ?? Path.GetTempPath();
         string command = "hgs " + string.Join(' ', start.ArgumentList.Skip(1).Select(Quote));
 
@@ -118,67 +104,5 @@ public static class HgsCli
         return new CliResult(command, process.ExitCode, await stdout, await stderr);
     }
 
-    /// <summary>The start info for <c>dotnet hgs.dll ARGS</c>, with output redirected and the environment applied.</summary>
-    internal static ProcessStartInfo CreateStartInfo(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment)
-    {
-        if (!File.Exists(DllPath))
-        {
-            throw new FileNotFoundException("hgs.dll is not in the test output folder; does the test project still reference OpenHgs.Cli?", DllPath);
-        }
-
-        var start = new ProcessStartInfo(DotnetHost)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        start.ArgumentList.Add(DllPath);
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (string inherited in new[] { "HGS_URL", "HGS_ADMIN_TOKEN", "HGS_ADMIN_TOKEN_FILE", "HGS_CLIENT_STATE", "HGS_CACERT", "HGS_CLIENT_CERT", "HGS_CLIENT_KEY" })
-        {
-            start.Environment.Remove(inherited);
-        }
-
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
-        {
-            if (value is null)
-            {
-                start.Environment.Remove(name);
-            }
-            else
-            {
-                start.Environment[name] = value;
-            }
-        }
-
-        return start;
-    }
-
     private static string Quote(string arg) => arg.Length == 0 || arg.Any(char.IsWhiteSpace) ? $"'{arg}'" : arg;
-
-    private static string ResolveDotnet()
-    {
-        string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        if (!string.IsNullOrEmpty(host) && File.Exists(host))
-        {
-            return host;
-        }
-
-        string? current = Environment.ProcessPath;
-        if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet")
-        {
-            return current;
-        }
-
-        return "dotnet";
-    }
 }

@@ -3,6 +3,7 @@ using OpenHgs.Client;
 using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Observability;
 
@@ -26,7 +27,7 @@ public sealed class AuditFileTests
         string file = root["audit.jsonl"];
         long startHead;
 
-        await using (var server = await ServerProcess.StartAsync(data, arguments: ["--audit-file", file]))
+        await using (var server = await ServerProcess.StartAsync(data, new() { Arguments = ["--audit-file", file] }))
         {
             using var admin = new AdminClient([server.Url], token);
             startHead = (await admin.ReadAuditAsync(1, CancellationToken.None)).Single().Sequence;
@@ -53,7 +54,7 @@ public sealed class AuditFileTests
         }
 
         // Restarted: continues after the file's last line, with neither a gap nor a repeat.
-        await using (var server = await ServerProcess.StartAsync(data, arguments: ["--audit-file", file]))
+        await using (var server = await ServerProcess.StartAsync(data, new() { Arguments = ["--audit-file", file] }))
         {
             using var admin = new AdminClient([server.Url], token);
             await AttestOnceAsync(root, server, admin, "web-02");

@@ -4,6 +4,7 @@ using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Protocol.KeyProtection;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Observability;
 
@@ -23,7 +24,7 @@ public sealed class JsonLogTests
         string token = File.ReadAllText(Path.Combine(data, "admin.token")).Trim();
         byte[] transportKey;
         ServerProcess stopped;
-        await using (var server = await ServerProcess.StartAsync(data, arguments: ["--log-format", "json", "--log-level", "debug"]))
+        await using (var server = await ServerProcess.StartAsync(data, new() { Arguments = ["--log-format", "json", "--log-level", "debug"] }))
         {
             stopped = server;
             using var admin = new AdminClient([server.Url], token);

@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Observability;
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Testing;
 using Xunit.Abstractions;
 
 namespace OpenHgs.EndToEnd.Tests.Packaging;

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Packaging;
 
@@ -34,7 +35,7 @@ public sealed partial class SystemdNotifyTests
             string systemd = Path.Combine(temp.Path, "systemd");
             File.CreateSymbolicLink(systemd, "/bin/sh");
             int port = ServerProcess.FreePort();
-            var hgs = HgsCli.CreateStartInfo(["server", "run", "--data", data, "--urls", $"http://127.0.0.1:{port}"], new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = socketPath });
+            var hgs = HgsCommand.CreateStartInfo(["server", "run", "--data", data, "--urls", $"http://127.0.0.1:{port}"], new Dictionary<string, string?> { ["NOTIFY_SOCKET"] = socketPath });
 
             // The shell (comm "systemd") starts hgs as its child, prints the child's pid and waits for it.
             var start = new ProcessStartInfo(systemd) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };

@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace OpenHgs.Testing;
+
+/// <summary>What a user of <see cref="ServerProcess"/> changes; the defaults are what the end-to-end tests need.</summary>
+public sealed record ServerProcessOptions
+{
+    /// <summary>Appended to <c>server run --data DIR --urls URL</c>.</summary>
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+
+    /// <summary>Set in the server's environment over <see cref="HgsCommand"/>'s (a null value removes a variable).</summary>
+    public IReadOnlyDictionary<string, string?>? Environment { get; init; }
+
+    /// <summary>
+    /// Non-null: the server serves https (<see cref="Arguments"/> configure its certificate) and the readiness probe
+    /// goes through a handler from here, which trusts that certificate as the fabric's clients do.
+    /// </summary>
+    public Func<HttpMessageHandler>? HttpsProbeHandler { get; init; }
+
+    /// <summary>Polled until it answers 2xx. Live means listening; <c>healthz/ready</c> also waits for the database and key store.</summary>
+    public string ReadinessPath { get; init; } = "healthz/live";
+
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How many of the latest output lines <see cref="ServerProcess.Output"/> keeps; null keeps all (tests search the whole log).</summary>
+    public int? KeptOutputLines { get; init; }
+
+    /// <summary>The server's current folder; null: the data folder.</summary>
+    public string? WorkingDirectory { get; init; }
+}
+
+/// <summary>
+/// <c>hgs server run --data DIR --urls http://127.0.0.1:PORT</c> (or https) as a child process on a free loopback port,
+/// started and considered up once <see cref="ServerProcessOptions.ReadinessPath"/> answers, with its output collected
+/// and its memory and CPU time read from /proc. Stopped with SIGTERM (a graceful shutdown, as an operator's Ctrl+C),
+/// killed if it does not exit; disposing stops it. The one way the end-to-end tests and the bench run the service.
+/// </summary>
+public sealed partial class ServerProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
+    private const int SigTerm = 15;
+
+    private readonly Process _process;
+    private readonly Queue<string> _output = new();
+    private readonly ServerProcessOptions _options;
+
+    private ServerProcess(Process process, string dataDirectory, int port, ServerProcessOptions options)
+    {
+        _process = process;
+        _options = options;
+        DataDirectory = dataDirectory;
+        Port = port;
+    }
+
+    public string DataDirectory { get; }
+
+    public int Port { get; }
+
+    public int Pid => _process.Id;
+
+    public string Url => $"{(_options.HttpsProbeHandler is null ? "http" : "https")}://127.0.0.1:{Port}";
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>What the server printed so far (stdout and stderr interleaved, one line per line), for assertions and failure messages.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return string.Concat(_output.Select(line => line + "\n"));
+            }
+        }
+    }
+
+    /// <summary>Peak resident set size so far (VmHWM), in MiB.</summary>
+    public double PeakRssMb => ReadStatusKb("VmHWM") / 1024.0;
+
+    /// <summary>Current resident set size (VmRSS), in MiB.</summary>
+    public double RssMb => ReadStatusKb("VmRSS") / 1024.0;
+
+    /// <summary>User + system CPU time the server has used so far.</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            string stat = File.ReadAllText($"/proc/{Pid}/stat");
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at indexes 11 and 12, in USER_HZ (100) ticks.
+            long ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            return TimeSpan.FromSeconds(ticks / 100.0);
+        }
+    }
+
+    /// <summary>Starts the server on a free port (retrying on another port if the chosen one was taken meanwhile).</summary>
+    public static async Task<ServerProcess> StartAsync(string dataDirectory, ServerProcessOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataDirectory);
+        options ??= new ServerProcessOptions();
+        Exception? last = null;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            var server = Launch(dataDirectory, FreePort(), options);
+            try
+            {
+                await server.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
+                return server;
+            }
+            catch (InvalidOperationException ex) when (ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                last = ex;
+                await server.DisposeAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                await server.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        throw last!;
+    }
+
+    /// <summary>A loopback port nothing listens on right now (nothing will, unless another process races for it).</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    /// <summary>Asks the server to shut down (SIGTERM) and waits; kills it if it does not exit in time. Returns its exit code.</summary>
+    public async Task<int> StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, SigTerm);
+            using var wait = new CancellationTokenSource(StopTimeout);
+            try
+            {
+                await _process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+        }
+
+        // Also lets the asynchronous output readers drain.
+        await _process.WaitForExitAsync().ConfigureAwait(false);
+        return _process.ExitCode;
+    }
+
+    /// <summary>Kills the server outright (SIGKILL), as a crashed node: no graceful shutdown, in-flight requests are lost.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        await _process.WaitForExitAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _process.Dispose();
+        }
+    }
+
+    private static ServerProcess Launch(string dataDirectory, int port, ServerProcessOptions options)
+    {
+        string url = $"{(options.HttpsProbeHandler is null ? "http" : "https")}://127.0.0.1:{port}";
+        var start = HgsCommand.CreateStartInfo(["server", "run", "--data", dataDirectory, "--urls", url, .. options.Arguments], options.Environment);
+        start.WorkingDirectory = options.WorkingDirectory ?? dataDirectory;
+        var process = new Process { StartInfo = start };
+        var server = new ServerProcess(process, dataDirectory, port, options);
+        process.OutputDataReceived += (_, e) => server.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Keep(e.Data);
+        if (!process.Start())
+        {
+            throw new InvalidOperationException("could not start hgs server run");
+        }
+
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return server;
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Enqueue(line);
+            // A null limit never compares greater: everything is kept.
+            while (_output.Count > _options.KeptOutputLines)
+            {
+                _output.Dequeue();
+            }
+        }
+    }
+
+    private async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
+    {
+        var probe = new Uri($"{Url}/{_options.ReadinessPath}");
+        using var http = new HttpClient(_options.HttpsProbeHandler?.Invoke() ?? new SocketsHttpHandler()) { Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow + _options.StartTimeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+                throw new InvalidOperationException($"hgs server run exited with code {_process.ExitCode} before /{_options.ReadinessPath} answered:\n{Output}");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(probe, cancellationToken).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Busy machine: try again until the deadline.
+            }
+
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"hgs server run did not answer /{_options.ReadinessPath} within {_options.StartTimeout.TotalSeconds} s:\n{Output}");
+    }
+
+    private long ReadStatusKb(string field)
+    {
+        foreach (string line in File.ReadLines($"/proc/{Pid}/status"))
+        {
+            if (line.StartsWith(field + ":", StringComparison.Ordinal))
+            {
+                return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return 0;
+    }
+
+    [LibraryImport("libc.so.6", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}
