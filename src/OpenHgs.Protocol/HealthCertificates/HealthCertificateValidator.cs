@@ -1,6 +1,7 @@
 using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using OpenHgs.Crypto;
 using OpenHgs.Protocol.Guardians;
 
 namespace OpenHgs.Protocol.HealthCertificates;

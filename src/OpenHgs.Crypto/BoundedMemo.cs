@@ -2,10 +2,10 @@ using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
-namespace OpenHgs.Protocol.Guardians;
+namespace OpenHgs.Crypto;
 
 /// <summary>A SHA-256 digest as a dictionary key.</summary>
-internal readonly record struct ContentHash(UInt128 High, UInt128 Low)
+public readonly record struct ContentHash(UInt128 High, UInt128 Low)
 {
     public static ContentHash Of(ReadOnlySpan<byte> data)
     {
@@ -28,15 +28,20 @@ internal readonly record struct ContentHash(UInt128 High, UInt128 Low)
 /// Memoises a pure function of byte content, keyed by the content's SHA-256: a hit is the answer a fresh computation
 /// would give. Bounded: when full it starts over, so hostile input can cost recomputation but never unbounded memory.
 /// </summary>
-internal sealed class BoundedMemo<TValue>(int capacity)
+/// <remarks>
+/// Shared by the certificate checks (OpenHgs.Protocol) and the row-MAC verifications (OpenHgs.Service), hence here.
+/// Hold one per owner (an instance field) where the answers depend on that owner's state, such as its key.
+/// </remarks>
+public sealed class BoundedMemo<TValue>(int capacity)
 {
+    private readonly int _capacity = capacity > 0 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "A memo holds at least one entry.");
     private readonly ConcurrentDictionary<ContentHash, TValue> _entries = new();
 
     public bool TryGet(ContentHash key, out TValue value) => _entries.TryGetValue(key, out value!);
 
     public void Add(ContentHash key, TValue value)
     {
-        if (_entries.Count >= capacity)
+        if (_entries.Count >= _capacity)
         {
             _entries.Clear();
         }
