@@ -15,13 +15,17 @@ public sealed class ServiceProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly Queue<string> _output = new();
 
-    private ServiceProcess(Process process, int port)
+    private ServiceProcess(Process process, int port, int metricsPort)
     {
         _process = process;
         Port = port;
+        MetricsPort = metricsPort;
     }
 
     public int Port { get; }
+
+    /// <summary>The service's Prometheus scrape listener (<c>--metrics http://127.0.0.1:PORT</c>; <see cref="ServiceCounters"/>).</summary>
+    public int MetricsPort { get; }
 
     public int Pid => _process.Id;
 
@@ -65,7 +69,12 @@ public sealed class ServiceProcess : IAsyncDisposable
             throw new FileNotFoundException("hgs.dll is not beside the bench; build bench/OpenHgs.Bench (it references OpenHgs.Cli).", hgs);
         }
 
-        int port = FreePort();
+        int port = FreePort(), metricsPort;
+        do
+        {
+            metricsPort = FreePort();
+        }
+        while (metricsPort == port);
         var start = new ProcessStartInfo(DotnetHost())
         {
             RedirectStandardInput = true,
@@ -75,7 +84,8 @@ public sealed class ServiceProcess : IAsyncDisposable
             WorkingDirectory = dataDirectory,
         };
         // --rate-limit off: the bench drives hundreds of requests a second from one address, past the default limit.
-        foreach (string arg in new[] { hgs, "server", "run", "--data", dataDirectory, "--urls", $"http://127.0.0.1:{port}", "--rate-limit", "off" })
+        // --metrics on a loopback listener: the bench reads the key store operations requests really cost.
+        foreach (string arg in new[] { hgs, "server", "run", "--data", dataDirectory, "--urls", $"http://127.0.0.1:{port}", "--rate-limit", "off", "--metrics", $"http://127.0.0.1:{metricsPort}" })
         {
             start.ArgumentList.Add(arg);
         }
@@ -84,7 +94,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         // The HTTP floor endpoint (bench/README.md, "Ceilings"): off unless set, and refused in --production.
         start.Environment[OpenHgs.Server.Endpoints.BenchFloorEndpoints.Variable] = "1";
         var process = new Process { StartInfo = start };
-        var service = new ServiceProcess(process, port);
+        var service = new ServiceProcess(process, port, metricsPort);
         process.OutputDataReceived += (_, e) => service.Keep(e.Data);
         process.ErrorDataReceived += (_, e) => service.Keep(e.Data);
         if (!process.Start())
