@@ -32,7 +32,9 @@ public sealed class LoadPhases(
         await ceilings.HttpFloorAsync(json, "release", releaseShape, release.Concurrency, release.PerSecond).ConfigureAwait(false);
 
         progress.Step($"attestation: attest over the previous verdict's nextChallenge (health certificate signed in the token), closed loop at concurrency {string.Join('/', options.Concurrency)}");
+        var countersBefore = await ServiceCounters.ReadAsync(service, cancellationToken).ConfigureAwait(false);
         var (attest, attestCost) = await SweepAsync("attest", json, (worker, ct) => wire.AttestAsync(hosts[worker % hosts.Count], ct)).ConfigureAwait(false);
+        var attestOps = (await ServiceCounters.ReadAsync(service, cancellationToken).ConfigureAwait(false)).PerAttestationSince(countersBefore);
         double attestVsSign = attest.PerSecond / hsm.AttestationSignPerSecond;
         Record(json, "attest", attest, attestCost, ("attest_vs_hsm_sign", attestVsSign, 4));
         progress.Info($"attest_per_s = {attest.PerSecond:F0} at concurrency {attest.Concurrency} (p50 {attest.P50Ms:F1} ms, p99 {attest.P99Ms:F1} ms); attest_vs_hsm_sign = {attestVsSign:F4} (aim ≥ 0.5)");
@@ -40,7 +42,8 @@ public sealed class LoadPhases(
         progress.Info($"  commit ceiling ≈ {audit.ConcurrentPerSecond:F0} attestations/s (1 commit each); CPU per attestation: service {attestCost.ServerCpuMsPerOp:F2} ms, load generator {attestCost.ClientCpuMsPerOp:F2} ms (evidence signature, JSON)");
         progress.Info($"  limit: {Limit(attest.PerSecond, hsm.AttestationSignPerSecond, audit.ConcurrentPerSecond, attestCost)}");
         progress.Step($"attestation ceilings, side by side: token ceiling and HTTP floor (attest-sized exchanges: one per attestation in the steady state), at concurrency {attest.Concurrency}");
-        ceilings.TokenCeiling(json, "attestation", ceilings.Token.Attestation(TokenCeilingBench.HostKeyAttestationRowMacs), attest.Concurrency, attest.PerSecond);
+        attestOps.Record(json, "attestation", progress);
+        ceilings.TokenCeiling(json, "attestation", ceilings.Token.Attestation(attestOps), attest.Concurrency, attest.PerSecond);
         var attestShape = await wire.AttestShapeAsync(hosts[0], cancellationToken).ConfigureAwait(false);
         await ceilings.HttpFloorAsync(json, "attestation", attestShape, attest.Concurrency, attest.PerSecond).ConfigureAwait(false);
     }

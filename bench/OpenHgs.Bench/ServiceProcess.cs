@@ -9,10 +9,11 @@ namespace OpenHgs.Bench;
 /// </summary>
 public sealed class ServiceProcess : IAsyncDisposable
 {
-    private static readonly ServerProcessOptions Options = new()
+    private static ServerProcessOptions Options(int metricsPort) => new()
     {
         // --rate-limit off: the bench drives hundreds of requests a second from one address, past the default limit.
-        Arguments = ["--rate-limit", "off"],
+        // --metrics on a loopback listener: the bench reads the key store operations requests really cost (ServiceCounters).
+        Arguments = ["--rate-limit", "off", "--metrics", $"http://127.0.0.1:{metricsPort}"],
         // The HTTP floor endpoint (bench/README.md, "Ceilings"): off unless set, and refused in --production.
         Environment = new Dictionary<string, string?> { [OpenHgs.Server.Endpoints.BenchFloorEndpoints.Variable] = "1" },
         ReadinessPath = "healthz/ready",
@@ -23,9 +24,16 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     private readonly ServerProcess _server;
 
-    private ServiceProcess(ServerProcess server) => _server = server;
+    private ServiceProcess(ServerProcess server, int metricsPort)
+    {
+        _server = server;
+        MetricsPort = metricsPort;
+    }
 
     public int Port => _server.Port;
+
+    /// <summary>The service's Prometheus scrape listener (<c>--metrics http://127.0.0.1:PORT</c>; <see cref="ServiceCounters"/>).</summary>
+    public int MetricsPort { get; }
 
     public int Pid => _server.Pid;
 
@@ -40,8 +48,12 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>User + system CPU time the service has used so far.</summary>
     public TimeSpan CpuTime => _server.CpuTime;
 
-    public static async Task<ServiceProcess> StartAsync(string dataDirectory, CancellationToken cancellationToken) =>
-        new(await ServerProcess.StartAsync(dataDirectory, Options, cancellationToken).ConfigureAwait(false));
+    public static async Task<ServiceProcess> StartAsync(string dataDirectory, CancellationToken cancellationToken)
+    {
+        // Below the ephemeral range, so no outgoing connection can hold it (LoopbackPorts).
+        int metricsPort = LoopbackPorts.FreePair();
+        return new(await ServerProcess.StartAsync(dataDirectory, Options(metricsPort), cancellationToken).ConfigureAwait(false), metricsPort);
+    }
 
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 }

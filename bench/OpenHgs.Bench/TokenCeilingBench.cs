@@ -19,22 +19,12 @@ public sealed record TokenWork(string Describe, Action Run);
 /// The keys are the ones the service uses, found by their certificates (the key protector's wrapping names the KPS
 /// encryption and signing certificates; the health certificate's signer is the attestation signer), and each signature
 /// scheme follows from the key's type, not from today's choice: an RSA KPS signing key signs RS256, an EC P-256 one
-/// ES256. Whether the unwrap is HSM-native is decided by the same function the service calls at start-up.
+/// ES256. Whether the unwrap is HSM-native is decided by the same function the service calls at start-up. How many
+/// signatures and row MACs an attestation makes is measured on the running service (<see cref="ServiceCounters"/>),
+/// not read off its code: row-MAC verifications are memoised (design change 58), so the count depends on the run.
 /// </remarks>
 public sealed class TokenCeilingBench
 {
-    /// <summary>
-    /// Row MACs (HMAC-SHA256 with the row-MAC key, in the token) a host-key attestation computes: the host row is read,
-    /// and its MAC checked, before the certificate is signed and again in the write transaction.
-    /// </summary>
-    public const int HostKeyAttestationRowMacs = 2;
-
-    /// <summary>
-    /// Row MACs a TPM attestation computes: host and AK rows before signing; in the write transaction the policy-version
-    /// and mode settings rows and the host and AK rows again (TpmAttestationService.DecideAsync / ConfirmAsync).
-    /// </summary>
-    public const int TpmAttestationRowMacs = 6;
-
     private readonly IKeyStore _store;
     private readonly ReleaseFixture _fixture;
     private readonly TransportKeyHandling _handling;
@@ -89,24 +79,38 @@ public sealed class TokenCeilingBench
         });
     }
 
-    /// <summary>An attestation: the health certificate's signature by the attestation signer and <paramref name="rowMacs"/> row MACs.</summary>
-    public TokenWork Attestation(int rowMacs)
+    /// <summary>
+    /// An attestation as measured on the running service (<see cref="MeasuredTokenOps"/>): that many signatures by the
+    /// attestation signer and row MACs (HMAC-SHA256 with the row-MAC key) per call, fractions spread evenly over the
+    /// calls (0.02 row MACs: one call in fifty computes one). Other operations, if the service made any, are reported
+    /// with the measurement, not run.
+    /// </summary>
+    public TokenWork Attestation(MeasuredTokenOps measured)
     {
+        ArgumentNullException.ThrowIfNull(measured);
         var signer = KeyOf(_fixture.AttestationSignerCertificate, "attestation signer");
         var (signName, sign) = Signature(signer);
         var mac = _store.AsRecordAuthenticator() ?? throw new InvalidOperationException($"the {_store.Kind} key store computes no row MACs");
         // A host row's canonical encoding is a few hundred bytes (name, mode, public key, thumbprint, time).
         byte[] row = RandomNumberGenerator.GetBytes(256);
-        return new TokenWork($"attestation signer {signName} + {rowMacs} row MACs (HMAC-SHA256)", () =>
+        long calls = 0;
+        return new TokenWork($"{measured.Signatures:F3} × attestation signer {signName} + {measured.RowMacs:F3} × row MAC (HMAC-SHA256), as measured per attestation on the service", () =>
         {
-            for (int i = 0; i < rowMacs; i++)
+            long call = Interlocked.Increment(ref calls) - 1;
+            for (int i = Share(measured.Signatures, call); i > 0; i--)
+            {
+                sign();
+            }
+
+            for (int i = Share(measured.RowMacs, call); i > 0; i--)
             {
                 mac.ComputeMac(KeyStoreRowAuthenticator.MacKeyLabel, row);
             }
-
-            sign();
         });
     }
+
+    /// <summary>Operations call number <paramref name="call"/> makes so that the first n calls make ⌊n × perCall⌋ in all.</summary>
+    private static int Share(double perCall, long call) => (int)(Math.Floor((call + 1) * perCall) - Math.Floor(call * perCall));
 
     /// <summary>Runs <paramref name="work"/> from <paramref name="threads"/> threads for <paramref name="duration"/>.</summary>
     public static TokenLoopResult Measure(TokenWork work, int threads, TimeSpan duration)

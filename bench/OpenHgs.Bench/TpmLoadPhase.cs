@@ -101,7 +101,9 @@ public sealed class TpmLoadPhase(
             progress.Info($"{probe.PerSecond:F0}/s (expected rate for sizing: the larger of this and attest_per_s {hostKeyRate:F0}/s); preparation {_prepareSeconds * 1000 / _prepared:F2} ms per attestation ({HostCount} swtpm in parallel; quote + certify {_evidenceMs / _prepared:F2} ms in one swtpm)");
 
             progress.Step($"TPM attestation: POST /attestation/v1/attest with prepared evidence, closed loop at concurrency {string.Join('/', options.Concurrency)}, {options.LoadDuration.TotalSeconds:F1} s each (prepared before each run: expected rate × {(options.LoadWarmup + options.LoadDuration).TotalSeconds:F1} s × {PoolMargin})");
+            var countersBefore = await ServiceCounters.ReadAsync(service, cancellationToken).ConfigureAwait(false);
             var (best, cost) = await SweepAsync(json, estimate, cancellationToken).ConfigureAwait(false);
+            var tokenOps = (await ServiceCounters.ReadAsync(service, cancellationToken).ConfigureAwait(false)).PerAttestationSince(countersBefore);
 
             if (!_pool.IsEmpty)
             {
@@ -135,7 +137,8 @@ public sealed class TpmLoadPhase(
             json["tpm_stage_total_ms"] = BenchRun.Round(stages.TotalMs, 3);
             Explain(json, best, cost, stages, requestBytes, vsSign);
             progress.Step($"TPM attestation ceilings, side by side: token ceiling and HTTP floor (one exchange per attestation: the prepared request's size → a real verdict's), at concurrency {best.Concurrency}");
-            ceilings.TokenCeiling(json, "tpm_attestation", ceilings.Token.Attestation(TokenCeilingBench.TpmAttestationRowMacs), best.Concurrency, best.PerSecond);
+            tokenOps.Record(json, "tpm_attestation", progress);
+            ceilings.TokenCeiling(json, "tpm_attestation", ceilings.Token.Attestation(tokenOps), best.Concurrency, best.PerSecond);
             await ceilings.HttpFloorAsync(json, "tpm_attestation", shape, best.Concurrency, best.PerSecond).ConfigureAwait(false);
         }
         finally

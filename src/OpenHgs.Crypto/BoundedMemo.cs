@@ -28,13 +28,19 @@ public readonly record struct ContentHash(UInt128 High, UInt128 Low)
 /// Memoises a pure function of byte content, keyed by the content's SHA-256: a hit is the answer a fresh computation
 /// would give. Bounded: when full it starts over, so hostile input can cost recomputation but never unbounded memory.
 /// </summary>
-/// <param name="capacity">Most entries held.</param>
+/// <remarks>
+/// Shared by the certificate checks and public-key pool (OpenHgs.Protocol, OpenHgs.Tpm) and the row-MAC verifications
+/// (OpenHgs.Service), hence here. Hold one per owner (an instance field) where the answers depend on that owner's state,
+/// such as its key.
+/// </remarks>
+/// <param name="capacity">Most entries held (at least one).</param>
 /// <param name="evicted">
 /// Called once for each entry dropped when the memo starts over, for values that hold resources (see
 /// <see cref="PublicKeyPool"/>); null for plain values.
 /// </param>
 public sealed class BoundedMemo<TValue>(int capacity, Action<TValue>? evicted = null)
 {
+    private readonly int _capacity = capacity > 0 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "A memo holds at least one entry.");
     private readonly ConcurrentDictionary<ContentHash, TValue> _entries = new();
 
     /// <summary>Entries held now: at most the capacity (plus any additions racing the check).</summary>
@@ -47,7 +53,7 @@ public sealed class BoundedMemo<TValue>(int capacity, Action<TValue>? evicted = 
     /// <summary>The value already held for <paramref name="key"/>, else <paramref name="value"/>, which is then held.</summary>
     public TValue GetOrAdd(ContentHash key, TValue value)
     {
-        if (_entries.Count >= capacity)
+        if (_entries.Count >= _capacity)
         {
             StartOver();
         }

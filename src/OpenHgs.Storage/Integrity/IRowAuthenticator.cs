@@ -12,6 +12,13 @@ public interface IRowAuthenticator
 {
     /// <summary>HMAC-SHA256 (32 bytes) of <paramref name="canonicalRow"/>.</summary>
     byte[] Compute(byte[] canonicalRow);
+
+    /// <summary>
+    /// True when <paramref name="mac"/> is the HMAC-SHA256 of <paramref name="canonicalRow"/>, compared in constant time.
+    /// An implementation may remember a success (the answer is a pure function of key, row and MAC) but never a
+    /// failure, and throws like <see cref="Compute"/> when it has to ask the key and cannot.
+    /// </summary>
+    bool Verify(byte[] canonicalRow, byte[] mac);
 }
 
 /// <summary>

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace OpenHgs.Storage;
@@ -33,8 +32,9 @@ internal sealed class RowMac(IRowAuthenticator authenticator)
 
     public byte[] Seal(string table, string key, params object?[] columns) => authenticator.Compute(Encode(table, key, columns));
 
+    // Through the authenticator's Verify, not Seal and compare: it may answer a repeat of a verified row from memory.
     public bool Verifies(byte[]? mac, string table, string key, params object?[] columns) =>
-        mac is { Length: 32 } && CryptographicOperations.FixedTimeEquals(mac, Seal(table, key, columns));
+        mac is { Length: 32 } && authenticator.Verify(Encode(table, key, columns), mac);
 
     /// <summary>Throws <see cref="RowIntegrityException"/> unless <paramref name="mac"/> is the row's MAC.</summary>
     public void Check(byte[]? mac, string table, string key, params object?[] columns)

@@ -182,6 +182,28 @@ public abstract class RowIntegrityTests : IAsyncLifetime
         Assert.Equal(["host-a"], (await _database.ReadAsync(s => s.Hosts.ListAsync(), CancellationToken.None)).Rejected.Select(r => r.Key).ToArray());
     }
 
+    [Fact]
+    public async Task A_row_verified_and_remembered_before_it_was_tampered_with_is_still_refused()
+    {
+        // Verified rows are remembered (design change 58): read them, so the next read of the same bytes costs no MAC...
+        Task<HostRecord?> Host() => _database.ReadAsync(s => s.Hosts.FindByThumbprintAsync("thumb-a"), CancellationToken.None);
+        Task<string?> Mode() => _database.ReadAsync(s => s.Settings.GetAsync("mode"), CancellationToken.None);
+        Assert.Equal("host-a", (await Host())!.Name);
+        Assert.Equal("host-key", await Mode());
+
+        // ...then edit a column of one and swap the MAC of the other: both are checked for real and refused.
+        await ExecuteAsync("UPDATE hosts SET public_key = @k WHERE name = 'host-a'", ("@k", new byte[] { 6, 6, 6 }));
+        await ExecuteAsync("UPDATE settings SET mac = (SELECT mac FROM settings WHERE name = 'deny-before') WHERE name = 'mode'");
+        var host = await Assert.ThrowsAsync<RowIntegrityException>(Host);
+        Assert.Equal(("hosts", "host-a"), (host.Table, host.Key));
+        var mode = await Assert.ThrowsAsync<RowIntegrityException>(Mode);
+        Assert.Equal(("settings", "mode"), (mode.Table, mode.Key));
+
+        // Put back byte for byte, the host row verifies again: the answer a fresh check gives.
+        await ExecuteAsync("UPDATE hosts SET public_key = @k WHERE name = 'host-a'", ("@k", new byte[] { 7, 7, 7 }));
+        Assert.Equal("host-a", (await Host())!.Name);
+    }
+
     [Theory]
     [InlineData("UPDATE tpm_attestation_keys SET ak_public = @k WHERE host_name = 'host-a'", "tpm_attestation_keys")]
     [InlineData("UPDATE tpm_activations SET ak_public = @k WHERE secret_hash = 'secret-1'", "tpm_activations")]
