@@ -4,6 +4,7 @@ using OpenHgs.Crypto;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Protocol.KeyProtection;
+using OpenHgs.Service.KeyProtection;
 
 namespace OpenHgs.Bench;
 
@@ -23,11 +24,13 @@ public sealed record ReleaseStages(double ValidateHealthCertificateMs, double Pa
 /// </summary>
 public static class ReleaseStageBench
 {
-    public static ReleaseStages Run(IKeyStore store, FabricKeyLabels keys, ReleaseFixture fixture, TimeSpan perStage)
+    /// <param name="handling">The release key handling the service decided at start-up (<c>HgsRuntime.TransportKeyHandlingFor</c>): whether and with which hashes the token re-wraps.</param>
+    public static ReleaseStages Run(IKeyStore store, FabricKeyLabels keys, ReleaseFixture fixture, TransportKeyHandling handling, TimeSpan perStage)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(keys);
         ArgumentNullException.ThrowIfNull(fixture);
+        ArgumentNullException.ThrowIfNull(handling);
         var validator = new HealthCertificateValidator([fixture.AttestationSignerCertificate]);
         var protector = KeyProtector.Parse(fixture.KeyProtector);
         var wrapping = protector.FindWrappingForEncryptionCertificate(fixture.Fabric.EncryptionCertificate)
@@ -38,17 +41,15 @@ public static class ReleaseStageBench
         using AsymmetricAlgorithm signing = keys.Signing.Algorithm.IsRsa() ? new KeyStoreRsa(store, keys.Signing) : new KeyStoreECDsa(store, keys.Signing);
         var (_, kpsSign) = KeySignature.For(keys.Signing);
         byte[] fresh = RandomNumberGenerator.GetBytes(32);
-        var unwrapHash = padding == RSAEncryptionPadding.OaepSHA256 ? OaepHash.Sha256 : OaepHash.Sha1;
-        var rewrapper = store as ITransportKeyRewrapper;
-        var target = rewrapper?.CanRewrap(unwrapHash, OaepHash.Sha256) == true ? OaepHash.Sha256 : OaepHash.Sha1;
-        bool native = rewrapper?.CanRewrap(unwrapHash, target) == true;
-        var rewrap = new RewrapRequest(keys.Encryption.Label, wrapping.WrappedKey.Value, unwrapHash, protector.Payload.ToArray(), fixture.HostEncryptionPublicKey, target);
+        // The service's own decision and request (KeyReleaseService.RewrapTransportKey), on the bench's store.
+        var hashes = handling.NativeHashes(KeyProtectorAlgorithms.GetOaepHash(wrapping.WrappedKey.Algorithm));
+        bool native = hashes is not null && store is ITransportKeyRewrapper;
         Action unwrap = native
-            ? () => rewrapper!.Rewrap(rewrap)
+            ? () => ((ITransportKeyRewrapper)store).Rewrap(KeyReleaseService.RewrapRequestFor(keys.Encryption.Label, wrapping, protector, fixture.HostEncryptionPublicKey, hashes!.Value))
             : () => CryptographicOperations.ZeroMemory(encryption.Decrypt(wrapping.WrappedKey.Value, padding));
         return new ReleaseStages(
             Time(perStage, () => validator.Validate(fixture.HealthCertificate, DateTimeOffset.UtcNow, null)),
-            Time(perStage, () => KeyProtectorVerifier.VerifySignatures(KeyProtector.Parse(fixture.KeyProtector))),
+            Time(perStage, () => KeyReleaseService.ParseAndVerify(fixture.KeyProtector)),
             Time(perStage, unwrap),
             native,
             Time(perStage, () => KeyProtectorBuilder.Roll(protector, fresh, signing, wrapping.Id)),

@@ -88,7 +88,7 @@ public sealed class TpmLoadPhase(
             var stageEvidence = _sessions[0].Attest(stageNonce);
             var stages = TpmStageBench.Run(JsonSerializer.SerializeToUtf8Bytes(baseline, WireJson.Default.BaselineDocument), stageEvidence, stageNonce, TimeSpan.FromSeconds(options.Quick ? 0.1 : 0.3));
             int requestBytes = WireClient.AttestBody(new AttestRequest(Base64Url.EncodeToString(stageNonce), Tpm: stageEvidence)).Length;
-            progress.Info($"in the attest transaction (in process, one thread, CPU ms): load policy snapshot {stages.LoadBaselinesMs:F3} ({stages.Baselines} baseline: JSON + base64 + parse + replay of its {eventLog.Length:N0}-byte log, every attestation); parse + replay the host's log {stages.ParseAndReplayMs:F3}; verify quote + certify (2 RSA-2048 verifications) {stages.VerifyQuoteAndCertifyMs:F3}; default policies {stages.PoliciesMs:F3} = {stages.TotalMs:F2} ms, plus the certificate's ECDSA signature in the token ({hsm.AttestationSignCpuMs:F3} ms)");
+            progress.Info($"in the attest transaction (in process, one thread, CPU ms): load policy snapshot {stages.LoadBaselinesMs:F3} ({stages.Baselines} baseline: JSON + base64 + parse + replay of its {eventLog.Length:N0}-byte log, every attestation); parse + replay the host's log {stages.ParseAndReplayMs:F3}; verify quote + certify (2 RSA-2048 verifications) {stages.VerifyQuoteAndCertifyMs:F3}; default policies {stages.PoliciesMs:F3} = {stages.TotalMs:F2} ms; the service's whole decision from the evidence (TpmEvidenceChecks.Evaluate, without the baselines, which are cached per policy version) {stages.EvaluateMs:F3} ms, plus the certificate's ECDSA signature in the token ({hsm.AttestationSignCpuMs:F3} ms)");
 
             int calibration = options.Quick ? 96 : 192;
             progress.Step($"TPM attestation: preparing {calibration} (challenge from the service, quote + certify in swtpm) and submitting them at concurrency 8, unmeasured: warm-up (first half) and rate estimate (second half)");
@@ -135,6 +135,7 @@ public sealed class TpmLoadPhase(
             json["tpm_stage_verify_quote_certify_ms"] = BenchRun.Round(stages.VerifyQuoteAndCertifyMs, 3);
             json["tpm_stage_policies_ms"] = BenchRun.Round(stages.PoliciesMs, 3);
             json["tpm_stage_total_ms"] = BenchRun.Round(stages.TotalMs, 3);
+            json["tpm_stage_evaluate_ms"] = BenchRun.Round(stages.EvaluateMs, 3);
             Explain(json, best, cost, stages, requestBytes, vsSign);
             progress.Step($"TPM attestation ceilings, side by side: token ceiling and HTTP floor (one exchange per attestation: the prepared request's size → a real verdict's), at concurrency {best.Concurrency}");
             tokenOps.Record(json, "tpm_attestation", progress);

@@ -1,23 +1,23 @@
 using System.Text.Json;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Policies;
-using OpenHgs.Tpm;
 using OpenHgs.Tpm.EventLogs;
-using OpenHgs.Tpm.Structures;
-using OpenHgs.Tpm.Verification;
 
 namespace OpenHgs.Bench;
 
-/// <summary>CPU ms per call of the checks a TPM attestation runs inside its write transaction (in process, one thread).</summary>
-public sealed record TpmStages(double LoadBaselinesMs, int Baselines, double ParseAndReplayMs, double VerifyQuoteAndCertifyMs, double PoliciesMs)
+/// <summary>CPU ms per call of the checks a TPM attestation runs before its commit (in process, one thread).</summary>
+/// <param name="EvaluateMs">The whole decision from the evidence, as the service makes it (<see cref="TpmEvidenceChecks.Evaluate"/>).</param>
+public sealed record TpmStages(double LoadBaselinesMs, int Baselines, double ParseAndReplayMs, double VerifyQuoteAndCertifyMs, double PoliciesMs, double EvaluateMs)
 {
     public double TotalMs => LoadBaselinesMs + ParseAndReplayMs + VerifyQuoteAndCertifyMs + PoliciesMs;
 }
 
 /// <summary>
-/// Times, as <c>TpmAttestationService.DecideAsync</c> runs them: reading the policy snapshot (every registered baseline
-/// document deserialised, its log parsed and replayed — <see cref="PolicyService.LoadAsync"/>), parsing and replaying the
-/// host's event log, verifying the quote and the host key certification, and evaluating the default policies.
+/// Times the service's own functions, not copies of them: reading the policy snapshot (every registered baseline
+/// document deserialised, its log parsed and replayed, as <see cref="PolicyService.LoadAsync"/> does once per policy
+/// version), and the steps of <see cref="TpmEvidenceChecks.Evaluate"/> — parsing and replaying the host's event log,
+/// verifying the quote and the host key certification, evaluating the default policies — and the whole of it.
 /// </summary>
 public static class TpmStageBench
 {
@@ -28,47 +28,35 @@ public static class TpmStageBench
         ArgumentNullException.ThrowIfNull(nonce);
         Baseline LoadBaseline() => Baseline.FromDocument("bench", JsonSerializer.Deserialize(baselineDocument, WireJson.Default.BaselineDocument)!);
         var baselines = new[] { LoadBaseline() };
-        byte[] eventLog = Convert.FromBase64String(evidence.EventLog);
-        var ak = TpmtPublic.Parse(Convert.FromBase64String(evidence.AkPublic));
-        var hostKey = TpmtPublic.Parse(Convert.FromBase64String(evidence.HostKeyPublic));
-        byte[] quote = Convert.FromBase64String(evidence.Quote), quoteSignature = Convert.FromBase64String(evidence.QuoteSignature);
-        byte[] certify = Convert.FromBase64String(evidence.Certify!), certifySignature = Convert.FromBase64String(evidence.CertifySignature!);
-        var log = EventLogParser.Parse(eventLog);
-        var required = AttestedPcrs.ForEveryBank(log);
-        var replayed = required.ToDictionary(s => s.Hash, s => (IReadOnlyDictionary<int, byte[]>)AttestedPcrs.Replayed(log, s));
+        var decoded = TpmEvidenceChecks.Decode(evidence);
         var snapshot = new PolicySnapshot(1, PolicyCatalog.All.ToDictionary(p => p.Name, p => p.DefaultState, StringComparer.Ordinal), baselines);
+        var log = EventLogParser.Parse(decoded.EventLog);
         var policyEvidence = PolicyEvidence.Of(log, baselines);
+        if (!TpmEvidenceChecks.TryReplay(log, out var replayed, out var replayFailure))
+        {
+            throw new InvalidOperationException($"the bench's event log does not replay: {replayFailure.Message}");
+        }
 
         void Verify()
         {
-            var quoted = QuoteVerifier.Verify(new QuoteVerificationInput(
-                quote, quoteSignature, ak, nonce, replayed, required, DeclaredBanks: log.Banks, ProbedBanks: AttestedPcrs.ProbedBanks));
-            var certified = CertifyVerifier.Verify(new CertifyVerificationInput(certify, certifySignature, ak, nonce, hostKey));
-            if (!quoted.Succeeded || !certified.Succeeded)
+            if ((TpmEvidenceChecks.VerifyQuote(decoded, nonce, log, replayed, out _) ?? TpmEvidenceChecks.VerifyHostKey(decoded, nonce)) is { } failure)
             {
-                throw new InvalidOperationException($"the bench's TPM evidence does not verify: quote {quoted.Failure}, certify {certified.Failure}");
+                throw new InvalidOperationException($"the bench's TPM evidence does not verify: {failure.Code}: {failure.Message}");
             }
         }
 
         Verify();
-        var failed = snapshot.Evaluate(policyEvidence).Where(o => !o.Result.Passed && o.State == PolicyState.Enabled).ToList();
-        if (failed.Count > 0)
+        if (TpmEvidenceChecks.Evaluate(snapshot, decoded, nonce).Refused is { } refused)
         {
-            throw new InvalidOperationException("the bench's host fails policies: " + string.Join("; ", failed.Select(f => $"{f.Name}: {f.Result.Message}")));
+            throw new InvalidOperationException("the bench's host is refused: " + string.Join("; ", refused.Failures.Select(f => $"{f.Policy ?? f.Code.ToString()}: {f.Message}")));
         }
 
         return new TpmStages(
             ReleaseStageBench.Time(perStage, () => LoadBaseline()),
             baselines.Length,
-            ReleaseStageBench.Time(perStage, () =>
-            {
-                var parsed = EventLogParser.Parse(Convert.FromBase64String(evidence.EventLog));
-                foreach (var selection in AttestedPcrs.ForEveryBank(parsed))
-                {
-                    AttestedPcrs.Replayed(parsed, selection);
-                }
-            }),
+            ReleaseStageBench.Time(perStage, () => TpmEvidenceChecks.TryReplay(EventLogParser.Parse(decoded.EventLog), out _, out _)),
             ReleaseStageBench.Time(perStage, Verify),
-            ReleaseStageBench.Time(perStage, () => snapshot.Evaluate(policyEvidence)));
+            ReleaseStageBench.Time(perStage, () => snapshot.Evaluate(policyEvidence)),
+            ReleaseStageBench.Time(perStage, () => TpmEvidenceChecks.Evaluate(snapshot, decoded, nonce)));
     }
 }

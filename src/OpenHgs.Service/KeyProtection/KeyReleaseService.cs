@@ -166,7 +166,7 @@ public sealed partial class KeyReleaseService(
     private static (string Algorithm, byte[] Wrapped) RewrapInStore(
         ITransportKeyRewrapper rewrapper, FabricKey encryptionKey, KeyProtectorWrapping wrapping, KeyProtector protector, byte[] hostKey, OaepHash unwrap, OaepHash target)
     {
-        RewrapResult result = rewrapper.Rewrap(new RewrapRequest(encryptionKey.Record.Label, wrapping.WrappedKey.Value, unwrap, protector.Payload.ToArray(), hostKey, target));
+        RewrapResult result = rewrapper.Rewrap(RewrapRequestFor(encryptionKey.Record.Label, wrapping, protector, hostKey, (unwrap, target)));
 
         if (!CryptographicOperations.FixedTimeEquals(result.Mac, protector.TransportKeySignature.Value))
         {
@@ -174,6 +174,19 @@ public sealed partial class KeyReleaseService(
         }
 
         return (target == OaepHash.Sha256 ? KeyProtectorAlgorithms.RsaOaep256 : KeyProtectorAlgorithms.RsaOaep, result.Rewrapped);
+    }
+
+    /// <summary>
+    /// The HSM-native re-wrap a release asks of the key store: unwrap <paramref name="wrapping"/>'s transport key with the
+    /// KPS encryption key labelled <paramref name="encryptionKeyLabel"/>, HMAC the protector's payload with it, wrap it to
+    /// <paramref name="hostKey"/> (the hashes are <see cref="TransportKeyHandling.NativeHashes"/>'s). Public so the bench
+    /// times exactly this request.
+    /// </summary>
+    public static RewrapRequest RewrapRequestFor(string encryptionKeyLabel, KeyProtectorWrapping wrapping, KeyProtector protector, byte[] hostKey, (OaepHash Unwrap, OaepHash Target) hashes)
+    {
+        ArgumentNullException.ThrowIfNull(wrapping);
+        ArgumentNullException.ThrowIfNull(protector);
+        return new RewrapRequest(encryptionKeyLabel, wrapping.WrappedKey.Value, hashes.Unwrap, protector.Payload.ToArray(), hostKey, hashes.Target);
     }
 
     /// <summary>Fallback where the token cannot re-wrap: unwrap into memory, check, wrap to the host, zero.</summary>
@@ -240,7 +253,8 @@ public sealed partial class KeyReleaseService(
         return validated;
     }
 
-    private static KeyProtector ParseAndVerify(byte[] bytes) => Guard(() =>
+    /// <summary>Parses the key protector and verifies its signatures once (a refusal is a 403 naming the key protector error). Public so the bench times it.</summary>
+    public static KeyProtector ParseAndVerify(byte[] bytes) => Guard(() =>
     {
         var protector = KeyProtector.Parse(bytes);
         KeyProtectorVerifier.VerifySignatures(protector);

@@ -62,7 +62,7 @@ public sealed partial class TpmAttestationService(
     {
         ArgumentNullException.ThrowIfNull(nonce);
         ArgumentNullException.ThrowIfNull(evidence);
-        var decoded = Decode(evidence);
+        var decoded = TpmEvidenceChecks.Decode(evidence);
         byte[] evidenceDigest = Digest(nonce.Nonce, decoded);
         var signer = (await keys.GetSnapshotAsync(cancellationToken).ConfigureAwait(false)).Primary(FabricKeyRole.AttestationSigner);
         string ekThumbprint = TpmEvidenceParsing.EkThumbprint(decoded.EkPublic);
@@ -136,54 +136,13 @@ public sealed partial class TpmAttestationService(
             return Decided(Fail(AttestationFailureCode.AkNotActivated, "This attestation key was not activated for the host's EK; run the AK activation (hgs client configure --tpm)."));
         }
 
-        EventLog log;
-        try
+        var evaluation = TpmEvidenceChecks.Evaluate(policies, evidence, nonce.Nonce);
+        if (evaluation.Refused is { } refused)
         {
-            log = EventLogParser.Parse(evidence.EventLog);
-        }
-        catch (EventLogFormatException ex)
-        {
-            return Decided(Fail(AttestationFailureCode.EventLogMalformed, "The event log does not parse: " + ex.Message));
+            return Decided(refused);
         }
 
-        if (!TpmEvidenceChecks.TryReplay(log, out var replayed, out var failure))
-        {
-            return Decided(AttestationVerdict.Failed(version, failure));
-        }
-
-        failure = TpmEvidenceChecks.VerifyQuote(evidence, nonce.Nonce, log, replayed, out var policyBank) ?? TpmEvidenceChecks.VerifyHostKey(evidence, nonce.Nonce);
-        if (failure is not null)
-        {
-            return Decided(AttestationVerdict.Failed(version, failure));
-        }
-
-        byte[] hostKey;
-        try
-        {
-            hostKey = evidence.HostKey.ToSubjectPublicKeyInfo(); // written, not imported and exported
-            HostKeys.Validate(hostKey, "tpm.hostKeyPublic", forSigning: false);
-        }
-        catch (Exception ex) when (ex is ServiceException or CryptographicException)
-        {
-            return Decided(Fail(AttestationFailureCode.EncryptionKeyUnsupported, ex.Message));
-        }
-
-        var outcomes = policies.Evaluate(new PolicyEvidence(log, replayed.Values[policyBank], log.GetSecureBootState(), policies.Baselines, policyBank));
-        var failed = outcomes.Where(o => !o.Result.Passed).ToList();
-        var enforced = failed.Where(o => o.State == PolicyState.Enabled)
-            .Select(o => AttestationFailure.Of(AttestationFailureCode.PolicyFailed, $"{o.Name}: {o.Result.Message}") with
-            {
-                Status = AttestationStatus.InsecureHostConfiguration,
-                Policy = o.Name,
-            }).ToList();
-        var staged = failed.Where(o => o.State == PolicyState.Staged)
-            .Select(o => new AttestationFailure(AttestationFailureCode.PolicyStaged, AttestationStatus.Passed, $"{o.Name} (staged, not enforced): {o.Result.Message}", Recoverable: true, o.Name))
-            .ToList();
-        if (enforced.Count > 0)
-        {
-            return Decided(AttestationVerdict.Failed(version, [.. enforced, .. staged]));
-        }
-
+        var (hostKey, staged) = (evaluation.HostKey!, evaluation.Staged);
         var now = time.GetUtcNow();
         var claims = new HealthClaims(AttestationMode.Tpm, version, evidenceDigest, registration.HostName, now);
         byte[] certificate = HealthCertificateIssuer.Issue(
@@ -237,28 +196,6 @@ public sealed partial class TpmAttestationService(
 
     /// <summary>A verdict reached outside the transaction, the policy version it was reached under, and the registration it saw.</summary>
     private sealed record Tentative(AttestationVerdict Verdict, int PolicyVersion, Registration Registration);
-
-    private static DecodedTpmEvidence Decode(TpmEvidence e)
-    {
-        var (_, ek) = TpmEvidenceParsing.Public(e.EkPublic, "tpm.ekPublic");
-        var (ak, akBytes) = TpmEvidenceParsing.Public(e.AkPublic, "tpm.akPublic");
-        var (hostKey, _) = TpmEvidenceParsing.Public(e.HostKeyPublic, "tpm.hostKeyPublic");
-        if (hostKey.Rsa is null)
-        {
-            throw ServiceException.BadRequest("EvidenceMalformed", "tpm.hostKeyPublic: the host encryption key must be RSA.");
-        }
-
-        return new DecodedTpmEvidence(
-            ek,
-            ak,
-            akBytes,
-            TpmEvidenceParsing.Bytes(e.Quote, "tpm.quote", 2048),
-            TpmEvidenceParsing.Bytes(e.QuoteSignature, "tpm.quoteSignature", 1024),
-            hostKey,
-            e.Certify is null ? null : TpmEvidenceParsing.Bytes(e.Certify, "tpm.certify", 2048),
-            e.CertifySignature is null ? null : TpmEvidenceParsing.Bytes(e.CertifySignature, "tpm.certifySignature", 1024),
-            TpmEvidenceParsing.Bytes(e.EventLog, "tpm.eventLog", MaxEventLogBytes));
-    }
 
     private static byte[] Digest(byte[] nonce, DecodedTpmEvidence e)
     {

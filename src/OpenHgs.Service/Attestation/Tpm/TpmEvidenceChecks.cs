@@ -1,4 +1,8 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Security.Cryptography;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Hosts;
+using OpenHgs.Service.Policies;
 using OpenHgs.Tpm;
 using OpenHgs.Tpm.EventLogs;
 using OpenHgs.Tpm.Structures;
@@ -8,7 +12,7 @@ using TpmFailure = OpenHgs.Tpm.Verification.AttestationFailure;
 namespace OpenHgs.Service.Attestation.Tpm;
 
 /// <summary>Decoded TPM evidence (see <see cref="Protocol.Wire.TpmEvidence"/>).</summary>
-internal sealed record DecodedTpmEvidence(
+public sealed record DecodedTpmEvidence(
     byte[] EkPublic,
     TpmtPublic Ak,
     byte[] AkPublic,
@@ -20,17 +24,104 @@ internal sealed record DecodedTpmEvidence(
     byte[] EventLog);
 
 /// <summary>A log replayed in every bank it declares: the selections a quote must cover (in the banks the TPM has active), the values.</summary>
-internal sealed record ReplayedLog(
+public sealed record ReplayedLog(
     IReadOnlyList<PcrSelection> Required,
     IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> Values);
+
+/// <summary>What <see cref="TpmEvidenceChecks.Evaluate"/> concluded: a refusal, or the host key to certify and the staged policies that failed.</summary>
+public sealed record TpmEvaluation(AttestationVerdict? Refused, byte[]? HostKey, IReadOnlyList<AttestationFailure> Staged);
 
 /// <summary>
 /// The cryptographic checks of TPM evidence, each returning a named <see cref="AttestationFailure"/> or null:
 /// the quote (magic, type, nonce, AK attributes, signature, PCR selection, pcrDigest == digest of the replayed log)
 /// and the certification of the host encryption key by the same AK over the same nonce.
 /// </summary>
-internal static class TpmEvidenceChecks
+public static class TpmEvidenceChecks
 {
+    /// <summary>The evidence's fields decoded and size-checked; a malformed one is refused (400) naming the field.</summary>
+    public static DecodedTpmEvidence Decode(TpmEvidence e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        var (_, ek) = TpmEvidenceParsing.Public(e.EkPublic, "tpm.ekPublic");
+        var (ak, akBytes) = TpmEvidenceParsing.Public(e.AkPublic, "tpm.akPublic");
+        var (hostKey, _) = TpmEvidenceParsing.Public(e.HostKeyPublic, "tpm.hostKeyPublic");
+        if (hostKey.Rsa is null)
+        {
+            throw ServiceException.BadRequest("EvidenceMalformed", "tpm.hostKeyPublic: the host encryption key must be RSA.");
+        }
+
+        return new DecodedTpmEvidence(
+            ek,
+            ak,
+            akBytes,
+            TpmEvidenceParsing.Bytes(e.Quote, "tpm.quote", 2048),
+            TpmEvidenceParsing.Bytes(e.QuoteSignature, "tpm.quoteSignature", 1024),
+            hostKey,
+            e.Certify is null ? null : TpmEvidenceParsing.Bytes(e.Certify, "tpm.certify", 2048),
+            e.CertifySignature is null ? null : TpmEvidenceParsing.Bytes(e.CertifySignature, "tpm.certifySignature", 1024),
+            TpmEvidenceParsing.Bytes(e.EventLog, "tpm.eventLog", TpmAttestationService.MaxEventLogBytes));
+    }
+
+    /// <summary>
+    /// Everything a TPM attestation decides from the evidence alone, without the database or the key store — the event
+    /// log parsed and replayed in every declared bank, the quote over <paramref name="nonce"/>, the AK's certification of
+    /// the host key, the host key's type, and <paramref name="policies"/> — in that order, stopping at the first
+    /// refusal. Pure: the service calls it before its commit, and the bench times it (TpmStageBench).
+    /// </summary>
+    public static TpmEvaluation Evaluate(PolicySnapshot policies, DecodedTpmEvidence evidence, byte[] nonce)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        ArgumentNullException.ThrowIfNull(evidence);
+        ArgumentNullException.ThrowIfNull(nonce);
+        int version = policies.Version;
+        TpmEvaluation Refuse(params AttestationFailure[] failures) => new(AttestationVerdict.Failed(version, failures), null, []);
+
+        EventLog log;
+        try
+        {
+            log = EventLogParser.Parse(evidence.EventLog);
+        }
+        catch (EventLogFormatException ex)
+        {
+            return Refuse(AttestationFailure.Of(AttestationFailureCode.EventLogMalformed, "The event log does not parse: " + ex.Message));
+        }
+
+        if (!TryReplay(log, out var replayed, out var failure))
+        {
+            return Refuse(failure);
+        }
+
+        failure = VerifyQuote(evidence, nonce, log, replayed, out var policyBank) ?? VerifyHostKey(evidence, nonce);
+        if (failure is not null)
+        {
+            return Refuse(failure);
+        }
+
+        byte[] hostKey;
+        try
+        {
+            hostKey = evidence.HostKey.ToSubjectPublicKeyInfo(); // written, not imported and exported
+            HostKeys.Validate(hostKey, "tpm.hostKeyPublic", forSigning: false);
+        }
+        catch (Exception ex) when (ex is ServiceException or CryptographicException)
+        {
+            return Refuse(AttestationFailure.Of(AttestationFailureCode.EncryptionKeyUnsupported, ex.Message));
+        }
+
+        var outcomes = policies.Evaluate(new PolicyEvidence(log, replayed.Values[policyBank], log.GetSecureBootState(), policies.Baselines, policyBank));
+        var failed = outcomes.Where(o => !o.Result.Passed).ToList();
+        var enforced = failed.Where(o => o.State == PolicyState.Enabled)
+            .Select(o => AttestationFailure.Of(AttestationFailureCode.PolicyFailed, $"{o.Name}: {o.Result.Message}") with
+            {
+                Status = AttestationStatus.InsecureHostConfiguration,
+                Policy = o.Name,
+            }).ToList();
+        var staged = failed.Where(o => o.State == PolicyState.Staged)
+            .Select(o => new AttestationFailure(AttestationFailureCode.PolicyStaged, AttestationStatus.Passed, $"{o.Name} (staged, not enforced): {o.Result.Message}", Recoverable: true, o.Name))
+            .ToList();
+        return enforced.Count > 0 ? Refuse([.. enforced, .. staged]) : new TpmEvaluation(null, hostKey, staged);
+    }
+
     /// <summary>
     /// Replays the log in every bank it declares. Refuses <see cref="AttestationFailureCode.PcrBankUnsupported"/> when a
     /// declared bank cannot be replayed here (it could not be checked against the quote) or the log declares neither bank
