@@ -43,6 +43,18 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
+    public async Task Host_key_attestation_passes_when_the_mode_was_never_set()
+    {
+        // An unset mode is host-key everywhere (SettingsService); the commit step reads the mode again inside its
+        // transaction and must agree, not refuse ModeMismatch.
+        await _service.ExecuteSqlAsync("DELETE FROM settings WHERE name = 'mode'");
+        Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM settings WHERE name = 'mode'"));
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys));
+        Assert.Equal(200, answer.Status);
+        Assert.Equal("Passed", answer.Code);
+    }
+
+    [Fact]
     [Trait("Attack", "A05")]
     public async Task Unregistered_key_is_refused_as_unauthorized_host()
     {

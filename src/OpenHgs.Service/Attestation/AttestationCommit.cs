@@ -70,7 +70,8 @@ public sealed class AttestationCommit(AuditWriter audit, AttestationChallenges c
         ArgumentNullException.ThrowIfNull(request);
         return audit.CommitAsync<AttestationVerdict?>(async s =>
         {
-            string? mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false);
+            // An unset mode is host-key, as everywhere else (SettingsService).
+            string mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false) ?? AttestationModeNames.HostKey;
             bool modeMatches = mode == AttestationModeNames.Of(request.Mode);
             var registration = modeMatches ? await request.RecheckAsync(s).ConfigureAwait(false) : RegistrationCheck.Unchanged;
             if (registration is not RegistrationCheck.UnchangedCheck && !request.LastAttempt)
