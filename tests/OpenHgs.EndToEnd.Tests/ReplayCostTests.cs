@@ -1,5 +1,7 @@
 using OpenHgs.Client;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Service.Audit;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests;
 
@@ -12,14 +14,14 @@ public sealed class ReplayCostTestsOnPostgres() : ReplayCostTests(DatabaseKind.P
 public abstract class ReplayCostTests(DatabaseKind database) : IAsyncLifetime
 {
     private ServiceHarness _service = null!;
-    private SignatureCountingKeyStore _store = null!;
+    private CountingKeyStore _store = null!;
     private RawProtocol _raw = null!;
     private HostKeyPair _keys = null!;
 
     public async Task InitializeAsync()
     {
         _service = await ServiceHarness.StartAsync(StoreKind.Software, database,
-            keyStoreDecorator: inner => _store = new SignatureCountingKeyStore(inner));
+            keyStoreDecorator: inner => _store = new CountingKeyStore(inner, ownsInner: true));
         _raw = new RawProtocol(_service.Url);
         _keys = HostKeyPair.Load((await _service.AddHostAsync("host-a")).KeyDirectory);
     }
@@ -37,16 +39,16 @@ public abstract class ReplayCostTests(DatabaseKind database) : IAsyncLifetime
     {
         byte[] nonce = await _raw.ChallengeAsync();
         var body = RawProtocol.Evidence(nonce, _keys);
-        int before = _store.SignaturesExceptCheckpoints;
+        int before = _store.SignaturesExcept(AuditCheckpointKey.Label);
         Assert.Equal(200, (await _raw.AttestAsync(body)).Status);
-        int afterFirst = _store.SignaturesExceptCheckpoints;
+        int afterFirst = _store.SignaturesExcept(AuditCheckpointKey.Label);
         Assert.True(afterFirst > before, "the passing attestation signs its certificate in the key store");
 
         long audit = await _service.AuditCountAsync();
         var replay = await _raw.AttestAsync(body);
         Assert.Equal(403, replay.Status);
         Assert.Equal(["NonceReplayed"], RawProtocol.ReasonCodes(replay));
-        Assert.Equal(afterFirst, _store.SignaturesExceptCheckpoints);
+        Assert.Equal(afterFirst, _store.SignaturesExcept(AuditCheckpointKey.Label));
         Assert.Equal(audit + 1, await _service.AuditCountAsync());   // the refusal is still audited
     }
 
@@ -56,11 +58,11 @@ public abstract class ReplayCostTests(DatabaseKind database) : IAsyncLifetime
     {
         byte[] nonce = await _raw.ChallengeAsync();
         _service.Time.Offset = TimeSpan.FromMinutes(6);
-        int before = _store.SignaturesExceptCheckpoints;
+        int before = _store.SignaturesExcept(AuditCheckpointKey.Label);
         var answer = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
         Assert.Equal(403, answer.Status);
         Assert.Equal(["NonceExpired"], RawProtocol.ReasonCodes(answer));
-        Assert.Equal(before, _store.SignaturesExceptCheckpoints);
+        Assert.Equal(before, _store.SignaturesExcept(AuditCheckpointKey.Label));
         Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));   // refused by its own expiry: nothing to record
     }
 }

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Protocol.Wire;

@@ -328,7 +328,7 @@ public sealed partial class AuditWriter : IAsyncDisposable
         // the rest of the batch runs again without it (at most once per request in the batch).
         while (await TryCommitAsync(batch).ConfigureAwait(false) is { } failed)
         {
-            failed.Pending.Committed!.TrySetException(failed.Exception);
+            failed.Pending.Committed!.TrySetException(failed.InnerException!);
             batch.Remove(failed.Pending);
             if (batch.Count == 0)
             {
@@ -471,8 +471,6 @@ public sealed partial class AuditWriter : IAsyncDisposable
     private sealed class WriteFailure(Pending pending, Exception exception) : Exception("A request's write failed in its audit batch.", exception)
     {
         public Pending Pending { get; } = pending;
-
-        public Exception Exception { get; } = exception;
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using System.Text;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Tests.Support;
+using OpenHgs.Testing;
 
 namespace OpenHgs.Service.Tests.Integrity;
 
@@ -12,9 +13,9 @@ namespace OpenHgs.Service.Tests.Integrity;
 public sealed class RowVerificationMemoTests : IDisposable
 {
     private readonly SoftwareRowKey _key = new();
-    private readonly MacCountingKeyStore _store;
+    private readonly CountingKeyStore _store;
 
-    public RowVerificationMemoTests() => _store = new MacCountingKeyStore(_key.Store);
+    public RowVerificationMemoTests() => _store = new CountingKeyStore(_key.Store, ownsInner: false);
 
     public void Dispose() => _key.Dispose();
 
@@ -73,7 +74,7 @@ public sealed class RowVerificationMemoTests : IDisposable
     {
         using var otherKey = new SoftwareRowKey();
         var ours = new KeyStoreRowAuthenticator(_store);
-        var theirs = new KeyStoreRowAuthenticator(new MacCountingKeyStore(otherKey.Store));
+        var theirs = new KeyStoreRowAuthenticator(new CountingKeyStore(otherKey.Store, ownsInner: false));
         byte[] row = Row("host-a");
         byte[] mac = ours.Compute(row);
         Assert.True(ours.Verify(row, mac));

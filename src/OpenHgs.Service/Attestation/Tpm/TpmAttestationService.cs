@@ -1,17 +1,13 @@
-using System.Globalization;
 using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
-using OpenHgs.Service.Hosts;
 using OpenHgs.Service.Keys;
 using OpenHgs.Service.Policies;
 using OpenHgs.Storage;
 using OpenHgs.Tpm;
-using OpenHgs.Tpm.EventLogs;
 
 namespace OpenHgs.Service.Attestation.Tpm;
 

@@ -1,19 +1,23 @@
+using System.Collections.Concurrent;
 using OpenHgs.Crypto;
 
-namespace OpenHgs.EndToEnd.Tests.Infrastructure;
+namespace OpenHgs.Testing;
 
 /// <summary>
-/// A decorator over the service's real key store that counts the signatures it makes, per key label, so a test can
-/// show that a request cost (or did not cost) the store a signature. Forwards the record authenticator (row MACs); it
-/// refuses to wrap a store with other capabilities rather than silently dropping them.
+/// A decorator over a real key store that counts the signatures (per key label) and MACs it is asked for, so a test can
+/// show what a request or a verification cost (or did not cost) the store. Forwards the record authenticator (row
+/// MACs); it refuses to wrap a store with other capabilities rather than silently dropping them.
 /// </summary>
-public sealed class SignatureCountingKeyStore : IKeyStore, IRecordAuthenticator
+public sealed class CountingKeyStore : IKeyStore, IRecordAuthenticator
 {
     private readonly IKeyStore _inner;
     private readonly IRecordAuthenticator _authenticator;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _signatures = new();
+    private readonly bool _ownsInner;
+    private readonly ConcurrentDictionary<string, int> _signatures = new();
+    private int _macs;
 
-    public SignatureCountingKeyStore(IKeyStore inner)
+    /// <param name="ownsInner">Dispose the inner store with this one (it replaced the inner store in a service); false when the test owns it.</param>
+    public CountingKeyStore(IKeyStore inner, bool ownsInner)
     {
         ArgumentNullException.ThrowIfNull(inner);
         if (inner is ITransportKeyRewrapper or IKeyStoreHealth || inner is not IRecordAuthenticator authenticator)
@@ -23,16 +27,20 @@ public sealed class SignatureCountingKeyStore : IKeyStore, IRecordAuthenticator
 
         _inner = inner;
         _authenticator = authenticator;
+        _ownsInner = ownsInner;
     }
 
-    /// <summary>Signatures made so far, by any key but the audit checkpoint key (which signs on its own timer).</summary>
-    public int SignaturesExceptCheckpoints => _signatures.Where(p => p.Key != OpenHgs.Service.Audit.AuditCheckpointKey.Label).Sum(p => p.Value);
+    /// <summary>MACs computed so far (row MACs, key check values, anything else).</summary>
+    public int Macs => Volatile.Read(ref _macs);
 
     public string Kind => _inner.Kind;
 
     public KeyStoreCapabilities Capabilities => _inner.Capabilities;
 
     public bool CanAuthenticateRecords => _authenticator.CanAuthenticateRecords;
+
+    /// <summary>Signatures made so far by any key but the one labelled <paramref name="label"/> (e.g. a key that signs on its own timer).</summary>
+    public int SignaturesExcept(string label) => _signatures.Where(p => p.Key != label).Sum(p => p.Value);
 
     public StoredKey CreateKey(CreateKeyRequest request) => _inner.CreateKey(request);
 
@@ -57,7 +65,17 @@ public sealed class SignatureCountingKeyStore : IKeyStore, IRecordAuthenticator
 
     public bool DeleteMacKey(string label) => _authenticator.DeleteMacKey(label);
 
-    public byte[] ComputeMac(string label, byte[] data) => _authenticator.ComputeMac(label, data);
+    public byte[] ComputeMac(string label, byte[] data)
+    {
+        Interlocked.Increment(ref _macs);
+        return _authenticator.ComputeMac(label, data);
+    }
 
-    public void Dispose() => _inner.Dispose();
+    public void Dispose()
+    {
+        if (_ownsInner)
+        {
+            _inner.Dispose();
+        }
+    }
 }
