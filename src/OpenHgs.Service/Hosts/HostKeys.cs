@@ -34,7 +34,10 @@ public static class HostKeys
         return der;
     }
 
-    /// <summary>Checks a DER SPKI: EC P-256/P-384 or RSA ≥ 2048 for signing keys; RSA ≥ 2048 for encryption keys.</summary>
+    /// <summary>
+    /// Checks a DER SPKI: EC on the named curve P-256 or P-384 (judged by the curve OID, not the key size), or RSA ≥ 2048,
+    /// for signing keys; RSA ≥ 2048 for encryption keys.
+    /// </summary>
     public static void Validate(ReadOnlySpan<byte> spki, string field, bool forSigning)
     {
         if (spki.IsEmpty || spki.Length > MaxKeyBytes)
@@ -80,14 +83,27 @@ public static class HostKeys
             throw ServiceException.BadRequest("PublicKeyUnsupported", $"{field}: the host encryption key must be an RSA key of at least 2048 bits.");
         }
 
+        // The curve is judged by the OID the SPKI names, not by the key size: secp256k1 and brainpoolP256r1 are 256 bits
+        // too, and explicit parameters (even P-256's) are refused, as RFC 5480 requires.
+        string? curve;
+        try
+        {
+            curve = SubjectPublicKeyInfoReader.ReadEcNamedCurve(der);
+        }
+        catch (CryptographicException)
+        {
+            throw ServiceException.BadRequest("PublicKeyMalformed", $"{field}: not an RSA or EC SubjectPublicKeyInfo.");
+        }
+
+        if (EcdsaHash(curve) is null)
+        {
+            throw ServiceException.BadRequest("PublicKeyUnsupported", $"{field}: EC keys must be on P-256 or P-384, not {DescribeCurve(curve)}.");
+        }
+
         // The import checks the point; it is pooled, so the attestations that verify with this key do not import it again.
         try
         {
-            using var lease = PublicKeyPool.Shared.Lease(der);
-            if (lease.Ecdsa.KeySize is not (256 or 384))
-            {
-                throw ServiceException.BadRequest("PublicKeyUnsupported", $"{field}: EC keys must be on P-256 or P-384.");
-            }
+            PublicKeyPool.Shared.Lease(der).Dispose();
         }
         catch (CryptographicException)
         {
@@ -98,16 +114,33 @@ public static class HostKeys
     /// <summary>Lowercase hex SHA-256 of the DER SPKI: how hosts are looked up.</summary>
     public static string Thumbprint(ReadOnlySpan<byte> spki) => Convert.ToHexStringLower(SHA256.HashData(spki));
 
-    /// <summary>Verifies ES256/ES384 (r‖s) or RS256 over <paramref name="message"/>; the key comes from <see cref="PublicKeyPool"/>.</summary>
+    /// <summary>
+    /// Verifies ES256 on P-256 or ES384 on P-384 (the hash follows the curve the SPKI names), or RS256, over
+    /// <paramref name="message"/>; false for any other key, curve or encoding. The key comes from <see cref="PublicKeyPool"/>.
+    /// </summary>
     public static bool VerifySignature(ReadOnlySpan<byte> spki, ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature)
     {
         try
         {
-            using var lease = PublicKeyPool.Shared.Lease(spki);
+            byte[] der = spki.ToArray();
+            HashAlgorithmName hash;
+            switch (SubjectPublicKeyInfoReader.ReadAlgorithm(der))
+            {
+                case SubjectPublicKeyInfoReader.RsaEncryptionOid:
+                    hash = HashAlgorithmName.SHA256;
+                    break;
+                case SubjectPublicKeyInfoReader.EcPublicKeyOid when EcdsaHash(SubjectPublicKeyInfoReader.ReadEcNamedCurve(der)) is { } curveHash:
+                    hash = curveHash;
+                    break;
+                default:
+                    return false;
+            }
+
+            using var lease = PublicKeyPool.Shared.Lease(der);
             return lease.Key switch
             {
-                RSA rsa => rsa.VerifyData(message, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
-                ECDsa ec => ec.VerifyData(message, signature, ec.KeySize == 384 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256),
+                RSA rsa => rsa.VerifyData(message, signature, hash, RSASignaturePadding.Pkcs1),
+                ECDsa ec => ec.VerifyData(message, signature, hash),
                 _ => false,
             };
         }
@@ -116,4 +149,39 @@ public static class HostKeys
             return false;
         }
     }
+
+    /// <summary>The ECDSA hash for an accepted named curve (P-256 → SHA-256, P-384 → SHA-384); null for any other.</summary>
+    private static HashAlgorithmName? EcdsaHash(string? curve) => curve switch
+    {
+        SubjectPublicKeyInfoReader.P256CurveOid => HashAlgorithmName.SHA256,
+        SubjectPublicKeyInfoReader.P384CurveOid => HashAlgorithmName.SHA384,
+        _ => null,
+    };
+
+    /// <summary>
+    /// A refused curve for a message: its OID, with a name for a few well-known ones. The OID comes from the request, so
+    /// a long one is cut (it is digits and dots only, as the DER reader writes it).
+    /// </summary>
+    private static string DescribeCurve(string? curve)
+    {
+        if (curve is null)
+        {
+            return "explicit or implicit curve parameters (a named curve is required)";
+        }
+
+        string shown = curve.Length <= 64 ? curve : curve[..64] + "…";
+        return CurveName(curve) is { } name ? $"{shown} ({name})" : shown;
+    }
+
+    private static string? CurveName(string oid) => oid switch
+    {
+        "1.3.132.0.10" => "secp256k1",
+        "1.3.132.0.33" => "P-224",
+        "1.3.132.0.35" => "P-521",
+        "1.2.840.10045.3.1.1" => "P-192",
+        "1.3.36.3.3.2.8.1.1.7" => "brainpoolP256r1",
+        "1.3.36.3.3.2.8.1.1.11" => "brainpoolP384r1",
+        "1.3.36.3.3.2.8.1.1.13" => "brainpoolP512r1",
+        _ => null,
+    };
 }
