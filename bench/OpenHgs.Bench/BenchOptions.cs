@@ -14,7 +14,8 @@ public sealed record BenchOptions(
     int ScaleSmallHosts,
     int ScaleLargeHosts,
     int ScaleAuditRecords,
-    int ScaleSamples)
+    int ScaleSamples,
+    TimeSpan ScaleSettle)
 {
     /// <summary>Issue 12 states release p99 at this concurrency: the default sweep always includes it (<see cref="Targets"/>).</summary>
     public const int TargetConcurrency = 16;
@@ -57,7 +58,8 @@ public sealed record BenchOptions(
             100,
             hosts ?? (quick ? 5_000 : 100_000),
             audit ?? (quick ? 50_000 : 1_000_000),
-            samples ?? (quick ? 60 : 300));
+            samples ?? (quick ? 60 : 300),
+            TimeSpan.FromSeconds(quick ? 3 : 25));
     }
 
     private static int PositiveInt(string text, string option) =>

@@ -81,4 +81,38 @@ public static class ClosedLoop
 
         return LoadResult.From(1, latencies, count, 0, Stopwatch.GetElapsedTime(first).TotalSeconds, null);
     }
+
+    /// <summary>
+    /// Runs <paramref name="a"/> and <paramref name="b"/> one after another, <paramref name="count"/> times each (after
+    /// <paramref name="warmup"/> unmeasured runs of each), in the order A B B A A B …, so that whatever the machine does
+    /// meanwhile falls on both alike.
+    /// </summary>
+    public static async Task<(LoadResult A, LoadResult B)> AlternatingAsync(int warmup, int count, Func<CancellationToken, Task> a, Func<CancellationToken, Task> b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        using var abort = new CancellationTokenSource(TimeSpan.FromSeconds(240));
+        for (int i = 0; i < warmup; i++)
+        {
+            await a(abort.Token).ConfigureAwait(false);
+            await b(abort.Token).ConfigureAwait(false);
+        }
+
+        var latenciesA = new List<double>(count);
+        var latenciesB = new List<double>(count);
+        long first = Stopwatch.GetTimestamp();
+        for (int i = 0; i < count; i++)
+        {
+            bool aFirst = i % 2 == 0;
+            foreach (var (operation, latencies) in aFirst ? [(a, latenciesA), (b, latenciesB)] : new[] { (b, latenciesB), (a, latenciesA) })
+            {
+                long before = Stopwatch.GetTimestamp();
+                await operation(abort.Token).ConfigureAwait(false);
+                latencies.Add(Stopwatch.GetElapsedTime(before).TotalMilliseconds);
+            }
+        }
+
+        double seconds = Stopwatch.GetElapsedTime(first).TotalSeconds;
+        return (LoadResult.From(1, latenciesA, count, 0, seconds, null), LoadResult.From(1, latenciesB, count, 0, seconds, null));
+    }
 }

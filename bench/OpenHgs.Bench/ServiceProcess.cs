@@ -45,6 +45,9 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// <summary>Current resident set size (VmRSS), in MiB.</summary>
     public double RssMb => _server.RssMb;
 
+    /// <summary>Threads of the service process now.</summary>
+    public int ThreadCount => _server.ThreadCount;
+
     /// <summary>User + system CPU time the service has used so far.</summary>
     public TimeSpan CpuTime => _server.CpuTime;
 

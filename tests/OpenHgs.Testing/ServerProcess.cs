@@ -84,6 +84,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>Current resident set size (VmRSS), in MiB.</summary>
     public double RssMb => ReadStatusKb("VmRSS") / 1024.0;
 
+    /// <summary>Threads of the server process now (the thread pool grows under load and retires workers idle for 20 s).</summary>
+    public int ThreadCount => (int)ReadStatusNumber("Threads");
+
     /// <summary>User + system CPU time the server has used so far.</summary>
     public TimeSpan CpuTime
     {
@@ -255,7 +258,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
         throw new TimeoutException($"hgs server run did not answer /{_options.ReadinessPath} within {_options.StartTimeout.TotalSeconds} s:\n{Output}");
     }
 
-    private long ReadStatusKb(string field)
+    private long ReadStatusKb(string field) => ReadStatusNumber(field);
+
+    private long ReadStatusNumber(string field)
     {
         foreach (string line in File.ReadLines($"/proc/{Pid}/status"))
         {

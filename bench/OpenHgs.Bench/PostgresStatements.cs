@@ -1,0 +1,117 @@
+using System.Globalization;
+using Npgsql;
+using OpenHgs.Testing;
+
+namespace OpenHgs.Bench;
+
+/// <summary>
+/// What the database server did for one phase of a PostgreSQL run: its own CPU (the postmaster and its backends, read
+/// from /proc) and, per statement, the time and buffers <c>pg_stat_statements</c> recorded. The scale run's steps
+/// read it so that a latency that grows with the tables is attributed to a statement, not guessed.
+/// </summary>
+public sealed class PostgresStatements
+{
+    private readonly PostgresServer _server;
+    private readonly string _connectionString;
+
+    private PostgresStatements(PostgresServer server, string connectionString)
+    {
+        _server = server;
+        _connectionString = connectionString;
+    }
+
+    /// <summary>Loads pg_stat_statements (a restart: it must be preloaded) and creates it in <paramref name="connectionString"/>'s database.</summary>
+    public static PostgresStatements Enable(PostgresServer server, string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        Execute(server.AdminConnectionString, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
+        NpgsqlConnection.ClearAllPools();
+        server.Stop();
+        server.Restart();
+        Execute(connectionString, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        return new PostgresStatements(server, connectionString);
+    }
+
+    /// <summary>CPU of the database server's processes alive now (the service's pooled backends live through a phase).</summary>
+    public TimeSpan ServerCpuTime
+    {
+        get
+        {
+            int postmaster = int.Parse(File.ReadLines(Path.Combine(_server.DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+            long ticks = 0;
+            foreach (string dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    // Fields after the command name (which may hold spaces): state ppid … utime(14) stime(15).
+                    string stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                    string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    int ppid = int.Parse(fields[1], CultureInfo.InvariantCulture);
+                    if (pid == postmaster || ppid == postmaster)
+                    {
+                        ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // The process ended meanwhile.
+                }
+            }
+
+            return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
+        }
+    }
+
+    public Task ResetAsync(CancellationToken cancellationToken) => ExecuteAsync("SELECT pg_stat_statements_reset()", cancellationToken);
+
+    /// <summary>The statements of this database since the last reset, most total time first.</summary>
+    public async Task<IReadOnlyList<StatementStat>> ReadAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT query, calls, total_exec_time, shared_blks_hit, shared_blks_read, shared_blks_dirtied, wal_bytes
+            FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC
+            """;
+        var stats = new List<StatementStat>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            stats.Add(new StatementStat(
+                reader.GetString(0), reader.GetInt64(1), reader.GetDouble(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), (long)reader.GetDecimal(6)));
+        }
+
+        return stats;
+    }
+
+    private async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void Execute(string connectionString, string sql)
+    {
+        using var connection = new NpgsqlConnection(connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}
+
+/// <summary>One statement's totals over a phase (times in ms; buffers in 8 KB pages).</summary>
+public sealed record StatementStat(string Query, long Calls, double TotalMs, long BlocksHit, long BlocksRead, long BlocksDirtied, long WalBytes)
+{
+    public double MeanMs => Calls == 0 ? 0 : TotalMs / Calls;
+}
