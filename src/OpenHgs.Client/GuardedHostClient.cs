@@ -91,10 +91,9 @@ public sealed class GuardedHostClient : IDisposable
         }
 
         using var keys = HostKeyPair.Load(HostKeyDirectory);
-        byte[] encryptionKey = keys.EncryptionPublicKey;
-        byte[] signature = keys.SigningKey.SignData(HostKeyEvidenceMessage.Build(nonce, encryptionKey), HashAlgorithmName.SHA256);
+        byte[] signature = keys.SignEvidence(nonce); // ES256 or ES384, as the key's curve requires
         return new AttestRequest(challenge.Nonce, new HostKeyEvidence(
-            Convert.ToBase64String(keys.SigningPublicKey), Convert.ToBase64String(encryptionKey), Convert.ToBase64String(signature)));
+            Convert.ToBase64String(keys.SigningPublicKey), Convert.ToBase64String(keys.EncryptionPublicKey), Convert.ToBase64String(signature)));
     }
 
     /// <summary>Sends evidence; saves the health certificate when the verdict is Passed, and the verdict's next challenge (in memory) for the next attestation.</summary>

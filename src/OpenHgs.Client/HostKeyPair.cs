@@ -1,12 +1,14 @@
 using System.Security.Cryptography;
 using OpenHgs.Crypto;
+using OpenHgs.Protocol.Wire;
 
 namespace OpenHgs.Client;
 
 /// <summary>
-/// A guarded host's keys for host-key attestation: an ECDSA P-256 signing key (its public half is what the
-/// admin registers) and an RSA-2048 encryption key (what health certificates certify and transport keys are
-/// wrapped to). Private keys are PKCS#8 PEM files created 0600.
+/// A guarded host's keys for host-key attestation: an ECDSA signing key (its public half is what the admin
+/// registers; <see cref="Generate"/> makes P-256, and a P-384 key put in its place works too) and an RSA-2048
+/// encryption key (what health certificates certify and transport keys are wrapped to). Private keys are PKCS#8 PEM
+/// files created 0600.
 /// </summary>
 public sealed class HostKeyPair : IDisposable
 {
@@ -27,6 +29,22 @@ public sealed class HostKeyPair : IDisposable
     public byte[] SigningPublicKey => SigningKey.ExportSubjectPublicKeyInfo();
 
     public byte[] EncryptionPublicKey => EncryptionKey.ExportSubjectPublicKeyInfo();
+
+    /// <summary>
+    /// The host-key evidence signature over <see cref="HostKeyEvidenceMessage.Build"/> for <paramref name="nonce"/> and
+    /// this host's encryption key: ES256 with a P-256 signing key, ES384 with a P-384 one (r‖s). The hash follows the
+    /// curve the key's SPKI names, by the rule the service verifies with (<see cref="HostKeyEvidenceMessage.EcdsaHash"/>):
+    /// any other hash for the curve would be refused <c>SignatureInvalid</c> on every attestation.
+    /// </summary>
+    /// <exception cref="HgsClientException"><c>HostKeyInvalid</c>: the signing key is on a curve the service does not accept.</exception>
+    public byte[] SignEvidence(ReadOnlySpan<byte> nonce)
+    {
+        string? curve = SubjectPublicKeyInfoReader.ReadEcNamedCurve(SigningPublicKey);
+        var hash = HostKeyEvidenceMessage.EcdsaHash(curve) ?? throw new HgsClientException(
+            "HostKeyInvalid",
+            $"The host signing key is on {(curve is null ? "a curve given by explicit parameters" : "curve " + curve)}; the attestation service accepts P-256 or P-384 keys only.");
+        return SigningKey.SignData(HostKeyEvidenceMessage.Build(nonce, EncryptionPublicKey), hash);
+    }
 
     /// <summary>Generates both keys into <paramref name="directory"/> (refusing to overwrite) and returns the public key file path.</summary>
     public static string Generate(string directory)

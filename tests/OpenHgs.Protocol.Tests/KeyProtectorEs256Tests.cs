@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
+using OpenHgs.Crypto;
+using OpenHgs.Crypto.Software;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Protocol.KeyProtection;
 using OpenHgs.Protocol.Tests.Support;
@@ -30,6 +32,51 @@ public sealed class KeyProtectorEs256Tests
     {
         using var p384 = ECDsa.Create(ECCurve.NamedCurves.nistP384);
         Assert.Throws<ArgumentException>(() => GuardianCertificates.Issue("P384 Fabric", p384, TestKeys.Next(), DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(1)));
+    }
+
+    [Theory]
+    [InlineData("1.3.132.0.10")] // secp256k1
+    [InlineData("1.3.36.3.3.2.8.1.1.7")] // brainpoolP256r1
+    public void SignGuardian_refuses_a_256_bit_key_on_another_curve_than_p256(string curveOid)
+    {
+        // Each is a 256-bit key — what the old KeySize check took for P-256 — and ES256 would then have named a curve
+        // it is not on. The curve its public key names decides (design change 61).
+        using var key = ECDsa.Create(ECCurve.CreateFromValue(curveOid));
+        Assert.Equal(256, key.KeySize);
+        var ex = Assert.Throws<ArgumentException>(() => KeyProtectorCrypto.SignGuardian(key, [1, 2, 3]));
+        Assert.Equal("key", ex.ParamName);
+        Assert.StartsWith("A guardian signing key is RSA (RS256) or EC P-256 (ES256).", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SignGuardian_refuses_p384()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+        Assert.Equal("key", Assert.Throws<ArgumentException>(() => KeyProtectorCrypto.SignGuardian(key, [1, 2, 3])).ParamName);
+    }
+
+    [Fact]
+    public void SignGuardian_signs_es256_with_a_p256_key_in_memory_and_in_a_key_store()
+    {
+        byte[] data = Encoding.UTF8.GetBytes("payload");
+        string directory = Directory.CreateTempSubdirectory("openhgs-sign-guardian-").FullName;
+        try
+        {
+            using var store = new SoftwareKeyStoreProvider().Open(KeyStoreUri.Parse(SoftwareKeyStoreProvider.DefaultUri), new KeyStoreOpenContext(directory, Production: false));
+            using var stored = new KeyStoreECDsa(store, store.CreateKey(new CreateKeyRequest("openhgs-kps-sign-test", KeyAlgorithm.EcP256, KeyUsage.Sign)));
+            using var inMemory = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            foreach (var key in new ECDsa[] { inMemory, stored })
+            {
+                var (algorithm, value) = KeyProtectorCrypto.SignGuardian(key, data);
+                Assert.Equal(KeyProtectorAlgorithms.ES256, algorithm);
+                Assert.Equal(KeyProtectorAlgorithms.Es256Bytes, value.Length);
+                Assert.True(key.VerifyData(data, value, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation));
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]

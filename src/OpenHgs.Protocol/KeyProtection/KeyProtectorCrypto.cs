@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using OpenHgs.Crypto;
 using OpenHgs.Protocol.Guardians;
 
 namespace OpenHgs.Protocol.KeyProtection;
@@ -20,9 +21,17 @@ internal static class KeyProtectorCrypto
     public static (string Algorithm, byte[] Value) SignGuardian(AsymmetricAlgorithm key, byte[] data) => key switch
     {
         RSA rsa => (KeyProtectorAlgorithms.RS256, SignRs256(rsa, data)),
-        ECDsa ec when ec.KeySize == 256 => (KeyProtectorAlgorithms.ES256, ec.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)),
+        ECDsa ec when IsP256(ec) => (KeyProtectorAlgorithms.ES256, ec.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation)),
         _ => throw new ArgumentException("A guardian signing key is RSA (RS256) or EC P-256 (ES256).", nameof(key)),
     };
+
+    /// <summary>
+    /// Whether <paramref name="key"/> is on P-256, by the named curve its public key names — not by its size: secp256k1
+    /// and brainpoolP256r1 are 256-bit curves too, and ES256 means P-256 (design change 61). Explicit curve
+    /// parameters name no curve and are not P-256 here. Works for key-store keys (only the public half is exported).
+    /// </summary>
+    private static bool IsP256(ECDsa key) =>
+        SubjectPublicKeyInfoReader.ReadEcNamedCurve(key.ExportSubjectPublicKeyInfo()) == SubjectPublicKeyInfoReader.P256CurveOid;
 
     /// <summary>
     /// Verifies a JWS-style signature (<see cref="KeyProtectorAlgorithms.RS256"/> or <see cref="KeyProtectorAlgorithms.ES256"/>)

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using OpenHgs.Crypto;
+using OpenHgs.Protocol.Wire;
 
 namespace OpenHgs.Service.Hosts;
 
@@ -150,13 +151,11 @@ public static class HostKeys
         }
     }
 
-    /// <summary>The ECDSA hash for an accepted named curve (P-256 → SHA-256, P-384 → SHA-384); null for any other.</summary>
-    private static HashAlgorithmName? EcdsaHash(string? curve) => curve switch
-    {
-        SubjectPublicKeyInfoReader.P256CurveOid => HashAlgorithmName.SHA256,
-        SubjectPublicKeyInfoReader.P384CurveOid => HashAlgorithmName.SHA384,
-        _ => null,
-    };
+    /// <summary>
+    /// The ECDSA hash for an accepted named curve (P-256 → SHA-256, P-384 → SHA-384); null for any other. The rule
+    /// lives with the signed message (<see cref="HostKeyEvidenceMessage.EcdsaHash"/>), where the host's client signs with it too.
+    /// </summary>
+    private static HashAlgorithmName? EcdsaHash(string? curve) => HostKeyEvidenceMessage.EcdsaHash(curve);
 
     /// <summary>
     /// A refused curve for a message: its OID, with a name for a few well-known ones. The OID comes from the request, so

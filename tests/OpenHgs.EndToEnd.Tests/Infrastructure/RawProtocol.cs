@@ -24,14 +24,22 @@ public sealed class RawProtocol(string baseUrl) : IDisposable
         return Base64Url.DecodeFromChars(challenge!.Nonce);
     }
 
-    /// <summary>Host-key evidence over <paramref name="nonce"/>, signed by <paramref name="signer"/> but presenting <paramref name="presentedKey"/>.</summary>
+    /// <summary>
+    /// Host-key evidence over <paramref name="nonce"/>, signed by <paramref name="signer"/> with SHA-256 (ES256, as a P-256
+    /// key signs) but presenting <paramref name="presentedKey"/>.
+    /// </summary>
     public static AttestRequest Evidence(byte[] nonce, ECDsa signer, byte[] presentedKey, byte[] encryptionKey) =>
         new(Base64Url.EncodeToString(nonce), new HostKeyEvidence(
             Convert.ToBase64String(presentedKey),
             Convert.ToBase64String(encryptionKey),
             Convert.ToBase64String(signer.SignData(HostKeyEvidenceMessage.Build(nonce, encryptionKey), HashAlgorithmName.SHA256))));
 
-    public static AttestRequest Evidence(byte[] nonce, HostKeyPair keys) => Evidence(nonce, keys.SigningKey, keys.SigningPublicKey, keys.EncryptionPublicKey);
+    /// <summary>Host-key evidence over <paramref name="nonce"/>, signed as the client signs it (the hash its key's curve calls for).</summary>
+    public static AttestRequest Evidence(byte[] nonce, HostKeyPair keys) =>
+        new(Base64Url.EncodeToString(nonce), new HostKeyEvidence(
+            Convert.ToBase64String(keys.SigningPublicKey),
+            Convert.ToBase64String(keys.EncryptionPublicKey),
+            Convert.ToBase64String(keys.SignEvidence(nonce))));
 
     public Task<RawAnswer> AttestAsync(AttestRequest request) =>
         PostAsync("attestation/v1/attest", JsonSerializer.Serialize(request, WireJson.Default.AttestRequest));
