@@ -103,8 +103,9 @@ public static class ClosedLoop
         long first = Stopwatch.GetTimestamp();
         for (int i = 0; i < count; i++)
         {
-            bool aFirst = i % 2 == 0;
-            foreach (var (operation, latencies) in aFirst ? [(a, latenciesA), (b, latenciesB)] : new[] { (b, latenciesB), (a, latenciesA) })
+            // A B, B A, A B, …: neither is always the one that runs right after the other.
+            var order = i % 2 == 0 ? new[] { (a, latenciesA), (b, latenciesB) } : [(b, latenciesB), (a, latenciesA)];
+            foreach (var (operation, latencies) in order)
             {
                 long before = Stopwatch.GetTimestamp();
                 await operation(abort.Token).ConfigureAwait(false);
