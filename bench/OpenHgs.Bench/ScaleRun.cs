@@ -17,6 +17,8 @@ namespace OpenHgs.Bench;
 /// </summary>
 public sealed class ScaleRun(BenchOptions options, Progress progress)
 {
+    private static readonly TimeSpan ReferenceWarmup = TimeSpan.FromSeconds(10);
+
     public async Task RunAsync(
         JsonObject json, BenchDatabase database, PostgresServer? postgres, PostgresStatements? statements, ServiceProcess service, WireClient wire,
         List<BenchHost> hosts, string root, CancellationToken cancellationToken)
@@ -27,8 +29,14 @@ public sealed class ScaleRun(BenchOptions options, Progress progress)
         await using var reference = await ReferenceService.StartAsync(root, postgres, hosts, options.ScaleSmallHosts, cancellationToken).ConfigureAwait(false);
         var measured = new Target(service, wire, hosts);
         var control = new Target(reference.Service, reference.Wire, hosts);
-        // The measured service has served thousands of attestations by now; the reference's JIT tiers up here, unmeasured.
-        await ClosedLoop.RunAsync(4, options.ServiceWarmup, TimeSpan.Zero, long.MaxValue, (worker, ct) => reference.Wire.AttestAsync(hosts[worker % hosts.Count], ct)).ConfigureAwait(false);
+        // The measured service has served thousands of attestations by now; the reference catches up here, unmeasured:
+        // concurrent load, then a sequential block like the steps'. With only a few seconds of concurrent load its CPU per
+        // attestation in the first step was still ≈1.7× the measured service's (bench/README, 7 Dec 2026).
+        var warmupCpu = reference.Service.CpuTime;
+        await ClosedLoop.RunAsync(4, ReferenceWarmup, TimeSpan.Zero, long.MaxValue, (worker, ct) => reference.Wire.AttestAsync(hosts[worker % hosts.Count], ct)).ConfigureAwait(false);
+        var sequentialCpu = reference.Service.CpuTime;
+        var sequential = await ClosedLoop.SequentialAsync(0, options.ScaleSamples, control.AttestAsync).ConfigureAwait(false);
+        progress.Info($"reference warmed up: {ReferenceWarmup.TotalSeconds:F0} s at concurrency 4 ({(sequentialCpu - warmupCpu).TotalSeconds:F1} s of its CPU), then {options.ScaleSamples} sequential (p50 {sequential.P50Ms:F2} ms, {(reference.Service.CpuTime - sequentialCpu).TotalMilliseconds / options.ScaleSamples:F2} ms of CPU each)");
 
         progress.Step($"scale run: {options.ScaleSamples} sequential attestations with {options.ScaleSmallHosts} registered hosts, alternating with the reference");
         var small = await MeasureStepAsync(json, "small", measured, control, statements, cancellationToken).ConfigureAwait(false);
@@ -72,6 +80,8 @@ public sealed class ScaleRun(BenchOptions options, Progress progress)
         json["scale_latency_ratio_p99"] = BenchRun.Round(ratioP99, 3);
         json["scale_small_server_cpu_ms"] = BenchRun.Round(small.MeasuredCpuMs, 2);
         json["scale_large_server_cpu_ms"] = BenchRun.Round(large.MeasuredCpuMs, 2);
+        json["scale_reference_small_server_cpu_ms"] = BenchRun.Round(small.ReferenceCpuMs, 2);
+        json["scale_reference_large_server_cpu_ms"] = BenchRun.Round(large.ReferenceCpuMs, 2);
         json["reference_peak_rss_mb"] = BenchRun.Round(reference.Service.PeakRssMb);
     }
 
@@ -109,7 +119,7 @@ public sealed class ScaleRun(BenchOptions options, Progress progress)
             }
         }
 
-        return new StepResult(a, b, measuredCpuMs);
+        return new StepResult(a, b, measuredCpuMs, controlCpuMs);
     }
 
     private static string Shorten(string query)
@@ -118,7 +128,7 @@ public sealed class ScaleRun(BenchOptions options, Progress progress)
         return oneLine.Length <= 110 ? oneLine : oneLine[..107] + "...";
     }
 
-    private sealed record StepResult(LoadResult Measured, LoadResult Reference, double MeasuredCpuMs);
+    private sealed record StepResult(LoadResult Measured, LoadResult Reference, double MeasuredCpuMs, double ReferenceCpuMs);
 
     /// <summary>A service and the hosts that attest to it, in turn.</summary>
     private sealed class Target(ServiceProcess service, WireClient wire, List<BenchHost> hosts)
