@@ -39,7 +39,7 @@ public sealed class BenchRun(BenchOptions options, Progress progress)
             PostgresServer? postgres = options.Postgres ? StartDurablePostgres() : null;
             string data = Path.Combine(root, "service");
             var database = postgres is null ? BenchDatabase.Sqlite(Path.Combine(data, "hgs.db")) : BenchDatabase.Postgres(postgres.CreateDatabase("bench"));
-            var statements = postgres is null ? null : PostgresStatements.Enable(postgres, database.PostgresConnectionString!);
+            var statements = postgres is null ? null : await PostgresStatements.EnableAsync(postgres, database.PostgresConnectionString!, cancellationToken).ConfigureAwait(false);
             json["key_store"] = "softhsm2 (pkcs11, Pkcs11KeyStore)";
             json["database"] = database.Provider;
 
@@ -173,17 +173,7 @@ public sealed class BenchRun(BenchOptions options, Progress progress)
         progress.Step($"registering {options.ScaleSmallHosts} hosts through the admin API ({ActiveHosts} of them attest in the load phases)");
         var hosts = new BenchHost[ActiveHosts];
         Parallel.For(0, ActiveHosts, i => hosts[i] = BenchHost.Create($"bench-host-{i:D2}"));
-        foreach (var host in hosts)
-        {
-            await admin.AddHostKeyAsync(host.Name, host.SigningPublicKeyPem, cancellationToken).ConfigureAwait(false);
-        }
-
-        for (int i = ActiveHosts; i < options.ScaleSmallHosts; i++)
-        {
-            using var filler = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            await admin.AddHostKeyAsync($"bench-host-{i:D2}", filler.ExportSubjectPublicKeyInfoPem(), cancellationToken).ConfigureAwait(false);
-        }
-
+        await BenchHost.RegisterAsync(admin, hosts, options.ScaleSmallHosts, cancellationToken).ConfigureAwait(false);
         return [.. hosts];
     }
 

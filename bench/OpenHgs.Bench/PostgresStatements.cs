@@ -21,14 +21,14 @@ public sealed class PostgresStatements
     }
 
     /// <summary>Loads pg_stat_statements (a restart: it must be preloaded) and creates it in <paramref name="connectionString"/>'s database.</summary>
-    public static PostgresStatements Enable(PostgresServer server, string connectionString)
+    public static async Task<PostgresStatements> EnableAsync(PostgresServer server, string connectionString, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(server);
-        Execute(server.AdminConnectionString, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
+        await ExecuteAsync(server.AdminConnectionString, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'", cancellationToken).ConfigureAwait(false);
         NpgsqlConnection.ClearAllPools();
         server.Stop();
         server.Restart();
-        Execute(connectionString, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        await ExecuteAsync(connectionString, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", cancellationToken).ConfigureAwait(false);
         return new PostgresStatements(server, connectionString);
     }
 
@@ -38,36 +38,19 @@ public sealed class PostgresStatements
         get
         {
             int postmaster = int.Parse(File.ReadLines(Path.Combine(_server.DataDirectory, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
-            long ticks = 0;
+            var total = TimeSpan.Zero;
             foreach (string dir in Directory.EnumerateDirectories("/proc"))
             {
-                if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out int pid))
+                if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out int pid)
+                    && ProcessStat.TryRead(pid) is { } stat && (pid == postmaster || stat.ParentPid == postmaster))
                 {
-                    continue;
-                }
-
-                try
-                {
-                    // Fields after the command name (which may hold spaces): state ppid … utime(14) stime(15).
-                    string stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                    string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                    int ppid = int.Parse(fields[1], CultureInfo.InvariantCulture);
-                    if (pid == postmaster || ppid == postmaster)
-                    {
-                        ticks += long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-                    }
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    // The process ended meanwhile.
+                    total += stat.CpuTime;
                 }
             }
 
-            return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
+            return total;
         }
     }
-
-    public Task ResetAsync(CancellationToken cancellationToken) => ExecuteAsync("SELECT pg_stat_statements_reset()", cancellationToken);
 
     /// <summary>The statements of this database since the last reset, most total time first.</summary>
     public async Task<IReadOnlyList<StatementStat>> ReadAsync(CancellationToken cancellationToken)
@@ -91,22 +74,15 @@ public sealed class PostgresStatements
         return stats;
     }
 
-    private async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
+    public Task ResetAsync(CancellationToken cancellationToken) => ExecuteAsync(_connectionString, "SELECT pg_stat_statements_reset()", cancellationToken);
+
+    private static async Task ExecuteAsync(string connectionString, string sql, CancellationToken cancellationToken)
     {
-        await using var connection = new NpgsqlConnection(_connectionString);
+        await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static void Execute(string connectionString, string sql)
-    {
-        using var connection = new NpgsqlConnection(connectionString);
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
     }
 }
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using OpenHgs.Client;
 using OpenHgs.Server.Hosting;
@@ -171,16 +170,7 @@ public sealed class ScaleRun(BenchOptions options, Progress progress)
                 try
                 {
                     using var admin = new AdminClient([service.BaseAddress.ToString().TrimEnd('/')], adminToken);
-                    foreach (var host in hosts)
-                    {
-                        await admin.AddHostKeyAsync(host.Name, host.SigningPublicKeyPem, cancellationToken).ConfigureAwait(false);
-                    }
-
-                    for (int i = hosts.Count; i < population; i++)
-                    {
-                        using var filler = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-                        await admin.AddHostKeyAsync($"bench-host-{i:D2}", filler.ExportSubjectPublicKeyInfoPem(), cancellationToken).ConfigureAwait(false);
-                    }
+                    await BenchHost.RegisterAsync(admin, hosts, population, cancellationToken).ConfigureAwait(false);
 
                     return new ReferenceService(token, service, WireClient.CreateHttp(service.BaseAddress, 4));
                 }

@@ -79,26 +79,16 @@ public sealed partial class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Peak resident set size so far (VmHWM), in MiB.</summary>
-    public double PeakRssMb => ReadStatusKb("VmHWM") / 1024.0;
+    public double PeakRssMb => ReadStatusNumber("VmHWM") / 1024.0;
 
     /// <summary>Current resident set size (VmRSS), in MiB.</summary>
-    public double RssMb => ReadStatusKb("VmRSS") / 1024.0;
+    public double RssMb => ReadStatusNumber("VmRSS") / 1024.0;
 
     /// <summary>Threads of the server process now (the thread pool grows under load and retires workers idle for 20 s).</summary>
     public int ThreadCount => (int)ReadStatusNumber("Threads");
 
     /// <summary>User + system CPU time the server has used so far.</summary>
-    public TimeSpan CpuTime
-    {
-        get
-        {
-            string stat = File.ReadAllText($"/proc/{Pid}/stat");
-            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at indexes 11 and 12, in USER_HZ (100) ticks.
-            long ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-            return TimeSpan.FromSeconds(ticks / 100.0);
-        }
-    }
+    public TimeSpan CpuTime => ProcessStat.TryRead(Pid)?.CpuTime ?? throw new InvalidOperationException($"process {Pid} has exited");
 
     /// <summary>Starts the server on a free port (retrying on another port if the chosen one was taken meanwhile).</summary>
     public static async Task<ServerProcess> StartAsync(string dataDirectory, ServerProcessOptions? options = null, CancellationToken cancellationToken = default)
@@ -258,8 +248,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         throw new TimeoutException($"hgs server run did not answer /{_options.ReadinessPath} within {_options.StartTimeout.TotalSeconds} s:\n{Output}");
     }
 
-    private long ReadStatusKb(string field) => ReadStatusNumber(field);
-
+    /// <summary>A number field of /proc/PID/status (memory fields are in kB).</summary>
     private long ReadStatusNumber(string field)
     {
         foreach (string line in File.ReadLines($"/proc/{Pid}/status"))

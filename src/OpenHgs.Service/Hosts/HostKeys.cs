@@ -96,7 +96,8 @@ public static class HostKeys
             throw ServiceException.BadRequest("PublicKeyMalformed", $"{field}: not an RSA or EC SubjectPublicKeyInfo.");
         }
 
-        if (EcdsaHash(curve) is null)
+        // The rule lives with the signed message, where the host's client signs with it too.
+        if (HostKeyEvidenceMessage.EcdsaHash(curve) is null)
         {
             throw ServiceException.BadRequest("PublicKeyUnsupported", $"{field}: EC keys must be on P-256 or P-384, not {DescribeCurve(curve)}.");
         }
@@ -130,7 +131,7 @@ public static class HostKeys
                 case SubjectPublicKeyInfoReader.RsaEncryptionOid:
                     hash = HashAlgorithmName.SHA256;
                     break;
-                case SubjectPublicKeyInfoReader.EcPublicKeyOid when EcdsaHash(SubjectPublicKeyInfoReader.ReadEcNamedCurve(der)) is { } curveHash:
+                case SubjectPublicKeyInfoReader.EcPublicKeyOid when HostKeyEvidenceMessage.EcdsaHash(SubjectPublicKeyInfoReader.ReadEcNamedCurve(der)) is { } curveHash:
                     hash = curveHash;
                     break;
                 default:
@@ -150,12 +151,6 @@ public static class HostKeys
             return false;
         }
     }
-
-    /// <summary>
-    /// The ECDSA hash for an accepted named curve (P-256 → SHA-256, P-384 → SHA-384); null for any other. The rule
-    /// lives with the signed message (<see cref="HostKeyEvidenceMessage.EcdsaHash"/>), where the host's client signs with it too.
-    /// </summary>
-    private static HashAlgorithmName? EcdsaHash(string? curve) => HostKeyEvidenceMessage.EcdsaHash(curve);
 
     /// <summary>
     /// A refused curve for a message: its OID, with a name for a few well-known ones. The OID comes from the request, so
