@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace OpenHgs.Testing;
@@ -54,8 +53,8 @@ public static partial class SoftHsmEnvironment
         // softhsm2-util ships with the module; its absence means the softhsm2 package is missing or broken.
         _ = ExternalTool.Locate("softhsm2-util") ?? throw ToolMissing("softhsm2-util");
 
-        DeleteDirectoriesOfExitedProcesses();
-        string root = Path.Combine(Path.GetTempPath(), $"{DirectoryPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
+        ProcessOwnedDirectory.SweepOrphans(DirectoryPrefix);
+        string root = ProcessOwnedDirectory.Create(DirectoryPrefix);
         string tokens = Path.Combine(root, "tokens");
         Directory.CreateDirectory(tokens);
         string configuration = Path.Combine(root, "softhsm2.conf");
@@ -70,7 +69,7 @@ public static partial class SoftHsmEnvironment
 
         SetProcessEnvironmentVariable(ConfigurationVariable, configuration);
         // Not always raised: the test platform may kill its host. The next test process sweeps up instead.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(root);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => ProcessOwnedDirectory.TryDelete(root);
         return new Paths(root, configuration, tokens, modulePath);
     }
 
@@ -93,52 +92,6 @@ public static partial class SoftHsmEnvironment
 
     [LibraryImport("libc.so.6", EntryPoint = "setenv", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int NativeSetEnvironmentVariable(string name, string value, int overwrite);
-
-    /// <summary>Removes token directories left by test processes that are gone (their pid is in the name).</summary>
-    private static void DeleteDirectoriesOfExitedProcesses()
-    {
-        foreach (string directory in Directory.EnumerateDirectories(Path.GetTempPath(), DirectoryPrefix + "*"))
-        {
-            string name = Path.GetFileName(directory)[DirectoryPrefix.Length..];
-            int dash = name.IndexOf('-', StringComparison.Ordinal);
-            if (dash > 0 && int.TryParse(name[..dash], out int pid) && !IsRunning(pid))
-            {
-                TryDelete(directory);
-            }
-        }
-    }
-
-    private static bool IsRunning(int pid)
-    {
-        try
-        {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-    }
-
-    private static void TryDelete(string directory)
-    {
-        try
-        {
-            Directory.Delete(directory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Best effort at exit: the directory is under the temp folder anyway.
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
 
     private sealed record Paths(string Root, string ConfigurationFile, string TokenDirectory, string ModulePath);
 }
