@@ -11,6 +11,7 @@ public sealed class KeyStoreECDsa : ECDsa
 {
     private readonly IKeyStore _store;
     private readonly ECDsa _public;
+    private readonly byte[] _subjectPublicKeyInfo;
 
     public KeyStoreECDsa(IKeyStore store, StoredKey key)
     {
@@ -20,11 +21,25 @@ public sealed class KeyStoreECDsa : ECDsa
         Key = key;
         _public = ECDsa.Create();
         _public.ImportSubjectPublicKeyInfo(key.SubjectPublicKeyInfo, out _);
+        _subjectPublicKeyInfo = _public.ExportSubjectPublicKeyInfo();
         KeySizeValue = _public.KeySize;
         LegalKeySizesValue = [new KeySizes(_public.KeySize, _public.KeySize, 0)];
     }
 
     public StoredKey Key { get; }
+
+    /// <summary>
+    /// OpenSSL's export, made once: a release asks for it twice (the roll's key-to-certificate check and the signature's
+    /// curve check), and each export through OpenSSL reads the key's parameters again. A copy each time.
+    /// </summary>
+    public override byte[] ExportSubjectPublicKeyInfo() => (byte[])_subjectPublicKeyInfo.Clone();
+
+    public override bool TryExportSubjectPublicKeyInfo(Span<byte> destination, out int bytesWritten)
+    {
+        bool fits = _subjectPublicKeyInfo.AsSpan().TryCopyTo(destination);
+        bytesWritten = fits ? _subjectPublicKeyInfo.Length : 0;
+        return fits;
+    }
 
     public override ECParameters ExportParameters(bool includePrivateParameters) =>
         includePrivateParameters

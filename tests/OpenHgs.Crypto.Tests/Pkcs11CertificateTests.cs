@@ -29,6 +29,28 @@ public sealed class Pkcs11CertificateTests(Pkcs11StoreFixture fixture) : IClassF
         Assert.True(publicKey.VerifyData(tbs, signature, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
     }
 
+    [Fact]
+    public void Ecdsa_key_exports_the_public_key_info_OpenSSL_exports_as_an_independent_copy()
+    {
+        using KeyStoreECDsa key = _store.GetECDsa(Pkcs11StoreFixture.EcSignLabel);
+        using ECDsa openSsl = ECDsa.Create(key.ExportParameters(includePrivateParameters: false));
+        byte[] expected = openSsl.ExportSubjectPublicKeyInfo();
+
+        byte[] first = key.ExportSubjectPublicKeyInfo();
+        Assert.Equal(expected, first);
+        Assert.Equal(fixture.EcSign.SubjectPublicKeyInfo, first);
+        first[^1] ^= 0xFF;
+        Assert.Equal(expected, key.ExportSubjectPublicKeyInfo());
+
+        var tooSmall = new byte[expected.Length - 1];
+        Assert.False(key.TryExportSubjectPublicKeyInfo(tooSmall, out int none));
+        Assert.Equal(0, none);
+        var exact = new byte[expected.Length];
+        Assert.True(key.TryExportSubjectPublicKeyInfo(exact, out int written));
+        Assert.Equal(expected.Length, written);
+        Assert.Equal(expected, exact);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
