@@ -16,10 +16,13 @@ public sealed class HostKeyPair : IDisposable
     public const string EncryptionKeyFile = "host-encryption.key";
     public const string PublicKeyFile = "host-signing.pub.pem";
 
-    private HostKeyPair(ECDsa signing, RSA encryption)
+    private readonly HashAlgorithmName _evidenceHash;
+
+    private HostKeyPair(ECDsa signing, RSA encryption, HashAlgorithmName evidenceHash)
     {
         SigningKey = signing;
         EncryptionKey = encryption;
+        _evidenceHash = evidenceHash;
     }
 
     public ECDsa SigningKey { get; }
@@ -36,15 +39,8 @@ public sealed class HostKeyPair : IDisposable
     /// curve the key's SPKI names, by the rule the service verifies with (<see cref="HostKeyEvidenceMessage.EcdsaHash"/>):
     /// any other hash for the curve would be refused <c>SignatureInvalid</c> on every attestation.
     /// </summary>
-    /// <exception cref="HgsClientException"><c>HostKeyInvalid</c>: the signing key is on a curve the service does not accept.</exception>
-    public byte[] SignEvidence(ReadOnlySpan<byte> nonce)
-    {
-        string? curve = SubjectPublicKeyInfoReader.ReadEcNamedCurve(SigningPublicKey);
-        var hash = HostKeyEvidenceMessage.EcdsaHash(curve) ?? throw new HgsClientException(
-            "HostKeyInvalid",
-            $"The host signing key is on {(curve is null ? "a curve given by explicit parameters" : "curve " + curve)}; the attestation service accepts P-256 or P-384 keys only.");
-        return SigningKey.SignData(HostKeyEvidenceMessage.Build(nonce, EncryptionPublicKey), hash);
-    }
+    public byte[] SignEvidence(ReadOnlySpan<byte> nonce) =>
+        SigningKey.SignData(HostKeyEvidenceMessage.Build(nonce, EncryptionPublicKey), _evidenceHash);
 
     /// <summary>Generates both keys into <paramref name="directory"/> (refusing to overwrite) and returns the public key file path.</summary>
     public static string Generate(string directory)
@@ -65,6 +61,12 @@ public sealed class HostKeyPair : IDisposable
         return Path.GetFullPath(publicPath);
     }
 
+    /// <summary>
+    /// Loads the keys from <paramref name="directory"/> and checks them as the service will (so <c>hgs client configure</c>
+    /// refuses what could never attest): the signing key on P-256 or P-384, the encryption key RSA of at least 2048 bits.
+    /// </summary>
+    /// <exception cref="HgsClientException"><c>HostKeyMissing</c>: a key file is absent; <c>HostKeyInvalid</c>: a key does not
+    /// read, or is one the service refuses (the message names the curve or the size).</exception>
     public static HostKeyPair Load(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
@@ -72,15 +74,32 @@ public sealed class HostKeyPair : IDisposable
         var encryption = RSA.Create();
         try
         {
-            signing.ImportFromPem(ReadKey(directory, SigningKeyFile));
-            encryption.ImportFromPem(ReadKey(directory, EncryptionKeyFile));
-            return new HostKeyPair(signing, encryption);
+            try
+            {
+                signing.ImportFromPem(ReadKey(directory, SigningKeyFile));
+                encryption.ImportFromPem(ReadKey(directory, EncryptionKeyFile));
+            }
+            catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+            {
+                throw new HgsClientException("HostKeyInvalid", $"The host keys in '{directory}' cannot be read: {ex.Message}");
+            }
+
+            string? curve = SubjectPublicKeyInfoReader.ReadEcNamedCurve(signing.ExportSubjectPublicKeyInfo());
+            var hash = HostKeyEvidenceMessage.EcdsaHash(curve) ?? throw new HgsClientException(
+                "HostKeyInvalid",
+                $"The host signing key is on {(curve is null ? "a curve given by explicit parameters" : "curve " + curve)}; the attestation service accepts P-256 or P-384 keys only.");
+            if (encryption.KeySize < 2048)
+            {
+                throw new HgsClientException("HostKeyInvalid", $"The host encryption key is RSA-{encryption.KeySize}; the key protection service releases only to RSA keys of at least 2048 bits.");
+            }
+
+            return new HostKeyPair(signing, encryption, hash);
         }
-        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+        catch
         {
             signing.Dispose();
             encryption.Dispose();
-            throw new HgsClientException("HostKeyInvalid", $"The host keys in '{directory}' cannot be read: {ex.Message}");
+            throw;
         }
     }
 

@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
 using System.Text;
+using OpenHgs.Client;
+using OpenHgs.Crypto;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Testing;
 
@@ -220,6 +223,30 @@ public sealed class ErrorContractWithoutServiceTests
 
         var kp = await HgsCli.RunAsync("kp", "show", Path.Combine(work, "missing.kp"));
         Assert.Contains("does not exist", kp.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("signing", "error: HostKeyInvalid: The host signing key is on curve 1.3.132.0.10; the attestation service accepts P-256 or P-384 keys only.")]
+    [InlineData("encryption", "error: HostKeyInvalid: The host encryption key is RSA-1024; the key protection service releases only to RSA keys of at least 2048 bits.")]
+    public async Task Client_configure_refuses_host_keys_the_service_would_refuse_and_saves_nothing(string replaced, string expected)
+    {
+        using var folder = new TempFolder();
+        string keys = Path.Combine(folder.Path, "keys");
+        using var closed = new ClosedPort();
+        (await HgsCli.RunAsync("client", "keygen", "--out", keys)).Succeeded();
+        // A key made elsewhere put in place of the one keygen made: secp256k1 (a 256-bit curve the service does not
+        // register, design change 61), or an RSA key too short for the health certificate.
+        using var secp256k1 = ECDsa.Create(ECCurve.CreateFromValue("1.3.132.0.10"));
+        using var rsa1024 = RSA.Create(1024);
+        (string file, string pem) = replaced == "signing"
+            ? (HostKeyPair.SigningKeyFile, secp256k1.ExportPkcs8PrivateKeyPem())
+            : (HostKeyPair.EncryptionKeyFile, rsa1024.ExportPkcs8PrivateKeyPem());
+        OwnerOnlyFile.Replace(Path.Combine(keys, file), Encoding.ASCII.GetBytes(pem));
+
+        string state = Path.Combine(folder.Path, "state");
+        var refused = await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", closed.Url, "--key-protection-url", closed.Url, "--host-key", keys);
+        Assert.Equal(expected, refused.FailedWithOneErrorLine(2));
+        Assert.False(Directory.Exists(state), "a refused configure wrote a state folder");
     }
 
     private static void AssertUsage(CliResult result, string commandLine)
