@@ -16,6 +16,13 @@ public sealed record ServerProcessOptions
     public IReadOnlyDictionary<string, string?>? Environment { get; init; }
 
     /// <summary>
+    /// How to start <c>hgs</c> with the given arguments, e.g. an installed copy rather than this build; null: this build
+    /// through <see cref="HgsCommand"/> with <see cref="Environment"/> (which a custom command sets itself). The start
+    /// info must redirect standard input, output and error.
+    /// </summary>
+    public Func<IReadOnlyList<string>, ProcessStartInfo>? Command { get; init; }
+
+    /// <summary>
     /// Non-null: the server serves https (<see cref="Arguments"/> configure its certificate) and the readiness probe
     /// goes through a handler from here, which trusts that certificate as the fabric's clients do.
     /// </summary>
@@ -177,7 +184,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
     private static ServerProcess Launch(string dataDirectory, int port, ServerProcessOptions options)
     {
         string url = $"{(options.HttpsProbeHandler is null ? "http" : "https")}://127.0.0.1:{port}";
-        var start = HgsCommand.CreateStartInfo(["server", "run", "--data", dataDirectory, "--urls", url, .. options.Arguments], options.Environment);
+        string[] arguments = ["server", "run", "--data", dataDirectory, "--urls", url, .. options.Arguments];
+        var start = options.Command is { } command ? command(arguments) : HgsCommand.CreateStartInfo(arguments, options.Environment);
         start.WorkingDirectory = options.WorkingDirectory ?? dataDirectory;
         var process = new Process { StartInfo = start };
         var server = new ServerProcess(process, dataDirectory, port, options);

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
-using System.Text;
 using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Testing;
@@ -78,79 +76,31 @@ public sealed class PublishedArtefactTests(PublishedArtefacts artefacts, ITestOu
         }
 
         (await PublishedArtefacts.RunBareAsync(artefacts.Server, "server", "init", "--data", P("data"), "--software")).Succeeded();
-        int port = ServerProcess.FreePort();
-        string url = $"http://127.0.0.1:{port}";
-        var start = PublishedArtefacts.Bare(artefacts.Server, ["server", "run", "--data", P("data"), "--urls", url]);
-        var log = new StringBuilder();
-        using var server = new Process { StartInfo = start };
-        server.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        server.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        Assert.True(server.Start());
-        server.StandardInput.Close();
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
-        try
+        await using var server = await ServerProcess.StartAsync(P("data"), new ServerProcessOptions
         {
-            await WaitLiveAsync(url, server, log);
-
-            var admin = new Dictionary<string, string>
-            {
-                ["HGS_URL"] = url,
-                ["HGS_ADMIN_TOKEN"] = File.ReadAllText(Path.Combine(P("data"), "admin.token")).Trim(),
-            };
-            Task<CliResult> Fabric(params string[] args) => PublishedArtefacts.RunBareAsync(artefacts.Server, admin, args);
-            Task<CliResult> GuardedHost(params string[] args) => PublishedArtefacts.RunBareAsync(artefacts.Host, args);
-
-            string publicKey = (await GuardedHost("client", "keygen", "--out", P("host-keys"))).Succeeded().StdOut.Trim();
-            (await Fabric("hosts", "add-key", "--name", "packaged-host", "--public-key", publicKey)).Succeeded();
-            (await Fabric("guardian", "export", "--out", P("fabric.json"))).Succeeded();
-            (await Fabric("guardian", "new", "--name", "owner", "--out", P("owner.json"))).Succeeded();
-            (await Fabric("kp", "new", "--owner", P("owner.json"), "--guardian", P("fabric.json"), "--out", P("vm.kp"), "--transport-key-out", P("vm.tk"))).Succeeded();
-
-            (await GuardedHost("client", "configure", "--state", P("state"), "--attestation-url", url, "--key-protection-url", url, "--host-key", P("host-keys"))).Succeeded();
-            var attest = (await GuardedHost("client", "attest", "--state", P("state"), "--json")).Succeeded().Json();
-            Assert.Equal("Passed", (string?)attest["status"]);
-            (await GuardedHost("client", "unlock", "--state", P("state"), "--kp", P("vm.kp"), "--out", P("unlocked.tk"))).Succeeded();
-            Assert.Equal(File.ReadAllBytes(P("vm.tk")), File.ReadAllBytes(P("unlocked.tk")));
-        }
-        finally
+            Command = arguments => PublishedArtefacts.Bare(artefacts.Server, arguments),
+            WorkingDirectory = artefacts.Server,
+            ReadinessPath = "healthz/ready",
+        });
+        string url = server.Url;
+        var admin = new Dictionary<string, string>
         {
-            if (!server.HasExited)
-            {
-                server.Kill(entireProcessTree: true);
-            }
+            ["HGS_URL"] = url,
+            ["HGS_ADMIN_TOKEN"] = File.ReadAllText(Path.Combine(P("data"), "admin.token")).Trim(),
+        };
+        Task<CliResult> Fabric(params string[] args) => PublishedArtefacts.RunBareAsync(artefacts.Server, admin, args);
+        Task<CliResult> GuardedHost(params string[] args) => PublishedArtefacts.RunBareAsync(artefacts.Host, args);
 
-            await server.WaitForExitAsync();
-        }
-    }
+        string publicKey = (await GuardedHost("client", "keygen", "--out", P("host-keys"))).Succeeded().StdOut.Trim();
+        (await Fabric("hosts", "add-key", "--name", "packaged-host", "--public-key", publicKey)).Succeeded();
+        (await Fabric("guardian", "export", "--out", P("fabric.json"))).Succeeded();
+        (await Fabric("guardian", "new", "--name", "owner", "--out", P("owner.json"))).Succeeded();
+        (await Fabric("kp", "new", "--owner", P("owner.json"), "--guardian", P("fabric.json"), "--out", P("vm.kp"), "--transport-key-out", P("vm.tk"))).Succeeded();
 
-    private static async Task WaitLiveAsync(string url, Process server, StringBuilder log)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            Assert.False(server.HasExited, $"the installed server exited:\n{log}");
-            try
-            {
-                using var response = await http.GetAsync(new Uri(url + "/healthz/ready"));
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-            catch (TaskCanceledException)
-            {
-                // Slow start.
-            }
-
-            await Task.Delay(200);
-        }
-
-        throw new Xunit.Sdk.XunitException($"the installed server did not become ready:\n{log}");
+        (await GuardedHost("client", "configure", "--state", P("state"), "--attestation-url", url, "--key-protection-url", url, "--host-key", P("host-keys"))).Succeeded();
+        var attest = (await GuardedHost("client", "attest", "--state", P("state"), "--json")).Succeeded().Json();
+        Assert.Equal("Passed", (string?)attest["status"]);
+        (await GuardedHost("client", "unlock", "--state", P("state"), "--kp", P("vm.kp"), "--out", P("unlocked.tk"))).Succeeded();
+        Assert.Equal(File.ReadAllBytes(P("vm.tk")), File.ReadAllBytes(P("unlocked.tk")));
     }
 }
