@@ -11,27 +11,11 @@ internal static class ResponseBase64
 {
     public const string Code = "ResponseMalformed";
 
-    /// <summary>Canonical padded standard base64.</summary>
-    public static byte[] Decode(string? text, string field)
-    {
-        byte[]? data = null;
-        if (!string.IsNullOrEmpty(text))
-        {
-            try
-            {
-                data = Convert.FromBase64String(text);
-            }
-            catch (FormatException)
-            {
-                // Refused below with the field's name.
-            }
-        }
-
-        // Re-encoding finds what FromBase64String tolerates: whitespace and non-zero padding bits.
-        return data is not null && Convert.ToBase64String(data) == text
+    /// <summary>Canonical padded standard base64 (<see cref="CanonicalBase64"/>).</summary>
+    public static byte[] Decode(string? text, string field) =>
+        !string.IsNullOrEmpty(text) && CanonicalBase64.TryDecode(text, out byte[]? data)
             ? data
             : throw Malformed(text, field, "base64");
-    }
 
     /// <summary>Strict unpadded base64url (<see cref="Base64Url"/>).</summary>
     public static byte[] DecodeUrl(string? text, string field) =>

@@ -45,27 +45,13 @@ internal static class GuardianJson
         return fields;
     }
 
-    /// <summary>A member holding canonical standard base64 (no whitespace, correct padding).</summary>
+    /// <summary>A member holding canonical standard base64 (<see cref="CanonicalBase64"/>: no whitespace, correct padding).</summary>
     public static byte[] Base64(StrictJsonObject fields, string name)
     {
         string text = Translate(() => fields.GetString(name));
-        byte[] data;
-        try
-        {
-            data = Convert.FromBase64String(text);
-        }
-        catch (FormatException)
-        {
-            throw new GuardianFormatException(GuardianFormatError.InvalidBase64, $"Member '{name}' is not base64.");
-        }
-
-        if (Convert.ToBase64String(data) != text)
-        {
-            System.Security.Cryptography.CryptographicOperations.ZeroMemory(data);
-            throw new GuardianFormatException(GuardianFormatError.InvalidBase64, $"Member '{name}' is not canonical base64 (whitespace or non-zero padding bits).");
-        }
-
-        return data;
+        return CanonicalBase64.TryDecode(text, out byte[]? data)
+            ? data
+            : throw new GuardianFormatException(GuardianFormatError.InvalidBase64, $"Member '{name}' is not canonical base64 (whitespace, wrong padding, another alphabet or non-zero padding bits).");
     }
 
     public static void Translate(Action action) => Translate(() =>
