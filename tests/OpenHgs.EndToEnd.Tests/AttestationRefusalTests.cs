@@ -43,15 +43,22 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     }
 
     [Fact]
-    public async Task Host_key_attestation_passes_when_the_mode_was_never_set()
+    [Trait("Attack", "A91")]
+    public async Task A_deleted_mode_row_stops_attestation_with_SettingsIntegrity_until_an_admin_sets_the_mode()
     {
-        // An unset mode is host-key everywhere (SettingsService); the commit step reads the mode again inside its
-        // transaction and must agree, not refuse ModeMismatch.
+        // Design change 62: the mode always has a row, and a missing one is not read as host-key (it would turn a TPM
+        // fabric into a host-key one). The commit step reads the mode again inside its transaction and refuses too.
+        var challenge = await _raw.ChallengeAsync();
         await _service.ExecuteSqlAsync("DELETE FROM settings WHERE name = 'mode'");
         Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM settings WHERE name = 'mode'"));
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys));
-        Assert.Equal(200, answer.Status);
-        Assert.Equal("Passed", answer.Code);
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(challenge, _keys));
+        Assert.Equal(503, answer.Status);
+        Assert.Equal("SettingsIntegrity", answer.Code);
+
+        await _service.Admin.SetModeAsync("host-key", CancellationToken.None);
+        var again = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys));
+        Assert.Equal(200, again.Status);
+        Assert.Equal("Passed", again.Code);
     }
 
     [Fact]

@@ -116,6 +116,7 @@ public static class HgsInitializer
             {
                 await s.Settings.SetAsync(SettingNames.FabricName, request.FabricName).ConfigureAwait(false);
                 await s.Settings.SetAsync(SettingNames.Mode, AttestationModeNames.HostKey).ConfigureAwait(false);
+                await ExplicitSettings.EnsureAsync(s, "init").ConfigureAwait(false);
                 return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.ServiceInitialized, AuditOutcomes.Success, request.FabricName, null,
                     ("keyStore", store.Kind), ("database", database.Provider))).ConfigureAwait(false);
             }, cancellationToken).ConfigureAwait(false);

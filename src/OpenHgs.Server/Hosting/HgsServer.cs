@@ -138,6 +138,17 @@ public static partial class HgsServer
             }
 
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+            var settingsRows = await database.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), cancellationToken).ConfigureAwait(false);
+            if (settingsRows.Written.Count > 0)
+            {
+                LogSettingsMadeExplicit(app.Logger, string.Join(", ", settingsRows.Written), AuditEvents.SettingsMadeExplicit);
+            }
+
+            if (settingsRows.Deleted.Count > 0)
+            {
+                LogSettingsRowsDeleted(app.Logger, string.Join(", ", settingsRows.Deleted), AuditEvents.SettingsMadeExplicit);
+            }
+
             databaseHasCheckpoints = await AuditCheckpointService.DatabaseHasCheckpointsAsync(database, cancellationToken).ConfigureAwait(false);
             app.Services.GetRequiredService<AuditCheckpointer>(); // a missing or wrong checkpoint key stops the start here
         }
@@ -193,6 +204,12 @@ public static partial class HgsServer
 
     [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "{Variable} is set: POST {Path} answers any request with the bytes it asks for (the bench's HTTP floor). Never in production.")]
     private static partial void LogBenchHttpFloor(ILogger logger, string variable, string path);
+
+    [LoggerMessage(EventId = 2021, Level = LogLevel.Warning, Message = "Settings {Names} had no row (a fabric from before explicit settings): written once with the defaults the service used for them, audited as {Event}. From now on a missing row fails closed.")]
+    private static partial void LogSettingsMadeExplicit(ILogger logger, string names, string @event);
+
+    [LoggerMessage(EventId = 2022, Level = LogLevel.Critical, Message = "Settings rows {Names} are missing although the audit trail ({Event}) shows they were written: they were deleted outside OpenHGS. Attestation and key release refuse (SettingsIntegrity) until an admin sets them again (hgs set-mode, hgs deny-before, hgs set-validity).")]
+    private static partial void LogSettingsRowsDeleted(ILogger logger, string names, string @event);
 
     [LoggerMessage(EventId = 2020, Level = LogLevel.Warning, Message = "Created the row-MAC key {Label} in the key store: rows that exist now are trusted once and MACed by schema migration 3 (audited as admin.server.seal-rows). Clone the key to every other node's HSM.")]
     private static partial void LogRowMacKeyCreated(ILogger logger, string label);

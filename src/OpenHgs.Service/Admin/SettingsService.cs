@@ -45,8 +45,8 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
         }
         catch (RowIntegrityException ex)
         {
-            // Fail closed: a deny-before date someone removed, a validity someone raised or a mode someone switched
-            // must never be used — and neither may the defaults that its absence would mean.
+            // Fail closed: a deny-before date someone altered or removed, a validity someone raised or a mode someone
+            // switched must never be used — and neither may the defaults that its absence would mean (ExplicitSettings).
             throw RowIntegrityProblems.ToRefusal(ex);
         }
 
@@ -55,11 +55,18 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
     }
 
     public async Task SetModeAsync(AttestationMode mode, CancellationToken cancellationToken) =>
-        await ChangeAsync(SettingNames.Mode, AttestationModeNames.Of(mode), cancellationToken).ConfigureAwait(false);
+        await ChangeAsync(SettingNames.Mode, AttestationModeNames.Of(mode), cancellationToken, AttestationModeNames.Of(mode)).ConfigureAwait(false);
 
-    /// <summary>Health certificates issued before this instant are refused by key release (null clears it).</summary>
+    /// <summary>
+    /// Health certificates issued before this instant are refused by key release (null clears it). Cleared is a row
+    /// too (<see cref="ExplicitSettings.NoDenyBefore"/>), so a deleted row can never pass for a cleared one.
+    /// </summary>
     public async Task SetDenyBeforeAsync(DateTimeOffset? denyBefore, CancellationToken cancellationToken) =>
-        await ChangeAsync(SettingNames.DenyBefore, denyBefore?.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
+        await ChangeAsync(
+            SettingNames.DenyBefore,
+            denyBefore?.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) ?? ExplicitSettings.NoDenyBefore,
+            cancellationToken,
+            audited: denyBefore is null ? null : (string?)denyBefore.Value.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
 
     public async Task SetValidityAsync(TimeSpan validity, CancellationToken cancellationToken)
     {
@@ -68,7 +75,8 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
             throw ServiceException.BadRequest("ValidityOutOfRange", "Health certificate validity must be between 5 minutes and 7 days.");
         }
 
-        await ChangeAsync(SettingNames.ValidityMinutes, ((int)validity.TotalMinutes).ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
+        string minutes = ((int)validity.TotalMinutes).ToString(CultureInfo.InvariantCulture);
+        await ChangeAsync(SettingNames.ValidityMinutes, minutes, cancellationToken, minutes).ConfigureAwait(false);
     }
 
     /// <summary>Drops the cached settings (after a change made outside this service, e.g. a policy version bump).</summary>
@@ -81,27 +89,29 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
     public static AttestationMode ParseMode(string name) => AttestationModeNames.TryParse(name)
         ?? throw ServiceException.BadRequest("UnknownMode", $"Unknown attestation mode '{name}': use {AttestationModeNames.HostKey} or {AttestationModeNames.Tpm}.");
 
-    private async Task ChangeAsync(string name, string? value, CancellationToken cancellationToken)
+    /// <param name="audited">The value as the audit record shows it (null for a cleared deny-before date).</param>
+    private async Task ChangeAsync(string name, string value, CancellationToken cancellationToken, string? audited)
     {
         await database.InTransactionAsync(async s =>
         {
             await s.Settings.SetAsync(name, value).ConfigureAwait(false);
-            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, name, null, ("value", value))).ConfigureAwait(false);
+            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, name, null, ("value", audited))).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
         Invalidate();
     }
 
+    /// <summary>Mode, deny-before and validity must have rows (<see cref="ExplicitSettings"/>); the policy version and fabric name have defaults.</summary>
     private static async Task<CurrentSettings> ReadAsync(HgsSession s)
     {
-        string mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false) ?? AttestationModeNames.HostKey;
-        string? deny = await s.Settings.GetAsync(SettingNames.DenyBefore).ConfigureAwait(false);
-        string? validity = await s.Settings.GetAsync(SettingNames.ValidityMinutes).ConfigureAwait(false);
+        string mode = await s.Settings.GetRequiredAsync(SettingNames.Mode).ConfigureAwait(false);
+        string deny = await s.Settings.GetRequiredAsync(SettingNames.DenyBefore).ConfigureAwait(false);
+        string validity = await s.Settings.GetRequiredAsync(SettingNames.ValidityMinutes).ConfigureAwait(false);
         string? policy = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
         string name = await s.Settings.GetAsync(SettingNames.FabricName).ConfigureAwait(false) ?? "OpenHGS fabric";
         return new CurrentSettings(
             ParseMode(mode),
-            deny is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(deny, CultureInfo.InvariantCulture)),
-            validity is null ? HealthCertificateProfile.DefaultValidity : TimeSpan.FromMinutes(int.Parse(validity, CultureInfo.InvariantCulture)),
+            deny == ExplicitSettings.NoDenyBefore ? null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(deny, CultureInfo.InvariantCulture)),
+            TimeSpan.FromMinutes(int.Parse(validity, CultureInfo.InvariantCulture)),
             policy is null ? 1 : int.Parse(policy, CultureInfo.InvariantCulture),
             name);
     }

@@ -70,8 +70,8 @@ public sealed class AttestationCommit(AuditWriter audit, AttestationChallenges c
         ArgumentNullException.ThrowIfNull(request);
         return audit.CommitAsync<AttestationVerdict?>(async s =>
         {
-            // An unset mode is host-key, as everywhere else (SettingsService).
-            string mode = await s.Settings.GetAsync(SettingNames.Mode).ConfigureAwait(false) ?? AttestationModeNames.HostKey;
+            // The mode always has a row (ExplicitSettings): a missing or altered one fails closed, as in SettingsService.
+            string mode = await s.Settings.GetRequiredAsync(SettingNames.Mode).ConfigureAwait(false);
             bool modeMatches = mode == AttestationModeNames.Of(request.Mode);
             var registration = modeMatches ? await request.RecheckAsync(s).ConfigureAwait(false) : RegistrationCheck.Unchanged;
             if (registration is not RegistrationCheck.UnchangedCheck && !request.LastAttempt)

@@ -19,6 +19,9 @@ public static class AuditEvents
     public const string HostAdded = "admin.hosts.add";
     public const string HostRemoved = "admin.hosts.remove";
     public const string SettingChanged = "admin.settings.change";
+
+    /// <summary>The once-in-a-fabric's-life writing of the explicit settings' rows (<see cref="Admin.ExplicitSettings"/>).</summary>
+    public const string SettingsMadeExplicit = "admin.settings.explicit";
     public const string AdminCredentialRotated = "admin.server.rotate-admin-token";
 }
 

@@ -21,8 +21,9 @@ public static class RowIntegrityProblems
         ArgumentNullException.ThrowIfNull(failure);
         return failure.Table switch
         {
-            "settings" => ServiceException.Unavailable(SettingsIntegrity,
-                $"The service setting '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); the service fails closed until an admin sets it again."),
+            "settings" => ServiceException.Unavailable(SettingsIntegrity, failure.IsMissing
+                ? $"The service setting '{failure.Key}' is missing (deleted outside OpenHGS; its absence is not read as a default); the service fails closed until an admin sets it again."
+                : $"The service setting '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); the service fails closed until an admin sets it again."),
             "hosts" or "tpm_attestation_keys" or "tpm_activations" => ServiceException.Forbidden(HostRecordIntegrity,
                 $"The registration of host '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); it cannot attest until an admin removes and re-registers it."),
             "policies" or "baselines" => ServiceException.Unavailable(PolicyIntegrity,

@@ -23,14 +23,34 @@ public interface IRowAuthenticator
 
 /// <summary>
 /// A security-relevant row whose MAC is missing or does not verify: it was written (or moved, or edited) outside
-/// OpenHGS. Such a row is never used; what that means for each table is described in docs/security.md.
+/// OpenHGS. Such a row is never used; what that means for each table is described in docs/security.md. Also a row the
+/// service never deletes that is not there (<see cref="Missing"/>): its absence is not read as a default.
 /// </summary>
-public sealed class RowIntegrityException(string table, string key)
-    : Exception($"The {table} row '{key}' fails its integrity check (its MAC is missing or wrong): it was changed outside OpenHGS and is not used.")
+public sealed class RowIntegrityException : Exception
 {
-    public string Table { get; } = table;
+    public RowIntegrityException(string table, string key)
+        : this(table, key, $"The {table} row '{key}' fails its integrity check (its MAC is missing or wrong): it was changed outside OpenHGS and is not used.", isMissing: false)
+    {
+    }
 
-    public string Key { get; } = key;
+    private RowIntegrityException(string table, string key, string message, bool isMissing)
+        : base(message)
+    {
+        Table = table;
+        Key = key;
+        IsMissing = isMissing;
+    }
+
+    public string Table { get; }
+
+    public string Key { get; }
+
+    /// <summary>True when the row is absent rather than altered.</summary>
+    public bool IsMissing { get; }
+
+    /// <summary>A row that must exist (the service writes it once and never deletes it) is not there.</summary>
+    public static RowIntegrityException Missing(string table, string key) =>
+        new(table, key, $"The {table} row '{key}' is missing: OpenHGS never deletes it, so it was removed outside OpenHGS, and its absence is not read as a default.", isMissing: true);
 }
 
 /// <summary>A row that failed its integrity check, by table and primary key.</summary>

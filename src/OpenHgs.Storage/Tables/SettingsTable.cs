@@ -57,6 +57,11 @@ public sealed class SettingsTable
         return found.Value;
     }
 
+    /// <summary>The value of a setting that always has a row (written at init, never deleted).</summary>
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS, or it is missing (<see cref="RowIntegrityException.IsMissing"/>).</exception>
+    public async Task<string> GetRequiredAsync(string name) =>
+        await GetAsync(name).ConfigureAwait(false) ?? throw RowIntegrityException.Missing(Table, name);
+
     /// <summary>
     /// The setting's row, read every time: <paramref name="known"/> itself when the row is still exactly that verified
     /// row (no MAC computation), else the row checked afresh; null when it is not set. For values that must follow

@@ -1,0 +1,201 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using OpenHgs.Protocol.HealthCertificates;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.Audit;
+using OpenHgs.Service.Integrity;
+using OpenHgs.Service.Tests.Support;
+using OpenHgs.Storage;
+using OpenHgs.Storage.Postgres;
+using OpenHgs.Storage.Sqlite;
+using OpenHgs.Testing;
+
+namespace OpenHgs.Service.Tests.Admin;
+
+public sealed class SqliteExplicitSettingsTests : ExplicitSettingsTests
+{
+    private readonly string _file = Path.Combine(Directory.CreateTempSubdirectory("openhgs-settings-").FullName, "hgs.db");
+
+    protected override AdoDatabase Open() => new SqliteDatabase(_file, TimeProvider.System, Rows.Authenticator);
+
+    protected override DbConnection OpenRaw()
+    {
+        var connection = new SqliteConnection($"Data Source={_file}");
+        connection.Open();
+        return connection;
+    }
+
+    protected override void Cleanup()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(Path.GetDirectoryName(_file)!, recursive: true);
+    }
+}
+
+public sealed class PostgresExplicitSettingsTests : ExplicitSettingsTests
+{
+    private readonly string _connectionString = PostgresServer.Instance.CreateDatabase("settings");
+
+    protected override AdoDatabase Open() => new PostgresDatabase(_connectionString, TimeProvider.System, Rows.Authenticator);
+
+    protected override DbConnection OpenRaw()
+    {
+        var connection = new NpgsqlConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    protected override void Cleanup() => NpgsqlConnection.ClearAllPools();
+}
+
+/// <summary>
+/// Design change 62: the settings whose absence would weaken a check always have rows. A fabric from before gets their
+/// defaults once (audited); after that a deleted row is never rewritten and reading the settings fails closed.
+/// </summary>
+public abstract class ExplicitSettingsTests : IAsyncLifetime
+{
+    private AdoDatabase _database = null!;
+
+    protected SoftwareRowKey Rows { get; } = new();
+
+    protected abstract AdoDatabase Open();
+
+    protected abstract DbConnection OpenRaw();
+
+    protected abstract void Cleanup();
+
+    /// <summary>A fabric as an earlier release left it: switched to TPM mode, never given a deny-before date or a validity.</summary>
+    public async Task InitializeAsync()
+    {
+        _database = Open();
+        await _database.MigrateAsync(CancellationToken.None);
+        await _database.InTransactionAsync(async s =>
+        {
+            await s.Settings.SetAsync(SettingNames.FabricName, "Fabric from before");
+            await s.Settings.SetAsync(SettingNames.Mode, "tpm");
+            return 0;
+        }, CancellationToken.None);
+    }
+
+    public Task DisposeAsync()
+    {
+        _database.Dispose();
+        Cleanup();
+        Rows.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_fabric_from_before_gets_the_old_defaults_once_and_the_audit_trail_says_so()
+    {
+        var first = await EnsureAsync();
+        Assert.Equal([SettingNames.DenyBefore, SettingNames.ValidityMinutes], first.Written);
+        Assert.Empty(first.Deleted);
+        Assert.Equal(("tpm", "0", "480"), await RowsAsync());
+        var record = Assert.Single(await MadeExplicitRecordsAsync());
+        Assert.Equal("{\"context\":\"upgrade\",\"written\":\"deny-before,health-certificate-validity-minutes\"}", record.Details);
+
+        // The values the service used for absent rows before, now read from rows.
+        var settings = await new SettingsService(_database, TimeProvider.System).GetAsync(CancellationToken.None);
+        Assert.Equal((AttestationMode.Tpm, (DateTimeOffset?)null, TimeSpan.FromHours(8)), (settings.Mode, settings.DenyBefore, settings.Validity));
+
+        Assert.Same(ExplicitSettingsResult.Complete, await EnsureAsync());
+        Assert.Single(await MadeExplicitRecordsAsync());
+    }
+
+    [Theory]
+    [Trait("Attack", "A91")]
+    [InlineData("mode")]
+    [InlineData("deny-before")]
+    [InlineData("health-certificate-validity-minutes")]
+    public async Task A_row_deleted_after_its_first_writing_is_not_rewritten_and_the_settings_fail_closed(string name)
+    {
+        await EnsureAsync();
+        await ExecuteAsync($"DELETE FROM settings WHERE name = '{name}'");
+
+        // Not back to a default (mode: TPM would become host-key), whoever restarts the service.
+        var again = await EnsureAsync();
+        Assert.Empty(again.Written);
+        Assert.Equal([name], again.Deleted);
+        Assert.Null(await _database.ReadAsync(s => s.Settings.GetAsync(name), CancellationToken.None));
+        Assert.Single(await MadeExplicitRecordsAsync());
+
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => new SettingsService(_database, TimeProvider.System).GetAsync(CancellationToken.None));
+        Assert.Equal(RowIntegrityProblems.SettingsIntegrity, refused.Code);
+        Assert.Equal(
+            $"The service setting '{name}' is missing (deleted outside OpenHGS; its absence is not read as a default); the service fails closed until an admin sets it again.",
+            refused.Message);
+    }
+
+    [Fact]
+    public async Task A_cleared_deny_before_date_is_a_row_of_its_own_and_reads_as_none()
+    {
+        await EnsureAsync();
+        var settings = new SettingsService(_database, TimeProvider.System);
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_780_000_000_000);
+        await settings.SetDenyBeforeAsync(at, CancellationToken.None);
+        Assert.Equal(at, (await settings.GetAsync(CancellationToken.None)).DenyBefore);
+
+        await settings.SetDenyBeforeAsync(null, CancellationToken.None);
+        Assert.Equal(ExplicitSettings.NoDenyBefore, await _database.ReadAsync(s => s.Settings.GetAsync(SettingNames.DenyBefore), CancellationToken.None));
+        Assert.Null((await settings.GetAsync(CancellationToken.None)).DenyBefore);
+        var cleared = (await _database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.SettingChanged, null, 1)), CancellationToken.None)).Single();
+        Assert.Equal("{\"value\":null}", cleared.Details);
+    }
+
+    [Fact]
+    public async Task A_row_that_fails_its_mac_is_left_for_the_reader_to_refuse()
+    {
+        await ExecuteAsync("UPDATE settings SET value = 'host-key' WHERE name = 'mode'");
+        var result = await EnsureAsync();
+        Assert.DoesNotContain(SettingNames.Mode, result.Written);
+        Assert.Equal("host-key", await RawValueAsync(SettingNames.Mode));
+
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => new SettingsService(_database, TimeProvider.System).GetAsync(CancellationToken.None));
+        Assert.Equal(RowIntegrityProblems.SettingsIntegrity, refused.Code);
+        Assert.Contains("'mode' was changed outside OpenHGS", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Nodes_starting_together_write_the_defaults_once()
+    {
+        var nodes = Enumerable.Range(0, 4).Select(_ => Open()).ToList();
+        try
+        {
+            var results = await Task.WhenAll(nodes.Select(n => n.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), CancellationToken.None)));
+            Assert.Single(results, r => r.Written.Count == 2);
+            Assert.All(results.Where(r => r.Written.Count == 0), r => Assert.Same(ExplicitSettingsResult.Complete, r));
+            Assert.Single(await MadeExplicitRecordsAsync());
+        }
+        finally
+        {
+            nodes.ForEach(n => n.Dispose());
+        }
+    }
+
+    private Task<ExplicitSettingsResult> EnsureAsync() =>
+        _database.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), CancellationToken.None);
+
+    private Task<List<AuditEntry>> MadeExplicitRecordsAsync() =>
+        _database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.SettingsMadeExplicit, null, 10)), CancellationToken.None);
+
+    private async Task<(string?, string?, string?)> RowsAsync() =>
+        (await RawValueAsync(SettingNames.Mode), await RawValueAsync(SettingNames.DenyBefore), await RawValueAsync(SettingNames.ValidityMinutes));
+
+    private async Task<string?> RawValueAsync(string name)
+    {
+        using var connection = OpenRaw();
+        using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT value FROM settings WHERE name = '{name}'";
+        return (string?)await command.ExecuteScalarAsync();
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        using var connection = OpenRaw();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+}
