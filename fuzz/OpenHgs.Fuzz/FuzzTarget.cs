@@ -6,7 +6,8 @@ namespace OpenHgs.Fuzz;
 /// <remarks>
 /// Security contract: <see cref="Execute"/> returns normally when the input is accepted or refused with the
 /// parser's documented rejection exception; any other exception escapes and is a finding (a crash to AFL, a
-/// failed regression test to xunit). Targets hold no mutable state, so one input always takes the same path.
+/// failed regression test to xunit). Targets hold no mutable state, and <see cref="Execute"/> empties product code's
+/// process-wide memos around every input (<see cref="ProcessMemos"/>), so one input always takes the same path.
 /// </remarks>
 public abstract class FuzzTarget
 {
@@ -19,6 +20,10 @@ public abstract class FuzzTarget
     /// <summary>Runs the target: true when the input was accepted, false when it was refused as documented; anything else escapes.</summary>
     public bool Execute(ReadOnlySpan<byte> input)
     {
+        // Before: the input starts from empty memos whatever ran earlier in the process (a replay, other tests). After:
+        // it leaves nothing behind, so the next input's clearing (instrumented code too) takes the same path whatever
+        // this input held.
+        ProcessMemos.Clear();
         try
         {
             Run(input);
@@ -28,6 +33,10 @@ public abstract class FuzzTarget
         {
             // The parser refused the input the way its contract says it will.
             return false;
+        }
+        finally
+        {
+            ProcessMemos.Clear();
         }
     }
 

@@ -61,6 +61,12 @@ public sealed class BoundedMemo<TValue>(int capacity, Action<TValue>? evicted = 
         return _entries.GetOrAdd(key, value);
     }
 
+    /// <summary>
+    /// Drops every entry now, as when the memo is full (values go to the eviction callback once each); safe alongside
+    /// concurrent use. For the fuzz harness, whose inputs must each start from an empty memo (fuzz/README.md).
+    /// </summary>
+    public void Clear() => StartOver();
+
     private void StartOver()
     {
         if (evicted is null)

@@ -38,6 +38,13 @@ public sealed class PublicKeyPool
     /// <summary>Distinct keys held now.</summary>
     public int Count => _keys.Count;
 
+    /// <summary>
+    /// Drops every key, as when the pool is full: idle instances are disposed now, leased ones when given back. Only for
+    /// the fuzz harness (a hit skips the import path, so each input must start from an empty pool); internal so that no
+    /// product code can empty <see cref="Shared"/>.
+    /// </summary>
+    internal void Clear() => _keys.Clear();
+
     /// <summary>An imported instance of the key, the caller's alone until the lease is disposed.</summary>
     /// <exception cref="CryptographicException">Not a DER SubjectPublicKeyInfo of an RSA or EC key that imports.</exception>
     public PublicKeyLease Lease(ReadOnlySpan<byte> subjectPublicKeyInfo)

@@ -46,6 +46,22 @@ internal static class CertificateChecks
     private static readonly BoundedMemo<ParsedCertificate> Certificates = new(4096);
     private static readonly BoundedMemo<bool> VerifiedSignatures = new(16384);
 
+    /// <summary>Parsed certificates held now.</summary>
+    internal static int CertificatesHeld => Certificates.Count;
+
+    /// <summary>Remembered signature verifications held now.</summary>
+    internal static int VerifiedSignaturesHeld => VerifiedSignatures.Count;
+
+    /// <summary>
+    /// Empties both memos. Only for the fuzz harness: a hit skips parsing or verification, so each input must start
+    /// from empty memos to take the same path every time.
+    /// </summary>
+    internal static void ClearMemos()
+    {
+        Certificates.Clear();
+        VerifiedSignatures.Clear();
+    }
+
     /// <summary>
     /// Parses a single DER certificate; null if the bytes are empty, too large, not X.509, PEM, BER, or carry
     /// trailing data (the re-encoding must equal the input exactly).
