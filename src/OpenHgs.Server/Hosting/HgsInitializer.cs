@@ -116,9 +116,10 @@ public static class HgsInitializer
             {
                 await s.Settings.SetAsync(SettingNames.FabricName, request.FabricName).ConfigureAwait(false);
                 await s.Settings.SetAsync(SettingNames.Mode, AttestationModeNames.HostKey).ConfigureAwait(false);
-                await ExplicitSettings.EnsureAsync(s, "init").ConfigureAwait(false);
-                return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.ServiceInitialized, AuditOutcomes.Success, request.FabricName, null,
+                var initialized = await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.ServiceInitialized, AuditOutcomes.Success, request.FabricName, null,
                     ("keyStore", store.Kind), ("database", database.Provider))).ConfigureAwait(false);
+                await ExplicitSettings.EnsureAsync(s, "init").ConfigureAwait(false);
+                return initialized;
             }, cancellationToken).ConfigureAwait(false);
 
             var keys = new FabricKeyManager(store, database, time, NullLogger<FabricKeyManager>.Instance, configuration.FabricKeyOptions);

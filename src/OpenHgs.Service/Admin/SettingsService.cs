@@ -55,18 +55,17 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
     }
 
     public async Task SetModeAsync(AttestationMode mode, CancellationToken cancellationToken) =>
-        await ChangeAsync(SettingNames.Mode, AttestationModeNames.Of(mode), cancellationToken, AttestationModeNames.Of(mode)).ConfigureAwait(false);
+        await ChangeAsync(SettingNames.Mode, AttestationModeNames.Of(mode), AttestationModeNames.Of(mode), cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// Health certificates issued before this instant are refused by key release (null clears it). Cleared is a row
     /// too (<see cref="ExplicitSettings.NoDenyBefore"/>), so a deleted row can never pass for a cleared one.
     /// </summary>
-    public async Task SetDenyBeforeAsync(DateTimeOffset? denyBefore, CancellationToken cancellationToken) =>
-        await ChangeAsync(
-            SettingNames.DenyBefore,
-            denyBefore?.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) ?? ExplicitSettings.NoDenyBefore,
-            cancellationToken,
-            audited: denyBefore is null ? null : (string?)denyBefore.Value.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+    public async Task SetDenyBeforeAsync(DateTimeOffset? denyBefore, CancellationToken cancellationToken)
+    {
+        string? milliseconds = denyBefore?.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
+        await ChangeAsync(SettingNames.DenyBefore, milliseconds ?? ExplicitSettings.NoDenyBefore, milliseconds, cancellationToken).ConfigureAwait(false);
+    }
 
     public async Task SetValidityAsync(TimeSpan validity, CancellationToken cancellationToken)
     {
@@ -76,7 +75,7 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
         }
 
         string minutes = ((int)validity.TotalMinutes).ToString(CultureInfo.InvariantCulture);
-        await ChangeAsync(SettingNames.ValidityMinutes, minutes, cancellationToken, minutes).ConfigureAwait(false);
+        await ChangeAsync(SettingNames.ValidityMinutes, minutes, minutes, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Drops the cached settings (after a change made outside this service, e.g. a policy version bump).</summary>
@@ -90,7 +89,7 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
         ?? throw ServiceException.BadRequest("UnknownMode", $"Unknown attestation mode '{name}': use {AttestationModeNames.HostKey} or {AttestationModeNames.Tpm}.");
 
     /// <param name="audited">The value as the audit record shows it (null for a cleared deny-before date).</param>
-    private async Task ChangeAsync(string name, string value, CancellationToken cancellationToken, string? audited)
+    private async Task ChangeAsync(string name, string value, string? audited, CancellationToken cancellationToken)
     {
         await database.InTransactionAsync(async s =>
         {
