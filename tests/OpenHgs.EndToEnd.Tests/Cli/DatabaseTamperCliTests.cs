@@ -161,4 +161,35 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
         Assert.Equal(503, (int)health.StatusCode);
         Assert.Equal("integrity check failed", (string?)JsonNode.Parse(await health.Content.ReadAsStringAsync())!["checks"]!["settings"]);
     }
+
+    [Fact]
+    [Trait("Attack", "A91")]
+    public async Task A_deny_before_row_deleted_with_sql_is_not_written_again_at_start_and_fails_closed()
+    {
+        string data = folder.Copy();
+        var admin = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
+        await using (var first = await ServerProcess.StartAsync(data))
+        {
+            admin["HGS_URL"] = first.Url;
+            (await HgsCli.RunAsync(["server", "deny-before", "now"], admin)).Succeeded();
+            Assert.Equal(0, await first.StopAsync());
+        }
+
+        // Deleting the row used to read as "no deny-before date": every certificate from before it released again.
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data, "DELETE FROM settings WHERE name = 'deny-before'"));
+
+        await using var server = await ServerProcess.StartAsync(data);
+        Assert.Contains("Settings rows deny-before are missing although the audit trail (admin.settings.explicit) shows they were written", server.Output, StringComparison.Ordinal);
+        string state = Path.Combine(data, "..", Path.GetFileName(data) + "-state");
+        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", server.Url, "--key-protection-url", server.Url, "--host-key", folder.PathOf("keys"))).Succeeded();
+        var unlock = await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", folder.PathOf("vm.kp"), "--out", state + ".tk");
+        Assert.StartsWith("error: SettingsIntegrity: The service setting 'deny-before' is missing", unlock.FailedWithOneErrorLine(3), StringComparison.Ordinal);
+        Assert.False(File.Exists(state + ".tk"));
+
+        // The start wrote no default in its place (deleting it again finds nothing); the admin sets it, and releases resume.
+        Assert.Equal(0, await AuditedDataFolder.ExecuteAsync(data, "DELETE FROM settings WHERE name = 'deny-before'"));
+        admin["HGS_URL"] = server.Url;
+        (await HgsCli.RunAsync(["server", "deny-before", "none"], admin)).Succeeded();
+        (await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", folder.PathOf("vm.kp"), "--out", state + ".tk")).Succeeded();
+    }
 }
