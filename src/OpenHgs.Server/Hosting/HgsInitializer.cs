@@ -9,6 +9,7 @@ using OpenHgs.Service.Audit;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Keys;
+using OpenHgs.Service.Policies;
 
 namespace OpenHgs.Server.Hosting;
 
@@ -119,6 +120,7 @@ public static class HgsInitializer
                 var initialized = await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.ServiceInitialized, AuditOutcomes.Success, request.FabricName, null,
                     ("keyStore", store.Kind), ("database", database.Provider))).ConfigureAwait(false);
                 await ExplicitSettings.EnsureAsync(s, "init").ConfigureAwait(false);
+                await ExplicitPolicyStates.EnsureAsync(s, "init").ConfigureAwait(false);
                 return initialized;
             }, cancellationToken).ConfigureAwait(false);
 

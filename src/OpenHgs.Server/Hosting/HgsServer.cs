@@ -138,16 +138,7 @@ public static partial class HgsServer
             }
 
             await database.MigrateAsync(cancellationToken).ConfigureAwait(false);
-            var settingsRows = await database.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), cancellationToken).ConfigureAwait(false);
-            if (settingsRows.Written.Count > 0)
-            {
-                LogSettingsMadeExplicit(app.Logger, string.Join(", ", settingsRows.Written), AuditEvents.SettingsMadeExplicit);
-            }
-
-            if (settingsRows.Deleted.Count > 0)
-            {
-                LogSettingsRowsDeleted(app.Logger, string.Join(", ", settingsRows.Deleted), AuditEvents.SettingsMadeExplicit);
-            }
+            await EnsureExplicitRowsAsync(database, app.Logger, cancellationToken).ConfigureAwait(false);
 
             databaseHasCheckpoints = await AuditCheckpointService.DatabaseHasCheckpointsAsync(database, cancellationToken).ConfigureAwait(false);
             app.Services.GetRequiredService<AuditCheckpointer>(); // a missing or wrong checkpoint key stops the start here
@@ -205,11 +196,37 @@ public static partial class HgsServer
     [LoggerMessage(EventId = 2030, Level = LogLevel.Warning, Message = "{Variable} is set: POST {Path} answers any request with the bytes it asks for (the bench's HTTP floor). Never in production.")]
     private static partial void LogBenchHttpFloor(ILogger logger, string variable, string path);
 
-    [LoggerMessage(EventId = 2021, Level = LogLevel.Warning, Message = "Settings {Names} had no row (a fabric from before explicit settings): written once with the defaults the service used for them, audited as {Event}. From now on a missing row fails closed.")]
-    private static partial void LogSettingsMadeExplicit(ILogger logger, string names, string @event);
+    /// <summary>
+    /// Rows that must exist (design change 62): defaults written once for settings and policies a fabric never had rows
+    /// for, and rows deleted since reported (reading them fails closed).
+    /// </summary>
+    private static async Task EnsureExplicitRowsAsync(IHgsDatabase database, ILogger logger, CancellationToken cancellationToken)
+    {
+        var settings = await database.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), cancellationToken).ConfigureAwait(false);
+        var policies = await database.InTransactionAsync(s => ExplicitPolicyStates.EnsureAsync(s, "upgrade"), cancellationToken).ConfigureAwait(false);
+        foreach (var (kind, result, @event, remedy) in new[]
+        {
+            ("Settings", settings, AuditEvents.SettingsMadeExplicit, "SettingsIntegrity: attestation and key release refuse until an admin sets them again (hgs set-mode, hgs deny-before, hgs set-validity)"),
+            ("Policy states", policies, AuditEvents.PolicyStatesMadeExplicit, "PolicyIntegrity: TPM attestation refuses until an admin sets their states again (hgs policy enable/disable)"),
+        })
+        {
+            if (result.Written.Count > 0)
+            {
+                LogRowsMadeExplicit(logger, kind, string.Join(", ", result.Written), @event);
+            }
 
-    [LoggerMessage(EventId = 2022, Level = LogLevel.Critical, Message = "Settings rows {Names} are missing although the audit trail ({Event}) shows they were written: they were deleted outside OpenHGS. Attestation and key release refuse (SettingsIntegrity) until an admin sets them again (hgs set-mode, hgs deny-before, hgs set-validity).")]
-    private static partial void LogSettingsRowsDeleted(ILogger logger, string names, string @event);
+            if (result.Deleted.Count > 0)
+            {
+                LogExplicitRowsDeleted(logger, kind, string.Join(", ", result.Deleted), @event, remedy);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 2021, Level = LogLevel.Warning, Message = "{Kind} {Names} had no row (a fabric from before, or new in this release): written once with their defaults, audited as {Event}. From now on a missing row fails closed.")]
+    private static partial void LogRowsMadeExplicit(ILogger logger, string kind, string names, string @event);
+
+    [LoggerMessage(EventId = 2022, Level = LogLevel.Critical, Message = "{Kind} rows {Names} are missing although the audit trail ({Event}) shows they were written: they were deleted outside OpenHGS. {Remedy}.")]
+    private static partial void LogExplicitRowsDeleted(ILogger logger, string kind, string names, string @event, string remedy);
 
     [LoggerMessage(EventId = 2020, Level = LogLevel.Warning, Message = "Created the row-MAC key {Label} in the key store: rows that exist now are trusted once and MACed by schema migration 3 (audited as admin.server.seal-rows). Clone the key to every other node's HSM.")]
     private static partial void LogRowMacKeyCreated(ILogger logger, string label);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Admin;
@@ -37,12 +38,12 @@ public static class ExplicitSettings
     /// MAC is left alone: reading it fails closed.
     /// </summary>
     /// <param name="context">Recorded with the audit record: <c>init</c> (a new fabric) or <c>upgrade</c>.</param>
-    public static async Task<ExplicitSettingsResult> EnsureAsync(HgsSession s, string context)
+    public static async Task<ExplicitRowsResult> EnsureAsync(HgsSession s, string context)
     {
         ArgumentNullException.ThrowIfNull(s);
         if ((await MissingAsync(s).ConfigureAwait(false)).Count == 0)
         {
-            return ExplicitSettingsResult.Complete;
+            return ExplicitRowsResult.Complete;
         }
 
         // Nodes starting together serialise here (the audit head row, which the audit record below locks anyway), and
@@ -51,13 +52,13 @@ public static class ExplicitSettings
         var missing = await MissingAsync(s).ConfigureAwait(false);
         if (missing.Count == 0)
         {
-            return ExplicitSettingsResult.Complete;
+            return ExplicitRowsResult.Complete;
         }
 
         var names = missing.Select(m => m.Name).ToList();
         if ((await s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.SettingsMadeExplicit, null, 1)).ConfigureAwait(false)).Count > 0)
         {
-            return new ExplicitSettingsResult([], names);
+            return new ExplicitRowsResult([], names);
         }
 
         foreach (var (name, value) in missing)
@@ -67,7 +68,7 @@ public static class ExplicitSettings
 
         await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingsMadeExplicit, AuditOutcomes.Success, "settings", null,
             ("context", context), ("written", string.Join(",", names)))).ConfigureAwait(false);
-        return new ExplicitSettingsResult(names, []);
+        return new ExplicitRowsResult(names, []);
     }
 
     private static async Task<List<(string Name, string Default)>> MissingAsync(HgsSession s)
@@ -95,10 +96,4 @@ public static class ExplicitSettings
             return true;
         }
     }
-}
-
-/// <summary>What <see cref="ExplicitSettings.EnsureAsync"/> did: defaults it wrote, and rows it found deleted (left missing).</summary>
-public sealed record ExplicitSettingsResult(IReadOnlyList<string> Written, IReadOnlyList<string> Deleted)
-{
-    public static ExplicitSettingsResult Complete { get; } = new([], []);
 }

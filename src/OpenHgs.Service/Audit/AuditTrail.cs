@@ -22,6 +22,9 @@ public static class AuditEvents
 
     /// <summary>The once-in-a-fabric's-life writing of the explicit settings' rows (<see cref="Admin.ExplicitSettings"/>).</summary>
     public const string SettingsMadeExplicit = "admin.settings.explicit";
+
+    /// <summary>Policy state rows written with their defaults, with every policy name the service knew (<see cref="Policies.ExplicitPolicyStates"/>).</summary>
+    public const string PolicyStatesMadeExplicit = "admin.policies.explicit";
     public const string AdminCredentialRotated = "admin.server.rotate-admin-token";
 }
 

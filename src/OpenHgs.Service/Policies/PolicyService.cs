@@ -187,8 +187,9 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
 
     private static readonly IAttestationPolicy PcrBankSha256 = PolicyCatalog.Find(PcrBankSha256Policy.PolicyName)!;
 
+    /// <summary>A policy's state from its row, which always exists (<see cref="ExplicitPolicyStates"/>): a missing one fails closed.</summary>
     private static PolicyState StateOf(IAttestationPolicy policy, Dictionary<string, string> states) =>
-        states.TryGetValue(policy.Name, out var text) ? ParseState(text) : policy.DefaultState;
+        states.TryGetValue(policy.Name, out var text) ? ParseState(text) : throw RowIntegrityException.Missing("policies", policy.Name);
 
     /// <summary>The policy version in the database (1 before the first change).</summary>
     internal static async Task<int> ReadVersionAsync(HgsSession s)

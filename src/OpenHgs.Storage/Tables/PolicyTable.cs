@@ -4,7 +4,8 @@ namespace OpenHgs.Storage;
 public sealed record BaselineRecord(string Name, byte[] Document, DateTimeOffset AddedAt);
 
 /// <summary>
-/// Attestation policy states set by the admin (a policy without a row has its default state) and registered baselines.
+/// Attestation policy states (every policy of the catalog has a row: its default state written once, or the admin's)
+/// and registered baselines.
 /// Every row carries a MAC; reading a set that holds a row that fails it throws <see cref="RowIntegrityException"/>
 /// (TPM attestation then fails closed until the admin sets the state again or removes the baseline).
 /// </summary>

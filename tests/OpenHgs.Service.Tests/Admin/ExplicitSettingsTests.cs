@@ -100,7 +100,7 @@ public abstract class ExplicitSettingsTests : IAsyncLifetime
         var settings = await new SettingsService(_database, TimeProvider.System).GetAsync(CancellationToken.None);
         Assert.Equal((AttestationMode.Tpm, (DateTimeOffset?)null, TimeSpan.FromHours(8)), (settings.Mode, settings.DenyBefore, settings.Validity));
 
-        Assert.Same(ExplicitSettingsResult.Complete, await EnsureAsync());
+        Assert.Same(ExplicitRowsResult.Complete, await EnsureAsync());
         Assert.Single(await MadeExplicitRecordsAsync());
     }
 
@@ -165,7 +165,7 @@ public abstract class ExplicitSettingsTests : IAsyncLifetime
         {
             var results = await Task.WhenAll(nodes.Select(n => n.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), CancellationToken.None)));
             Assert.Single(results, r => r.Written.Count == 2);
-            Assert.All(results.Where(r => r.Written.Count == 0), r => Assert.Same(ExplicitSettingsResult.Complete, r));
+            Assert.All(results.Where(r => r.Written.Count == 0), r => Assert.Same(ExplicitRowsResult.Complete, r));
             Assert.Single(await MadeExplicitRecordsAsync());
         }
         finally
@@ -174,7 +174,7 @@ public abstract class ExplicitSettingsTests : IAsyncLifetime
         }
     }
 
-    private Task<ExplicitSettingsResult> EnsureAsync() =>
+    private Task<ExplicitRowsResult> EnsureAsync() =>
         _database.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), CancellationToken.None);
 
     private Task<List<AuditEntry>> MadeExplicitRecordsAsync() =>

@@ -26,6 +26,8 @@ public sealed class PolicySnapshotCacheTests : IAsyncLifetime
     {
         _database = new SqliteDatabase(Path.Combine(_directory, "hgs.db"), TimeProvider.System, _rows.Authenticator);
         await _database.MigrateAsync(CancellationToken.None);
+        // As server init leaves a fabric: every policy has a state row (design change 62).
+        await _database.InTransactionAsync(s => ExplicitPolicyStates.EnsureAsync(s, "init"), CancellationToken.None);
         _policies = new PolicyService(_database, new SettingsService(_database, TimeProvider.System), TimeProvider.System);
         _cache = new PolicySnapshotCache(_database);
     }
