@@ -4,7 +4,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
+using OpenHgs.Protocol.Guardians;
 using OpenHgs.Protocol.HealthCertificates;
+using OpenHgs.Protocol.KeyProtection;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Tpm;
 using OpenHgs.Tpm.Commands;
@@ -15,7 +17,8 @@ namespace OpenHgs.Fuzz;
 
 /// <summary>
 /// Writes the seed corpus (fuzz/corpus/TARGET/*) from real inputs: the event logs and key protector vectors under
-/// tests/, the TCG key templates, and structures marshalled by the product code itself. Run once when a target is
+/// tests/, the TCG key templates, and structures marshalled by the product code itself (among them a version 2,
+/// ES256 key protector). Run once when a target is
 /// added; the seeds are committed. It also writes the health-certificate signer the health-certificate target trusts.
 /// </summary>
 public static class SeedWriter
@@ -82,9 +85,40 @@ public static class SeedWriter
     {
         var vectors = JsonNode.Parse(File.ReadAllBytes(vectorsFile))!;
         save("key-protector", "vector-v1.json", Encoding.UTF8.GetBytes(vectors["keyProtector"]!["json"]!.GetValue<string>()));
+        using (var owner = LocalGuardian.Parse(vectors["owner"]!.ToJsonString()))
+        {
+            save("key-protector", "vector-v2.json", KeyProtectorV2(owner));
+        }
+
         var indented = new JsonSerializerOptions { WriteIndented = true };
         save("guardian-metadata", "owner.json", Encoding.UTF8.GetBytes(vectors["owner"]!["metadata"]!.ToJsonString(indented)));
         save("guardian-metadata", "guardian.json", Encoding.UTF8.GetBytes(vectors["guardian"]!["metadata"]!.ToJsonString()));
+    }
+
+    /// <summary>
+    /// Format version 2 (ES256): a key protector for the vectors' owner and one key protection service guardian whose
+    /// signing key is EC P-256, created by the owner and then rolled by that guardian, as a release does.
+    /// </summary>
+    private static byte[] KeyProtectorV2(LocalGuardian owner)
+    {
+        using var signingKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var encryptionKey = RSA.Create(2048);
+        const string name = "Fabrikam EC";
+        var (signing, encryption) = GuardianCertificates.Issue(name, signingKey, encryptionKey, HealthIssuedAt.AddYears(-1), HealthIssuedAt.AddYears(30));
+        var fabric = new GuardianMetadata(name, signing, encryption, KeyProtectorAlgorithms.WrapAlgorithms);
+
+        var created = KeyProtectorBuilder.Create(owner, [fabric], RandomBytes(32));
+        var wrapping = created.FindWrappingForEncryptionCertificate(fabric.EncryptionCertificate)!;
+        byte[] json = KeyProtectorBuilder.Roll(created, RandomBytes(32), signingKey, wrapping.Id).ToJson();
+
+        var parsed = KeyProtector.Parse(json);
+        if (parsed.Version != 2 || parsed.GuardianSignature.Algorithm != KeyProtectorAlgorithms.ES256)
+        {
+            throw new InvalidOperationException($"The rolled key protector is version {parsed.Version} ({parsed.GuardianSignature.Algorithm}), not 2 (ES256).");
+        }
+
+        KeyProtectorVerifier.VerifySignatures(parsed);
+        return json;
     }
 
     private static void WriteHealthCertificates(string signerFile, Action<string, string, byte[]> save)
