@@ -13,7 +13,7 @@ namespace OpenHgs.EndToEnd.Tests;
 /// <summary>
 /// Every route under <c>/admin/v1</c> that the running service maps (enumerated from its <see cref="EndpointDataSource"/>,
 /// so a route mapped later outside the admin group fails here) refuses a request without the admin credential or with
-/// a wrong one, and none is rate limited.
+/// a wrong one, and none is rate limited; only wrong tokens are counted, per address (<c>AdminAuthenticationThrottle</c>).
 /// </summary>
 public sealed partial class AdminRouteTests
 {
@@ -52,6 +52,48 @@ public sealed partial class AdminRouteTests
                 }
             }
         }
+    }
+
+    [Fact]
+    [Trait("Attack", "A93")]
+    public async Task Wrong_admin_tokens_from_one_address_are_throttled_and_the_right_one_works_again_after_the_window()
+    {
+        await using var service = await ServiceHarness.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(service.Url) };
+        async Task<(HttpStatusCode Status, string? Code, string? RetryAfter)> ListHostsAsync(string? token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("admin/v1/hosts", UriKind.Relative));
+            if (token is not null)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            }
+
+            using var response = await http.SendAsync(request);
+            string body = await response.Content.ReadAsStringAsync();
+            string? code = response.StatusCode == HttpStatusCode.OK ? null : JsonDocument.Parse(body).RootElement.GetProperty("code").GetString();
+            return (response.StatusCode, code, response.Headers.RetryAfter?.Delta?.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        // A missing token is not a guess and is not counted; wrong ones are, up to the limit, each answered 401.
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Equal((HttpStatusCode.Unauthorized, "AdminCredentialRequired", null), await ListHostsAsync(null));
+        }
+
+        for (int i = 0; i < OpenHgs.Server.Tls.AdminAuthenticationThrottle.Limit; i++)
+        {
+            Assert.Equal((HttpStatusCode.Unauthorized, "AdminCredentialRequired", null), await ListHostsAsync($"guess-{i}"));
+        }
+
+        // From then on the address is refused without its credential being checked: the right token too.
+        var throttled = await ListHostsAsync("one-more-guess");
+        Assert.Equal((HttpStatusCode.TooManyRequests, "AdminAuthenticationThrottled"), (throttled.Status, throttled.Code));
+        Assert.InRange(int.Parse(throttled.RetryAfter!, System.Globalization.CultureInfo.InvariantCulture), 1, 60);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await ListHostsAsync(service.AdminToken)).Status);
+
+        // The window ends a minute after the first wrong token.
+        service.Time.Offset += TimeSpan.FromSeconds(61);
+        Assert.Equal((HttpStatusCode.OK, null, null), await ListHostsAsync(service.AdminToken));
     }
 
     [GeneratedRegex(@"\{[^}]+\}")]

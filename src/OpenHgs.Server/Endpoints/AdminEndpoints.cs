@@ -18,7 +18,7 @@ internal static class AdminEndpoints
 {
     /// <summary>
     /// The one place <c>/admin/v1</c> is mapped: each area maps its admin routes onto this group, so none can miss the
-    /// credential check or its documented refusals. Admin routes are not rate limited (<see cref="Hosting.ClientRateLimit"/>).
+    /// credential check or its documented refusals. Admin routes are not rate limited (<see cref="Hosting.ClientRateLimit"/>); only wrong tokens are counted, per address (<see cref="Tls.AdminAuthenticationThrottle"/>).
     /// </summary>
     public static void MapAdminEndpoints(this IEndpointRouteBuilder app)
     {
@@ -116,7 +116,7 @@ internal static class AdminEndpoints
 
     /// <summary>The refusals of <see cref="RequireAdminAsync"/>, documented on every admin route.</summary>
     private static RouteGroupBuilder AdminProblems(this RouteGroupBuilder group) =>
-        group.Problems(401, "AdminCredentialRequired", "AdminClientCertificateRequired").Problems(403, "AdminClientCertificateRejected");
+        ApiDocumentation.AdminProblems.Aggregate(group, (g, p) => g.Problems(p.Status, p.Codes.Split(", ")));
 
     private static async Task<IResult> NoContent(Task change)
     {

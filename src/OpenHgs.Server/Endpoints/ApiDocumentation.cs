@@ -64,10 +64,10 @@ internal static class ApiDocumentation
                         + "Every error is application/problem+json with a stable 'code' (docs/operations.md).",
                 };
                 document.Paths ??= [];
-                document.Paths[Path] = PlainGet("The OpenAPI document of this API (this document); public, rate limited per client address.", "application/json", 429);
+                document.Paths[Path] = PlainGet("The OpenAPI document of this API (this document); public, rate limited per client address.", "application/json", (429, "RateLimited"));
                 if (metrics.Mode == MetricsMode.Admin)
                 {
-                    document.Paths[MetricsExposure.Path] = PlainGet("Prometheus metrics (text exposition format); the admin credential is required.", "text/plain", 401, 403);
+                    document.Paths[MetricsExposure.Path] = PlainGet("Prometheus metrics (text exposition format); the admin credential is required.", "text/plain", AdminProblems);
                 }
 
                 return Task.CompletedTask;
@@ -105,15 +105,22 @@ internal static class ApiDocumentation
     public static void MapTo(IEndpointRouteBuilder app) =>
         app.MapOpenApi(Path).RequireRateLimiting(ClientRateLimit.PolicyName);
 
-    private static OpenApiPathItem PlainGet(string summary, string contentType, params int[] problems)
+    /// <summary>The refusals of the admin credential check (<c>AdminAuthenticator</c>), as the admin routes document them.</summary>
+    internal static readonly (int Status, string Codes)[] AdminProblems =
+    [
+        (401, "AdminCredentialRequired, AdminClientCertificateRequired"),
+        (403, "AdminClientCertificateRejected"),
+        (429, "AdminAuthenticationThrottled"),
+    ];
+
+    private static OpenApiPathItem PlainGet(string summary, string contentType, params (int Status, string Codes)[] problems)
     {
         var responses = new OpenApiResponses
         {
             ["200"] = new OpenApiResponse { Description = summary, Content = new Dictionary<string, OpenApiMediaType> { [contentType] = new() } },
         };
-        foreach (int status in problems)
+        foreach (var (status, code) in problems)
         {
-            string code = status switch { 401 => "AdminCredentialRequired, AdminClientCertificateRequired", 403 => "AdminClientCertificateRejected", _ => "RateLimited" };
             responses[status.ToString(System.Globalization.CultureInfo.InvariantCulture)] = new OpenApiResponse
             {
                 Description = $"application/problem+json; code: {code}",

@@ -36,7 +36,7 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
                 LogFailure(logger, ex, context.Request.Path, code);
             }
 
-            await WriteAsync(context, status, code, detail).ConfigureAwait(false);
+            await WriteAsync(context, status, code, detail, (ex as ServiceException)?.RetryAfterSeconds).ConfigureAwait(false);
         }
     }
 

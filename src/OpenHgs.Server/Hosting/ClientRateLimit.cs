@@ -12,7 +12,7 @@ namespace OpenHgs.Server.Hosting;
 /// The per-client-address limit on the unauthenticated routes (<c>/attestation/v1</c>, <c>/keyprotection/v1</c>): a
 /// token bucket of <see cref="Burst"/> requests refilled at <see cref="PerSecond"/>, keyed by the connection's remote
 /// address (the direct peer: behind a proxy, every host shares the proxy's bucket). Over the limit a request is
-/// answered 429 <c>RateLimited</c> with <c>Retry-After</c>, before any work. Admin routes are never limited.
+/// answered 429 <c>RateLimited</c> with <c>Retry-After</c>, before any work. Admin routes are never limited by it (only wrong admin tokens are, per address: <see cref="Tls.AdminAuthenticationThrottle"/>).
 /// </summary>
 public sealed record ClientRateLimit(int PerSecond, int Burst)
 {

@@ -13,7 +13,8 @@ namespace OpenHgs.Server.Tls;
 /// bearer credential is required; with <see cref="AdminAuthMode.ClientCertificate"/> a TLS client certificate that
 /// chains to exactly the configured admin client CA (never the system roots), is valid now and allows client
 /// authentication; with <see cref="AdminAuthMode.Both"/> both. A refusal throws a <see cref="ServiceException"/>:
-/// 401 when a credential is missing, 403 when a client certificate is presented but not accepted.
+/// 401 when a credential is missing, 403 when a client certificate is presented but not accepted, 429 from an address
+/// that presented too many wrong tokens (<see cref="AdminAuthenticationThrottle"/>).
 /// </summary>
 public sealed partial class AdminAuthenticator
 {
@@ -22,6 +23,7 @@ public sealed partial class AdminAuthenticator
     private readonly X509Certificate2Collection? _clientCa;
     private readonly TimeProvider _time;
     private readonly ILogger<AdminAuthenticator> _logger;
+    private readonly AdminAuthenticationThrottle _throttle;
 
     public AdminAuthenticator(AdminAuthMode mode, X509Certificate2Collection? clientCa, AdminCredential credential, TimeProvider time, ILogger<AdminAuthenticator> logger)
     {
@@ -38,6 +40,7 @@ public sealed partial class AdminAuthenticator
         _credential = credential;
         _time = time;
         _logger = logger;
+        _throttle = new AdminAuthenticationThrottle(time);
     }
 
     /// <summary>Reads the admin client CA file; a bad file is a configuration error naming it.</summary>
@@ -57,12 +60,26 @@ public sealed partial class AdminAuthenticator
 
         if (_mode != AdminAuthMode.ClientCertificate)
         {
+            string address = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+            if (_throttle.RefusedFor(address) is { } wait)
+            {
+                int seconds = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds));
+                throw new ServiceException(ProblemKind.TooManyRequests, "AdminAuthenticationThrottled",
+                    $"Too many wrong admin credentials from this address ({AdminAuthenticationThrottle.Limit} within {AdminAuthenticationThrottle.Window.TotalSeconds:F0} s); retry in {seconds} s.")
+                { RetryAfterSeconds = seconds };
+            }
+
             string? header = http.Request.Headers.Authorization;
             string? token = header is not null && header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : null;
             if (!await _credential.VerifyAsync(token, http.RequestAborted).ConfigureAwait(false))
             {
                 // Who tried and how, never what: the presented token is not logged, even when it is wrong.
-                LogTokenRefused(_logger, http.Connection.RemoteIpAddress?.ToString() ?? "unknown", http.Request.Method, http.Request.Path.Value ?? string.Empty, token is null ? "no bearer token" : "wrong token");
+                LogTokenRefused(_logger, address, http.Request.Method, http.Request.Path.Value ?? string.Empty, token is null ? "no bearer token" : "wrong token");
+                if (token is not null && _throttle.RecordFailure(address))
+                {
+                    LogThrottled(_logger, address, AdminAuthenticationThrottle.Limit, (int)AdminAuthenticationThrottle.Window.TotalSeconds);
+                }
+
                 throw new ServiceException(ProblemKind.Unauthorized, "AdminCredentialRequired", "Admin routes need the admin credential (Authorization: Bearer <DATA/admin.token>).");
             }
         }
@@ -89,6 +106,9 @@ public sealed partial class AdminAuthenticator
 
     [LoggerMessage(EventId = 2211, Level = LogLevel.Warning, Message = "Admin request from {RemoteAddress} ({Method} {Path}) refused: {Reason}")]
     private static partial void LogTokenRefused(ILogger logger, string remoteAddress, string method, string path, string reason);
+
+    [LoggerMessage(EventId = 2212, Level = LogLevel.Warning, Message = "Admin authentication from {RemoteAddress} throttled: {Limit} wrong tokens within {WindowSeconds} s; further requests from it are refused (429 AdminAuthenticationThrottled) without being checked or logged until the window ends")]
+    private static partial void LogThrottled(ILogger logger, string remoteAddress, int limit, int windowSeconds);
 
     [LoggerMessage(EventId = 2210, Level = LogLevel.Warning, Message = "Admin client certificate {Subject} (SHA-1 {Thumbprint}) refused: {Problem}")]
     private static partial void LogRejected(ILogger logger, string subject, string thumbprint, string problem);

@@ -24,6 +24,9 @@ public sealed class ServiceException(ProblemKind kind, string code, string messa
 
     public string Code { get; } = code;
 
+    /// <summary>Sent as <c>Retry-After</c> (seconds) when set: how long the caller should wait before asking again.</summary>
+    public int? RetryAfterSeconds { get; init; }
+
     public static ServiceException BadRequest(string code, string message) => new(ProblemKind.BadRequest, code, message);
 
     public static ServiceException Forbidden(string code, string message) => new(ProblemKind.Forbidden, code, message);
