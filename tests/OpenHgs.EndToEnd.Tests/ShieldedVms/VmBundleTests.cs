@@ -143,9 +143,15 @@ public sealed class VmBundleTests
             {
                 try
                 {
-                    using var probe = new TcpClient();
-                    await probe.ConnectAsync("127.0.0.1", port);
-                    vtpm.Running = true;
+                    using (var probe = new TcpClient())
+                    {
+                        await probe.ConnectAsync("127.0.0.1", port);
+                    }
+
+                    // Listening is not running: swtpm may listen before it has decrypted its state (and exit on a wrong
+                    // key a moment later, which once passed for a running vTPM under load). Running means answering.
+                    vtpm.Running = vtpm.Answers(out string problem);
+                    vtpm.Error = problem;
                     return vtpm;
                 }
                 catch (SocketException)
@@ -158,8 +164,23 @@ public sealed class VmBundleTests
             return vtpm;
         }
 
+        /// <summary>Whether the vTPM answers a TPM command (TPM2_GetRandom); otherwise why not.</summary>
+        private bool Answers(out string problem)
+        {
+            var (exitCode, _, error) = RunTool("tpm2_getrandom", "--hex", "1");
+            problem = exitCode == 0 ? string.Empty : $"tpm2_getrandom exited {exitCode}: {error}";
+            return exitCode == 0;
+        }
+
         /// <summary>Runs a tpm2-tools command against this vTPM; returns its stdout (fails the test on a non-zero exit).</summary>
         public string Tool(string tool, params string[] arguments)
+        {
+            var (exitCode, output, error) = RunTool(tool, arguments);
+            Assert.True(exitCode == 0, $"{tool} exited {exitCode}: {error}");
+            return output;
+        }
+
+        private (int ExitCode, string Output, string Error) RunTool(string tool, params string[] arguments)
         {
             var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             start.Environment["TPM2TOOLS_TCTI"] = $"swtpm:host=127.0.0.1,port={_port}";
@@ -169,11 +190,10 @@ public sealed class VmBundleTests
             }
 
             using var process = Process.Start(start)!;
+            var error = process.StandardError.ReadToEndAsync();
             string output = process.StandardOutput.ReadToEnd();
-            string error = process.StandardError.ReadToEnd();
             process.WaitForExit();
-            Assert.True(process.ExitCode == 0, $"{tool} exited {process.ExitCode}: {error}");
-            return output;
+            return (process.ExitCode, output, error.Result);
         }
 
         public async ValueTask DisposeAsync()
