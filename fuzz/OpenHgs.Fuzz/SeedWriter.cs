@@ -17,7 +17,7 @@ namespace OpenHgs.Fuzz;
 
 /// <summary>
 /// Writes the seed corpus (fuzz/corpus/TARGET/*) from real inputs: the event logs and key protector vectors under
-/// tests/, the TCG key templates, and structures marshalled by the product code itself (among them a version 2,
+/// tests/, the TCG key templates (and two AKs holding a real public key), and structures marshalled by the product code itself (among them a version 2,
 /// ES256 key protector). Run once when a target is
 /// added; the seeds are committed. It also writes the health-certificate signer the health-certificate target trusts.
 /// </summary>
@@ -66,6 +66,25 @@ public static class SeedWriter
         save("tpmt-public", "ak-rsa2048.bin", TpmTemplates.AkRsa2048.ToBytes());
         save("tpmt-public", "ak-ecc-p256.bin", TpmTemplates.AkEccP256.ToBytes());
         save("tpmt-public", "host-encryption-rsa2048.bin", TpmTemplates.HostEncryptionRsa2048.ToBytes());
+
+        // The templates above have an empty key, which never imports; these AKs hold a real public key, so the seeds
+        // reach the key import (PublicKeyPool) and the RSA and ECDSA verification behind it without mutation.
+        using (var rsa = RSA.Create(2048))
+        {
+            save("tpmt-public", "ak-rsa2048-key.bin", (TpmTemplates.AkRsa2048 with
+            {
+                Parameters = (RsaParameters)TpmTemplates.AkRsa2048.Parameters with { Modulus = rsa.ExportParameters(false).Modulus! },
+            }).ToBytes());
+        }
+
+        using (var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+        {
+            var q = ecdsa.ExportParameters(false).Q;
+            save("tpmt-public", "ak-ecc-p256-key.bin", (TpmTemplates.AkEccP256 with
+            {
+                Parameters = (EccParameters)TpmTemplates.AkEccP256.Parameters with { X = q.X!, Y = q.Y! },
+            }).ToBytes());
+        }
 
         var clock = new TpmsClockInfo(1000, 2, 3, true);
         byte[] signer = [0x00, 0x0b, .. SHA256.HashData("ak"u8)];
