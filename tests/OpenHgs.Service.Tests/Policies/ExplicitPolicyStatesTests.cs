@@ -1,37 +1,82 @@
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Policies;
 using OpenHgs.Service.Tests.Support;
 using OpenHgs.Storage;
+using OpenHgs.Storage.Postgres;
 using OpenHgs.Storage.Sqlite;
+using OpenHgs.Testing;
 
 namespace OpenHgs.Service.Tests.Policies;
+
+public sealed class SqliteExplicitPolicyStatesTests : ExplicitPolicyStatesTests
+{
+    private readonly string _file = Path.Combine(Directory.CreateTempSubdirectory("openhgs-policy-rows-").FullName, "hgs.db");
+
+    protected override AdoDatabase Open() => new SqliteDatabase(_file, TimeProvider.System, Rows.Authenticator);
+
+    protected override DbConnection OpenRaw()
+    {
+        var connection = new SqliteConnection($"Data Source={_file}");
+        connection.Open();
+        return connection;
+    }
+
+    protected override void Cleanup()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(Path.GetDirectoryName(_file)!, recursive: true);
+    }
+}
+
+public sealed class PostgresExplicitPolicyStatesTests : ExplicitPolicyStatesTests
+{
+    private readonly string _connectionString = PostgresServer.Instance.CreateDatabase("policy_rows");
+
+    protected override AdoDatabase Open() => new PostgresDatabase(_connectionString, TimeProvider.System, Rows.Authenticator);
+
+    protected override DbConnection OpenRaw()
+    {
+        var connection = new NpgsqlConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    protected override void Cleanup() => NpgsqlConnection.ClearAllPools();
+}
 
 /// <summary>
 /// Design change 62 for policy states: every catalog policy has a row, written with its default the first time a service
 /// that knows the policy starts; a row deleted after that is never rewritten and the policy set fails closed.
 /// </summary>
-public sealed class ExplicitPolicyStatesTests : IAsyncLifetime
+public abstract class ExplicitPolicyStatesTests : IAsyncLifetime
 {
     private const string Dbx = "Hgs_DbxPresent";
-    private readonly string _directory = Directory.CreateTempSubdirectory("openhgs-policy-rows-").FullName;
-    private readonly SoftwareRowKey _rows = new();
-    private SqliteDatabase _database = null!;
+    private AdoDatabase _database = null!;
+
+    protected SoftwareRowKey Rows { get; } = new();
+
+    protected abstract AdoDatabase Open();
+
+    protected abstract DbConnection OpenRaw();
+
+    protected abstract void Cleanup();
 
     public async Task InitializeAsync()
     {
-        _database = new SqliteDatabase(Path.Combine(_directory, "hgs.db"), TimeProvider.System, _rows.Authenticator);
+        _database = Open();
         await _database.MigrateAsync(CancellationToken.None);
     }
 
     public Task DisposeAsync()
     {
         _database.Dispose();
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_directory, recursive: true);
-        _rows.Dispose();
+        Cleanup();
+        Rows.Dispose();
         return Task.CompletedTask;
     }
 
@@ -108,6 +153,23 @@ public sealed class ExplicitPolicyStatesTests : IAsyncLifetime
         Assert.Equal(2, (await RecordsAsync()).Count);
     }
 
+    [Fact]
+    public async Task Nodes_starting_together_write_the_defaults_once()
+    {
+        var nodes = Enumerable.Range(0, 4).Select(_ => Open()).ToList();
+        try
+        {
+            var results = await Task.WhenAll(nodes.Select(n => n.InTransactionAsync(s => ExplicitPolicyStates.EnsureAsync(s, "upgrade"), CancellationToken.None)));
+            Assert.Single(results, r => r.Written.Count == PolicyCatalog.All.Count);
+            Assert.All(results.Where(r => r.Written.Count == 0), r => Assert.Same(ExplicitRowsResult.Complete, r));
+            Assert.Single(await RecordsAsync());
+        }
+        finally
+        {
+            nodes.ForEach(n => n.Dispose());
+        }
+    }
+
     private Task<ExplicitRowsResult> EnsureAsync() =>
         _database.InTransactionAsync(s => ExplicitPolicyStates.EnsureAsync(s, "upgrade"), CancellationToken.None);
 
@@ -121,9 +183,8 @@ public sealed class ExplicitPolicyStatesTests : IAsyncLifetime
 
     private async Task ExecuteAsync(string sql)
     {
-        await using var connection = new SqliteConnection($"Data Source={Path.Combine(_directory, "hgs.db")}");
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
+        using var connection = OpenRaw();
+        using var command = connection.CreateCommand();
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync();
     }
