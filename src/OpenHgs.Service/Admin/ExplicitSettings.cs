@@ -14,11 +14,6 @@ namespace OpenHgs.Service.Admin;
 /// first start, recorded as <see cref="AuditEvents.SettingsMadeExplicit"/>. From then on a missing row is an integrity
 /// failure (<see cref="RowIntegrityException.Missing"/>), never a default.
 /// </summary>
-/// <remarks>
-/// Why the audit trail decides whether defaults may still be written: it is the only record a database writer cannot
-/// remove unnoticed (hash chain, checkpoints signed in the key store). Whoever deletes the rows and the record of
-/// their first writing breaks the chain, which <c>hgs audit verify</c> reports.
-/// </remarks>
 public static class ExplicitSettings
 {
     /// <summary>The stored deny-before value meaning "none" (the Unix epoch: no certificate was issued before it).</summary>
@@ -34,66 +29,51 @@ public static class ExplicitSettings
 
     /// <summary>
     /// In <paramref name="s"/>'s write transaction: writes the default of every explicit setting that has no row, once in
-    /// the fabric's life (audited), and otherwise only reports the rows that are gone. A row that is present but fails its
-    /// MAC is left alone: reading it fails closed.
+    /// the fabric's life (audited), and otherwise only reports the rows that are gone (<see cref="ExplicitRows"/>). A row
+    /// that is present but fails its MAC is left alone: reading it fails closed.
     /// </summary>
     /// <param name="context">Recorded with the audit record: <c>init</c> (a new fabric) or <c>upgrade</c>.</param>
-    public static async Task<ExplicitRowsResult> EnsureAsync(HgsSession s, string context)
+    public static Task<ExplicitRowsResult> EnsureAsync(HgsSession s, string context) => ExplicitRows.EnsureAsync(s, Kind.Instance, context);
+
+    /// <summary>The three rows were written together, once: any earlier record means every one of them existed.</summary>
+    private sealed class Kind : IExplicitRowKind
     {
-        ArgumentNullException.ThrowIfNull(s);
-        if ((await MissingAsync(s).ConfigureAwait(false)).Count == 0)
-        {
-            return ExplicitRowsResult.Complete;
-        }
+        public static readonly Kind Instance = new();
 
-        // Nodes starting together serialise here (the audit head row, which the audit record below locks anyway), and
-        // the rows are read again after the lock: the node that waited sees what the first one wrote.
-        await s.Audit.ReadHeadAsync(lockRow: true).ConfigureAwait(false);
-        var missing = await MissingAsync(s).ConfigureAwait(false);
-        if (missing.Count == 0)
-        {
-            return ExplicitRowsResult.Complete;
-        }
+        public string Event => AuditEvents.SettingsMadeExplicit;
 
-        var names = missing.Select(m => m.Name).ToList();
-        if ((await s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.SettingsMadeExplicit, null, 1)).ConfigureAwait(false)).Count > 0)
-        {
-            return new ExplicitRowsResult([], names);
-        }
+        public string Subject => "settings";
 
-        foreach (var (name, value) in missing)
-        {
-            await s.Settings.SetAsync(name, value).ConfigureAwait(false);
-        }
+        public IReadOnlyList<(string Key, string? Value)> RecordDetails => [];
 
-        await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingsMadeExplicit, AuditOutcomes.Success, "settings", null,
-            ("context", context), ("written", string.Join(",", names)))).ConfigureAwait(false);
-        return new ExplicitRowsResult(names, []);
-    }
+        public bool ExistedBefore(IReadOnlyList<AuditEntry> records, string name) => records.Count > 0;
 
-    private static async Task<List<(string Name, string Default)>> MissingAsync(HgsSession s)
-    {
-        var missing = new List<(string Name, string Default)>();
-        foreach (var setting in Defaults)
+        public Task WriteAsync(HgsSession s, string name, string value) => s.Settings.SetAsync(name, value);
+
+        public async Task<IReadOnlyList<(string Name, string Default)>> MissingAsync(HgsSession s)
         {
-            if (!await HasRowAsync(s, setting.Name).ConfigureAwait(false))
+            var missing = new List<(string Name, string Default)>();
+            foreach (var setting in Defaults)
             {
-                missing.Add(setting);
+                if (!await HasRowAsync(s, setting.Name).ConfigureAwait(false))
+                {
+                    missing.Add(setting);
+                }
             }
+
+            return missing;
         }
 
-        return missing;
-    }
-
-    private static async Task<bool> HasRowAsync(HgsSession s, string name)
-    {
-        try
+        private static async Task<bool> HasRowAsync(HgsSession s, string name)
         {
-            return await s.Settings.GetAsync(name).ConfigureAwait(false) is not null;
-        }
-        catch (RowIntegrityException)
-        {
-            return true;
+            try
+            {
+                return await s.Settings.GetAsync(name).ConfigureAwait(false) is not null;
+            }
+            catch (RowIntegrityException)
+            {
+                return true;
+            }
         }
     }
 }

@@ -14,77 +14,50 @@ namespace OpenHgs.Service.Policies;
 /// with the names the service knew. A policy named in such a record whose row is gone was deleted: it is left missing,
 /// and reading the policy set fails closed (<see cref="RowIntegrityException.Missing"/>, 503 <c>PolicyIntegrity</c>).
 /// </summary>
-/// <remarks>As for <see cref="Admin.ExplicitSettings"/>, the audit trail is the memory a database writer cannot rewrite unnoticed.</remarks>
+/// <remarks>The procedure is <see cref="ExplicitRows"/>'s, shared with <see cref="Admin.ExplicitSettings"/>.</remarks>
 public static class ExplicitPolicyStates
 {
     private const string KnownDetail = "known";
 
     /// <summary>In <paramref name="s"/>'s write transaction: writes the default state of every policy never written before, and reports deleted ones.</summary>
     /// <param name="context">Recorded with the audit record: <c>init</c> (a new fabric) or <c>upgrade</c>.</param>
-    public static async Task<ExplicitRowsResult> EnsureAsync(HgsSession s, string context)
+    public static Task<ExplicitRowsResult> EnsureAsync(HgsSession s, string context) => ExplicitRows.EnsureAsync(s, Kind.Instance, context);
+
+    /// <summary>Each record lists every policy its release knew: a policy in none is new, not deleted.</summary>
+    private sealed class Kind : IExplicitRowKind
     {
-        ArgumentNullException.ThrowIfNull(s);
-        if (await MissingAsync(s).ConfigureAwait(false) is not { Count: > 0 })
-        {
-            return ExplicitRowsResult.Complete;
-        }
+        public static readonly Kind Instance = new();
 
-        // Serialised with other nodes starting (the audit head row); read again after the lock.
-        await s.Audit.ReadHeadAsync(lockRow: true).ConfigureAwait(false);
-        if (await MissingAsync(s).ConfigureAwait(false) is not { Count: > 0 } missing)
-        {
-            return ExplicitRowsResult.Complete;
-        }
+        public string Event => AuditEvents.PolicyStatesMadeExplicit;
 
-        var known = await KnownAsync(s).ConfigureAwait(false);
-        var deleted = missing.Where(p => known.Contains(p.Name)).Select(p => p.Name).ToList();
-        var fresh = missing.Where(p => !known.Contains(p.Name)).ToList();
-        foreach (var policy in fresh)
-        {
-            await s.Policies.SetStateAsync(policy.Name, PolicyService.Name(policy.DefaultState)).ConfigureAwait(false);
-        }
+        public string Subject => "policies";
 
-        if (fresh.Count > 0)
-        {
-            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.PolicyStatesMadeExplicit, AuditOutcomes.Success, "policies", null,
-                ("context", context),
-                ("written", string.Join(",", fresh.Select(p => p.Name))),
-                (KnownDetail, string.Join(",", PolicyCatalog.All.Select(p => p.Name))))).ConfigureAwait(false);
-        }
+        public IReadOnlyList<(string Key, string? Value)> RecordDetails { get; } = [(KnownDetail, string.Join(",", PolicyCatalog.All.Select(p => p.Name)))];
 
-        return new ExplicitRowsResult(fresh.Select(p => p.Name).ToList(), deleted);
-    }
+        public Task WriteAsync(HgsSession s, string name, string value) => s.Policies.SetStateAsync(name, value);
 
-    /// <summary>Catalog policies without a row; null when a row fails its MAC (left for the reader to refuse).</summary>
-    private static async Task<List<IAttestationPolicy>?> MissingAsync(HgsSession s)
-    {
-        Dictionary<string, string> states;
-        try
-        {
-            states = await s.Policies.GetStatesAsync().ConfigureAwait(false);
-        }
-        catch (RowIntegrityException)
-        {
-            return null;
-        }
-
-        return PolicyCatalog.All.Where(p => !states.ContainsKey(p.Name)).ToList();
-    }
-
-    /// <summary>Every policy name an earlier start recorded as known (and so wrote, or found written by the admin).</summary>
-    private static async Task<HashSet<string>> KnownAsync(HgsSession s)
-    {
-        var known = new HashSet<string>(StringComparer.Ordinal);
-        var records = await s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.PolicyStatesMadeExplicit, null, AuditQuery.MaxLimit)).ConfigureAwait(false);
-        foreach (var record in records)
+        public bool ExistedBefore(IReadOnlyList<AuditEntry> records, string name) => records.Any(record =>
         {
             using var details = JsonDocument.Parse(record.Details);
-            if (details.RootElement.TryGetProperty(KnownDetail, out var names) && names.GetString() is { } list)
-            {
-                known.UnionWith(list.Split(',', StringSplitOptions.RemoveEmptyEntries));
-            }
-        }
+            return details.RootElement.TryGetProperty(KnownDetail, out var names)
+                && names.GetString() is { } list
+                && list.Split(',').Contains(name, StringComparer.Ordinal);
+        });
 
-        return known;
+        /// <summary>Catalog policies without a row; none when a row fails its MAC (left for the reader to refuse).</summary>
+        public async Task<IReadOnlyList<(string Name, string Default)>> MissingAsync(HgsSession s)
+        {
+            Dictionary<string, string> states;
+            try
+            {
+                states = await s.Policies.GetStatesAsync().ConfigureAwait(false);
+            }
+            catch (RowIntegrityException)
+            {
+                return [];
+            }
+
+            return PolicyCatalog.All.Where(p => !states.ContainsKey(p.Name)).Select(p => (p.Name, PolicyService.Name(p.DefaultState))).ToList();
+        }
     }
 }
