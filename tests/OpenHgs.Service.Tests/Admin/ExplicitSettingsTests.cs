@@ -1,74 +1,28 @@
-using System.Data.Common;
-using Microsoft.Data.Sqlite;
-using Npgsql;
 using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Tests.Support;
 using OpenHgs.Storage;
-using OpenHgs.Storage.Postgres;
-using OpenHgs.Storage.Sqlite;
-using OpenHgs.Testing;
 
 namespace OpenHgs.Service.Tests.Admin;
 
-public sealed class SqliteExplicitSettingsTests : ExplicitSettingsTests
-{
-    private readonly string _file = Path.Combine(Directory.CreateTempSubdirectory("openhgs-settings-").FullName, "hgs.db");
+public sealed class SqliteExplicitSettingsTests() : ExplicitSettingsTests(TestDatabase.Sqlite("settings"));
 
-    protected override AdoDatabase Open() => new SqliteDatabase(_file, TimeProvider.System, Rows.Authenticator);
-
-    protected override DbConnection OpenRaw()
-    {
-        var connection = new SqliteConnection($"Data Source={_file}");
-        connection.Open();
-        return connection;
-    }
-
-    protected override void Cleanup()
-    {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(Path.GetDirectoryName(_file)!, recursive: true);
-    }
-}
-
-public sealed class PostgresExplicitSettingsTests : ExplicitSettingsTests
-{
-    private readonly string _connectionString = PostgresServer.Instance.CreateDatabase("settings");
-
-    protected override AdoDatabase Open() => new PostgresDatabase(_connectionString, TimeProvider.System, Rows.Authenticator);
-
-    protected override DbConnection OpenRaw()
-    {
-        var connection = new NpgsqlConnection(_connectionString);
-        connection.Open();
-        return connection;
-    }
-
-    protected override void Cleanup() => NpgsqlConnection.ClearAllPools();
-}
+public sealed class PostgresExplicitSettingsTests() : ExplicitSettingsTests(TestDatabase.Postgres("settings"));
 
 /// <summary>
 /// Design change 62: the settings whose absence would weaken a check always have rows. A fabric from before gets their
 /// defaults once (audited); after that a deleted row is never rewritten and reading the settings fails closed.
 /// </summary>
-public abstract class ExplicitSettingsTests : IAsyncLifetime
+public abstract class ExplicitSettingsTests(TestDatabase db) : IAsyncLifetime
 {
     private AdoDatabase _database = null!;
-
-    protected SoftwareRowKey Rows { get; } = new();
-
-    protected abstract AdoDatabase Open();
-
-    protected abstract DbConnection OpenRaw();
-
-    protected abstract void Cleanup();
 
     /// <summary>A fabric as an earlier release left it: switched to TPM mode, never given a deny-before date or a validity.</summary>
     public async Task InitializeAsync()
     {
-        _database = Open();
+        _database = db.Open();
         await _database.MigrateAsync(CancellationToken.None);
         await _database.InTransactionAsync(async s =>
         {
@@ -81,8 +35,7 @@ public abstract class ExplicitSettingsTests : IAsyncLifetime
     public Task DisposeAsync()
     {
         _database.Dispose();
-        Cleanup();
-        Rows.Dispose();
+        db.Dispose();
         return Task.CompletedTask;
     }
 
@@ -160,7 +113,7 @@ public abstract class ExplicitSettingsTests : IAsyncLifetime
     [Fact]
     public async Task Nodes_starting_together_write_the_defaults_once()
     {
-        var nodes = Enumerable.Range(0, 4).Select(_ => Open()).ToList();
+        var nodes = Enumerable.Range(0, 4).Select(_ => db.Open()).ToList();
         try
         {
             var results = await Task.WhenAll(nodes.Select(n => n.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), CancellationToken.None)));
@@ -183,19 +136,7 @@ public abstract class ExplicitSettingsTests : IAsyncLifetime
     private async Task<(string?, string?, string?)> RowsAsync() =>
         (await RawValueAsync(SettingNames.Mode), await RawValueAsync(SettingNames.DenyBefore), await RawValueAsync(SettingNames.ValidityMinutes));
 
-    private async Task<string?> RawValueAsync(string name)
-    {
-        using var connection = OpenRaw();
-        using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT value FROM settings WHERE name = '{name}'";
-        return (string?)await command.ExecuteScalarAsync();
-    }
+    private async Task<string?> RawValueAsync(string name) => (string?)await db.ScalarAsync($"SELECT value FROM settings WHERE name = '{name}'");
 
-    private async Task ExecuteAsync(string sql)
-    {
-        using var connection = OpenRaw();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync();
-    }
+    private Task ExecuteAsync(string sql) => db.ExecuteAsync(sql);
 }

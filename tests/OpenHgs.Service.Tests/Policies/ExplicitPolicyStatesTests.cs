@@ -1,82 +1,35 @@
-using System.Data.Common;
-using Microsoft.Data.Sqlite;
-using Npgsql;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Policies;
 using OpenHgs.Service.Tests.Support;
 using OpenHgs.Storage;
-using OpenHgs.Storage.Postgres;
-using OpenHgs.Storage.Sqlite;
-using OpenHgs.Testing;
 
 namespace OpenHgs.Service.Tests.Policies;
 
-public sealed class SqliteExplicitPolicyStatesTests : ExplicitPolicyStatesTests
-{
-    private readonly string _file = Path.Combine(Directory.CreateTempSubdirectory("openhgs-policy-rows-").FullName, "hgs.db");
+public sealed class SqliteExplicitPolicyStatesTests() : ExplicitPolicyStatesTests(TestDatabase.Sqlite("policy-rows"));
 
-    protected override AdoDatabase Open() => new SqliteDatabase(_file, TimeProvider.System, Rows.Authenticator);
-
-    protected override DbConnection OpenRaw()
-    {
-        var connection = new SqliteConnection($"Data Source={_file}");
-        connection.Open();
-        return connection;
-    }
-
-    protected override void Cleanup()
-    {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(Path.GetDirectoryName(_file)!, recursive: true);
-    }
-}
-
-public sealed class PostgresExplicitPolicyStatesTests : ExplicitPolicyStatesTests
-{
-    private readonly string _connectionString = PostgresServer.Instance.CreateDatabase("policy_rows");
-
-    protected override AdoDatabase Open() => new PostgresDatabase(_connectionString, TimeProvider.System, Rows.Authenticator);
-
-    protected override DbConnection OpenRaw()
-    {
-        var connection = new NpgsqlConnection(_connectionString);
-        connection.Open();
-        return connection;
-    }
-
-    protected override void Cleanup() => NpgsqlConnection.ClearAllPools();
-}
+public sealed class PostgresExplicitPolicyStatesTests() : ExplicitPolicyStatesTests(TestDatabase.Postgres("policy_rows"));
 
 /// <summary>
 /// Design change 62 for policy states: every catalog policy has a row, written with its default the first time a service
 /// that knows the policy starts; a row deleted after that is never rewritten and the policy set fails closed.
 /// </summary>
-public abstract class ExplicitPolicyStatesTests : IAsyncLifetime
+public abstract class ExplicitPolicyStatesTests(TestDatabase db) : IAsyncLifetime
 {
     private const string Dbx = "Hgs_DbxPresent";
     private AdoDatabase _database = null!;
 
-    protected SoftwareRowKey Rows { get; } = new();
-
-    protected abstract AdoDatabase Open();
-
-    protected abstract DbConnection OpenRaw();
-
-    protected abstract void Cleanup();
-
     public async Task InitializeAsync()
     {
-        _database = Open();
+        _database = db.Open();
         await _database.MigrateAsync(CancellationToken.None);
     }
 
     public Task DisposeAsync()
     {
         _database.Dispose();
-        Cleanup();
-        Rows.Dispose();
+        db.Dispose();
         return Task.CompletedTask;
     }
 
@@ -156,7 +109,7 @@ public abstract class ExplicitPolicyStatesTests : IAsyncLifetime
     [Fact]
     public async Task Nodes_starting_together_write_the_defaults_once()
     {
-        var nodes = Enumerable.Range(0, 4).Select(_ => Open()).ToList();
+        var nodes = Enumerable.Range(0, 4).Select(_ => db.Open()).ToList();
         try
         {
             var results = await Task.WhenAll(nodes.Select(n => n.InTransactionAsync(s => ExplicitPolicyStates.EnsureAsync(s, "upgrade"), CancellationToken.None)));
@@ -181,11 +134,5 @@ public abstract class ExplicitPolicyStatesTests : IAsyncLifetime
     private Task<List<AuditEntry>> RecordsAsync() =>
         _database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.PolicyStatesMadeExplicit, null, 10)), CancellationToken.None);
 
-    private async Task ExecuteAsync(string sql)
-    {
-        using var connection = OpenRaw();
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync();
-    }
+    private Task ExecuteAsync(string sql) => db.ExecuteAsync(sql);
 }

@@ -1,0 +1,93 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using OpenHgs.Storage;
+using OpenHgs.Storage.Postgres;
+using OpenHgs.Storage.Sqlite;
+using OpenHgs.Testing;
+
+namespace OpenHgs.Service.Tests.Support;
+
+/// <summary>
+/// A real database for one test: a SQLite file or a PostgreSQL database, opened as the service opens it (<see cref="Open"/>,
+/// any number of nodes) and written with plain SQL as someone outside OpenHGS would (<see cref="ExecuteAsync"/>).
+/// </summary>
+public abstract class TestDatabase : IDisposable
+{
+    /// <summary>The row-MAC key every <see cref="Open"/> uses.</summary>
+    public SoftwareRowKey Rows { get; } = new();
+
+    public static TestDatabase Sqlite(string prefix) => new SqliteTestDatabase(prefix);
+
+    public static TestDatabase Postgres(string prefix) => new PostgresTestDatabase(prefix);
+
+    /// <summary>A new handle on the database, as a service node holds one.</summary>
+    public abstract AdoDatabase Open();
+
+    /// <summary>Runs <paramref name="sql"/> outside OpenHGS (no MAC, no audit record).</summary>
+    public async Task ExecuteAsync(string sql)
+    {
+        await using var connection = OpenRaw();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The first column of the first row of <paramref name="sql"/>, read outside OpenHGS; null for none.</summary>
+    public async Task<object?> ScalarAsync(string sql)
+    {
+        await using var connection = OpenRaw();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteScalarAsync() is { } value and not DBNull ? value : null;
+    }
+
+    public virtual void Dispose()
+    {
+        Rows.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    protected abstract DbConnection OpenRaw();
+
+    private sealed class SqliteTestDatabase(string prefix) : TestDatabase
+    {
+        private readonly string _file = Path.Combine(Directory.CreateTempSubdirectory($"openhgs-{prefix}-").FullName, "hgs.db");
+
+        public override AdoDatabase Open() => new SqliteDatabase(_file, TimeProvider.System, Rows.Authenticator);
+
+        protected override DbConnection OpenRaw()
+        {
+            var connection = new SqliteConnection($"Data Source={_file}");
+            connection.Open();
+            return connection;
+        }
+
+        public override void Dispose()
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Delete(Path.GetDirectoryName(_file)!, recursive: true);
+            base.Dispose();
+        }
+    }
+
+    private sealed class PostgresTestDatabase(string prefix) : TestDatabase
+    {
+        private readonly string _connectionString = PostgresServer.Instance.CreateDatabase(prefix);
+
+        public override AdoDatabase Open() => new PostgresDatabase(_connectionString, TimeProvider.System, Rows.Authenticator);
+
+        protected override DbConnection OpenRaw()
+        {
+            var connection = new NpgsqlConnection(_connectionString);
+            connection.Open();
+            return connection;
+        }
+
+        public override void Dispose()
+        {
+            NpgsqlConnection.ClearAllPools();
+            base.Dispose();
+        }
+    }
+}
