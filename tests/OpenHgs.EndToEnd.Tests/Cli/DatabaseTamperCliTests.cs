@@ -137,22 +137,13 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
     [Trait("Attack", "A53")]
     public async Task A_deny_before_date_moved_back_with_sql_fails_closed()
     {
-        string data = folder.Copy();
-        var admin = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
-        await using (var first = await ServerProcess.StartAsync(data))
-        {
-            admin["HGS_URL"] = first.Url;
-            (await HgsCli.RunAsync(["server", "deny-before", "now"], admin)).Succeeded();
-            Assert.Equal(0, await first.StopAsync());
-        }
+        var (data, _) = await CopyWithDenyBeforeNowAsync();
 
         // The attacker moves the date to 1970 (as good as removing it), so that old health certificates release again.
         Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data, "UPDATE settings SET value = '0' WHERE name = 'deny-before'"));
 
         await using var server = await ServerProcess.StartAsync(data);
-        string state = Path.Combine(data, "..", Path.GetFileName(data) + "-state");
-        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", server.Url, "--key-protection-url", server.Url, "--host-key", folder.PathOf("keys"))).Succeeded();
-        var unlock = await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", folder.PathOf("vm.kp"), "--out", state + ".tk");
+        var (state, unlock) = await ConfigureAndUnlockAsync(data, server.Url);
         Assert.StartsWith("error: SettingsIntegrity:", unlock.FailedWithOneErrorLine(3), StringComparison.Ordinal);
         Assert.False(File.Exists(state + ".tk"));
 
@@ -166,23 +157,14 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
     [Trait("Attack", "A91")]
     public async Task A_deny_before_row_deleted_with_sql_is_not_written_again_at_start_and_fails_closed()
     {
-        string data = folder.Copy();
-        var admin = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
-        await using (var first = await ServerProcess.StartAsync(data))
-        {
-            admin["HGS_URL"] = first.Url;
-            (await HgsCli.RunAsync(["server", "deny-before", "now"], admin)).Succeeded();
-            Assert.Equal(0, await first.StopAsync());
-        }
+        var (data, admin) = await CopyWithDenyBeforeNowAsync();
 
         // Deleting the row used to read as "no deny-before date": every certificate from before it released again.
         Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data, "DELETE FROM settings WHERE name = 'deny-before'"));
 
         await using var server = await ServerProcess.StartAsync(data);
         Assert.Contains("Settings rows deny-before are missing although the audit trail (admin.settings.explicit) shows they were written", server.Output, StringComparison.Ordinal);
-        string state = Path.Combine(data, "..", Path.GetFileName(data) + "-state");
-        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", server.Url, "--key-protection-url", server.Url, "--host-key", folder.PathOf("keys"))).Succeeded();
-        var unlock = await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", folder.PathOf("vm.kp"), "--out", state + ".tk");
+        var (state, unlock) = await ConfigureAndUnlockAsync(data, server.Url);
         Assert.StartsWith("error: SettingsIntegrity: The service setting 'deny-before' is missing", unlock.FailedWithOneErrorLine(3), StringComparison.Ordinal);
         Assert.False(File.Exists(state + ".tk"));
 
@@ -191,5 +173,25 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
         admin["HGS_URL"] = server.Url;
         (await HgsCli.RunAsync(["server", "deny-before", "none"], admin)).Succeeded();
         (await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", folder.PathOf("vm.kp"), "--out", state + ".tk")).Succeeded();
+    }
+
+    /// <summary>A copy of the fabric on which the admin set a deny-before date (now) through a real server, stopped again.</summary>
+    private async Task<(string Data, Dictionary<string, string?> Admin)> CopyWithDenyBeforeNowAsync()
+    {
+        string data = folder.Copy();
+        var admin = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
+        await using var first = await ServerProcess.StartAsync(data);
+        admin["HGS_URL"] = first.Url;
+        (await HgsCli.RunAsync(["server", "deny-before", "now"], admin)).Succeeded();
+        Assert.Equal(0, await first.StopAsync());
+        return (data, admin);
+    }
+
+    /// <summary>The fabric's host configured against <paramref name="url"/> (state beside the data folder), then unlocking the VM.</summary>
+    private async Task<(string State, CliResult Unlock)> ConfigureAndUnlockAsync(string data, string url)
+    {
+        string state = Path.Combine(data, "..", Path.GetFileName(data) + "-state");
+        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", url, "--key-protection-url", url, "--host-key", folder.PathOf("keys"))).Succeeded();
+        return (state, await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", folder.PathOf("vm.kp"), "--out", state + ".tk"));
     }
 }
