@@ -41,7 +41,7 @@ public sealed class HgsSession
         Raw = command;
         Settings = new SettingsTable(command, mac);
         FabricKeys = new FabricKeyTable(command, mac);
-        Hosts = new HostTable(command, mac, dialect);
+        Hosts = new HostTable(command, mac, dialect, new AdminRecordHistory(command));
         UsedNonces = new UsedNonceTable(command);
         Tpm = new TpmTable(command, mac, dialect);
         Policies = new PolicyTable(command, mac);

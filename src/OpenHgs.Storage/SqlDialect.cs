@@ -57,6 +57,9 @@ public abstract class SqlDialect
             CREATE TABLE used_nonces (nonce_hash TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
             CREATE INDEX used_nonces_expiry ON used_nonces (expires_at);
             """),
+        (AdminSubjectIndexVersion, $"""
+            CREATE INDEX audit_admin_subject ON audit_log (subject, seq) WHERE {AdminRecordHistory.AdminEvents};
+            """),
     ];
 
     /// <summary>
@@ -71,6 +74,16 @@ public abstract class SqlDialect
     /// written by each attestation's one commit, takes its place.
     /// </summary>
     public const int StatelessChallengeVersion = 5;
+
+    /// <summary>
+    /// The migration that indexes the admin records of the audit trail by subject (<see cref="AdminRecordHistory"/>), so a
+    /// read can ask what the trail last said about a row it is about to use. An index only: the tables and columns, and
+    /// so backups, are those of <see cref="StatelessChallengeVersion"/>.
+    /// </summary>
+    public const int AdminSubjectIndexVersion = 6;
+
+    /// <summary>The schema versions whose backups this release restores: those with this release's tables and columns.</summary>
+    public static bool HasCurrentTables(int schemaVersion) => schemaVersion >= StatelessChallengeVersion && schemaVersion <= CurrentVersion;
 
     /// <summary>The newest migration this release has (the schema version a fully migrated database reports).</summary>
     public static int CurrentVersion { get; } = new SqliteDialect().Migrations[^1].Version;

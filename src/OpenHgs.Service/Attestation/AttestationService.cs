@@ -6,6 +6,7 @@ using OpenHgs.Service.Admin;
 using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Hosts;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Service.Keys;
 using OpenHgs.Storage;
 
@@ -121,9 +122,9 @@ public sealed partial class AttestationService(
         }
         catch (RowIntegrityException ex)
         {
-            LogHostRecordRefused(logger, ex.Key);
+            LogHostRecordRefused(logger, ex.Key, RowIntegrityProblems.WhatHappened(ex));
             return new(AttestationVerdict.Failed(policy, AttestationFailure.Of(AttestationFailureCode.HostRecordIntegrity,
-                $"The host registered with the signing key {thumbprint} was changed outside OpenHGS (its record's MAC does not verify); an admin must remove and re-register it.")), null);
+                $"The record of the host registered with the signing key {thumbprint} {RowIntegrityProblems.WhatHappened(ex)}; an admin must remove it (and re-register the host, if it should attest).")), null);
         }
 
         if (host is null || host.Mode != AttestationModeNames.HostKey)
@@ -193,6 +194,6 @@ public sealed partial class AttestationService(
     [LoggerMessage(EventId = 1200, Level = LogLevel.Information, Message = "Host-key attestation for key {KeyThumbprint}: {Status}")]
     private static partial void LogAttestation(ILogger logger, string keyThumbprint, AttestationStatus status);
 
-    [LoggerMessage(EventId = 1201, Level = LogLevel.Critical, Message = "The registration of host {HostName} fails its integrity check (changed outside OpenHGS); its attestation is refused")]
-    private static partial void LogHostRecordRefused(ILogger logger, string hostName);
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Critical, Message = "The registration of host {HostName} fails its integrity check: it {Problem}; its attestation is refused")]
+    private static partial void LogHostRecordRefused(ILogger logger, string hostName, string problem);
 }

@@ -16,8 +16,8 @@ public static class AuditEvents
     public const string KeyEnabled = "admin.keys.enable";
     public const string KeyDisabled = "admin.keys.disable";
     public const string KeyRemoved = "admin.keys.remove";
-    public const string HostAdded = "admin.hosts.add";
-    public const string HostRemoved = "admin.hosts.remove";
+    public const string HostAdded = HostTable.AddedEvent;
+    public const string HostRemoved = HostTable.RemovedEvent;
     public const string SettingChanged = "admin.settings.change";
 
     /// <summary>The once-in-a-fabric's-life writing of the explicit settings' rows (<see cref="Admin.ExplicitSettings"/>).</summary>

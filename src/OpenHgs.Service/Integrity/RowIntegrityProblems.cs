@@ -25,13 +25,25 @@ public static class RowIntegrityProblems
                 ? $"The service setting '{failure.Key}' is missing (deleted outside OpenHGS; its absence is not read as a default); the service fails closed until an admin sets it again."
                 : $"The service setting '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); the service fails closed until an admin sets it again."),
             "hosts" or "tpm_attestation_keys" or "tpm_activations" => ServiceException.Forbidden(HostRecordIntegrity,
-                $"The registration of host '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); it cannot attest until an admin removes and re-registers it."),
+                $"The registration of host '{failure.Key}' {WhatHappened(failure)}; it cannot attest until an admin removes it (and re-registers it, if it should attest)."),
             "policies" or "baselines" => ServiceException.Unavailable(PolicyIntegrity, failure.IsMissing
                 ? $"The {failure.Table} row '{failure.Key}' is missing (deleted outside OpenHGS; its absence is not read as the policy's default); TPM attestation fails closed until an admin sets its state again."
                 : $"The {failure.Table} row '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); TPM attestation fails closed until an admin sets or removes it again."),
             "fabric_keys" => ServiceException.Conflict(FabricKeyIntegrity,
                 $"Fabric key row '{failure.Key}' was changed outside OpenHGS (its MAC does not verify) and is ignored; remove it with 'hgs keys remove {failure.Key}'."),
             _ => ServiceException.Unavailable("RecordIntegrity", failure.Message),
+        };
+    }
+
+    /// <summary>What was done to the row, for a message: changed, deleted, or an older copy put back (a replay).</summary>
+    public static string WhatHappened(RowIntegrityException failure)
+    {
+        ArgumentNullException.ThrowIfNull(failure);
+        return failure switch
+        {
+            { SupersededBy: { } sequence } => $"is an older copy put back outside OpenHGS (audit record {sequence} removed or replaced it)",
+            { IsMissing: true } => "is missing (deleted outside OpenHGS)",
+            _ => "was changed outside OpenHGS (its MAC does not verify)",
         };
     }
 }

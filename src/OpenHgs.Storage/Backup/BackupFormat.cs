@@ -115,7 +115,7 @@ public static class BackupFormat
     };
 
     /// <summary>Parses and checks the header line: the format, its version and the tables must be exactly this release's.</summary>
-    internal static BackupHeader ParseHeader(ReadOnlySpan<byte> line, int currentSchemaVersion)
+    internal static BackupHeader ParseHeader(ReadOnlySpan<byte> line)
     {
         JsonObject root;
         try
@@ -136,10 +136,10 @@ public static class BackupFormat
 
             int version = (int)Need(root["version"]);
             int schema = (int)Need(root["schemaVersion"]);
-            if (version != FormatVersion || schema != currentSchemaVersion)
+            if (version != FormatVersion || !SqlDialect.HasCurrentTables(schema))
             {
                 throw new BackupException(BackupCodes.VersionUnsupported,
-                    $"The backup is format {version}, schema {schema}; this release reads format {FormatVersion}, schema {currentSchemaVersion}: restore it with the release that made it.");
+                    $"The backup is format {version}, schema {schema}; this release reads format {FormatVersion}, schema {SqlDialect.StatelessChallengeVersion} to {SqlDialect.CurrentVersion}: restore it with the release that made it.");
             }
 
             var tables = Need(root["tables"]).AsArray().Select(t => (Text(Need(t)["name"]), string.Join(",", Need(t!["columns"]).AsArray().Select(c => Text(c))))).ToList();

@@ -59,7 +59,7 @@ public static class BackupReader
 
             if (header is null)
             {
-                header = BackupFormat.ParseHeader(line, SqlDialect.CurrentVersion);
+                header = BackupFormat.ParseHeader(line);
                 sink.Header(header);
                 hash.AppendData(line);
                 hash.AppendData("\n"u8);

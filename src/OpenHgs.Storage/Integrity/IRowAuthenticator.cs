@@ -24,21 +24,23 @@ public interface IRowAuthenticator
 /// <summary>
 /// A security-relevant row whose MAC is missing or does not verify: it was written (or moved, or edited) outside
 /// OpenHGS. Such a row is never used; what that means for each table is described in docs/security.md. Also a row the
-/// service never deletes that is not there (<see cref="Missing"/>): its absence is not read as a default.
+/// service never deletes that is not there (<see cref="Missing"/>): its absence is not read as a default; and an older
+/// copy of a row that the audit trail says was removed or replaced since (<see cref="Superseded"/>): a replay.
 /// </summary>
 public sealed class RowIntegrityException : Exception
 {
     public RowIntegrityException(string table, string key)
-        : this(table, key, $"The {table} row '{key}' fails its integrity check (its MAC is missing or wrong): it was changed outside OpenHGS and is not used.", isMissing: false)
+        : this(table, key, $"The {table} row '{key}' fails its integrity check (its MAC is missing or wrong): it was changed outside OpenHGS and is not used.", isMissing: false, supersededBy: null)
     {
     }
 
-    private RowIntegrityException(string table, string key, string message, bool isMissing)
+    private RowIntegrityException(string table, string key, string message, bool isMissing, long? supersededBy)
         : base(message)
     {
         Table = table;
         Key = key;
         IsMissing = isMissing;
+        SupersededBy = supersededBy;
     }
 
     public string Table { get; }
@@ -48,9 +50,19 @@ public sealed class RowIntegrityException : Exception
     /// <summary>True when the row is absent rather than altered.</summary>
     public bool IsMissing { get; }
 
+    /// <summary>The audit record that removed or replaced this (older) copy of the row, when that is the failure.</summary>
+    public long? SupersededBy { get; }
+
     /// <summary>A row that must exist (the service writes it once and never deletes it) is not there.</summary>
     public static RowIntegrityException Missing(string table, string key) =>
-        new(table, key, $"The {table} row '{key}' is missing: OpenHGS never deletes it, so it was removed outside OpenHGS, and its absence is not read as a default.", isMissing: true);
+        new(table, key, $"The {table} row '{key}' is missing: OpenHGS never deletes it, so it was removed outside OpenHGS, and its absence is not read as a default.", isMissing: true, supersededBy: null);
+
+    /// <summary>
+    /// The row's MAC verifies, but audit record <paramref name="sequence"/> removed or replaced it after it was written: it
+    /// is an older copy put back outside OpenHGS (a replay), and is not used.
+    /// </summary>
+    public static RowIntegrityException Superseded(string table, string key, long sequence) =>
+        new(table, key, $"The {table} row '{key}' is an older copy: audit record {sequence} removed or replaced it after it was written, so it was put back outside OpenHGS and is not used.", isMissing: false, supersededBy: sequence);
 }
 
 /// <summary>A row that failed its integrity check, by table and primary key.</summary>

@@ -4,34 +4,72 @@ namespace OpenHgs.Storage;
 
 /// <summary>
 /// Registered guarded hosts, found by name or by the SHA-256 thumbprint of their key. Every row carries a MAC over
-/// all its columns: a look-up of a row that fails it throws <see cref="RowIntegrityException"/>; the list reports it.
+/// all its columns, and must be what the audit trail last said about its host (<see cref="AdminRecordHistory"/>): a
+/// look-up of a row that fails either throws <see cref="RowIntegrityException"/>; the list reports it.
 /// </summary>
 public sealed class HostTable
 {
+    /// <summary>The audit event of every host registration (its details name the key: <c>keyThumbprint</c>).</summary>
+    public const string AddedEvent = "admin.hosts.add";
+
+    /// <summary>The audit event of every host removal.</summary>
+    public const string RemovedEvent = "admin.hosts.remove";
+
     internal const string Table = "hosts";
     private const string Columns = "name, mode, public_key, key_thumbprint, added_at";
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
     private readonly SqlDialect _dialect;
+    private readonly AdminRecordHistory _history;
 
-    internal HostTable(CommandFactory db, RowMac mac, SqlDialect dialect)
+    internal HostTable(CommandFactory db, RowMac mac, SqlDialect dialect, AdminRecordHistory history)
     {
         _db = db;
         _mac = mac;
         _dialect = dialect;
+        _history = history;
     }
 
-    public async Task<RowSet<HostRecord>> ListAsync() =>
-        RowMac.Partition(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts ORDER BY name", Map).ConfigureAwait(false), Verifies, Table, h => h.Name);
+    public async Task<RowSet<HostRecord>> ListAsync()
+    {
+        var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts ORDER BY name", Map).ConfigureAwait(false);
+        var history = await _history.AllAsync(AddedEvent, RemovedEvent).ConfigureAwait(false);
+        return RowMac.Partition(rows, (h, mac) => Verifies(h, mac) && SupersededBy(h, history[h.Name]) is null, Table, h => h.Name);
+    }
 
-    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS, or is an older copy put back.</exception>
     public async Task<HostRecord?> FindByNameAsync(string name) =>
-        Checked(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE name = @n", Map, ("@n", name)).ConfigureAwait(false));
+        await CheckedAsync(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE name = @n", Map, ("@n", name)).ConfigureAwait(false)).ConfigureAwait(false);
 
-    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS, or is an older copy put back.</exception>
     /// <param name="lockRow">Locks the row for the rest of the write transaction (PostgreSQL; SQLite's writer lock already does).</param>
     public async Task<HostRecord?> FindByThumbprintAsync(string thumbprint, bool lockRow = false) =>
-        Checked(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE key_thumbprint = @t{(lockRow ? _dialect.ForUpdate : string.Empty)}", Map, ("@t", thumbprint)).ConfigureAwait(false));
+        await CheckedAsync(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE key_thumbprint = @t{(lockRow ? _dialect.ForUpdate : string.Empty)}", Map, ("@t", thumbprint)).ConfigureAwait(false)).ConfigureAwait(false);
+
+    /// <summary>
+    /// The removal that came after the registration this row records, or null when the row is the host's current one.
+    /// Newest first, the first record that speaks to this row decides: its own registration (an add naming its key) makes
+    /// it current; a removal before that means it was removed since. Adds of another key under the name (a later
+    /// re-registration) and records that name no key (a TPM host's AK activation) do not speak to it. A host with no
+    /// record at all (none was ever removed) is current.
+    /// </summary>
+    internal static long? SupersededBy(HostRecord host, IEnumerable<AdminRecord> newestFirst)
+    {
+        foreach (var record in newestFirst)
+        {
+            if (record.Event == RemovedEvent)
+            {
+                return record.Sequence;
+            }
+
+            if (record.Event == AddedEvent && string.Equals(record.Detail("keyThumbprint"), host.KeyThumbprint, StringComparison.Ordinal))
+            {
+                return null;
+            }
+        }
+
+        return null;
+    }
 
     public Task AddAsync(HostRecord host)
     {
@@ -59,10 +97,23 @@ public sealed class HostTable
         return rows.Count;
     }
 
-    private HostRecord? Checked(List<(HostRecord Host, byte[]? Mac)> rows) =>
-        rows.Count == 0 ? null
-        : Verifies(rows[0].Host, rows[0].Mac) ? rows[0].Host
-        : throw new RowIntegrityException(Table, rows[0].Host.Name);
+    private async Task<HostRecord?> CheckedAsync(List<(HostRecord Host, byte[]? Mac)> rows)
+    {
+        if (rows.Count == 0)
+        {
+            return null;
+        }
+
+        var (host, mac) = rows[0];
+        if (!Verifies(host, mac))
+        {
+            throw new RowIntegrityException(Table, host.Name);
+        }
+
+        return SupersededBy(host, await _history.AboutAsync(host.Name, AddedEvent, RemovedEvent).ConfigureAwait(false)) is { } removal
+            ? throw RowIntegrityException.Superseded(Table, host.Name, removal)
+            : host;
+    }
 
     private byte[] Seal(HostRecord h) => _mac.Seal(Table, h.Name, h.Mode, h.PublicKey, h.KeyThumbprint, CommandFactory.ToUnixMs(h.AddedAt));
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Service.Integrity;
+using OpenHgs.Storage;
 using OpenHgs.Storage.Backup;
 using OpenHgs.Testing;
 
@@ -60,6 +61,26 @@ public abstract class BackupRestoreCliTests(AuditedDataFolder folder)
         Assert.Equal(folder.Records, (long)restored["auditRecords"]!);
 
         // The backup's own record (in the source after the snapshot) is not in it; the restore's record is.
+        await HostUnlocksAndAuditVerifiesAsync(folder, data, folder.Records + 1);
+    }
+
+    [Fact]
+    public async Task A_backup_made_before_the_admin_subject_index_restores_the_index_is_only_a_migration()
+    {
+        // Migration 6 adds an index, not a table or column: a backup a schema-5 release made holds exactly what
+        // this release backs up, so it must restore (a restore target is migrated first and has the index).
+        string data = folder.Copy();
+        string file = await BackupAsync(data);
+        var lines = (await File.ReadAllTextAsync(file)).Split('\n').ToList();
+        string current = $"\"schemaVersion\":{SqlDialect.CurrentVersion},";
+        Assert.Contains(current, lines[0], StringComparison.Ordinal);
+        lines[0] = lines[0].Replace(current, $"\"schemaVersion\":{SqlDialect.StatelessChallengeVersion},", StringComparison.Ordinal);
+        Reseal(data, lines);
+        await File.WriteAllTextAsync(file, string.Join('\n', lines));
+
+        await DestroyAsync(data);
+        var restored = (await HgsCli.RunAsync("server", "restore", "--data", data, "--in", file, "--json")).Succeeded().Json();
+        Assert.Equal(folder.Records, (long)restored["auditRecords"]!);
         await HostUnlocksAndAuditVerifiesAsync(folder, data, folder.Records + 1);
     }
 

@@ -134,6 +134,36 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    [Trait("Attack", "A94")]
+    public async Task A_removed_host_put_back_with_sql_from_a_copy_of_its_row_cannot_attest()
+    {
+        string data = folder.Copy();
+        await AuditedDataFolder.ExecuteAsync(data, "CREATE TABLE saved_hosts AS SELECT * FROM hosts");
+        var admin = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
+        await using (var first = await ServerProcess.StartAsync(data))
+        {
+            admin["HGS_URL"] = first.Url;
+            (await HgsCli.RunAsync(["hosts", "remove", "audited-host"], admin)).Succeeded();
+            Assert.Equal(0, await first.StopAsync());
+        }
+
+        // The row comes back byte for byte, MAC and all, as a restore of an older backup of the table would bring it.
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data, "INSERT INTO hosts SELECT * FROM saved_hosts"));
+
+        await using var server = await ServerProcess.StartAsync(data);
+        admin["HGS_URL"] = server.Url;
+        var (state, _) = await ConfigureAndUnlockAsync(data, server.Url);
+        var attest = await HgsCli.RunAsync("client", "attest", "--state", state);
+        Assert.StartsWith("error: UnauthorizedHost: HostRecordIntegrity:", attest.FailedWithOneErrorLine(1), StringComparison.Ordinal);
+        Assert.Contains("is an older copy put back outside OpenHGS", attest.StdErr, StringComparison.Ordinal);
+        Assert.Matches(@"The registration of host audited-host fails its integrity check: it is an older copy put back outside OpenHGS \(audit record \d+ removed or replaced it\)", server.Output);
+
+        var audit = (await HgsCli.RunAsync(["audit", "list", "--json"], admin)).Succeeded().Json().AsArray();
+        Assert.Contains(audit, r => (string?)r!["event"] == "attestation.attest" && (string?)r["reason"] == "HostRecordIntegrity");
+        Assert.DoesNotContain((await HgsCli.RunAsync(["hosts", "list", "--json"], admin)).Succeeded().Json().AsArray(), h => (string?)h!["name"] == "audited-host");
+    }
+
+    [Fact]
     [Trait("Attack", "A53")]
     public async Task A_deny_before_date_moved_back_with_sql_fails_closed()
     {

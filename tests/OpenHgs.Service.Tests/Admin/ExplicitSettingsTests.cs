@@ -15,28 +15,17 @@ public sealed class PostgresExplicitSettingsTests() : ExplicitSettingsTests(Test
 /// Design change 62: the settings whose absence would weaken a check always have rows. A fabric from before gets their
 /// defaults once (audited); after that a deleted row is never rewritten and reading the settings fails closed.
 /// </summary>
-public abstract class ExplicitSettingsTests(TestDatabase db) : IAsyncLifetime
+public abstract class ExplicitSettingsTests(TestDatabase db) : MigratedDatabaseTests(db)
 {
-    private AdoDatabase _database = null!;
-
     /// <summary>A fabric as an earlier release left it: switched to TPM mode, never given a deny-before date or a validity.</summary>
-    public async Task InitializeAsync()
+    protected override async Task SetUpAsync()
     {
-        _database = db.Open();
-        await _database.MigrateAsync(CancellationToken.None);
-        await _database.InTransactionAsync(async s =>
+        await Database.InTransactionAsync(async s =>
         {
             await s.Settings.SetAsync(SettingNames.FabricName, "Fabric from before");
             await s.Settings.SetAsync(SettingNames.Mode, "tpm");
             return 0;
         }, CancellationToken.None);
-    }
-
-    public Task DisposeAsync()
-    {
-        _database.Dispose();
-        db.Dispose();
-        return Task.CompletedTask;
     }
 
     [Fact]
@@ -50,7 +39,7 @@ public abstract class ExplicitSettingsTests(TestDatabase db) : IAsyncLifetime
         Assert.Equal("{\"context\":\"upgrade\",\"written\":\"deny-before,health-certificate-validity-minutes\"}", record.Details);
 
         // The values the service used for absent rows before, now read from rows.
-        var settings = await new SettingsService(_database, TimeProvider.System).GetAsync(CancellationToken.None);
+        var settings = await new SettingsService(Database, TimeProvider.System).GetAsync(CancellationToken.None);
         Assert.Equal((AttestationMode.Tpm, (DateTimeOffset?)null, TimeSpan.FromHours(8)), (settings.Mode, settings.DenyBefore, settings.Validity));
 
         Assert.Same(ExplicitRowsResult.Complete, await EnsureAsync());
@@ -71,10 +60,10 @@ public abstract class ExplicitSettingsTests(TestDatabase db) : IAsyncLifetime
         var again = await EnsureAsync();
         Assert.Empty(again.Written);
         Assert.Equal([name], again.Deleted);
-        Assert.Null(await _database.ReadAsync(s => s.Settings.GetAsync(name), CancellationToken.None));
+        Assert.Null(await Database.ReadAsync(s => s.Settings.GetAsync(name), CancellationToken.None));
         Assert.Single(await MadeExplicitRecordsAsync());
 
-        var refused = await Assert.ThrowsAsync<ServiceException>(() => new SettingsService(_database, TimeProvider.System).GetAsync(CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => new SettingsService(Database, TimeProvider.System).GetAsync(CancellationToken.None));
         Assert.Equal(RowIntegrityProblems.SettingsIntegrity, refused.Code);
         Assert.Equal(
             $"The service setting '{name}' is missing (deleted outside OpenHGS; its absence is not read as a default); the service fails closed until an admin sets it again.",
@@ -85,15 +74,15 @@ public abstract class ExplicitSettingsTests(TestDatabase db) : IAsyncLifetime
     public async Task A_cleared_deny_before_date_is_a_row_of_its_own_and_reads_as_none()
     {
         await EnsureAsync();
-        var settings = new SettingsService(_database, TimeProvider.System);
+        var settings = new SettingsService(Database, TimeProvider.System);
         var at = DateTimeOffset.FromUnixTimeMilliseconds(1_780_000_000_000);
         await settings.SetDenyBeforeAsync(at, CancellationToken.None);
         Assert.Equal(at, (await settings.GetAsync(CancellationToken.None)).DenyBefore);
 
         await settings.SetDenyBeforeAsync(null, CancellationToken.None);
-        Assert.Equal(ExplicitSettings.NoDenyBefore, await _database.ReadAsync(s => s.Settings.GetAsync(SettingNames.DenyBefore), CancellationToken.None));
+        Assert.Equal(ExplicitSettings.NoDenyBefore, await Database.ReadAsync(s => s.Settings.GetAsync(SettingNames.DenyBefore), CancellationToken.None));
         Assert.Null((await settings.GetAsync(CancellationToken.None)).DenyBefore);
-        var cleared = (await _database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.SettingChanged, null, 1)), CancellationToken.None)).Single();
+        var cleared = (await Database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.SettingChanged, null, 1)), CancellationToken.None)).Single();
         Assert.Equal("{\"value\":null}", cleared.Details);
     }
 
@@ -105,7 +94,7 @@ public abstract class ExplicitSettingsTests(TestDatabase db) : IAsyncLifetime
         Assert.DoesNotContain(SettingNames.Mode, result.Written);
         Assert.Equal("host-key", await RawValueAsync(SettingNames.Mode));
 
-        var refused = await Assert.ThrowsAsync<ServiceException>(() => new SettingsService(_database, TimeProvider.System).GetAsync(CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => new SettingsService(Database, TimeProvider.System).GetAsync(CancellationToken.None));
         Assert.Equal(RowIntegrityProblems.SettingsIntegrity, refused.Code);
         Assert.Contains("'mode' was changed outside OpenHGS", refused.Message, StringComparison.Ordinal);
     }
@@ -113,7 +102,7 @@ public abstract class ExplicitSettingsTests(TestDatabase db) : IAsyncLifetime
     [Fact]
     public async Task Nodes_starting_together_write_the_defaults_once()
     {
-        var nodes = Enumerable.Range(0, 4).Select(_ => db.Open()).ToList();
+        var nodes = Enumerable.Range(0, 4).Select(_ => Db.Open()).ToList();
         try
         {
             var results = await Task.WhenAll(nodes.Select(n => n.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), CancellationToken.None)));
@@ -128,15 +117,15 @@ public abstract class ExplicitSettingsTests(TestDatabase db) : IAsyncLifetime
     }
 
     private Task<ExplicitRowsResult> EnsureAsync() =>
-        _database.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), CancellationToken.None);
+        Database.InTransactionAsync(s => ExplicitSettings.EnsureAsync(s, "upgrade"), CancellationToken.None);
 
     private Task<List<AuditEntry>> MadeExplicitRecordsAsync() =>
-        _database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.SettingsMadeExplicit, null, 10)), CancellationToken.None);
+        Database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.SettingsMadeExplicit, null, 10)), CancellationToken.None);
 
     private async Task<(string?, string?, string?)> RowsAsync() =>
         (await RawValueAsync(SettingNames.Mode), await RawValueAsync(SettingNames.DenyBefore), await RawValueAsync(SettingNames.ValidityMinutes));
 
-    private async Task<string?> RawValueAsync(string name) => (string?)await db.ScalarAsync($"SELECT value FROM settings WHERE name = '{name}'");
+    private async Task<string?> RawValueAsync(string name) => (string?)await Db.ScalarAsync($"SELECT value FROM settings WHERE name = '{name}'");
 
-    private Task ExecuteAsync(string sql) => db.ExecuteAsync(sql);
+    private Task ExecuteAsync(string sql) => Db.ExecuteAsync(sql);
 }

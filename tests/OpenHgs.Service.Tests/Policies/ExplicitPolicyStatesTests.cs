@@ -15,29 +15,15 @@ public sealed class PostgresExplicitPolicyStatesTests() : ExplicitPolicyStatesTe
 /// Design change 62 for policy states: every catalog policy has a row, written with its default the first time a service
 /// that knows the policy starts; a row deleted after that is never rewritten and the policy set fails closed.
 /// </summary>
-public abstract class ExplicitPolicyStatesTests(TestDatabase db) : IAsyncLifetime
+public abstract class ExplicitPolicyStatesTests(TestDatabase db) : MigratedDatabaseTests(db)
 {
     private const string Dbx = "Hgs_DbxPresent";
-    private AdoDatabase _database = null!;
-
-    public async Task InitializeAsync()
-    {
-        _database = db.Open();
-        await _database.MigrateAsync(CancellationToken.None);
-    }
-
-    public Task DisposeAsync()
-    {
-        _database.Dispose();
-        db.Dispose();
-        return Task.CompletedTask;
-    }
 
     [Fact]
     public async Task A_fabric_from_before_gets_every_default_once_and_keeps_what_the_admin_set()
     {
         // The admin enabled a policy that ships disabled before the change; the others never had rows.
-        await _database.InTransactionAsync(async s =>
+        await Database.InTransactionAsync(async s =>
         {
             await s.Policies.SetStateAsync(Dbx, "enabled");
             return 0;
@@ -61,7 +47,7 @@ public abstract class ExplicitPolicyStatesTests(TestDatabase db) : IAsyncLifetim
     public async Task A_policy_the_admin_enabled_and_someone_deleted_is_not_back_to_its_default_and_the_set_fails_closed()
     {
         await EnsureAsync();
-        var policies = new PolicyService(_database, new SettingsService(_database, TimeProvider.System), TimeProvider.System);
+        var policies = new PolicyService(Database, new SettingsService(Database, TimeProvider.System), TimeProvider.System);
         await policies.SetStateAsync(Dbx, PolicyState.Enabled, CancellationToken.None);
         await ExecuteAsync($"DELETE FROM policies WHERE name = '{Dbx}'");
 
@@ -87,7 +73,7 @@ public abstract class ExplicitPolicyStatesTests(TestDatabase db) : IAsyncLifetim
     {
         // A fabric whose last record of known policies predates Hgs_DbxPresent: its row is missing because no service that
         // knew it ever started there, not because it was deleted.
-        await _database.InTransactionAsync(async s =>
+        await Database.InTransactionAsync(async s =>
         {
             foreach (var policy in PolicyCatalog.All.Where(p => p.Name != Dbx))
             {
@@ -109,7 +95,7 @@ public abstract class ExplicitPolicyStatesTests(TestDatabase db) : IAsyncLifetim
     [Fact]
     public async Task Nodes_starting_together_write_the_defaults_once()
     {
-        var nodes = Enumerable.Range(0, 4).Select(_ => db.Open()).ToList();
+        var nodes = Enumerable.Range(0, 4).Select(_ => Db.Open()).ToList();
         try
         {
             var results = await Task.WhenAll(nodes.Select(n => n.InTransactionAsync(s => ExplicitPolicyStates.EnsureAsync(s, "upgrade"), CancellationToken.None)));
@@ -124,15 +110,15 @@ public abstract class ExplicitPolicyStatesTests(TestDatabase db) : IAsyncLifetim
     }
 
     private Task<ExplicitRowsResult> EnsureAsync() =>
-        _database.InTransactionAsync(s => ExplicitPolicyStates.EnsureAsync(s, "upgrade"), CancellationToken.None);
+        Database.InTransactionAsync(s => ExplicitPolicyStates.EnsureAsync(s, "upgrade"), CancellationToken.None);
 
     /// <summary>The policy set as attestation reads it.</summary>
-    private Task<PolicySnapshot> LoadAsync() => _database.ReadAsync(PolicyService.LoadAsync, CancellationToken.None);
+    private Task<PolicySnapshot> LoadAsync() => Database.ReadAsync(PolicyService.LoadAsync, CancellationToken.None);
 
-    private Task<Dictionary<string, string>> StatesAsync() => _database.ReadAsync(s => s.Policies.GetStatesAsync(), CancellationToken.None);
+    private Task<Dictionary<string, string>> StatesAsync() => Database.ReadAsync(s => s.Policies.GetStatesAsync(), CancellationToken.None);
 
     private Task<List<AuditEntry>> RecordsAsync() =>
-        _database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.PolicyStatesMadeExplicit, null, 10)), CancellationToken.None);
+        Database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.PolicyStatesMadeExplicit, null, 10)), CancellationToken.None);
 
-    private Task ExecuteAsync(string sql) => db.ExecuteAsync(sql);
+    private Task ExecuteAsync(string sql) => Db.ExecuteAsync(sql);
 }

@@ -42,6 +42,28 @@ public abstract class TestDatabase : IDisposable
         return await command.ExecuteScalarAsync() is { } value and not DBNull ? value : null;
     }
 
+    /// <summary>Every value of every row of every result of <paramref name="sql"/>, as text, one line a row (query plans).</summary>
+    public async Task<string> TextAsync(string sql)
+    {
+        await using var connection = OpenRaw();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync();
+        var lines = new List<string>();
+        do
+        {
+            while (await reader.ReadAsync())
+            {
+                lines.Add(string.Join(' ', Enumerable.Range(0, reader.FieldCount).Select(i => Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))));
+            }
+        }
+        while (await reader.NextResultAsync());
+        return string.Join('\n', lines);
+    }
+
+    /// <summary>The database's plan for <paramref name="query"/>, with sequential scans ruled out where the planner allows it.</summary>
+    public abstract Task<string> PlanAsync(string query);
+
     public virtual void Dispose()
     {
         Rows.Dispose();
@@ -55,6 +77,8 @@ public abstract class TestDatabase : IDisposable
         private readonly string _file = Path.Combine(Directory.CreateTempSubdirectory($"openhgs-{prefix}-").FullName, "hgs.db");
 
         public override AdoDatabase Open() => new SqliteDatabase(_file, TimeProvider.System, Rows.Authenticator);
+
+        public override Task<string> PlanAsync(string query) => TextAsync("EXPLAIN QUERY PLAN " + query);
 
         protected override DbConnection OpenRaw()
         {
@@ -76,6 +100,9 @@ public abstract class TestDatabase : IDisposable
         private readonly string _connectionString = PostgresServer.Instance.CreateDatabase(prefix);
 
         public override AdoDatabase Open() => new PostgresDatabase(_connectionString, TimeProvider.System, Rows.Authenticator);
+
+        // A test's tables are tiny, where a sequential scan is cheapest: ruling it out shows whether the index can serve.
+        public override Task<string> PlanAsync(string query) => TextAsync("SET enable_seqscan = off; EXPLAIN " + query);
 
         protected override DbConnection OpenRaw()
         {

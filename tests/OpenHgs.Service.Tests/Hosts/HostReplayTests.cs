@@ -1,0 +1,119 @@
+using System.Security.Cryptography;
+using OpenHgs.Service.Audit;
+using OpenHgs.Service.Hosts;
+using OpenHgs.Service.Integrity;
+using OpenHgs.Service.Tests.Support;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Tests.Hosts;
+
+public sealed class SqliteHostReplayTests() : HostReplayTests(TestDatabase.Sqlite("host-replay"));
+
+public sealed class PostgresHostReplayTests() : HostReplayTests(TestDatabase.Postgres("host-replay"));
+
+/// <summary>
+/// Design change 64: a host row is used only while it is what the audit trail last said about its host. Whoever can
+/// write the database can put back a removed host's row, MAC and all (from a backup, say); its MAC still verifies,
+/// but the removal recorded after its registration refuses it.
+/// </summary>
+public abstract class HostReplayTests(TestDatabase db) : MigratedDatabaseTests(db)
+{
+    private const string Columns = "name, mode, public_key, key_thumbprint, added_at, mac";
+    private HostRegistry Hosts => new(Database, TimeProvider.System);
+
+    [Fact]
+    [Trait("Attack", "A94")]
+    public async Task A_removed_host_put_back_with_its_old_row_is_refused_naming_the_removal()
+    {
+        var host = await Hosts.AddHostKeyAsync("host-a", NewPublicKeyPem(), CancellationToken.None);
+        await Db.ExecuteAsync($"CREATE TABLE saved_hosts AS SELECT {Columns} FROM hosts");
+        await Hosts.RemoveAsync("host-a", CancellationToken.None);
+        long removal = await NewestSequenceAsync(AuditEvents.HostRemoved);
+
+        await Db.ExecuteAsync($"INSERT INTO hosts ({Columns}) SELECT {Columns} FROM saved_hosts");
+
+        var byKey = await Assert.ThrowsAsync<RowIntegrityException>(() => ReadAsync(s => s.Hosts.FindByThumbprintAsync(host.KeyThumbprint)));
+        Assert.Equal(("hosts", "host-a", removal, false), (byKey.Table, byKey.Key, byKey.SupersededBy, byKey.IsMissing));
+        var byName = await Assert.ThrowsAsync<RowIntegrityException>(() => ReadAsync(s => s.Hosts.FindByNameAsync("host-a")));
+        Assert.Equal(removal, byName.SupersededBy);
+        Assert.Equal(
+            $"The registration of host 'host-a' is an older copy put back outside OpenHGS (audit record {removal} removed or replaced it); it cannot attest until an admin removes it (and re-registers it, if it should attest).",
+            RowIntegrityProblems.ToRefusal(byKey).Message);
+
+        var listed = await ReadAsync(s => s.Hosts.ListAsync());
+        Assert.Empty(listed.Rows);
+        Assert.Equal([new RejectedRow("hosts", "host-a")], listed.Rejected);
+        Assert.Empty(await Hosts.ListAsync(CancellationToken.None));
+
+        // Removing it again is the remedy, and the trail says the row it removed was not a usable one.
+        await Hosts.RemoveAsync("host-a", CancellationToken.None);
+        Assert.Null(await Db.ScalarAsync("SELECT name FROM hosts"));
+        var again = (await ReadAsync(s => s.Audit.TailAsync(1))).Single();
+        Assert.Equal((AuditEvents.HostRemoved, nameof(RowIntegrityProblems.HostRecordIntegrity)), (again.Event, again.Reason));
+    }
+
+    [Fact]
+    public async Task A_host_reregistered_with_a_new_key_cannot_have_its_old_key_put_back()
+    {
+        var old = await Hosts.AddHostKeyAsync("host-b", NewPublicKeyPem(), CancellationToken.None);
+        await Db.ExecuteAsync($"CREATE TABLE saved_hosts AS SELECT {Columns} FROM hosts");
+        await Hosts.RemoveAsync("host-b", CancellationToken.None);
+        long removal = await NewestSequenceAsync(AuditEvents.HostRemoved);
+        var current = await Hosts.AddHostKeyAsync("host-b", NewPublicKeyPem(), CancellationToken.None);
+
+        await Db.ExecuteAsync("DELETE FROM hosts");
+        await Db.ExecuteAsync($"INSERT INTO hosts ({Columns}) SELECT {Columns} FROM saved_hosts");
+
+        var refused = await Assert.ThrowsAsync<RowIntegrityException>(() => ReadAsync(s => s.Hosts.FindByThumbprintAsync(old.KeyThumbprint)));
+        Assert.Equal(removal, refused.SupersededBy);
+        Assert.NotEqual(old.KeyThumbprint, current.KeyThumbprint);
+    }
+
+    [Fact]
+    public async Task Current_rows_are_used_including_a_host_removed_and_registered_again_with_the_same_key()
+    {
+        string key = NewPublicKeyPem();
+        var host = await Hosts.AddHostKeyAsync("host-c", key, CancellationToken.None);
+        Assert.Equal("host-c", (await ReadAsync(s => s.Hosts.FindByThumbprintAsync(host.KeyThumbprint)))!.Name);
+
+        await Hosts.RemoveAsync("host-c", CancellationToken.None);
+        await Hosts.AddHostKeyAsync("host-c", key, CancellationToken.None);
+        await Hosts.AddHostKeyAsync("host-d", NewPublicKeyPem(), CancellationToken.None);
+
+        Assert.Equal("host-c", (await ReadAsync(s => s.Hosts.FindByThumbprintAsync(host.KeyThumbprint)))!.Name);
+        Assert.Equal(["host-c", "host-d"], (await Hosts.ListAsync(CancellationToken.None)).Select(h => h.Name));
+    }
+
+    [Fact]
+    public async Task A_host_row_with_no_admin_record_about_it_is_used()
+    {
+        // Rows from before the audit trail named hosts carry no record; only a removal after a row refuses it.
+        await Database.InTransactionAsync(async s =>
+        {
+            await s.Hosts.AddAsync(new HostRecord("host-e", "host-key", [1, 2, 3], "thumb-e", DateTimeOffset.UnixEpoch));
+            return 0;
+        }, CancellationToken.None);
+        Assert.Equal("host-e", (await ReadAsync(s => s.Hosts.FindByThumbprintAsync("thumb-e")))!.Name);
+    }
+
+    [Fact]
+    public async Task The_look_up_of_a_rows_history_uses_the_admin_subject_index()
+    {
+        string query = AdminRecordHistory.AboutQuery
+            .Replace("@s", "'host-a'", StringComparison.Ordinal)
+            .Replace("@e1", $"'{HostTable.AddedEvent}'", StringComparison.Ordinal)
+            .Replace("@e2", $"'{HostTable.RemovedEvent}'", StringComparison.Ordinal);
+        Assert.Contains("audit_admin_subject", await Db.PlanAsync(query), StringComparison.Ordinal);
+    }
+
+    private Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> read) => Database.ReadAsync(read, CancellationToken.None);
+
+    private async Task<long> NewestSequenceAsync(string auditEvent) =>
+        (await ReadAsync(s => s.Audit.TailAsync(1))).Single(e => e.Event == auditEvent).Sequence;
+
+    private static string NewPublicKeyPem()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return key.ExportSubjectPublicKeyInfoPem();
+    }
+}
