@@ -41,10 +41,11 @@ public sealed class HgsSession
         Raw = command;
         Settings = new SettingsTable(command, mac);
         FabricKeys = new FabricKeyTable(command, mac);
-        Hosts = new HostTable(command, mac, dialect, new AdminRecordHistory(command));
+        var history = new AdminRecordHistory(command);
+        Hosts = new HostTable(command, mac, dialect, history);
         UsedNonces = new UsedNonceTable(command);
-        Tpm = new TpmTable(command, mac, dialect);
-        Policies = new PolicyTable(command, mac);
+        Tpm = new TpmTable(command, mac, dialect, history);
+        Policies = new PolicyTable(command, mac, history);
         Audit = new AuditTable(command, dialect, time);
     }
 

@@ -195,5 +195,5 @@ public sealed partial class AttestationService(
     private static partial void LogAttestation(ILogger logger, string keyThumbprint, AttestationStatus status);
 
     [LoggerMessage(EventId = 1201, Level = LogLevel.Critical, Message = "The registration of host {HostName} fails its integrity check: it {Problem}; its attestation is refused")]
-    private static partial void LogHostRecordRefused(ILogger logger, string hostName, string problem);
+    internal static partial void LogHostRecordRefused(ILogger logger, string hostName, string problem);
 }

@@ -16,9 +16,9 @@ public static class AuditEvents
     public const string KeyEnabled = "admin.keys.enable";
     public const string KeyDisabled = "admin.keys.disable";
     public const string KeyRemoved = "admin.keys.remove";
-    public const string HostAdded = HostTable.AddedEvent;
-    public const string HostRemoved = HostTable.RemovedEvent;
-    public const string SettingChanged = "admin.settings.change";
+    public const string HostAdded = AdminRecordEvents.HostAdded;
+    public const string HostRemoved = AdminRecordEvents.HostRemoved;
+    public const string SettingChanged = AdminRecordEvents.SettingChanged;
 
     /// <summary>The once-in-a-fabric's-life writing of the explicit settings' rows (<see cref="Admin.ExplicitSettings"/>).</summary>
     public const string SettingsMadeExplicit = "admin.settings.explicit";

@@ -28,7 +28,7 @@ public static class RowIntegrityProblems
                 $"The registration of host '{failure.Key}' {WhatHappened(failure)}; it cannot attest until an admin removes it (and re-registers it, if it should attest)."),
             "policies" or "baselines" => ServiceException.Unavailable(PolicyIntegrity, failure.IsMissing
                 ? $"The {failure.Table} row '{failure.Key}' is missing (deleted outside OpenHGS; its absence is not read as the policy's default); TPM attestation fails closed until an admin sets its state again."
-                : $"The {failure.Table} row '{failure.Key}' was changed outside OpenHGS (its MAC does not verify); TPM attestation fails closed until an admin sets or removes it again."),
+                : $"The {failure.Table} row '{failure.Key}' {WhatHappened(failure)}; TPM attestation fails closed until an admin sets or removes it again."),
             "fabric_keys" => ServiceException.Conflict(FabricKeyIntegrity,
                 $"Fabric key row '{failure.Key}' was changed outside OpenHGS (its MAC does not verify) and is ignored; remove it with 'hgs keys remove {failure.Key}'."),
             _ => ServiceException.Unavailable("RecordIntegrity", failure.Message),

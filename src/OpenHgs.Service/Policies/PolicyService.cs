@@ -43,7 +43,7 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
         {
             await s.Policies.SetStateAsync(policy.Name, Name(state)).ConfigureAwait(false);
             int next = await BumpVersionAsync(s).ConfigureAwait(false);
-            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "policy:" + policy.Name, null,
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, PolicyTable.PolicySubjectPrefix + policy.Name, null,
                 ("state", Name(state)), ("policyVersion", next.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
             return next;
         }, cancellationToken).ConfigureAwait(false);
@@ -79,8 +79,8 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
             }
 
             int next = await BumpVersionAsync(s).ConfigureAwait(false);
-            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "baseline:" + request.Name, null,
-                ("hardwareClass", baseline.HardwareClass), ("bank", baseline.Bank.Name()), ("policyVersion", next.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, PolicyTable.BaselineSubjectPrefix + request.Name, null,
+                ("hardwareClass", baseline.HardwareClass), ("documentSha256", PolicyTable.DocumentDigest(document)), ("bank", baseline.Bank.Name()), ("policyVersion", next.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
             return next;
         }, cancellationToken).ConfigureAwait(false);
         settings.Invalidate();
@@ -113,7 +113,7 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
             }
 
             int next = await BumpVersionAsync(s).ConfigureAwait(false);
-            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "baseline:" + name, null,
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, PolicyTable.BaselineSubjectPrefix + name, null,
                 ("removed", "true"), ("policyVersion", next.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
             return next;
         }, cancellationToken).ConfigureAwait(false);

@@ -23,6 +23,32 @@ public sealed record AdminRecord(long Sequence, string Event, string Subject, st
     }
 }
 
+/// <summary>The audit events whose records say what became of a row (their subject names the row).</summary>
+public static class AdminRecordEvents
+{
+    /// <summary>A host registered (details <c>keyThumbprint</c>) or its TPM attestation key activated (details <c>akPublicSha256</c>).</summary>
+    public const string HostAdded = "admin.hosts.add";
+
+    /// <summary>A host removed, with its attestation key.</summary>
+    public const string HostRemoved = "admin.hosts.remove";
+
+    /// <summary>A setting, policy state (<c>policy:NAME</c>), baseline (<c>baseline:NAME</c>) or TPM root (<c>tpm-root:THUMBPRINT</c>) changed.</summary>
+    public const string SettingChanged = "admin.settings.change";
+}
+
+/// <summary>How one admin record bears on a row about its subject.</summary>
+internal enum RecordBearing
+{
+    /// <summary>The record says nothing about this row (look at the one before it).</summary>
+    Silent,
+
+    /// <summary>The record wrote this very row: the row is current.</summary>
+    ThisRow,
+
+    /// <summary>The record removed the row or wrote another in its place: the row is an older copy.</summary>
+    Replaced,
+}
+
 /// <summary>
 /// What the audit trail last said about a row. A row's MAC proves that OpenHGS wrote the row once, not that it is the
 /// row OpenHGS wrote last: whoever can write the database can put back an older copy of a row, MAC and all, from a
@@ -40,19 +66,64 @@ internal sealed class AdminRecordHistory(CommandFactory db)
     /// <summary>The condition that selects admin records: the partial index's, repeated verbatim so both databases use it.</summary>
     internal const string AdminEvents = "event LIKE 'admin.%'";
 
+    private const string Selected = $"SELECT seq, event, subject, details FROM audit_log WHERE {AdminEvents} AND outcome = 'success'";
+
     /// <summary>The look-up of one subject's records (<see cref="AboutAsync"/>), parameters <c>@s</c>, <c>@e1</c>, <c>@e2</c>.</summary>
-    internal const string AboutQuery =
-        $"SELECT seq, event, subject, details FROM audit_log WHERE {AdminEvents} AND subject = @s AND event IN (@e1, @e2) AND outcome = 'success' ORDER BY seq DESC";
+    internal const string AboutQuery = $"{Selected} AND subject = @s AND event IN (@e1, @e2) ORDER BY seq DESC";
 
-    /// <summary>The successful admin records about <paramref name="subject"/> with one of two events, newest first.</summary>
-    public Task<List<AdminRecord>> AboutAsync(string subject, string event1, string event2) =>
-        db.QueryAsync(AboutQuery, Map, ("@s", subject), ("@e1", event1), ("@e2", event2));
+    /// <summary>The successful admin records about <paramref name="subject"/> with one of the events, newest first.</summary>
+    public Task<List<AdminRecord>> AboutAsync(string subject, string event1, string? event2 = null) =>
+        db.QueryAsync(AboutQuery, Map, ("@s", subject), ("@e1", event1), ("@e2", event2 ?? event1));
 
-    /// <summary>Every successful admin record with one of two events, grouped by subject, newest first in each group.</summary>
-    public async Task<ILookup<string, AdminRecord>> AllAsync(string event1, string event2) =>
-        (await db.QueryAsync(
-            $"SELECT seq, event, subject, details FROM audit_log WHERE {AdminEvents} AND event IN (@e1, @e2) AND outcome = 'success' ORDER BY seq DESC",
-            Map, ("@e1", event1), ("@e2", event2)).ConfigureAwait(false)).ToLookup(r => r.Subject, StringComparer.Ordinal);
+    /// <summary>
+    /// The successful admin records with one of the events about every subject starting <paramref name="subjectPrefix"/>
+    /// (empty: every subject), grouped by subject, newest first in each group.
+    /// </summary>
+    public async Task<ILookup<string, AdminRecord>> AllAsync(string subjectPrefix, string event1, string? event2 = null)
+    {
+        // A range rather than LIKE, which SQLite's index would not serve (LIKE is case-insensitive there).
+        var parameters = new List<(string, object?)> { ("@e1", event1), ("@e2", event2 ?? event1) };
+        string range = string.Empty;
+        if (subjectPrefix.Length > 0)
+        {
+            range = " AND subject >= @lo AND subject < @hi";
+            parameters.Add(("@lo", subjectPrefix));
+            parameters.Add(("@hi", subjectPrefix[..^1] + (char)(subjectPrefix[^1] + 1)));
+        }
+
+        var records = await db.QueryAsync($"{Selected}{range} AND event IN (@e1, @e2) ORDER BY seq DESC", Map, [.. parameters]).ConfigureAwait(false);
+        return records.ToLookup(r => r.Subject, StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// The record that removed or replaced a row since it was written, or null when the row is current: newest first, the
+    /// first record that bears on the row decides. A row no record bears on (from before its table was audited this
+    /// way, or never changed since) is current.
+    /// </summary>
+    public static long? SupersededBy(IEnumerable<AdminRecord> newestFirst, Func<AdminRecord, RecordBearing> bearing)
+    {
+        ArgumentNullException.ThrowIfNull(newestFirst);
+        foreach (var record in newestFirst)
+        {
+            switch (bearing(record))
+            {
+                case RecordBearing.ThisRow:
+                    return null;
+                case RecordBearing.Replaced:
+                    return record.Sequence;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Whether a record's <paramref name="detail"/> is present and names something other than <paramref name="value"/>.</summary>
+    public static RecordBearing Names(AdminRecord record, string detail, string value) => record.Detail(detail) switch
+    {
+        null => RecordBearing.Silent,
+        { } named when string.Equals(named, value, StringComparison.Ordinal) => RecordBearing.ThisRow,
+        _ => RecordBearing.Replaced,
+    };
 
     private static AdminRecord Map(System.Data.Common.DbDataReader r) => new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3));
 }

@@ -9,12 +9,6 @@ namespace OpenHgs.Storage;
 /// </summary>
 public sealed class HostTable
 {
-    /// <summary>The audit event of every host registration (its details name the key: <c>keyThumbprint</c>).</summary>
-    public const string AddedEvent = "admin.hosts.add";
-
-    /// <summary>The audit event of every host removal.</summary>
-    public const string RemovedEvent = "admin.hosts.remove";
-
     internal const string Table = "hosts";
     private const string Columns = "name, mode, public_key, key_thumbprint, added_at";
     private readonly CommandFactory _db;
@@ -33,7 +27,7 @@ public sealed class HostTable
     public async Task<RowSet<HostRecord>> ListAsync()
     {
         var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts ORDER BY name", Map).ConfigureAwait(false);
-        var history = await _history.AllAsync(AddedEvent, RemovedEvent).ConfigureAwait(false);
+        var history = await _history.AllAsync(string.Empty, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false);
         return RowMac.Partition(rows, (h, mac) => Verifies(h, mac) && SupersededBy(h, history[h.Name]) is null, Table, h => h.Name);
     }
 
@@ -48,28 +42,14 @@ public sealed class HostTable
 
     /// <summary>
     /// The removal that came after the registration this row records, or null when the row is the host's current one.
-    /// Newest first, the first record that speaks to this row decides: its own registration (an add naming its key) makes
-    /// it current; a removal before that means it was removed since. Adds of another key under the name (a later
-    /// re-registration) and records that name no key (a TPM host's AK activation) do not speak to it. A host with no
-    /// record at all (none was ever removed) is current.
+    /// Its own registration (an add naming its key) makes it current; a removal after that means it was removed since.
+    /// Adds of another key under the name (a later re-registration) and records that name no key (a TPM host's AK
+    /// activation) do not bear on it.
     /// </summary>
-    internal static long? SupersededBy(HostRecord host, IEnumerable<AdminRecord> newestFirst)
-    {
-        foreach (var record in newestFirst)
-        {
-            if (record.Event == RemovedEvent)
-            {
-                return record.Sequence;
-            }
-
-            if (record.Event == AddedEvent && string.Equals(record.Detail("keyThumbprint"), host.KeyThumbprint, StringComparison.Ordinal))
-            {
-                return null;
-            }
-        }
-
-        return null;
-    }
+    internal static long? SupersededBy(HostRecord host, IEnumerable<AdminRecord> newestFirst) =>
+        AdminRecordHistory.SupersededBy(newestFirst, record => record.Event == AdminRecordEvents.HostRemoved ? RecordBearing.Replaced
+            : record.Detail("keyThumbprint") == host.KeyThumbprint ? RecordBearing.ThisRow
+            : RecordBearing.Silent);
 
     public Task AddAsync(HostRecord host)
     {
@@ -110,7 +90,7 @@ public sealed class HostTable
             throw new RowIntegrityException(Table, host.Name);
         }
 
-        return SupersededBy(host, await _history.AboutAsync(host.Name, AddedEvent, RemovedEvent).ConfigureAwait(false)) is { } removal
+        return SupersededBy(host, await _history.AboutAsync(host.Name, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false)) is { } removal
             ? throw RowIntegrityException.Superseded(Table, host.Name, removal)
             : host;
     }

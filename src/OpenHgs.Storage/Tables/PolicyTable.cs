@@ -6,29 +6,63 @@ public sealed record BaselineRecord(string Name, byte[] Document, DateTimeOffset
 /// <summary>
 /// Attestation policy states (every policy of the catalog has a row: its default state written once, or the admin's)
 /// and registered baselines.
-/// Every row carries a MAC; reading a set that holds a row that fails it throws <see cref="RowIntegrityException"/>
-/// (TPM attestation then fails closed until the admin sets the state again or removes the baseline).
+/// Every row carries a MAC and must be what the audit trail last said about it (<see cref="AdminRecordHistory"/>);
+/// reading a set that holds a row that fails either throws <see cref="RowIntegrityException"/> (TPM attestation then
+/// fails closed until the admin sets the state again or removes the baseline).
 /// </summary>
 public sealed class PolicyTable
 {
+    /// <summary>The audit subject of a policy state's records: this prefix and the policy's name (details: <c>state</c>).</summary>
+    public const string PolicySubjectPrefix = "policy:";
+
+    /// <summary>The audit subject of a baseline's records: this prefix and its name (details: <c>documentSha256</c>, or <c>removed</c>).</summary>
+    public const string BaselineSubjectPrefix = "baseline:";
+
     internal const string PoliciesTable = "policies";
     internal const string BaselinesTable = "baselines";
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
+    private readonly AdminRecordHistory _history;
 
-    internal PolicyTable(CommandFactory db, RowMac mac)
+    internal PolicyTable(CommandFactory db, RowMac mac, AdminRecordHistory history)
     {
         _db = db;
         _mac = mac;
+        _history = history;
+    }
+
+    /// <summary>How a baseline's audit record names its document (<c>documentSha256</c>): its SHA-256, in lower-case hex.</summary>
+    public static string DocumentDigest(byte[] document) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(document));
+
+    /// <summary>The state change recorded after this one, or null: the newest record naming a state decides (a row written by default has none).</summary>
+    internal static long? StateSupersededBy(string state, IEnumerable<AdminRecord> newestFirst) =>
+        AdminRecordHistory.SupersededBy(newestFirst, record => AdminRecordHistory.Names(record, "state", state));
+
+    /// <summary>
+    /// The removal or re-registration recorded after this baseline document was added, or null. An add recorded by a
+    /// release from before this check names no document and is taken as this one (it cannot be told apart here).
+    /// </summary>
+    internal static long? BaselineSupersededBy(BaselineRecord baseline, IEnumerable<AdminRecord> newestFirst)
+    {
+        string digest = DocumentDigest(baseline.Document);
+        return AdminRecordHistory.SupersededBy(newestFirst, record =>
+            record.Detail("removed") == "true" ? RecordBearing.Replaced
+            : record.Detail("documentSha256") is null ? RecordBearing.ThisRow
+            : AdminRecordHistory.Names(record, "documentSha256", digest));
     }
 
     /// <exception cref="RowIntegrityException">A policy row was written or edited outside OpenHGS.</exception>
     public async Task<Dictionary<string, string>> GetStatesAsync()
     {
         var rows = await _db.QueryAsync("SELECT name, state, mac FROM policies", r => (Name: r.GetString(0), State: r.GetString(1), Mac: CommandFactory.Mac(r, 2))).ConfigureAwait(false);
+        var history = await _history.AllAsync(PolicySubjectPrefix, AdminRecordEvents.SettingChanged).ConfigureAwait(false);
         foreach (var (name, state, mac) in rows)
         {
             _mac.Check(mac, PoliciesTable, name, state);
+            if (StateSupersededBy(state, history[PolicySubjectPrefix + name]) is { } change)
+            {
+                throw RowIntegrityException.Superseded(PoliciesTable, name, change);
+            }
         }
 
         return rows.ToDictionary(p => p.Name, p => p.State, StringComparer.Ordinal);
@@ -43,9 +77,14 @@ public sealed class PolicyTable
     {
         var rows = await _db.QueryAsync("SELECT name, document, added_at, mac FROM baselines ORDER BY name",
             r => (Baseline: new BaselineRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))), Mac: CommandFactory.Mac(r, 3))).ConfigureAwait(false);
+        var history = await _history.AllAsync(BaselineSubjectPrefix, AdminRecordEvents.SettingChanged).ConfigureAwait(false);
         foreach (var (baseline, mac) in rows)
         {
             _mac.Check(mac, BaselinesTable, baseline.Name, baseline.Document, CommandFactory.ToUnixMs(baseline.AddedAt));
+            if (BaselineSupersededBy(baseline, history[BaselineSubjectPrefix + baseline.Name]) is { } change)
+            {
+                throw RowIntegrityException.Superseded(BaselinesTable, baseline.Name, change);
+            }
         }
 
         return rows.Select(r => r.Baseline).ToList();

@@ -14,27 +14,60 @@ public sealed record ActivationRecord(string SecretHash, string HostName, byte[]
 /// <summary>
 /// TPM enrolment state: manufacturer roots, activated attestation keys, outstanding activations. Every row carries a
 /// MAC over all its columns: roots that fail it are reported and never trusted; an AK or activation that fails it
-/// throws <see cref="RowIntegrityException"/>.
+/// throws <see cref="RowIntegrityException"/>. Roots and AKs must also be what the audit trail last said about them
+/// (<see cref="AdminRecordHistory"/>): a root removed since, or an AK a later activation or removal replaced, is an
+/// older copy put back and is refused the same way.
 /// </summary>
 public sealed class TpmTable
 {
+    /// <summary>The audit subject of a root's records: this prefix and the root's thumbprint.</summary>
+    public const string RootSubjectPrefix = "tpm-root:";
+
     internal const string RootsTable = "tpm_roots";
     internal const string KeysTable = "tpm_attestation_keys";
     internal const string ActivationsTable = "tpm_activations";
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
     private readonly SqlDialect _dialect;
+    private readonly AdminRecordHistory _history;
 
-    internal TpmTable(CommandFactory db, RowMac mac, SqlDialect dialect)
+    internal TpmTable(CommandFactory db, RowMac mac, SqlDialect dialect, AdminRecordHistory history)
     {
         _db = db;
         _mac = mac;
         _dialect = dialect;
+        _history = history;
     }
 
-    public async Task<RowSet<TpmRootRecord>> ListRootsAsync() =>
-        RowMac.Partition(await _db.QueryAsync("SELECT thumbprint, subject, certificate, added_at, mac FROM tpm_roots ORDER BY subject", MapRoot).ConfigureAwait(false),
-            VerifiesRoot, RootsTable, r => r.Thumbprint);
+    public async Task<RowSet<TpmRootRecord>> ListRootsAsync()
+    {
+        var rows = await _db.QueryAsync("SELECT thumbprint, subject, certificate, added_at, mac FROM tpm_roots ORDER BY subject", MapRoot).ConfigureAwait(false);
+        var history = await _history.AllAsync(RootSubjectPrefix, AdminRecordEvents.SettingChanged).ConfigureAwait(false);
+        return RowMac.Partition(rows, (r, mac) => VerifiesRoot(r, mac) && RootSupersededBy(history[RootSubjectPrefix + r.Thumbprint]) is null, RootsTable, r => r.Thumbprint);
+    }
+
+    /// <summary>The removal recorded after the root was added, or null: a root is added once under its thumbprint, so its newest record decides.</summary>
+    internal static long? RootSupersededBy(IEnumerable<AdminRecord> newestFirst) =>
+        AdminRecordHistory.SupersededBy(newestFirst, record => record.Detail("removed") == "true" ? RecordBearing.Replaced : RecordBearing.ThisRow);
+
+    /// <summary>
+    /// The record that replaced the host's attestation key since this one was activated, or null: the host's removal,
+    /// or an activation naming another key (<c>akPublicSha256</c>). The host's registration bears on no key; an
+    /// activation recorded by a release from before this check names the key only by its TPM Name and is taken as this
+    /// key (it cannot be told apart here).
+    /// </summary>
+    internal static long? KeySupersededBy(AttestationKeyRecord key, IEnumerable<AdminRecord> newestFirst)
+    {
+        string digest = AkPublicDigest(key.AkPublic);
+        return AdminRecordHistory.SupersededBy(newestFirst, record =>
+            record.Event == AdminRecordEvents.HostRemoved ? RecordBearing.Replaced
+            : record.Detail("akName") is null ? RecordBearing.Silent
+            : record.Detail("akPublicSha256") is null ? RecordBearing.ThisRow
+            : AdminRecordHistory.Names(record, "akPublicSha256", digest));
+    }
+
+    /// <summary>How an activation's audit record names the key (<c>akPublicSha256</c>): the SHA-256 of its TPMT_PUBLIC, in lower-case hex.</summary>
+    public static string AkPublicDigest(byte[] akPublic) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(akPublic));
 
     /// <summary>Removes a root by its thumbprint; false when there is none.</summary>
     public async Task<bool> RemoveRootAsync(string thumbprint) =>
@@ -62,7 +95,9 @@ public sealed class TpmTable
 
         var (key, mac) = rows[0];
         _mac.Check(mac, KeysTable, key.HostName, key.AkPublic, CommandFactory.ToUnixMs(key.ActivatedAt));
-        return key;
+        return KeySupersededBy(key, await _history.AboutAsync(key.HostName, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false)) is { } replacement
+            ? throw RowIntegrityException.Superseded(KeysTable, key.HostName, replacement)
+            : key;
     }
 
     /// <summary>Records (or replaces) the host's activated AK.</summary>

@@ -101,8 +101,8 @@ public abstract class HostReplayTests(TestDatabase db) : MigratedDatabaseTests(d
     {
         string query = AdminRecordHistory.AboutQuery
             .Replace("@s", "'host-a'", StringComparison.Ordinal)
-            .Replace("@e1", $"'{HostTable.AddedEvent}'", StringComparison.Ordinal)
-            .Replace("@e2", $"'{HostTable.RemovedEvent}'", StringComparison.Ordinal);
+            .Replace("@e1", $"'{AdminRecordEvents.HostAdded}'", StringComparison.Ordinal)
+            .Replace("@e2", $"'{AdminRecordEvents.HostRemoved}'", StringComparison.Ordinal);
         Assert.Contains("audit_admin_subject", await Db.PlanAsync(query), StringComparison.Ordinal);
     }
 

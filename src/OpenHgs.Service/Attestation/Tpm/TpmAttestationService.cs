@@ -6,6 +6,7 @@ using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Keys;
 using OpenHgs.Service.Policies;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 using OpenHgs.Tpm;
 
@@ -122,6 +123,12 @@ public sealed partial class TpmAttestationService(
             return Decided(AttestationVerdict.Failed(version, nonceFailure));   // no checks nor signature for a replayed body
         }
 
+        if (registration.Integrity is { } integrity)
+        {
+            AttestationService.LogHostRecordRefused(logger, integrity.HostName, integrity.Problem);
+            return Decided(AttestationVerdict.Failed(version, integrity.Failure));
+        }
+
         if (registration.HostName is null)
         {
             return Decided(Fail(AttestationFailureCode.EkNotRegistered, "No TPM host is registered with this EK."));
@@ -164,7 +171,8 @@ public sealed partial class TpmAttestationService(
         if (registration != tentative.Registration)
         {
             return RegistrationCheck.Changed(
-                registration.HostName is null
+                registration.Integrity is { } integrity ? integrity.Failure
+                : registration.HostName is null
                     ? AttestationFailure.Of(AttestationFailureCode.EkNotRegistered, "No TPM host is registered with this EK.")
                     : AttestationFailure.Of(AttestationFailureCode.AkNotActivated, "This attestation key was not activated for the host's EK; run the AK activation (hgs client configure --tpm)."),
                 registration.HostName);
@@ -177,18 +185,35 @@ public sealed partial class TpmAttestationService(
     /// <summary>The host registered with the evidence's EK (name, or null) and whether the evidence's AK is the one activated for it.</summary>
     private static async Task<Registration> ObserveAsync(HgsSession s, DecodedTpmEvidence evidence, bool lockRows = false)
     {
-        var host = await TpmEnrollmentService.FindTpmHostOrNullAsync(s, evidence.EkPublic, lockRows).ConfigureAwait(false);
-        if (host is null)
+        try
         {
-            return new Registration(null, false);
-        }
+            var host = await TpmEnrollmentService.FindTpmHostOrNullAsync(s, evidence.EkPublic, lockRows).ConfigureAwait(false);
+            if (host is null)
+            {
+                return new Registration(null, false, null);
+            }
 
-        var ak = await s.Tpm.FindAttestationKeyAsync(host.Name, lockRows).ConfigureAwait(false);
-        return new Registration(host.Name, ak is not null && ak.AkPublic.AsSpan().SequenceEqual(evidence.AkPublic));
+            var ak = await s.Tpm.FindAttestationKeyAsync(host.Name, lockRows).ConfigureAwait(false);
+            return new Registration(host.Name, ak is not null && ak.AkPublic.AsSpan().SequenceEqual(evidence.AkPublic), null);
+        }
+        catch (RowIntegrityException ex)
+        {
+            // Refused as a verdict (named, audited), as for a host-key host: never used, never a bare error.
+            return new Registration(ex.Key, false, new RegistrationIntegrity(ex.Key, RowIntegrityProblems.WhatHappened(ex), RowIntegrityProblems.ToRefusal(ex).Message));
+        }
     }
 
-    /// <summary>What the verdict depends on of the host's registration: today's in-transaction checks read exactly this.</summary>
-    private sealed record Registration(string? HostName, bool AkActivated);
+    /// <summary>
+    /// What the verdict depends on of the host's registration: today's in-transaction checks read exactly this. A host
+    /// or AK row that fails its integrity check is <paramref name="Integrity"/>, and refuses the attestation.
+    /// </summary>
+    private sealed record Registration(string? HostName, bool AkActivated, RegistrationIntegrity? Integrity);
+
+    /// <summary>A host or AK row that fails its integrity check: what happened to it, and the refusal that says so.</summary>
+    private sealed record RegistrationIntegrity(string HostName, string Problem, string Refusal)
+    {
+        public AttestationFailure Failure => AttestationFailure.Of(AttestationFailureCode.HostRecordIntegrity, Refusal);
+    }
 
     /// <summary>A verdict reached outside the transaction, the policy version it was reached under, and the registration it saw.</summary>
     private sealed record Tentative(AttestationVerdict Verdict, int PolicyVersion, Registration Registration);

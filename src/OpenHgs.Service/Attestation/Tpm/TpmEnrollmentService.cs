@@ -40,7 +40,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
                 throw ServiceException.Conflict("TpmRootExists", $"The certificate {record.Thumbprint} is already registered.");
             }
 
-            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "tpm-root:" + record.Thumbprint, null,
+            return await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, TpmTable.RootSubjectPrefix + record.Thumbprint, null,
                 ("subject", record.Subject))).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
         return new TpmRootInfo(record.Thumbprint, record.Subject, record.AddedAt);
@@ -74,7 +74,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
                 _ => matches[0],
             };
             await s.Tpm.RemoveRootAsync(root.Thumbprint).ConfigureAwait(false);
-            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, "tpm-root:" + root.Thumbprint, null,
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, TpmTable.RootSubjectPrefix + root.Thumbprint, null,
                 ("subject", root.Subject), ("removed", "true"))).ConfigureAwait(false);
             return new TpmRootInfo(root.Thumbprint, root.Subject, root.AddedAt);
         }, cancellationToken).ConfigureAwait(false);
@@ -233,7 +233,8 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
 
             await s.Tpm.SetAttestationKeyAsync(new AttestationKeyRecord(host.Name, akBytes, now)).ConfigureAwait(false);
             await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, host.Name, null,
-                ("mode", AttestationModeNames.Tpm), ("akName", Convert.ToHexStringLower(ak.ComputeName())))).ConfigureAwait(false);
+                ("mode", AttestationModeNames.Tpm), ("akName", Convert.ToHexStringLower(ak.ComputeName())),
+                ("akPublicSha256", TpmTable.AkPublicDigest(akBytes)))).ConfigureAwait(false);
             return host.Name;
         }, cancellationToken).ConfigureAwait(false);
         LogActivated(logger, hostName);
