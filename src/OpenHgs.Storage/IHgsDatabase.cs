@@ -41,7 +41,7 @@ public sealed class HgsSession
         Raw = command;
         Settings = new SettingsTable(command, mac);
         FabricKeys = new FabricKeyTable(command, mac);
-        var history = new AdminRecordHistory(command);
+        var history = History = new AdminRecordHistory(command);
         Hosts = new HostTable(command, mac, dialect, history);
         UsedNonces = new UsedNonceTable(command);
         Tpm = new TpmTable(command, mac, dialect, history);
@@ -50,6 +50,9 @@ public sealed class HgsSession
     }
 
     public SettingsTable Settings { get; }
+
+    /// <summary>What the audit trail's admin records last said about a row (design change 64).</summary>
+    public AdminRecordHistory History { get; }
 
     /// <summary>Plain commands on this session's connection and transaction (schema queries of backup and restore).</summary>
     internal CommandFactory Raw { get; }

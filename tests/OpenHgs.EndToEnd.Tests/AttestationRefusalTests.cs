@@ -11,32 +11,12 @@ public sealed class AttestationRefusalTestsOnSqlite() : AttestationRefusalTests(
 /// <summary>The same refusals with the cluster database.</summary>
 public sealed class AttestationRefusalTestsOnPostgres() : AttestationRefusalTests(DatabaseKind.Postgres);
 
-public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLifetime
+public abstract class AttestationRefusalTests(DatabaseKind database) : OneHostServiceTests(database)
 {
-    private ServiceHarness _service = null!;
-    private RawProtocol _raw = null!;
-    private HostHarness _host = null!;
-    private HostKeyPair _keys = null!;
-
-    public async Task InitializeAsync()
-    {
-        _service = await ServiceHarness.StartAsync(StoreKind.Software, database);
-        _raw = new RawProtocol(_service.Url);
-        _host = await _service.AddHostAsync("host-a");
-        _keys = HostKeyPair.Load(_host.KeyDirectory);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _keys.Dispose();
-        _raw.Dispose();
-        await _service.DisposeAsync();
-    }
-
     [Fact]
     public async Task Registered_host_passes_and_gets_a_certificate()
     {
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(await Raw.ChallengeAsync(), Keys));
         Assert.Equal(200, answer.Status);
         Assert.Equal("Passed", answer.Code);
         Assert.False(string.IsNullOrEmpty(answer.Body.GetProperty("healthCertificate").GetString()));
@@ -48,15 +28,15 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     {
         // Design change 62: the mode always has a row, and a missing one is not read as host-key (it would turn a TPM
         // fabric into a host-key one). The commit step reads the mode again inside its transaction and refuses too.
-        var challenge = await _raw.ChallengeAsync();
-        await _service.ExecuteSqlAsync("DELETE FROM settings WHERE name = 'mode'");
-        Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM settings WHERE name = 'mode'"));
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(challenge, _keys));
+        var challenge = await Raw.ChallengeAsync();
+        await Service.ExecuteSqlAsync("DELETE FROM settings WHERE name = 'mode'");
+        Assert.Equal(0, await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM settings WHERE name = 'mode'"));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(challenge, Keys));
         Assert.Equal(503, answer.Status);
         Assert.Equal("SettingsIntegrity", answer.Code);
 
-        await _service.Admin.SetModeAsync("host-key", CancellationToken.None);
-        var again = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys));
+        await Service.Admin.SetModeAsync("host-key", CancellationToken.None);
+        var again = await Raw.AttestAsync(RawProtocol.Evidence(await Raw.ChallengeAsync(), Keys));
         Assert.Equal(200, again.Status);
         Assert.Equal("Passed", again.Code);
     }
@@ -66,7 +46,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     public async Task Unregistered_key_is_refused_as_unauthorized_host()
     {
         using var stranger = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), stranger, stranger.ExportSubjectPublicKeyInfo(), _keys.EncryptionPublicKey));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(await Raw.ChallengeAsync(), stranger, stranger.ExportSubjectPublicKeyInfo(), Keys.EncryptionPublicKey));
         await AssertRefusedAsync(answer, "UnauthorizedHost", "HostKeyNotRegistered");
     }
 
@@ -74,8 +54,8 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     [Trait("Attack", "A06")]
     public async Task Removed_host_is_refused()
     {
-        await _service.Admin.RemoveHostAsync("host-a", CancellationToken.None);
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys));
+        await Service.Admin.RemoveHostAsync("host-a", CancellationToken.None);
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(await Raw.ChallengeAsync(), Keys));
         await AssertRefusedAsync(answer, "UnauthorizedHost", "HostKeyNotRegistered");
     }
 
@@ -84,7 +64,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     public async Task Signature_by_another_key_is_refused()
     {
         using var impostor = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), impostor, _keys.SigningPublicKey, _keys.EncryptionPublicKey));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(await Raw.ChallengeAsync(), impostor, Keys.SigningPublicKey, Keys.EncryptionPublicKey));
         await AssertRefusedAsync(answer, "UnauthorizedHost", "SignatureInvalid");
     }
 
@@ -92,9 +72,9 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     [Trait("Attack", "A01")]
     public async Task Replayed_nonce_is_refused()
     {
-        byte[] nonce = await _raw.ChallengeAsync();
-        Assert.Equal(200, (await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys))).Status);
-        var replay = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
+        byte[] nonce = await Raw.ChallengeAsync();
+        Assert.Equal(200, (await Raw.AttestAsync(RawProtocol.Evidence(nonce, Keys))).Status);
+        var replay = await Raw.AttestAsync(RawProtocol.Evidence(nonce, Keys));
         await AssertRefusedAsync(replay, "InvalidEvidence", "NonceReplayed");
     }
 
@@ -102,25 +82,25 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     [Trait("Attack", "A01")]
     public async Task Concurrent_uses_of_one_nonce_pass_exactly_once()
     {
-        long audit = await _service.AuditCountAsync();
-        byte[] nonce = await _raw.ChallengeAsync();
-        var body = RawProtocol.Evidence(nonce, _keys);
-        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Task.Run(() => _raw.AttestAsync(body))));
+        long audit = await Service.AuditCountAsync();
+        byte[] nonce = await Raw.ChallengeAsync();
+        var body = RawProtocol.Evidence(nonce, Keys);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Task.Run(() => Raw.AttestAsync(body))));
         Assert.Single(answers, a => a.Status == 200);
         Assert.All(answers.Where(a => a.Status != 200), a =>
         {
             Assert.Equal(403, a.Status);
             Assert.Equal(["NonceReplayed"], RawProtocol.ReasonCodes(a));
         });
-        Assert.Equal(1, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
-        Assert.Equal(audit + answers.Length, await _service.AuditCountAsync());   // every use audited, one commit each
+        Assert.Equal(1, await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
+        Assert.Equal(audit + answers.Length, await Service.AuditCountAsync());   // every use audited, one commit each
     }
 
     [Fact]
     [Trait("Attack", "A02")]
     public async Task Nonce_never_issued_is_refused()
     {
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(RandomNumberGenerator.GetBytes(AttestationChallenges.NonceBytes), _keys));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(RandomNumberGenerator.GetBytes(AttestationChallenges.NonceBytes), Keys));
         await AssertRefusedAsync(answer, "InvalidEvidence", "NonceUnknown");
     }
 
@@ -130,43 +110,43 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     [InlineData(31)]   // the MAC
     public async Task Nonce_with_a_forged_mac_is_refused(int index)
     {
-        byte[] nonce = await _raw.ChallengeAsync();
+        byte[] nonce = await Raw.ChallengeAsync();
         nonce[index] ^= 0x01;
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(nonce, Keys));
         await AssertRefusedAsync(answer, "InvalidEvidence", "NonceUnknown");
-        Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
+        Assert.Equal(0, await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
     }
 
     [Fact]
     public async Task Challenge_writes_nothing_and_the_verdict_carries_the_next_challenge()
     {
-        long audit = await _service.AuditCountAsync();
-        byte[] nonce = await _raw.ChallengeAsync();
+        long audit = await Service.AuditCountAsync();
+        byte[] nonce = await Raw.ChallengeAsync();
         Assert.Equal(AttestationChallenges.NonceBytes, nonce.Length);
-        Assert.Equal(audit, await _service.AuditCountAsync());
-        Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
+        Assert.Equal(audit, await Service.AuditCountAsync());
+        Assert.Equal(0, await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
 
         // One round trip per attestation: each verdict's nextChallenge answers the next attestation.
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(nonce, Keys));
         for (int i = 0; i < 3; i++)
         {
             Assert.Equal(200, answer.Status);
             var next = answer.Body.GetProperty("nextChallenge");
-            Assert.True(next.GetProperty("expiresAt").GetDateTimeOffset() > _service.Time.GetUtcNow());
-            answer = await _raw.AttestAsync(RawProtocol.Evidence(System.Buffers.Text.Base64Url.DecodeFromChars(next.GetProperty("nonce").GetString()), _keys));
+            Assert.True(next.GetProperty("expiresAt").GetDateTimeOffset() > Service.Time.GetUtcNow());
+            answer = await Raw.AttestAsync(RawProtocol.Evidence(System.Buffers.Text.Base64Url.DecodeFromChars(next.GetProperty("nonce").GetString()), Keys));
         }
 
         Assert.Equal(200, answer.Status);
-        Assert.Equal(4, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
+        Assert.Equal(4, await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
     }
 
     [Fact]
     [Trait("Attack", "A03")]
     public async Task Expired_nonce_is_refused()
     {
-        byte[] nonce = await _raw.ChallengeAsync();
-        _service.Time.Offset = TimeSpan.FromMinutes(6);
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
+        byte[] nonce = await Raw.ChallengeAsync();
+        Service.Time.Offset = TimeSpan.FromMinutes(6);
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(nonce, Keys));
         await AssertRefusedAsync(answer, "InvalidEvidence", "NonceExpired");
     }
 
@@ -175,7 +155,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     public async Task Encryption_key_that_is_not_rsa_is_refused()
     {
         using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys.SigningKey, _keys.SigningPublicKey, ec.ExportSubjectPublicKeyInfo()));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(await Raw.ChallengeAsync(), Keys.SigningKey, Keys.SigningPublicKey, ec.ExportSubjectPublicKeyInfo()));
         await AssertRefusedAsync(answer, "InvalidEvidence", "EncryptionKeyUnsupported");
     }
 
@@ -189,39 +169,39 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     [InlineData("{\"nonce\":\"x\",\"hostKey\":null,\"extra\":1}", "RequestMalformed")]
     public async Task Malformed_requests_get_a_problem_an_audit_record_and_change_nothing_else(string body, string code)
     {
-        long audit = await _service.AuditCountAsync();
-        long nonces = await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces");
-        var answer = await _raw.PostAsync("attestation/v1/attest", body);
+        long audit = await Service.AuditCountAsync();
+        long nonces = await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces");
+        var answer = await Raw.PostAsync("attestation/v1/attest", body);
         Assert.Equal(400, answer.Status);
         Assert.Equal(code, answer.Code);
 
         // Nothing changes but the trail: probing the parser leaves exactly one refusal record naming the code.
-        Assert.Equal(audit + 1, await _service.AuditCountAsync());
+        Assert.Equal(audit + 1, await Service.AuditCountAsync());
         await AssertNewestRefusalAsync(code);
-        Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
+        Assert.Equal(nonces, await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
     }
 
     [Fact]
     [Trait("Attack", "A10")]
     public async Task Oversized_request_is_refused_with_413()
     {
-        long audit = await _service.AuditCountAsync();
-        long nonces = await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces");
-        var answer = await _raw.PostAsync("attestation/v1/attest", "{\"nonce\":\"" + new string('A', 600 * 1024) + "\"}");
+        long audit = await Service.AuditCountAsync();
+        long nonces = await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces");
+        var answer = await Raw.PostAsync("attestation/v1/attest", "{\"nonce\":\"" + new string('A', 600 * 1024) + "\"}");
         Assert.Equal(413, answer.Status);
         Assert.Equal("RequestTooLarge", answer.Code);
 
         // Like any other bad input: one refusal record naming the code, no nonce consumed.
-        Assert.Equal(audit + 1, await _service.AuditCountAsync());
+        Assert.Equal(audit + 1, await Service.AuditCountAsync());
         await AssertNewestRefusalAsync("RequestTooLarge");
-        Assert.Equal(nonces, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
+        Assert.Equal(nonces, await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));
     }
 
     [Fact]
     [Trait("Attack", "A11")]
     public async Task Wrong_content_type_is_refused()
     {
-        var answer = await _raw.PostAsync("attestation/v1/attest", "{}", "text/plain");
+        var answer = await Raw.PostAsync("attestation/v1/attest", "{}", "text/plain");
         Assert.Equal(400, answer.Status);
         Assert.Equal("UnsupportedMediaType", answer.Code);
     }
@@ -235,13 +215,13 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
 
         // The refusal is audited with its reason, and the host registry is untouched.
         await AssertNewestRefusalAsync(reason);
-        var hosts = await _service.Admin.ListHostsAsync(CancellationToken.None);
+        var hosts = await Service.Admin.ListHostsAsync(CancellationToken.None);
         Assert.True(hosts.Count <= 1);
     }
 
     private async Task AssertNewestRefusalAsync(string reason)
     {
-        var newest = (await _service.Admin.ReadAuditAsync(1, CancellationToken.None)).Single();
+        var newest = (await Service.Admin.ReadAuditAsync(1, CancellationToken.None)).Single();
         Assert.Equal(("attestation.attest", "refused", reason), (newest.Event, newest.Outcome, newest.Reason));
     }
 }

@@ -1,4 +1,5 @@
 using OpenHgs.Client;
+using OpenHgs.Crypto;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Service.Audit;
 using OpenHgs.Testing;
@@ -11,58 +12,42 @@ public sealed class ReplayCostTestsOnSqlite() : ReplayCostTests(DatabaseKind.Sql
 /// <summary>The same with the cluster database.</summary>
 public sealed class ReplayCostTestsOnPostgres() : ReplayCostTests(DatabaseKind.Postgres);
 
-public abstract class ReplayCostTests(DatabaseKind database) : IAsyncLifetime
+public abstract class ReplayCostTests(DatabaseKind database) : OneHostServiceTests(database)
 {
-    private ServiceHarness _service = null!;
     private CountingKeyStore _store = null!;
-    private RawProtocol _raw = null!;
-    private HostKeyPair _keys = null!;
 
-    public async Task InitializeAsync()
-    {
-        _service = await ServiceHarness.StartAsync(StoreKind.Software, database,
-            keyStoreDecorator: inner => _store = new CountingKeyStore(inner, ownsInner: true));
-        _raw = new RawProtocol(_service.Url);
-        _keys = HostKeyPair.Load((await _service.AddHostAsync("host-a")).KeyDirectory);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _keys.Dispose();
-        _raw.Dispose();
-        await _service.DisposeAsync();
-    }
+    protected override Func<IKeyStore, IKeyStore>? KeyStoreDecorator => inner => _store = new CountingKeyStore(inner, ownsInner: true);
 
     [Fact]
     [Trait("Attack", "A04")]
     public async Task Replayed_body_is_refused_without_a_signature()
     {
-        byte[] nonce = await _raw.ChallengeAsync();
-        var body = RawProtocol.Evidence(nonce, _keys);
+        byte[] nonce = await Raw.ChallengeAsync();
+        var body = RawProtocol.Evidence(nonce, Keys);
         int before = _store.SignaturesExcept(AuditCheckpointKey.Label);
-        Assert.Equal(200, (await _raw.AttestAsync(body)).Status);
+        Assert.Equal(200, (await Raw.AttestAsync(body)).Status);
         int afterFirst = _store.SignaturesExcept(AuditCheckpointKey.Label);
         Assert.True(afterFirst > before, "the passing attestation signs its certificate in the key store");
 
-        long audit = await _service.AuditCountAsync();
-        var replay = await _raw.AttestAsync(body);
+        long audit = await Service.AuditCountAsync();
+        var replay = await Raw.AttestAsync(body);
         Assert.Equal(403, replay.Status);
         Assert.Equal(["NonceReplayed"], RawProtocol.ReasonCodes(replay));
         Assert.Equal(afterFirst, _store.SignaturesExcept(AuditCheckpointKey.Label));
-        Assert.Equal(audit + 1, await _service.AuditCountAsync());   // the refusal is still audited
+        Assert.Equal(audit + 1, await Service.AuditCountAsync());   // the refusal is still audited
     }
 
     [Fact]
     [Trait("Attack", "A04")]
     public async Task Expired_nonce_is_refused_without_a_signature()
     {
-        byte[] nonce = await _raw.ChallengeAsync();
-        _service.Time.Offset = TimeSpan.FromMinutes(6);
+        byte[] nonce = await Raw.ChallengeAsync();
+        Service.Time.Offset = TimeSpan.FromMinutes(6);
         int before = _store.SignaturesExcept(AuditCheckpointKey.Label);
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(nonce, _keys));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(nonce, Keys));
         Assert.Equal(403, answer.Status);
         Assert.Equal(["NonceExpired"], RawProtocol.ReasonCodes(answer));
         Assert.Equal(before, _store.SignaturesExcept(AuditCheckpointKey.Label));
-        Assert.Equal(0, await _service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));   // refused by its own expiry: nothing to record
+        Assert.Equal(0, await Service.ExecuteSqlAsync("SELECT COUNT(*) FROM used_nonces"));   // refused by its own expiry: nothing to record
     }
 }

@@ -40,7 +40,7 @@ public static class AdminCredentialRotation
         string tokenPath = Path.Combine(data, HgsInitializer.AdminTokenFile);
         await new AdminCredential(database).ReplaceAsync(
             token => OwnerOnlyFile.Replace(tokenPath, System.Text.Encoding.UTF8.GetBytes(token + "\n")),
-            AuditRecord.Create(AuditEvents.AdminCredentialRotated, AuditOutcomes.Success, "admin-credential", null, ("node", Environment.MachineName)),
+            credential => AuditRecord.Create(AuditEvents.AdminCredentialRotated, AuditOutcomes.Success, SettingHistory.CredentialSubject, null, ("node", Environment.MachineName), credential),
             cancellationToken).ConfigureAwait(false);
         return tokenPath;
     }

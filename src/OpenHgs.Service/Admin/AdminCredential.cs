@@ -28,7 +28,8 @@ public sealed partial class AdminCredential(IHgsDatabase database, ILogger<Admin
     /// <paramref name="audit"/> in the same transaction. So an interruption never leaves a stored hash whose token
     /// was lost: at worst the file holds a token that is not yet accepted, and running the replacement again fixes it.
     /// </summary>
-    public async Task ReplaceAsync(Action<string> keepToken, AuditEvent? audit, CancellationToken cancellationToken)
+    /// <param name="audit">The record of the change, given the detail that names the new credential (<see cref="SettingHistory.CredentialDigestDetail"/>), or null (at init).</param>
+    public async Task ReplaceAsync(Action<string> keepToken, Func<(string Key, string? Value), AuditEvent>? audit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(keepToken);
         string token = "hgsadm_" + System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
@@ -39,7 +40,7 @@ public sealed partial class AdminCredential(IHgsDatabase database, ILogger<Admin
             await s.Settings.SetAsync(SettingNames.AdminTokenHash, hash).ConfigureAwait(false);
             if (audit is not null)
             {
-                await s.Audit.AppendAsync(audit).ConfigureAwait(false);
+                await s.Audit.AppendAsync(audit((SettingHistory.CredentialDigestDetail, SettingHistory.CredentialDigest(hash)))).ConfigureAwait(false);
             }
 
             return true;
@@ -59,14 +60,25 @@ public sealed partial class AdminCredential(IHgsDatabase database, ILogger<Admin
         VerifiedSetting? row;
         try
         {
-            row = await database.ReadAsync(s => s.Settings.GetVerifiedAsync(SettingNames.AdminTokenHash, known?.Row), cancellationToken).ConfigureAwait(false);
+            row = await database.ReadAsync(async s =>
+            {
+                var found = await s.Settings.GetVerifiedAsync(SettingNames.AdminTokenHash, known?.Row).ConfigureAwait(false);
+                if (found is not null)
+                {
+                    // Every time, not only when the row changed: a copy of the row this node last saw, put back after a
+                    // rotation it never saw, is byte for byte the row it remembers (one indexed read per admin request).
+                    await SettingHistory.CheckAsync(s, SettingNames.AdminTokenHash, found.Value).ConfigureAwait(false);
+                }
+
+                return found;
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (RowIntegrityException ex)
         {
             LogCredentialRefused(logger ?? (ILogger)NullLogger.Instance, ex.Table, ex.Key);
             // Someone replaced the hash (e.g. with that of a token they know): nobody is admitted on it.
             throw ServiceException.Unavailable(RowIntegrityProblems.AdminCredentialIntegrity,
-                "The admin credential was changed outside OpenHGS (its MAC does not verify); no admin request is accepted until the row is restored from a backup or replaced with 'hgs server rotate-admin-token' (docs/security.md).");
+                $"The admin credential {RowIntegrityProblems.WhatHappened(ex)}; no admin request is accepted until the row is restored from a backup or replaced with 'hgs server rotate-admin-token' (docs/security.md).");
         }
 
         if (row is null)

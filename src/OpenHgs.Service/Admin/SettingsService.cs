@@ -99,13 +99,30 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
         Invalidate();
     }
 
-    /// <summary>Mode, deny-before and validity must have rows (<see cref="ExplicitSettings"/>); the policy version and fabric name have defaults.</summary>
+    /// <summary>A setting that must have a row, and whose row must hold the value last recorded for it (<see cref="SettingHistory"/>).</summary>
+    private static async Task<string> CurrentAsync(HgsSession s, string name)
+    {
+        string value = await s.Settings.GetRequiredAsync(name).ConfigureAwait(false);
+        await SettingHistory.CheckAsync(s, name, value).ConfigureAwait(false);
+        return value;
+    }
+
+    /// <summary>
+    /// Mode, deny-before and validity must have rows (<see cref="ExplicitSettings"/>); the policy version and fabric name
+    /// have defaults. Read every <see cref="CacheLifetime"/>, so an older copy of a row put back is refused from the next
+    /// read on (the fabric name, which decides nothing, is not checked against the trail).
+    /// </summary>
     private static async Task<CurrentSettings> ReadAsync(HgsSession s)
     {
-        string mode = await s.Settings.GetRequiredAsync(SettingNames.Mode).ConfigureAwait(false);
-        string deny = await s.Settings.GetRequiredAsync(SettingNames.DenyBefore).ConfigureAwait(false);
-        string validity = await s.Settings.GetRequiredAsync(SettingNames.ValidityMinutes).ConfigureAwait(false);
+        string mode = await CurrentAsync(s, SettingNames.Mode).ConfigureAwait(false);
+        string deny = await CurrentAsync(s, SettingNames.DenyBefore).ConfigureAwait(false);
+        string validity = await CurrentAsync(s, SettingNames.ValidityMinutes).ConfigureAwait(false);
         string? policy = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
+        if (policy is not null)
+        {
+            await SettingHistory.CheckAsync(s, SettingNames.PolicyVersion, policy).ConfigureAwait(false);
+        }
+
         string name = await s.Settings.GetAsync(SettingNames.FabricName).ConfigureAwait(false) ?? "OpenHGS fabric";
         return new CurrentSettings(
             ParseMode(mode),

@@ -203,12 +203,14 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
     /// The next policy version, written in <paramref name="s"/>'s transaction. Concurrent changes (several nodes on
     /// PostgreSQL, read committed) are serialised first on the audit head row, which always exists and which the change's
     /// own audit record locks anyway; the version row may not exist yet, so it cannot be the lock. The version is read
-    /// after the lock, so it sees the previous change's commit: no two changes share a version.
+    /// after the lock, so it sees the previous change's commit: no two changes share a version. It also starts above the
+    /// newest version the audit trail recorded, so a version row rolled back outside OpenHGS is never bumped into a
+    /// version number some node already caches for another policy set (design change 64).
     /// </summary>
     private static async Task<int> BumpVersionAsync(HgsSession s)
     {
         await s.Audit.ReadHeadAsync(lockRow: true).ConfigureAwait(false);
-        int next = await ReadVersionAsync(s).ConfigureAwait(false) + 1;
+        int next = Math.Max(await ReadVersionAsync(s).ConfigureAwait(false), await SettingHistory.NewestRecordedPolicyVersionAsync(s).ConfigureAwait(false)) + 1;
         await s.Settings.SetAsync(SettingNames.PolicyVersion, next.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
         return next;
     }

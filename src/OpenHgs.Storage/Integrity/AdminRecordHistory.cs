@@ -37,7 +37,7 @@ public static class AdminRecordEvents
 }
 
 /// <summary>How one admin record bears on a row about its subject.</summary>
-internal enum RecordBearing
+public enum RecordBearing
 {
     /// <summary>The record says nothing about this row (look at the one before it).</summary>
     Silent,
@@ -61,8 +61,12 @@ internal enum RecordBearing
 /// <c>hgs audit verify</c> name (<c>Rewritten</c>, <c>Truncated</c>); this check makes a bare replay fail at once.
 /// The lookups use the partial index of migration <see cref="SqlDialect.AdminSubjectIndexVersion"/>.
 /// </remarks>
-internal sealed class AdminRecordHistory(CommandFactory db)
+public sealed class AdminRecordHistory
 {
+    private readonly CommandFactory db;
+
+    internal AdminRecordHistory(CommandFactory db) => this.db = db;
+
     /// <summary>The condition that selects admin records: the partial index's, repeated verbatim so both databases use it.</summary>
     internal const string AdminEvents = "event LIKE 'admin.%'";
 

@@ -34,7 +34,7 @@ public sealed class VerifiedSetting
 /// </summary>
 public sealed class SettingsTable
 {
-    internal const string Table = "settings";
+    public const string Table = "settings";
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
 

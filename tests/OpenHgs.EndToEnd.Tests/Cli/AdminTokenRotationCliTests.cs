@@ -83,6 +83,35 @@ public abstract class AdminTokenRotationCliTests(SoftwareServerFixture fixture)
     }
 
     [Fact]
+    [Trait("Attack", "A99")]
+    public async Task A_rotated_out_token_put_back_with_a_copy_of_its_row_admits_nobody_until_rotation()
+    {
+        string old = (await File.ReadAllTextAsync(TokenFile)).Trim();
+        Assert.Equal(200, await AdminStatusAsync(old)); // this server saw (and remembers) the old row
+        string saved = $"saved_credential_{Guid.NewGuid():N}";
+        await AuditedDataFolder.ExecuteAsync(fixture.DataDirectory, $"CREATE TABLE {saved} AS SELECT value, mac FROM settings WHERE name = 'admin-token-sha256'");
+        (await HgsCli.RunAsync(["server", "rotate-admin-token", "--data", fixture.DataDirectory], environment: null)).Succeeded();
+        string rotated = (await File.ReadAllTextAsync(TokenFile)).Trim();
+
+        // The old row, MAC and all, is put back: byte for byte the row the server remembers, but the trail recorded a
+        // rotation since, so neither token is accepted.
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(fixture.DataDirectory,
+            $"UPDATE settings SET value = (SELECT value FROM {saved}), mac = (SELECT mac FROM {saved}) WHERE name = 'admin-token-sha256'"));
+        foreach (string presented in new[] { old, rotated })
+        {
+            using var refused = await AdminGetAsync(presented);
+            Assert.Equal(503, (int)refused.StatusCode);
+            var problem = JsonNode.Parse(await refused.Content.ReadAsStringAsync())!;
+            Assert.Equal("AdminCredentialIntegrity", (string?)problem["code"]);
+            Assert.Contains("is an older copy put back outside OpenHGS (audit record ", (string?)problem["detail"], StringComparison.Ordinal);
+        }
+
+        (await HgsCli.RunAsync(["server", "rotate-admin-token", "--data", fixture.DataDirectory], environment: null)).Succeeded();
+        Assert.Equal(200, await AdminStatusAsync((await File.ReadAllTextAsync(TokenFile)).Trim()));
+        Assert.Equal(401, await AdminStatusAsync(old));
+    }
+
+    [Fact]
     public async Task Rotation_in_a_folder_that_is_not_initialised_is_bad_input_and_writes_no_token()
     {
         string empty = fixture.NewFolder("not-initialised");

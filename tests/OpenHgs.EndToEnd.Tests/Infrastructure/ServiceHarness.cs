@@ -6,7 +6,9 @@ using OpenHgs.Protocol.Guardians;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Server.Hosting;
+using OpenHgs.Service.Admin;
 using OpenHgs.Service.KeyProtection;
+using OpenHgs.Service.Policies;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 using OpenHgs.Testing;
@@ -133,19 +135,15 @@ public sealed class ServiceHarness : IAsyncDisposable
     }
 
     /// <summary>
-    /// Changes the database as another node of the fabric would: with the same key store (so its rows carry valid MACs)
-    /// and the same database, but not through this service instance (whose caches do not see the change at once).
+    /// Changes policies as another node's admin API would: that node's own <see cref="PolicyService"/> (its change, the
+    /// version bump and the audit record in one transaction) on the same key store and database.
     /// </summary>
-    public async Task AsOtherNodeAsync(Func<HgsSession, Task> change)
+    public async Task AsOtherNodesPoliciesAsync(Func<PolicyService, Task> change)
     {
         var configuration = HgsConfiguration.Load(DataDirectory);
         using var store = HgsRuntime.OpenKeyStore(configuration, DataDirectory, production: false, NullLoggerFactory.Instance, TimeProvider.System);
         using var database = HgsRuntime.OpenDatabase(configuration, DataDirectory, TimeProvider.System, new KeyStoreRowAuthenticator(store));
-        await database.InTransactionAsync(async s =>
-        {
-            await change(s);
-            return 0;
-        }, CancellationToken.None);
+        await change(new PolicyService(database, new SettingsService(database, TimeProvider.System), TimeProvider.System));
     }
 
     public Task<long> AuditCountAsync() => ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log");

@@ -1,5 +1,6 @@
 using OpenHgs.EndToEnd.Tests.Infrastructure;
-using OpenHgs.Storage;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Policies;
 
 namespace OpenHgs.EndToEnd.Tests.Tpm;
 
@@ -93,27 +94,21 @@ public sealed class PolicyStateTests
         Assert.Equal(("Hgs_SecureBootEnabled", version), (Assert.Single(enforced.Reasons).Policy, enforced.PolicyVersion));
 
         // Policy disabled elsewhere: passes at once.
-        await OtherNodeAsync(scenario, ++version, s => s.Policies.SetStateAsync("Hgs_SecureBootEnabled", "disabled"));
+        await OtherNodeAsync(scenario, ++version, p => p.SetStateAsync("Hgs_SecureBootEnabled", PolicyState.Disabled, CancellationToken.None));
         var passed = await client.AttestAsync(CancellationToken.None);
         Assert.True(passed.Passed);
         Assert.Empty(passed.Response.Reasons);
         Assert.Equal((version, version), (passed.Response.PolicyVersion, PolicyVersionOf(passed.HealthCertificate!)));
 
         // Staged elsewhere: passes with the report.
-        await OtherNodeAsync(scenario, ++version, s => s.Policies.SetStateAsync("Hgs_SecureBootEnabled", "staged"));
+        await OtherNodeAsync(scenario, ++version, p => p.SetStateAsync("Hgs_SecureBootEnabled", PolicyState.Staged, CancellationToken.None));
         var reported = await client.AttestAsync(CancellationToken.None);
         Assert.True(reported.Passed);
         Assert.Equal(("PolicyStaged", "Hgs_SecureBootEnabled"), (Assert.Single(reported.Response.Reasons).Code, Assert.Single(reported.Response.Reasons).Policy));
         Assert.Equal(version, PolicyVersionOf(reported.HealthCertificate!));
 
         // Baseline removed elsewhere: the policies comparing with baselines fail at once.
-        await OtherNodeAsync(scenario, ++version, async s =>
-        {
-            foreach (var b in await s.Policies.ListBaselinesAsync())
-            {
-                await s.Policies.RemoveBaselineAsync(b.Name);
-            }
-        });
+        await OtherNodeAsync(scenario, ++version, p => p.RemoveBaselineAsync(baseline.Name, CancellationToken.None));
         var unmatched = await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
         Assert.Equal(
             ["Hgs_SecureBootSettings", "Hgs_BaselineMatch", "Hgs_BootComponents", "Hgs_SecureBootEnabled"],
@@ -122,7 +117,7 @@ public sealed class PolicyStateTests
         Assert.Equal(version, unmatched.PolicyVersion);
 
         // Enabled again elsewhere and the baseline registered again here: refused by that policy alone.
-        await OtherNodeAsync(scenario, ++version, s => s.Policies.SetStateAsync("Hgs_SecureBootEnabled", "enabled"));
+        await OtherNodeAsync(scenario, ++version, p => p.SetStateAsync("Hgs_SecureBootEnabled", PolicyState.Enabled, CancellationToken.None));
         var again = await scenario.AddBaselineAsync(Log);
         Assert.Equal(version + 1, again.PolicyVersion);
         var refused = await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "PolicyFailed", "InsecureHostConfiguration");
@@ -148,14 +143,9 @@ public sealed class PolicyStateTests
         Assert.Equal("UnknownPolicyState", badState.Code);
     }
 
-    /// <summary>A policy change by another node: <paramref name="sql"/> and the version bump in one transaction.</summary>
-    /// <summary>Another node (same key store, same database) changes policies and bumps the policy version, in one transaction.</summary>
-    private static Task OtherNodeAsync(TpmScenario scenario, int version, Func<HgsSession, Task> change) =>
-        scenario.Service.AsOtherNodeAsync(async s =>
-        {
-            await change(s);
-            await s.Settings.SetAsync("policy-version", version.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        });
+    /// <summary>A policy change by another node's admin API; it must make exactly the next version.</summary>
+    private static Task OtherNodeAsync(TpmScenario scenario, int version, Func<PolicyService, Task<PolicyChangeResult>> change) =>
+        scenario.Service.AsOtherNodesPoliciesAsync(async p => Assert.Equal(version, (await change(p)).PolicyVersion));
 
     private static int PolicyVersionOf(byte[] certificate)
     {

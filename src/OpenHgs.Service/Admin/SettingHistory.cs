@@ -1,0 +1,76 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using OpenHgs.Service.Audit;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Admin;
+
+/// <summary>
+/// Design change 64 for settings: a setting row must hold the value the audit trail last recorded for it, so an older
+/// MACed copy put back (a mode from before the switch to TPM, a deny-before date from before a compromise, the hash of
+/// a rotated-out admin token) is refused like an altered row. A setting no record names (written at init, or by the
+/// one-time defaults of design change 62) is current.
+/// </summary>
+public static class SettingHistory
+{
+    /// <summary>The detail of a rotation record that names the stored credential (a digest of its hash, never the hash).</summary>
+    public const string CredentialDigestDetail = "credentialDigest";
+
+    /// <summary>The audit subject of admin credential rotations.</summary>
+    public const string CredentialSubject = "admin-credential";
+
+    /// <exception cref="RowIntegrityException">The row is an older copy (<see cref="RowIntegrityException.SupersededBy"/> names the record).</exception>
+    public static async Task CheckAsync(HgsSession s, string name, string value)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        long? replacedBy = name switch
+        {
+            SettingNames.PolicyVersion => AdminRecordHistory.SupersededBy(await PolicyVersionRecordsAsync(s).ConfigureAwait(false),
+                r => AdminRecordHistory.Names(r, "policyVersion", value)),
+            SettingNames.AdminTokenHash => AdminRecordHistory.SupersededBy(
+                await s.History.AboutAsync(CredentialSubject, AuditEvents.AdminCredentialRotated).ConfigureAwait(false),
+                r => r.Detail(CredentialDigestDetail) is null ? RecordBearing.ThisRow : AdminRecordHistory.Names(r, CredentialDigestDetail, CredentialDigest(value))),
+            _ => AdminRecordHistory.SupersededBy(await s.History.AboutAsync(name, AuditEvents.SettingChanged).ConfigureAwait(false),
+                r => RecordedValue(name, r) is { } recorded
+                    ? string.Equals(recorded, value, StringComparison.Ordinal) ? RecordBearing.ThisRow : RecordBearing.Replaced
+                    : RecordBearing.Silent),
+        };
+        if (replacedBy is { } sequence)
+        {
+            throw RowIntegrityException.Superseded(SettingsTable.Table, name, sequence);
+        }
+    }
+
+    /// <summary>
+    /// The newest policy version the audit trail recorded (every policy state and baseline change names the version it
+    /// made), or 0: a bump starts above it, so a version rolled back and bumped again is never reused for another set.
+    /// </summary>
+    public static async Task<int> NewestRecordedPolicyVersionAsync(HgsSession s)
+    {
+        foreach (var record in await PolicyVersionRecordsAsync(s).ConfigureAwait(false))
+        {
+            if (int.TryParse(record.Detail("policyVersion"), NumberStyles.None, CultureInfo.InvariantCulture, out int version))
+            {
+                return version;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>How a rotation record names the stored credential hash: SHA-256 over a domain tag and the hash.</summary>
+    public static string CredentialDigest(string storedHash) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("openhgs-admin-credential-record\n" + storedHash)));
+
+    /// <summary>The value a change record set (a cleared deny-before date is recorded as null and stored as its explicit row).</summary>
+    private static string? RecordedValue(string name, AdminRecord record) =>
+        record.Detail("value") ?? (name == SettingNames.DenyBefore ? ExplicitSettings.NoDenyBefore : null);
+
+    private static async Task<IEnumerable<AdminRecord>> PolicyVersionRecordsAsync(HgsSession s)
+    {
+        var states = await s.History.AllAsync(PolicyTable.PolicySubjectPrefix, AuditEvents.SettingChanged).ConfigureAwait(false);
+        var baselines = await s.History.AllAsync(PolicyTable.BaselineSubjectPrefix, AuditEvents.SettingChanged).ConfigureAwait(false);
+        return states.SelectMany(g => g).Concat(baselines.SelectMany(g => g)).OrderByDescending(r => r.Sequence);
+    }
+}
