@@ -68,9 +68,9 @@ done
 url="http://127.0.0.1:$port"
 
 # The server's log stays in the temporary folder: the fixture holds state, not logs.
-# Started directly (not through old_hgs, a function whose subshell would take the signal) so that SIGTERM reaches the
-# server itself and it shuts down gracefully.
-dotnet "$work/bin/hgs.dll" server run --data "$data" --urls "$url" >"$work/server.log" 2>&1 &
+# exec'd (not run through old_hgs, whose subshell would take the signal) so that SIGTERM reaches the server itself and
+# it shuts down gracefully; in the temporary folder, so nothing it might write lands in the repository.
+(cd "$work" && exec dotnet "$work/bin/hgs.dll" server run --data "$data" --urls "$url" >"$work/server.log" 2>&1) &
 server_pid=$!
 for _ in $(seq 1 600); do
   curl -fsS "$url/healthz/ready" >/dev/null 2>&1 && break
