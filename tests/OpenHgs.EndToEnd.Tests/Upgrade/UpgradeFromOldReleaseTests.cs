@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using OpenHgs.EndToEnd.Tests.Cli;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Protocol.HealthCertificates;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Policies;
@@ -77,7 +78,7 @@ public sealed class UpgradeFromOldReleaseTests
             // The preserved validity is the one the new certificate carries (not-before is back-dated by the clock skew).
             using (var certificate = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(state, "health.cer")))
             {
-                var lifetime = certificate.NotAfter - certificate.NotBefore - OpenHgs.Protocol.HealthCertificates.HealthCertificateProfile.NotBeforeSkew;
+                var lifetime = certificate.NotAfter - certificate.NotBefore - HealthCertificateProfile.NotBeforeSkew;
                 Assert.Equal(TimeSpan.FromMinutes(facts.ValidityMinutes), lifetime);
             }
 
