@@ -1,0 +1,120 @@
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+
+namespace OpenHgs.EndToEnd.Tests.Upgrade;
+
+/// <summary>
+/// A data folder, host state and key protector written by a real older release (<c>Upgrade/fixtures/COMMIT</c>, made by
+/// <c>make-fixture.sh</c>), and the facts its <c>fixture.json</c> recorded. Read from the repository (found by walking up
+/// to OpenHgs.slnx, as <c>TestData</c> finds tests/testdata) and only ever used through a copy, so a test never changes it.
+/// </summary>
+public sealed record OldReleaseFixture(string Commit, string HostName, int ValidityMinutes, string AdminTokenFile, string ReleasedTransportKeySha256)
+{
+    public const string DataFolder = "data";
+    public const string HostKeysFolder = "host-keys";
+    public const string HostStateFolder = "host-state";
+    public const string KeyProtectorFile = "vm1.kp";
+
+    /// <summary>The fixture's folder in the repository.</summary>
+    public static string SourceFolder(string release) =>
+        Path.Combine(RepositoryRoot(), "tests", "OpenHgs.EndToEnd.Tests", "Upgrade", "fixtures", release);
+
+    /// <summary>Reads <c>fixture.json</c>; a missing field fails the test rather than defaulting.</summary>
+    public static OldReleaseFixture Load(string folder)
+    {
+        var facts = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "fixture.json"))) ?? throw new InvalidOperationException("fixture.json is empty");
+        string Text(string name) => facts[name]?.GetValue<string>() ?? throw new InvalidOperationException($"fixture.json has no {name}");
+        return new OldReleaseFixture(
+            Text("commit"),
+            Text("hostName"),
+            facts["validityMinutes"]?.GetValue<int>() ?? throw new InvalidOperationException("fixture.json has no validityMinutes"),
+            Text("adminTokenFile"),
+            Text("releasedTransportKeySha256"));
+    }
+
+    /// <summary>
+    /// Copies the fixture into <paramref name="destination"/> with owner-only modes, as the old release left them (git
+    /// keeps only the executable bit, and the service refuses key and credential files others can read).
+    /// </summary>
+    public static void CopyTo(string source, string destination)
+    {
+        const UnixFileMode OwnerFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        Directory.CreateDirectory(destination, OwnerFile | UnixFileMode.UserExecute);
+        foreach (string file in Directory.EnumerateFiles(source))
+        {
+            string copy = Path.Combine(destination, Path.GetFileName(file));
+            File.Copy(file, copy);
+            File.SetUnixFileMode(copy, OwnerFile);
+        }
+
+        foreach (string folder in Directory.EnumerateDirectories(source))
+        {
+            CopyTo(folder, Path.Combine(destination, Path.GetFileName(folder)));
+        }
+    }
+
+    /// <summary>
+    /// Points a copied host state at <paramref name="serviceUrl"/> and the copied host keys, changing nothing else in the
+    /// old release's <c>client.json</c> (the fixture run's port and temporary folder are gone).
+    /// </summary>
+    public static void RepointHostState(string copiedFixture, string serviceUrl)
+    {
+        string path = Path.Combine(copiedFixture, HostStateFolder, "client.json");
+        var configuration = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        configuration["attestationUrls"] = new JsonArray(serviceUrl);
+        configuration["keyProtectionUrls"] = new JsonArray(serviceUrl);
+        configuration["hostKeyDirectory"] = Path.Combine(copiedFixture, HostKeysFolder);
+        File.WriteAllText(path, configuration.ToJsonString());
+    }
+
+    /// <summary>One value from a SQLite database, read without pooling so no connection outlives the call.</summary>
+    public static async Task<object?> QueryAsync(string databasePath, string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var connection = new SqliteConnection($"Data Source={databasePath};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        var result = await command.ExecuteScalarAsync();
+        return result is DBNull ? null : result;
+    }
+
+    /// <summary>Every value of a one-column query.</summary>
+    public static async Task<List<string>> QueryColumnAsync(string databasePath, string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var connection = new SqliteConnection($"Data Source={databasePath};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        var values = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            values.Add(reader.GetString(0));
+        }
+
+        return values;
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "OpenHgs.slnx")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No OpenHgs.slnx above {AppContext.BaseDirectory}.");
+    }
+}

@@ -1,0 +1,128 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using OpenHgs.EndToEnd.Tests.Cli;
+using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Protocol.HealthCertificates;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.Audit;
+using OpenHgs.Service.Policies;
+using OpenHgs.Storage;
+using OpenHgs.Testing;
+
+namespace OpenHgs.EndToEnd.Tests.Upgrade;
+
+/// <summary>
+/// The current server started on a data folder written by release 044bfe1 (schema 5, before design change 62's explicit
+/// settings and policy states and before migration 6), as an operator upgrading in place would (docs/deploy.md §9): it
+/// migrates, writes the missing explicit rows once, keeps what the old release set, and the old release's host and key
+/// protector keep working. The fixture is remade by <c>Upgrade/make-fixture.sh</c>.
+/// </summary>
+public sealed class UpgradeFromOldReleaseTests
+{
+    private const string OldRelease = "044bfe1";
+
+    [Fact]
+    public async Task Current_server_upgrades_the_old_data_folder_once_and_the_old_host_still_attests_and_releases_the_same_key()
+    {
+        using var root = new TempFolder("openhgs-upgrade-");
+        string source = OldReleaseFixture.SourceFolder(OldRelease);
+        var facts = OldReleaseFixture.Load(source);
+        Assert.StartsWith(OldRelease, facts.Commit, StringComparison.Ordinal);
+        string fixture = root["fixture"];
+        OldReleaseFixture.CopyTo(source, fixture);
+        string data = Path.Combine(fixture, OldReleaseFixture.DataFolder);
+        string database = Path.Combine(data, "hgs.db");
+
+        // What the old release left, read before the current server touches the copy: what the upgrade must add follows
+        // from the fixture, not from assumptions here.
+        int oldVersion = await SchemaVersionAsync(database);
+        Assert.True(oldVersion < SqlDialect.CurrentVersion, $"the fixture is at schema {oldVersion}, not older than the current {SqlDialect.CurrentVersion}: it was not made by an old release");
+        Assert.Empty(await ExplicitRecordsAsync(database, AuditEvents.SettingsMadeExplicit));
+        Assert.Empty(await ExplicitRecordsAsync(database, AuditEvents.PolicyStatesMadeExplicit));
+        var oldSettings = await OldReleaseFixture.QueryColumnAsync(database, "SELECT name FROM settings");
+        var oldPolicies = await OldReleaseFixture.QueryColumnAsync(database, "SELECT name FROM policies");
+        // The old release stored the validity it was told: the upgrade must keep that row, not write the default over it.
+        Assert.Contains(SettingNames.ValidityMinutes, oldSettings);
+        string[] settingsToWrite = [.. ExplicitSettings.Defaults.Select(d => d.Name).Where(name => !oldSettings.Contains(name)).Order(StringComparer.Ordinal)];
+        string[] policiesToWrite = [.. PolicyCatalog.All.Select(p => p.Name).Where(name => !oldPolicies.Contains(name)).Order(StringComparer.Ordinal)];
+        Assert.NotEmpty(settingsToWrite);   // else the fixture would not exercise the writing of defaults at all
+        Assert.NotEmpty(policiesToWrite);
+        long oldAttestations = await CountAuditAsync(database, "attestation.attest", facts.HostName);
+        Assert.Equal(1, oldAttestations);
+
+        var environment = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN_FILE"] = Path.Combine(fixture, facts.AdminTokenFile) };
+        var ready = new ServerProcessOptions { ReadinessPath = "healthz/ready" };
+
+        await using (var server = await ServerProcess.StartAsync(data, ready))
+        {
+            environment["HGS_URL"] = server.Url;
+            Assert.Equal(SqlDialect.CurrentVersion, await SchemaVersionAsync(database));
+
+            var settingsRecord = Assert.Single(await ExplicitRecordsAsync(database, AuditEvents.SettingsMadeExplicit));
+            Assert.Equal("upgrade", settingsRecord.GetProperty("context").GetString());
+            Assert.Equal(settingsToWrite, WrittenNames(settingsRecord));
+            var policiesRecord = Assert.Single(await ExplicitRecordsAsync(database, AuditEvents.PolicyStatesMadeExplicit));
+            Assert.Equal("upgrade", policiesRecord.GetProperty("context").GetString());
+            Assert.Equal(policiesToWrite, WrittenNames(policiesRecord));
+
+            var settings = (await HgsCli.RunAsync(["server", "settings", "--json"], environment)).Succeeded().Json();
+            Assert.Equal(facts.ValidityMinutes, (int)settings["healthCertificateValidityMinutes"]!);
+
+            // The host's own state from the old release, pointed at this server's port.
+            OldReleaseFixture.RepointHostState(fixture, server.Url);
+            string state = Path.Combine(fixture, OldReleaseFixture.HostStateFolder);
+            var attested = (await HgsCli.RunAsync(["client", "attest", "--state", state, "--json"], environment)).Succeeded().Json();
+            Assert.Equal("Passed", (string?)attested["status"]);
+            Assert.Equal(oldAttestations + 1, await CountAuditAsync(database, "attestation.attest", facts.HostName));
+            // The preserved validity is the one the new certificate carries (not-before is back-dated by the clock skew).
+            using (var certificate = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(state, "health.cer")))
+            {
+                var lifetime = certificate.NotAfter - certificate.NotBefore - HealthCertificateProfile.NotBeforeSkew;
+                Assert.Equal(TimeSpan.FromMinutes(facts.ValidityMinutes), lifetime);
+            }
+
+            string released = root["vm1.released"];
+            (await HgsCli.RunAsync(["client", "unlock", "--state", state, "--kp", Path.Combine(fixture, OldReleaseFixture.KeyProtectorFile), "--out", released], environment)).Succeeded();
+            Assert.Equal(facts.ReleasedTransportKeySha256, Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(released))));
+
+            await AssertAuditVerifiesAsync(environment);
+            Assert.Equal(0, await server.StopAsync());
+        }
+
+        // A second start finds every explicit row and writes nothing more.
+        await using (var restarted = await ServerProcess.StartAsync(data, ready))
+        {
+            environment["HGS_URL"] = restarted.Url;
+            Assert.Single(await ExplicitRecordsAsync(database, AuditEvents.SettingsMadeExplicit));
+            Assert.Single(await ExplicitRecordsAsync(database, AuditEvents.PolicyStatesMadeExplicit));
+            await AssertAuditVerifiesAsync(environment);
+        }
+    }
+
+    private static async Task AssertAuditVerifiesAsync(IReadOnlyDictionary<string, string?> environment)
+    {
+        var report = (await HgsCli.RunAsync(["audit", "verify", "--json"], environment)).Succeeded().Json();
+        Assert.True((bool)report["valid"]!, report.ToJsonString());
+    }
+
+    private static async Task<int> SchemaVersionAsync(string database) =>
+        Convert.ToInt32(await OldReleaseFixture.QueryAsync(database, "SELECT MAX(version) FROM schema_version"), System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task<long> CountAuditAsync(string database, string auditEvent, string subject) =>
+        Convert.ToInt64(await OldReleaseFixture.QueryAsync(database, "SELECT COUNT(*) FROM audit_log WHERE event = @e AND subject = @s AND outcome = 'success'", ("@e", auditEvent), ("@s", subject)), System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The details of every audit record of <paramref name="auditEvent"/>.</summary>
+    private static async Task<List<JsonElement>> ExplicitRecordsAsync(string database, string auditEvent) =>
+        [.. (await OldReleaseFixture.QueryColumnAsync(database, "SELECT details FROM audit_log WHERE event = @e ORDER BY seq", ("@e", auditEvent)))
+            .Select(ParseDetails)];
+
+    private static JsonElement ParseDetails(string details)
+    {
+        using var document = JsonDocument.Parse(details);
+        return document.RootElement.Clone();
+    }
+
+    private static string[] WrittenNames(JsonElement details) =>
+        [.. (details.GetProperty("written").GetString() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal)];
+}
