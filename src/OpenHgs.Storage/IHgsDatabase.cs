@@ -40,8 +40,8 @@ public sealed class HgsSession
         var command = new CommandFactory(connection, transaction);
         Raw = command;
         Settings = new SettingsTable(command, mac);
-        FabricKeys = new FabricKeyTable(command, mac);
         var history = History = new AdminRecordHistory(command);
+        FabricKeys = new FabricKeyTable(command, mac, history);
         Hosts = new HostTable(command, mac, dialect, history);
         UsedNonces = new UsedNonceTable(command);
         Tpm = new TpmTable(command, mac, dialect, history);

@@ -11,11 +11,11 @@ public static class AuditEvents
     public const string KeyRelease = "keyprotection.release";
     public const string TpmActivation = "attestation.tpm.activate";
     public const string ServiceInitialized = "admin.server.init";
-    public const string KeyAdded = "admin.keys.add";
-    public const string KeyPrimarySet = "admin.keys.set-primary";
-    public const string KeyEnabled = "admin.keys.enable";
-    public const string KeyDisabled = "admin.keys.disable";
-    public const string KeyRemoved = "admin.keys.remove";
+    public const string KeyAdded = AdminRecordEvents.KeyAdded;
+    public const string KeyPrimarySet = AdminRecordEvents.KeyPrimarySet;
+    public const string KeyEnabled = AdminRecordEvents.KeyEnabled;
+    public const string KeyDisabled = AdminRecordEvents.KeyDisabled;
+    public const string KeyRemoved = AdminRecordEvents.KeyRemoved;
     public const string HostAdded = AdminRecordEvents.HostAdded;
     public const string HostRemoved = AdminRecordEvents.HostRemoved;
     public const string SettingChanged = AdminRecordEvents.SettingChanged;

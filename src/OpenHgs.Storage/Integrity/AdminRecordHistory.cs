@@ -34,6 +34,21 @@ public static class AdminRecordEvents
 
     /// <summary>A setting, policy state (<c>policy:NAME</c>), baseline (<c>baseline:NAME</c>) or TPM root (<c>tpm-root:THUMBPRINT</c>) changed.</summary>
     public const string SettingChanged = "admin.settings.change";
+
+    /// <summary>A fabric key added (subject: its id; details <c>role</c>, <c>primary</c>).</summary>
+    public const string KeyAdded = "admin.keys.add";
+
+    /// <summary>A fabric key made the primary of its role (subject: its id; details <c>role</c>).</summary>
+    public const string KeyPrimarySet = "admin.keys.set-primary";
+
+    /// <summary>A fabric key enabled.</summary>
+    public const string KeyEnabled = "admin.keys.enable";
+
+    /// <summary>A fabric key disabled.</summary>
+    public const string KeyDisabled = "admin.keys.disable";
+
+    /// <summary>A fabric key removed from the configuration.</summary>
+    public const string KeyRemoved = "admin.keys.remove";
 }
 
 /// <summary>How one admin record bears on a row about its subject.</summary>
@@ -80,22 +95,25 @@ public sealed class AdminRecordHistory
         db.QueryAsync(AboutQuery, Map, ("@s", subject), ("@e1", event1), ("@e2", event2 ?? event1));
 
     /// <summary>
-    /// The successful admin records with one of the events about every subject starting <paramref name="subjectPrefix"/>
-    /// (empty: every subject), grouped by subject, newest first in each group.
+    /// The successful admin records with one of <paramref name="events"/> about every subject starting
+    /// <paramref name="subjectPrefix"/> (empty: every subject), grouped by subject, newest first in each group.
     /// </summary>
-    public async Task<ILookup<string, AdminRecord>> AllAsync(string subjectPrefix, string event1, string? event2 = null)
+    public async Task<ILookup<string, AdminRecord>> AllAsync(string subjectPrefix, params string[] events)
     {
-        // A range rather than LIKE, which SQLite's index would not serve (LIKE is case-insensitive there).
-        var parameters = new List<(string, object?)> { ("@e1", event1), ("@e2", event2 ?? event1) };
+        ArgumentNullException.ThrowIfNull(subjectPrefix);
+        ArgumentOutOfRangeException.ThrowIfZero(events.Length);
+        var parameters = events.Select((e, i) => ($"@e{i}", (object?)e)).ToList();
         string range = string.Empty;
         if (subjectPrefix.Length > 0)
         {
+            // A range rather than LIKE, which SQLite's index would not serve (LIKE is case-insensitive there).
             range = " AND subject >= @lo AND subject < @hi";
             parameters.Add(("@lo", subjectPrefix));
             parameters.Add(("@hi", subjectPrefix[..^1] + (char)(subjectPrefix[^1] + 1)));
         }
 
-        var records = await db.QueryAsync($"{Selected}{range} AND event IN (@e1, @e2) ORDER BY seq DESC", Map, [.. parameters]).ConfigureAwait(false);
+        string inList = string.Join(", ", events.Select((_, i) => $"@e{i}"));
+        var records = await db.QueryAsync($"{Selected}{range} AND event IN ({inList}) ORDER BY seq DESC", Map, [.. parameters]).ConfigureAwait(false);
         return records.ToLookup(r => r.Subject, StringComparer.Ordinal);
     }
 

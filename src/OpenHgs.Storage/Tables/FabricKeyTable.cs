@@ -5,26 +5,60 @@ namespace OpenHgs.Storage;
 /// <summary>
 /// The fabric's keys by role; at most one primary per role is kept by the service layer. Every row carries a MAC
 /// over all its columns: lists report rows that fail it separately (never used), single reads throw
-/// <see cref="RowIntegrityException"/>.
+/// <see cref="RowIntegrityException"/>. The list also reports a row whose flags are not what the audit trail last
+/// recorded (<see cref="SupersededBy"/>): an older copy put back, say the old encryption key primary and enabled again
+/// after a rotation. Single reads (for an admin change) check the MAC only, so setting the primary again repairs it.
 /// </summary>
 public sealed class FabricKeyTable
 {
     internal const string Table = "fabric_keys";
     private const string Columns = "id, role, label, algorithm, certificate, is_primary, enabled, created_at";
+    private static readonly string[] KeyEvents =
+        [AdminRecordEvents.KeyAdded, AdminRecordEvents.KeyPrimarySet, AdminRecordEvents.KeyEnabled, AdminRecordEvents.KeyDisabled, AdminRecordEvents.KeyRemoved];
+
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
+    private readonly AdminRecordHistory _history;
 
-    internal FabricKeyTable(CommandFactory db, RowMac mac)
+    internal FabricKeyTable(CommandFactory db, RowMac mac, AdminRecordHistory history)
     {
         _db = db;
         _mac = mac;
+        _history = history;
     }
 
-    /// <summary>Every key whose row verifies, and the ids of rows that do not.</summary>
+    /// <summary>Every key whose row verifies and is current, and the ids of rows that are not.</summary>
     public async Task<RowSet<FabricKeyRecord>> ListAsync()
     {
         var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM fabric_keys ORDER BY role, created_at, id", MapWithMac).ConfigureAwait(false);
-        return RowMac.Partition(rows, Verifies, Table, k => k.Id);
+        var history = await _history.AllAsync(string.Empty, KeyEvents).ConfigureAwait(false);
+        var records = history.SelectMany(g => g).OrderByDescending(r => r.Sequence).ToList();
+        return RowMac.Partition(rows, (k, mac) => Verifies(k, mac) && SupersededBy(k, records) is null, Table, k => k.Id);
+    }
+
+    /// <summary>
+    /// The record that the row's flags contradict, or null. Enabled: the newest add, enable, disable or removal of this
+    /// key decides (a removal supersedes the row outright). Primary: the newest record that made a key of the role
+    /// primary (a set-primary, or an add as primary) decides whether this key is it. Flags no record bears on (a fabric
+    /// from before its keys were audited this way) are current.
+    /// </summary>
+    internal static long? SupersededBy(FabricKeyRecord key, IReadOnlyList<AdminRecord> newestFirst)
+    {
+        var enabling = newestFirst.FirstOrDefault(r => r.Subject == key.Id && r.Event is not AdminRecordEvents.KeyPrimarySet);
+        bool? enabled = enabling?.Event switch
+        {
+            AdminRecordEvents.KeyRemoved => null,
+            AdminRecordEvents.KeyDisabled => false,
+            _ => true,
+        };
+        if (enabling is not null && enabled != key.Enabled)
+        {
+            return enabling.Sequence;
+        }
+
+        var primary = newestFirst.FirstOrDefault(r => r.Detail("role") == key.Role
+            && (r.Event == AdminRecordEvents.KeyPrimarySet || (r.Event == AdminRecordEvents.KeyAdded && r.Detail("primary") == bool.TrueString)));
+        return primary is not null && (primary.Subject == key.Id) != key.IsPrimary ? primary.Sequence : null;
     }
 
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>

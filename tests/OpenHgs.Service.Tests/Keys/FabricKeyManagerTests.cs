@@ -188,6 +188,55 @@ public sealed class FabricKeyManagerTests : IAsyncLifetime
     }
 
     [Fact]
+    [Trait("Attack", "A100")]
+    public async Task Rows_from_before_a_rotation_put_back_are_ignored_until_the_admin_sets_the_primary_again()
+    {
+        // Design change 64: the old encryption key primary and enabled again, the new one demoted, every MAC valid.
+        var old = (await _keys.GetSnapshotAsync(CancellationToken.None)).Primary(FabricKeyRole.Encryption);
+        var added = await _keys.AddAsync(FabricKeyRole.Encryption, CancellationToken.None);
+        await ExecuteAsync("CREATE TABLE saved_keys AS SELECT * FROM fabric_keys");
+        await _keys.SetPrimaryAsync(added.Id, CancellationToken.None);
+        await _keys.SetEnabledAsync(old.Id, false, CancellationToken.None);
+        await ExecuteAsync("DELETE FROM fabric_keys; INSERT INTO fabric_keys SELECT * FROM saved_keys");
+
+        _keys.Invalidate();
+        var snapshot = await _keys.GetSnapshotAsync(CancellationToken.None);
+        Assert.Equal(
+            [new RejectedFabricKey(old.Id, FabricKeyRejection.RowIntegrity), new RejectedFabricKey(added.Id, FabricKeyRejection.RowIntegrity)],
+            snapshot.Rejected.OrderBy(r => r.Id == added.Id));
+        Assert.DoesNotContain(snapshot.OfRole(FabricKeyRole.Encryption), k => k.Id == old.Id || k.Id == added.Id);
+        Assert.Equal("NoPrimaryKey", (await Assert.ThrowsAsync<ServiceException>(() => _keys.ExportGuardianAsync("Fabric", CancellationToken.None))).Code);
+
+        // The remedy: set the primary (and disable the old key) again; the rows are rewritten with new records.
+        await _keys.SetPrimaryAsync(added.Id, CancellationToken.None);
+        await _keys.SetEnabledAsync(old.Id, false, CancellationToken.None);
+        snapshot = await _keys.GetSnapshotAsync(CancellationToken.None);
+        Assert.Empty(snapshot.Rejected);
+        Assert.Equal(added.Certificate, (await _keys.ExportGuardianAsync("Fabric", CancellationToken.None)).EncryptionCertificate);
+    }
+
+    [Fact]
+    public async Task A_removed_key_put_back_is_ignored()
+    {
+        var added = await _keys.AddAsync(FabricKeyRole.Signing, CancellationToken.None);
+        await ExecuteAsync("CREATE TABLE saved_keys AS SELECT * FROM fabric_keys");
+        await _keys.RemoveAsync(added.Id, CancellationToken.None);
+        await ExecuteAsync($"INSERT INTO fabric_keys SELECT * FROM saved_keys WHERE id = '{added.Id}'");
+
+        _keys.Invalidate();
+        Assert.Equal(new RejectedFabricKey(added.Id, FabricKeyRejection.RowIntegrity), Assert.Single((await _keys.GetSnapshotAsync(CancellationToken.None)).Rejected));
+    }
+
+    private async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(_directory, "hgs.db")};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    [Fact]
     public async Task A_signer_disabled_while_the_snapshot_loads_is_not_trusted_once_the_change_returned()
     {
         var old = (await _keys.GetSnapshotAsync(CancellationToken.None)).Primary(FabricKeyRole.AttestationSigner);
