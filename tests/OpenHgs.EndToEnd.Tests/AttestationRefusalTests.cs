@@ -175,7 +175,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : IAsyncLif
     public async Task Encryption_key_that_is_not_rsa_is_refused()
     {
         using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), _keys.SigningKey, _keys.SigningPublicKey, ec.ExportSubjectPublicKeyInfo()));
+        var answer = await _raw.AttestAsync(RawProtocol.Evidence(await _raw.ChallengeAsync(), (ECDsa)_keys.SigningKey, _keys.SigningPublicKey, ec.ExportSubjectPublicKeyInfo()));
         await AssertRefusedAsync(answer, "InvalidEvidence", "EncryptionKeyUnsupported");
     }
 
