@@ -16,6 +16,9 @@ public sealed class HostKeyPair : IDisposable
     public const string EncryptionKeyFile = "host-encryption.key";
     public const string PublicKeyFile = "host-signing.pub.pem";
 
+    /// <summary>The kinds of key a signing key file may hold, in the order they are tried.</summary>
+    private static readonly Func<AsymmetricAlgorithm>[] SigningKeyKinds = [() => ECDsa.Create(), () => RSA.Create()];
+
     private readonly HostEvidenceSignature _evidenceSignature;
 
     private HostKeyPair(AsymmetricAlgorithm signing, RSA encryption, HostEvidenceSignature evidenceSignature)
@@ -124,28 +127,23 @@ public sealed class HostKeyPair : IDisposable
     /// </summary>
     private static AsymmetricAlgorithm ImportSigningKey(string pem)
     {
-        var ec = ECDsa.Create();
-        try
+        Exception? failure = null;
+        foreach (Func<AsymmetricAlgorithm> create in SigningKeyKinds)
         {
-            ec.ImportFromPem(pem);
-            return ec;
-        }
-        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
-        {
-            ec.Dispose();
+            var key = create();
+            try
+            {
+                key.ImportFromPem(pem);
+                return key;
+            }
+            catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+            {
+                key.Dispose();
+                failure = ex;
+            }
         }
 
-        var rsa = RSA.Create();
-        try
-        {
-            rsa.ImportFromPem(pem);
-            return rsa;
-        }
-        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
-        {
-            rsa.Dispose();
-            throw new CryptographicException($"the signing key is neither an EC nor an RSA private key ({ex.Message})", ex);
-        }
+        throw new CryptographicException($"the signing key is neither an EC nor an RSA private key ({failure?.Message})", failure);
     }
 
     private static string ReadKey(string directory, string file)
