@@ -102,6 +102,11 @@ public static class HostSigningKeys
 {
     public const int MinimumRsaBits = 2048;
 
+    // The accepted verdicts are made once: Judge runs before every host-key signature verification.
+    private static readonly HostSigningKeyVerdict AcceptedEs256 = HostSigningKeyVerdict.Accepted(HostEvidenceSignature.Es256);
+    private static readonly HostSigningKeyVerdict AcceptedEs384 = HostSigningKeyVerdict.Accepted(HostEvidenceSignature.Es384);
+    private static readonly HostSigningKeyVerdict AcceptedRs256 = HostSigningKeyVerdict.Accepted(HostEvidenceSignature.Rs256);
+
     /// <summary>
     /// Judges a DER SubjectPublicKeyInfo by reading it (strict DER, no key import: microseconds, on every attestation). An
     /// accepted key's point or modulus is not checked here; importing it does that.
@@ -115,14 +120,14 @@ public static class HostSigningKeys
                 case SubjectPublicKeyInfoReader.RsaEncryptionOid:
                     int bits = SubjectPublicKeyInfoReader.ModulusBits(SubjectPublicKeyInfoReader.ReadRsa(subjectPublicKeyInfo).Modulus);
                     return bits >= MinimumRsaBits
-                        ? HostSigningKeyVerdict.Accepted(HostEvidenceSignature.Rs256)
+                        ? AcceptedRs256
                         : HostSigningKeyVerdict.Unsupported($"RSA keys must be at least {MinimumRsaBits} bits, not {bits}.");
                 case SubjectPublicKeyInfoReader.EcPublicKeyOid:
                     string? curve = SubjectPublicKeyInfoReader.ReadEcNamedCurve(subjectPublicKeyInfo);
                     return curve switch
                     {
-                        SubjectPublicKeyInfoReader.P256CurveOid => HostSigningKeyVerdict.Accepted(HostEvidenceSignature.Es256),
-                        SubjectPublicKeyInfoReader.P384CurveOid => HostSigningKeyVerdict.Accepted(HostEvidenceSignature.Es384),
+                        SubjectPublicKeyInfoReader.P256CurveOid => AcceptedEs256,
+                        SubjectPublicKeyInfoReader.P384CurveOid => AcceptedEs384,
                         _ => HostSigningKeyVerdict.Unsupported($"EC keys must be on P-256 or P-384, not {DescribeCurve(curve)}."),
                     };
                 default:
