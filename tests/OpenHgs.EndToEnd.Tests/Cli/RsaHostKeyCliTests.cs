@@ -36,18 +36,16 @@ public abstract class RsaHostKeyCliTests(SoftwareServerFixture fixture)
         (await fixture.RunAsync("hosts", "add-key", "--name", host, "--public-key", publicKey)).Succeeded();
 
         // Owner: a key protector granted to the fabric.
-        (await fixture.RunAsync("guardian", "export", "--out", P("fabric.json"))).Succeeded();
-        (await HgsCli.RunAsync("guardian", "new", "--name", "owner", "--out", P("owner.json"))).Succeeded();
-        (await HgsCli.RunAsync("kp", "new", "--owner", P("owner.json"), "--guardian", P("fabric.json"), "--out", P("vm.kp"), "--transport-key-out", P("vm.tk"))).Succeeded();
+        var (keyProtector, transportKey) = await fixture.NewKeyProtectorAsync(work, "owner");
 
         // Host: configure (which checks the keys as the service will), attest, unlock.
         string state = P("host-state");
-        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", fixture.Url, "--key-protection-url", fixture.Url, "--host-key", P("host-keys"))).Succeeded();
+        await fixture.ConfigureHostAsync(state, P("host-keys"));
         var attest = (await HgsCli.RunAsync("client", "attest", "--state", state, "--json")).Succeeded().Json();
         Assert.Equal("Passed", (string?)attest["status"]);
         Assert.Empty(attest["reasons"]!.AsArray());
-        (await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", P("vm.kp"), "--out", P("unlocked.tk"))).Succeeded();
-        Assert.Equal(await File.ReadAllBytesAsync(P("vm.tk")), await File.ReadAllBytesAsync(P("unlocked.tk")));
+        (await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", keyProtector, "--out", P("unlocked.tk"))).Succeeded();
+        Assert.Equal(await File.ReadAllBytesAsync(transportKey), await File.ReadAllBytesAsync(P("unlocked.tk")));
 
         var records = (await fixture.RunAsync("audit", "list", "--subject", host, "--json")).Succeeded().Json().AsArray();
         Assert.Contains(records, r => (string?)r!["event"] == "attestation.attest" && (string?)r["outcome"] == "success");
