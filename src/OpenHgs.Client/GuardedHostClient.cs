@@ -91,7 +91,7 @@ public sealed class GuardedHostClient : IDisposable
         }
 
         using var keys = HostKeyPair.Load(HostKeyDirectory);
-        byte[] signature = keys.SignEvidence(nonce); // ES256 or ES384, as the key's curve requires
+        byte[] signature = keys.SignEvidence(nonce); // ES256, ES384 or RS256, as the key requires (HostSigningKeys)
         return new AttestRequest(challenge.Nonce, new HostKeyEvidence(
             Convert.ToBase64String(keys.SigningPublicKey), Convert.ToBase64String(keys.EncryptionPublicKey), Convert.ToBase64String(signature)));
     }

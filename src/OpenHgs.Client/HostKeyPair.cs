@@ -5,10 +5,10 @@ using OpenHgs.Protocol.Wire;
 namespace OpenHgs.Client;
 
 /// <summary>
-/// A guarded host's keys for host-key attestation: an ECDSA signing key (its public half is what the admin
-/// registers; <see cref="Generate"/> makes P-256, and a P-384 key put in its place works too) and an RSA-2048
-/// encryption key (what health certificates certify and transport keys are wrapped to). Private keys are PKCS#8 PEM
-/// files created 0600.
+/// A guarded host's keys for host-key attestation: a signing key (its public half is what the admin registers) of a kind
+/// the service accepts (<see cref="HostSigningKeys"/>: ECDSA P-256, the default <see cref="Generate"/> makes, or P-384, or
+/// RSA of at least 2048 bits), and an RSA-2048 encryption key (what health certificates certify and transport keys are
+/// wrapped to). Private keys are PKCS#8 PEM files created 0600.
 /// </summary>
 public sealed class HostKeyPair : IDisposable
 {
@@ -16,16 +16,20 @@ public sealed class HostKeyPair : IDisposable
     public const string EncryptionKeyFile = "host-encryption.key";
     public const string PublicKeyFile = "host-signing.pub.pem";
 
-    private readonly HashAlgorithmName _evidenceHash;
+    /// <summary>The kinds of key a signing key file may hold, in the order they are tried.</summary>
+    private static readonly Func<AsymmetricAlgorithm>[] SigningKeyKinds = [() => ECDsa.Create(), () => RSA.Create()];
 
-    private HostKeyPair(ECDsa signing, RSA encryption, HashAlgorithmName evidenceHash)
+    private readonly HostEvidenceSignature _evidenceSignature;
+
+    private HostKeyPair(AsymmetricAlgorithm signing, RSA encryption, HostEvidenceSignature evidenceSignature)
     {
         SigningKey = signing;
         EncryptionKey = encryption;
-        _evidenceHash = evidenceHash;
+        _evidenceSignature = evidenceSignature;
     }
 
-    public ECDsa SigningKey { get; }
+    /// <summary>The signing key: an <see cref="ECDsa"/> or an <see cref="RSA"/>.</summary>
+    public AsymmetricAlgorithm SigningKey { get; }
 
     public RSA EncryptionKey { get; }
 
@@ -35,15 +39,18 @@ public sealed class HostKeyPair : IDisposable
 
     /// <summary>
     /// The host-key evidence signature over <see cref="HostKeyEvidenceMessage.Build"/> for <paramref name="nonce"/> and
-    /// this host's encryption key: ES256 with a P-256 signing key, ES384 with a P-384 one (r‖s). The hash follows the
-    /// curve the key's SPKI names, by the rule the service verifies with (<see cref="HostKeyEvidenceMessage.EcdsaHash"/>):
-    /// any other hash for the curve would be refused <c>SignatureInvalid</c> on every attestation.
+    /// this host's encryption key: ES256 with a P-256 signing key, ES384 with a P-384 one (r‖s), RS256 with an RSA one. The
+    /// scheme is the one the service verifies with, from the same rule (<see cref="HostSigningKeys.Judge"/>): any other
+    /// would be refused <c>SignatureInvalid</c> on every attestation.
     /// </summary>
     public byte[] SignEvidence(ReadOnlySpan<byte> nonce) =>
-        SigningKey.SignData(HostKeyEvidenceMessage.Build(nonce, EncryptionPublicKey), _evidenceHash);
+        _evidenceSignature.Sign(SigningKey, HostKeyEvidenceMessage.Build(nonce, EncryptionPublicKey));
 
-    /// <summary>Generates both keys into <paramref name="directory"/> (refusing to overwrite) and returns the public key file path.</summary>
-    public static string Generate(string directory)
+    /// <summary>
+    /// Generates both keys into <paramref name="directory"/> (refusing to overwrite), the signing key of
+    /// <paramref name="signingKeyType"/> (P-256 unless told), and returns the public key file path.
+    /// </summary>
+    public static string Generate(string directory, HostSigningKeyType signingKeyType = HostSigningKeyType.P256)
     {
         ArgumentNullException.ThrowIfNull(directory);
         string signingPath = Path.Combine(directory, SigningKeyFile);
@@ -52,7 +59,7 @@ public sealed class HostKeyPair : IDisposable
             throw new HgsClientException("HostKeyExists", $"'{directory}' already holds host keys; refusing to overwrite them.");
         }
 
-        using var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using AsymmetricAlgorithm signing = HostSigningKeyTypes.Create(signingKeyType);
         using var encryption = RSA.Create(2048);
         OwnerOnlyFile.CreateNew(signingPath, System.Text.Encoding.ASCII.GetBytes(signing.ExportPkcs8PrivateKeyPem()));
         OwnerOnlyFile.CreateNew(Path.Combine(directory, EncryptionKeyFile), System.Text.Encoding.ASCII.GetBytes(encryption.ExportPkcs8PrivateKeyPem()));
@@ -63,41 +70,46 @@ public sealed class HostKeyPair : IDisposable
 
     /// <summary>
     /// Loads the keys from <paramref name="directory"/> and checks them as the service will (so <c>hgs client configure</c>
-    /// refuses what could never attest): the signing key on P-256 or P-384, the encryption key RSA of at least 2048 bits.
+    /// refuses what could never attest): the signing key by the service's own rule (<see cref="HostSigningKeys.Judge"/>:
+    /// P-256, P-384 or RSA of at least 2048 bits), the encryption key RSA of at least 2048 bits.
     /// </summary>
     /// <exception cref="HgsClientException"><c>HostKeyMissing</c>: a key file is absent; <c>HostKeyInvalid</c>: a key does not
     /// read, or is one the service refuses (the message names the curve or the size).</exception>
     public static HostKeyPair Load(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        var signing = ECDsa.Create();
+        string signingPem = ReadKey(directory, SigningKeyFile);
+        string encryptionPem = ReadKey(directory, EncryptionKeyFile);
+        AsymmetricAlgorithm? signing = null;
         var encryption = RSA.Create();
         try
         {
             try
             {
-                signing.ImportFromPem(ReadKey(directory, SigningKeyFile));
-                encryption.ImportFromPem(ReadKey(directory, EncryptionKeyFile));
+                signing = ImportSigningKey(signingPem);
+                encryption.ImportFromPem(encryptionPem);
             }
             catch (Exception ex) when (ex is ArgumentException or CryptographicException)
             {
                 throw new HgsClientException("HostKeyInvalid", $"The host keys in '{directory}' cannot be read: {ex.Message}");
             }
 
-            string? curve = SubjectPublicKeyInfoReader.ReadEcNamedCurve(signing.ExportSubjectPublicKeyInfo());
-            var hash = HostKeyEvidenceMessage.EcdsaHash(curve) ?? throw new HgsClientException(
-                "HostKeyInvalid",
-                $"The host signing key is on {(curve is null ? "a curve given by explicit parameters" : "curve " + curve)}; the attestation service accepts P-256 or P-384 keys only.");
+            var verdict = HostSigningKeys.Judge(signing.ExportSubjectPublicKeyInfo());
+            if (!verdict.IsAccepted)
+            {
+                throw new HgsClientException("HostKeyInvalid", $"The host signing key is one the attestation service refuses: {verdict.Refusal}");
+            }
+
             if (encryption.KeySize < 2048)
             {
                 throw new HgsClientException("HostKeyInvalid", $"The host encryption key is RSA-{encryption.KeySize}; the key protection service releases only to RSA keys of at least 2048 bits.");
             }
 
-            return new HostKeyPair(signing, encryption, hash);
+            return new HostKeyPair(signing, encryption, verdict.Signature);
         }
         catch
         {
-            signing.Dispose();
+            signing?.Dispose();
             encryption.Dispose();
             throw;
         }
@@ -107,6 +119,31 @@ public sealed class HostKeyPair : IDisposable
     {
         SigningKey.Dispose();
         EncryptionKey.Dispose();
+    }
+
+    /// <summary>
+    /// The signing key in <paramref name="pem"/>, as the kind its PEM holds: an EC key (PKCS#8 or SEC 1) or an RSA key
+    /// (PKCS#8 or PKCS#1). Whether the service accepts it is judged afterwards, from its public key.
+    /// </summary>
+    private static AsymmetricAlgorithm ImportSigningKey(string pem)
+    {
+        Exception? failure = null;
+        foreach (Func<AsymmetricAlgorithm> create in SigningKeyKinds)
+        {
+            var key = create();
+            try
+            {
+                key.ImportFromPem(pem);
+                return key;
+            }
+            catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+            {
+                key.Dispose();
+                failure = ex;
+            }
+        }
+
+        throw new CryptographicException($"the signing key is neither an EC nor an RSA private key ({failure?.Message})", failure);
     }
 
     private static string ReadKey(string directory, string file)

@@ -155,7 +155,7 @@ public abstract class AttestationRefusalTests(DatabaseKind database) : OneHostSe
     public async Task Encryption_key_that_is_not_rsa_is_refused()
     {
         using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var answer = await Raw.AttestAsync(RawProtocol.Evidence(await Raw.ChallengeAsync(), Keys.SigningKey, Keys.SigningPublicKey, ec.ExportSubjectPublicKeyInfo()));
+        var answer = await Raw.AttestAsync(RawProtocol.Evidence(await Raw.ChallengeAsync(), (ECDsa)Keys.SigningKey, Keys.SigningPublicKey, ec.ExportSubjectPublicKeyInfo()));
         await AssertRefusedAsync(answer, "InvalidEvidence", "EncryptionKeyUnsupported");
     }
 

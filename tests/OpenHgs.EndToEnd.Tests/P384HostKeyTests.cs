@@ -83,7 +83,7 @@ public sealed class P384HostKeyTests : IAsyncLifetime
         var refused = Assert.Throws<HgsClientException>(() => client.BuildEvidence(challenge));
         Assert.Equal("HostKeyInvalid", refused.Code);
         Assert.Null(refused.HttpStatus);
-        Assert.Equal("The host signing key is on curve 1.3.132.0.10; the attestation service accepts P-256 or P-384 keys only.", refused.Message);
+        Assert.Equal("The host signing key is one the attestation service refuses: EC keys must be on P-256 or P-384, not 1.3.132.0.10 (secp256k1).", refused.Message);
     }
 
     /// <summary>

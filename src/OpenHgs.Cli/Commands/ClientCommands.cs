@@ -28,16 +28,28 @@ internal static class ClientCommands
     private static Command Keygen()
     {
         var output = CliOptions.RequiredPath("--out", "Folder for the host's key pair.");
-        var command = new Command("keygen", "Generate the host's signing and encryption keys; prints the public key file to register.") { output };
+        var signingKey = new Option<string>("--signing-key")
+        {
+            Description = "Type of the host signing key (the one the admin registers): p256 (default; ES256), p384 (ES384) or rsa3072 (RS256). "
+                + "The encryption key is RSA-2048 either way.",
+            HelpName = string.Join("|", HostSigningKeyTypes.Names),
+        };
+        var command = new Command("keygen", "Generate the host's signing and encryption keys; prints the public key file to register.") { output, signingKey };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
+            var signingKeyType = ParseSigningKeyType(parse.GetValue(signingKey));
             string directory = parse.GetValue(output)!;
             Directory.CreateDirectory(directory);
-            CliOutput.Line(HostKeyPair.Generate(directory));
+            CliOutput.Line(HostKeyPair.Generate(directory, signingKeyType));
             return Task.FromResult(ExitCodes.Success);
         }));
         return command;
     }
+
+    private static HostSigningKeyType ParseSigningKeyType(string? text) =>
+        text is null ? HostSigningKeyType.P256
+            : HostSigningKeyTypes.TryParse(text)
+              ?? throw new CliException($"--signing-key: '{text}' is not one of {string.Join(", ", HostSigningKeyTypes.Names)}.");
 
     private static Command Configure()
     {

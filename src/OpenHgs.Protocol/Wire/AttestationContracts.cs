@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using OpenHgs.Crypto;
 
 namespace OpenHgs.Protocol.Wire;
 
@@ -17,8 +16,8 @@ public sealed record AttestRequest(string Nonce, HostKeyEvidence? HostKey = null
 /// <summary>
 /// Host-key evidence: the registered signing key (DER SPKI, base64), the host's RSA encryption key that the
 /// health certificate will certify (DER SPKI, base64), and the signature (base64) over
-/// <see cref="HostKeyEvidenceMessage.Build"/> — ES256 for P-256 keys and ES384 for P-384 keys (r‖s; see
-/// <see cref="HostKeyEvidenceMessage.EcdsaHash"/>), RS256 for RSA keys.
+/// <see cref="HostKeyEvidenceMessage.Build"/> — ES256 for P-256 keys and ES384 for P-384 keys (r‖s), RS256 for RSA keys of
+/// at least 2048 bits: the scheme <see cref="HostSigningKeys.Judge"/> gives the signing key.
 /// </summary>
 public sealed record HostKeyEvidence(string SigningPublicKey, string EncryptionPublicKey, string Signature);
 
@@ -51,18 +50,4 @@ public static class HostKeyEvidenceMessage
         SHA256.HashData(encryptionPublicKeySpki, message.AsSpan(Domain.Length + nonce.Length));
         return message;
     }
-
-    /// <summary>
-    /// The hash of an ECDSA signature over <see cref="Build"/> for a host key on the named curve
-    /// <paramref name="namedCurveOid"/> (as <see cref="SubjectPublicKeyInfoReader.ReadEcNamedCurve"/> reads it): SHA-256 on
-    /// P-256 (ES256), SHA-384 on P-384 (ES384); null for any other curve, which the service neither registers nor
-    /// verifies. The hash follows the curve, never a setting: the service verifies with this rule and the host signs
-    /// with it, so the two cannot disagree (a P-384 host signing SHA-256 could never attest). RSA host keys sign RS256.
-    /// </summary>
-    public static HashAlgorithmName? EcdsaHash(string? namedCurveOid) => namedCurveOid switch
-    {
-        SubjectPublicKeyInfoReader.P256CurveOid => HashAlgorithmName.SHA256,
-        SubjectPublicKeyInfoReader.P384CurveOid => HashAlgorithmName.SHA384,
-        _ => null,
-    };
 }

@@ -140,6 +140,24 @@ public class SoftwareServerFixture : IAsyncLifetime
 
     public Task<CliResult> RunAsync(params string[] args) => HgsCli.RunAsync(args, Environment);
 
+    /// <summary>
+    /// What a VM owner does before a host can unlock: export this fabric's guardian, make an owner guardian named
+    /// <paramref name="owner"/> and a key protector granted to the fabric, all in <paramref name="work"/>. Returns the
+    /// key protector file and the file holding its transport key.
+    /// </summary>
+    public async Task<(string KeyProtector, string TransportKey)> NewKeyProtectorAsync(string work, string owner)
+    {
+        string P(string name) => Path.Combine(work, name);
+        (await RunAsync("guardian", "export", "--out", P("fabric.json"))).Succeeded();
+        (await HgsCli.RunAsync("guardian", "new", "--name", owner, "--out", P("owner.json"))).Succeeded();
+        (await HgsCli.RunAsync("kp", "new", "--owner", P("owner.json"), "--guardian", P("fabric.json"), "--out", P("vm.kp"), "--transport-key-out", P("vm.tk"))).Succeeded();
+        return (P("vm.kp"), P("vm.tk"));
+    }
+
+    /// <summary><c>hgs client configure</c> of a host-key host with the keys in <paramref name="hostKeys"/>, attesting and unlocking here.</summary>
+    public async Task ConfigureHostAsync(string state, string hostKeys) =>
+        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", Url, "--key-protection-url", Url, "--host-key", hostKeys)).Succeeded();
+
     public async Task InitializeAsync()
     {
         DatabaseOptions = DatabaseArguments();

@@ -226,7 +226,7 @@ public sealed class ErrorContractWithoutServiceTests
     }
 
     [Theory]
-    [InlineData("signing", "error: HostKeyInvalid: The host signing key is on curve 1.3.132.0.10; the attestation service accepts P-256 or P-384 keys only.")]
+    [InlineData("signing", "error: HostKeyInvalid: The host signing key is one the attestation service refuses: EC keys must be on P-256 or P-384, not 1.3.132.0.10 (secp256k1).")]
     [InlineData("encryption", "error: HostKeyInvalid: The host encryption key is RSA-1024; the key protection service releases only to RSA keys of at least 2048 bits.")]
     public async Task Client_configure_refuses_host_keys_the_service_would_refuse_and_saves_nothing(string replaced, string expected)
     {

@@ -76,13 +76,11 @@ public sealed class HostileInputCliTests(SoftwareServerFixture fixture) : IClass
         // A whole flow: admin commands with the token, a key protector, an attestation and a release.
         string publicKey = (await HgsCli.RunAsync("client", "keygen", "--out", P("host-keys"))).Succeeded().StdOut.Trim();
         (await fixture.RunAsync("hosts", "add-key", "--name", host, "--public-key", publicKey)).Succeeded();
-        (await fixture.RunAsync("guardian", "export", "--out", P("fabric.json"))).Succeeded();
-        (await HgsCli.RunAsync("guardian", "new", "--name", "log-owner", "--out", P("owner.json"))).Succeeded();
-        (await HgsCli.RunAsync("kp", "new", "--owner", P("owner.json"), "--guardian", P("fabric.json"), "--out", P("vm.kp"), "--transport-key-out", P("vm.tk"))).Succeeded();
+        var (keyProtector, transportKeyFile) = await fixture.NewKeyProtectorAsync(work, "log-owner");
         string state = P("host-state");
-        (await HgsCli.RunAsync("client", "configure", "--state", state, "--attestation-url", fixture.Url, "--key-protection-url", fixture.Url, "--host-key", P("host-keys"))).Succeeded();
-        (await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", P("vm.kp"), "--out", P("unlocked.tk"))).Succeeded();
-        byte[] transportKey = await File.ReadAllBytesAsync(P("vm.tk"));
+        await fixture.ConfigureHostAsync(state, P("host-keys"));
+        (await HgsCli.RunAsync("client", "unlock", "--state", state, "--kp", keyProtector, "--out", P("unlocked.tk"))).Succeeded();
+        byte[] transportKey = await File.ReadAllBytesAsync(transportKeyFile);
         Assert.Equal(transportKey, await File.ReadAllBytesAsync(P("unlocked.tk")));
 
         // A guessed credential is refused, and must not be written down either (a log reader could try it elsewhere).

@@ -28,11 +28,12 @@ public sealed class HostKeysTests
     }
 
     [Fact]
-    public void Short_rsa_keys_are_refused()
+    public void Short_rsa_keys_are_refused_naming_their_size()
     {
         using var weak = RSA.Create(1024);
         var error = Assert.Throws<ServiceException>(() => HostKeys.ParsePublicKey(weak.ExportSubjectPublicKeyInfoPem(), "publicKey"));
         Assert.Equal("PublicKeyUnsupported", error.Code);
+        Assert.Equal("publicKey: RSA keys must be at least 2048 bits, not 1024.", error.Message);
     }
 
     [Fact]
