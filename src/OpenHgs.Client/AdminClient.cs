@@ -44,6 +44,9 @@ public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientT
     public Task<AuditVerifyResult> VerifyAuditAsync(AuditCheckpointFile checkpoint, CancellationToken ct) =>
         _http.SendJsonAsync(HttpMethod.Post, "admin/v1/audit/verify", new AuditVerifyRequest(checkpoint), WireJson.Default.AuditVerifyRequest, WireJson.Default.AuditVerifyResult, ct);
 
+    /// <summary>Every security-relevant row checked against its MAC and the audit trail (<c>GET /admin/v1/audit/rows</c>).</summary>
+    public Task<RowIntegrityReport> VerifyRowsAsync(CancellationToken ct) => GetAsync("admin/v1/audit/rows", WireJson.Default.RowIntegrityReport, ct);
+
     public Task<AuditCheckpointFile> ExportAuditCheckpointAsync(CancellationToken ct) => GetAsync("admin/v1/audit/checkpoint", WireJson.Default.AuditCheckpointFile, ct);
 
     /// <summary>The newest audit records, newest first.</summary>

@@ -57,6 +57,30 @@ internal static class AuditCommands
             }
         }));
 
+        audit.Subcommands.Add(Admin("rows", "Check every security-relevant row against its MAC and the audit trail; non-zero exit naming each row that fails.", [], async (client, parse, json, ct) =>
+        {
+            var report = await client.VerifyRowsAsync(ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(report, WireJson.Default.RowIntegrityReport);
+            }
+            else
+            {
+                CliOutput.Line($"{report.Rows} rows checked; {report.Findings.Count} fail their integrity check.");
+                foreach (var finding in report.Findings)
+                {
+                    CliOutput.Line($"  {finding.Problem,-10} {finding.Table}/{finding.Key}: {finding.Message}");
+                }
+            }
+
+            if (!report.Valid)
+            {
+                throw CliErrors.AfterResult(new CliException(
+                    $"{report.Findings.Count} row(s) fail their integrity check, first {report.Findings[0].Table}/{report.Findings[0].Key} ({report.Findings[0].Problem})",
+                    ExitCodes.Refused), json);
+            }
+        }));
+
         var limit = new Option<int>("--limit") { Description = "How many of the newest records.", DefaultValueFactory = _ => 50 };
         var since = new Option<string>("--since") { Description = "Only records from this instant (ISO 8601) or this long ago (e.g. 30m, 8h, 2d)." };
         var auditEvent = new Option<string>("--event") { Description = "Only this event (e.g. keyprotection.release), or every event with a prefix: 'attestation.*'." };

@@ -93,3 +93,17 @@ public sealed record ValidityRequest(int HealthCertificateValidityMinutes);
 
 /// <summary><c>/healthz</c> answer.</summary>
 public sealed record HealthReport(string Status, IReadOnlyDictionary<string, string> Checks);
+
+/// <summary>
+/// Every security-relevant row checked against its MAC and against the audit trail's newest word about it (design
+/// change 66): <paramref name="Valid"/> when no row failed; <paramref name="Rows"/> is how many rows were read.
+/// </summary>
+public sealed record RowIntegrityReport(bool Valid, int Rows, List<RowIntegrityFinding> Findings);
+
+/// <summary>
+/// One row that fails: <paramref name="Problem"/> is <c>changed</c> (its MAC does not verify), <c>missing</c> (a row that
+/// must exist was deleted) or <c>superseded</c> (an older copy put back: audit record <paramref name="SupersededBy"/>
+/// replaced it); <paramref name="Message"/> says so in a sentence.
+/// </summary>
+public sealed record RowIntegrityFinding(string Table, string Key, string Problem, long? SupersededBy, string Message);
+

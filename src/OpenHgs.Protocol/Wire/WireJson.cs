@@ -22,6 +22,7 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(List<HostInfo>))]
 [JsonSerializable(typeof(AddHostKeyRequest))]
 [JsonSerializable(typeof(AuditVerifyResult))]
+[JsonSerializable(typeof(RowIntegrityReport))]
 [JsonSerializable(typeof(AuditVerifyRequest))]
 [JsonSerializable(typeof(AuditCheckpointFile))]
 [JsonSerializable(typeof(List<AuditRecordInfo>))]

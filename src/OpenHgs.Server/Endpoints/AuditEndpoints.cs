@@ -4,11 +4,12 @@ using Microsoft.AspNetCore.Routing;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Server.Endpoints;
 
-/// <summary>Audit verification against the signed checkpoints, and checkpoint export (admin routes, on the group of <see cref="AdminEndpoints.MapAdminEndpoints"/>).</summary>
+/// <summary>Audit verification against the signed checkpoints, the row integrity report, and checkpoint export (admin routes, on the group of <see cref="AdminEndpoints.MapAdminEndpoints"/>).</summary>
 internal static class AuditEndpoints
 {
     public static void MapAuditCheckpointEndpoints(this RouteGroupBuilder admin)
@@ -22,6 +23,9 @@ internal static class AuditEndpoints
             var kept = request.Checkpoint is null ? null : FromFile(request.Checkpoint);
             return Results.Json(ToResult(await verifier.VerifyAsync(kept, context.RequestAborted).ConfigureAwait(false), checkpoints.Key), WireJson.Default.AuditVerifyResult);
         }).JsonBody<AuditVerifyRequest>().Answers<AuditVerifyResult>().Problems(400, "CheckpointFileInvalid");
+        admin.MapGet("/audit/rows", async (RowIntegrityCheck check, CancellationToken ct) =>
+            Results.Json(await check.CheckAsync(ct).ConfigureAwait(false), WireJson.Default.RowIntegrityReport))
+            .Answers<RowIntegrityReport>();
         admin.MapGet("/audit/checkpoint", async (AuditVerifier verifier, AuditCheckpointer checkpoints, CancellationToken ct) =>
         {
             var newest = await verifier.NewestAsync(ct).ConfigureAwait(false);

@@ -105,6 +105,7 @@ public static partial class HgsServer
             provider.GetRequiredService<IKeyStore>(), databaseHasCheckpoints, provider.GetRequiredService<ILoggerFactory>().CreateLogger<AuditCheckpointer>()));
         services.AddSingleton<AuditCheckpointer>();
         services.AddSingleton<AuditVerifier>();
+        services.AddSingleton<RowIntegrityCheck>();
         services.AddHostedService<AuditCheckpointService>();
         if (options.AuditFile is { } auditFile)
         {

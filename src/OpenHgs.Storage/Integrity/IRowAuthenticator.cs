@@ -65,8 +65,21 @@ public sealed class RowIntegrityException : Exception
         new(table, key, $"The {table} row '{key}' is an older copy: audit record {sequence} removed or replaced it after it was written, so it was put back outside OpenHGS and is not used.", isMissing: false, supersededBy: sequence);
 }
 
-/// <summary>A row that failed its integrity check, by table and primary key.</summary>
-public sealed record RejectedRow(string Table, string Key);
+/// <summary>
+/// A row that failed its integrity check, by table and primary key: its MAC does not verify, or (with
+/// <paramref name="SupersededBy"/>) it verifies but is an older copy that audit record <paramref name="SupersededBy"/> replaced.
+/// </summary>
+public sealed record RejectedRow(string Table, string Key, long? SupersededBy = null)
+{
+    /// <summary>The exception a single read of this row throws.</summary>
+    public RowIntegrityException ToException() =>
+        SupersededBy is { } sequence ? RowIntegrityException.Superseded(Table, Key, sequence) : new RowIntegrityException(Table, Key);
+}
 
 /// <summary>The rows of a list that verified, and those that did not (never used; reported).</summary>
-public sealed record RowSet<T>(IReadOnlyList<T> Rows, IReadOnlyList<RejectedRow> Rejected);
+public sealed record RowSet<T>(IReadOnlyList<T> Rows, IReadOnlyList<RejectedRow> Rejected)
+{
+    /// <summary>The rows, when every one verified; otherwise the first rejected row's exception (for reads that need the whole set).</summary>
+    /// <exception cref="RowIntegrityException">A row failed its integrity check.</exception>
+    public IReadOnlyList<T> AllOrThrow() => Rejected.Count == 0 ? Rows : throw Rejected[0].ToException();
+}

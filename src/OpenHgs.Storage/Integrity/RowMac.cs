@@ -45,20 +45,28 @@ internal sealed class RowMac(IRowAuthenticator authenticator)
         }
     }
 
-    /// <summary>Splits rows into those whose MAC verifies and those that do not (one MAC computation per row).</summary>
-    public static RowSet<T> Partition<T>(IEnumerable<(T Row, byte[]? Mac)> rows, Func<T, byte[]?, bool> verifies, string table, Func<T, string> key)
+    /// <summary>
+    /// Splits rows into those whose MAC verifies (one MAC computation per row) and, when <paramref name="supersededBy"/> is
+    /// given, that are current, and those that are not (with the superseding record when that is why).
+    /// </summary>
+    public static RowSet<T> Partition<T>(IEnumerable<(T Row, byte[]? Mac)> rows, Func<T, byte[]?, bool> verifies, string table, Func<T, string> key,
+        Func<T, long?>? supersededBy = null)
     {
         var valid = new List<T>();
         var rejected = new List<RejectedRow>();
         foreach (var (row, mac) in rows)
         {
-            if (verifies(row, mac))
+            if (!verifies(row, mac))
             {
-                valid.Add(row);
+                rejected.Add(new RejectedRow(table, key(row)));
+            }
+            else if (supersededBy?.Invoke(row) is { } sequence)
+            {
+                rejected.Add(new RejectedRow(table, key(row), sequence));
             }
             else
             {
-                rejected.Add(new RejectedRow(table, key(row)));
+                valid.Add(row);
             }
         }
 

@@ -33,7 +33,7 @@ public sealed class FabricKeyTable
         var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM fabric_keys ORDER BY role, created_at, id", MapWithMac).ConfigureAwait(false);
         var history = await _history.AllAsync(string.Empty, KeyEvents).ConfigureAwait(false);
         var records = history.SelectMany(g => g).OrderByDescending(r => r.Sequence).ToList();
-        return RowMac.Partition(rows, (k, mac) => Verifies(k, mac) && SupersededBy(k, records) is null, Table, k => k.Id);
+        return RowMac.Partition(rows, Verifies, Table, k => k.Id, k => SupersededBy(k, records));
     }
 
     /// <summary>

@@ -28,7 +28,7 @@ public sealed class HostTable
     {
         var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts ORDER BY name", Map).ConfigureAwait(false);
         var history = await _history.AllAsync(string.Empty, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false);
-        return RowMac.Partition(rows, (h, mac) => Verifies(h, mac) && SupersededBy(h, history[h.Name]) is null, Table, h => h.Name);
+        return RowMac.Partition(rows, Verifies, Table, h => h.Name, h => SupersededBy(h, history[h.Name]));
     }
 
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS, or is an older copy put back.</exception>

@@ -3,6 +3,9 @@ namespace OpenHgs.Storage;
 /// <summary>A registered TPM baseline (a reference host's measurements, per hardware class).</summary>
 public sealed record BaselineRecord(string Name, byte[] Document, DateTimeOffset AddedAt);
 
+/// <summary>A policy's stored state.</summary>
+public sealed record PolicyStateRecord(string Name, string State);
+
 /// <summary>
 /// Attestation policy states (every policy of the catalog has a row: its default state written once, or the admin's)
 /// and registered baselines.
@@ -52,42 +55,33 @@ public sealed class PolicyTable
     }
 
     /// <exception cref="RowIntegrityException">A policy row was written or edited outside OpenHGS.</exception>
-    public async Task<Dictionary<string, string>> GetStatesAsync()
-    {
-        var rows = await _db.QueryAsync("SELECT name, state, mac FROM policies", r => (Name: r.GetString(0), State: r.GetString(1), Mac: CommandFactory.Mac(r, 2))).ConfigureAwait(false);
-        var history = await _history.AllAsync(PolicySubjectPrefix, AdminRecordEvents.SettingChanged).ConfigureAwait(false);
-        foreach (var (name, state, mac) in rows)
-        {
-            _mac.Check(mac, PoliciesTable, name, state);
-            if (StateSupersededBy(state, history[PolicySubjectPrefix + name]) is { } change)
-            {
-                throw RowIntegrityException.Superseded(PoliciesTable, name, change);
-            }
-        }
+    public async Task<Dictionary<string, string>> GetStatesAsync() =>
+        (await ListStatesAsync().ConfigureAwait(false)).AllOrThrow().ToDictionary(p => p.Name, p => p.State, StringComparer.Ordinal);
 
-        return rows.ToDictionary(p => p.Name, p => p.State, StringComparer.Ordinal);
+    /// <summary>Every policy state whose row verifies and is current, and the policies whose row is not.</summary>
+    public async Task<RowSet<PolicyStateRecord>> ListStatesAsync()
+    {
+        var rows = await _db.QueryAsync("SELECT name, state, mac FROM policies ORDER BY name", r => (new PolicyStateRecord(r.GetString(0), r.GetString(1)), CommandFactory.Mac(r, 2))).ConfigureAwait(false);
+        var history = await _history.AllAsync(PolicySubjectPrefix, AdminRecordEvents.SettingChanged).ConfigureAwait(false);
+        return RowMac.Partition(rows, (p, mac) => _mac.Verifies(mac, PoliciesTable, p.Name, p.State), PoliciesTable, p => p.Name,
+            p => StateSupersededBy(p.State, history[PolicySubjectPrefix + p.Name]));
     }
 
     public Task SetStateAsync(string name, string state) =>
         _db.ExecuteAsync("INSERT INTO policies (name, state, mac) VALUES (@n, @s, @m) ON CONFLICT (name) DO UPDATE SET state = excluded.state, mac = excluded.mac",
             ("@n", name), ("@s", state), ("@m", _mac.Seal(PoliciesTable, name, state)));
 
-    /// <exception cref="RowIntegrityException">A baseline row was written or edited outside OpenHGS.</exception>
-    public async Task<List<BaselineRecord>> ListBaselinesAsync()
+    /// <exception cref="RowIntegrityException">A baseline row was written or edited outside OpenHGS, or is an older copy put back.</exception>
+    public async Task<List<BaselineRecord>> ListBaselinesAsync() => [.. (await ListBaselineRowsAsync().ConfigureAwait(false)).AllOrThrow()];
+
+    /// <summary>Every baseline whose row verifies and is current, and the baselines whose row is not.</summary>
+    public async Task<RowSet<BaselineRecord>> ListBaselineRowsAsync()
     {
         var rows = await _db.QueryAsync("SELECT name, document, added_at, mac FROM baselines ORDER BY name",
-            r => (Baseline: new BaselineRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))), Mac: CommandFactory.Mac(r, 3))).ConfigureAwait(false);
+            r => (new BaselineRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))), CommandFactory.Mac(r, 3))).ConfigureAwait(false);
         var history = await _history.AllAsync(BaselineSubjectPrefix, AdminRecordEvents.SettingChanged).ConfigureAwait(false);
-        foreach (var (baseline, mac) in rows)
-        {
-            _mac.Check(mac, BaselinesTable, baseline.Name, baseline.Document, CommandFactory.ToUnixMs(baseline.AddedAt));
-            if (BaselineSupersededBy(baseline, history[BaselineSubjectPrefix + baseline.Name]) is { } change)
-            {
-                throw RowIntegrityException.Superseded(BaselinesTable, baseline.Name, change);
-            }
-        }
-
-        return rows.Select(r => r.Baseline).ToList();
+        return RowMac.Partition(rows, (b, mac) => _mac.Verifies(mac, BaselinesTable, b.Name, b.Document, CommandFactory.ToUnixMs(b.AddedAt)), BaselinesTable, b => b.Name,
+            b => BaselineSupersededBy(b, history[BaselineSubjectPrefix + b.Name]));
     }
 
     /// <summary>Removes a baseline; false when there is none of that name.</summary>

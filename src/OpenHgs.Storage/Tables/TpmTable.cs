@@ -43,7 +43,15 @@ public sealed class TpmTable
     {
         var rows = await _db.QueryAsync("SELECT thumbprint, subject, certificate, added_at, mac FROM tpm_roots ORDER BY subject", MapRoot).ConfigureAwait(false);
         var history = await _history.AllAsync(RootSubjectPrefix, AdminRecordEvents.SettingChanged).ConfigureAwait(false);
-        return RowMac.Partition(rows, (r, mac) => VerifiesRoot(r, mac) && RootSupersededBy(history[RootSubjectPrefix + r.Thumbprint]) is null, RootsTable, r => r.Thumbprint);
+        return RowMac.Partition(rows, VerifiesRoot, RootsTable, r => r.Thumbprint, r => RootSupersededBy(history[RootSubjectPrefix + r.Thumbprint]));
+    }
+
+    /// <summary>Every host's activated AK whose row verifies and is current, and the hosts whose AK row is not (for the integrity report).</summary>
+    public async Task<RowSet<AttestationKeyRecord>> ListAttestationKeysAsync()
+    {
+        var rows = await _db.QueryAsync("SELECT host_name, ak_public, activated_at, mac FROM tpm_attestation_keys ORDER BY host_name", MapKey).ConfigureAwait(false);
+        var history = await _history.AllAsync(string.Empty, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false);
+        return RowMac.Partition(rows, VerifiesKey, KeysTable, k => k.HostName, k => KeySupersededBy(k, history[k.HostName]));
     }
 
     /// <summary>The removal recorded after the root was added, or null: a root is added once under its thumbprint, so its newest record decides.</summary>
@@ -87,7 +95,7 @@ public sealed class TpmTable
     public async Task<AttestationKeyRecord?> FindAttestationKeyAsync(string hostName, bool lockRow = false)
     {
         var rows = await _db.QueryAsync($"SELECT host_name, ak_public, activated_at, mac FROM tpm_attestation_keys WHERE host_name = @h{(lockRow ? _dialect.ForUpdate : string.Empty)}",
-            r => (Key: new AttestationKeyRecord(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))), Mac: CommandFactory.Mac(r, 3)), ("@h", hostName)).ConfigureAwait(false);
+            MapKey, ("@h", hostName)).ConfigureAwait(false);
         if (rows.Count == 0)
         {
             return null;
@@ -175,6 +183,11 @@ public sealed class TpmTable
     private byte[] SealRoot(TpmRootRecord r) => _mac.Seal(RootsTable, r.Thumbprint, r.Subject, r.Certificate, CommandFactory.ToUnixMs(r.AddedAt));
 
     private bool VerifiesRoot(TpmRootRecord r, byte[]? mac) => _mac.Verifies(mac, RootsTable, r.Thumbprint, r.Subject, r.Certificate, CommandFactory.ToUnixMs(r.AddedAt));
+
+    private bool VerifiesKey(AttestationKeyRecord k, byte[]? mac) => _mac.Verifies(mac, KeysTable, k.HostName, k.AkPublic, CommandFactory.ToUnixMs(k.ActivatedAt));
+
+    private static (AttestationKeyRecord Key, byte[]? Mac) MapKey(DbDataReader r) =>
+        (new(r.GetString(0), (byte[])r.GetValue(1), CommandFactory.FromUnixMs(r.GetInt64(2))), CommandFactory.Mac(r, 3));
 
     private static (TpmRootRecord, byte[]?) MapRoot(DbDataReader r) =>
         (new(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), CommandFactory.FromUnixMs(r.GetInt64(3))), CommandFactory.Mac(r, 4));

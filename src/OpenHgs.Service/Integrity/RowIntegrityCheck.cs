@@ -1,0 +1,83 @@
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Admin;
+using OpenHgs.Service.Policies;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Integrity;
+
+/// <summary>
+/// Reads every security-relevant row and reports each that fails its MAC, is missing where it must exist, or is an older
+/// copy put back (design changes 24, 62 and 64) — what <c>hgs audit verify</c> is for the audit trail, this is for the
+/// tables. It only reads: a row it reports is refused wherever it is used anyway; this tells the admin before a
+/// request trips over it, and names every one at once.
+/// </summary>
+public sealed class RowIntegrityCheck(IHgsDatabase database)
+{
+    /// <summary>The settings that are read, in the order reported; the explicit ones (design change 62) must exist.</summary>
+    private static readonly string[] Settings =
+        [SettingNames.Mode, SettingNames.DenyBefore, SettingNames.ValidityMinutes, SettingNames.PolicyVersion, SettingNames.FabricName, SettingNames.AdminTokenHash];
+
+    public Task<RowIntegrityReport> CheckAsync(CancellationToken cancellationToken) => database.ReadAsync(async s =>
+    {
+        var findings = new List<RowIntegrityFinding>();
+        int rows = 0;
+        void Add<T>(RowSet<T> set)
+        {
+            rows += set.Rows.Count + set.Rejected.Count;
+            findings.AddRange(set.Rejected.Select(r => Finding(r.ToException())));
+        }
+
+        foreach (string name in Settings)
+        {
+            if (await SettingFailureAsync(s, name).ConfigureAwait(false) is { } failure)
+            {
+                findings.Add(Finding(failure));
+            }
+
+            rows++;
+        }
+
+        Add(await s.FabricKeys.ListAsync().ConfigureAwait(false));
+        Add(await s.Hosts.ListAsync().ConfigureAwait(false));
+        Add(await s.Tpm.ListAttestationKeysAsync().ConfigureAwait(false));
+        Add(await s.Tpm.ListRootsAsync().ConfigureAwait(false));
+        var states = await s.Policies.ListStatesAsync().ConfigureAwait(false);
+        Add(states);
+        findings.AddRange(PolicyCatalog.All
+            .Where(p => !states.Rows.Any(r => r.Name == p.Name) && !states.Rejected.Any(r => r.Key == p.Name))
+            .Select(p => Finding(RowIntegrityException.Missing("policies", p.Name))));
+        Add(await s.Policies.ListBaselineRowsAsync().ConfigureAwait(false));
+        return new RowIntegrityReport(findings.Count == 0, rows, findings);
+    }, cancellationToken);
+
+    /// <summary>What is wrong with a setting's row, or null: its MAC, its presence (for the explicit ones) and its history.</summary>
+    private static async Task<RowIntegrityException?> SettingFailureAsync(HgsSession s, string name)
+    {
+        try
+        {
+            string? value = await s.Settings.GetAsync(name).ConfigureAwait(false);
+            if (value is null)
+            {
+                return ExplicitSettings.Defaults.Any(d => d.Name == name) ? RowIntegrityException.Missing(SettingsTable.Table, name) : null;
+            }
+
+            if (name != SettingNames.FabricName)
+            {
+                await SettingHistory.CheckAsync(s, name, value).ConfigureAwait(false);
+            }
+
+            return null;
+        }
+        catch (RowIntegrityException ex)
+        {
+            return ex;
+        }
+    }
+
+    private static RowIntegrityFinding Finding(RowIntegrityException failure) => new(
+        failure.Table,
+        failure.Key,
+        failure switch { { SupersededBy: not null } => "superseded", { IsMissing: true } => "missing", _ => "changed" },
+        failure.SupersededBy,
+        $"The {failure.Table} row '{failure.Key}' {RowIntegrityProblems.WhatHappened(failure)}.");
+}
