@@ -42,7 +42,7 @@ public abstract class HostReplayTests(TestDatabase db) : MigratedDatabaseTests(d
 
         var listed = await ReadAsync(s => s.Hosts.ListAsync());
         Assert.Empty(listed.Rows);
-        Assert.Equal([new RejectedRow("hosts", "host-a")], listed.Rejected);
+        Assert.Equal([new RejectedRow("hosts", "host-a", removal)], listed.Rejected);
         Assert.Empty(await Hosts.ListAsync(CancellationToken.None));
 
         // Removing it again is the remedy, and the trail says the row it removed was not a usable one.
