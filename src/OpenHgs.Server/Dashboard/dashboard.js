@@ -203,6 +203,18 @@ function renderAuditChain(result) {
   fill('audit-chain', el('dl', {}, ...rows));
 }
 
+/** `hgs audit rows`: every security-relevant row against its MAC and the audit trail (design change 66). */
+function renderTableRows(report) {
+  const rows = [
+    el('dt', {}, 'Rows'), el('dd', {}, badge(report.valid ? 'verified' : report.findings.length + ' FAIL', report.valid ? 'ok' : 'bad')),
+    el('dt', {}, 'Checked'), el('dd', { 'data-field': 'rows' }, report.rows),
+  ];
+  const findings = report.findings.map((f) => [
+    el('td', { 'data-code': f.problem }, f.problem), f.table + ' / ' + f.key, f.supersededBy ? 'record ' + f.supersededBy : '', f.message,
+  ]);
+  fill('table-rows', el('dl', {}, ...rows), table(['Problem', 'Row', 'Replaced by', 'What happened'], findings, 'Every row verifies and is current.'));
+}
+
 // ---- loading --------------------------------------------------------------------------------------------------
 
 async function load() {
@@ -220,6 +232,7 @@ async function load() {
     Promise.all([get('/admin/v1/keys'), readiness]).then(([k, r]) => renderKeys(k, r)).catch((e) => failed('fabric-keys', e)),
     Promise.all([readiness, get('/admin/v1/key-store/members')]).then(([r, m]) => renderKeyStore(r, m)).catch((e) => failed('key-store', e)),
     get('/admin/v1/audit/verify').then(renderAuditChain).catch((e) => failed('audit-chain', e)),
+    get('/admin/v1/audit/rows').then(renderTableRows).catch((e) => failed('table-rows', e)),
   ];
   await Promise.all(tasks);
   byId('refreshed').textContent = 'refreshed ' + when(new Date().toISOString());

@@ -114,6 +114,12 @@ public sealed class DashboardBrowserTests
         Assert.Contains("verified", await page.Locator("#audit-chain").TextContentAsync(), StringComparison.Ordinal);
         Assert.Equal(chain.Records.ToString(System.Globalization.CultureInfo.InvariantCulture), await page.Locator("#audit-chain [data-field=records]").TextContentAsync());
 
+        // Table rows: every one verifies and is current, as 'hgs audit rows' says.
+        var rowReport = await admin.VerifyRowsAsync(CancellationToken.None);
+        Assert.True(rowReport.Valid);
+        Assert.Contains("verified", await page.Locator("#table-rows").TextContentAsync(), StringComparison.Ordinal);
+        Assert.Equal(rowReport.Rows.ToString(System.Globalization.CultureInfo.InvariantCulture), await page.Locator("#table-rows [data-field=rows]").TextContentAsync());
+
         // Read-only, same origin, and the token is nowhere but in the page's memory.
         Assert.NotEmpty(requests);
         Assert.All(requests, r => Assert.Equal("GET", r.Method));
@@ -157,6 +163,7 @@ public sealed class DashboardBrowserTests
         await RunSqliteAsync(database,
             "UPDATE audit_log SET subject = subject || '-edited' WHERE seq = 1;"
             + $"INSERT INTO audit_log (seq, ts, event, outcome, subject, reason, details, prev_hash, hash) VALUES ({next}, 0, 'attestation.attest', 'refused', '{quoted}', '{quoted}', '{{}}', x'00', x'00');");
+        await RunSqliteAsync(database, "UPDATE hosts SET added_at = added_at + 1 WHERE name = 'web-01';");
         var verdict = await admin.VerifyAuditAsync(CancellationToken.None);
         Assert.False(verdict.Valid);
         Assert.NotNull(verdict.Reason);
@@ -174,6 +181,8 @@ public sealed class DashboardBrowserTests
         var audit = page.Locator("#audit-chain");
         Assert.Contains("BROKEN", await audit.TextContentAsync(), StringComparison.Ordinal);
         Assert.Equal(verdict.Reason, await audit.Locator(".error").GetAttributeAsync("data-code"));
+        await AssertRowAsync(page.Locator("#table-rows"), "hosts / web-01", "changed", "The hosts row 'web-01' was changed outside OpenHGS");
+        Assert.Contains("1 FAIL", await page.Locator("#table-rows").TextContentAsync(), StringComparison.Ordinal);
 
         // The markup is shown as text, in both the refusals and the unregistered attempts, and nothing ran.
         Assert.Contains(Hostile, await page.Locator("#refusals").TextContentAsync(), StringComparison.Ordinal);
