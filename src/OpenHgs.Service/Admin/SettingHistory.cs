@@ -67,10 +67,14 @@ public static class SettingHistory
     private static string? RecordedValue(string name, AdminRecord record) =>
         record.Detail("value") ?? (name == SettingNames.DenyBefore ? ExplicitSettings.NoDenyBefore : null);
 
+    /// <summary>
+    /// The newest policy or baseline change, which names the version it made (every release has recorded it), as a
+    /// one-record history: read on every settings load, so one row per prefix, never the whole history.
+    /// </summary>
     private static async Task<IEnumerable<AdminRecord>> PolicyVersionRecordsAsync(HgsSession s)
     {
-        var states = await s.History.AllAsync(PolicyTable.PolicySubjectPrefix, AuditEvents.SettingChanged).ConfigureAwait(false);
-        var baselines = await s.History.AllAsync(PolicyTable.BaselineSubjectPrefix, AuditEvents.SettingChanged).ConfigureAwait(false);
-        return states.SelectMany(g => g).Concat(baselines.SelectMany(g => g)).OrderByDescending(r => r.Sequence);
+        var state = await s.History.NewestAsync(PolicyTable.PolicySubjectPrefix, AuditEvents.SettingChanged).ConfigureAwait(false);
+        var baseline = await s.History.NewestAsync(PolicyTable.BaselineSubjectPrefix, AuditEvents.SettingChanged).ConfigureAwait(false);
+        return new[] { state, baseline }.OfType<AdminRecord>().OrderByDescending(r => r.Sequence);
     }
 }

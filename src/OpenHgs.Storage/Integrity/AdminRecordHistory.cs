@@ -109,12 +109,24 @@ public sealed class AdminRecordHistory
             // A range rather than LIKE, which SQLite's index would not serve (LIKE is case-insensitive there).
             range = " AND subject >= @lo AND subject < @hi";
             parameters.Add(("@lo", subjectPrefix));
-            parameters.Add(("@hi", subjectPrefix[..^1] + (char)(subjectPrefix[^1] + 1)));
+            parameters.Add(("@hi", UpperBound(subjectPrefix)));
         }
 
         string inList = string.Join(", ", events.Select((_, i) => $"@e{i}"));
         var records = await db.QueryAsync($"{Selected}{range} AND event IN ({inList}) ORDER BY seq DESC", Map, [.. parameters]).ConfigureAwait(false);
         return records.ToLookup(r => r.Subject, StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// The newest successful admin record of <paramref name="eventName"/> about any subject starting
+    /// <paramref name="subjectPrefix"/>, or null (one row read, however long the history).
+    /// </summary>
+    public async Task<AdminRecord?> NewestAsync(string subjectPrefix, string eventName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(subjectPrefix);
+        var records = await db.QueryAsync($"{Selected} AND subject >= @lo AND subject < @hi AND event = @e ORDER BY seq DESC LIMIT 1", Map,
+            ("@lo", subjectPrefix), ("@hi", UpperBound(subjectPrefix)), ("@e", eventName)).ConfigureAwait(false);
+        return records.Count == 0 ? null : records[0];
     }
 
     /// <summary>
@@ -146,6 +158,9 @@ public sealed class AdminRecordHistory
         { } named when string.Equals(named, value, StringComparison.Ordinal) => RecordBearing.ThisRow,
         _ => RecordBearing.Replaced,
     };
+
+    /// <summary>The least string above every string starting <paramref name="prefix"/> (its last character plus one).</summary>
+    private static string UpperBound(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
     private static AdminRecord Map(System.Data.Common.DbDataReader r) => new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3));
 }
