@@ -85,6 +85,34 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until the server has printed a line matching <paramref name="pattern"/> (a regular expression) and returns that line.</summary>
+    /// <exception cref="TimeoutException">No such line within <paramref name="timeout"/>; the message holds the output.</exception>
+    public async Task<string> WaitForOutputAsync(string pattern, TimeSpan timeout)
+    {
+        var regex = new System.Text.RegularExpressions.Regex(pattern, System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            string? line;
+            lock (_output)
+            {
+                line = _output.FirstOrDefault(regex.IsMatch);
+            }
+
+            if (line is not null)
+            {
+                return line;
+            }
+
+            if (waited.Elapsed > timeout)
+            {
+                throw new TimeoutException($"The server printed no line matching '{pattern}' in {timeout.TotalSeconds} s:\n{Output}");
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Peak resident set size so far (VmHWM), in MiB.</summary>
     public double PeakRssMb => ReadStatusNumber("VmHWM") / 1024.0;
 

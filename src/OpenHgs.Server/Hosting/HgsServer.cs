@@ -106,6 +106,7 @@ public static partial class HgsServer
         services.AddSingleton<AuditCheckpointer>();
         services.AddSingleton<AuditVerifier>();
         services.AddSingleton<RowIntegrityCheck>();
+        services.AddHostedService<RowIntegrityReportAtStart>();
         services.AddHostedService<AuditCheckpointService>();
         if (options.AuditFile is { } auditFile)
         {

@@ -143,6 +143,7 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
         await using (var first = await ServerProcess.StartAsync(data))
         {
             admin["HGS_URL"] = first.Url;
+            await first.WaitForOutputAsync(@"All \d+ security-relevant rows verify", TimeSpan.FromSeconds(30));   // the report at start (event 2024)
             (await HgsCli.RunAsync(["hosts", "remove", "audited-host"], admin)).Succeeded();
             Assert.Equal(0, await first.StopAsync());
         }
@@ -152,6 +153,8 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
 
         await using var server = await ServerProcess.StartAsync(data);
         admin["HGS_URL"] = server.Url;
+        // Named in the log at start (event 2023), before any request needs the row.
+        await server.WaitForOutputAsync(@"Row hosts/audited-host fails its integrity check \(superseded\): The hosts row 'audited-host' is an older copy put back", TimeSpan.FromSeconds(30));
         var (state, _) = await ConfigureAndUnlockAsync(data, server.Url);
         var attest = await HgsCli.RunAsync("client", "attest", "--state", state);
         Assert.StartsWith("error: UnauthorizedHost: HostRecordIntegrity:", attest.FailedWithOneErrorLine(1), StringComparison.Ordinal);
