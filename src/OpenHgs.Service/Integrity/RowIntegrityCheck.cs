@@ -29,12 +29,12 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
 
         foreach (string name in Settings)
         {
-            if (await SettingFailureAsync(s, name).ConfigureAwait(false) is { } failure)
+            var (present, failure) = await CheckSettingAsync(s, name).ConfigureAwait(false);
+            rows += present ? 1 : 0;
+            if (failure is not null)
             {
                 findings.Add(Finding(failure));
             }
-
-            rows++;
         }
 
         Add(await s.FabricKeys.ListAsync().ConfigureAwait(false));
@@ -50,15 +50,15 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
         return new RowIntegrityReport(findings.Count == 0, rows, findings);
     }, cancellationToken);
 
-    /// <summary>What is wrong with a setting's row, or null: its MAC, its presence (for the explicit ones) and its history.</summary>
-    private static async Task<RowIntegrityException?> SettingFailureAsync(HgsSession s, string name)
+    /// <summary>Whether a setting has a row, and what is wrong with it, or null: its MAC, its presence (for the explicit ones) and its history.</summary>
+    private static async Task<(bool Present, RowIntegrityException? Failure)> CheckSettingAsync(HgsSession s, string name)
     {
         try
         {
             string? value = await s.Settings.GetAsync(name).ConfigureAwait(false);
             if (value is null)
             {
-                return ExplicitSettings.Defaults.Any(d => d.Name == name) ? RowIntegrityException.Missing(SettingsTable.Table, name) : null;
+                return (false, ExplicitSettings.Defaults.Any(d => d.Name == name) ? RowIntegrityException.Missing(SettingsTable.Table, name) : null);
             }
 
             if (name != SettingNames.FabricName)
@@ -66,11 +66,11 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
                 await SettingHistory.CheckAsync(s, name, value).ConfigureAwait(false);
             }
 
-            return null;
+            return (true, null);
         }
         catch (RowIntegrityException ex)
         {
-            return ex;
+            return (!ex.IsMissing, ex);
         }
     }
 
