@@ -89,6 +89,28 @@ public abstract partial class AdoDatabase(SqlDialect dialect, TimeProvider time,
             await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             return await work(new HgsSession(connection, null, Dialect, time, _mac)).ConfigureAwait(false);
         }
+        catch (RowIntegrityException ex) when (ex.SupersededBy is not null)
+        {
+            // Row and history were read by two statements: ask again where both see one commit (no cost on the usual path).
+            return await ReadSnapshotAsync(work, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException ex) when (IsUnavailable(ex))
+        {
+            throw new DatabaseUnavailableException($"The {Provider} database cannot answer.", ex);
+        }
+    }
+
+    public async Task<T> ReadSnapshotAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        try
+        {
+            await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transaction = await BeginSnapshotAsync(connection, cancellationToken).ConfigureAwait(false);
+            T result = await work(new HgsSession(connection, transaction, Dialect, time, _mac)).ConfigureAwait(false);
+            await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false); // read-only: nothing to commit
+            return result;
+        }
         catch (DbException ex) when (IsUnavailable(ex))
         {
             throw new DatabaseUnavailableException($"The {Provider} database cannot answer.", ex);

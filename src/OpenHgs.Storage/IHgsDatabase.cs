@@ -22,8 +22,21 @@ public interface IHgsDatabase : IDisposable
     /// <summary>Runs <paramref name="work"/> in one serializable write transaction and commits it.</summary>
     Task<T> InTransactionAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken);
 
-    /// <summary>Runs read-only <paramref name="work"/> on its own connection.</summary>
+    /// <summary>
+    /// Runs read-only <paramref name="work"/> on its own connection, each statement seeing the newest commit. A row found
+    /// to be an older copy put back (<see cref="RowIntegrityException.SupersededBy"/>) may instead have been changed by a
+    /// commit between reading it and reading the audit trail: such a read is run once more in a snapshot
+    /// (<see cref="ReadSnapshotAsync"/>), whose answer stands.
+    /// </summary>
     Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Runs read-only <paramref name="work"/> in a read transaction that sees one committed state of every table (SQLite:
+    /// one WAL snapshot; PostgreSQL: REPEATABLE READ, read only). For reads that compare rows with the audit trail and
+    /// report rather than throw (lists, key snapshots, the row report): a change committing between the two reads must
+    /// not make a current row look like an older copy.
+    /// </summary>
+    Task<T> ReadSnapshotAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken);
 
     /// <summary>True when a trivial query succeeds (readiness).</summary>
     Task<bool> PingAsync(CancellationToken cancellationToken);

@@ -60,6 +60,9 @@ public abstract class SqlDialect
         (AdminSubjectIndexVersion, $"""
             CREATE INDEX audit_admin_subject ON audit_log (subject, seq) WHERE {AdminRecordHistory.AdminEvents};
             """),
+        (AdminEventIndexVersion, $"""
+            CREATE INDEX audit_admin_event ON audit_log (event, seq) WHERE {AdminRecordHistory.AdminEvents};
+            """),
     ];
 
     /// <summary>
@@ -81,6 +84,13 @@ public abstract class SqlDialect
     /// so backups, are those of <see cref="StatelessChallengeVersion"/>.
     /// </summary>
     public const int AdminSubjectIndexVersion = 6;
+
+    /// <summary>
+    /// The migration that indexes the admin records by event, for the look-ups of every subject's records (lists, key
+    /// snapshots, the row report): without it SQLite reads the whole audit trail for them. An index only, like
+    /// <see cref="AdminSubjectIndexVersion"/>.
+    /// </summary>
+    public const int AdminEventIndexVersion = 7;
 
     /// <summary>The schema versions whose backups this release restores: those with this release's tables and columns.</summary>
     public static bool HasCurrentTables(int schemaVersion) => schemaVersion >= StatelessChallengeVersion && schemaVersion <= CurrentVersion;

@@ -60,12 +60,26 @@ public abstract class SettingReplayTests(DatabaseKind database) : OneHostService
         await AssertAttestsAsync();
     }
 
-    private async Task AssertFailsClosedAsync(string setting)
+    [Fact]
+    [Trait("Attack", "A98")]
+    public async Task A_deleted_policy_version_row_is_not_read_as_version_1_and_the_next_change_repairs_it()
+    {
+        // Version 1's policy set may still be cached by a node: a deleted row must not bring it back.
+        using var tpm = new TpmAdminClient([Service.Url], Service.AdminToken);
+        int version = (await tpm.SetPolicyStateAsync("Hgs_KernelCommandLine", "staged", CancellationToken.None)).PolicyVersion;
+        await Service.ExecuteSqlAsync($"DELETE FROM settings WHERE name = '{SettingNames.PolicyVersion}'");
+
+        await AssertFailsClosedAsync(SettingNames.PolicyVersion, "is missing (deleted outside OpenHGS; its absence is not read as a default)");
+        Assert.Equal(version + 1, (await tpm.SetPolicyStateAsync("Hgs_KernelCommandLine", "enabled", CancellationToken.None)).PolicyVersion);
+        await AssertAttestsAsync();
+    }
+
+    private async Task AssertFailsClosedAsync(string setting, string problem = OlderCopy)
     {
         Service.Time.Offset += SettingsService.CacheLifetime + TimeSpan.FromSeconds(1);   // the next settings read
         var answer = await Raw.AttestAsync(RawProtocol.Evidence(await Raw.ChallengeAsync(), Keys));
         Assert.Equal((503, "SettingsIntegrity"), (answer.Status, answer.Code));
-        Assert.Contains($"The service setting '{setting}' {OlderCopy}", answer.Body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Contains($"The service setting '{setting}' {problem}", answer.Body.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
     private async Task AssertAttestsAsync()

@@ -42,13 +42,19 @@ public sealed class PostgresServer
     public string AdminConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Pooling=false;Timeout=5";
 
     /// <summary>Creates an empty database and returns its connection string.</summary>
-    public string CreateDatabase(string prefix = "openhgs")
+    /// <param name="icuLocale">
+    /// A collation to create the database with (ICU, e.g. <c>en-US</c>), as an operator's <c>CREATE DATABASE</c> on a
+    /// cluster initialised in their language gets one: text then does not sort by code point. Null: the cluster's (C).
+    /// </param>
+    public string CreateDatabase(string prefix = "openhgs", string? icuLocale = null)
     {
         string name = $"{prefix}_{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 33, 63)];
         using var connection = new NpgsqlConnection(AdminConnectionString);
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = $"CREATE DATABASE \"{name}\"";
+        command.CommandText = icuLocale is null
+            ? $"CREATE DATABASE \"{name}\""
+            : $"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icuLocale}'";
         command.ExecuteNonQuery();
         return $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name}";
     }

@@ -98,7 +98,7 @@ public static class HgsInitializer
             if (await database.ReadAsync(s => s.Settings.GetAsync(SettingNames.FabricName), cancellationToken).ConfigureAwait(false) is not null)
             {
                 // Another node initialised this shared database: join it, and never replace its keys or credential.
-                var existing = (await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false)).Rows;
+                var existing = (await database.ReadSnapshotAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false)).Rows;
                 var missing = existing.Where(k => store.FindKey(k.Label) is null).Select(k => k.Id).ToList();
                 if (missing.Count > 0)
                 {

@@ -43,6 +43,32 @@ public static class SettingHistory
     }
 
     /// <summary>
+    /// The policy version row's value, or null when the fabric never had one (no policy or baseline change was ever
+    /// recorded; version 1). A row that is gone although changes were recorded was deleted outside OpenHGS, and a
+    /// deleted version must not read as 1: nodes may still cache version 1's weaker policy set.
+    /// </summary>
+    /// <param name="checkHistory">Also check the row against the newest recorded version (the settings read; the commit step, on every TPM attestation, leaves that to it).</param>
+    /// <exception cref="RowIntegrityException">The row fails its MAC, is missing, or (with <paramref name="checkHistory"/>) is an older copy.</exception>
+    public static async Task<string?> PolicyVersionAsync(HgsSession s, bool checkHistory)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        string? text = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
+        if (text is null)
+        {
+            return await NewestRecordedPolicyVersionAsync(s).ConfigureAwait(false) > 0
+                ? throw RowIntegrityException.Missing(SettingsTable.Table, SettingNames.PolicyVersion)
+                : null;
+        }
+
+        if (checkHistory)
+        {
+            await CheckAsync(s, SettingNames.PolicyVersion, text).ConfigureAwait(false);
+        }
+
+        return text;
+    }
+
+    /// <summary>
     /// The newest policy version the audit trail recorded (every policy state and baseline change names the version it
     /// made), or 0: a bump starts above it, so a version rolled back and bumped again is never reused for another set.
     /// </summary>

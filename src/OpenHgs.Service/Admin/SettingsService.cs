@@ -117,11 +117,7 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
         string mode = await CurrentAsync(s, SettingNames.Mode).ConfigureAwait(false);
         string deny = await CurrentAsync(s, SettingNames.DenyBefore).ConfigureAwait(false);
         string validity = await CurrentAsync(s, SettingNames.ValidityMinutes).ConfigureAwait(false);
-        string? policy = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
-        if (policy is not null)
-        {
-            await SettingHistory.CheckAsync(s, SettingNames.PolicyVersion, policy).ConfigureAwait(false);
-        }
+        string? policy = await SettingHistory.PolicyVersionAsync(s, checkHistory: true).ConfigureAwait(false);
 
         string name = await s.Settings.GetAsync(SettingNames.FabricName).ConfigureAwait(false) ?? "OpenHGS fabric";
         return new CurrentSettings(

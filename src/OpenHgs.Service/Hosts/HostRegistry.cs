@@ -59,7 +59,7 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
 
     /// <summary>The hosts whose records verify (a record changed outside OpenHGS is not listed: it cannot attest).</summary>
     public async Task<IReadOnlyList<HostInfo>> ListAsync(CancellationToken cancellationToken) =>
-        (await database.ReadAsync(s => s.Hosts.ListAsync(), cancellationToken).ConfigureAwait(false)).Rows.Select(ToInfo).ToList();
+        (await database.ReadSnapshotAsync(s => s.Hosts.ListAsync(), cancellationToken).ConfigureAwait(false)).Rows.Select(ToInfo).ToList();
 
     public static HostInfo ToInfo(HostRecord r) => new(r.Name, r.Mode, r.KeyThumbprint, r.AddedAt);
 

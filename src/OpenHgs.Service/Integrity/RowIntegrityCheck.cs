@@ -17,7 +17,7 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
     private static readonly string[] Settings =
         [SettingNames.Mode, SettingNames.DenyBefore, SettingNames.ValidityMinutes, SettingNames.PolicyVersion, SettingNames.FabricName, SettingNames.AdminTokenHash];
 
-    public Task<RowIntegrityReport> CheckAsync(CancellationToken cancellationToken) => database.ReadAsync(async s =>
+    public Task<RowIntegrityReport> CheckAsync(CancellationToken cancellationToken) => database.ReadSnapshotAsync(async s =>
     {
         var findings = new List<RowIntegrityFinding>();
         int rows = 0;
@@ -55,7 +55,9 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
     {
         try
         {
-            string? value = await s.Settings.GetAsync(name).ConfigureAwait(false);
+            string? value = name == SettingNames.PolicyVersion
+                ? await SettingHistory.PolicyVersionAsync(s, checkHistory: false).ConfigureAwait(false)
+                : await s.Settings.GetAsync(name).ConfigureAwait(false);
             if (value is null)
             {
                 return (false, ExplicitSettings.Defaults.Any(d => d.Name == name) ? RowIntegrityException.Missing(SettingsTable.Table, name) : null);

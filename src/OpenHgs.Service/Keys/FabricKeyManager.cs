@@ -45,7 +45,7 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
             // Read the generation before the rows: a change committed (and invalidated) while they are read leaves
             // this snapshot already stale, so the next call reloads instead of trusting a key that was just disabled.
             long generation = Interlocked.Read(ref _generation);
-            var rows = await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
+            var rows = await database.ReadSnapshotAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
             var snapshot = Load(rows);
             if (!SameRejections(previous?.Snapshot, snapshot))
             {

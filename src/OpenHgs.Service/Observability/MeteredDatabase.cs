@@ -35,6 +35,9 @@ public sealed class MeteredDatabase(IHgsDatabase inner, HgsMetrics metrics) : IH
     public Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken) =>
         MeasureAsync("read", () => _inner.ReadAsync(work, cancellationToken));
 
+    public Task<T> ReadSnapshotAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken) =>
+        MeasureAsync("read", () => _inner.ReadSnapshotAsync(work, cancellationToken));
+
     public async Task<bool> PingAsync(CancellationToken cancellationToken)
     {
         long start = _metrics.Start();

@@ -195,7 +195,7 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
     internal static async Task<int> ReadVersionAsync(HgsSession s)
     {
         ArgumentNullException.ThrowIfNull(s);
-        string? text = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
+        string? text = await SettingHistory.PolicyVersionAsync(s, checkHistory: false).ConfigureAwait(false);
         return text is null ? 1 : int.Parse(text, CultureInfo.InvariantCulture);
     }
 
@@ -210,7 +210,9 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
     private static async Task<int> BumpVersionAsync(HgsSession s)
     {
         await s.Audit.ReadHeadAsync(lockRow: true).ConfigureAwait(false);
-        int next = Math.Max(await ReadVersionAsync(s).ConfigureAwait(false), await SettingHistory.NewestRecordedPolicyVersionAsync(s).ConfigureAwait(false)) + 1;
+        // The row as it is (even gone or rolled back: a change is how the admin repairs it), never below the trail.
+        string? row = await s.Settings.GetAsync(SettingNames.PolicyVersion).ConfigureAwait(false);
+        int next = Math.Max(row is null ? 1 : int.Parse(row, CultureInfo.InvariantCulture), await SettingHistory.NewestRecordedPolicyVersionAsync(s).ConfigureAwait(false)) + 1;
         await s.Settings.SetAsync(SettingNames.PolicyVersion, next.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
         return next;
     }

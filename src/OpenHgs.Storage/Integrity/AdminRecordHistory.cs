@@ -74,7 +74,8 @@ public enum RecordBearing
 /// <remarks>
 /// Hiding that later record means rewriting the hash-chained trail, which the signed checkpoints and
 /// <c>hgs audit verify</c> name (<c>Rewritten</c>, <c>Truncated</c>); this check makes a bare replay fail at once.
-/// The lookups use the partial index of migration <see cref="SqlDialect.AdminSubjectIndexVersion"/>.
+/// The lookups use the partial indexes of migrations <see cref="SqlDialect.AdminSubjectIndexVersion"/> (by subject) and
+/// <see cref="SqlDialect.AdminEventIndexVersion"/> (by event).
 /// </remarks>
 public sealed class AdminRecordHistory
 {
@@ -101,32 +102,37 @@ public sealed class AdminRecordHistory
     public async Task<ILookup<string, AdminRecord>> AllAsync(string subjectPrefix, params string[] events)
     {
         ArgumentNullException.ThrowIfNull(subjectPrefix);
-        ArgumentOutOfRangeException.ThrowIfZero(events.Length);
         var parameters = events.Select((e, i) => ($"@e{i}", (object?)e)).ToList();
-        string range = string.Empty;
-        if (subjectPrefix.Length > 0)
-        {
-            // A range rather than LIKE, which SQLite's index would not serve (LIKE is case-insensitive there).
-            range = " AND subject >= @lo AND subject < @hi";
-            parameters.Add(("@lo", subjectPrefix));
-            parameters.Add(("@hi", UpperBound(subjectPrefix)));
-        }
-
-        string inList = string.Join(", ", events.Select((_, i) => $"@e{i}"));
-        var records = await db.QueryAsync($"{Selected}{range} AND event IN ({inList}) ORDER BY seq DESC", Map, [.. parameters]).ConfigureAwait(false);
+        parameters.Add(("@p", subjectPrefix));
+        var records = await db.QueryAsync(AllQuery(subjectPrefix.Length, events.Length), Map, [.. parameters]).ConfigureAwait(false);
         return records.ToLookup(r => r.Subject, StringComparer.Ordinal);
     }
 
     /// <summary>
     /// The newest successful admin record of <paramref name="eventName"/> about any subject starting
-    /// <paramref name="subjectPrefix"/>, or null (one row read, however long the history).
+    /// <paramref name="subjectPrefix"/>, or null.
     /// </summary>
     public async Task<AdminRecord?> NewestAsync(string subjectPrefix, string eventName)
     {
         ArgumentException.ThrowIfNullOrEmpty(subjectPrefix);
-        var records = await db.QueryAsync($"{Selected} AND subject >= @lo AND subject < @hi AND event = @e ORDER BY seq DESC LIMIT 1", Map,
-            ("@lo", subjectPrefix), ("@hi", UpperBound(subjectPrefix)), ("@e", eventName)).ConfigureAwait(false);
+        var records = await db.QueryAsync(AllQuery(subjectPrefix.Length, 1) + " LIMIT 1", Map, ("@e0", eventName), ("@p", subjectPrefix)).ConfigureAwait(false);
         return records.Count == 0 ? null : records[0];
+    }
+
+    /// <summary>
+    /// The look-up of every subject's records by event (parameters <c>@e0</c>…, and <c>@p</c>, the subject prefix, when
+    /// <paramref name="prefixLength"/> is not 0), served by the partial index of migration
+    /// <see cref="SqlDialect.AdminEventIndexVersion"/>. The prefix is compared with <c>substr</c> and <c>=</c>, never a
+    /// range or <c>LIKE</c>: a PostgreSQL database with a non-C collation does not sort <c>:</c> before <c>;</c>, and
+    /// SQLite's <c>LIKE</c> ignores case; equality is exact in both.
+    /// </summary>
+    internal static string AllQuery(int prefixLength, int eventCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(prefixLength);
+        ArgumentOutOfRangeException.ThrowIfLessThan(eventCount, 1);
+        string prefix = prefixLength == 0 ? string.Empty : $" AND substr(subject, 1, {prefixLength.ToString(System.Globalization.CultureInfo.InvariantCulture)}) = @p";
+        string inList = string.Join(", ", Enumerable.Range(0, eventCount).Select(i => $"@e{i}"));
+        return $"{Selected} AND event IN ({inList}){prefix} ORDER BY seq DESC";
     }
 
     /// <summary>
@@ -158,9 +164,6 @@ public sealed class AdminRecordHistory
         { } named when string.Equals(named, value, StringComparison.Ordinal) => RecordBearing.ThisRow,
         _ => RecordBearing.Replaced,
     };
-
-    /// <summary>The least string above every string starting <paramref name="prefix"/> (its last character plus one).</summary>
-    private static string UpperBound(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
     private static AdminRecord Map(System.Data.Common.DbDataReader r) => new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3));
 }

@@ -106,6 +106,33 @@ public abstract class HostReplayTests(TestDatabase db) : MigratedDatabaseTests(d
         Assert.Contains("audit_admin_subject", await Db.PlanAsync(query), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_read_that_finds_an_older_copy_is_asked_once_more_in_a_snapshot_whose_answer_stands()
+    {
+        // A row read, then a change committed, then the trail read: a current row looks superseded. The read is repeated
+        // where row and trail are one commit; a genuine older copy is still refused there.
+        int calls = 0;
+        string answer = await Database.ReadAsync<string>(_ => ++calls == 1 ? throw RowIntegrityException.Superseded("hosts", "host-r", 7) : Task.FromResult("current"), CancellationToken.None);
+        Assert.Equal(("current", 2), (answer, calls));
+
+        calls = 0;
+        var stands = await Assert.ThrowsAsync<RowIntegrityException>(() => Database.ReadAsync<string>(_ => { calls++; throw RowIntegrityException.Superseded("hosts", "host-r", 7); }, CancellationToken.None));
+        Assert.Equal((7L, 2), (stands.SupersededBy, calls));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("policy:")]
+    public async Task The_look_up_of_every_subjects_records_uses_the_admin_event_index_not_the_whole_trail(string prefix)
+    {
+        // Without migration 7 SQLite scanned every audit record for the key snapshot (every 5 s) and the lists.
+        string query = AdminRecordHistory.AllQuery(prefix.Length, 2)
+            .Replace("@e0", $"'{AdminRecordEvents.HostAdded}'", StringComparison.Ordinal)
+            .Replace("@e1", $"'{AdminRecordEvents.HostRemoved}'", StringComparison.Ordinal)
+            .Replace("@p", $"'{prefix}'", StringComparison.Ordinal);
+        Assert.Contains("audit_admin_event", await Db.PlanAsync(query), StringComparison.Ordinal);
+    }
+
     private Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> read) => Database.ReadAsync(read, CancellationToken.None);
 
     private async Task<long> NewestSequenceAsync(string auditEvent) =>

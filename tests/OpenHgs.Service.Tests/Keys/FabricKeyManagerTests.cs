@@ -272,9 +272,15 @@ public sealed class FabricKeyManagerTests : IAsyncLifetime
 
         public Task<T> InTransactionAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken) => inner.InTransactionAsync(work, cancellationToken);
 
-        public async Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken)
+        public Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken) =>
+            HeldAsync(() => inner.ReadAsync(work, cancellationToken));
+
+        public Task<T> ReadSnapshotAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken) =>
+            HeldAsync(() => inner.ReadSnapshotAsync(work, cancellationToken));
+
+        private async Task<T> HeldAsync<T>(Func<Task<T>> read)
         {
-            var result = await inner.ReadAsync(work, cancellationToken);
+            var result = await read();
             if (Interlocked.Exchange(ref _hold, null) is { } hold)
             {
                 hold.ReadDone.SetResult();

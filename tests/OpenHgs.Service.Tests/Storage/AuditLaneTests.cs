@@ -248,6 +248,8 @@ public sealed class AuditLaneTests : IAsyncLifetime
 
         public Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken) => inner.ReadAsync(work, cancellationToken);
 
+        public Task<T> ReadSnapshotAsync<T>(Func<HgsSession, Task<T>> work, CancellationToken cancellationToken) => inner.ReadSnapshotAsync(work, cancellationToken);
+
         public Task<bool> PingAsync(CancellationToken cancellationToken) => inner.PingAsync(cancellationToken);
 
         public void Dispose()

@@ -19,7 +19,10 @@ public abstract class TestDatabase : IDisposable
 
     public static TestDatabase Sqlite(string prefix) => new SqliteTestDatabase(prefix);
 
-    public static TestDatabase Postgres(string prefix) => new PostgresTestDatabase(prefix);
+    public static TestDatabase Postgres(string prefix) => new PostgresTestDatabase(prefix, icuLocale: null);
+
+    /// <summary>A PostgreSQL database with an ICU collation (<paramref name="icuLocale"/>), where text does not sort by code point.</summary>
+    public static TestDatabase PostgresWithCollation(string prefix, string icuLocale) => new PostgresTestDatabase(prefix, icuLocale);
 
     /// <summary>A new handle on the database, as a service node holds one.</summary>
     public abstract AdoDatabase Open();
@@ -95,9 +98,9 @@ public abstract class TestDatabase : IDisposable
         }
     }
 
-    private sealed class PostgresTestDatabase(string prefix) : TestDatabase
+    private sealed class PostgresTestDatabase(string prefix, string? icuLocale) : TestDatabase
     {
-        private readonly string _connectionString = PostgresServer.Instance.CreateDatabase(prefix);
+        private readonly string _connectionString = PostgresServer.Instance.CreateDatabase(prefix, icuLocale);
 
         public override AdoDatabase Open() => new PostgresDatabase(_connectionString, TimeProvider.System, Rows.Authenticator);
 

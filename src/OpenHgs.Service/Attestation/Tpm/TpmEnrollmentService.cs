@@ -81,7 +81,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
     }
 
     public async Task<IReadOnlyList<TpmRootInfo>> ListRootsAsync(CancellationToken cancellationToken) =>
-        (await database.ReadAsync(s => s.Tpm.ListRootsAsync(), cancellationToken).ConfigureAwait(false)).Rows
+        (await database.ReadSnapshotAsync(s => s.Tpm.ListRootsAsync(), cancellationToken).ConfigureAwait(false)).Rows
             .Select(r => new TpmRootInfo(r.Thumbprint, r.Subject, r.AddedAt)).ToList();
 
     /// <summary>Registers a TPM host by its EK; refuses an EK certificate that does not chain to a registered root.</summary>
