@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Microsoft.Data.Sqlite;
 
 namespace OpenHgs.EndToEnd.Tests.Upgrade;
 
@@ -65,44 +64,6 @@ public sealed record OldReleaseFixture(string Commit, string HostName, int Valid
         configuration["keyProtectionUrls"] = new JsonArray(serviceUrl);
         configuration["hostKeyDirectory"] = Path.Combine(copiedFixture, HostKeysFolder);
         File.WriteAllText(path, configuration.ToJsonString());
-    }
-
-    /// <summary>One value from a SQLite database, read without pooling so no connection outlives the call.</summary>
-    public static async Task<object?> QueryAsync(string databasePath, string sql, params (string Name, object Value)[] parameters)
-    {
-        await using var connection = new SqliteConnection($"Data Source={databasePath};Pooling=False");
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-
-        var result = await command.ExecuteScalarAsync();
-        return result is DBNull ? null : result;
-    }
-
-    /// <summary>Every value of a one-column query.</summary>
-    public static async Task<List<string>> QueryColumnAsync(string databasePath, string sql, params (string Name, object Value)[] parameters)
-    {
-        await using var connection = new SqliteConnection($"Data Source={databasePath};Pooling=False");
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-
-        var values = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            values.Add(reader.GetString(0));
-        }
-
-        return values;
     }
 
     private static string RepositoryRoot()
