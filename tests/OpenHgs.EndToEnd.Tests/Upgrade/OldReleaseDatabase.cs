@@ -1,5 +1,7 @@
 using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Npgsql;
+using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Upgrade;
 
@@ -13,6 +15,17 @@ public abstract class OldReleaseDatabase
     /// <summary>The SQLite database the old release kept in the copied data folder (<c>hgs.db</c>).</summary>
     public static OldReleaseDatabase SqliteInDataFolder(string copiedFixture) =>
         new SqliteFile(Path.Combine(copiedFixture, OldReleaseFixture.DataFolder, "hgs.db"));
+
+    /// <summary>
+    /// A fresh database of the tests' PostgreSQL server holding the fixture's dump (<c>database.sql</c>), with the copied
+    /// data folder's <c>hgs.json</c> pointed at it (it named the fixture run's throwaway server).
+    /// </summary>
+    public static OldReleaseDatabase RestorePostgresDump(string copiedFixture)
+    {
+        string connectionString = PostgresServer.Instance.CreateDatabaseFromDump("upgrade", Path.Combine(copiedFixture, OldReleaseFixture.PostgresDumpFile));
+        OldReleaseFixture.RepointDatabase(copiedFixture, "postgres:" + connectionString);
+        return new PostgresDatabase(connectionString);
+    }
 
     /// <summary>One value of a query (null for SQL NULL), on a connection that does not outlive the call.</summary>
     public async Task<object?> QueryAsync(string sql, params (string Name, object Value)[] parameters)
@@ -66,5 +79,11 @@ public abstract class OldReleaseDatabase
     private sealed class SqliteFile(string path) : OldReleaseDatabase
     {
         protected override DbConnection CreateConnection() => new SqliteConnection($"Data Source={path};Pooling=False");
+    }
+
+    private sealed class PostgresDatabase(string connectionString) : OldReleaseDatabase
+    {
+        protected override DbConnection CreateConnection() =>
+            new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
     }
 }

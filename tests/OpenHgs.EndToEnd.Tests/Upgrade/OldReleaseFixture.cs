@@ -14,6 +14,9 @@ public sealed record OldReleaseFixture(string Commit, string HostName, int Valid
     public const string HostStateFolder = "host-state";
     public const string KeyProtectorFile = "vm1.kp";
 
+    /// <summary>The PostgreSQL fixture's database: a plain SQL dump beside the data folder (make-fixture.sh --postgres).</summary>
+    public const string PostgresDumpFile = "database.sql";
+
     /// <summary>The fixture's folder in the repository.</summary>
     public static string SourceFolder(string release) =>
         Path.Combine(RepositoryRoot(), "tests", "OpenHgs.EndToEnd.Tests", "Upgrade", "fixtures", release);
@@ -63,6 +66,23 @@ public sealed record OldReleaseFixture(string Commit, string HostName, int Valid
         configuration["attestationUrls"] = new JsonArray(serviceUrl);
         configuration["keyProtectionUrls"] = new JsonArray(serviceUrl);
         configuration["hostKeyDirectory"] = Path.Combine(copiedFixture, HostKeysFolder);
+        File.WriteAllText(path, configuration.ToJsonString());
+    }
+
+    /// <summary>
+    /// Points a copied data folder's <c>hgs.json</c> at <paramref name="databaseSpec"/> (<c>postgres:CONNECTION-STRING</c>),
+    /// changing nothing else the old release wrote.
+    /// </summary>
+    public static void RepointDatabase(string copiedFixture, string databaseSpec)
+    {
+        string path = Path.Combine(copiedFixture, DataFolder, "hgs.json");
+        var configuration = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        if (configuration["database"] is null)
+        {
+            throw new InvalidOperationException($"{path} names no database");
+        }
+
+        configuration["database"] = databaseSpec;
         File.WriteAllText(path, configuration.ToJsonString());
     }
 

@@ -16,8 +16,9 @@ namespace OpenHgs.EndToEnd.Tests.Upgrade;
 /// The current server started on a data folder written by release 044bfe1 (schema 5, before design change 62's explicit
 /// settings and policy states and before migration 6), as an operator upgrading in place would (docs/deploy.md §9): it
 /// migrates, writes the missing explicit rows once, keeps what the old release set, and the old release's host and key
-/// protector keep working. Run once per database the old release could use (<see cref="UpgradeFromOldReleaseTestsOnSqlite"/>),
-/// each on a fixture that release wrote with that database; the fixtures are remade by <c>Upgrade/make-fixture.sh</c>.
+/// protector keep working. Run once per database the old release could use (<see cref="UpgradeFromOldReleaseTestsOnSqlite"/>,
+/// <see cref="UpgradeFromOldReleaseTestsOnPostgres"/>), each on a fixture that release wrote with that database; the
+/// fixtures are remade by <c>Upgrade/make-fixture.sh</c> (with <c>--postgres</c> for the PostgreSQL one).
 /// </summary>
 public abstract class UpgradeFromOldReleaseTests
 {
@@ -143,4 +144,12 @@ public sealed class UpgradeFromOldReleaseTestsOnSqlite : UpgradeFromOldReleaseTe
     protected override string FixtureFolder => OldRelease;
 
     protected override OldReleaseDatabase AttachDatabase(string copiedFixture) => OldReleaseDatabase.SqliteInDataFolder(copiedFixture);
+}
+
+/// <summary>PostgreSQL, as clusters use: the fixture's dump restored into a database of the tests' server.</summary>
+public sealed class UpgradeFromOldReleaseTestsOnPostgres : UpgradeFromOldReleaseTests
+{
+    protected override string FixtureFolder => OldRelease + "-postgres";
+
+    protected override OldReleaseDatabase AttachDatabase(string copiedFixture) => OldReleaseDatabase.RestorePostgresDump(copiedFixture);
 }
