@@ -59,6 +59,19 @@ public sealed class PostgresServer
         return $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name}";
     }
 
+    /// <summary>
+    /// Creates a database, restores a plain SQL dump (<c>pg_dump --no-owner --no-privileges</c>) into it with this
+    /// server's <c>psql</c>, stopping at the first error, and returns its connection string. <c>psql</c> runs as this
+    /// process's user (it connects as <c>postgres</c> over TCP), so the dump need only be readable by the tests.
+    /// </summary>
+    public string CreateDatabaseFromDump(string prefix, string plainSqlDump)
+    {
+        string connectionString = CreateDatabase(prefix);
+        string name = new NpgsqlConnectionStringBuilder(connectionString).Database!;
+        Run(Path.Combine(BinDirectory, "psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-d", name, "-f", plainSqlDump], null);
+        return connectionString;
+    }
+
     /// <summary>Stops the server (fast shutdown), as an outage would.</summary>
     public void Stop() => PgCtl("stop", "-m", "fast", "-w");
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Microsoft.Data.Sqlite;
 
 namespace OpenHgs.EndToEnd.Tests.Upgrade;
 
@@ -14,6 +13,9 @@ public sealed record OldReleaseFixture(string Commit, string HostName, int Valid
     public const string HostKeysFolder = "host-keys";
     public const string HostStateFolder = "host-state";
     public const string KeyProtectorFile = "vm1.kp";
+
+    /// <summary>The PostgreSQL fixture's database: a plain SQL dump beside the data folder (make-fixture.sh --postgres).</summary>
+    public const string PostgresDumpFile = "database.sql";
 
     /// <summary>The fixture's folder in the repository.</summary>
     public static string SourceFolder(string release) =>
@@ -67,42 +69,21 @@ public sealed record OldReleaseFixture(string Commit, string HostName, int Valid
         File.WriteAllText(path, configuration.ToJsonString());
     }
 
-    /// <summary>One value from a SQLite database, read without pooling so no connection outlives the call.</summary>
-    public static async Task<object?> QueryAsync(string databasePath, string sql, params (string Name, object Value)[] parameters)
+    /// <summary>
+    /// Points a copied data folder's <c>hgs.json</c> at <paramref name="databaseSpec"/> (<c>postgres:CONNECTION-STRING</c>),
+    /// changing nothing else the old release wrote.
+    /// </summary>
+    public static void RepointDatabase(string copiedFixture, string databaseSpec)
     {
-        await using var connection = new SqliteConnection($"Data Source={databasePath};Pooling=False");
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
+        string path = Path.Combine(copiedFixture, DataFolder, "hgs.json");
+        var configuration = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        if (configuration["database"] is null)
         {
-            command.Parameters.AddWithValue(name, value);
+            throw new InvalidOperationException($"{path} names no database");
         }
 
-        var result = await command.ExecuteScalarAsync();
-        return result is DBNull ? null : result;
-    }
-
-    /// <summary>Every value of a one-column query.</summary>
-    public static async Task<List<string>> QueryColumnAsync(string databasePath, string sql, params (string Name, object Value)[] parameters)
-    {
-        await using var connection = new SqliteConnection($"Data Source={databasePath};Pooling=False");
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            command.Parameters.AddWithValue(name, value);
-        }
-
-        var values = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            values.Add(reader.GetString(0));
-        }
-
-        return values;
+        configuration["database"] = databaseSpec;
+        File.WriteAllText(path, configuration.ToJsonString());
     }
 
     private static string RepositoryRoot()

@@ -16,23 +16,34 @@ namespace OpenHgs.EndToEnd.Tests.Upgrade;
 /// The current server started on a data folder written by release 044bfe1 (schema 5, before design change 62's explicit
 /// settings and policy states and before migration 6), as an operator upgrading in place would (docs/deploy.md §9): it
 /// migrates, writes the missing explicit rows once, keeps what the old release set, and the old release's host and key
-/// protector keep working. The fixture is remade by <c>Upgrade/make-fixture.sh</c>.
+/// protector keep working. Run once per database the old release could use (<see cref="UpgradeFromOldReleaseTestsOnSqlite"/>,
+/// <see cref="UpgradeFromOldReleaseTestsOnPostgres"/>), each on a fixture that release wrote with that database; the
+/// fixtures are remade by <c>Upgrade/make-fixture.sh</c> (with <c>--postgres</c> for the PostgreSQL one).
 /// </summary>
-public sealed class UpgradeFromOldReleaseTests
+public abstract class UpgradeFromOldReleaseTests
 {
-    private const string OldRelease = "044bfe1";
+    protected const string OldRelease = "044bfe1";
+
+    /// <summary>The fixture's folder under <c>Upgrade/fixtures</c>.</summary>
+    protected abstract string FixtureFolder { get; }
+
+    /// <summary>
+    /// Gives the copied fixture's data folder its database, as the old release left it, before the current server first
+    /// starts, and returns the means to read that database.
+    /// </summary>
+    protected abstract OldReleaseDatabase AttachDatabase(string copiedFixture);
 
     [Fact]
     public async Task Current_server_upgrades_the_old_data_folder_once_and_the_old_host_still_attests_and_releases_the_same_key()
     {
         using var root = new TempFolder("openhgs-upgrade-");
-        string source = OldReleaseFixture.SourceFolder(OldRelease);
+        string source = OldReleaseFixture.SourceFolder(FixtureFolder);
         var facts = OldReleaseFixture.Load(source);
         Assert.StartsWith(OldRelease, facts.Commit, StringComparison.Ordinal);
         string fixture = root["fixture"];
         OldReleaseFixture.CopyTo(source, fixture);
         string data = Path.Combine(fixture, OldReleaseFixture.DataFolder);
-        string database = Path.Combine(data, "hgs.db");
+        var database = AttachDatabase(fixture);
 
         // What the old release left, read before the current server touches the copy: what the upgrade must add follows
         // from the fixture, not from assumptions here.
@@ -40,8 +51,8 @@ public sealed class UpgradeFromOldReleaseTests
         Assert.True(oldVersion < SqlDialect.CurrentVersion, $"the fixture is at schema {oldVersion}, not older than the current {SqlDialect.CurrentVersion}: it was not made by an old release");
         Assert.Empty(await ExplicitRecordsAsync(database, AuditEvents.SettingsMadeExplicit));
         Assert.Empty(await ExplicitRecordsAsync(database, AuditEvents.PolicyStatesMadeExplicit));
-        var oldSettings = await OldReleaseFixture.QueryColumnAsync(database, "SELECT name FROM settings");
-        var oldPolicies = await OldReleaseFixture.QueryColumnAsync(database, "SELECT name FROM policies");
+        var oldSettings = await database.QueryColumnAsync("SELECT name FROM settings");
+        var oldPolicies = await database.QueryColumnAsync("SELECT name FROM policies");
         // The old release stored the validity it was told: the upgrade must keep that row, not write the default over it.
         Assert.Contains(SettingNames.ValidityMinutes, oldSettings);
         string[] settingsToWrite = [.. ExplicitSettings.Defaults.Select(d => d.Name).Where(name => !oldSettings.Contains(name)).Order(StringComparer.Ordinal)];
@@ -106,15 +117,15 @@ public sealed class UpgradeFromOldReleaseTests
         Assert.True((bool)report["valid"]!, report.ToJsonString());
     }
 
-    private static async Task<int> SchemaVersionAsync(string database) =>
-        Convert.ToInt32(await OldReleaseFixture.QueryAsync(database, "SELECT MAX(version) FROM schema_version"), System.Globalization.CultureInfo.InvariantCulture);
+    private static async Task<int> SchemaVersionAsync(OldReleaseDatabase database) =>
+        Convert.ToInt32(await database.QueryAsync("SELECT MAX(version) FROM schema_version"), System.Globalization.CultureInfo.InvariantCulture);
 
-    private static async Task<long> CountAuditAsync(string database, string auditEvent, string subject) =>
-        Convert.ToInt64(await OldReleaseFixture.QueryAsync(database, "SELECT COUNT(*) FROM audit_log WHERE event = @e AND subject = @s AND outcome = 'success'", ("@e", auditEvent), ("@s", subject)), System.Globalization.CultureInfo.InvariantCulture);
+    private static async Task<long> CountAuditAsync(OldReleaseDatabase database, string auditEvent, string subject) =>
+        Convert.ToInt64(await database.QueryAsync("SELECT COUNT(*) FROM audit_log WHERE event = @e AND subject = @s AND outcome = 'success'", ("@e", auditEvent), ("@s", subject)), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The details of every audit record of <paramref name="auditEvent"/>.</summary>
-    private static async Task<List<JsonElement>> ExplicitRecordsAsync(string database, string auditEvent) =>
-        [.. (await OldReleaseFixture.QueryColumnAsync(database, "SELECT details FROM audit_log WHERE event = @e ORDER BY seq", ("@e", auditEvent)))
+    private static async Task<List<JsonElement>> ExplicitRecordsAsync(OldReleaseDatabase database, string auditEvent) =>
+        [.. (await database.QueryColumnAsync("SELECT details FROM audit_log WHERE event = @e ORDER BY seq", ("@e", auditEvent)))
             .Select(ParseDetails)];
 
     private static JsonElement ParseDetails(string details)
@@ -125,4 +136,20 @@ public sealed class UpgradeFromOldReleaseTests
 
     private static string[] WrittenNames(JsonElement details) =>
         [.. (details.GetProperty("written").GetString() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal)];
+}
+
+/// <summary>The old release's default database: SQLite in the data folder.</summary>
+public sealed class UpgradeFromOldReleaseTestsOnSqlite : UpgradeFromOldReleaseTests
+{
+    protected override string FixtureFolder => OldRelease;
+
+    protected override OldReleaseDatabase AttachDatabase(string copiedFixture) => OldReleaseDatabase.SqliteInDataFolder(copiedFixture);
+}
+
+/// <summary>PostgreSQL, as clusters use: the fixture's dump restored into a database of the tests' server.</summary>
+public sealed class UpgradeFromOldReleaseTestsOnPostgres : UpgradeFromOldReleaseTests
+{
+    protected override string FixtureFolder => OldRelease + "-postgres";
+
+    protected override OldReleaseDatabase AttachDatabase(string copiedFixture) => OldReleaseDatabase.RestorePostgresDump(copiedFixture);
 }

@@ -4,35 +4,74 @@
 # host that attested once and one key protector released once. UpgradeFromOldReleaseTests starts the current server
 # on a copy of it. Run from anywhere inside the repository; needs the .NET 10 SDK, git, curl, jq and sqlite3.
 #
-#   tests/OpenHgs.EndToEnd.Tests/Upgrade/make-fixture.sh [COMMIT]
+#   tests/OpenHgs.EndToEnd.Tests/Upgrade/make-fixture.sh [--postgres] [COMMIT]
+#
+# Without --postgres the old release keeps its database in SQLite (hgs.db in the data folder) and the fixture is written
+# to fixtures/COMMIT. With --postgres (what clusters use) it runs against a throwaway PostgreSQL server started here
+# (initdb in a temporary folder, on a free loopback port, as the tests' PostgresServer does; as the postgres user when
+# run as root), and fixtures/COMMIT-postgres gets a plain SQL dump of that database (database.sql, pg_dump
+# --no-owner --no-privileges) beside the data folder. That data folder's hgs.json names the throwaway server, which is
+# gone: the test restores the dump into a database of its own and points the copied hgs.json at it. --postgres needs
+# PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) instead of sqlite3.
 #
 # The old release is built from a temporary git worktree, which is removed afterwards, also on failure.
 set -euo pipefail
 
+database_kind="sqlite"
+if [ "${1:-}" = "--postgres" ]; then
+  database_kind="postgres"
+  shift
+fi
 commit="${1:-044bfe1}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(git -C "$here" rev-parse --show-toplevel)"
 full_commit="$(git -C "$repo" rev-parse --verify "$commit^{commit}")"
 short_commit="$(git -C "$repo" rev-parse --short=7 "$full_commit")"
-destination="$here/fixtures/$short_commit"
+if [ "$database_kind" = "postgres" ]; then
+  destination="$here/fixtures/$short_commit-postgres"
+else
+  destination="$here/fixtures/$short_commit"
+fi
 
 # Facts the test checks after the upgrade: a non-default validity (the default is 8 h = 480 minutes), so a migration
 # that rewrote it with the default would be caught.
 host_name="upgrade-host"
 validity_minutes=150
 
-for tool in dotnet git curl jq sha256sum sqlite3; do
+for tool in dotnet git curl jq sha256sum; do
   command -v "$tool" >/dev/null 2>&1 || { echo "error: $tool is required" >&2; exit 2; }
 done
+if [ "$database_kind" = "sqlite" ]; then
+  command -v sqlite3 >/dev/null 2>&1 || { echo "error: sqlite3 is required" >&2; exit 2; }
+else
+  # The newest installed major version, as PostgresServer picks it.
+  pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  for tool in initdb pg_ctl createdb pg_dump; do
+    [ -n "$pg_bin" ] && [ -x "$pg_bin/$tool" ] || { echo "error: PostgreSQL's $tool is required (/usr/lib/postgresql/*/bin)" >&2; exit 2; }
+  done
+fi
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/openhgs-upgrade-fixture.XXXXXX")"
 old_source="$work/source"
 server_pid=""
+# The throwaway PostgreSQL server's folder (its own, outside $work: the postgres user cannot enter $work when run as
+# root) and the prefix that runs its tools as that user.
+pg_root=""
+pg_as=()
+if [ "$(id -u)" = "0" ]; then
+  pg_as=(runuser -u postgres --)
+fi
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
+  fi
+  if [ -n "$pg_root" ]; then
+    if [ -f "$pg_root/data/postmaster.pid" ]; then
+      "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" stop -m immediate -w >/dev/null 2>&1 || true
+    fi
+    rm -rf "$pg_root"
   fi
   git -C "$repo" worktree remove --force "$old_source" 2>/dev/null || true
   git -C "$repo" worktree prune
@@ -51,20 +90,46 @@ if ! log=$(dotnet build "$old_source/src/OpenHgs.Cli/OpenHgs.Cli.csproj" -c Rele
 fi
 old_hgs() { dotnet "$work/bin/hgs.dll" "$@"; }
 
+# A free loopback port: nothing answers a connection to it.
+free_port() {
+  for _ in $(seq 1 50); do
+    local candidate=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  echo "error: no free loopback port" >&2
+  return 1
+}
+
+database_arguments=()
+if [ "$database_kind" = "postgres" ]; then
+  echo "Starting a throwaway PostgreSQL server…" >&2
+  pg_root="$(mktemp -d "${TMPDIR:-/tmp}/openhgs-upgrade-pg.XXXXXX")"
+  if [ "${#pg_as[@]}" -gt 0 ]; then
+    chown postgres "$pg_root"
+  fi
+  "${pg_as[@]}" "$pg_bin/initdb" -D "$pg_root/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
+  pg_port="$(free_port)"
+  "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" -w -l "$pg_root/server.log" \
+    -o "-p $pg_port -k $pg_root -c listen_addresses=127.0.0.1" start >/dev/null
+  pg_database="openhgs_upgrade"
+  "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres "$pg_database"
+  # The form an operator types (docs/deploy.md §3); the old release writes it into hgs.json as postgres:….
+  database_arguments=(--database "Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=$pg_database")
+fi
+
 fixture="$work/fixture"
 data="$fixture/data"
-old_hgs server init --data "$data" --software --name "Upgrade fixture fabric" >/dev/null
+old_hgs server init --data "$data" --software --name "Upgrade fixture fabric" "${database_arguments[@]}" >/dev/null
+configured_database="$(jq -er '.database' "$data/hgs.json")"
+case "$database_kind:$configured_database" in
+  sqlite:sqlite:*|postgres:postgres:*) ;;
+  *) echo "error: the old release configured database '$configured_database', not $database_kind" >&2; exit 1 ;;
+esac
 
-# A free loopback port: nothing answers a connection to it.
-port=""
-for _ in $(seq 1 50); do
-  candidate=$((20000 + RANDOM % 40000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
-    port="$candidate"
-    break
-  fi
-done
-[ -n "$port" ] || { echo "error: no free loopback port" >&2; exit 2; }
+port="$(free_port)"
 url="http://127.0.0.1:$port"
 
 # The server's log stays in the temporary folder: the fixture holds state, not logs.
@@ -105,19 +170,35 @@ if curl -fsS "$url/healthz/live" >/dev/null 2>&1; then
   echo "error: the old server still answers after SIGTERM" >&2
   exit 1
 fi
-# The old server leaves SQLite's write-ahead log beside hgs.db; fold it in so the fixture is one database file (the
-# last connection to close checkpoints the log and deletes it).
-sqlite3 "$data/hgs.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
-for leftover in "$data/hgs.db-wal" "$data/hgs.db-shm"; do
-  if [ -s "$leftover" ]; then
-    echo "error: $leftover is not empty after the checkpoint" >&2
-    exit 1
-  fi
-  rm -f "$leftover"
-done
+if [ "$database_kind" = "sqlite" ]; then
+  # The old server leaves SQLite's write-ahead log beside hgs.db; fold it in so the fixture is one database file (the
+  # last connection to close checkpoints the log and deletes it).
+  sqlite3 "$data/hgs.db" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+  for leftover in "$data/hgs.db-wal" "$data/hgs.db-shm"; do
+    if [ -s "$leftover" ]; then
+      echo "error: $leftover is not empty after the checkpoint" >&2
+      exit 1
+    fi
+    rm -f "$leftover"
+  done
+  database_files='{
+    "data/hgs.json": "service configuration written by server init (software key store, sqlite:hgs.db)",
+    "data/hgs.db": "SQLite database at the old schema, after the old server stopped"
+  }'
+else
+  # Plain SQL, without owners or grants, so psql restores it into any database of any server the test runs.
+  "$pg_bin/pg_dump" -h 127.0.0.1 -p "$pg_port" -U postgres --no-owner --no-privileges -f "$fixture/database.sql" "$pg_database"
+  "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$pg_root/data" stop -m fast -w >/dev/null
+  database_files='{
+    "data/hgs.json": "service configuration written by server init (software key store, postgres: naming the fixture run'\''s throwaway server; the test rewrites it)",
+    "database.sql": "plain SQL dump (pg_dump --no-owner --no-privileges) of the PostgreSQL database at the old schema, after the old server stopped"
+  }'
+fi
 
 jq -n \
   --arg commit "$full_commit" \
+  --arg database "$database_kind" \
+  --argjson databaseFiles "$database_files" \
   --arg made "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --arg host "$host_name" \
   --argjson validity "$validity_minutes" \
@@ -126,13 +207,12 @@ jq -n \
     commit: $commit,
     madeAt: $made,
     madeBy: "tests/OpenHgs.EndToEnd.Tests/Upgrade/make-fixture.sh",
+    database: $database,
     hostName: $host,
     validityMinutes: $validity,
     adminTokenFile: "data/admin.token",
     releasedTransportKeySha256: $digest,
-    files: {
-      "data/hgs.json": "service configuration written by server init (software key store, sqlite:hgs.db)",
-      "data/hgs.db": "SQLite database at the old schema, after the old server stopped",
+    files: ($databaseFiles + {
       "data/keystore.key": "the software key store'\''s sealing key",
       "data/keystore/": "the software key store: fabric keys, audit checkpoint key, row-MAC key",
       "data/admin.token": "the admin credential",
@@ -140,7 +220,7 @@ jq -n \
       "host-state/client.json": "the host'\''s client configuration (URLs and host-key folder are those of the fixture run; the test rewrites them)",
       "host-state/health.cer": "the health certificate from the old release'\''s attestation",
       "vm1.kp": "a key protector granted to the fabric, released once by the old release (releasedTransportKeySha256)"
-    }
+    })
   }' >"$fixture/fixture.json"
 
 rm -rf "$destination"
