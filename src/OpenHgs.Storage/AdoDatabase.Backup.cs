@@ -13,22 +13,10 @@ public abstract partial class AdoDatabase : IBackupDatabase
             .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)g.Select(c => c.Column).ToList(), StringComparer.Ordinal);
     }
 
-    public async Task<T> InSnapshotAsync<T>(Func<BackupTables, Task<T>> work, CancellationToken cancellationToken)
+    public Task<T> InSnapshotAsync<T>(Func<BackupTables, Task<T>> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        try
-        {
-            await using var connection = await OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var transaction = await BeginSnapshotAsync(connection, cancellationToken).ConfigureAwait(false);
-            var command = new CommandFactory(connection, transaction);
-            T result = await work(new BackupTables(command, new HgsSession(connection, transaction, Dialect, time, _mac))).ConfigureAwait(false);
-            await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false); // read-only: nothing to commit
-            return result;
-        }
-        catch (DbException ex) when (IsUnavailable(ex))
-        {
-            throw new DatabaseUnavailableException($"The {Provider} database cannot answer.", ex);
-        }
+        return ReadSnapshotAsync(s => work(new BackupTables(s.Raw, s)), cancellationToken);
     }
 
     public Task<T> InRestoreAsync<T>(Func<BackupTables, Task<T>> work, CancellationToken cancellationToken)

@@ -43,6 +43,31 @@ public static class SettingHistory
     }
 
     /// <summary>
+    /// A setting's row as the service may use it, or null when it has none and may have none: its MAC verified, present
+    /// if it must always be (the explicit settings of design change 62, and the policy version once a policy change was
+    /// recorded), and the value last recorded for it (every setting but the fabric name, which decides nothing).
+    /// </summary>
+    /// <exception cref="RowIntegrityException">The row fails its MAC, is missing, or is an older copy put back.</exception>
+    public static async Task<string?> ReadCurrentAsync(HgsSession s, string name)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        if (name == SettingNames.PolicyVersion)
+        {
+            return await PolicyVersionAsync(s, checkHistory: true).ConfigureAwait(false);
+        }
+
+        string? value = ExplicitSettings.Defaults.Any(d => d.Name == name)
+            ? await s.Settings.GetRequiredAsync(name).ConfigureAwait(false)
+            : await s.Settings.GetAsync(name).ConfigureAwait(false);
+        if (value is not null && name != SettingNames.FabricName)
+        {
+            await CheckAsync(s, name, value).ConfigureAwait(false);
+        }
+
+        return value;
+    }
+
+    /// <summary>
     /// The policy version row's value, or null when the fabric never had one (no policy or baseline change was ever
     /// recorded; version 1). A row that is gone although changes were recorded was deleted outside OpenHGS, and a
     /// deleted version must not read as 1: nodes may still cache version 1's weaker policy set.

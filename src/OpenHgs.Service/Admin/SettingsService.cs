@@ -99,14 +99,6 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
         Invalidate();
     }
 
-    /// <summary>A setting that must have a row, and whose row must hold the value last recorded for it (<see cref="SettingHistory"/>).</summary>
-    private static async Task<string> CurrentAsync(HgsSession s, string name)
-    {
-        string value = await s.Settings.GetRequiredAsync(name).ConfigureAwait(false);
-        await SettingHistory.CheckAsync(s, name, value).ConfigureAwait(false);
-        return value;
-    }
-
     /// <summary>
     /// Mode, deny-before and validity must have rows (<see cref="ExplicitSettings"/>); the policy version and fabric name
     /// have defaults. Read every <see cref="CacheLifetime"/>, so an older copy of a row put back is refused from the next
@@ -114,12 +106,12 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
     /// </summary>
     private static async Task<CurrentSettings> ReadAsync(HgsSession s)
     {
-        string mode = await CurrentAsync(s, SettingNames.Mode).ConfigureAwait(false);
-        string deny = await CurrentAsync(s, SettingNames.DenyBefore).ConfigureAwait(false);
-        string validity = await CurrentAsync(s, SettingNames.ValidityMinutes).ConfigureAwait(false);
-        string? policy = await SettingHistory.PolicyVersionAsync(s, checkHistory: true).ConfigureAwait(false);
-
-        string name = await s.Settings.GetAsync(SettingNames.FabricName).ConfigureAwait(false) ?? "OpenHGS fabric";
+        // The explicit ones are never null (a missing row throws).
+        string mode = (await SettingHistory.ReadCurrentAsync(s, SettingNames.Mode).ConfigureAwait(false))!;
+        string deny = (await SettingHistory.ReadCurrentAsync(s, SettingNames.DenyBefore).ConfigureAwait(false))!;
+        string validity = (await SettingHistory.ReadCurrentAsync(s, SettingNames.ValidityMinutes).ConfigureAwait(false))!;
+        string? policy = await SettingHistory.ReadCurrentAsync(s, SettingNames.PolicyVersion).ConfigureAwait(false);
+        string name = await SettingHistory.ReadCurrentAsync(s, SettingNames.FabricName).ConfigureAwait(false) ?? "OpenHGS fabric";
         return new CurrentSettings(
             ParseMode(mode),
             deny == ExplicitSettings.NoDenyBefore ? null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(deny, CultureInfo.InvariantCulture)),

@@ -50,25 +50,12 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
         return new RowIntegrityReport(findings.Count == 0, rows, findings);
     }, cancellationToken);
 
-    /// <summary>Whether a setting has a row, and what is wrong with it, or null: its MAC, its presence (for the explicit ones) and its history.</summary>
+    /// <summary>Whether a setting has a row, and what is wrong with it, or null (<see cref="SettingHistory.ReadCurrentAsync"/>'s rule).</summary>
     private static async Task<(bool Present, RowIntegrityException? Failure)> CheckSettingAsync(HgsSession s, string name)
     {
         try
         {
-            string? value = name == SettingNames.PolicyVersion
-                ? await SettingHistory.PolicyVersionAsync(s, checkHistory: false).ConfigureAwait(false)
-                : await s.Settings.GetAsync(name).ConfigureAwait(false);
-            if (value is null)
-            {
-                return (false, ExplicitSettings.Defaults.Any(d => d.Name == name) ? RowIntegrityException.Missing(SettingsTable.Table, name) : null);
-            }
-
-            if (name != SettingNames.FabricName)
-            {
-                await SettingHistory.CheckAsync(s, name, value).ConfigureAwait(false);
-            }
-
-            return (true, null);
+            return (await SettingHistory.ReadCurrentAsync(s, name).ConfigureAwait(false) is not null, null);
         }
         catch (RowIntegrityException ex)
         {

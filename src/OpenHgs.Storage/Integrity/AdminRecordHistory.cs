@@ -88,12 +88,9 @@ public sealed class AdminRecordHistory
 
     private const string Selected = $"SELECT seq, event, subject, details FROM audit_log WHERE {AdminEvents} AND outcome = 'success'";
 
-    /// <summary>The look-up of one subject's records (<see cref="AboutAsync"/>), parameters <c>@s</c>, <c>@e1</c>, <c>@e2</c>.</summary>
-    internal const string AboutQuery = $"{Selected} AND subject = @s AND event IN (@e1, @e2) ORDER BY seq DESC";
-
-    /// <summary>The successful admin records about <paramref name="subject"/> with one of the events, newest first.</summary>
-    public Task<List<AdminRecord>> AboutAsync(string subject, string event1, string? event2 = null) =>
-        db.QueryAsync(AboutQuery, Map, ("@s", subject), ("@e1", event1), ("@e2", event2 ?? event1));
+    /// <summary>The successful admin records about <paramref name="subject"/> with one of <paramref name="events"/>, newest first.</summary>
+    public Task<List<AdminRecord>> AboutAsync(string subject, params string[] events) =>
+        db.QueryAsync(AboutQuery(events.Length), Map, [("@s", subject), .. Events(events)]);
 
     /// <summary>
     /// The successful admin records with one of <paramref name="events"/> about every subject starting
@@ -102,9 +99,7 @@ public sealed class AdminRecordHistory
     public async Task<ILookup<string, AdminRecord>> AllAsync(string subjectPrefix, params string[] events)
     {
         ArgumentNullException.ThrowIfNull(subjectPrefix);
-        var parameters = events.Select((e, i) => ($"@e{i}", (object?)e)).ToList();
-        parameters.Add(("@p", subjectPrefix));
-        var records = await db.QueryAsync(AllQuery(subjectPrefix.Length, events.Length), Map, [.. parameters]).ConfigureAwait(false);
+        var records = await db.QueryAsync(AllQuery(subjectPrefix.Length, events.Length), Map, [.. Events(events), ("@p", subjectPrefix)]).ConfigureAwait(false);
         return records.ToLookup(r => r.Subject, StringComparer.Ordinal);
     }
 
@@ -129,11 +124,20 @@ public sealed class AdminRecordHistory
     internal static string AllQuery(int prefixLength, int eventCount)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(prefixLength);
-        ArgumentOutOfRangeException.ThrowIfLessThan(eventCount, 1);
-        string prefix = prefixLength == 0 ? string.Empty : $" AND substr(subject, 1, {prefixLength.ToString(System.Globalization.CultureInfo.InvariantCulture)}) = @p";
-        string inList = string.Join(", ", Enumerable.Range(0, eventCount).Select(i => $"@e{i}"));
-        return $"{Selected} AND event IN ({inList}){prefix} ORDER BY seq DESC";
+        return Query(eventCount, prefixLength == 0 ? string.Empty : $" AND substr(subject, 1, {prefixLength.ToString(System.Globalization.CultureInfo.InvariantCulture)}) = @p");
     }
+
+    /// <summary>The look-up of one subject's records (<see cref="AboutAsync"/>; parameters <c>@s</c> and <c>@e0</c>…), served by the index of migration <see cref="SqlDialect.AdminSubjectIndexVersion"/>.</summary>
+    internal static string AboutQuery(int eventCount) => Query(eventCount, " AND subject = @s");
+
+    private static string Query(int eventCount, string subjectCondition)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(eventCount, 1);
+        string inList = string.Join(", ", Enumerable.Range(0, eventCount).Select(i => $"@e{i}"));
+        return $"{Selected}{subjectCondition} AND event IN ({inList}) ORDER BY seq DESC";
+    }
+
+    private static IEnumerable<(string, object?)> Events(string[] events) => events.Select((e, i) => ($"@e{i}", (object?)e));
 
     /// <summary>
     /// The record that removed or replaced a row since it was written, or null when the row is current: newest first, the

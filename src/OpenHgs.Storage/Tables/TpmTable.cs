@@ -102,7 +102,11 @@ public sealed class TpmTable
         }
 
         var (key, mac) = rows[0];
-        _mac.Check(mac, KeysTable, key.HostName, key.AkPublic, CommandFactory.ToUnixMs(key.ActivatedAt));
+        if (!VerifiesKey(key, mac))
+        {
+            throw new RowIntegrityException(KeysTable, key.HostName);
+        }
+
         return KeySupersededBy(key, await _history.AboutAsync(key.HostName, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false)) is { } replacement
             ? throw RowIntegrityException.Superseded(KeysTable, key.HostName, replacement)
             : key;

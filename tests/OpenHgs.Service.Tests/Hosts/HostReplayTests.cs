@@ -99,10 +99,10 @@ public abstract class HostReplayTests(TestDatabase db) : MigratedDatabaseTests(d
     [Fact]
     public async Task The_look_up_of_a_rows_history_uses_the_admin_subject_index()
     {
-        string query = AdminRecordHistory.AboutQuery
+        string query = AdminRecordHistory.AboutQuery(2)
             .Replace("@s", "'host-a'", StringComparison.Ordinal)
-            .Replace("@e1", $"'{AdminRecordEvents.HostAdded}'", StringComparison.Ordinal)
-            .Replace("@e2", $"'{AdminRecordEvents.HostRemoved}'", StringComparison.Ordinal);
+            .Replace("@e0", $"'{AdminRecordEvents.HostAdded}'", StringComparison.Ordinal)
+            .Replace("@e1", $"'{AdminRecordEvents.HostRemoved}'", StringComparison.Ordinal);
         Assert.Contains("audit_admin_subject", await Db.PlanAsync(query), StringComparison.Ordinal);
     }
 
