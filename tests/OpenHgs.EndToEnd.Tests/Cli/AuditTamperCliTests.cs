@@ -97,10 +97,10 @@ public class AuditedDataFolder : IAsyncLifetime
     }
 
     /// <summary>Runs one query against the data folder's database and maps every row.</summary>
-    public static async Task<List<T>> QueryAsync<T>(string data, string sql, Func<DbDataReader, T> map)
+    public static async Task<List<T>> QueryAsync<T>(string data, string sql, Func<DbDataReader, T> map, params (string Name, object Value)[] parameters)
     {
         await using var connection = await OpenAsync(data);
-        await using var command = Command(connection, sql, []);
+        await using var command = Command(connection, sql, parameters);
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<T>();
         while (await reader.ReadAsync())

@@ -29,9 +29,9 @@ public abstract class UpgradeFromOldReleaseTests
 
     /// <summary>
     /// Gives the copied fixture's data folder its database, as the old release left it, before the current server first
-    /// starts, and returns the means to read that database.
+    /// starts (the test then reads it as the folder's configuration names it, <see cref="AuditedDataFolder"/>).
     /// </summary>
-    protected abstract OldReleaseDatabase AttachDatabase(string copiedFixture);
+    protected abstract void AttachDatabase(string copiedFixture);
 
     [Fact]
     public async Task Current_server_upgrades_the_old_data_folder_once_and_the_old_host_still_attests_and_releases_the_same_key()
@@ -43,23 +43,23 @@ public abstract class UpgradeFromOldReleaseTests
         string fixture = root["fixture"];
         OldReleaseFixture.CopyTo(source, fixture);
         string data = Path.Combine(fixture, OldReleaseFixture.DataFolder);
-        var database = AttachDatabase(fixture);
+        AttachDatabase(fixture);
 
         // What the old release left, read before the current server touches the copy: what the upgrade must add follows
         // from the fixture, not from assumptions here.
-        int oldVersion = await SchemaVersionAsync(database);
+        int oldVersion = await SchemaVersionAsync(data);
         Assert.True(oldVersion < SqlDialect.CurrentVersion, $"the fixture is at schema {oldVersion}, not older than the current {SqlDialect.CurrentVersion}: it was not made by an old release");
-        Assert.Empty(await ExplicitRecordsAsync(database, AuditEvents.SettingsMadeExplicit));
-        Assert.Empty(await ExplicitRecordsAsync(database, AuditEvents.PolicyStatesMadeExplicit));
-        var oldSettings = await database.QueryColumnAsync("SELECT name FROM settings");
-        var oldPolicies = await database.QueryColumnAsync("SELECT name FROM policies");
+        Assert.Empty(await ExplicitRecordsAsync(data, AuditEvents.SettingsMadeExplicit));
+        Assert.Empty(await ExplicitRecordsAsync(data, AuditEvents.PolicyStatesMadeExplicit));
+        var oldSettings = await ColumnAsync(data, "SELECT name FROM settings");
+        var oldPolicies = await ColumnAsync(data, "SELECT name FROM policies");
         // The old release stored the validity it was told: the upgrade must keep that row, not write the default over it.
         Assert.Contains(SettingNames.ValidityMinutes, oldSettings);
         string[] settingsToWrite = [.. ExplicitSettings.Defaults.Select(d => d.Name).Where(name => !oldSettings.Contains(name)).Order(StringComparer.Ordinal)];
         string[] policiesToWrite = [.. PolicyCatalog.All.Select(p => p.Name).Where(name => !oldPolicies.Contains(name)).Order(StringComparer.Ordinal)];
         Assert.NotEmpty(settingsToWrite);   // else the fixture would not exercise the writing of defaults at all
         Assert.NotEmpty(policiesToWrite);
-        long oldAttestations = await CountAuditAsync(database, "attestation.attest", facts.HostName);
+        long oldAttestations = await CountAuditAsync(data, "attestation.attest", facts.HostName);
         Assert.Equal(1, oldAttestations);
 
         var environment = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN_FILE"] = Path.Combine(fixture, facts.AdminTokenFile) };
@@ -68,12 +68,12 @@ public abstract class UpgradeFromOldReleaseTests
         await using (var server = await ServerProcess.StartAsync(data, ready))
         {
             environment["HGS_URL"] = server.Url;
-            Assert.Equal(SqlDialect.CurrentVersion, await SchemaVersionAsync(database));
+            Assert.Equal(SqlDialect.CurrentVersion, await SchemaVersionAsync(data));
 
-            var settingsRecord = Assert.Single(await ExplicitRecordsAsync(database, AuditEvents.SettingsMadeExplicit));
+            var settingsRecord = Assert.Single(await ExplicitRecordsAsync(data, AuditEvents.SettingsMadeExplicit));
             Assert.Equal("upgrade", settingsRecord.GetProperty("context").GetString());
             Assert.Equal(settingsToWrite, WrittenNames(settingsRecord));
-            var policiesRecord = Assert.Single(await ExplicitRecordsAsync(database, AuditEvents.PolicyStatesMadeExplicit));
+            var policiesRecord = Assert.Single(await ExplicitRecordsAsync(data, AuditEvents.PolicyStatesMadeExplicit));
             Assert.Equal("upgrade", policiesRecord.GetProperty("context").GetString());
             Assert.Equal(policiesToWrite, WrittenNames(policiesRecord));
 
@@ -85,7 +85,7 @@ public abstract class UpgradeFromOldReleaseTests
             string state = Path.Combine(fixture, OldReleaseFixture.HostStateFolder);
             var attested = (await HgsCli.RunAsync(["client", "attest", "--state", state, "--json"], environment)).Succeeded().Json();
             Assert.Equal("Passed", (string?)attested["status"]);
-            Assert.Equal(oldAttestations + 1, await CountAuditAsync(database, "attestation.attest", facts.HostName));
+            Assert.Equal(oldAttestations + 1, await CountAuditAsync(data, "attestation.attest", facts.HostName));
             // The preserved validity is the one the new certificate carries (not-before is back-dated by the clock skew).
             using (var certificate = X509CertificateLoader.LoadCertificateFromFile(Path.Combine(state, "health.cer")))
             {
@@ -105,8 +105,8 @@ public abstract class UpgradeFromOldReleaseTests
         await using (var restarted = await ServerProcess.StartAsync(data, ready))
         {
             environment["HGS_URL"] = restarted.Url;
-            Assert.Single(await ExplicitRecordsAsync(database, AuditEvents.SettingsMadeExplicit));
-            Assert.Single(await ExplicitRecordsAsync(database, AuditEvents.PolicyStatesMadeExplicit));
+            Assert.Single(await ExplicitRecordsAsync(data, AuditEvents.SettingsMadeExplicit));
+            Assert.Single(await ExplicitRecordsAsync(data, AuditEvents.PolicyStatesMadeExplicit));
             await AssertAuditVerifiesAsync(environment);
         }
     }
@@ -117,16 +117,19 @@ public abstract class UpgradeFromOldReleaseTests
         Assert.True((bool)report["valid"]!, report.ToJsonString());
     }
 
-    private static async Task<int> SchemaVersionAsync(OldReleaseDatabase database) =>
-        Convert.ToInt32(await database.QueryAsync("SELECT MAX(version) FROM schema_version"), System.Globalization.CultureInfo.InvariantCulture);
+    private static async Task<int> SchemaVersionAsync(string data) =>
+        Convert.ToInt32((await AuditedDataFolder.QueryAsync(data, "SELECT MAX(version) FROM schema_version", r => r.GetValue(0))).Single(), System.Globalization.CultureInfo.InvariantCulture);
 
-    private static async Task<long> CountAuditAsync(OldReleaseDatabase database, string auditEvent, string subject) =>
-        Convert.ToInt64(await database.QueryAsync("SELECT COUNT(*) FROM audit_log WHERE event = @e AND subject = @s AND outcome = 'success'", ("@e", auditEvent), ("@s", subject)), System.Globalization.CultureInfo.InvariantCulture);
+    private static async Task<long> CountAuditAsync(string data, string auditEvent, string subject) =>
+        Convert.ToInt64((await AuditedDataFolder.QueryAsync(data, "SELECT COUNT(*) FROM audit_log WHERE event = @e AND subject = @s AND outcome = 'success'", r => r.GetValue(0), ("@e", auditEvent), ("@s", subject))).Single(), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The details of every audit record of <paramref name="auditEvent"/>.</summary>
-    private static async Task<List<JsonElement>> ExplicitRecordsAsync(OldReleaseDatabase database, string auditEvent) =>
-        [.. (await database.QueryColumnAsync("SELECT details FROM audit_log WHERE event = @e ORDER BY seq", ("@e", auditEvent)))
-            .Select(ParseDetails)];
+    private static async Task<List<JsonElement>> ExplicitRecordsAsync(string data, string auditEvent) =>
+        [.. (await ColumnAsync(data, "SELECT details FROM audit_log WHERE event = @e ORDER BY seq", ("@e", auditEvent))).Select(ParseDetails)];
+
+    /// <summary>Every value of a one-column query of the data folder's database.</summary>
+    private static Task<List<string>> ColumnAsync(string data, string sql, params (string Name, object Value)[] parameters) =>
+        AuditedDataFolder.QueryAsync(data, sql, r => r.GetString(0), parameters);
 
     private static JsonElement ParseDetails(string details)
     {
@@ -143,7 +146,10 @@ public sealed class UpgradeFromOldReleaseTestsOnSqlite : UpgradeFromOldReleaseTe
 {
     protected override string FixtureFolder => OldRelease;
 
-    protected override OldReleaseDatabase AttachDatabase(string copiedFixture) => OldReleaseDatabase.SqliteInDataFolder(copiedFixture);
+    protected override void AttachDatabase(string copiedFixture)
+    {
+        // The old release kept it in the data folder (hgs.db), which the copy already holds.
+    }
 }
 
 /// <summary>PostgreSQL, as clusters use: the fixture's dump restored into a database of the tests' server.</summary>
@@ -151,5 +157,7 @@ public sealed class UpgradeFromOldReleaseTestsOnPostgres : UpgradeFromOldRelease
 {
     protected override string FixtureFolder => OldRelease + "-postgres";
 
-    protected override OldReleaseDatabase AttachDatabase(string copiedFixture) => OldReleaseDatabase.RestorePostgresDump(copiedFixture);
+    /// <summary>A fresh database of the tests' server holding the fixture's dump; the copied <c>hgs.json</c> named the fixture run's throwaway server.</summary>
+    protected override void AttachDatabase(string copiedFixture) =>
+        OldReleaseFixture.RepointDatabase(copiedFixture, "postgres:" + PostgresServer.Instance.CreateDatabaseFromDump("upgrade", Path.Combine(copiedFixture, OldReleaseFixture.PostgresDumpFile)));
 }
