@@ -61,6 +61,12 @@ public abstract partial class AdoDatabase(SqlDialect dialect, TimeProvider time,
                     await session.Audit.AppendAsync(new AuditEvent(RowsSealedEvent, "success", Provider, null,
                         "{\"rows\":\"" + sealedRows.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\"}")).ConfigureAwait(false);
                 }
+
+                if (version == SqlDialect.AdminRecordSealVersion && current > 0)
+                {
+                    // A trail from before sealed admin records: its records are believed, no unsealed one after this point is.
+                    await new HgsSession(connection, transaction, Dialect, time, _mac).Audit.SealFromHereAsync().ConfigureAwait(false);
+                }
             }
 
             return 0;

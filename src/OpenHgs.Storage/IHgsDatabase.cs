@@ -53,13 +53,14 @@ public sealed class HgsSession
         var command = new CommandFactory(connection, transaction);
         Raw = command;
         Settings = new SettingsTable(command, mac);
-        var history = History = new AdminRecordHistory(command);
+        var seal = new AdminRecordSeal(mac);
+        var history = History = new AdminRecordHistory(command, seal);
         FabricKeys = new FabricKeyTable(command, mac, history);
         Hosts = new HostTable(command, mac, dialect, history);
         UsedNonces = new UsedNonceTable(command);
         Tpm = new TpmTable(command, mac, dialect, history);
         Policies = new PolicyTable(command, mac, history);
-        Audit = new AuditTable(command, dialect, time);
+        Audit = new AuditTable(command, dialect, time, seal, history);
     }
 
     public SettingsTable Settings { get; }

@@ -63,6 +63,7 @@ public abstract class SqlDialect
         (AdminEventIndexVersion, $"""
             CREATE INDEX audit_admin_event ON audit_log (event, seq) WHERE {AdminRecordHistory.AdminEvents};
             """),
+        (AdminRecordSealVersion, "SELECT 1"),
     ];
 
     /// <summary>
@@ -91,6 +92,14 @@ public abstract class SqlDialect
     /// <see cref="AdminSubjectIndexVersion"/>.
     /// </summary>
     public const int AdminEventIndexVersion = 7;
+
+    /// <summary>
+    /// The migration from which admin records are sealed (<see cref="AdminRecordSeal"/>, design change 67). No schema
+    /// change (the seal is in a record's details): applied to a trail older releases wrote, it appends the marker that
+    /// opens the sealed part, in the same transaction, so the trail's own records are believed and no unsealed admin
+    /// record after them is.
+    /// </summary>
+    public const int AdminRecordSealVersion = 8;
 
     /// <summary>The schema versions whose backups this release restores: those with this release's tables and columns.</summary>
     public static bool HasCurrentTables(int schemaVersion) => schemaVersion >= StatelessChallengeVersion && schemaVersion <= CurrentVersion;

@@ -102,8 +102,9 @@ public sealed record RowIntegrityReport(bool Valid, int Rows, List<RowIntegrityF
 
 /// <summary>
 /// One row that fails: <paramref name="Problem"/> is <c>changed</c> (its MAC does not verify), <c>missing</c> (a row that
-/// must exist was deleted) or <c>superseded</c> (an older copy put back: audit record <paramref name="SupersededBy"/>
-/// replaced it); <paramref name="Message"/> says so in a sentence.
+/// must exist was deleted), <c>superseded</c> (an older copy put back: audit record <paramref name="SupersededBy"/>
+/// replaced it) or, for an admin record of the audit trail (table <c>audit_log</c>, key its sequence), <c>forged</c> (its
+/// seal is missing or wrong); <paramref name="Message"/> says so in a sentence.
 /// </summary>
 public sealed record RowIntegrityFinding(string Table, string Key, string Problem, long? SupersededBy, string Message);
 

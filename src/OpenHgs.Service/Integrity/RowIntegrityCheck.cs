@@ -7,7 +7,8 @@ namespace OpenHgs.Service.Integrity;
 
 /// <summary>
 /// Reads every security-relevant row and reports each that fails its MAC, is missing where it must exist, or is an older
-/// copy put back (design changes 24, 62 and 64) — what <c>hgs audit verify</c> is for the audit trail, this is for the
+/// copy put back (design changes 24, 62 and 64), and every admin record of the audit trail whose seal is missing or wrong
+/// (design change 67) — what <c>hgs audit verify</c> is for the audit trail, this is for the
 /// tables. It only reads: a row it reports is refused wherever it is used anyway; this tells the admin before a
 /// request trips over it, and names every one at once.
 /// </summary>
@@ -47,6 +48,7 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
             .Where(p => !states.Rows.Any(r => r.Name == p.Name) && !states.Rejected.Any(r => r.Key == p.Name))
             .Select(p => Finding(RowIntegrityException.Missing("policies", p.Name))));
         Add(await s.Policies.ListBaselineRowsAsync().ConfigureAwait(false));
+        findings.AddRange((await s.History.UnbelievedAsync().ConfigureAwait(false)).Select(Forged));
         return new RowIntegrityReport(findings.Count == 0, rows, findings);
     }, cancellationToken);
 
@@ -62,6 +64,17 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
             return (!ex.IsMissing, ex);
         }
     }
+
+    /// <summary>An admin record whose seal is missing or wrong (design change 67): not a table row, but what would vouch for one.</summary>
+    private static RowIntegrityFinding Forged(AdminRecord record) => new(
+        "audit_log",
+        record.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ForgedRecord,
+        null,
+        $"The admin record {record.Sequence} ({record.Event} about '{record.Subject}') has no valid seal: it was written or changed outside OpenHGS, and no row's history believes it.");
+
+    /// <summary>The problem of an admin record without a valid seal.</summary>
+    public const string ForgedRecord = "forged";
 
     private static RowIntegrityFinding Finding(RowIntegrityException failure) => new(
         failure.Table,

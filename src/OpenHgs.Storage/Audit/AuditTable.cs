@@ -6,6 +6,10 @@ namespace OpenHgs.Storage;
 /// Append-only audit trail. <see cref="AppendAsync"/> must run inside the write transaction of the change it
 /// describes: it locks the head row, so concurrent writers (on any node) extend one chain in order.
 /// </summary>
+/// <remarks>
+/// Successful admin records are sealed with the row-MAC key (<see cref="AdminRecordSeal"/>, design change 67); the first
+/// one a trail gets is preceded by the marker from which every such record is sealed.
+/// </remarks>
 public sealed class AuditTable
 {
     private const string Columns = "seq, ts, event, outcome, subject, reason, details, prev_hash, hash";
@@ -13,21 +17,65 @@ public sealed class AuditTable
     private readonly CommandFactory _db;
     private readonly SqlDialect _dialect;
     private readonly TimeProvider _time;
+    private readonly AdminRecordSeal _seal;
+    private readonly AdminRecordHistory _history;
 
-    internal AuditTable(CommandFactory db, SqlDialect dialect, TimeProvider time)
+    internal AuditTable(CommandFactory db, SqlDialect dialect, TimeProvider time, AdminRecordSeal seal, AdminRecordHistory history)
     {
         _db = db;
         _dialect = dialect;
         _time = time;
+        _seal = seal;
+        _history = history;
     }
 
     public async Task<AuditEntry> AppendAsync(AuditEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
         var (headSequence, headHash) = await ReadHeadAsync(lockRow: true).ConfigureAwait(false);
+        if (!AdminRecordSeal.Applies(e.Event, e.Outcome))
+        {
+            return await InsertAsync(headSequence, headHash, e, sealedFrom: null).ConfigureAwait(false);
+        }
+
+        if (await _history.SealedFromAsync().ConfigureAwait(false) is { } sealedFrom)
+        {
+            return await InsertAsync(headSequence, headHash, e, sealedFrom).ConfigureAwait(false);
+        }
+
+        // The trail's first sealed record: the marker, then this record, both sealed from the marker on.
+        var marker = await InsertMarkerAsync(headSequence, headHash).ConfigureAwait(false);
+        return await InsertAsync(marker.Sequence, marker.Hash, e, marker.Sequence).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Appends the marker from which admin records are sealed, unless the trail has one: the upgrade of a trail older
+    /// releases wrote (migration <see cref="SqlDialect.AdminRecordSealVersion"/>), so that no unsealed admin record
+    /// appended after it is believed, even before the first admin change.
+    /// </summary>
+    internal async Task SealFromHereAsync()
+    {
+        if (await _history.SealedFromAsync().ConfigureAwait(false) is null)
+        {
+            var (headSequence, headHash) = await ReadHeadAsync(lockRow: true).ConfigureAwait(false);
+            await InsertMarkerAsync(headSequence, headHash).ConfigureAwait(false);
+        }
+    }
+
+    private Task<AuditEntry> InsertMarkerAsync(long headSequence, byte[] headHash) => InsertAsync(headSequence, headHash,
+        new AuditEvent(AdminRecordSeal.MarkerEvent, "success", AdminRecordSeal.MarkerSubject, null, "{}"), sealedFrom: headSequence + 1);
+
+    /// <summary>Appends the record after the head (sealing it from <paramref name="sealedFrom"/> on when given) and moves the head.</summary>
+    private async Task<AuditEntry> InsertAsync(long headSequence, byte[] headHash, AuditEvent e, long? sealedFrom)
+    {
         long sequence = headSequence + 1;
         // Millisecond precision is what is stored, so hash exactly that.
         var timestamp = DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
+        if (sealedFrom is { } from)
+        {
+            e = e with { Details = _seal.Seal(sequence, timestamp.ToUnixTimeMilliseconds(), e, headHash, from) };
+        }
+
         byte[] hash = AuditChain.ComputeHash(sequence, timestamp, e, headHash);
         await _db.ExecuteAsync(
             $"INSERT INTO audit_log ({Columns}) VALUES (@s, @ts, @ev, @o, @sub, @r, @d, @p, @h)",

@@ -74,23 +74,31 @@ public enum RecordBearing
 /// <remarks>
 /// Hiding that later record means rewriting the hash-chained trail, which the signed checkpoints and
 /// <c>hgs audit verify</c> name (<c>Rewritten</c>, <c>Truncated</c>); this check makes a bare replay fail at once.
+/// Appending a record that names the older copy does not help either: only records whose seal verifies
+/// (<see cref="AdminRecordSeal"/>, design change 67), or that precede the trail's first sealed record, are believed;
+/// any other admin record is left out of every answer here and reported by <see cref="UnbelievedAsync"/>.
 /// The lookups use the partial indexes of migrations <see cref="SqlDialect.AdminSubjectIndexVersion"/> (by subject) and
 /// <see cref="SqlDialect.AdminEventIndexVersion"/> (by event).
 /// </remarks>
 public sealed class AdminRecordHistory
 {
     private readonly CommandFactory db;
+    private readonly AdminRecordSeal seal;
 
-    internal AdminRecordHistory(CommandFactory db) => this.db = db;
+    internal AdminRecordHistory(CommandFactory db, AdminRecordSeal seal)
+    {
+        this.db = db;
+        this.seal = seal;
+    }
 
     /// <summary>The condition that selects admin records: the partial index's, repeated verbatim so both databases use it.</summary>
     internal const string AdminEvents = "event LIKE 'admin.%'";
 
-    private const string Selected = $"SELECT seq, event, subject, details FROM audit_log WHERE {AdminEvents} AND outcome = 'success'";
+    private const string Selected = $"SELECT seq, event, subject, details, ts, reason, prev_hash FROM audit_log WHERE {AdminEvents} AND outcome = 'success'";
 
-    /// <summary>The successful admin records about <paramref name="subject"/> with one of <paramref name="events"/>, newest first.</summary>
-    public Task<List<AdminRecord>> AboutAsync(string subject, params string[] events) =>
-        db.QueryAsync(AboutQuery(events.Length), Map, [("@s", subject), .. Events(events)]);
+    /// <summary>The believed admin records about <paramref name="subject"/> with one of <paramref name="events"/>, newest first.</summary>
+    public async Task<List<AdminRecord>> AboutAsync(string subject, params string[] events) =>
+        await BelievedAsync(await db.QueryAsync(AboutQuery(events.Length), Map, [("@s", subject), .. Events(events)]).ConfigureAwait(false)).ConfigureAwait(false);
 
     /// <summary>
     /// The successful admin records with one of <paramref name="events"/> about every subject starting
@@ -100,7 +108,7 @@ public sealed class AdminRecordHistory
     {
         ArgumentNullException.ThrowIfNull(subjectPrefix);
         var records = await db.QueryAsync(AllQuery(subjectPrefix.Length, events.Length), Map, [.. Events(events), ("@p", subjectPrefix)]).ConfigureAwait(false);
-        return records.ToLookup(r => r.Subject, StringComparer.Ordinal);
+        return (await BelievedAsync(records).ConfigureAwait(false)).ToLookup(r => r.Subject, StringComparer.Ordinal);
     }
 
     /// <summary>
@@ -110,9 +118,71 @@ public sealed class AdminRecordHistory
     public async Task<AdminRecord?> NewestAsync(string subjectPrefix, string eventName)
     {
         ArgumentException.ThrowIfNullOrEmpty(subjectPrefix);
-        var records = await db.QueryAsync(AllQuery(subjectPrefix.Length, 1) + " LIMIT 1", Map, ("@e0", eventName), ("@p", subjectPrefix)).ConfigureAwait(false);
-        return records.Count == 0 ? null : records[0];
+        string query = AllQuery(subjectPrefix.Length, 1);
+        var newest = await BelievedAsync(await db.QueryAsync(query + " LIMIT 1", Map, ("@e0", eventName), ("@p", subjectPrefix)).ConfigureAwait(false)).ConfigureAwait(false);
+        if (newest.Count == 1)
+        {
+            return newest[0];
+        }
+
+        // None, or the newest is not believed: then the newest believed one, from all of them (a rare path).
+        var all = await BelievedAsync(await db.QueryAsync(query, Map, ("@e0", eventName), ("@p", subjectPrefix)).ConfigureAwait(false)).ConfigureAwait(false);
+        return all.Count == 0 ? null : all[0];
     }
+
+    /// <summary>
+    /// Every successful admin record that is not believed, oldest first: its seal is missing (from the trail's first
+    /// sealed record on) or does not verify. OpenHGS never writes one; each was written or edited outside it.
+    /// </summary>
+    public async Task<List<AdminRecord>> UnbelievedAsync()
+    {
+        var stored = await db.QueryAsync($"{Selected} ORDER BY seq", Map).ConfigureAwait(false);
+        var believed = (await BelievedAsync(stored).ConfigureAwait(false)).Select(r => r.Sequence).ToHashSet();
+        return [.. stored.Where(r => !believed.Contains(r.Record.Sequence)).Select(r => r.Record)];
+    }
+
+    /// <summary>
+    /// The sequence from which every admin record is sealed: that of the trail's first marker whose seal verifies (and
+    /// names itself), or null while the trail has no marker (no release with sealing has written an admin record to it).
+    /// </summary>
+    /// <exception cref="RowIntegrityException">The trail has markers but none verifies: the marker was changed outside
+    /// OpenHGS, and which records to believe cannot be told (fail closed; <c>hgs audit verify</c> names the change).</exception>
+    public async Task<long?> SealedFromAsync()
+    {
+        // Markers are few (one per trail, unless someone forged more); the index by event finds them.
+        var markers = await db.QueryAsync(MarkerQuery, Map, ("@e0", AdminRecordSeal.MarkerEvent)).ConfigureAwait(false);
+        foreach (var marker in markers)
+        {
+            if (Verify(marker) is { } from && from == marker.Record.Sequence)
+            {
+                return from;
+            }
+        }
+
+        return markers.Count == 0 ? null : throw new RowIntegrityException("audit_log", markers[0].Record.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// The records to believe, in the given order: a sealed one whose seal verifies, and an unsealed one only when it
+    /// precedes the trail's first sealed record. That sequence is what the verified seals among them say (their MAC
+    /// covers it), else the marker's (looked up only when an unsealed record is there to judge).
+    /// </summary>
+    private async Task<List<AdminRecord>> BelievedAsync(List<StoredRecord> stored)
+    {
+        var judged = stored.Select(r => (Stored: r, IsSealed: AdminRecordSeal.Unseal(r.Record.Details) is not null, SealedFrom: Verify(r))).ToList();
+        long? sealedFrom = null;
+        if (judged.Any(j => !j.IsSealed))
+        {
+            sealedFrom = judged.Min(j => j.SealedFrom) ?? await SealedFromAsync().ConfigureAwait(false);
+        }
+
+        return [.. judged
+            .Where(j => j.IsSealed ? j.SealedFrom is not null : sealedFrom is null || j.Stored.Record.Sequence < sealedFrom)
+            .Select(j => j.Stored.Record)];
+    }
+
+    private long? Verify(StoredRecord stored) => seal.Verify(stored.Record.Sequence, stored.TimestampMs,
+        new AuditEvent(stored.Record.Event, "success", stored.Record.Subject, stored.Reason, stored.Record.Details), stored.PreviousHash);
 
     /// <summary>
     /// The look-up of every subject's records by event (parameters <c>@e0</c>…, and <c>@p</c>, the subject prefix, when
@@ -126,6 +196,9 @@ public sealed class AdminRecordHistory
         ArgumentOutOfRangeException.ThrowIfNegative(prefixLength);
         return Query(eventCount, prefixLength == 0 ? string.Empty : $" AND substr(subject, 1, {prefixLength.ToString(System.Globalization.CultureInfo.InvariantCulture)}) = @p");
     }
+
+    /// <summary>The look-up of the oldest markers (parameter <c>@e0</c>), served by the index of migration <see cref="SqlDialect.AdminEventIndexVersion"/>.</summary>
+    internal const string MarkerQuery = $"{Selected} AND event = @e0 ORDER BY seq LIMIT 16";
 
     /// <summary>The look-up of one subject's records (<see cref="AboutAsync"/>; parameters <c>@s</c> and <c>@e0</c>…), served by the index of migration <see cref="SqlDialect.AdminSubjectIndexVersion"/>.</summary>
     internal static string AboutQuery(int eventCount) => Query(eventCount, " AND subject = @s");
@@ -169,5 +242,9 @@ public sealed class AdminRecordHistory
         _ => RecordBearing.Replaced,
     };
 
-    private static AdminRecord Map(System.Data.Common.DbDataReader r) => new(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3));
+    private static StoredRecord Map(System.Data.Common.DbDataReader r) => new(
+        new AdminRecord(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3)), r.GetInt64(4), r.IsDBNull(5) ? null : r.GetString(5), (byte[])r.GetValue(6));
+
+    /// <summary>A record as stored, with what its seal covers beside the fields a rule reads.</summary>
+    private sealed record StoredRecord(AdminRecord Record, long TimestampMs, string? Reason, byte[] PreviousHash);
 }

@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using OpenHgs.Client;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Protocol.HealthCertificates;
+using OpenHgs.Storage;
 using OpenHgs.Testing;
 
 namespace OpenHgs.EndToEnd.Tests.Cli;
@@ -164,6 +165,40 @@ public abstract class DatabaseTamperCliTests(AuditedDataFolder folder)
         var audit = (await HgsCli.RunAsync(["audit", "list", "--json"], admin)).Succeeded().Json().AsArray();
         Assert.Contains(audit, r => (string?)r!["event"] == "attestation.attest" && (string?)r["reason"] == "HostRecordIntegrity");
         Assert.DoesNotContain((await HgsCli.RunAsync(["hosts", "list", "--json"], admin)).Succeeded().Json().AsArray(), h => (string?)h!["name"] == "audited-host");
+    }
+
+    [Fact]
+    [Trait("Attack", "A103")]
+    public async Task A_removed_host_put_back_with_a_forged_admin_record_naming_it_still_cannot_attest()
+    {
+        string data = folder.Copy();
+        await AuditedDataFolder.ExecuteAsync(data, "CREATE TABLE saved_hosts AS SELECT * FROM hosts");
+        string thumbprint = (await AuditedDataFolder.QueryAsync(data, "SELECT key_thumbprint FROM hosts WHERE name = 'audited-host'", r => r.GetString(0))).Single();
+        var admin = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN"] = folder.AdminToken };
+        await using (var first = await ServerProcess.StartAsync(data))
+        {
+            admin["HGS_URL"] = first.Url;
+            (await HgsCli.RunAsync(["hosts", "remove", "audited-host"], admin)).Succeeded();
+            Assert.Equal(0, await first.StopAsync());
+        }
+
+        long removal = (await AuditedDataFolder.QueryAsync(data, "SELECT MAX(seq) FROM audit_log WHERE event = 'admin.hosts.remove'", r => r.GetInt64(0))).Single();
+        // The row back, and a registration record naming it appended to the trail: linked and hashed, but not sealed.
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data, "INSERT INTO hosts SELECT * FROM saved_hosts"));
+        long forged = await AuditedDataFolder.AppendOutsideAsync(data, new AuditEvent("admin.hosts.add", "success", "audited-host", null,
+            $"{{\"keyThumbprint\":\"{thumbprint}\",\"mode\":\"host-key\"}}"));
+
+        await using var server = await ServerProcess.StartAsync(data);
+        admin["HGS_URL"] = server.Url;
+        await server.WaitForOutputAsync($@"Row audit_log/{forged} fails its integrity check \(forged\): The admin record {forged} \(admin.hosts.add about 'audited-host'\) has no valid seal", TimeSpan.FromSeconds(30));
+        var (state, _) = await ConfigureAndUnlockAsync(data, server.Url);
+        var attest = await HgsCli.RunAsync("client", "attest", "--state", state);
+        Assert.StartsWith("error: UnauthorizedHost: HostRecordIntegrity:", attest.FailedWithOneErrorLine(1), StringComparison.Ordinal);
+        Assert.Contains($"(audit record {removal} removed or replaced it)", attest.StdErr, StringComparison.Ordinal);
+
+        var rows = await HgsCli.RunAsync(["audit", "rows"], admin);
+        Assert.StartsWith("error: 2 row(s) fail their integrity check, first hosts/audited-host (superseded)", rows.FailedWithOneErrorLine(1), StringComparison.Ordinal);
+        Assert.Contains($"The admin record {forged} (admin.hosts.add about 'audited-host') has no valid seal", rows.StdOut, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -182,7 +182,9 @@ public sealed class DashboardBrowserTests
         Assert.Contains("BROKEN", await audit.TextContentAsync(), StringComparison.Ordinal);
         Assert.Equal(verdict.Reason, await audit.Locator(".error").GetAttributeAsync("data-code"));
         await AssertRowAsync(page.Locator("#table-rows"), "hosts / web-01", "changed", "The hosts row 'web-01' was changed outside OpenHGS");
-        Assert.Contains("1 FAIL", await page.Locator("#table-rows").TextContentAsync(), StringComparison.Ordinal);
+        // Record 1, the marker from which admin records are sealed (design change 67), no longer matches its seal.
+        await AssertRowAsync(page.Locator("#table-rows"), "audit_log / 1", "forged", "The admin record 1 (admin.audit.seal-records about 'audit-edited') has no valid seal");
+        Assert.Contains("2 FAIL", await page.Locator("#table-rows").TextContentAsync(), StringComparison.Ordinal);
 
         // The markup is shown as text, in both the refusals and the unregistered attempts, and nothing ran.
         Assert.Contains(Hostile, await page.Locator("#refusals").TextContentAsync(), StringComparison.Ordinal);

@@ -36,7 +36,7 @@ public abstract class ExplicitSettingsTests(TestDatabase db) : MigratedDatabaseT
         Assert.Empty(first.Deleted);
         Assert.Equal(("tpm", "0", "480"), await RowsAsync());
         var record = Assert.Single(await MadeExplicitRecordsAsync());
-        Assert.Equal("{\"context\":\"upgrade\",\"written\":\"deny-before,health-certificate-validity-minutes\"}", record.Details);
+        Assert.Equal("{\"context\":\"upgrade\",\"written\":\"deny-before,health-certificate-validity-minutes\"}", AdminRecordSeal.Unseal(record.Details)?.Details);
 
         // The values the service used for absent rows before, now read from rows.
         var settings = await new SettingsService(Database, TimeProvider.System).GetAsync(CancellationToken.None);
@@ -83,7 +83,7 @@ public abstract class ExplicitSettingsTests(TestDatabase db) : MigratedDatabaseT
         Assert.Equal(ExplicitSettings.NoDenyBefore, await Database.ReadAsync(s => s.Settings.GetAsync(SettingNames.DenyBefore), CancellationToken.None));
         Assert.Null((await settings.GetAsync(CancellationToken.None)).DenyBefore);
         var cleared = (await Database.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AuditEvents.SettingChanged, null, 1)), CancellationToken.None)).Single();
-        Assert.Equal("{\"value\":null}", cleared.Details);
+        Assert.Equal("{\"value\":null}", AdminRecordSeal.Unseal(cleared.Details)?.Details);
     }
 
     [Fact]

@@ -27,13 +27,42 @@ public abstract class TestDatabase : IDisposable
     /// <summary>A new handle on the database, as a service node holds one.</summary>
     public abstract AdoDatabase Open();
 
-    /// <summary>Runs <paramref name="sql"/> outside OpenHGS (no MAC, no audit record).</summary>
-    public async Task ExecuteAsync(string sql)
+    /// <summary>Runs <paramref name="sql"/> outside OpenHGS (no MAC, no audit record), with its parameters bound.</summary>
+    public async Task ExecuteAsync(string sql, params (string Name, object? Value)[] parameters)
     {
         await using var connection = OpenRaw();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value ?? DBNull.Value;
+            command.Parameters.Add(parameter);
+        }
+
         await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>
+    /// Appends <paramref name="record"/> to the audit trail outside OpenHGS, well formed: linked to the head, hashed, the
+    /// head moved (what anyone who can write the database can do, the chain having no key; or what a release before
+    /// design change 67 wrote, without a seal). Returns its sequence.
+    /// </summary>
+    public async Task<long> AppendOutsideAsync(AuditEvent record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        using var database = Open();
+        var (head, headHash) = await database.ReadAsync(s => s.Audit.ReadHeadAsync(lockRow: false), CancellationToken.None);
+        long sequence = head + 1;
+        var timestamp = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        byte[] hash = AuditChain.ComputeHash(sequence, timestamp, record, headHash);
+        await ExecuteAsync(
+            "INSERT INTO audit_log (seq, ts, event, outcome, subject, reason, details, prev_hash, hash) VALUES (@s, @ts, @ev, @o, @sub, @r, @d, @p, @h)",
+            ("@s", sequence), ("@ts", timestamp.ToUnixTimeMilliseconds()), ("@ev", record.Event), ("@o", record.Outcome), ("@sub", record.Subject),
+            ("@r", record.Reason), ("@d", record.Details), ("@p", headHash), ("@h", hash));
+        await ExecuteAsync("UPDATE audit_head SET seq = @s, hash = @h WHERE id = 1", ("@s", sequence), ("@h", hash));
+        return sequence;
     }
 
     /// <summary>The first column of the first row of <paramref name="sql"/>, read outside OpenHGS; null for none.</summary>

@@ -1,0 +1,169 @@
+using System.Security.Cryptography;
+using OpenHgs.Service.Audit;
+using OpenHgs.Service.Hosts;
+using OpenHgs.Service.Integrity;
+using OpenHgs.Service.Tests.Support;
+using OpenHgs.Storage;
+
+namespace OpenHgs.Service.Tests.Integrity;
+
+public sealed class SqliteAdminRecordSealTests() : AdminRecordSealTests(TestDatabase.Sqlite("record-seal"), TestDatabase.Sqlite);
+
+public sealed class PostgresAdminRecordSealTests() : AdminRecordSealTests(TestDatabase.Postgres("record-seal"), TestDatabase.Postgres);
+
+/// <summary>
+/// Design change 67: admin records are sealed with the row-MAC key, so whoever can write the database cannot append a
+/// record a row's history believes — the forgery design change 64 left open (put a removed host's row back and append an
+/// <c>admin.hosts.add</c> naming it).
+/// </summary>
+public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDatabase> another) : MigratedDatabaseTests(db)
+{
+    private const string Columns = "name, mode, public_key, key_thumbprint, added_at, mac";
+    private HostRegistry Hosts => new(Database, TimeProvider.System);
+
+    [Fact]
+    public async Task Admin_records_are_sealed_from_a_marker_on_and_other_records_are_not()
+    {
+        await Hosts.AddHostKeyAsync("host-a", NewPublicKeyPem(), CancellationToken.None);
+        await Hosts.AddHostKeyAsync("host-b", NewPublicKeyPem(), CancellationToken.None);
+        await Database.InTransactionAsync(s => s.Audit.AppendAsync(AuditRecord.Create("attestation.attest", AuditOutcomes.Refused, "host-a", "NonceExpired")), CancellationToken.None);
+        await Database.InTransactionAsync(s => s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostRemoved, AuditOutcomes.Refused, "host-x", "HostUnknown")), CancellationToken.None);
+
+        var records = await ReadAsync(s => s.Audit.ReadAsync(0, 100));
+        Assert.Equal([AdminRecordSeal.MarkerEvent, AuditEvents.HostAdded, AuditEvents.HostAdded, "attestation.attest", AuditEvents.HostRemoved], records.Select(r => r.Event));
+        long marker = records[0].Sequence;
+        Assert.Equal([marker, marker, marker, null, null], records.Select(r => AdminRecordSeal.Unseal(r.Details)?.SealedFrom));
+        Assert.Equal(marker, await ReadAsync(s => s.History.SealedFromAsync()));
+        Assert.Empty(await ReadAsync(s => s.History.UnbelievedAsync()));
+        // The seal is in the details, which the chain hashes: the trail still verifies.
+        Assert.True((await ReadAsync(s => s.Audit.VerifyAsync())).Valid);
+    }
+
+    [Fact]
+    [Trait("Attack", "A103")]
+    public async Task A_removed_hosts_row_put_back_with_a_forged_record_naming_it_is_still_refused_naming_the_removal()
+    {
+        var host = await Hosts.AddHostKeyAsync("host-a", NewPublicKeyPem(), CancellationToken.None);
+        await Db.ExecuteAsync($"CREATE TABLE saved_hosts AS SELECT {Columns} FROM hosts");
+        var genuineAdd = (await ReadAsync(s => s.Audit.TailAsync(1))).Single();
+        await Hosts.RemoveAsync("host-a", CancellationToken.None);
+        long removal = (await ReadAsync(s => s.Audit.TailAsync(1))).Single().Sequence;
+
+        // The row put back, and two records that would make it current: a new one without a seal, and the genuine
+        // registration's details, seal and all, at a new sequence.
+        await Db.ExecuteAsync($"INSERT INTO hosts ({Columns}) SELECT {Columns} FROM saved_hosts");
+        long unsealed = await Db.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-a", null,
+            ("keyThumbprint", host.KeyThumbprint), ("mode", "host-key")));
+        long copied = await Db.AppendOutsideAsync(new AuditEvent(genuineAdd.Event, genuineAdd.Outcome, genuineAdd.Subject, genuineAdd.Reason, genuineAdd.Details));
+
+        var refused = await Assert.ThrowsAsync<RowIntegrityException>(() => ReadAsync(s => s.Hosts.FindByThumbprintAsync(host.KeyThumbprint)));
+        Assert.Equal(("hosts", "host-a", removal), (refused.Table, refused.Key, refused.SupersededBy));
+        Assert.Equal([unsealed, copied], (await ReadAsync(s => s.History.UnbelievedAsync())).Select(r => r.Sequence));
+
+        // (This bare database has no explicit settings or policy rows either; the report names those too.)
+        var report = await new RowIntegrityCheck(Database).CheckAsync(CancellationToken.None);
+        var findings = report.Findings.Where(f => f.Table is "hosts" or "audit_log").ToList();
+        Assert.False(report.Valid);
+        Assert.Equal(
+            [("hosts", "host-a", "superseded"), ("audit_log", $"{unsealed}", RowIntegrityCheck.ForgedRecord), ("audit_log", $"{copied}", RowIntegrityCheck.ForgedRecord)],
+            findings.Select(f => (f.Table, f.Key, f.Problem)));
+        Assert.Equal(
+            $"The admin record {unsealed} ({AuditEvents.HostAdded} about 'host-a') has no valid seal: it was written or changed outside OpenHGS, and no row's history believes it.",
+            findings[1].Message);
+    }
+
+    [Theory]
+    [InlineData("subject = 'host-z'")]
+    [InlineData("outcome = 'success', reason = 'x'")]
+    [InlineData("ts = ts + 1")]
+    [InlineData("details = replace(details, 'host-key', 'tpm')")]
+    public async Task A_sealed_record_changed_in_place_is_not_believed(string change)
+    {
+        // Changing a record in place breaks the chain too (hgs audit verify names it); the seal makes every read see it at once.
+        await Hosts.AddHostKeyAsync("host-a", NewPublicKeyPem(), CancellationToken.None);
+        long added = (await ReadAsync(s => s.Audit.TailAsync(1))).Single().Sequence;
+        await Db.ExecuteAsync($"UPDATE audit_log SET {change} WHERE seq = {added}");
+
+        Assert.Equal([added], (await ReadAsync(s => s.History.UnbelievedAsync())).Select(r => r.Sequence));
+        Assert.Empty(await ReadAsync(s => s.History.AboutAsync("host-a", AuditEvents.HostAdded)));
+        Assert.Empty(await ReadAsync(s => s.History.AboutAsync("host-z", AuditEvents.HostAdded)));
+    }
+
+    [Fact]
+    public async Task A_forged_marker_does_not_move_where_sealing_starts()
+    {
+        await Hosts.AddHostKeyAsync("host-a", NewPublicKeyPem(), CancellationToken.None);
+        long marker = (await ReadAsync(s => s.History.SealedFromAsync()))!.Value;
+        long forged = await Db.AppendOutsideAsync(new AuditEvent(AdminRecordSeal.MarkerEvent, AuditOutcomes.Success, AdminRecordSeal.MarkerSubject, null, "{}"));
+
+        Assert.Equal(marker, await ReadAsync(s => s.History.SealedFromAsync()));
+        Assert.Equal([forged], (await ReadAsync(s => s.History.UnbelievedAsync())).Select(r => r.Sequence));
+    }
+
+    [Fact]
+    public async Task An_upgraded_trail_believes_its_own_records_and_no_unsealed_one_after_the_upgrade()
+    {
+        // A fabric a release before sealing wrote (schema 7): a host registered and removed, its records unsealed.
+        using var old = another("record-seal-upgrade");
+        using (var release7 = old.Open())
+        {
+            await release7.MigrateToAsync(SqlDialect.AdminEventIndexVersion, CancellationToken.None);
+        }
+
+        using var current = old.Open();
+        var registry = new HostRegistry(current, TimeProvider.System);
+        await old.AppendOutsideAsync(new AuditEvent("admin.server.init", AuditOutcomes.Success, "fabric", null, "{}"));
+        string thumbprint = "thumb-old";
+        await current.InTransactionAsync(async s =>
+        {
+            await s.Hosts.AddAsync(new HostRecord("host-old", "host-key", [1, 2, 3], thumbprint, DateTimeOffset.UnixEpoch));
+            return 0;
+        }, CancellationToken.None);
+        await old.ExecuteAsync($"CREATE TABLE saved_hosts AS SELECT {Columns} FROM hosts");
+        await old.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-old", null, ("keyThumbprint", thumbprint), ("mode", "host-key")));
+        await old.ExecuteAsync("DELETE FROM hosts");
+        long removal = await old.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostRemoved, AuditOutcomes.Success, "host-old", null, ("keyThumbprint", thumbprint), ("mode", "host-key")));
+        await current.InTransactionAsync(async s =>
+        {
+            await s.Hosts.AddAsync(new HostRecord("host-kept", "host-key", [4, 5, 6], "thumb-kept", DateTimeOffset.UnixEpoch));
+            return 0;
+        }, CancellationToken.None);
+        await old.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-kept", null, ("keyThumbprint", "thumb-kept"), ("mode", "host-key")));
+        long lastLegacy = (await current.ReadAsync(s => s.Audit.TailAsync(1), CancellationToken.None)).Single().Sequence;
+
+        await current.MigrateAsync(CancellationToken.None);
+        long marker = (await current.ReadAsync(s => s.History.SealedFromAsync(), CancellationToken.None))!.Value;
+        Assert.Equal(lastLegacy + 1, marker);
+        Assert.Equal(SqlDialect.AdminRecordSealVersion, await current.GetSchemaVersionAsync(CancellationToken.None));
+
+        // The old row put back, with an unsealed record naming it, as the old release wrote them: after the marker, not believed.
+        await old.ExecuteAsync($"INSERT INTO hosts ({Columns}) SELECT {Columns} FROM saved_hosts");
+        long forged = await old.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-old", null, ("keyThumbprint", thumbprint), ("mode", "host-key")));
+        var refused = await Assert.ThrowsAsync<RowIntegrityException>(() => current.ReadAsync(s => s.Hosts.FindByThumbprintAsync(thumbprint), CancellationToken.None));
+        Assert.Equal(removal, refused.SupersededBy);
+        Assert.Equal([forged], (await current.ReadAsync(s => s.History.UnbelievedAsync(), CancellationToken.None)).Select(r => r.Sequence));
+
+        // The next admin change is sealed from the same marker; migrating again adds no second one.
+        await registry.RemoveAsync("host-old", CancellationToken.None);
+        await current.MigrateAsync(CancellationToken.None);
+        var tail = (await current.ReadAsync(s => s.Audit.TailAsync(1), CancellationToken.None)).Single();
+        Assert.Equal((AuditEvents.HostRemoved, marker), (tail.Event, AdminRecordSeal.Unseal(tail.Details)?.SealedFrom));
+        Assert.Single(await current.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AdminRecordSeal.MarkerEvent, null, 10)), CancellationToken.None));
+        Assert.Equal("host-kept", (await current.ReadAsync(s => s.Hosts.FindByThumbprintAsync("thumb-kept"), CancellationToken.None))!.Name);
+
+        // The marker changed in place: which unsealed records to believe cannot be told, so a host whose records are all
+        // unsealed fails closed, naming the marker; one with a sealed record still reads (its seal says where sealing starts).
+        await old.ExecuteAsync($"UPDATE audit_log SET subject = 'elsewhere' WHERE seq = {marker}");
+        var unknown = await Assert.ThrowsAsync<RowIntegrityException>(() => current.ReadAsync(s => s.Hosts.FindByThumbprintAsync("thumb-kept"), CancellationToken.None));
+        Assert.Equal(("audit_log", $"{marker}"), (unknown.Table, unknown.Key));
+        Assert.Null(await current.ReadAsync(s => s.Hosts.FindByNameAsync("host-old"), CancellationToken.None));
+    }
+
+    private Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> read) => Database.ReadAsync(read, CancellationToken.None);
+
+    private static string NewPublicKeyPem()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return key.ExportSubjectPublicKeyInfoPem();
+    }
+}
