@@ -137,7 +137,19 @@ public sealed class AdminRecordHistory
     public async Task<List<AdminRecord>> UnbelievedAsync()
     {
         var stored = await db.QueryAsync($"{Selected} ORDER BY seq", Map).ConfigureAwait(false);
-        var believed = (await BelievedAsync(stored).ConfigureAwait(false)).Select(r => r.Sequence).ToHashSet();
+        HashSet<long> believed;
+        try
+        {
+            believed = (await BelievedAsync(stored).ConfigureAwait(false)).Select(r => r.Sequence).ToHashSet();
+        }
+        catch (RowIntegrityException)
+        {
+            // No marker verifies and no seal says where sealing starts (the marker changed in place before any other
+            // record was sealed): which unsealed records to believe cannot be told, but every record whose seal fails,
+            // the marker among them, is named rather than the whole report failing.
+            return [.. stored.Where(r => AdminRecordSeal.Unseal(r.Record.Details) is not null && Verify(r) is null).Select(r => r.Record)];
+        }
+
         return [.. stored.Where(r => !believed.Contains(r.Record.Sequence)).Select(r => r.Record)];
     }
 

@@ -159,6 +159,27 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
         Assert.Null(await current.ReadAsync(s => s.Hosts.FindByNameAsync("host-old"), CancellationToken.None));
     }
 
+    [Fact]
+    public async Task The_row_report_names_a_marker_changed_in_place_before_any_sealed_record_instead_of_failing()
+    {
+        // Just after the upgrade the marker is the trail's only sealed record. Changed in place, it breaks the chain (hgs
+        // audit verify names it); the row report, which the start check logs as event 2023, must still run and name it.
+        using var old = another("record-seal-report");
+        using (var release7 = old.Open())
+        {
+            await release7.MigrateToAsync(SqlDialect.AdminEventIndexVersion, CancellationToken.None);
+        }
+
+        using var current = old.Open();
+        await old.AppendOutsideAsync(new AuditEvent("admin.server.init", AuditOutcomes.Success, "fabric", null, "{}"));
+        await current.MigrateAsync(CancellationToken.None);
+        long marker = (await current.ReadAsync(s => s.History.SealedFromAsync(), CancellationToken.None))!.Value;
+        await old.ExecuteAsync($"UPDATE audit_log SET subject = 'elsewhere' WHERE seq = {marker}");
+
+        var report = await new RowIntegrityCheck(current).CheckAsync(CancellationToken.None);
+        Assert.Contains(report.Findings, f => (f.Table, f.Key, f.Problem) == ("audit_log", $"{marker}", RowIntegrityCheck.ForgedRecord));
+    }
+
     private Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> read) => Database.ReadAsync(read, CancellationToken.None);
 
     private static string NewPublicKeyPem()
