@@ -63,7 +63,7 @@ public abstract class SqlDialect
         (AdminEventIndexVersion, $"""
             CREATE INDEX audit_admin_event ON audit_log (event, seq) WHERE {AdminRecordHistory.AdminEvents};
             """),
-        (AdminRecordSealVersion, "SELECT 1"),
+        (AdminRecordSealVersion, SealedAdminRecordsGuard),
     ];
 
     /// <summary>
@@ -94,12 +94,29 @@ public abstract class SqlDialect
     public const int AdminEventIndexVersion = 7;
 
     /// <summary>
-    /// The migration from which admin records are sealed (<see cref="AdminRecordSeal"/>, design change 67). No schema
-    /// change (the seal is in a record's details): applied to a trail older releases wrote, it appends the marker that
-    /// opens the sealed part, in the same transaction, so the trail's own records are believed and no unsealed admin
-    /// record after them is.
+    /// The migration from which admin records are sealed (<see cref="AdminRecordSeal"/>, design change 67). No table or
+    /// column changes (the seal is in a record's details): applied to a trail older releases wrote, it appends the
+    /// marker that opens the sealed part, in the same transaction, so the trail's own records are believed and no
+    /// unsealed admin record after them is; and it adds <see cref="SealedAdminRecordsGuard"/>.
     /// </summary>
     public const int AdminRecordSealVersion = 8;
+
+    /// <summary>The name of the trigger of <see cref="SealedAdminRecordsGuard"/>.</summary>
+    public const string SealedAdminRecordsTrigger = "audit_admin_sealed";
+
+    /// <summary>What the guard's refusal says (a node of an older release sees it as a database error).</summary>
+    public const string SealedAdminRecordsRefusal =
+        "OpenHGS admin records are sealed from the marker on (design change 67) and this one is not: this node runs an older release; make admin changes through an upgraded node";
+
+    /// <summary>
+    /// A trigger that refuses an unsealed successful admin record after the marker: what a node of an older release
+    /// writes during a rolling upgrade. Its change then fails whole (its transaction rolls back) instead of committing
+    /// a removal the upgraded nodes would not believe. Not a defence against a database writer, who can drop it (and
+    /// whose records are not believed anyway); it keeps every genuine record after the marker sealed, so an unsealed
+    /// one there is always a forgery. Records are inserted in sequence order (appends, a restore), so the marker is
+    /// there before any record after it.
+    /// </summary>
+    protected abstract string SealedAdminRecordsGuard { get; }
 
     /// <summary>The schema versions whose backups this release restores: those with this release's tables and columns.</summary>
     public static bool HasCurrentTables(int schemaVersion) => schemaVersion >= StatelessChallengeVersion && schemaVersion <= CurrentVersion;
@@ -121,6 +138,21 @@ internal sealed class PostgresDialect : SqlDialect
 
     public override string SchemaColumnsQuery =>
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position";
+
+    // The WHEN clause keeps the function from running for any other record (attestations, releases, refusals).
+    protected override string SealedAdminRecordsGuard => $$"""
+        CREATE FUNCTION {{SealedAdminRecordsTrigger}}() RETURNS trigger LANGUAGE plpgsql AS $guard$
+        BEGIN
+            IF strpos(NEW.details, '"recordMac":"') = 0 AND EXISTS (
+                SELECT 1 FROM audit_log WHERE {{AdminRecordHistory.AdminEvents}} AND event = '{{AdminRecordSeal.MarkerEvent}}' AND seq < NEW.seq) THEN
+                RAISE EXCEPTION '{{SealedAdminRecordsRefusal}}';
+            END IF;
+            RETURN NEW;
+        END
+        $guard$;
+        CREATE TRIGGER {{SealedAdminRecordsTrigger}} BEFORE INSERT ON audit_log FOR EACH ROW
+            WHEN (NEW.event LIKE 'admin.%' AND NEW.outcome = 'success') EXECUTE FUNCTION {{SealedAdminRecordsTrigger}}();
+        """;
 }
 
 internal sealed class SqliteDialect : SqlDialect
@@ -131,4 +163,13 @@ internal sealed class SqliteDialect : SqlDialect
 
     public override string SchemaColumnsQuery =>
         "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid";
+
+    protected override string SealedAdminRecordsGuard => $$"""
+        CREATE TRIGGER {{SealedAdminRecordsTrigger}} BEFORE INSERT ON audit_log FOR EACH ROW
+        WHEN NEW.event LIKE 'admin.%' AND NEW.outcome = 'success' AND instr(NEW.details, '"recordMac":"') = 0
+            AND NEW.seq > (SELECT MIN(seq) FROM audit_log WHERE {{AdminRecordHistory.AdminEvents}} AND event = '{{AdminRecordSeal.MarkerEvent}}')
+        BEGIN
+            SELECT RAISE(ABORT, '{{SealedAdminRecordsRefusal}}');
+        END;
+        """;
 }

@@ -57,9 +57,15 @@ internal sealed partial class AdminRecordSeal(RowMac mac)
             return null;
         }
 
+        // One stored form per seal: the MAC in canonical base64 (no stray low bits), so a record has exactly one way to verify.
+        byte[] mac = Convert.FromBase64String(match.Groups["mac"].Value);
+        if (!string.Equals(Convert.ToBase64String(mac), match.Groups["mac"].Value, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
         string before = details[..match.Index];
-        string original = match.Value[0] == ',' ? before + "}" : before == "{" ? "{}" : string.Empty;
-        return original.Length == 0 ? null : (original, sealedFrom, Convert.FromBase64String(match.Groups["mac"].Value));
+        return (match.Value[0] == ',' ? before + "}" : "{}", sealedFrom, mac);
     }
 
     /// <summary>The <c>sealedFrom</c> of a record whose seal verifies, or null (no seal, or a seal that is not this record's).</summary>
@@ -79,6 +85,7 @@ internal sealed partial class AdminRecordSeal(RowMac mac)
 
     private static string Key(long sequence) => sequence.ToString(CultureInfo.InvariantCulture);
 
-    [GeneratedRegex("""(?:,|(?<=^\{))"sealedFrom":"(?<from>[0-9]{1,18})","recordMac":"(?<mac>[A-Za-z0-9+/]{43}=)"\}$""", RegexOptions.CultureInvariant)]
+    // After a field (a comma not right after the opening brace) or alone in the object; \z: nothing after the brace.
+    [GeneratedRegex("""(?:(?<!^\{),|(?<=^\{))"sealedFrom":"(?<from>[0-9]{1,18})","recordMac":"(?<mac>[A-Za-z0-9+/]{43}=)"\}\z""", RegexOptions.CultureInvariant)]
     private static partial Regex SealSuffix();
 }

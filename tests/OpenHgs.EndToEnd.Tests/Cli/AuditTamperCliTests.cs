@@ -129,6 +129,14 @@ public class AuditedDataFolder : IAsyncLifetime
         return sequence;
     }
 
+    /// <summary>Drops the trigger that refuses unsealed admin records after the marker (design change 67), as a database writer forging records would.</summary>
+    public static async Task DropSealGuardAsync(string data)
+    {
+        await using var connection = await OpenAsync(data);
+        await using var command = Command(connection, $"DROP TRIGGER {SqlDialect.SealedAdminRecordsTrigger}" + (connection is NpgsqlConnection ? " ON audit_log" : string.Empty), []);
+        await command.ExecuteNonQueryAsync();
+    }
+
     private static async Task<DbConnection> OpenAsync(string data)
     {
         var configuration = HgsConfiguration.Load(data);

@@ -52,6 +52,7 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
         // The row put back, and two records that would make it current: a new one without a seal, and the genuine
         // registration's details, seal and all, at a new sequence.
         await Db.ExecuteAsync($"INSERT INTO hosts ({Columns}) SELECT {Columns} FROM saved_hosts");
+        await Db.DropSealGuardAsync();
         long unsealed = await Db.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-a", null,
             ("keyThumbprint", host.KeyThumbprint), ("mode", "host-key")));
         long copied = await Db.AppendOutsideAsync(new AuditEvent(genuineAdd.Event, genuineAdd.Outcome, genuineAdd.Subject, genuineAdd.Reason, genuineAdd.Details));
@@ -94,6 +95,7 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
     {
         await Hosts.AddHostKeyAsync("host-a", NewPublicKeyPem(), CancellationToken.None);
         long marker = (await ReadAsync(s => s.History.SealedFromAsync()))!.Value;
+        await Db.DropSealGuardAsync();
         long forged = await Db.AppendOutsideAsync(new AuditEvent(AdminRecordSeal.MarkerEvent, AuditOutcomes.Success, AdminRecordSeal.MarkerSubject, null, "{}"));
 
         Assert.Equal(marker, await ReadAsync(s => s.History.SealedFromAsync()));
@@ -138,6 +140,7 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
 
         // The old row put back, with an unsealed record naming it, as the old release wrote them: after the marker, not believed.
         await old.ExecuteAsync($"INSERT INTO hosts ({Columns}) SELECT {Columns} FROM saved_hosts");
+        await old.DropSealGuardAsync();
         long forged = await old.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-old", null, ("keyThumbprint", thumbprint), ("mode", "host-key")));
         var refused = await Assert.ThrowsAsync<RowIntegrityException>(() => current.ReadAsync(s => s.Hosts.FindByThumbprintAsync(thumbprint), CancellationToken.None));
         Assert.Equal(removal, refused.SupersededBy);
@@ -157,6 +160,28 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
         var unknown = await Assert.ThrowsAsync<RowIntegrityException>(() => current.ReadAsync(s => s.Hosts.FindByThumbprintAsync("thumb-kept"), CancellationToken.None));
         Assert.Equal(("audit_log", $"{marker}"), (unknown.Table, unknown.Key));
         Assert.Null(await current.ReadAsync(s => s.Hosts.FindByNameAsync("host-old"), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_node_of_the_previous_release_cannot_write_an_admin_record_after_the_marker_so_its_change_fails_whole()
+    {
+        // docs/deploy.md: nodes are upgraded one at a time, so a node of the previous release (no seals) keeps serving
+        // after the first upgraded node appended the marker. Were its unsealed removal of a host committed, upgraded
+        // nodes would not believe it, and the removed host's row put back with SQL (A94) would be current again. The
+        // guard of migration 8 refuses the record, so that node's change fails and rolls back: nothing is removed.
+        var host = await Hosts.AddHostKeyAsync("host-a", NewPublicKeyPem(), CancellationToken.None);
+        long head = (await ReadAsync(s => s.Audit.TailAsync(1))).Single().Sequence;
+
+        var refused = await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => Db.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostRemoved,
+            AuditOutcomes.Success, "host-a", null, ("keyThumbprint", host.KeyThumbprint), ("mode", "host-key"))));
+        Assert.Contains(SqlDialect.SealedAdminRecordsRefusal, refused.Message, StringComparison.Ordinal);
+        Assert.Equal(head, (await ReadAsync(s => s.Audit.TailAsync(1))).Single().Sequence);
+        Assert.Equal("host-a", (await ReadAsync(s => s.Hosts.FindByThumbprintAsync(host.KeyThumbprint)))!.Name);
+
+        // Refusals and other records of that node still go in, and so does what a restore inserts before the marker.
+        await Db.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostRemoved, AuditOutcomes.Refused, "host-x", "HostUnknown"));
+        await Db.AppendOutsideAsync(AuditRecord.Create("attestation.attest", AuditOutcomes.Success, "host-a", null));
+        Assert.True((await ReadAsync(s => s.Audit.VerifyAsync())).Valid);
     }
 
     [Fact]
@@ -187,4 +212,27 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         return key.ExportSubjectPublicKeyInfoPem();
     }
+}
+
+/// <summary>Each seal has one stored form (review of design change 67): nothing else parses as a seal.</summary>
+public sealed class AdminRecordSealFormTests
+{
+    private const string Mac = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    [Theory]
+    [InlineData("{\"mode\":\"x\",\"sealedFrom\":\"7\",\"recordMac\":\"" + Mac + "\"}", "{\"mode\":\"x\"}")]
+    [InlineData("{\"sealedFrom\":\"7\",\"recordMac\":\"" + Mac + "\"}", "{}")]
+    public void A_seal_at_the_end_of_the_details_gives_back_the_details_it_was_made_over(string stored, string original)
+    {
+        var (details, sealedFrom, mac) = AdminRecordSeal.Unseal(stored)!.Value;
+        Assert.Equal((original, 7L, Mac), (details, sealedFrom, Convert.ToBase64String(mac)));
+    }
+
+    [Theory]
+    [InlineData("{\"mode\":\"x\",\"sealedFrom\":\"7\",\"recordMac\":\"" + Mac + "\"}\n")]                                     // something after the object
+    [InlineData("{,\"sealedFrom\":\"7\",\"recordMac\":\"" + Mac + "\"}")]                                                       // a comma after no field
+    [InlineData("{\"sealedFrom\":\"7\",\"recordMac\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=\"}")]                       // stray low bits in the base64
+    [InlineData("{\"sealedFrom\":\"-7\",\"recordMac\":\"" + Mac + "\"}")]
+    [InlineData("{\"mode\":\"x\"}")]
+    public void Anything_else_is_no_seal(string stored) => Assert.Null(AdminRecordSeal.Unseal(stored));
 }

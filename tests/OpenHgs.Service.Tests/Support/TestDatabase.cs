@@ -45,6 +45,18 @@ public abstract class TestDatabase : IDisposable
     }
 
     /// <summary>
+    /// Drops the trigger that refuses unsealed admin records after the marker (design change 67), as a database writer
+    /// forging records would first: it stops nodes of older releases, not someone who can change the schema.
+    /// </summary>
+    public async Task DropSealGuardAsync()
+    {
+        await using var connection = OpenRaw();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"DROP TRIGGER {SqlDialect.SealedAdminRecordsTrigger}" + (connection is NpgsqlConnection ? " ON audit_log" : string.Empty);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>
     /// Appends <paramref name="record"/> to the audit trail outside OpenHGS, well formed: linked to the head, hashed, the
     /// head moved (what anyone who can write the database can do, the chain having no key; or what a release before
     /// design change 67 wrote, without a seal). Returns its sequence.
