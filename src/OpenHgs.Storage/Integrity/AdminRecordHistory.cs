@@ -101,7 +101,7 @@ public sealed class AdminRecordHistory
         await BelievedAsync(await db.QueryAsync(AboutQuery(events.Length), Map, [("@s", subject), .. Events(events)]).ConfigureAwait(false)).ConfigureAwait(false);
 
     /// <summary>
-    /// The successful admin records with one of <paramref name="events"/> about every subject starting
+    /// The believed admin records with one of <paramref name="events"/> about every subject starting
     /// <paramref name="subjectPrefix"/> (empty: every subject), grouped by subject, newest first in each group.
     /// </summary>
     public async Task<ILookup<string, AdminRecord>> AllAsync(string subjectPrefix, params string[] events)
@@ -112,7 +112,7 @@ public sealed class AdminRecordHistory
     }
 
     /// <summary>
-    /// The newest successful admin record of <paramref name="eventName"/> about any subject starting
+    /// The newest believed admin record of <paramref name="eventName"/> about any subject starting
     /// <paramref name="subjectPrefix"/>, or null.
     /// </summary>
     public async Task<AdminRecord?> NewestAsync(string subjectPrefix, string eventName)
