@@ -17,6 +17,8 @@ internal static class VmCommands
         var vm = new Command("vm", "Shielded VMs: a key protector and a vTPM whose state only a healthy guarded host can open.");
         vm.Subcommands.Add(New());
         vm.Subcommands.Add(Show());
+        vm.Subcommands.Add(Grant());
+        vm.Subcommands.Add(Revoke());
         return vm;
     }
 
@@ -39,10 +41,8 @@ internal static class VmCommands
                 throw new CliException($"--out '{folder}' already exists: a bundle is created in a new folder.");
             }
 
-            using var ownerGuardian = LocalGuardian.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(parse.GetValue(owner)!, "owner guardian", MaxGuardianBytes * 2)));
-            var granted = (parse.GetValue(guardians) ?? [])
-                .Select(path => GuardianMetadata.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(path, "guardian metadata", MaxGuardianBytes))))
-                .ToList();
+            using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
+            var granted = (parse.GetValue(guardians) ?? []).Select(LoadGuardian).ToList();
             var manifest = ShieldedVmBundle.Create(folder, parse.GetValue(name)!, ownerGuardian, granted, TimeProvider.System);
             Print(manifest, folder, parse.GetValue(json));
             return Task.FromResult(ExitCodes.Success);
@@ -62,6 +62,67 @@ internal static class VmCommands
         }));
         return command;
     }
+
+    private static Command Grant()
+    {
+        var (folder, owner, guardian, json) = EditOptions("Guardian metadata file of the fabric to grant (from 'hgs guardian export').");
+        var command = new Command("grant", "Grant a fabric's guardian a shielded VM bundle (needs the owner's keys): its key protector gets a wrapping for it, the manifest names it.")
+        {
+            folder, owner, guardian, json,
+        };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
+        {
+            using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
+            var added = LoadGuardian(parse.GetValue(guardian)!);
+            string bundle = parse.GetValue(folder)!;
+            var manifest = ShieldedVmBundle.Grant(bundle, ownerGuardian, added);
+            if (!parse.GetValue(json))
+            {
+                CliOutput.Line($"Granted '{added.Name}'.");
+            }
+
+            Print(manifest, bundle, parse.GetValue(json));
+            return Task.FromResult(ExitCodes.Success);
+        }));
+        return command;
+    }
+
+    private static Command Revoke()
+    {
+        var (folder, owner, guardian, json) = EditOptions("Guardian to revoke: its name, or its metadata file.");
+        var command = new Command("revoke", "Revoke a guardian from a shielded VM bundle (needs the owner's keys). The transport key is kept: the revocation takes effect once the VM is started on a fabric still granted and re-sealed at vm-stop (docs/key-protector.md §6.1).")
+        {
+            folder, owner, guardian, json,
+        };
+        command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
+        {
+            using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
+            string target = parse.GetValue(guardian)!;
+            string name = File.Exists(target) ? LoadGuardian(target).Name : target;
+            string bundle = parse.GetValue(folder)!;
+            var manifest = ShieldedVmBundle.Revoke(bundle, ownerGuardian, name);
+            if (!parse.GetValue(json))
+            {
+                CliOutput.Line($"Revoked '{name}'. It can still open the VM until the VM is started on a fabric still granted and stopped (re-sealed): docs/key-protector.md §6.1.");
+            }
+
+            Print(manifest, bundle, parse.GetValue(json));
+            return Task.FromResult(ExitCodes.Success);
+        }));
+        return command;
+    }
+
+    private static (Argument<string> Bundle, Option<string> Owner, Option<string> Guardian, Option<bool> Json) EditOptions(string guardianDescription) => (
+        new Argument<string>("BUNDLE") { Description = "The bundle folder to change (checked as 'hgs vm show' does first)." },
+        CliOptions.RequiredPath("--owner", "Owner guardian file (from 'hgs guardian new')."),
+        CliOptions.RequiredPath("--guardian", guardianDescription),
+        CliOptions.Json());
+
+    private static LocalGuardian LoadOwner(string path) =>
+        LocalGuardian.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(path, "owner guardian", MaxGuardianBytes * 2)));
+
+    private static GuardianMetadata LoadGuardian(string path) =>
+        GuardianMetadata.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(path, "guardian metadata", MaxGuardianBytes)));
 
     private static void Print(ShieldedVmManifest manifest, string folder, bool json)
     {

@@ -193,13 +193,112 @@ public static class ShieldedVmBundle
         ReplaceFile(Path.Combine(bundle.Directory, KeyProtectorFile), egressKeyProtector);
         var manifest = bundle.Manifest with
         {
-            Guardians = egress.Wrappings.Where(w => !w.IsOwner).Select(w => w.GuardianName).Distinct(StringComparer.Ordinal).ToList(),
+            Guardians = GrantedGuardians(egress),
             KeyProtector = Describe(bundle.Directory, KeyProtectorFile),
             Vtpm = bundle.Manifest.Vtpm with { State = Describe(bundle.Directory, bundle.Manifest.Vtpm.State.File) },
         };
         WriteManifest(bundle.Directory, manifest);
         Directory.Delete(retired, recursive: true);
         return manifest;
+    }
+
+    /// <summary>
+    /// The owner grants <paramref name="guardian"/> (a fabric's guardian metadata) the bundle in
+    /// <paramref name="directory"/>: the bundle is loaded and checked as <see cref="Load"/> does (both digests), a wrapping
+    /// for the guardian is added with <see cref="KeyProtectorBuilder.Grant"/> (the transport key is unchanged, so the vTPM
+    /// state is not touched), and the new key protector and a manifest naming it and the granted guardians replace the
+    /// old ones (<see cref="ReplaceKeyProtector"/>: all or nothing). Returns the new manifest.
+    /// </summary>
+    /// <exception cref="ShieldedVmBundleException">Any of <see cref="Load"/>'s.</exception>
+    /// <exception cref="KeyProtectorException">Any of <see cref="KeyProtectorBuilder.Grant"/>'s: OwnerKeyMismatch, AlreadyGranted, DuplicateWrapping, Oversized, a verification error.</exception>
+    /// <exception cref="GuardianFormatException">The guardian's metadata is invalid.</exception>
+    public static ShieldedVmManifest Grant(string directory, LocalGuardian owner, GuardianMetadata guardian)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(guardian);
+        var bundle = Load(directory);
+        return ReplaceKeyProtector(bundle, KeyProtectorBuilder.Grant(bundle.KeyProtector, owner, guardian));
+    }
+
+    /// <summary>
+    /// The owner revokes the guardian named <paramref name="guardianName"/> (ordinal) from the bundle in
+    /// <paramref name="directory"/>: as <see cref="Grant"/>, with <see cref="KeyProtectorBuilder.Revoke"/> (its wrappings
+    /// and those descended from them are removed). The transport key is unchanged: the revoked guardian, or a key
+    /// protection service holding an older copy of the key protector, can still release it until the VM is started on a
+    /// fabric still granted and re-sealed at <c>vm-stop</c> (docs/key-protector.md §6.1). Returns the new manifest.
+    /// </summary>
+    /// <exception cref="ShieldedVmBundleException">Any of <see cref="Load"/>'s.</exception>
+    /// <exception cref="KeyProtectorException">Any of <see cref="KeyProtectorBuilder.Revoke"/>'s: OwnerKeyMismatch, NotGrantedToGuardian, CannotRevokeOwner, a verification error.</exception>
+    public static ShieldedVmManifest Revoke(string directory, LocalGuardian owner, string guardianName)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(guardianName);
+        var bundle = Load(directory);
+        return ReplaceKeyProtector(bundle, KeyProtectorBuilder.Revoke(bundle.KeyProtector, owner, guardianName));
+    }
+
+    /// <summary>
+    /// Replaces a loaded bundle's key protector with <paramref name="protector"/> (same transport key: the vTPM state is
+    /// kept) and writes a manifest naming its digest and guardians. Both files are written beside their predecessors
+    /// first; then <c>vm.kp</c> and <c>vm.json</c> are renamed into place, in that order. A failure before the second
+    /// rename puts the old <c>vm.kp</c> back, so the bundle is as it was; nothing is left beside it. Two renames are not
+    /// one atomic step: a crash between them leaves <c>vm.kp</c> new and <c>vm.json</c> old (the bundle is refused,
+    /// <c>KeyProtectorMismatch</c>) with <c>vm.kp.previous-*</c> (the old key protector, which the manifest names) and
+    /// <c>vm.json.new-*</c> (the new manifest) beside them: renaming either back makes the bundle whole.
+    /// </summary>
+    private static ShieldedVmManifest ReplaceKeyProtector(LoadedBundle bundle, KeyProtector protector)
+    {
+        byte[] protectorBytes = protector.ToJson();
+        var manifest = bundle.Manifest with
+        {
+            Guardians = GrantedGuardians(protector),
+            KeyProtector = new BundleFile(KeyProtectorFile, Convert.ToHexStringLower(SHA256.HashData(protectorBytes))),
+        };
+        string suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        string protectorPath = Path.Combine(bundle.Directory, KeyProtectorFile);
+        string manifestPath = Path.Combine(bundle.Directory, ShieldedVmManifest.FileName);
+        string newProtector = protectorPath + ".new-" + suffix;
+        string previousProtector = protectorPath + ".previous-" + suffix;
+        string newManifest = manifestPath + ".new-" + suffix;
+        bool protectorReplaced = false;
+        try
+        {
+            WriteDurably(newProtector, protectorBytes);
+            WriteDurably(newManifest, JsonSerializer.SerializeToUtf8Bytes(manifest, WireJson.Default.ShieldedVmManifest));
+            WriteDurably(previousProtector, bundle.KeyProtectorBytes);
+            File.Move(newProtector, protectorPath, overwrite: true);
+            protectorReplaced = true;
+            File.Move(newManifest, manifestPath, overwrite: true);
+        }
+        catch
+        {
+            if (protectorReplaced)
+            {
+                // The manifest still names the old key protector: put it back (a rename, as the new one came in). Should
+                // that fail too, the old key protector stays beside it (vm.kp.previous-*) for the owner to rename back.
+                File.Move(previousProtector, protectorPath, overwrite: true);
+            }
+
+            File.Delete(newProtector);
+            File.Delete(newManifest);
+            File.Delete(previousProtector);
+            throw;
+        }
+
+        File.Delete(previousProtector);
+        return manifest;
+    }
+
+    /// <summary>The guardians a key protector grants, as a manifest names them: every non-owner wrapping's name, once.</summary>
+    private static List<string> GrantedGuardians(KeyProtector protector) =>
+        protector.Wrappings.Where(w => !w.IsOwner).Select(w => w.GuardianName).Distinct(StringComparer.Ordinal).ToList();
+
+    /// <summary>Writes a new file and flushes it to disk, so a rename of it that survives a crash names its content.</summary>
+    private static void WriteDurably(string path, byte[] content)
+    {
+        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+        file.Write(content);
+        file.Flush(flushToDisk: true);
     }
 
     /// <summary>

@@ -140,6 +140,7 @@ public sealed class ErrorContractWithoutServiceTests
     [InlineData("hosts", new[] { "add-key", "list", "remove" })]
     [InlineData("guardian", new[] { "new", "export" })]
     [InlineData("kp", new[] { "new", "grant", "revoke", "show" })]
+    [InlineData("vm", new[] { "new", "show", "grant", "revoke" })]
     [InlineData("client", new[] { "keygen", "configure", "attest", "unlock", "status" })]
     [InlineData("audit", new[] { "verify", "list" })]
     [InlineData("quickstart", new string[0])]
