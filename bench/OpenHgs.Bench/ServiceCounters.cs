@@ -19,8 +19,13 @@ public sealed partial record ServiceCounters(IReadOnlyDictionary<string, double>
     public static async Task<ServiceCounters> ReadAsync(ServiceProcess service, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(service);
-        string text = await Http.GetStringAsync(new Uri($"http://127.0.0.1:{service.MetricsPort}/metrics"), cancellationToken).ConfigureAwait(false);
-        return Parse(text);
+        // A connection of its own per scrape: the exporter's listener closes idle ones, and a scrape written into a
+        // pooled connection it had closed failed the run ("Broken pipe", 7 Dec 2026).
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://127.0.0.1:{service.MetricsPort}/metrics"));
+        request.Headers.ConnectionClose = true;
+        using var response = await Http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        return Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>The two series from Prometheus text (other series, comments and the exporter's scope labels ignored).</summary>

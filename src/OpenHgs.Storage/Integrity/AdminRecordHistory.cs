@@ -155,10 +155,13 @@ public sealed class AdminRecordHistory
 
     /// <summary>
     /// The sequence from which every admin record is sealed: that of the trail's first marker whose seal verifies (and
-    /// names itself), or null while the trail has no marker (no release with sealing has written an admin record to it).
+    /// names itself); when none does, what the oldest sealed record whose seal verifies says (its MAC covers its
+    /// <c>sealedFrom</c>), so a marker changed in place or cut off neither blocks admin changes nor moves where sealing
+    /// starts; null while the trail has no genuine seal at all (no release with sealing has written an admin record to it).
     /// </summary>
-    /// <exception cref="RowIntegrityException">The trail has markers but none verifies: the marker was changed outside
-    /// OpenHGS, and which records to believe cannot be told (fail closed; <c>hgs audit verify</c> names the change).</exception>
+    /// <exception cref="RowIntegrityException">The trail has a marker, but neither it nor any other record has a seal that
+    /// verifies: the marker was changed outside OpenHGS before any other record was sealed, and which records to believe
+    /// cannot be told (fail closed; <c>hgs audit verify</c> names the change).</exception>
     public async Task<long?> SealedFromAsync()
     {
         // Markers are few (one per trail, unless someone forged more); the index by event finds them.
@@ -166,6 +169,15 @@ public sealed class AdminRecordHistory
         foreach (var marker in markers)
         {
             if (Verify(marker) is { } from && from == marker.Record.Sequence)
+            {
+                return from;
+            }
+        }
+
+        // Only a trail whose marker is gone or altered, or one with no admin record yet, gets here.
+        foreach (var record in await db.QueryAsync(OldestSealedQuery, Map).ConfigureAwait(false))
+        {
+            if (Verify(record) is { } from)
             {
                 return from;
             }
@@ -211,6 +223,9 @@ public sealed class AdminRecordHistory
 
     /// <summary>The look-up of the oldest markers (parameter <c>@e0</c>), served by the index of migration <see cref="SqlDialect.AdminEventIndexVersion"/>.</summary>
     internal const string MarkerQuery = $"{Selected} AND event = @e0 ORDER BY seq LIMIT 16";
+
+    /// <summary>The look-up of the oldest records that carry a seal (<see cref="SealedFromAsync"/>'s fallback, a rare path).</summary>
+    private const string OldestSealedQuery = $"{Selected} AND details LIKE '%\"recordMac\":\"%' ORDER BY seq LIMIT 16";
 
     /// <summary>The look-up of one subject's records (<see cref="AboutAsync"/>; parameters <c>@s</c> and <c>@e0</c>…), served by the index of migration <see cref="SqlDialect.AdminSubjectIndexVersion"/>.</summary>
     internal static string AboutQuery(int eventCount) => Query(eventCount, " AND subject = @s");

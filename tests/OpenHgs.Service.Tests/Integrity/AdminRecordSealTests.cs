@@ -154,12 +154,37 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
         Assert.Single(await current.ReadAsync(s => s.Audit.QueryAsync(new AuditQuery(null, null, AdminRecordSeal.MarkerEvent, null, 10)), CancellationToken.None));
         Assert.Equal("host-kept", (await current.ReadAsync(s => s.Hosts.FindByThumbprintAsync("thumb-kept"), CancellationToken.None))!.Name);
 
-        // The marker changed in place: which unsealed records to believe cannot be told, so a host whose records are all
-        // unsealed fails closed, naming the marker; one with a sealed record still reads (its seal says where sealing starts).
+        // The marker changed in place (the chain breaks; hgs audit verify names it): the sealed removal after it still
+        // says where sealing starts, so the host from before the upgrade reads, the forged record is still not believed,
+        // and admin changes go on, sealed from the same point.
         await old.ExecuteAsync($"UPDATE audit_log SET subject = 'elsewhere' WHERE seq = {marker}");
-        var unknown = await Assert.ThrowsAsync<RowIntegrityException>(() => current.ReadAsync(s => s.Hosts.FindByThumbprintAsync("thumb-kept"), CancellationToken.None));
-        Assert.Equal(("audit_log", $"{marker}"), (unknown.Table, unknown.Key));
-        Assert.Null(await current.ReadAsync(s => s.Hosts.FindByNameAsync("host-old"), CancellationToken.None));
+        Assert.Equal(marker, await current.ReadAsync(s => s.History.SealedFromAsync(), CancellationToken.None));
+        Assert.Equal("host-kept", (await current.ReadAsync(s => s.Hosts.FindByThumbprintAsync("thumb-kept"), CancellationToken.None))!.Name);
+        Assert.Equal([marker, forged], (await current.ReadAsync(s => s.History.UnbelievedAsync(), CancellationToken.None)).Select(r => r.Sequence));
+        await registry.RemoveAsync("host-kept", CancellationToken.None);
+        var removed = (await current.ReadAsync(s => s.Audit.TailAsync(1), CancellationToken.None)).Single();
+        Assert.Equal(marker, AdminRecordSeal.Unseal(removed.Details)?.SealedFrom);
+    }
+
+    [Fact]
+    public async Task A_marker_cut_off_the_trail_does_not_move_where_sealing_starts()
+    {
+        // Deleting the marker breaks the chain (hgs audit verify names it); every sealed record still says where sealing
+        // starts, so a record forged after that is still not believed.
+        var host = await Hosts.AddHostKeyAsync("host-a", NewPublicKeyPem(), CancellationToken.None);
+        await Db.ExecuteAsync($"CREATE TABLE saved_hosts AS SELECT {Columns} FROM hosts");
+        await Hosts.RemoveAsync("host-a", CancellationToken.None);
+        long removal = (await ReadAsync(s => s.Audit.TailAsync(1))).Single().Sequence;
+        long marker = (await ReadAsync(s => s.History.SealedFromAsync()))!.Value;
+
+        await Db.ExecuteAsync($"DELETE FROM audit_log WHERE seq = {marker}");
+        await Db.DropSealGuardAsync();
+        await Db.ExecuteAsync($"INSERT INTO hosts ({Columns}) SELECT {Columns} FROM saved_hosts");
+        await Db.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-a", null, ("keyThumbprint", host.KeyThumbprint), ("mode", "host-key")));
+
+        Assert.Equal(marker, await ReadAsync(s => s.History.SealedFromAsync()));
+        var refused = await Assert.ThrowsAsync<RowIntegrityException>(() => ReadAsync(s => s.Hosts.FindByThumbprintAsync(host.KeyThumbprint)));
+        Assert.Equal(removal, refused.SupersededBy);
     }
 
     [Fact]
@@ -203,6 +228,10 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
 
         var report = await new RowIntegrityCheck(current).CheckAsync(CancellationToken.None);
         Assert.Contains(report.Findings, f => (f.Table, f.Key, f.Problem) == ("audit_log", $"{marker}", RowIntegrityCheck.ForgedRecord));
+
+        // No other seal says where sealing starts, so what depends on it fails closed, naming the marker.
+        var unknown = await Assert.ThrowsAsync<RowIntegrityException>(() => current.ReadAsync(s => s.History.SealedFromAsync(), CancellationToken.None));
+        Assert.Equal(("audit_log", $"{marker}"), (unknown.Table, unknown.Key));
     }
 
     private Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> read) => Database.ReadAsync(read, CancellationToken.None);
