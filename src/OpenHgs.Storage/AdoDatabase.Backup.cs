@@ -23,7 +23,14 @@ public abstract partial class AdoDatabase : IBackupDatabase
     {
         ArgumentNullException.ThrowIfNull(work);
         return InTransactionCoreAsync(
-            (connection, transaction) => work(new BackupTables(new CommandFactory(connection, transaction), new HgsSession(connection, transaction, Dialect, time, _mac))),
+            async (connection, transaction) =>
+            {
+                var command = new CommandFactory(connection, transaction);
+                await command.ExecuteAsync(Dialect.SuspendSealedAdminRecordsGuard).ConfigureAwait(false);
+                T result = await work(new BackupTables(command, new HgsSession(connection, transaction, Dialect, time, _mac))).ConfigureAwait(false);
+                await command.ExecuteAsync(Dialect.SealedAdminRecordsGuard).ConfigureAwait(false);
+                return result;
+            },
             cancellationToken);
     }
 

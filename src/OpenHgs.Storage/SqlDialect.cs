@@ -116,7 +116,17 @@ public abstract class SqlDialect
     /// one there is always a forgery. Records are inserted in sequence order (appends, a restore), so the marker is
     /// there before any record after it.
     /// </summary>
-    protected abstract string SealedAdminRecordsGuard { get; }
+    internal abstract string SealedAdminRecordsGuard { get; }
+
+    /// <summary>
+    /// Removes the guard for the rest of a restore's transaction, which puts <see cref="SealedAdminRecordsGuard"/> back at
+    /// its end: a restore copies the trail as it was, a record forged after the marker too (it is not believed, and
+    /// <c>hgs audit rows</c> names it), and puts back a guard a database writer dropped.
+    /// </summary>
+    internal string SuspendSealedAdminRecordsGuard => $"DROP TRIGGER IF EXISTS {SealedAdminRecordsTrigger}{TriggerTable}";
+
+    /// <summary>What <c>DROP TRIGGER</c> needs after the trigger's name (PostgreSQL names its table).</summary>
+    protected abstract string TriggerTable { get; }
 
     /// <summary>The schema versions whose backups this release restores: those with this release's tables and columns.</summary>
     public static bool HasCurrentTables(int schemaVersion) => schemaVersion >= StatelessChallengeVersion && schemaVersion <= CurrentVersion;
@@ -140,8 +150,10 @@ internal sealed class PostgresDialect : SqlDialect
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position";
 
     // The WHEN clause keeps the function from running for any other record (attestations, releases, refusals).
-    protected override string SealedAdminRecordsGuard => $$"""
-        CREATE FUNCTION {{SealedAdminRecordsTrigger}}() RETURNS trigger LANGUAGE plpgsql AS $guard$
+    protected override string TriggerTable => " ON audit_log";
+
+    internal override string SealedAdminRecordsGuard => $$"""
+        CREATE OR REPLACE FUNCTION {{SealedAdminRecordsTrigger}}() RETURNS trigger LANGUAGE plpgsql AS $guard$
         BEGIN
             IF strpos(NEW.details, '"recordMac":"') = 0 AND EXISTS (
                 SELECT 1 FROM audit_log WHERE {{AdminRecordHistory.AdminEvents}} AND event = '{{AdminRecordSeal.MarkerEvent}}' AND seq < NEW.seq) THEN
@@ -164,7 +176,9 @@ internal sealed class SqliteDialect : SqlDialect
     public override string SchemaColumnsQuery =>
         "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid";
 
-    protected override string SealedAdminRecordsGuard => $$"""
+    protected override string TriggerTable => string.Empty;
+
+    internal override string SealedAdminRecordsGuard => $$"""
         CREATE TRIGGER {{SealedAdminRecordsTrigger}} BEFORE INSERT ON audit_log FOR EACH ROW
         WHEN NEW.event LIKE 'admin.%' AND NEW.outcome = 'success' AND instr(NEW.details, '"recordMac":"') = 0
             AND NEW.seq > (SELECT MIN(seq) FROM audit_log WHERE {{AdminRecordHistory.AdminEvents}} AND event = '{{AdminRecordSeal.MarkerEvent}}')

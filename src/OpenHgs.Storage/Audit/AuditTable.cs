@@ -55,9 +55,10 @@ public sealed class AuditTable
     /// </summary>
     internal async Task SealFromHereAsync()
     {
+        // The head locked first, as AppendAsync does, so no other writer can add the marker between look-up and insert.
+        var (headSequence, headHash) = await ReadHeadAsync(lockRow: true).ConfigureAwait(false);
         if (await _history.SealedFromAsync().ConfigureAwait(false) is null)
         {
-            var (headSequence, headHash) = await ReadHeadAsync(lockRow: true).ConfigureAwait(false);
             await InsertMarkerAsync(headSequence, headHash).ConfigureAwait(false);
         }
     }

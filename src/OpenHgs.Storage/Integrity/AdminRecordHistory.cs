@@ -157,11 +157,12 @@ public sealed class AdminRecordHistory
     /// The sequence from which every admin record is sealed: that of the trail's first marker whose seal verifies (and
     /// names itself); when none does, what the oldest sealed record whose seal verifies says (its MAC covers its
     /// <c>sealedFrom</c>), so a marker changed in place or cut off neither blocks admin changes nor moves where sealing
-    /// starts; null while the trail has no genuine seal at all (no release with sealing has written an admin record to it).
+    /// starts; null while no record of the trail claims a seal (no release with sealing has written an admin record to
+    /// it). Records at sequence 0 or below, which no chain walk reads, are never asked.
     /// </summary>
-    /// <exception cref="RowIntegrityException">The trail has a marker, but neither it nor any other record has a seal that
-    /// verifies: the marker was changed outside OpenHGS before any other record was sealed, and which records to believe
-    /// cannot be told (fail closed; <c>hgs audit verify</c> names the change).</exception>
+    /// <exception cref="RowIntegrityException">Records claim a seal (the marker among them, or not), but among the oldest
+    /// none verifies: they were changed or written outside OpenHGS, and which records to believe cannot be told (fail
+    /// closed; <c>hgs audit verify</c> names the change).</exception>
     public async Task<long?> SealedFromAsync()
     {
         // Markers are few (one per trail, unless someone forged more); the index by event finds them.
@@ -175,7 +176,8 @@ public sealed class AdminRecordHistory
         }
 
         // Only a trail whose marker is gone or altered, or one with no admin record yet, gets here.
-        foreach (var record in await db.QueryAsync(OldestSealedQuery, Map).ConfigureAwait(false))
+        var sealedRecords = await db.QueryAsync(OldestSealedQuery, Map).ConfigureAwait(false);
+        foreach (var record in sealedRecords)
         {
             if (Verify(record) is { } from)
             {
@@ -183,7 +185,10 @@ public sealed class AdminRecordHistory
             }
         }
 
-        return markers.Count == 0 ? null : throw new RowIntegrityException("audit_log", markers[0].Record.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // Nothing claims a seal: a trail never sealed. Claims that all fail: where sealing starts cannot be told.
+        return (markers.Count > 0 ? markers[0] : sealedRecords.Count > 0 ? sealedRecords[0] : null) is { } unverified
+            ? throw new RowIntegrityException("audit_log", unverified.Record.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            : null;
     }
 
     /// <summary>
@@ -222,10 +227,10 @@ public sealed class AdminRecordHistory
     }
 
     /// <summary>The look-up of the oldest markers (parameter <c>@e0</c>), served by the index of migration <see cref="SqlDialect.AdminEventIndexVersion"/>.</summary>
-    internal const string MarkerQuery = $"{Selected} AND event = @e0 ORDER BY seq LIMIT 16";
+    internal const string MarkerQuery = $"{Selected} AND event = @e0 AND seq > 0 ORDER BY seq LIMIT 16";
 
     /// <summary>The look-up of the oldest records that carry a seal (<see cref="SealedFromAsync"/>'s fallback, a rare path).</summary>
-    private const string OldestSealedQuery = $"{Selected} AND details LIKE '%\"recordMac\":\"%' ORDER BY seq LIMIT 16";
+    private const string OldestSealedQuery = $"{Selected} AND details LIKE '%\"recordMac\":\"%' AND seq > 0 ORDER BY seq LIMIT 16";
 
     /// <summary>The look-up of one subject's records (<see cref="AboutAsync"/>; parameters <c>@s</c> and <c>@e0</c>…), served by the index of migration <see cref="SqlDialect.AdminSubjectIndexVersion"/>.</summary>
     internal static string AboutQuery(int eventCount) => Query(eventCount, " AND subject = @s");

@@ -86,6 +86,6 @@ internal sealed partial class AdminRecordSeal(RowMac mac)
     private static string Key(long sequence) => sequence.ToString(CultureInfo.InvariantCulture);
 
     // After a field (a comma not right after the opening brace) or alone in the object; \z: nothing after the brace.
-    [GeneratedRegex("""(?:(?<!^\{),|(?<=^\{))"sealedFrom":"(?<from>[0-9]{1,18})","recordMac":"(?<mac>[A-Za-z0-9+/]{43}=)"\}\z""", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("""(?:(?<!^\{),|(?<=^\{))"sealedFrom":"(?<from>0|[1-9][0-9]{0,17})","recordMac":"(?<mac>[A-Za-z0-9+/]{43}=)"\}\z""", RegexOptions.CultureInvariant)]
     private static partial Regex SealSuffix();
 }

@@ -65,6 +65,27 @@ public abstract class BackupRestoreCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
+    public async Task A_backup_holding_a_forged_admin_record_restores_the_record_is_not_believed_and_the_guard_is_back()
+    {
+        // A record forged after the marker (the trigger dropped first) is in every backup made since: such a backup still
+        // restores (design change 67), the record is named by hgs audit rows, and the restore puts the trigger back.
+        string data = folder.Copy();
+        await AuditedDataFolder.DropSealGuardAsync(data);
+        long forged = await AuditedDataFolder.AppendOutsideAsync(data, new AuditEvent("admin.hosts.remove", "success", "audited-host", null, "{\"mode\":\"host-key\"}"));
+        string file = await BackupAsync(data);
+        await DestroyAsync(data);
+        (await HgsCli.RunAsync("server", "restore", "--data", data, "--in", file, "--json")).Succeeded();
+
+        var refused = await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() =>
+            AuditedDataFolder.AppendOutsideAsync(data, new AuditEvent("admin.hosts.remove", "success", "audited-host", null, "{}")));
+        Assert.Contains(SqlDialect.SealedAdminRecordsRefusal, refused.Message, StringComparison.Ordinal);
+
+        await using var server = await ServerProcess.StartAsync(data);
+        var rows = await HgsCli.RunAsync(["audit", "rows"], new Dictionary<string, string?> { ["HGS_URL"] = server.Url, ["HGS_ADMIN_TOKEN"] = folder.AdminToken });
+        Assert.Equal("error: 1 row(s) fail their integrity check, first audit_log/" + forged + " (forged)", rows.FailedWithOneErrorLine(1));
+    }
+
+    [Fact]
     public async Task A_backup_made_before_the_admin_subject_index_restores_the_index_is_only_a_migration()
     {
         // Migration 6 adds an index, not a table or column: a backup a schema-5 release made holds exactly what

@@ -178,6 +178,13 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
         long marker = (await ReadAsync(s => s.History.SealedFromAsync()))!.Value;
 
         await Db.ExecuteAsync($"DELETE FROM audit_log WHERE seq = {marker}");
+        // Rows below sequence 1, which no chain walk reads, claiming seals ahead of the genuine ones: never asked.
+        for (int seq = -16; seq <= 0; seq++)
+        {
+            await Db.ExecuteAsync("INSERT INTO audit_log (seq, ts, event, outcome, subject, details, prev_hash, hash) VALUES (@s, 0, 'admin.zzz', 'success', 'x', @d, @h, @h)",
+                ("@s", (long)seq), ("@d", "{\"sealedFrom\":\"999\",\"recordMac\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"}"), ("@h", new byte[32]));
+        }
+
         await Db.DropSealGuardAsync();
         await Db.ExecuteAsync($"INSERT INTO hosts ({Columns}) SELECT {Columns} FROM saved_hosts");
         await Db.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-a", null, ("keyThumbprint", host.KeyThumbprint), ("mode", "host-key")));
@@ -262,6 +269,7 @@ public sealed class AdminRecordSealFormTests
     [InlineData("{,\"sealedFrom\":\"7\",\"recordMac\":\"" + Mac + "\"}")]                                                       // a comma after no field
     [InlineData("{\"sealedFrom\":\"7\",\"recordMac\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=\"}")]                       // stray low bits in the base64
     [InlineData("{\"sealedFrom\":\"-7\",\"recordMac\":\"" + Mac + "\"}")]
+    [InlineData("{\"sealedFrom\":\"07\",\"recordMac\":\"" + Mac + "\"}")]                                                // a leading zero
     [InlineData("{\"mode\":\"x\"}")]
     public void Anything_else_is_no_seal(string stored) => Assert.Null(AdminRecordSeal.Unseal(stored));
 }
