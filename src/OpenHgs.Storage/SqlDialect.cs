@@ -113,8 +113,8 @@ public abstract class SqlDialect
     /// writes during a rolling upgrade. Its change then fails whole (its transaction rolls back) instead of committing
     /// a removal the upgraded nodes would not believe. Not a defence against a database writer, who can drop it (and
     /// whose records are not believed anyway); it keeps every genuine record after the marker sealed, so an unsealed
-    /// one there is always a forgery. Records are inserted in sequence order (appends, a restore), so the marker is
-    /// there before any record after it.
+    /// one there is always a forgery. It compares sequence numbers, so records before the marker still go in whatever
+    /// the order (a restore is the other writer of this table, and suspends it: <see cref="SuspendSealedAdminRecordsGuard"/>).
     /// </summary>
     internal abstract string SealedAdminRecordsGuard { get; }
 
@@ -149,9 +149,9 @@ internal sealed class PostgresDialect : SqlDialect
     public override string SchemaColumnsQuery =>
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position";
 
-    // The WHEN clause keeps the function from running for any other record (attestations, releases, refusals).
     protected override string TriggerTable => " ON audit_log";
 
+    // The WHEN clause keeps the function from running for any other record (attestations, releases, refusals).
     internal override string SealedAdminRecordsGuard => $$"""
         CREATE OR REPLACE FUNCTION {{SealedAdminRecordsTrigger}}() RETURNS trigger LANGUAGE plpgsql AS $guard$
         BEGIN
