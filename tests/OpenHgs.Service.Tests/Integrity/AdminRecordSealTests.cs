@@ -106,15 +106,9 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
     public async Task An_upgraded_trail_believes_its_own_records_and_no_unsealed_one_after_the_upgrade()
     {
         // A fabric a release before sealing wrote (schema 7): a host registered and removed, its records unsealed.
-        using var old = another("record-seal-upgrade");
-        using (var release7 = old.Open())
-        {
-            await release7.MigrateToAsync(SqlDialect.AdminEventIndexVersion, CancellationToken.None);
-        }
-
+        using var old = await Release7FabricAsync("record-seal-upgrade");
         using var current = old.Open();
         var registry = new HostRegistry(current, TimeProvider.System);
-        await old.AppendOutsideAsync(new AuditEvent("admin.server.init", AuditOutcomes.Success, "fabric", null, "{}"));
         string thumbprint = "thumb-old";
         await current.InTransactionAsync(async s =>
         {
@@ -221,14 +215,8 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
     {
         // Just after the upgrade the marker is the trail's only sealed record. Changed in place, it breaks the chain (hgs
         // audit verify names it); the row report, which the start check logs as event 2023, must still run and name it.
-        using var old = another("record-seal-report");
-        using (var release7 = old.Open())
-        {
-            await release7.MigrateToAsync(SqlDialect.AdminEventIndexVersion, CancellationToken.None);
-        }
-
+        using var old = await Release7FabricAsync("record-seal-report");
         using var current = old.Open();
-        await old.AppendOutsideAsync(new AuditEvent("admin.server.init", AuditOutcomes.Success, "fabric", null, "{}"));
         await current.MigrateAsync(CancellationToken.None);
         long marker = (await current.ReadAsync(s => s.History.SealedFromAsync(), CancellationToken.None))!.Value;
         await old.ExecuteAsync($"UPDATE audit_log SET subject = 'elsewhere' WHERE seq = {marker}");
@@ -242,6 +230,19 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
     }
 
     private Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> read) => Database.ReadAsync(read, CancellationToken.None);
+
+    /// <summary>A database of its own at schema 7 (a release before sealing), with the unsealed record its init wrote.</summary>
+    private async Task<TestDatabase> Release7FabricAsync(string prefix)
+    {
+        var old = another(prefix);
+        using (var release7 = old.Open())
+        {
+            await release7.MigrateToAsync(SqlDialect.AdminEventIndexVersion, CancellationToken.None);
+        }
+
+        await old.AppendOutsideAsync(new AuditEvent("admin.server.init", AuditOutcomes.Success, "fabric", null, "{}"));
+        return old;
+    }
 
     private static string NewPublicKeyPem()
     {
