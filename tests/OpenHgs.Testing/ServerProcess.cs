@@ -154,15 +154,14 @@ public sealed partial class ServerProcess : IAsyncDisposable
         throw last!;
     }
 
-    /// <summary>A loopback port nothing listens on right now (nothing will, unless another process races for it).</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    /// <summary>
+    /// A loopback port nothing listens on right now, never handed out before by this process (<see cref="LoopbackPorts"/>,
+    /// below the kernel's ephemeral range). A port the kernel picked for listener 0 could be picked again for a server
+    /// of a test running in parallel: readiness is an HTTP probe, so the server that then failed to bind looked ready
+    /// while the other test's server answered, and a request with this fabric's admin token was refused
+    /// (<c>AdminCredentialRequired</c>, seen once on 7 Dec 2026).
+    /// </summary>
+    public static int FreePort() => LoopbackPorts.FreePair();
 
     /// <summary>Asks the server to shut down (SIGTERM) and waits; kills it if it does not exit in time. Returns its exit code.</summary>
     public async Task<int> StopAsync()
