@@ -9,8 +9,6 @@ namespace OpenHgs.Cli.Commands;
 /// <summary>VM owner commands: guardians (<c>guardian new|show</c>) and key protectors (<c>kp new|grant|revoke|show</c>). All local, no service needed.</summary>
 internal static class TenantCommands
 {
-    private const int MaxGuardianBytes = GuardianMetadata.MaxDocumentBytes;
-
     public static Command Guardian()
     {
         var guardian = new Command("guardian", "Guardians: a named signing + encryption certificate pair.");
@@ -62,8 +60,8 @@ internal static class TenantCommands
             string protectorPath = parse.GetValue(output)!;
             string? keyPath = parse.GetValue(transportKeyOut);
             CliOutput.RequireNewFiles(keyPath is null ? [protectorPath] : [protectorPath, keyPath], "--out and --transport-key-out");
-            using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
-            var granted = (parse.GetValue(guardians) ?? []).Select(LoadGuardian).ToList();
+            using var ownerGuardian = GuardianFiles.LoadOwner(parse.GetValue(owner)!);
+            var granted = (parse.GetValue(guardians) ?? []).Select(GuardianFiles.LoadMetadata).ToList();
             byte[] transportKey = RandomNumberGenerator.GetBytes(KeyProtectorVerifier.TransportKeyBytes);
             try
             {
@@ -94,8 +92,8 @@ internal static class TenantCommands
         var command = new Command("grant", "Grant another guardian (needs the owner's keys).") { kpIn, owner, guardian, output };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
-            using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
-            var added = LoadGuardian(parse.GetValue(guardian)!);
+            using var ownerGuardian = GuardianFiles.LoadOwner(parse.GetValue(owner)!);
+            var added = GuardianFiles.LoadMetadata(parse.GetValue(guardian)!);
             var protector = KeyProtectorBuilder.Grant(LoadProtector(parse.GetValue(kpIn)!), ownerGuardian, added);
             CliOutput.WritePublicFile(parse.GetValue(output)!, protector.ToJson());
             CliOutput.Line($"Granted '{added.Name}'; key protector written to {parse.GetValue(output)}.");
@@ -110,9 +108,9 @@ internal static class TenantCommands
         var command = new Command("revoke", "Revoke a guardian (needs the owner's keys).") { kpIn, owner, guardian, output };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
-            using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
+            using var ownerGuardian = GuardianFiles.LoadOwner(parse.GetValue(owner)!);
             string target = parse.GetValue(guardian)!;
-            string name = File.Exists(target) ? LoadGuardian(target).Name : target;
+            string name = GuardianFiles.NameOf(target);
             var protector = KeyProtectorBuilder.Revoke(LoadProtector(parse.GetValue(kpIn)!), ownerGuardian, name);
             CliOutput.WritePublicFile(parse.GetValue(output)!, protector.ToJson());
             CliOutput.Line($"Revoked '{name}'; key protector written to {parse.GetValue(output)}.");
@@ -189,12 +187,6 @@ internal static class TenantCommands
         CliOptions.RequiredPath("--owner", "Owner guardian file."),
         CliOptions.RequiredPath("--guardian", guardianDescription),
         CliOptions.RequiredPath("--out", "Where to write the changed key protector."));
-
-    private static LocalGuardian LoadOwner(string path) =>
-        LocalGuardian.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(path, "owner guardian", MaxGuardianBytes * 2)));
-
-    private static GuardianMetadata LoadGuardian(string path) =>
-        GuardianMetadata.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(path, "guardian metadata", MaxGuardianBytes)));
 
     private static KeyProtector LoadProtector(string path) =>
         OpenHgs.Protocol.KeyProtection.KeyProtector.Parse(CliOutput.ReadFile(path, "key protector", OpenHgs.Protocol.KeyProtection.KeyProtector.MaxBytes));

@@ -10,8 +10,6 @@ namespace OpenHgs.Cli.Commands;
 /// <summary><c>hgs vm</c>: the VM owner's shielded VM bundles (docs/shielded-vms.md).</summary>
 internal static class VmCommands
 {
-    private const int MaxGuardianBytes = 64 * 1024;
-
     public static Command Build()
     {
         var vm = new Command("vm", "Shielded VMs: a key protector and a vTPM whose state only a healthy guarded host can open.");
@@ -41,8 +39,8 @@ internal static class VmCommands
                 throw new CliException($"--out '{folder}' already exists: a bundle is created in a new folder.");
             }
 
-            using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
-            var granted = (parse.GetValue(guardians) ?? []).Select(LoadGuardian).ToList();
+            using var ownerGuardian = GuardianFiles.LoadOwner(parse.GetValue(owner)!);
+            var granted = (parse.GetValue(guardians) ?? []).Select(GuardianFiles.LoadMetadata).ToList();
             var manifest = ShieldedVmBundle.Create(folder, parse.GetValue(name)!, ownerGuardian, granted, TimeProvider.System);
             Print(manifest, folder, parse.GetValue(json));
             return Task.FromResult(ExitCodes.Success);
@@ -72,8 +70,8 @@ internal static class VmCommands
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
-            using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
-            var added = LoadGuardian(parse.GetValue(guardian)!);
+            using var ownerGuardian = GuardianFiles.LoadOwner(parse.GetValue(owner)!);
+            var added = GuardianFiles.LoadMetadata(parse.GetValue(guardian)!);
             string bundle = parse.GetValue(folder)!;
             var manifest = ShieldedVmBundle.Grant(bundle, ownerGuardian, added);
             if (!parse.GetValue(json))
@@ -96,9 +94,9 @@ internal static class VmCommands
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
-            using var ownerGuardian = LoadOwner(parse.GetValue(owner)!);
+            using var ownerGuardian = GuardianFiles.LoadOwner(parse.GetValue(owner)!);
             string target = parse.GetValue(guardian)!;
-            string name = File.Exists(target) ? LoadGuardian(target).Name : target;
+            string name = GuardianFiles.NameOf(target);
             string bundle = parse.GetValue(folder)!;
             var manifest = ShieldedVmBundle.Revoke(bundle, ownerGuardian, name);
             if (!parse.GetValue(json))
@@ -117,12 +115,6 @@ internal static class VmCommands
         CliOptions.RequiredPath("--owner", "Owner guardian file (from 'hgs guardian new')."),
         CliOptions.RequiredPath("--guardian", guardianDescription),
         CliOptions.Json());
-
-    private static LocalGuardian LoadOwner(string path) =>
-        LocalGuardian.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(path, "owner guardian", MaxGuardianBytes * 2)));
-
-    private static GuardianMetadata LoadGuardian(string path) =>
-        GuardianMetadata.Parse(System.Text.Encoding.UTF8.GetString(CliOutput.ReadFile(path, "guardian metadata", MaxGuardianBytes)));
 
     private static void Print(ShieldedVmManifest manifest, string folder, bool json)
     {
