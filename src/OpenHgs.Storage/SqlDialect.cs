@@ -155,7 +155,7 @@ internal sealed class PostgresDialect : SqlDialect
     internal override string SealedAdminRecordsGuard => $$"""
         CREATE OR REPLACE FUNCTION {{SealedAdminRecordsTrigger}}() RETURNS trigger LANGUAGE plpgsql AS $guard$
         BEGIN
-            IF strpos(NEW.details, '"recordMac":"') = 0 AND EXISTS (
+            IF strpos(NEW.details, '{{AdminRecordSeal.MacField}}') = 0 AND EXISTS (
                 SELECT 1 FROM audit_log WHERE {{AdminRecordHistory.AdminEvents}} AND event = '{{AdminRecordSeal.MarkerEvent}}' AND seq < NEW.seq) THEN
                 RAISE EXCEPTION '{{SealedAdminRecordsRefusal}}';
             END IF;
@@ -180,7 +180,7 @@ internal sealed class SqliteDialect : SqlDialect
 
     internal override string SealedAdminRecordsGuard => $$"""
         CREATE TRIGGER {{SealedAdminRecordsTrigger}} BEFORE INSERT ON audit_log FOR EACH ROW
-        WHEN NEW.event LIKE 'admin.%' AND NEW.outcome = 'success' AND instr(NEW.details, '"recordMac":"') = 0
+        WHEN NEW.event LIKE 'admin.%' AND NEW.outcome = 'success' AND instr(NEW.details, '{{AdminRecordSeal.MacField}}') = 0
             AND NEW.seq > (SELECT MIN(seq) FROM audit_log WHERE {{AdminRecordHistory.AdminEvents}} AND event = '{{AdminRecordSeal.MarkerEvent}}')
         BEGIN
             SELECT RAISE(ABORT, '{{SealedAdminRecordsRefusal}}');

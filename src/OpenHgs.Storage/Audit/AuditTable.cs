@@ -38,14 +38,8 @@ public sealed class AuditTable
             return await InsertAsync(headSequence, headHash, e, sealedFrom: null).ConfigureAwait(false);
         }
 
-        if (await _history.SealedFromAsync().ConfigureAwait(false) is { } sealedFrom)
-        {
-            return await InsertAsync(headSequence, headHash, e, sealedFrom).ConfigureAwait(false);
-        }
-
-        // The trail's first sealed record: the marker, then this record, both sealed from the marker on.
-        var marker = await InsertMarkerAsync(headSequence, headHash).ConfigureAwait(false);
-        return await InsertAsync(marker.Sequence, marker.Hash, e, marker.Sequence).ConfigureAwait(false);
+        var (sealedFrom, sequence, hash) = await SealedPartAsync(headSequence, headHash).ConfigureAwait(false);
+        return await InsertAsync(sequence, hash, e, sealedFrom).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -57,14 +51,24 @@ public sealed class AuditTable
     {
         // The head locked first, as AppendAsync does, so no other writer can add the marker between look-up and insert.
         var (headSequence, headHash) = await ReadHeadAsync(lockRow: true).ConfigureAwait(false);
-        if (await _history.SealedFromAsync().ConfigureAwait(false) is null)
-        {
-            await InsertMarkerAsync(headSequence, headHash).ConfigureAwait(false);
-        }
+        await SealedPartAsync(headSequence, headHash).ConfigureAwait(false);
     }
 
-    private Task<AuditEntry> InsertMarkerAsync(long headSequence, byte[] headHash) => InsertAsync(headSequence, headHash,
-        new AuditEvent(AdminRecordSeal.MarkerEvent, "success", AdminRecordSeal.MarkerSubject, null, "{}"), sealedFrom: headSequence + 1);
+    /// <summary>
+    /// Where the trail's sealed part starts, appending its marker first when it has none (the head must be locked); and
+    /// the head after that.
+    /// </summary>
+    private async Task<(long SealedFrom, long HeadSequence, byte[] HeadHash)> SealedPartAsync(long headSequence, byte[] headHash)
+    {
+        if (await _history.SealedFromAsync().ConfigureAwait(false) is { } sealedFrom)
+        {
+            return (sealedFrom, headSequence, headHash);
+        }
+
+        var marker = await InsertAsync(headSequence, headHash,
+            new AuditEvent(AdminRecordSeal.MarkerEvent, "success", AdminRecordSeal.MarkerSubject, null, "{}"), sealedFrom: headSequence + 1).ConfigureAwait(false);
+        return (marker.Sequence, marker.Sequence, marker.Hash);
+    }
 
     /// <summary>Appends the record after the head (sealing it from <paramref name="sealedFrom"/> on when given) and moves the head.</summary>
     private async Task<AuditEntry> InsertAsync(long headSequence, byte[] headHash, AuditEvent e, long? sealedFrom)

@@ -230,7 +230,7 @@ public sealed class AdminRecordHistory
     internal const string MarkerQuery = $"{Selected} AND event = @e0 AND seq > 0 ORDER BY seq LIMIT 16";
 
     /// <summary>The look-up of the oldest records that carry a seal (<see cref="SealedFromAsync"/>'s fallback, a rare path).</summary>
-    private const string OldestSealedQuery = $"{Selected} AND details LIKE '%\"recordMac\":\"%' AND seq > 0 ORDER BY seq LIMIT 16";
+    private const string OldestSealedQuery = $"{Selected} AND details LIKE '%{AdminRecordSeal.MacField}%' AND seq > 0 ORDER BY seq LIMIT 16";
 
     /// <summary>The look-up of one subject's records (<see cref="AboutAsync"/>; parameters <c>@s</c> and <c>@e0</c>…), served by the index of migration <see cref="SqlDialect.AdminSubjectIndexVersion"/>.</summary>
     internal static string AboutQuery(int eventCount) => Query(eventCount, " AND subject = @s");

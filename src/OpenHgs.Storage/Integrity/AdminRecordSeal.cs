@@ -26,6 +26,12 @@ internal sealed partial class AdminRecordSeal(RowMac mac)
     /// <summary>The subject of the marker.</summary>
     public const string MarkerSubject = "audit";
 
+    /// <summary>
+    /// The seal's MAC field as it stands in a sealed record's details: what the guard of migration 8 and the oldest-seal
+    /// look-up search the stored text for (only <see cref="Unseal"/> decides what is a seal).
+    /// </summary>
+    public const string MacField = "\"recordMac\":\"";
+
     private const string Table = "audit_log";
 
     /// <summary>Whether a record of this event and outcome is sealed: the successful admin records a row's history reads.</summary>
@@ -44,7 +50,7 @@ internal sealed partial class AdminRecordSeal(RowMac mac)
 
         byte[] tag = mac.Seal(Table, Key(sequence), Columns(timestampMs, record, details, previousHash, sealedFrom));
         string separator = details.Length == 2 ? string.Empty : ",";
-        return $"{details[..^1]}{separator}\"sealedFrom\":\"{sealedFrom.ToString(CultureInfo.InvariantCulture)}\",\"recordMac\":\"{Convert.ToBase64String(tag)}\"}}";
+        return $"{details[..^1]}{separator}\"sealedFrom\":\"{sealedFrom.ToString(CultureInfo.InvariantCulture)}\",{MacField}{Convert.ToBase64String(tag)}\"}}";
     }
 
     /// <summary>The seal of stored details, or null when they carry none.</summary>
