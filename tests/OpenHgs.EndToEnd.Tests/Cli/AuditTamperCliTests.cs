@@ -111,30 +111,18 @@ public class AuditedDataFolder : IAsyncLifetime
         return rows;
     }
 
-    /// <summary>
-    /// Appends <paramref name="record"/> to the data folder's audit trail with SQL, well formed (linked to the head, hashed,
-    /// the head moved), as anyone who can write the database can: the chain has no key. Returns its sequence.
-    /// </summary>
+    /// <summary>Appends <paramref name="record"/> to the data folder's audit trail with SQL, well formed, as anyone who can write the database can. Returns its sequence.</summary>
     public static async Task<long> AppendOutsideAsync(string data, AuditEvent record)
     {
-        var (head, headHash) = (await QueryAsync(data, "SELECT seq, hash FROM audit_head WHERE id = 1", r => (r.GetInt64(0), (byte[])r.GetValue(1)))).Single();
-        long sequence = head + 1;
-        var timestamp = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        byte[] hash = AuditChain.ComputeHash(sequence, timestamp, record, headHash);
-        Assert.Equal(1, await ExecuteAsync(data,
-            "INSERT INTO audit_log (seq, ts, event, outcome, subject, details, prev_hash, hash) VALUES (@s, @ts, @ev, @o, @sub, @d, @p, @h)",
-            ("@s", sequence), ("@ts", timestamp.ToUnixTimeMilliseconds()), ("@ev", record.Event), ("@o", record.Outcome), ("@sub", record.Subject),
-            ("@d", record.Details), ("@p", headHash), ("@h", hash)));
-        Assert.Equal(1, await ExecuteAsync(data, "UPDATE audit_head SET seq = @s, hash = @h WHERE id = 1", ("@s", sequence), ("@h", hash)));
-        return sequence;
+        await using var connection = await OpenAsync(data);
+        return await OutsideAuditWrites.AppendAsync(connection, record);
     }
 
     /// <summary>Drops the trigger that refuses unsealed admin records after the marker (design change 67), as a database writer forging records would.</summary>
     public static async Task DropSealGuardAsync(string data)
     {
         await using var connection = await OpenAsync(data);
-        await using var command = Command(connection, $"DROP TRIGGER {SqlDialect.SealedAdminRecordsTrigger}" + (connection is NpgsqlConnection ? " ON audit_log" : string.Empty), []);
-        await command.ExecuteNonQueryAsync();
+        await OutsideAuditWrites.DropSealGuardAsync(connection);
     }
 
     private static async Task<DbConnection> OpenAsync(string data)

@@ -44,37 +44,21 @@ public abstract class TestDatabase : IDisposable
         await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>
-    /// Drops the trigger that refuses unsealed admin records after the marker (design change 67), as a database writer
-    /// forging records would first: it stops nodes of older releases, not someone who can change the schema.
-    /// </summary>
+    /// <summary>Drops the trigger that refuses unsealed admin records after the marker, as a database writer forging records would (<see cref="OutsideAuditWrites.DropSealGuardAsync"/>).</summary>
     public async Task DropSealGuardAsync()
     {
         await using var connection = OpenRaw();
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"DROP TRIGGER {SqlDialect.SealedAdminRecordsTrigger}" + (connection is NpgsqlConnection ? " ON audit_log" : string.Empty);
-        await command.ExecuteNonQueryAsync();
+        await OutsideAuditWrites.DropSealGuardAsync(connection);
     }
 
     /// <summary>
-    /// Appends <paramref name="record"/> to the audit trail outside OpenHGS, well formed: linked to the head, hashed, the
-    /// head moved (what anyone who can write the database can do, the chain having no key; or what a release before
-    /// design change 67 wrote, without a seal). Returns its sequence.
+    /// Appends <paramref name="record"/> to the audit trail outside OpenHGS, well formed (what anyone who can write the
+    /// database can do, or what a release before design change 67 wrote, without a seal). Returns its sequence.
     /// </summary>
     public async Task<long> AppendOutsideAsync(AuditEvent record)
     {
-        ArgumentNullException.ThrowIfNull(record);
-        using var database = Open();
-        var (head, headHash) = await database.ReadAsync(s => s.Audit.ReadHeadAsync(lockRow: false), CancellationToken.None);
-        long sequence = head + 1;
-        var timestamp = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        byte[] hash = AuditChain.ComputeHash(sequence, timestamp, record, headHash);
-        await ExecuteAsync(
-            "INSERT INTO audit_log (seq, ts, event, outcome, subject, reason, details, prev_hash, hash) VALUES (@s, @ts, @ev, @o, @sub, @r, @d, @p, @h)",
-            ("@s", sequence), ("@ts", timestamp.ToUnixTimeMilliseconds()), ("@ev", record.Event), ("@o", record.Outcome), ("@sub", record.Subject),
-            ("@r", record.Reason), ("@d", record.Details), ("@p", headHash), ("@h", hash));
-        await ExecuteAsync("UPDATE audit_head SET seq = @s, hash = @h WHERE id = 1", ("@s", sequence), ("@h", hash));
-        return sequence;
+        await using var connection = OpenRaw();
+        return await OutsideAuditWrites.AppendAsync(connection, record);
     }
 
     /// <summary>The first column of the first row of <paramref name="sql"/>, read outside OpenHGS; null for none.</summary>
