@@ -320,7 +320,7 @@ public static class ShieldedVmBundle
     private static void ReplaceFile(string path, byte[] content)
     {
         string temporary = path + ".new-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        File.WriteAllBytes(temporary, content);
+        WriteDurably(temporary, content);
         File.Move(temporary, path, overwrite: true);
     }
 
