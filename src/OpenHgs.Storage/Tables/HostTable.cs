@@ -33,11 +33,20 @@ public sealed class HostTable
 
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS, or is an older copy put back.</exception>
     public async Task<HostRecord?> FindByNameAsync(string name) =>
-        await CheckedAsync(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE name = @n", Map, ("@n", name)).ConfigureAwait(false)).ConfigureAwait(false);
+        (await CheckedAsync(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE name = @n", Map, ("@n", name)).ConfigureAwait(false)).ConfigureAwait(false))?.Record;
 
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS, or is an older copy put back.</exception>
     /// <param name="lockRow">Locks the row for the rest of the write transaction (PostgreSQL; SQLite's writer lock already does).</param>
     public async Task<HostRecord?> FindByThumbprintAsync(string thumbprint, bool lockRow = false) =>
+        (await FindCurrentByThumbprintAsync(thumbprint, lockRow).ConfigureAwait(false))?.Record;
+
+    /// <summary>
+    /// As <see cref="FindByThumbprintAsync"/>, with the admin records the row was judged by, so another row of the same
+    /// host (its attestation key, <see cref="TpmTable.FindAttestationKeyAsync(CurrentHost, bool)"/>) is judged by them
+    /// without reading them again.
+    /// </summary>
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS, or is an older copy put back.</exception>
+    public async Task<CurrentHost?> FindCurrentByThumbprintAsync(string thumbprint, bool lockRow = false) =>
         await CheckedAsync(await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts WHERE key_thumbprint = @t{(lockRow ? _dialect.ForUpdate : string.Empty)}", Map, ("@t", thumbprint)).ConfigureAwait(false)).ConfigureAwait(false);
 
     /// <summary>
@@ -77,7 +86,7 @@ public sealed class HostTable
         return rows.Count;
     }
 
-    private async Task<HostRecord?> CheckedAsync(List<(HostRecord Host, byte[]? Mac)> rows)
+    private async Task<CurrentHost?> CheckedAsync(List<(HostRecord Host, byte[]? Mac)> rows)
     {
         if (rows.Count == 0)
         {
@@ -90,9 +99,10 @@ public sealed class HostTable
             throw new RowIntegrityException(Table, host.Name);
         }
 
-        return SupersededBy(host, await _history.AboutAsync(host.Name, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false)) is { } removal
+        var history = await _history.AboutAsync(host.Name, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false);
+        return SupersededBy(host, history) is { } removal
             ? throw RowIntegrityException.Superseded(Table, host.Name, removal)
-            : host;
+            : new CurrentHost(host, history);
     }
 
     private byte[] Seal(HostRecord h) => _mac.Seal(Table, h.Name, h.Mode, h.PublicKey, h.KeyThumbprint, CommandFactory.ToUnixMs(h.AddedAt));
@@ -102,3 +112,9 @@ public sealed class HostTable
     private static (HostRecord, byte[]?) Map(DbDataReader r) =>
         (new(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), r.GetString(3), CommandFactory.FromUnixMs(r.GetInt64(4))), CommandFactory.Mac(r, 5));
 }
+
+/// <summary>
+/// A host row that passed its checks, with the believed admin records about the host (newest first) it was judged by:
+/// registrations and removals under its name, which also decide whether its attestation key is current.
+/// </summary>
+public sealed record CurrentHost(HostRecord Record, IReadOnlyList<AdminRecord> History);

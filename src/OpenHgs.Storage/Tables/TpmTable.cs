@@ -92,7 +92,22 @@ public sealed class TpmTable
 
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS.</exception>
     /// <param name="lockRow">Locks the row for the rest of the write transaction (PostgreSQL; SQLite's writer lock already does).</param>
-    public async Task<AttestationKeyRecord?> FindAttestationKeyAsync(string hostName, bool lockRow = false)
+    public async Task<AttestationKeyRecord?> FindAttestationKeyAsync(string hostName, bool lockRow = false) =>
+        await FindKeyAsync(hostName, lockRow, null).ConfigureAwait(false);
+
+    /// <summary>
+    /// The attestation key of a host just found, judged by the admin records <paramref name="host"/> was judged by
+    /// (the same subject and events), read once for both rows.
+    /// </summary>
+    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS, or a later record replaced it.</exception>
+    /// <param name="lockRow">Locks the row for the rest of the write transaction (PostgreSQL; SQLite's writer lock already does).</param>
+    public async Task<AttestationKeyRecord?> FindAttestationKeyAsync(CurrentHost host, bool lockRow = false)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        return await FindKeyAsync(host.Record.Name, lockRow, host.History).ConfigureAwait(false);
+    }
+
+    private async Task<AttestationKeyRecord?> FindKeyAsync(string hostName, bool lockRow, IReadOnlyList<AdminRecord>? hostHistory)
     {
         var rows = await _db.QueryAsync($"SELECT host_name, ak_public, activated_at, mac FROM tpm_attestation_keys WHERE host_name = @h{(lockRow ? _dialect.ForUpdate : string.Empty)}",
             MapKey, ("@h", hostName)).ConfigureAwait(false);
@@ -107,7 +122,8 @@ public sealed class TpmTable
             throw new RowIntegrityException(KeysTable, key.HostName);
         }
 
-        return KeySupersededBy(key, await _history.AboutAsync(key.HostName, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false)) is { } replacement
+        var history = hostHistory ?? await _history.AboutAsync(key.HostName, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false);
+        return KeySupersededBy(key, history) is { } replacement
             ? throw RowIntegrityException.Superseded(KeysTable, key.HostName, replacement)
             : key;
     }

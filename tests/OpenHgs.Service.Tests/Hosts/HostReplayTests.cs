@@ -133,6 +133,36 @@ public abstract class HostReplayTests(TestDatabase db) : MigratedDatabaseTests(d
         Assert.Contains("audit_admin_event", await Db.PlanAsync(query), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_attestation_key_found_with_its_host_is_judged_by_the_records_the_host_was_judged_by()
+    {
+        // A TPM attestation reads host and key together: the host's records, read once, decide both rows. The newest
+        // activation names one key; a key row naming another (an older copy, MAC and all) is refused naming it.
+        byte[] current = [1, 1, 1], older = [2, 2, 2];
+        await Database.InTransactionAsync(async s =>
+        {
+            await s.Hosts.AddAsync(new HostRecord("host-t", "tpm", [5, 5, 5], "thumb-t", DateTimeOffset.UnixEpoch));
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-t", null, ("keyThumbprint", "thumb-t")));
+            await s.Tpm.SetAttestationKeyAsync(new AttestationKeyRecord("host-t", current, DateTimeOffset.UnixEpoch));
+            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-t", null,
+                ("akName", "00"), ("akPublicSha256", TpmTable.AkPublicDigest(current))));
+            return 0;
+        }, CancellationToken.None);
+        long activation = await NewestSequenceAsync(AuditEvents.HostAdded);
+
+        var found = await ReadAsync(async s => (await s.Tpm.FindAttestationKeyAsync((await s.Hosts.FindCurrentByThumbprintAsync("thumb-t"))!))!);
+        Assert.Equal(current, found.AkPublic);
+
+        await Database.InTransactionAsync(async s =>
+        {
+            await s.Tpm.SetAttestationKeyAsync(new AttestationKeyRecord("host-t", older, DateTimeOffset.UnixEpoch));
+            return 0;
+        }, CancellationToken.None);
+        var refused = await Assert.ThrowsAsync<RowIntegrityException>(() =>
+            ReadAsync(async s => await s.Tpm.FindAttestationKeyAsync((await s.Hosts.FindCurrentByThumbprintAsync("thumb-t"))!)));
+        Assert.Equal(("tpm_attestation_keys", "host-t", (long?)activation), (refused.Table, refused.Key, refused.SupersededBy));
+    }
+
     private Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> read) => Database.ReadAsync(read, CancellationToken.None);
 
     private async Task<long> NewestSequenceAsync(string auditEvent) =>

@@ -193,8 +193,8 @@ public sealed partial class TpmAttestationService(
                 return new Registration(null, false, null);
             }
 
-            var ak = await s.Tpm.FindAttestationKeyAsync(host.Name, lockRows).ConfigureAwait(false);
-            return new Registration(host.Name, ak is not null && ak.AkPublic.AsSpan().SequenceEqual(evidence.AkPublic), null);
+            var ak = await s.Tpm.FindAttestationKeyAsync(host, lockRows).ConfigureAwait(false);
+            return new Registration(host.Record.Name, ak is not null && ak.AkPublic.AsSpan().SequenceEqual(evidence.AkPublic), null);
         }
         catch (RowIntegrityException ex)
         {

@@ -241,14 +241,15 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         return new ActivationResult(hostName, Convert.ToHexStringLower(ak.ComputeName()));
     }
 
-    internal static async Task<HostRecord?> FindTpmHostOrNullAsync(HgsSession s, byte[] ekBytes, bool lockRow = false)
+    /// <summary>The TPM host registered with this EK (with the admin records it was judged by), or null.</summary>
+    internal static async Task<CurrentHost?> FindTpmHostOrNullAsync(HgsSession s, byte[] ekBytes, bool lockRow = false)
     {
-        var host = await s.Hosts.FindByThumbprintAsync(TpmEvidenceParsing.EkThumbprint(ekBytes), lockRow).ConfigureAwait(false);
-        return host is { Mode: AttestationModeNames.Tpm } && host.PublicKey.AsSpan().SequenceEqual(ekBytes) ? host : null;
+        var host = await s.Hosts.FindCurrentByThumbprintAsync(TpmEvidenceParsing.EkThumbprint(ekBytes), lockRow).ConfigureAwait(false);
+        return host is { Record.Mode: AttestationModeNames.Tpm } && host.Record.PublicKey.AsSpan().SequenceEqual(ekBytes) ? host : null;
     }
 
     private static async Task<HostRecord> FindTpmHostAsync(HgsSession s, byte[] ekBytes) =>
-        await FindTpmHostOrNullAsync(s, ekBytes).ConfigureAwait(false)
+        (await FindTpmHostOrNullAsync(s, ekBytes).ConfigureAwait(false))?.Record
             ?? throw ServiceException.Forbidden(nameof(AttestationFailureCode.EkNotRegistered), "No TPM host is registered with this EK; the admin registers it with 'hgs hosts add-tpm'.");
 
     private async Task<string> ValidateCertificateAsync(HgsSession s, byte[] certificate, TpmtPublic ek)
