@@ -13,6 +13,9 @@ public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientT
 
     public Task<List<FabricKeyInfo>> ListKeysAsync(CancellationToken ct) => GetAsync("admin/v1/keys", WireJson.Default.ListFabricKeyInfo, ct);
 
+    /// <summary>How the key store holds every key the fabric uses, copy by copy, with the findings (<c>hgs keys custody</c>).</summary>
+    public Task<KeyCustodyReport> GetKeyCustodyAsync(CancellationToken ct) => GetAsync("admin/v1/keys/custody", WireJson.Default.KeyCustodyReport, ct);
+
     public Task<FabricKeyInfo> AddKeyAsync(string role, CancellationToken ct) =>
         _http.SendJsonAsync(HttpMethod.Post, "admin/v1/keys", new AddKeyRequest(role), WireJson.Default.AddKeyRequest, WireJson.Default.FabricKeyInfo, ct);
 

@@ -217,6 +217,37 @@ public sealed partial class ClusterKeyStore : IKeyStore, IKeyStoreHealth, ITrans
 
     public IReadOnlyList<StoredKey> ListKeys() => Execute("list keys", store => store.ListKeys());
 
+    /// <summary>Every member's account, in configuration order: each member holds its own copy, and each copy is checked.</summary>
+    public IReadOnlyList<KeyCustody> DescribeCustody(string label)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(label);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var custody = new List<KeyCustody>();
+        foreach (ClusterMember member in _members)
+        {
+            MemberState state = member.State;
+            if (!state.Up || state.Store is not { } store)
+            {
+                custody.Add(new KeyCustody(label, member.Name, KeyCustodyKind.Unavailable, Problem: $"member down: {state.LastError ?? "not opened"}"));
+                continue;
+            }
+
+            try
+            {
+                custody.AddRange(member.Call(store, s => s.DescribeCustody(label), _options.MemberQueueTimeout)
+                    .Select(c => c with { Holder = $"{member.Name}: {c.Holder}" }));
+                member.CountOperation();
+            }
+            catch (Exception ex) when (IsMemberFailure(ex))
+            {
+                ReportFailure(member, state.Generation, ex);
+                custody.Add(new KeyCustody(label, member.Name, KeyCustodyKind.Unavailable, Problem: ex.Message));
+            }
+        }
+
+        return custody;
+    }
+
     public bool DeleteKey(string label)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(label);

@@ -14,7 +14,7 @@ internal sealed record Pkcs11KeyPair(StoredKey Key, IObjectHandle PrivateKey, IO
 /// </summary>
 /// <remarks>
 /// Private keys are generated CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not CKA_EXTRACTABLE and (where the token
-/// allows it) not CKA_MODIFIABLE, with exactly the capabilities their usage needs, so the token itself refuses
+/// allows it) not CKA_MODIFIABLE, with exactly the capabilities their usage needs (never CKA_SIGN_RECOVER or CKA_DERIVE), so the token itself refuses
 /// misuse and export. Both objects carry CKA_LABEL = label and CKA_ID = UTF-8(label); the public half stays on the
 /// token so the SubjectPublicKeyInfo can always be rebuilt from CKA_MODULUS/CKA_PUBLIC_EXPONENT or
 /// CKA_EC_PARAMS/CKA_EC_POINT.
@@ -169,6 +169,7 @@ internal static class Pkcs11KeyObjects
             attributes.Create(CKA.CKA_VERIFY, sign),
             attributes.Create(CKA.CKA_ENCRYPT, decrypt),
             attributes.Create(CKA.CKA_WRAP, decrypt),
+            attributes.Create(CKA.CKA_VERIFY_RECOVER, false),
         ]);
         using var privateKeyTemplate = new Pkcs11Template(
         [
@@ -183,6 +184,10 @@ internal static class Pkcs11KeyObjects
             attributes.Create(CKA.CKA_DECRYPT, decrypt),
             attributes.Create(CKA.CKA_UNWRAP, decrypt),
             attributes.Create(CKA.CKA_DERIVE, false),
+
+            // SoftHSM (and other tokens) default CKA_SIGN_RECOVER to true: with CKM_RSA_X_509 that is a raw private-key
+            // operation, so a decryption key could decrypt through it and a signing key would be a decryption oracle.
+            attributes.Create(CKA.CKA_SIGN_RECOVER, false),
         ]);
         List<IObjectAttribute> publicTemplate = publicKeyTemplate.Attributes;
         List<IObjectAttribute> privateTemplate = privateKeyTemplate.Attributes;

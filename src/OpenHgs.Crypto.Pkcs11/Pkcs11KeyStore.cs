@@ -119,6 +119,12 @@ public sealed class Pkcs11KeyStore : IKeyStore, ITransportKeyRewrapper, IRecordA
         return pair.Key;
     }
 
+    public IReadOnlyList<KeyCustody> DescribeCustody(string label)
+    {
+        ValidateLabel(label);
+        return Run($"describe the custody of key '{label}'", session => Pkcs11KeyCustody.Describe(session, label, $"pkcs11 {TokenDescription}"));
+    }
+
     public IReadOnlyList<StoredKey> ListKeys()
     {
         List<Pkcs11KeyPair> pairs = Run("list keys", Pkcs11KeyObjects.LoadAll);

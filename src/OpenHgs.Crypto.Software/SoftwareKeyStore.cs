@@ -74,6 +74,13 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
 
     public StoredKey? FindKey(string label) => TryLoad(label)?.Stored;
 
+    /// <summary>A key file (key pair or MAC key) is software custody: sealed at rest, in this process's memory in use.</summary>
+    public IReadOnlyList<KeyCustody> DescribeCustody(string label)
+    {
+        string holder = $"software key store in {_directory}";
+        return [new KeyCustody(label, holder, File.Exists(PathFor(label)) || HasMacKey(label) ? KeyCustodyKind.Software : KeyCustodyKind.Missing)];
+    }
+
     public IReadOnlyList<StoredKey> ListKeys() =>
         Directory.EnumerateFiles(_directory, "*.key.json")
             .Select(f => Path.GetFileName(f)[..^".key.json".Length])

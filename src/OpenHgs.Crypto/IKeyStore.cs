@@ -40,6 +40,13 @@ public interface IKeyStore : IDisposable
 
     /// <summary>RSA-OAEP decryption inside the store; the plaintext is the caller's to zero.</summary>
     byte[] Decrypt(DecryptRequest request);
+
+    /// <summary>
+    /// How the store holds the key pair or MAC key labelled <paramref name="label"/>, as the store itself reports it now
+    /// (never from a cache): the evidence a security officer checks that the key cannot have left it. Reads attributes,
+    /// never key material. A required member, so that no decorator can answer for the store it wraps by omission.
+    /// </summary>
+    IReadOnlyList<KeyCustody> DescribeCustody(string label);
 }
 
 /// <summary>Opens a key store from its URI; one implementation per backend assembly.</summary>

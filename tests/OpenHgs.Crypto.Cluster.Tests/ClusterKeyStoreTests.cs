@@ -440,6 +440,28 @@ public sealed class ClusterKeyStoreTests(SoftwareKeySet keys) : IClassFixture<So
         cluster.Dispose();
     }
 
+    [Fact]
+    public void Custody_is_every_members_account_and_a_member_that_cannot_answer_is_named_unavailable()
+    {
+        var members = Members(3);
+        using ClusterKeyStore cluster = Open(members);
+        members[1].Dead = true;
+
+        var custody = cluster.DescribeCustody(SoftwareKeySet.EcSign);
+
+        Assert.Equal(["m1", "m2", "m3"], custody.Select(c => c.Holder.Split(':')[0]));
+        Assert.Equal([KeyCustodyKind.Software, KeyCustodyKind.Unavailable, KeyCustodyKind.Software], custody.Select(c => c.Kind));
+        Assert.StartsWith("m1: software key store in ", custody[0].Holder, StringComparison.Ordinal);
+        Assert.Contains("injected", custody[1].Problem, StringComparison.Ordinal);
+        Assert.Equal(KeyStoreMemberState.Down, cluster.Members[1].State);
+
+        // A member already down is not asked; its last error says why nothing is known of its copy.
+        var again = cluster.DescribeCustody(SoftwareKeySet.EcSign);
+        Assert.StartsWith("member down: ", again[1].Problem, StringComparison.Ordinal);
+        Assert.Equal(1, members[1].Attempts);
+        Assert.Equal(KeyCustodyKind.Missing, cluster.DescribeCustody("no-such-key")[0].Kind);
+    }
+
     private FaultyMember[] Members(int count) =>
         Enumerable.Range(1, count).Select(i => new FaultyMember($"m{i}", keys.NewCopy())).ToArray();
 
@@ -484,6 +506,8 @@ public sealed class ClusterKeyStoreTests(SoftwareKeySet keys) : IClassFixture<So
         public byte[] SignHash(SignHashRequest request) => inner.SignHash(request);
 
         public byte[] Decrypt(DecryptRequest request) => inner.Decrypt(request);
+
+        public IReadOnlyList<KeyCustody> DescribeCustody(string label) => inner.DescribeCustody(label);
 
         public void Dispose()
         {

@@ -59,6 +59,8 @@ public sealed class CountingKeyStore : IKeyStore, IRecordAuthenticator
 
     public byte[] Decrypt(DecryptRequest request) => _inner.Decrypt(request);
 
+    public IReadOnlyList<KeyCustody> DescribeCustody(string label) => _inner.DescribeCustody(label);
+
     public void CreateMacKey(string label) => _authenticator.CreateMacKey(label);
 
     public bool HasMacKey(string label) => _authenticator.HasMacKey(label);

@@ -40,6 +40,28 @@ internal static class AdminCommands
             }
         }));
 
+        keys.Subcommands.Add(Admin("custody", "Show how the key store holds every key of the fabric (token attributes, copy by copy); non-zero exit naming a key that may have left it.", [],
+            async (client, parse, json, ct) =>
+            {
+                var report = await client.GetKeyCustodyAsync(ct).ConfigureAwait(false);
+                if (json)
+                {
+                    CliOutput.Json(report, WireJson.Default.KeyCustodyReport);
+                }
+                else
+                {
+                    KeyCustodyText.Print(report);
+                }
+
+                if (!report.Passed)
+                {
+                    var failed = report.Keys.First(k => !k.Passed);
+                    var first = failed.Findings.First(f => f.Severity == "failure");
+                    throw CliErrors.AfterResult(new CliException(
+                        $"{report.Keys.Count(k => !k.Passed)} key(s) fail their custody check, first {failed.Label} ({first.Code} on {first.Holder})", ExitCodes.Refused), json);
+                }
+            }));
+
         keys.Subcommands.Add(IdCommand("set-primary", "Make a key the primary of its role.", (c, id, ct) => c.SetPrimaryAsync(id, ct), "is now primary"));
         keys.Subcommands.Add(IdCommand("disable", "Disable a key: key protectors wrapped only to it are no longer released.", (c, id, ct) => c.SetEnabledAsync(id, false, ct), "disabled"));
         keys.Subcommands.Add(IdCommand("enable", "Enable a key again.", (c, id, ct) => c.SetEnabledAsync(id, true, ct), "enabled"));

@@ -83,6 +83,25 @@ public sealed record AuditRecordInfo(long Sequence, DateTimeOffset Timestamp, st
 /// </summary>
 public sealed record KeyStoreMemberInfo(string Name, string Location, string State, string? LastError, long Failures, DateTimeOffset? NextRetry, long Operations);
 
+/// <summary>
+/// <c>GET /admin/v1/keys/custody</c>: how the key store holds every key the fabric uses, copy by copy, and the findings
+/// (design change 71). <paramref name="Passed"/>: no key has a finding of severity <c>failure</c>.
+/// </summary>
+public sealed record KeyCustodyReport(bool Passed, List<KeyCustodyInfo> Keys);
+
+/// <summary>One key: label, role (a fabric key role, <c>audit-checkpoint</c> or <c>row-mac</c>), purpose, its copies and findings.</summary>
+public sealed record KeyCustodyInfo(string Label, string Role, string? FabricKeyId, string Purpose, bool Passed, List<KeyCopyInfo> Copies, List<KeyCustodyFindingInfo> Findings);
+
+/// <summary>One copy of a key: which store holds it and how (<c>Token</c>, <c>Software</c>, <c>Missing</c>, <c>Unavailable</c>).</summary>
+public sealed record KeyCopyInfo(string Holder, string Kind, KeyAttributesInfo? Attributes, string? Problem);
+
+/// <summary>A token object's attributes (null: the token does not report it) and the operations it allows.</summary>
+public sealed record KeyAttributesInfo(bool? Token, bool? Private, bool? Sensitive, bool? AlwaysSensitive, bool? Extractable, bool? NeverExtractable,
+    bool? Local, bool? Modifiable, List<string> Operations);
+
+/// <summary>One finding: its stable code, <c>failure</c> or <c>warning</c>, the copy it concerns and what it means.</summary>
+public sealed record KeyCustodyFindingInfo(string Code, string Severity, string Holder, string Message);
+
 /// <summary>Service settings the admin may read and change.</summary>
 public sealed record ServiceSettings(string Mode, DateTimeOffset? DenyBefore, int HealthCertificateValidityMinutes, int PolicyVersion);
 

@@ -27,6 +27,7 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(AuditCheckpointFile))]
 [JsonSerializable(typeof(List<AuditRecordInfo>))]
 [JsonSerializable(typeof(List<KeyStoreMemberInfo>))]
+[JsonSerializable(typeof(KeyCustodyReport))]
 [JsonSerializable(typeof(ServiceSettings))]
 [JsonSerializable(typeof(DenyBeforeRequest))]
 [JsonSerializable(typeof(ValidityRequest))]

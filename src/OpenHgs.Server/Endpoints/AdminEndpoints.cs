@@ -41,6 +41,10 @@ internal static class AdminEndpoints
             var snapshot = await keys.GetSnapshotAsync(context.RequestAborted).ConfigureAwait(false);
             return Results.Json(ToInfo(snapshot.Keys.Single(k => k.Id == record.Id)), WireJson.Default.FabricKeyInfo, statusCode: 201);
         }).JsonBody<AddKeyRequest>().Answers<FabricKeyInfo>(201).Problems(400, "UnknownKeyRole");
+        // How the key store holds every key the fabric uses (token attributes, copy by copy): for a security officer.
+        admin.MapGet("/keys/custody", async (KeyCustodyCheck custody, CancellationToken ct) =>
+            Results.Json(KeyCustodyContracts.ToReport(await custody.CheckAsync(ct).ConfigureAwait(false)), WireJson.Default.KeyCustodyReport))
+            .Answers<KeyCustodyReport>();
         admin.MapPost("/keys/{id}/primary", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetPrimaryAsync(id, ct)))
             .Produces(204).Problems(404, "UnknownKey").Problems(409, "KeyDisabled", "FabricKeyIntegrity");
         admin.MapPost("/keys/{id}/enable", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.SetEnabledAsync(id, true, ct)))

@@ -107,6 +107,8 @@ public static partial class HgsServer
         services.AddSingleton<AuditVerifier>();
         services.AddSingleton<RowIntegrityCheck>();
         services.AddHostedService<RowIntegrityReportAtStart>();
+        services.AddSingleton<KeyCustodyCheck>();
+        services.AddHostedService<KeyCustodyReportAtStart>();
         services.AddHostedService<AuditCheckpointService>();
         if (options.AuditFile is { } auditFile)
         {

@@ -68,6 +68,8 @@ public class MeteredKeyStore : IKeyStore
 
     public byte[] Decrypt(DecryptRequest request) => Measure("decrypt", () => _inner.Decrypt(request));
 
+    public IReadOnlyList<KeyCustody> DescribeCustody(string label) => Measure("custody", () => _inner.DescribeCustody(label));
+
     // The capability members: public so that the subclasses declaring a capability implement it with them; reachable
     // through an interface only when the wrapped store has that capability.
     public bool CanRewrap(OaepHash unwrap, OaepHash target) => ((ITransportKeyRewrapper)_inner).CanRewrap(unwrap, target);

@@ -92,6 +92,8 @@ internal sealed class FaultInjectingKeyStore(IKeyStore inner, FaultyMember membe
 
     public byte[] Decrypt(DecryptRequest request) => Guard(() => inner.Decrypt(request));
 
+    public IReadOnlyList<KeyCustody> DescribeCustody(string label) => Guard(() => inner.DescribeCustody(label));
+
     public bool CanRewrap(OaepHash unwrap, OaepHash target) =>
         !member.NoRewrap && inner is ITransportKeyRewrapper rewrapper && rewrapper.CanRewrap(unwrap, target);
 

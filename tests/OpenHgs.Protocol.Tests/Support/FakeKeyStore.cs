@@ -48,6 +48,9 @@ internal sealed class FakeKeyStore : IKeyStore
             : throw new KeyStoreOperationException("CKM_RSA_PKCS_OAEP with SHA-256 is not supported by this token.");
     }
 
+    public IReadOnlyList<KeyCustody> DescribeCustody(string label) =>
+        [new KeyCustody(label, "in-memory fake", _keys.ContainsKey(label) ? KeyCustodyKind.Software : KeyCustodyKind.Missing)];
+
     public void Dispose()
     {
         foreach (var entry in _keys.Values)

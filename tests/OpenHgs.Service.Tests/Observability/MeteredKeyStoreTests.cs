@@ -142,6 +142,8 @@ public sealed class MeteredKeyStoreTests
 
         public byte[] Decrypt(DecryptRequest request) => throw new KeyNotFoundInStoreException(request.Label);
 
+        public IReadOnlyList<KeyCustody> DescribeCustody(string label) => [new KeyCustody(label, "fake", KeyCustodyKind.Missing)];
+
         public bool CanRewrap(OaepHash unwrap, OaepHash target) => true;
 
         public RewrapResult Rewrap(RewrapRequest request) => new([1], [2]);
