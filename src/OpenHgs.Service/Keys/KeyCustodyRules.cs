@@ -77,7 +77,7 @@ public sealed record KeyCustodyFinding(KeyCustodyFindingCode Code, KeyCustodySev
 /// </summary>
 public static class KeyCustodyRules
 {
-    /// <summary>A rule over a token object's attributes: the finding when <c>Applies</c> holds.</summary>
+    /// <summary>A rule over a token object's attributes: the finding when the attribute has its <c>Bad</c> value.</summary>
     private sealed record Rule(KeyCustodyFindingCode Code, KeyCustodySeverity Severity, Func<TokenKeyAttributes, bool?> Attribute, bool Bad, string Message);
 
     /// <summary>
