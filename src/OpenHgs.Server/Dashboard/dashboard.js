@@ -215,6 +215,19 @@ function renderTableRows(report) {
   fill('table-rows', el('dl', {}, ...rows), table(['Problem', 'Row', 'Replaced by', 'What happened'], findings, 'Every row verifies and is current.'));
 }
 
+/** `hgs keys custody`: every key's copies as the key store reports them, and the findings (design change 71). */
+function renderKeyCustody(report) {
+  const failing = report.keys.filter((k) => !k.passed).length;
+  const rows = [
+    el('dt', {}, 'Keys'), el('dd', {}, badge(report.passed ? 'passed' : failing + ' FAIL', report.passed ? 'ok' : 'bad')),
+    el('dt', {}, 'Checked'), el('dd', { 'data-field': 'keys' }, report.keys.length),
+  ];
+  const findings = report.keys.flatMap((k) => (k.findings.length === 0
+    ? [[k.label, k.role, k.copies.map((c) => c.holder).join(', '), el('td', { 'data-code': 'none' }, 'none'), '', 'sensitive, never extractable, generated on the token']]
+    : k.findings.map((f) => [k.label, k.role, f.holder, el('td', { 'data-code': f.code }, f.code), f.severity, f.message])));
+  fill('key-custody', el('dl', {}, ...rows), table(['Key', 'Role', 'Copy', 'Finding', 'Severity', 'What it means'], findings, 'No key.'));
+}
+
 // ---- loading --------------------------------------------------------------------------------------------------
 
 async function load() {
@@ -233,6 +246,7 @@ async function load() {
     Promise.all([readiness, get('/admin/v1/key-store/members')]).then(([r, m]) => renderKeyStore(r, m)).catch((e) => failed('key-store', e)),
     get('/admin/v1/audit/verify').then(renderAuditChain).catch((e) => failed('audit-chain', e)),
     get('/admin/v1/audit/rows').then(renderTableRows).catch((e) => failed('table-rows', e)),
+    get('/admin/v1/keys/custody').then(renderKeyCustody).catch((e) => failed('key-custody', e)),
   ];
   await Promise.all(tasks);
   byId('refreshed').textContent = 'refreshed ' + when(new Date().toISOString());

@@ -110,6 +110,17 @@ public sealed class DashboardBrowserTests
         await AssertRowAsync(page.Locator("#key-store"), "m2", "down", "must hold exactly 32 bytes");
         Assert.Contains("ok", await page.Locator("#key-store dl").TextContentAsync(), StringComparison.Ordinal);
 
+        // Key custody: m1's copies are the software store's (a warning); m2 is down, so nothing is known of its copies.
+        var custody = await admin.GetKeyCustodyAsync(CancellationToken.None);
+        Assert.False(custody.Passed);
+        Assert.Contains(custody.Keys.Count + " FAIL", await page.Locator("#key-custody").TextContentAsync(), StringComparison.Ordinal);
+        foreach (var key in custody.Keys)
+        {
+            var rows = page.Locator("#key-custody tr").Filter(new() { HasText = key.Label });
+            await Assertions.Expect(rows.Filter(new() { HasText = "HolderUnavailable" }).Filter(new() { HasText = "m2" })).ToContainTextAsync("failure", new() { Timeout = WaitMs });
+            await Assertions.Expect(rows.Filter(new() { HasText = "SoftwareKeyStore" }).Filter(new() { HasText = "m1" })).ToContainTextAsync("warning", new() { Timeout = WaitMs });
+        }
+
         // Audit chain: verified, with the record count the API reports (the dashboard's reads are not audited).
         Assert.Contains("verified", await page.Locator("#audit-chain").TextContentAsync(), StringComparison.Ordinal);
         Assert.Equal(chain.Records.ToString(System.Globalization.CultureInfo.InvariantCulture), await page.Locator("#audit-chain [data-field=records]").TextContentAsync());
