@@ -193,11 +193,6 @@ internal static class ServerCommands
             HelpName = "N/s|off",
             DefaultValueFactory = _ => $"{ClientRateLimit.Default.PerSecond}/s",
         };
-        var pendingActivations = new Option<int>("--max-pending-activations")
-        {
-            Description = "Outstanding (started, not completed, unexpired) TPM AK activations allowed per host.",
-            DefaultValueFactory = _ => new TpmActivationOptions().MaxPendingPerHost,
-        };
         var metrics = new Option<string>("--metrics")
         {
             Description = "Prometheus metrics: off, admin (/metrics behind the admin credential) or http://127.0.0.1:PORT (a separate loopback listener).",
@@ -222,7 +217,7 @@ internal static class ServerCommands
         };
         var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).")
         {
-            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, pendingActivations, metrics, logFormat, logLevel, auditFile,
+            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, metrics, logFormat, logLevel, auditFile,
         };
         tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
@@ -257,16 +252,6 @@ internal static class ServerCommands
                 throw new CliException("--rate-limit: " + ex.Message);
             }
 
-            TpmActivationOptions activation;
-            try
-            {
-                activation = new TpmActivationOptions { MaxPendingPerHost = parse.GetValue(pendingActivations) }.Validated();
-            }
-            catch (ArgumentOutOfRangeException)
-            {
-                throw new CliException("--max-pending-activations must be between 1 and 10000.");
-            }
-
             LogFormat format;
             Microsoft.Extensions.Logging.LogLevel level;
             try
@@ -292,7 +277,6 @@ internal static class ServerCommands
                 ReleaseKeyHandling = ParseReleaseKeyHandling(parse.GetValue(handling)),
                 AuditCheckpoints = checkpoints,
                 RateLimit = limit,
-                TpmActivation = activation,
                 AuditFile = parse.GetValue(auditFile) is { } file ? AuditFileOptions.Validate(file) : null,
                 // Not a command-line option: only ./bench/run.sh sets it, in the environment of the service it starts.
                 BenchHttpFloor = BenchFloorEndpoints.IsOn(Environment.GetEnvironmentVariable(BenchFloorEndpoints.Variable)),

@@ -15,7 +15,7 @@ internal static class TpmEndpoints
 {
     public static void MapTpmEndpoints(this IEndpointRouteBuilder app)
     {
-        var attestation = app.MapGroup("/attestation/v1/tpm").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName).Problems(429, "RateLimited", "TooManyPendingActivations");
+        var attestation = app.MapGroup("/attestation/v1/tpm").RequireRateLimiting(Hosting.ClientRateLimit.PolicyName).Problems(429, "RateLimited");
         attestation.MapPost("/activate", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.ActivationRequest).ConfigureAwait(false);

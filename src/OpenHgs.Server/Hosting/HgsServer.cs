@@ -97,7 +97,8 @@ public static partial class HgsServer
         services.AddSingleton<AttestationService>();
         services.AddSingleton<PolicySnapshotCache>();
         services.AddSingleton<TpmAttestationService>();
-        services.AddSingleton(options.TpmActivation.Validated());
+        // Stateless AK activation credentials: their MAC key is derived from the row-MAC key too (design change 74).
+        services.AddSingleton(provider => new ActivationCredentials(new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>()), options.Time));
         services.AddSingleton<TpmEnrollmentService>();
         services.AddSingleton<PolicyService>();
         services.AddSingleton(options.AuditCheckpoints.Validated());

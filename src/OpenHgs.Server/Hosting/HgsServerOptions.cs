@@ -48,9 +48,6 @@ public sealed record HgsServerOptions
     /// </summary>
     public ClientRateLimit? RateLimit { get; init; } = ClientRateLimit.Default;
 
-    /// <summary>Limits on AK activation (<c>hgs server run --max-pending-activations</c>).</summary>
-    public OpenHgs.Service.Attestation.Tpm.TpmActivationOptions TpmActivation { get; init; } = new();
-
     /// <summary>
     /// Wraps the opened key store (tests observe its use through a decorator; the decorator must keep every optional
     /// capability of the store it wraps). Null: the store as opened.

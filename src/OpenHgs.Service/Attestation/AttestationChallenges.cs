@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Attestation;
@@ -21,8 +22,8 @@ namespace OpenHgs.Service.Attestation;
 /// (<see cref="OpenHgs.Service.Integrity.KeyStoreRowAuthenticator.MacKeyLabel"/>, which every node of a cluster holds)
 /// of <c>"OpenHGS-challenge-mac-key-v1\0"</c>: every node derives the same key, the database never holds it (nor any
 /// value from which it follows: no row MAC or backup seal starts with that domain), and it is never the row-MAC key.
-/// It lives in the service's memory, so a MAC costs no key store round trip; whoever reads that memory could mint
-/// nonces, which buys freshness only — evidence must still be signed by a registered host key or TPM.
+/// It lives in the service's memory (<see cref="DerivedMacKey"/>), so a MAC costs no key store round trip; whoever reads
+/// that memory could mint nonces, which buys freshness only — evidence must still be signed by a registered host key or TPM.
 /// </para>
 /// <para>
 /// The order of checks at attestation (<see cref="Open"/>, then <see cref="CheckAsync"/>): decode, MAC (constant
@@ -55,10 +56,9 @@ public sealed class AttestationChallenges
 
     private static ReadOnlySpan<byte> MacDomain => "OpenHGS-challenge-v1\0"u8;
 
-    private readonly IRowAuthenticator _rows;
+    private readonly DerivedMacKey _key;
     private readonly IHgsDatabase _database;
     private readonly TimeProvider _time;
-    private byte[]? _key;
     private long _commits;
 
     /// <param name="rows">The fabric's row-MAC key (in the key store) the challenge-MAC key is derived from.</param>
@@ -67,7 +67,7 @@ public sealed class AttestationChallenges
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(database);
         ArgumentNullException.ThrowIfNull(time);
-        _rows = rows;
+        _key = new DerivedMacKey(rows, KeyDerivationDomain);
         _database = database;
         _time = time;
     }
@@ -157,18 +157,7 @@ public sealed class AttestationChallenges
         Span<byte> input = stackalloc byte[MacDomain.Length + RandomBytes + ExpiryBytes];
         MacDomain.CopyTo(input);
         randomAndExpiry.CopyTo(input[MacDomain.Length..]);
-        Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
-        HMACSHA256.HashData(Key, input, mac);
-        mac[..MacBytes].CopyTo(destination);
-    }
-
-    /// <summary>The challenge-MAC key, derived on first use (the key store must be reachable then; it throws, failing closed, if not).</summary>
-    private byte[] Key => Volatile.Read(ref _key) ?? DeriveKey();
-
-    private byte[] DeriveKey()
-    {
-        byte[] key = _rows.Compute(KeyDerivationDomain.ToArray());
-        return Interlocked.CompareExchange(ref _key, key, null) ?? key;
+        _key.Mac(input, destination[..MacBytes]);
     }
 
     private static byte[]? TryDecode(string? text)

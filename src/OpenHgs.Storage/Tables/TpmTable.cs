@@ -8,13 +8,11 @@ public sealed record TpmRootRecord(string Thumbprint, string Subject, byte[] Cer
 /// <summary>An attestation key activated (TPM2_ActivateCredential) for the EK of a registered TPM host.</summary>
 public sealed record AttestationKeyRecord(string HostName, byte[] AkPublic, DateTimeOffset ActivatedAt);
 
-/// <summary>An outstanding AK activation: the hash of the credential made for (host EK, AK Name).</summary>
-public sealed record ActivationRecord(string SecretHash, string HostName, byte[] AkPublic, DateTimeOffset ExpiresAt);
-
 /// <summary>
-/// TPM enrolment state: manufacturer roots, activated attestation keys, outstanding activations. Every row carries a
-/// MAC over all its columns: roots that fail it are reported and never trusted; an AK or activation that fails it
-/// throws <see cref="RowIntegrityException"/>. Roots and AKs must also be what the audit trail last said about them
+/// TPM enrolment state: manufacturer roots and activated attestation keys (outstanding activations are stateless since
+/// design change 74; the <c>tpm_activations</c> table of older releases is only emptied). Every row carries a MAC over
+/// all its columns: roots that fail it are reported and never trusted; an AK that fails it throws
+/// <see cref="RowIntegrityException"/>. Roots and AKs must also be what the audit trail last said about them
 /// (<see cref="AdminRecordHistory"/>): a root removed since, or an AK a later activation or removal replaced, is an
 /// older copy put back and is refused the same way.
 /// </summary>
@@ -138,43 +136,9 @@ public sealed class TpmTable
             ("@h", key.HostName), ("@k", key.AkPublic), ("@a", activatedAt), ("@m", _mac.Seal(KeysTable, key.HostName, key.AkPublic, activatedAt)));
     }
 
+    /// <summary>Removes the host's AK (and any activation an older release left pending for it).</summary>
     public Task RemoveHostAsync(string hostName) =>
         _db.ExecuteAsync("DELETE FROM tpm_attestation_keys WHERE host_name = @h; DELETE FROM tpm_activations WHERE host_name = @h", ("@h", hostName));
-
-    public Task AddActivationAsync(ActivationRecord activation)
-    {
-        ArgumentNullException.ThrowIfNull(activation);
-        long expiresAt = CommandFactory.ToUnixMs(activation.ExpiresAt);
-        return _db.ExecuteAsync(
-            "INSERT INTO tpm_activations (secret_hash, host_name, ak_public, expires_at, mac) VALUES (@s, @h, @k, @e, @m)",
-            ("@s", activation.SecretHash), ("@h", activation.HostName), ("@k", activation.AkPublic), ("@e", expiresAt),
-            ("@m", _mac.Seal(ActivationsTable, activation.SecretHash, activation.HostName, activation.AkPublic, expiresAt)));
-    }
-
-    /// <summary>Removes activations that expired before <paramref name="now"/> (of every host); returns how many.</summary>
-    public Task<int> PurgeExpiredActivationsAsync(DateTimeOffset now) =>
-        _db.ExecuteAsync("DELETE FROM tpm_activations WHERE expires_at < @now", ("@now", CommandFactory.ToUnixMs(now)));
-
-    /// <summary>How many of the host's activations are outstanding (not expired at <paramref name="now"/>).</summary>
-    public async Task<int> CountPendingActivationsAsync(string hostName, DateTimeOffset now) =>
-        Convert.ToInt32(await _db.ScalarAsync("SELECT COUNT(*) FROM tpm_activations WHERE host_name = @h AND expires_at >= @now",
-            ("@h", hostName), ("@now", CommandFactory.ToUnixMs(now))).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>Deletes and returns the activation whose credential hashes to <paramref name="secretHash"/> (single use), or null.</summary>
-    /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS (it is deleted all the same).</exception>
-    public async Task<ActivationRecord?> ConsumeActivationAsync(string secretHash)
-    {
-        var rows = await _db.QueryAsync("DELETE FROM tpm_activations WHERE secret_hash = @s RETURNING secret_hash, host_name, ak_public, expires_at, mac",
-            r => (Activation: new ActivationRecord(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), CommandFactory.FromUnixMs(r.GetInt64(3))), Mac: CommandFactory.Mac(r, 4)), ("@s", secretHash)).ConfigureAwait(false);
-        if (rows.Count == 0)
-        {
-            return null;
-        }
-
-        var (a, mac) = rows[0];
-        _mac.Check(mac, ActivationsTable, a.SecretHash, a.HostName, a.AkPublic, CommandFactory.ToUnixMs(a.ExpiresAt));
-        return a;
-    }
 
     /// <summary>MACs every row as it is now (the one-time upgrade of a fabric from before row MACs); returns how many.</summary>
     internal async Task<int> SealAllAsync()

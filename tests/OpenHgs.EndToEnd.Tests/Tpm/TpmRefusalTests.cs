@@ -361,7 +361,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
             .. log[first.Offset..(first.Offset + first.Size)], .. log[(second.Offset + second.Size)..]];
     }
 
-    private static readonly TimeSpan TpmActivationLifetime = OpenHgs.Service.Attestation.Tpm.TpmEnrollmentService.ActivationLifetime;
+    private static readonly TimeSpan TpmActivationLifetime = OpenHgs.Service.Attestation.Tpm.ActivationCredentials.Lifetime;
 
     private static Task<long> RefusedActivationsAsync(TpmScenario scenario, string code) =>
         scenario.Service.ExecuteSqlAsync($"SELECT COUNT(*) FROM audit_log WHERE event = 'attestation.tpm.activate' AND outcome = 'refused' AND reason = '{code}'");

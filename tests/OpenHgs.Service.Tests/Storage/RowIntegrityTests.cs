@@ -88,7 +88,6 @@ public abstract class RowIntegrityTests : IAsyncLifetime
             await s.Hosts.AddAsync(new HostRecord("host-a", "host-key", [7, 7, 7], "thumb-a", Now));
             await s.Tpm.AddRootAsync(new TpmRootRecord("root-1", "CN=Root", [8, 8], Now));
             await s.Tpm.SetAttestationKeyAsync(new AttestationKeyRecord("host-a", [9, 9], Now));
-            await s.Tpm.AddActivationAsync(new ActivationRecord("secret-1", "host-a", [9, 9], Now));
             await s.Policies.SetStateAsync("secure-boot", "enabled");
             await s.Policies.AddBaselineAsync(new BaselineRecord("class-1", [10, 10], Now));
             return 0;
@@ -206,7 +205,6 @@ public abstract class RowIntegrityTests : IAsyncLifetime
 
     [Theory]
     [InlineData("UPDATE tpm_attestation_keys SET ak_public = @k WHERE host_name = 'host-a'", "tpm_attestation_keys")]
-    [InlineData("UPDATE tpm_activations SET ak_public = @k WHERE secret_hash = 'secret-1'", "tpm_activations")]
     [InlineData("UPDATE policies SET state = 'disabled' WHERE name = 'secure-boot'", "policies")]
     [InlineData("UPDATE baselines SET document = @k WHERE name = 'class-1'", "baselines")]
     public async Task Edited_tpm_and_policy_rows_are_refused(string tamper, string table)
@@ -215,7 +213,6 @@ public abstract class RowIntegrityTests : IAsyncLifetime
         var failure = await Assert.ThrowsAsync<RowIntegrityException>(() => _database.InTransactionAsync<object?>(async s => table switch
         {
             "tpm_attestation_keys" => await s.Tpm.FindAttestationKeyAsync("host-a"),
-            "tpm_activations" => await s.Tpm.ConsumeActivationAsync("secret-1"),
             "policies" => await s.Policies.GetStatesAsync(),
             _ => await s.Policies.ListBaselinesAsync(),
         }, CancellationToken.None));

@@ -21,13 +21,12 @@ namespace OpenHgs.Service.Attestation.Tpm;
 /// record of its own with the refusal code: an activation is how an AK becomes trusted, so failed tries are evidence.
 /// </summary>
 /// <remarks>
-/// Starting an activation needs only a registered EK's public key, which is not secret, and writes a row: expired
-/// activations are purged as new ones start, and a host has at most <see cref="TpmActivationOptions.MaxPendingPerHost"/>
-/// outstanding (<c>TooManyPendingActivations</c>, 429), so an unauthenticated caller cannot grow the table.
+/// Starting an activation needs only a registered EK's public key, which is not secret, so it writes nothing: the
+/// credential carries its own MAC and expiry (<see cref="ActivationCredentials"/>), and only its completion, which
+/// needs the TPM, writes (design change 74).
 /// </remarks>
-public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWriter audit, TpmActivationOptions options, TimeProvider time, ILogger<TpmEnrollmentService> logger)
+public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWriter audit, ActivationCredentials credentials, TimeProvider time, ILogger<TpmEnrollmentService> logger)
 {
-    public static readonly TimeSpan ActivationLifetime = TimeSpan.FromMinutes(5);
 
     public async Task<TpmRootInfo> AddRootAsync(string certificate, CancellationToken cancellationToken)
     {
@@ -185,29 +184,17 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
             throw ServiceException.BadRequest("AkAttributesRejected", $"The AK must be a fixedTPM, fixedParent, TPM-generated restricted signing key (got {ak.Attributes}).");
         }
 
-        byte[] secret = RandomNumberGenerator.GetBytes(32);
+        // Only a registered EK gets a credential; nothing is written (design change 74).
+        await database.ReadAsync(s => FindTpmHostAsync(s, ekBytes), cancellationToken).ConfigureAwait(false);
+        var (credential, expiresAt) = credentials.Issue(ekBytes, akBytes);
         try
         {
-            var now = time.GetUtcNow();
-            var expiresAt = now + ActivationLifetime;
-            var idObject = await database.InTransactionAsync(async s =>
-            {
-                var host = await FindTpmHostAsync(s, ekBytes).ConfigureAwait(false);
-                await s.Tpm.PurgeExpiredActivationsAsync(now).ConfigureAwait(false);
-                if (await s.Tpm.CountPendingActivationsAsync(host.Name, now).ConfigureAwait(false) >= options.MaxPendingPerHost)
-                {
-                    throw ServiceException.TooManyRequests("TooManyPendingActivations",
-                        $"Host '{host.Name}' already has {options.MaxPendingPerHost} activations outstanding; complete one, or retry after they expire ({ActivationLifetime.TotalMinutes:0} minutes).");
-                }
-
-                await s.Tpm.AddActivationAsync(new ActivationRecord(SecretHash(secret), host.Name, akBytes, expiresAt)).ConfigureAwait(false);
-                return CredentialMaker.MakeCredential(ek, secret, ak.ComputeName());
-            }, cancellationToken).ConfigureAwait(false);
+            var idObject = CredentialMaker.MakeCredential(ek, credential, ak.ComputeName());
             return new ActivationChallenge(Convert.ToBase64String(idObject.CredentialBlob), Convert.ToBase64String(idObject.Secret), expiresAt);
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(secret);
+            CryptographicOperations.ZeroMemory(credential);
         }
     }
 
@@ -216,19 +203,17 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         var (_, ekBytes) = TpmEvidenceParsing.Public(completion.EkPublic, "ekPublic");
         var (ak, akBytes) = TpmEvidenceParsing.Public(completion.AkPublic, "akPublic");
         byte[] credential = TpmEvidenceParsing.Bytes(completion.Credential, "credential", 64);
+        var expiresAt = credentials.Open(credential, ekBytes, akBytes);   // MAC and expiry, before any database work
         var now = time.GetUtcNow();
         string hostName = await database.InTransactionAsync(async s =>
         {
             var host = await FindTpmHostAsync(s, ekBytes).ConfigureAwait(false);
-            var activation = await s.Tpm.ConsumeActivationAsync(SecretHash(credential)).ConfigureAwait(false);
-            if (activation is null || activation.HostName != host.Name || !activation.AkPublic.AsSpan().SequenceEqual(akBytes))
-            {
-                throw ServiceException.Forbidden("ActivationInvalid", "The credential was not issued for this EK and AK, or was already used; start the activation again.");
-            }
 
-            if (now > activation.ExpiresAt)
+            // Single use, enforced by this commit: a second completion of the same credential (even concurrently, on
+            // another node) finds the row and writes nothing.
+            if (!await s.UsedNonces.TryMarkUsedAsync(ActivationCredentials.UsedKey(credential), expiresAt).ConfigureAwait(false))
             {
-                throw ServiceException.Forbidden("ActivationExpired", "The activation expired; start it again.");
+                throw ServiceException.Forbidden("ActivationInvalid", "The credential was already used to activate an AK; start the activation again.");
             }
 
             await s.Tpm.SetAttestationKeyAsync(new AttestationKeyRecord(host.Name, akBytes, now)).ConfigureAwait(false);
@@ -284,7 +269,6 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         }
     }
 
-    private static string SecretHash(ReadOnlySpan<byte> secret) => Convert.ToHexStringLower(SHA256.HashData(secret));
 
     [LoggerMessage(EventId = 1400, Level = LogLevel.Information, Message = "TPM host {HostName} registered with EK {EkThumbprint}")]
     private static partial void LogHostAdded(ILogger logger, string hostName, string ekThumbprint);
