@@ -108,6 +108,7 @@ public static class CliErrors
         KeyProtectorException k => new(ExitCodes.Refused, "KeyProtector" + k.Error, k.Message),
         GuardianFormatException g => new(ExitCodes.BadInput, "Guardian" + g.Error, g.Message),
         OpenHgs.Client.ShieldedVms.ShieldedVmBundleException { Code: "BundleMalformed" or "VmNameInvalid" or "BundleExists" } b => new(ExitCodes.BadInput, b.Code, b.Message),
+        OpenHgs.Client.ShieldedVms.ShieldedVmBundleException { Code: "BundleBusy" } b => new(ExitCodes.Unavailable, b.Code, b.Message),
         OpenHgs.Client.ShieldedVms.ShieldedVmBundleException b => new(ExitCodes.Refused, b.Code, b.Message),
         OpenHgs.Client.ShieldedVms.VtpmException { Code: "VtpmUnavailable" } v => new(ExitCodes.Unavailable, v.Code, v.Message),
         OpenHgs.Client.ShieldedVms.VtpmException v => new(ExitCodes.Refused, v.Code, v.Message),

@@ -10,6 +10,8 @@ namespace OpenHgs.Cli.Commands;
 /// <summary>
 /// A shielded VM's vTPM on a guarded host (docs/shielded-vms.md): <c>client vm-start</c> releases the transport key
 /// and runs swtpm on the encrypted state; <c>client vm-stop</c> stops it and re-seals the state under the egress key.
+/// Each holds the bundle's <see cref="BundleLock"/> while it runs (not while the vTPM runs): a second operation on the
+/// bundle meanwhile is refused with <c>BundleBusy</c>.
 /// </summary>
 internal static class ClientVmCommands
 {
@@ -34,6 +36,7 @@ internal static class ClientVmCommands
 
             string stateFolder = CliOptions.StateFolder(parse.GetValue(state));
             string bundlePath = Path.GetFullPath(parse.GetValue(vm)!);
+            using var held = BundleLock.Acquire(bundlePath);
 
             // A record left by a vTPM that ended without vm-stop (a crash): its state was written by this host's swtpm
             // since the manifest was, so only its presence is checked; swtpm's HMAC still refuses anything else.
@@ -99,6 +102,7 @@ internal static class ClientVmCommands
         {
             string stateFolder = CliOptions.StateFolder(parse.GetValue(state));
             string bundlePath = Path.GetFullPath(parse.GetValue(vm)!);
+            using var held = BundleLock.Acquire(bundlePath);
             var bundle = ShieldedVmBundle.Load(bundlePath, stateWrittenSinceStart: true);
             string name = bundle.Manifest.Name;
             var record = RunningVtpm.Find(stateFolder, name)

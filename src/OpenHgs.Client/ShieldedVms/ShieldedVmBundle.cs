@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using OpenHgs.Crypto;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Protocol.KeyProtection;
@@ -17,17 +18,22 @@ public sealed class ShieldedVmBundleException(string code, string message) : Exc
 /// <summary>A bundle as read and checked: its folder, manifest, key protector, and the key protector's bytes (what a release sends).</summary>
 public sealed record LoadedBundle(string Directory, ShieldedVmManifest Manifest, KeyProtector KeyProtector, byte[] KeyProtectorBytes)
 {
-    /// <summary>The folder swtpm keeps the state in.</summary>
-    public string StateDirectory => Path.Combine(Directory, ShieldedVmBundle.VtpmFolder);
+    /// <summary>The folder swtpm keeps the state in: the one the manifest names (<c>vtpm</c> or <c>vtpm-GEN</c>).</summary>
+    public string StateDirectory => Path.Combine(Directory, Path.GetDirectoryName(Manifest.Vtpm.State.File)!);
+
+    /// <summary>The key protector file the manifest names (<c>vm.kp</c> or <c>vm-GEN.kp</c>).</summary>
+    public string KeyProtectorPath => Path.Combine(Directory, Manifest.KeyProtector.File);
 }
 
 /// <summary>
-/// A shielded VM bundle (docs/shielded-vms.md): <c>vm.json</c> (<see cref="ShieldedVmManifest"/>), <c>vm.kp</c> (the key
-/// protector) and <c>vtpm/</c> (the swtpm state, encrypted under the key protector's transport key). Security contract:
+/// A shielded VM bundle (docs/shielded-vms.md): <c>vm.json</c> (<see cref="ShieldedVmManifest"/>), the key protector
+/// (<c>vm.kp</c> when created, <c>vm-GEN.kp</c> once changed) and the swtpm state folder (<c>vtpm/</c>, then
+/// <c>vtpm-GEN/</c>), encrypted under the key protector's transport key; the manifest names both. Security contract:
 /// the transport key exists only in memory while the bundle is created and is never written; the vTPM state is never
-/// written in clear; a bundle is created whole or not at all.
+/// written in clear; a bundle is created whole or not at all, and changed by one rename of its manifest
+/// (<see cref="BundleCommit"/>), under <see cref="BundleLock"/>.
 /// </summary>
-public static class ShieldedVmBundle
+public static partial class ShieldedVmBundle
 {
     public const string KeyProtectorFile = "vm.kp";
 
@@ -85,7 +91,8 @@ public static class ShieldedVmBundle
                 time.GetUtcNow(),
                 Describe(staging, KeyProtectorFile),
                 new VtpmState(VtpmEmulator.Emulator, VtpmEmulator.Cipher, Describe(staging, Path.Combine(VtpmFolder, VtpmEmulator.StateFile))));
-            WriteManifest(staging, manifest);
+            BundleCommit.WriteDurably(Path.Combine(staging, ShieldedVmManifest.FileName), JsonSerializer.SerializeToUtf8Bytes(manifest, WireJson.Default.ShieldedVmManifest));
+            OwnerOnlyFile.CreateNew(Path.Combine(staging, BundleLock.FileName), []);
             Directory.Move(staging, target);
             return manifest;
         }
@@ -108,22 +115,62 @@ public static class ShieldedVmBundle
     /// Reads a bundle and checks that its key protector and vTPM state are the ones its manifest names (SHA-256); with
     /// <paramref name="stateWrittenSinceStart"/> (a vTPM this host ran has written the state since) only that the state
     /// file is there. Throws <see cref="ShieldedVmBundleException"/>: <c>BundleMalformed</c>, <c>KeyProtectorMismatch</c>,
-    /// <c>VtpmStateMismatch</c>.
+    /// <c>VtpmStateMismatch</c>. Takes no lock: a change committed while it reads (the manifest replaced, its
+    /// predecessors deleted) is read again, from the new manifest.
     /// </summary>
     public static LoadedBundle Load(string directory, bool stateWrittenSinceStart = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        for (int attempt = 1; ; attempt++)
+        {
+            byte[] manifestBytes = ReadManifest(directory);
+            try
+            {
+                return Load(directory, manifestBytes, stateWrittenSinceStart);
+            }
+            catch (ShieldedVmBundleException ex) when (attempt < 3 && ex.Code is "KeyProtectorMismatch" or "VtpmStateMismatch" && ManifestChanged(directory, manifestBytes))
+            {
+                // A change was committed while this read: read the bundle it made.
+            }
+        }
+    }
+
+    /// <summary>The refusal for a folder with no manifest: not a bundle.</summary>
+    internal static ShieldedVmBundleException NoManifest(string directory) =>
+        new("BundleMalformed", $"'{directory}' is not a shielded VM bundle: {ShieldedVmManifest.FileName} is missing or larger than {MaxManifestBytes} bytes.");
+
+    private static byte[] ReadManifest(string directory)
+    {
+        try
+        {
+            var info = new FileInfo(Path.Combine(directory, ShieldedVmManifest.FileName));
+            return info.Exists && info.Length <= MaxManifestBytes ? File.ReadAllBytes(info.FullName) : throw NoManifest(directory);
+        }
+        catch (FileNotFoundException)
+        {
+            throw NoManifest(directory);
+        }
+    }
+
+    private static bool ManifestChanged(string directory, byte[] read)
+    {
+        try
+        {
+            return !read.AsSpan().SequenceEqual(ReadManifest(directory));
+        }
+        catch (ShieldedVmBundleException)
+        {
+            return false;
+        }
+    }
+
+    private static LoadedBundle Load(string directory, byte[] manifestBytes, bool stateWrittenSinceStart)
+    {
         string manifestPath = Path.Combine(directory, ShieldedVmManifest.FileName);
         ShieldedVmManifest manifest;
         try
         {
-            var info = new FileInfo(manifestPath);
-            if (!info.Exists || info.Length > MaxManifestBytes)
-            {
-                throw new ShieldedVmBundleException("BundleMalformed", $"'{directory}' is not a shielded VM bundle: {ShieldedVmManifest.FileName} is missing or larger than {MaxManifestBytes} bytes.");
-            }
-
-            manifest = JsonSerializer.Deserialize(File.ReadAllBytes(manifestPath), WireJson.Default.ShieldedVmManifest)
+            manifest = JsonSerializer.Deserialize(manifestBytes, WireJson.Default.ShieldedVmManifest)
                 ?? throw new JsonException("null");
         }
         catch (JsonException ex)
@@ -131,8 +178,8 @@ public static class ShieldedVmBundle
             throw new ShieldedVmBundleException("BundleMalformed", $"{manifestPath} is not a shielded VM manifest: {ex.Message.Split('.')[0]}.");
         }
 
-        if (manifest.Kind != ShieldedVmManifest.FileKind || manifest.Version != 1 || !IsValidName(manifest.Name) || manifest.KeyProtector is null || manifest.Vtpm?.State is null
-            || manifest.KeyProtector.File != KeyProtectorFile || manifest.Vtpm.State.File != Path.Combine(VtpmFolder, VtpmEmulator.StateFile)
+        if (manifest.Kind != ShieldedVmManifest.FileKind || manifest.Version != 1 || !IsValidName(manifest.Name) || manifest.KeyProtector?.File is null || manifest.Vtpm?.State?.File is null
+            || !KeyProtectorName().IsMatch(manifest.KeyProtector.File) || !StateName().IsMatch(manifest.Vtpm.State.File)
             || manifest.Vtpm.Emulator != VtpmEmulator.Emulator || manifest.Vtpm.Cipher != VtpmEmulator.Cipher)
         {
             throw new ShieldedVmBundleException("BundleMalformed", $"{manifestPath} is not a version 1 {ShieldedVmManifest.FileKind} manifest of this release (kind, version, file names, emulator or cipher differ).");
@@ -154,70 +201,87 @@ public static class ShieldedVmBundle
         }
         catch (KeyProtectorException ex)
         {
-            throw new ShieldedVmBundleException("BundleMalformed", $"{Path.Combine(directory, KeyProtectorFile)} is not a key protector: {ex.Message}");
+            throw new ShieldedVmBundleException("BundleMalformed", $"{Path.Combine(directory, manifest.KeyProtector.File)} is not a key protector: {ex.Message}");
         }
     }
 
+    /// <summary>The key protector files a manifest may name: <c>vm.kp</c> (as created) or <c>vm-GEN.kp</c> (as changed).</summary>
+    [GeneratedRegex(@"^vm(-[0-9a-f]{16})?\.kp\z", RegexOptions.CultureInvariant)]
+    private static partial Regex KeyProtectorName();
+
+    /// <summary>The state files a manifest may name: swtpm's file in <c>vtpm/</c> (as created) or <c>vtpm-GEN/</c> (as re-sealed).</summary>
+    [GeneratedRegex(@"^vtpm(-[0-9a-f]{16})?/tpm2-00\.permall\z", RegexOptions.CultureInvariant)]
+    private static partial Regex StateName();
+
     /// <summary>
     /// Re-seals a stopped VM's bundle for its next start (docs/shielded-vms.md): the vTPM state, now under
-    /// <paramref name="transportKey"/>, is re-encrypted under <paramref name="egressTransportKey"/>, and the egress key
-    /// protector replaces the key protector, so only a release of the egress key protector opens the VM again (a
-    /// guardian the owner revoked has no wrapping in it). The new state is built beside the old one and swapped in
-    /// (state, key protector, then the manifest naming both); the old state is deleted only after the new manifest is in
-    /// place. Returns the new manifest.
+    /// <paramref name="transportKey"/>, is re-encrypted under <paramref name="egressTransportKey"/> into a new state
+    /// folder, the egress key protector is written as a new key protector file, and a manifest naming both commits them
+    /// by one rename (<see cref="BundleCommit"/>), so only a release of the egress key protector opens the VM again (a
+    /// guardian the owner revoked has no wrapping in it); the old state and key protector are deleted after that. The
+    /// caller holds the bundle's <see cref="BundleLock"/>. Returns the new manifest.
     /// </summary>
     public static ShieldedVmManifest Reseal(LoadedBundle bundle, ReadOnlySpan<byte> transportKey, byte[] egressKeyProtector, ReadOnlySpan<byte> egressTransportKey)
     {
         ArgumentNullException.ThrowIfNull(bundle);
         ArgumentNullException.ThrowIfNull(egressKeyProtector);
         var egress = KeyProtector.Parse(egressKeyProtector);
-        string suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        string staging = Path.Combine(bundle.Directory, VtpmFolder + ".resealing-" + suffix);
-        string retired = Path.Combine(bundle.Directory, VtpmFolder + ".previous-" + suffix);
+        BundleCommit.Sweep(bundle);
+        string stateFolder = BundleCommit.NewStateFolder();
+        string protectorFile = BundleCommit.NewKeyProtectorFile();
+        ShieldedVmManifest manifest;
         try
         {
-            VtpmEmulator.Reseal(bundle.StateDirectory, transportKey, staging, egressTransportKey);
+            byte[] ingress = transportKey.ToArray();
+            byte[] egressKey = egressTransportKey.ToArray();
+            try
+            {
+                BundleCommit.Reach("state written", () =>
+                {
+                    VtpmEmulator.Reseal(bundle.StateDirectory, ingress, Path.Combine(bundle.Directory, stateFolder), egressKey);
+                    BundleCommit.FlushToDisk(Path.Combine(bundle.Directory, stateFolder, VtpmEmulator.StateFile));
+                });
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(ingress);
+                CryptographicOperations.ZeroMemory(egressKey);
+            }
+
+            BundleCommit.Reach("key protector written", () => BundleCommit.WriteDurably(Path.Combine(bundle.Directory, protectorFile), egressKeyProtector));
+            manifest = bundle.Manifest with
+            {
+                Guardians = GrantedGuardians(egress),
+                KeyProtector = Describe(bundle.Directory, protectorFile),
+                Vtpm = bundle.Manifest.Vtpm with { State = Describe(bundle.Directory, Path.Combine(stateFolder, VtpmEmulator.StateFile)) },
+            };
         }
         catch
         {
-            if (Directory.Exists(staging))
-            {
-                Directory.Delete(staging, recursive: true);
-            }
-
+            BundleCommit.Discard(bundle, stateFolder, protectorFile);
             throw;
         }
 
-        Directory.Move(bundle.StateDirectory, retired);
-        Directory.Move(staging, bundle.StateDirectory);
-        ReplaceFile(Path.Combine(bundle.Directory, KeyProtectorFile), egressKeyProtector);
-        var manifest = bundle.Manifest with
-        {
-            Guardians = GrantedGuardians(egress),
-            KeyProtector = Describe(bundle.Directory, KeyProtectorFile),
-            Vtpm = bundle.Manifest.Vtpm with { State = Describe(bundle.Directory, bundle.Manifest.Vtpm.State.File) },
-        };
-        WriteManifest(bundle.Directory, manifest);
-        Directory.Delete(retired, recursive: true);
+        BundleCommit.Commit(bundle, manifest, [stateFolder, protectorFile]);
         return manifest;
     }
 
     /// <summary>
     /// The owner grants <paramref name="guardian"/> (a fabric's guardian metadata) the bundle in
-    /// <paramref name="directory"/>: the bundle is loaded and checked as <see cref="Load"/> does (both digests), a wrapping
-    /// for the guardian is added with <see cref="KeyProtectorBuilder.Grant"/> (the transport key is unchanged, so the vTPM
-    /// state is not touched), and the new key protector and a manifest naming it and the granted guardians replace the
-    /// old ones (<see cref="ReplaceKeyProtector"/>: all or nothing). Returns the new manifest.
+    /// <paramref name="directory"/>: under the bundle's <see cref="BundleLock"/>, the bundle is loaded and checked as
+    /// <see cref="Load"/> does (both digests), a wrapping for the guardian is added with
+    /// <see cref="KeyProtectorBuilder.Grant"/> (the transport key is unchanged, so the vTPM state is not touched), and the
+    /// new key protector and a manifest naming it and the granted guardians replace the old ones
+    /// (<see cref="ReplaceKeyProtector"/>: all or nothing). Returns the new manifest.
     /// </summary>
-    /// <exception cref="ShieldedVmBundleException">Any of <see cref="Load"/>'s.</exception>
+    /// <exception cref="ShieldedVmBundleException"><c>BundleBusy</c>, or any of <see cref="Load"/>'s.</exception>
     /// <exception cref="KeyProtectorException">Any of <see cref="KeyProtectorBuilder.Grant"/>'s: OwnerKeyMismatch, AlreadyGranted, DuplicateWrapping, Oversized, a verification error.</exception>
     /// <exception cref="GuardianFormatException">The guardian's metadata is invalid.</exception>
     public static ShieldedVmManifest Grant(string directory, LocalGuardian owner, GuardianMetadata guardian)
     {
         ArgumentNullException.ThrowIfNull(owner);
         ArgumentNullException.ThrowIfNull(guardian);
-        var bundle = Load(directory);
-        return ReplaceKeyProtector(bundle, KeyProtectorBuilder.Grant(bundle.KeyProtector, owner, guardian));
+        return ReplaceKeyProtector(directory, bundle => KeyProtectorBuilder.Grant(bundle.KeyProtector, owner, guardian));
     }
 
     /// <summary>
@@ -227,65 +291,45 @@ public static class ShieldedVmBundle
     /// protection service holding an older copy of the key protector, can still release it until the VM is started on a
     /// fabric still granted and re-sealed at <c>vm-stop</c> (docs/key-protector.md §6.1). Returns the new manifest.
     /// </summary>
-    /// <exception cref="ShieldedVmBundleException">Any of <see cref="Load"/>'s.</exception>
+    /// <exception cref="ShieldedVmBundleException"><c>BundleBusy</c>, or any of <see cref="Load"/>'s.</exception>
     /// <exception cref="KeyProtectorException">Any of <see cref="KeyProtectorBuilder.Revoke"/>'s: OwnerKeyMismatch, NotGrantedToGuardian, CannotRevokeOwner, a verification error.</exception>
     public static ShieldedVmManifest Revoke(string directory, LocalGuardian owner, string guardianName)
     {
         ArgumentNullException.ThrowIfNull(owner);
         ArgumentNullException.ThrowIfNull(guardianName);
-        var bundle = Load(directory);
-        return ReplaceKeyProtector(bundle, KeyProtectorBuilder.Revoke(bundle.KeyProtector, owner, guardianName));
+        return ReplaceKeyProtector(directory, bundle => KeyProtectorBuilder.Revoke(bundle.KeyProtector, owner, guardianName));
     }
 
     /// <summary>
-    /// Replaces a loaded bundle's key protector with <paramref name="protector"/> (same transport key: the vTPM state is
-    /// kept) and writes a manifest naming its digest and guardians. Both files are written beside their predecessors
-    /// first; then <c>vm.kp</c> and <c>vm.json</c> are renamed into place, in that order. A failure before the second
-    /// rename puts the old <c>vm.kp</c> back, so the bundle is as it was; nothing is left beside it. Two renames are not
-    /// one atomic step: a crash between them leaves <c>vm.kp</c> new and <c>vm.json</c> old (the bundle is refused,
-    /// <c>KeyProtectorMismatch</c>) with <c>vm.kp.previous-*</c> (the old key protector, which the manifest names) and
-    /// <c>vm.json.new-*</c> (the new manifest) beside them: renaming either back makes the bundle whole.
+    /// Under the bundle's lock, loads it, sweeps what an interrupted change left, and replaces its key protector with
+    /// <paramref name="change"/>'s (same transport key: the vTPM state is kept): the new key protector is written as a
+    /// new file and a manifest naming its digest and guardians commits it by one rename (<see cref="BundleCommit"/>).
     /// </summary>
-    private static ShieldedVmManifest ReplaceKeyProtector(LoadedBundle bundle, KeyProtector protector)
+    private static ShieldedVmManifest ReplaceKeyProtector(string directory, Func<LoadedBundle, KeyProtector> change)
     {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        using var held = BundleLock.Acquire(directory);
+        var bundle = Load(directory);
+        var protector = change(bundle);
+        BundleCommit.Sweep(bundle);
         byte[] protectorBytes = protector.ToJson();
-        var manifest = bundle.Manifest with
-        {
-            Guardians = GrantedGuardians(protector),
-            KeyProtector = new BundleFile(KeyProtectorFile, Convert.ToHexStringLower(SHA256.HashData(protectorBytes))),
-        };
-        string suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        string protectorPath = Path.Combine(bundle.Directory, KeyProtectorFile);
-        string manifestPath = Path.Combine(bundle.Directory, ShieldedVmManifest.FileName);
-        string newProtector = protectorPath + ".new-" + suffix;
-        string previousProtector = protectorPath + ".previous-" + suffix;
-        string newManifest = manifestPath + ".new-" + suffix;
-        bool protectorReplaced = false;
+        string protectorFile = BundleCommit.NewKeyProtectorFile();
         try
         {
-            WriteDurably(newProtector, protectorBytes);
-            WriteDurably(newManifest, JsonSerializer.SerializeToUtf8Bytes(manifest, WireJson.Default.ShieldedVmManifest));
-            WriteDurably(previousProtector, bundle.KeyProtectorBytes);
-            File.Move(newProtector, protectorPath, overwrite: true);
-            protectorReplaced = true;
-            File.Move(newManifest, manifestPath, overwrite: true);
+            BundleCommit.Reach("key protector written", () => BundleCommit.WriteDurably(Path.Combine(bundle.Directory, protectorFile), protectorBytes));
         }
         catch
         {
-            if (protectorReplaced)
-            {
-                // The manifest still names the old key protector: put it back (a rename, as the new one came in). Should
-                // that fail too, the old key protector stays beside it (vm.kp.previous-*) for the owner to rename back.
-                File.Move(previousProtector, protectorPath, overwrite: true);
-            }
-
-            File.Delete(newProtector);
-            File.Delete(newManifest);
-            File.Delete(previousProtector);
+            BundleCommit.Discard(bundle, protectorFile);
             throw;
         }
 
-        File.Delete(previousProtector);
+        var manifest = bundle.Manifest with
+        {
+            Guardians = GrantedGuardians(protector),
+            KeyProtector = new BundleFile(protectorFile, Convert.ToHexStringLower(SHA256.HashData(protectorBytes))),
+        };
+        BundleCommit.Commit(bundle, manifest, [protectorFile]);
         return manifest;
     }
 
@@ -293,35 +337,17 @@ public static class ShieldedVmBundle
     private static List<string> GrantedGuardians(KeyProtector protector) =>
         protector.Wrappings.Where(w => !w.IsOwner).Select(w => w.GuardianName).Distinct(StringComparer.Ordinal).ToList();
 
-    /// <summary>Writes a new file and flushes it to disk, so a rename of it that survives a crash names its content.</summary>
-    private static void WriteDurably(string path, byte[] content)
-    {
-        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
-        file.Write(content);
-        file.Flush(flushToDisk: true);
-    }
-
     /// <summary>
     /// Records the state a stopped vTPM left (still under the current transport key) in the manifest, when it could not
-    /// be re-sealed: the bundle stays consistent and opens with the current key protector.
+    /// be re-sealed: the bundle stays consistent and opens with the current key protector. The caller holds the bundle's
+    /// <see cref="BundleLock"/>.
     /// </summary>
     public static ShieldedVmManifest RecordState(LoadedBundle bundle)
     {
         ArgumentNullException.ThrowIfNull(bundle);
         var manifest = bundle.Manifest with { Vtpm = bundle.Manifest.Vtpm with { State = Describe(bundle.Directory, bundle.Manifest.Vtpm.State.File) } };
-        WriteManifest(bundle.Directory, manifest);
+        BundleCommit.Commit(bundle, manifest, []);
         return manifest;
-    }
-
-    private static void WriteManifest(string directory, ShieldedVmManifest manifest) =>
-        ReplaceFile(Path.Combine(directory, ShieldedVmManifest.FileName), JsonSerializer.SerializeToUtf8Bytes(manifest, WireJson.Default.ShieldedVmManifest));
-
-    /// <summary>Writes a sibling and renames it over <paramref name="path"/>: readers see the old file or the new one.</summary>
-    private static void ReplaceFile(string path, byte[] content)
-    {
-        string temporary = path + ".new-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        WriteDurably(temporary, content);
-        File.Move(temporary, path, overwrite: true);
     }
 
     private static BundleFile Describe(string directory, string file) =>

@@ -23,12 +23,12 @@ public sealed class VmBundleTests
     public async Task The_vtpm_state_opens_with_the_transport_key_only_and_holds_nothing_in_clear()
     {
         using var root = new TempFolder("openhgs-vm-");
-        var (ownerFile, fabricFile) = Guardians(root);
+        var (ownerFile, fabricFile) = BundleFolder.Guardians(root);
         string bundle = root["vm1"];
         var created = (await HgsCli.RunAsync("vm", "new", "--name", "vm1", "--owner", ownerFile, "--guardian", fabricFile, "--out", bundle, "--json")).Succeeded().Json();
         Assert.Equal(("vm1", "owner", "fabric"), ((string?)created["name"], (string?)created["owner"], (string?)created["guardians"]![0]));
         Assert.Equal(created.ToJsonString(), (await HgsCli.RunAsync("vm", "show", bundle, "--json")).Succeeded().Json().ToJsonString());
-        Assert.Equal(["vm.json", "vm.kp", "vtpm"], Directory.EnumerateFileSystemEntries(bundle).Select(Path.GetFileName).Order());
+        Assert.Equal(["vm.json", "vm.kp", "vm.lock", "vtpm"], BundleFolder.Entries(bundle));
         Assert.Empty(Directory.EnumerateDirectories(root.Path, "vm1.creating-*"));
 
         // The owner can unwrap the transport key from the key protector; the state opens with it.
@@ -70,7 +70,7 @@ public sealed class VmBundleTests
     public async Task A_changed_bundle_file_is_refused_by_name(string file, string code, int exitCode)
     {
         using var root = new TempFolder("openhgs-vm-");
-        var (ownerFile, fabricFile) = Guardians(root);
+        var (ownerFile, fabricFile) = BundleFolder.Guardians(root);
         string bundle = root["vm1"];
         (await HgsCli.RunAsync("vm", "new", "--name", "vm1", "--owner", ownerFile, "--guardian", fabricFile, "--out", bundle)).Succeeded();
         string path = Path.Combine(bundle, file);
@@ -85,7 +85,7 @@ public sealed class VmBundleTests
     public async Task A_refused_creation_leaves_nothing_behind()
     {
         using var root = new TempFolder("openhgs-vm-");
-        var (ownerFile, fabricFile) = Guardians(root);
+        var (ownerFile, fabricFile) = BundleFolder.Guardians(root);
 
         Assert.StartsWith("error: VmNameInvalid:", (await HgsCli.RunAsync("vm", "new", "--name", "../evil", "--owner", ownerFile, "--out", root["vm-bad"])).FailedWithOneErrorLine(2), StringComparison.Ordinal);
         Directory.CreateDirectory(root["taken"]);
@@ -93,15 +93,6 @@ public sealed class VmBundleTests
         Assert.StartsWith("error: Guardian", (await HgsCli.RunAsync("vm", "new", "--name", "vm1", "--owner", ownerFile, "--guardian", ownerFile, "--out", root["vm-x"])).FailedWithOneErrorLine(2), StringComparison.Ordinal);
 
         Assert.Equal(["fabric.json", "owner.json", "taken"], Directory.EnumerateFileSystemEntries(root.Path).Select(Path.GetFileName).Order());
-    }
-
-    private static (string Owner, string Fabric) Guardians(TempFolder root)
-    {
-        using var owner = LocalGuardian.Create("owner", TimeProvider.System);
-        using var fabric = LocalGuardian.Create("fabric", TimeProvider.System);
-        File.WriteAllText(root["owner.json"], owner.ToJson());
-        File.WriteAllText(root["fabric.json"], fabric.Metadata.ToJson());
-        return (root["owner.json"], root["fabric.json"]);
     }
 
     /// <summary>swtpm serving a bundle's state on loopback TCP, its key on descriptor 3 as the product passes it.</summary>

@@ -11,7 +11,7 @@ namespace OpenHgs.EndToEnd.Tests.ShieldedVms;
 /// <c>hgs vm grant</c> / <c>hgs vm revoke</c> (design change 68): the owner changes a bundle's key protector and its
 /// manifest together, so the bundle stays whole (<c>hgs vm show</c> passes); the transport key and the vTPM state are
 /// kept; a granted fabric's key protection service releases the key and a revoked one refuses; every refusal names its
-/// reason in one line and leaves <c>vm.json</c> and <c>vm.kp</c> byte for byte as they were.
+/// reason in one line and leaves the bundle folder byte for byte as it was.
 /// </summary>
 public sealed class VmGrantTests
 {
@@ -51,7 +51,7 @@ public sealed class VmGrantTests
     public async Task Grant_and_revoke_change_the_key_protector_and_manifest_together_and_keep_the_transport_key_and_vtpm_state()
     {
         using var root = new TempFolder("openhgs-vmgrant-");
-        var (ownerFile, fabricFile) = Guardians(root);
+        var (ownerFile, fabricFile) = BundleFolder.Guardians(root);
         using var second = LocalGuardian.Create("second", TimeProvider.System);
         File.WriteAllText(root["second.json"], second.Metadata.ToJson());
         string bundle = root["vm1"];
@@ -70,7 +70,7 @@ public sealed class VmGrantTests
         KeyProtectorVerifier.VerifySignatures(protector);
         Assert.Equal(transportKey, KeyProtectorBuilder.UnwrapTransportKey(protector, protector.Wrappings.Single(w => w.GuardianName == "second"), second.EncryptionKey));
         Assert.Equal(state, State(bundle));
-        Assert.Equal(["vm.json", "vm.kp", "vtpm"], Directory.EnumerateFileSystemEntries(bundle).Select(Path.GetFileName).Order());
+        BundleFolder.OnlyBundleEntries(bundle);
 
         // Revoked by its metadata file: neither the key protector nor the manifest names it; the bundle is whole.
         var revoked = (await HgsCli.RunAsync("vm", "revoke", bundle, "--owner", ownerFile, "--guardian", root["second.json"], "--json")).Succeeded().Json();
@@ -88,14 +88,14 @@ public sealed class VmGrantTests
         Assert.Contains("guardians: (none: only the owner can open it)", last.Succeeded().StdOut, StringComparison.Ordinal);
         Assert.Equal(["owner"], KeyProtector.Parse(Kp(bundle)).Wrappings.Select(w => w.GuardianName));
         (await HgsCli.RunAsync("vm", "show", bundle)).Succeeded();
-        Assert.Equal(["vm.json", "vm.kp", "vtpm"], Directory.EnumerateFileSystemEntries(bundle).Select(Path.GetFileName).Order());
+        BundleFolder.OnlyBundleEntries(bundle);
     }
 
     [Fact]
     public async Task Every_refusal_names_its_reason_and_leaves_the_bundle_byte_for_byte_as_it_was()
     {
         using var root = new TempFolder("openhgs-vmgrant-");
-        var (ownerFile, fabricFile) = Guardians(root);
+        var (ownerFile, fabricFile) = BundleFolder.Guardians(root);
         using (var impostor = LocalGuardian.Create("owner", TimeProvider.System))
         {
             File.WriteAllText(root["impostor.json"], impostor.ToJson());
@@ -111,15 +111,10 @@ public sealed class VmGrantTests
 
         async Task RefusedAsync(int exitCode, string expected, params string[] args)
         {
-            byte[] manifest = Manifest(bundle);
-            byte[] kp = Kp(bundle);
-            byte[] state = State(bundle);
+            var before = BundleFolder.Snapshot(bundle);
             string error = (await HgsCli.RunAsync(args)).FailedWithOneErrorLine(exitCode);
             Assert.StartsWith("error: " + expected, error, StringComparison.Ordinal);
-            Assert.Equal(manifest, Manifest(bundle));
-            Assert.Equal(kp, Kp(bundle));
-            Assert.Equal(state, State(bundle));
-            Assert.Equal(["vm.json", "vm.kp", "vtpm"], Directory.EnumerateFileSystemEntries(bundle).Select(Path.GetFileName).Order());
+            BundleFolder.Identical(before, BundleFolder.Snapshot(bundle));
         }
 
         // Someone else's keys, even under the owner's name.
@@ -159,7 +154,7 @@ public sealed class VmGrantTests
         byte[] manifestBefore = Manifest(bundle);
         Assert.StartsWith("error: KeyProtectorMismatch:", (await HgsCli.RunAsync("vm", "revoke", bundle, "--owner", ownerFile, "--guardian", "fabric")).FailedWithOneErrorLine(1), StringComparison.Ordinal);
         Assert.Equal(manifestBefore, Manifest(bundle));
-        Assert.Equal(["vm.json", "vtpm"], Directory.EnumerateFileSystemEntries(bundle).Select(Path.GetFileName).Order());
+        Assert.Equal(["vm.json", "vm.lock", "vtpm"], BundleFolder.Entries(bundle));
         File.Move(root["vm.kp.aside"], Path.Combine(bundle, "vm.kp"));
 
         // After all of that the bundle is the one 'hgs vm new' made, and still grants.
@@ -169,16 +164,7 @@ public sealed class VmGrantTests
 
     private static byte[] Manifest(string bundle) => File.ReadAllBytes(Path.Combine(bundle, "vm.json"));
 
-    private static byte[] Kp(string bundle) => File.ReadAllBytes(Path.Combine(bundle, ShieldedVmBundle.KeyProtectorFile));
+    private static byte[] Kp(string bundle) => ShieldedVmBundle.Load(bundle).KeyProtectorBytes;
 
     private static byte[] State(string bundle) => File.ReadAllBytes(Path.Combine(bundle, "vtpm", "tpm2-00.permall"));
-
-    private static (string Owner, string Fabric) Guardians(TempFolder root)
-    {
-        using var owner = LocalGuardian.Create("owner", TimeProvider.System);
-        using var fabric = LocalGuardian.Create("fabric", TimeProvider.System);
-        File.WriteAllText(root["owner.json"], owner.ToJson());
-        File.WriteAllText(root["fabric.json"], fabric.Metadata.ToJson());
-        return (root["owner.json"], root["fabric.json"]);
-    }
 }

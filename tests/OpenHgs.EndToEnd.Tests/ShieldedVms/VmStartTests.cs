@@ -63,11 +63,11 @@ public sealed class VmStartTests
 
         // Re-sealed: a new key protector (the egress one) is in the bundle, and the old transport key, which the
         // owner can still unwrap from the old key protector, no longer opens the state: swtpm refuses, nothing runs.
-        byte[] secondProtector = File.ReadAllBytes(Path.Combine(bundle, ShieldedVmBundle.KeyProtectorFile));
+        byte[] secondProtector = ShieldedVmBundle.Load(bundle).KeyProtectorBytes;
         Assert.NotEqual(firstProtector, secondProtector);
         (await HgsCli.RunAsync("vm", "show", bundle)).Succeeded();
         byte[] oldKey = fabric.UnwrapAsOwner(firstProtector);
-        var wrongKey = Assert.Throws<VtpmException>(() => VtpmEmulator.Start(Path.Combine(bundle, ShieldedVmBundle.VtpmFolder), oldKey, new VtpmChannel(null, LoopbackPorts.FreePair()), root["wrong.pid"]));
+        var wrongKey = Assert.Throws<VtpmException>(() => VtpmEmulator.Start(ShieldedVmBundle.Load(bundle).StateDirectory, oldKey, new VtpmChannel(null, LoopbackPorts.FreePair()), root["wrong.pid"]));
         Assert.Equal("VtpmStateRefused", wrongKey.Code);
         Assert.Contains("HMAC", wrongKey.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(root["wrong.pid"]));
@@ -134,7 +134,7 @@ public sealed class VmStartTests
 
         // One byte of the stopped state changed: refused by digest before anything is released.
         var releasesBefore = (await fabric.Admin.QueryAuditAsync(100, null, "keyprotection.release", null, null, null, CancellationToken.None)).Count;
-        string stateFile = Path.Combine(bundle, ShieldedVmBundle.VtpmFolder, VtpmEmulator.StateFile);
+        string stateFile = Path.Combine(ShieldedVmBundle.Load(bundle).StateDirectory, VtpmEmulator.StateFile);
         byte[] state = File.ReadAllBytes(stateFile);
         state[state.Length / 2] ^= 0x01;
         File.WriteAllBytes(stateFile, state);
@@ -148,7 +148,7 @@ public sealed class VmStartTests
         // The manifest is not signed, so someone who can write the bundle can also recompute its digests: a key
         // protector whose payload was changed, with a matching manifest, gets past the bundle check and is refused by
         // the key protection service's signature check. No key, no swtpm; the refusal is audited.
-        string protectorFile = Path.Combine(bundle, ShieldedVmBundle.KeyProtectorFile);
+        string protectorFile = ShieldedVmBundle.Load(bundle).KeyProtectorPath;
         byte[] goodProtector = File.ReadAllBytes(protectorFile);
         var protectorJson = System.Text.Json.Nodes.JsonNode.Parse(goodProtector)!;
         // Same wrappings, one more space: the structure parses, but the signed bytes are not the signed bytes.
