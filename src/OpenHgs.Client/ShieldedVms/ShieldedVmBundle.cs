@@ -179,10 +179,11 @@ public static partial class ShieldedVmBundle
         }
 
         if (manifest.Kind != ShieldedVmManifest.FileKind || manifest.Version != 1 || !IsValidName(manifest.Name) || manifest.KeyProtector?.File is null || manifest.Vtpm?.State?.File is null
+            || manifest.KeyProtector.Sha256 is null || manifest.Vtpm.State.Sha256 is null
             || !KeyProtectorName().IsMatch(manifest.KeyProtector.File) || !StateName().IsMatch(manifest.Vtpm.State.File)
             || manifest.Vtpm.Emulator != VtpmEmulator.Emulator || manifest.Vtpm.Cipher != VtpmEmulator.Cipher)
         {
-            throw new ShieldedVmBundleException("BundleMalformed", $"{manifestPath} is not a version 1 {ShieldedVmManifest.FileKind} manifest of this release (kind, version, file names, emulator or cipher differ).");
+            throw new ShieldedVmBundleException("BundleMalformed", $"{manifestPath} is not a version 1 {ShieldedVmManifest.FileKind} manifest of this release (kind, version, file names or digests, emulator or cipher differ).");
         }
 
         byte[] protectorBytes = ReadChecked(directory, manifest.KeyProtector, "KeyProtectorMismatch", KeyProtector.MaxBytes);

@@ -125,25 +125,44 @@ public sealed class VmBundleChangeTests
     }
 
     [Theory]
-    [InlineData("keyProtector", "../vm.kp")]
-    [InlineData("keyProtector", "/etc/vm.kp")]
-    [InlineData("keyProtector", "vm-0123.kp")]
-    [InlineData("keyProtector", "vm-0123456789abcdef.kp\n")]
-    [InlineData("keyProtector", "vm.json")]
-    [InlineData("state", "vtpm-0123456789ABCDEF/tpm2-00.permall")]
-    [InlineData("state", "vtpm/../vtpm/tpm2-00.permall")]
-    [InlineData("state", "vtpm-0123456789abcdef/other.permall")]
-    public async Task A_manifest_naming_any_other_file_is_malformed(string field, string name)
+    [InlineData("keyProtector.file", "../vm.kp")]
+    [InlineData("keyProtector.file", "/etc/vm.kp")]
+    [InlineData("keyProtector.file", "vm-0123.kp")]
+    [InlineData("keyProtector.file", "vm-0123456789abcdef.kp\n")]
+    [InlineData("keyProtector.file", "vm.json")]
+    [InlineData("keyProtector.sha256", null)]
+    [InlineData("vtpm.state.file", "vtpm-0123456789ABCDEF/tpm2-00.permall")]
+    [InlineData("vtpm.state.file", "vtpm/../vtpm/tpm2-00.permall")]
+    [InlineData("vtpm.state.file", "vtpm-0123456789abcdef/other.permall")]
+    [InlineData("vtpm.state.sha256", null)]
+    public async Task A_manifest_naming_any_other_file_or_no_digest_is_malformed(string field, string? value)
     {
         using var root = new TempFolder("openhgs-vmchange-");
         using var parties = new Parties();
         string bundle = parties.NewBundle(root);
         string manifestFile = Path.Combine(bundle, ShieldedVmManifest.FileName);
         var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllBytes(manifestFile))!;
-        (field == "state" ? manifest["vtpm"]!["state"]! : manifest["keyProtector"]!)["file"] = name;
+        string[] path = field.Split('.');
+        path[..^1].Aggregate(manifest, (node, name) => node[name]!)[path[^1]] = value;
         File.WriteAllText(manifestFile, manifest.ToJsonString());
 
         Assert.StartsWith("error: BundleMalformed:", (await HgsCli.RunAsync("vm", "show", bundle)).FailedWithOneErrorLine(2), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_next_change_deletes_a_leftover_that_is_a_link_not_what_it_points_to()
+    {
+        using var root = new TempFolder("openhgs-vmchange-");
+        using var parties = new Parties();
+        string bundle = parties.NewBundle(root);
+        Directory.CreateDirectory(root["elsewhere"]);
+        File.WriteAllText(root["elsewhere/keep.txt"], "not the bundle's");
+        Directory.CreateSymbolicLink(Path.Combine(bundle, "vtpm-0123456789abcdef"), root["elsewhere"]);
+        File.CreateSymbolicLink(Path.Combine(bundle, "vm-0123456789abcdef.kp"), root["elsewhere/keep.txt"]);
+
+        ShieldedVmBundle.Grant(bundle, parties.Owner, parties.Second.Metadata);
+        BundleFolder.OnlyBundleEntries(bundle);
+        Assert.Equal("not the bundle's", File.ReadAllText(root["elsewhere/keep.txt"]));
     }
 
     private static string Json(ShieldedVmManifest manifest) => System.Text.Json.JsonSerializer.Serialize(manifest, OpenHgs.Protocol.Wire.WireJson.Default.ShieldedVmManifest);
