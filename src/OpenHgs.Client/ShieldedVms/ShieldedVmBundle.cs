@@ -358,12 +358,23 @@ public static partial class ShieldedVmBundle
     {
         string path = Path.Combine(directory, file.File);
         var info = new FileInfo(path);
+        var missing = new ShieldedVmBundleException(code, $"{path} is missing, a symbolic link or larger than {maxBytes} bytes.");
         if (!info.Exists || info.Length > maxBytes || info.LinkTarget is not null)
         {
-            throw new ShieldedVmBundleException(code, $"{path} is missing, a symbolic link or larger than {maxBytes} bytes.");
+            throw missing;
         }
 
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Deleted since it was looked at: a change committed meanwhile took it away (Load reads again).
+            throw missing;
+        }
+
         byte[] expected;
         try
         {

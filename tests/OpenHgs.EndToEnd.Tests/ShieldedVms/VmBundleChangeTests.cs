@@ -124,6 +124,34 @@ public sealed class VmBundleChangeTests
         Assert.DoesNotContain("vm.kp", BundleFolder.Entries(bundle));
     }
 
+    [Fact]
+    public async Task A_reader_without_the_lock_sees_the_bundle_before_or_after_each_change_never_a_missing_key_protector()
+    {
+        using var root = new TempFolder("openhgs-vmchange-");
+        using var parties = new Parties();
+        string bundle = parties.NewBundle(root);
+        var changes = Task.Run(() =>
+        {
+            for (int i = 0; i < 15; i++)
+            {
+                ShieldedVmBundle.Grant(bundle, parties.Owner, parties.Second.Metadata);
+                ShieldedVmBundle.Revoke(bundle, parties.Owner, "second");
+            }
+        });
+
+        // What 'hgs vm show' does, as often as it can while the key protector is replaced and its predecessor deleted.
+        int reads = 0;
+        while (!changes.IsCompleted)
+        {
+            Assert.Equal("vm1", ShieldedVmBundle.Load(bundle).Manifest.Name);
+            reads++;
+        }
+
+        await changes;
+        Assert.True(reads > 30, $"only {reads} reads overlapped the changes");
+        BundleFolder.OnlyBundleEntries(bundle);
+    }
+
     [Theory]
     [InlineData("keyProtector.file", "../vm.kp")]
     [InlineData("keyProtector.file", "/etc/vm.kp")]
