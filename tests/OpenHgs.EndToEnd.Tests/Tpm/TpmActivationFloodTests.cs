@@ -34,6 +34,12 @@ public abstract class TpmActivationFloodTests(DatabaseKind database)
         Assert.Equal(0, await scenario.Service.ExecuteSqlAsync(Writes));
         Assert.Equal(records, await scenario.Service.AuditCountAsync());
 
+        // The starts buy the stranger nothing: without the TPM, a completion is a guess, refused and audited.
+        var guessed = await raw.PostAsync("attestation/v1/tpm/activate/complete",
+            JsonSerializer.Serialize(client.TpmAgent.Completion(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), WireJson.Default.ActivationCompletion));
+        Assert.Equal((403, "ActivationInvalid"), (guessed.Status, guessed.Code));
+        Assert.Equal(0, await scenario.Service.ExecuteSqlAsync(Writes));
+
         // The host activates as if nobody had asked, and attests.
         await client.ActivateTpmAsync(CancellationToken.None);
         Assert.Equal(1, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM tpm_attestation_keys"));

@@ -34,6 +34,7 @@ public sealed class KeyCustodyRulesTests
     };
 
     [Theory]
+    [Trait("Attack", "A110")]
     [MemberData(nameof(OneAttributeWrong))]
     public void Each_attribute_that_lets_a_key_leave_its_token_is_a_finding_of_its_own(TokenKeyAttributes attributes, KeyCustodyFindingCode code, KeyCustodySeverity severity)
     {
