@@ -42,7 +42,7 @@ internal static class EvidenceCommands
         var credentials = new AdminCredentialOptions();
         var json = CliOptions.Json();
         var command = new Command("verify",
-            "Check the quote's signature with the AK, its nonce, and that the event log replays to the quoted PCRs; print per-PCR results and the Secure Boot state.")
+            "Check the quote's signature with the AK, its nonce, the service's PCR bank rule, and that the event log replays to the quoted PCRs; print per-PCR results and the Secure Boot state.")
         {
             akPublic, quote, signature, eventLog, nonce, pcrs, policyFrom, json,
         };
@@ -184,6 +184,11 @@ internal static class EvidenceCommands
         if (policies is not null)
         {
             s.Append(CultureInfo.InvariantCulture, $"  {"policies",-13} {StatusName(policies.Status),-12} {policies.Detail} (policy version {policies.PolicyVersion} from {policies.Source})\n");
+            if (!policies.Fresh)
+            {
+                s.Append(CultureInfo.InvariantCulture, $"    warning: {EvidencePolicyEvaluation.NotFreshWarning}\n");
+            }
+
             foreach (var result in policies.Results)
             {
                 s.Append(CultureInfo.InvariantCulture, $"    {result.Name,-26} {result.State,-8} {(result.Passed ? "passed" : "FAILED"),-7} {result.Message}\n");
@@ -284,6 +289,7 @@ internal static class EvidenceCommands
         w.WriteNumber("policyVersion", policies.PolicyVersion);
         w.WriteString("status", StatusName(policies.Status));
         w.WriteString("detail", policies.Detail);
+        w.WriteBoolean("fresh", policies.Fresh);
         w.WriteStartArray("results");
         foreach (var result in policies.Results)
         {

@@ -43,11 +43,17 @@ public sealed record PolicyEvidence(
     IReadOnlyList<Baseline> Baselines,
     TpmAlgorithm Bank)
 {
-    /// <summary>The evidence of a log that was shown to replay to the quote, in the bank policies read.</summary>
+    /// <summary>The evidence of a log that was shown to replay to the quote, in the bank policies read (<see cref="AttestedPcrs.PolicyBank(EventLog)"/>).</summary>
     public static PolicyEvidence Of(EventLog log, IReadOnlyList<Baseline> baselines)
     {
         ArgumentNullException.ThrowIfNull(log);
-        var bank = AttestedPcrs.PolicyBank(log) ?? throw new ArgumentException("The log declares neither SHA-256 nor SHA-1.", nameof(log));
+        return Of(log, baselines, AttestedPcrs.PolicyBank(log) ?? throw new ArgumentException("The log declares neither SHA-256 nor SHA-1.", nameof(log)));
+    }
+
+    /// <summary>The evidence of a log that was shown to replay to the quote, read in <paramref name="bank"/> (the policy bank among the banks the quote shows active).</summary>
+    public static PolicyEvidence Of(EventLog log, IReadOnlyList<Baseline> baselines, TpmAlgorithm bank)
+    {
+        ArgumentNullException.ThrowIfNull(log);
         return new PolicyEvidence(log, AttestedPcrs.Replayed(log, AttestedPcrs.For(log, bank)), log.GetSecureBootState(), baselines, bank);
     }
 }

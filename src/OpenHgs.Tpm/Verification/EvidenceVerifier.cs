@@ -32,7 +32,7 @@ public enum EvidenceCheckStatus
 }
 
 /// <summary>One named check of the evidence.</summary>
-/// <param name="Name">Stable name: signature, nonce, pcrSelection or pcrDigest.</param>
+/// <param name="Name">Stable name: signature, nonce, pcrBanks, pcrSelection or pcrDigest.</param>
 /// <param name="Status">Outcome.</param>
 /// <param name="Failure">The failure code when <paramref name="Status"/> is Failed.</param>
 /// <param name="Detail">Human-readable detail (no key material).</param>
@@ -69,25 +69,32 @@ public enum PcrVerdict
 public sealed record PcrReport(TpmAlgorithm Bank, int Pcr, PcrCoverage Coverage, PcrVerdict Verdict, byte[]? Value);
 
 /// <summary>The result of <see cref="EvidenceVerifier.Verify"/>.</summary>
-/// <param name="Checks">signature, nonce, pcrSelection, pcrDigest, in that order.</param>
+/// <param name="Checks">signature, nonce, pcrBanks, pcrSelection, pcrDigest, in that order.</param>
 /// <param name="Pcrs">For each quoted bank, every PCR the quote covers or the log extends, ascending.</param>
 /// <param name="UnquotedLogBanks">Banks the log carries that the quote does not cover: nothing the log says in them is attested.</param>
 /// <param name="SecureBoot">The Secure Boot state the log records.</param>
-/// <param name="SecureBootAttested">True when the log's PCR 7 is covered by a quote whose signature and digest verified.</param>
+/// <param name="SecureBootAttested">True when the log's PCR 7 is covered by a quote whose signature, bank rule and digest verified.</param>
+/// <param name="ActiveBanks">The banks the quote's signed selection shows the TPM has active (<see cref="QuoteVerifier.ActiveBanks"/>); empty when the attestation is not a quote.</param>
 public sealed record EvidenceReport(
     IReadOnlyList<EvidenceCheck> Checks,
     IReadOnlyList<PcrReport> Pcrs,
     IReadOnlyList<TpmAlgorithm> UnquotedLogBanks,
     SecureBootState SecureBoot,
-    bool SecureBootAttested)
+    bool SecureBootAttested,
+    IReadOnlyList<TpmAlgorithm> ActiveBanks)
 {
     /// <summary>True when no check failed (a check that was not run does not fail the evidence, and is reported as such).</summary>
     public bool Passed => Checks.All(c => c.Status != EvidenceCheckStatus.Failed);
+
+    /// <summary>The outcome of the check named <paramref name="name"/> (one of <see cref="EvidenceVerifier"/>'s check names).</summary>
+    public EvidenceCheck Check(string name) => Checks.Single(c => c.Name == name);
 }
 
 /// <summary>
 /// Verifies a quote and an event log offline (the Get-HgsTrace of TPM mode): the AK's signature over the quote, the
-/// nonce when one is given, that the log has the quoted banks, and that the log's replay hashes to the quoted pcrDigest.
+/// nonce when one is given, the service's bank rule (<see cref="QuoteVerifier.CheckBanks"/> with
+/// <see cref="AttestedPcrs.ProbedBanks"/>: the banks the log declares are the banks the TPM signed as active), that the
+/// log has the quoted banks, and that the log's replay hashes to the quoted pcrDigest.
 /// Every check runs and is reported (none short-circuits the report); <see cref="EvidenceReport.Passed"/> is false
 /// when any ran and failed. It proves what the AK signed, not whose AK it is: binding the AK to a TPM (EK
 /// certificate, ActivateCredential) is the enrolment's job and out of scope here.
@@ -95,7 +102,7 @@ public sealed record EvidenceReport(
 public static class EvidenceVerifier
 {
     /// <summary>Check names, as reported.</summary>
-    public const string SignatureCheck = "signature", NonceCheck = "nonce", PcrSelectionCheck = "pcrSelection", PcrDigestCheck = "pcrDigest";
+    public const string SignatureCheck = "signature", NonceCheck = "nonce", PcrBanksCheck = "pcrBanks", PcrSelectionCheck = "pcrSelection", PcrDigestCheck = "pcrDigest";
 
     private const int SecureBootPcr = 7;
 
@@ -118,6 +125,11 @@ public static class EvidenceVerifier
             CheckNonce(attest, input.Nonce),
         };
 
+        // Without the bank rule a root user can fill a bank the firmware never extended with a good host's log (A79):
+        // its PCRs then replay and quote correctly, yet say nothing about this boot.
+        var banks = CheckBanks(quote, input.Log);
+        checks.Add(banks);
+
         var selection = CheckSelection(quote, input.RequiredPcrs, replay);
         checks.Add(selection);
         var digest = selection.Status == EvidenceCheckStatus.Passed
@@ -125,12 +137,13 @@ public static class EvidenceVerifier
             : new EvidenceCheck(PcrDigestCheck, EvidenceCheckStatus.NotChecked, null, "the quoted PCRs cannot be replayed from this log");
         checks.Add(digest);
 
-        var attested = signature.Succeeded && digest.Status == EvidenceCheckStatus.Passed;
+        var attested = signature.Succeeded && banks.Status == EvidenceCheckStatus.Passed && digest.Status == EvidenceCheckStatus.Passed;
         var pcrs = PcrTable(quote, replay, attested);
         var secureBootAttested = attested && pcrs.Any(p => p.Pcr == SecureBootPcr && p.Verdict == PcrVerdict.Attested);
         var quotedBanks = quote?.PcrSelection.Where(s => s.Pcrs.Count > 0).Select(s => s.Hash).ToHashSet() ?? [];
         var unquoted = input.Log.Banks.Where(b => !quotedBanks.Contains(b)).ToList();
-        return new EvidenceReport(checks, pcrs, unquoted, input.Log.GetSecureBootState(), secureBootAttested);
+        IReadOnlyList<TpmAlgorithm> active = quote is null ? [] : QuoteVerifier.ActiveBanks(quote.PcrSelection);
+        return new EvidenceReport(checks, pcrs, unquoted, input.Log.GetSecureBootState(), secureBootAttested, active);
     }
 
     /// <summary>The value a PCR holds after TPM2_Startup(CLEAR) before anything extends it (PCRs 17-22, the DRTM PCRs, start at all ones).</summary>
@@ -150,6 +163,19 @@ public static class EvidenceVerifier
         _ when AttestChecks.NonceMatches(attest, nonce) => Pass(NonceCheck, "extraData equals the given nonce"),
         _ => new(NonceCheck, EvidenceCheckStatus.Failed, AttestationFailure.NonceMismatch, "extraData is not the given nonce"),
     };
+
+    private static EvidenceCheck CheckBanks(QuoteInfo? quote, EventLog log)
+    {
+        if (quote is null)
+        {
+            return new(PcrBanksCheck, EvidenceCheckStatus.NotChecked, null, "the attestation is not a quote");
+        }
+
+        var result = QuoteVerifier.CheckBanks(quote.PcrSelection, log.Banks, AttestedPcrs.ProbedBanks);
+        return result.Succeeded
+            ? Pass(PcrBanksCheck, $"the quote selects {string.Join(",", AttestedPcrs.ProbedBanks.Select(b => b.Name()))}; the TPM's active banks ({string.Join(",", QuoteVerifier.ActiveBanks(quote.PcrSelection).Select(b => b.Name()))}) are banks the log extends")
+            : Fail(PcrBanksCheck, result);
+    }
 
     private static EvidenceCheck CheckSelection(QuoteInfo? quote, IReadOnlyList<PcrSelection> required,
         IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> replay)

@@ -29,6 +29,7 @@ public sealed class EvidencePolicyCliTests(EvidenceFiles files) : IClassFixture<
         Assert.True((bool)passed["passed"]!);
         var policies = passed["policies"]!;
         Assert.Equal(("passed", added.PolicyVersion, server.Url), ((string?)policies["status"], (int)policies["policyVersion"]!, (string?)policies["source"]));
+        Assert.True((bool)policies["fresh"]!);
         var results = policies["results"]!.AsArray();
         Assert.Equal((await admin.ListPoliciesAsync(CancellationToken.None)).Where(p => p.State != "disabled").Select(p => p.Name), results.Select(r => (string?)r!["name"]));
         Assert.All(results, r => Assert.True((bool)r!["passed"]!, r!.ToJsonString()));
@@ -64,13 +65,43 @@ public sealed class EvidencePolicyCliTests(EvidenceFiles files) : IClassFixture<
         string tokenFile = Path.Combine(root["service"], "admin.token");
 
         // The fixture's ordinary quote covers PCRs 0-7 and 10; the policies also read the log's PCRs 8, 9 and 14.
-        var json = (await HgsCli.RunAsync(["evidence", "verify", "--ak-public", files.AkPublic, "--quote", files.Quote("sha256"),
-            "--signature", files.Signature("sha256"), "--event-log", files.Log, "--nonce", files.Nonce,
+        var json = (await HgsCli.RunAsync(["evidence", "verify", "--ak-public", files.AkPublic, "--quote", files.Quote(),
+            "--signature", files.Signature(), "--event-log", files.Log, "--nonce", files.Nonce,
             "--policy-from", server.Url, "--token-file", tokenFile, "--json"], environment: null)).Succeeded().Json();
         var policies = json["policies"]!;
         Assert.Equal("not-checked", (string?)policies["status"]);
         Assert.Contains("does not attest the log's sha256 PCR(s) 8,9,14", (string?)policies["detail"], StringComparison.Ordinal);
         Assert.Empty(policies["results"]!.AsArray());
+    }
+
+    [Fact]
+    [Trait("Attack", "A120")]
+    public async Task A_root_filled_bank_gets_no_policy_verdict_and_a_result_without_a_nonce_is_marked_not_fresh()
+    {
+        using var root = new TempFolder("openhgs-evidence-policy-");
+        await using var server = await StartAsync(root);
+        string tokenFile = Path.Combine(root["service"], "admin.token");
+        using var admin = new TpmAdminClient([server.Url], File.ReadAllText(tokenFile).Trim());
+        await admin.AddBaselineAsync("gce", BaselineCapture.Describe(TestData.ReadLog(EvidenceFiles.LogName), "gce-n2", DateTimeOffset.UtcNow).Document, CancellationToken.None);
+
+        // The good host's log, replayed by root into a bank the SHA-1-only firmware never extended: its baseline would
+        // match, but the service refuses the quote (PcrBankNotQuoted) before any policy, and so does the offline tool.
+        var rooted = await HgsCli.RunAsync(["evidence", "verify", "--ak-public", files.RootFilledAkPublic, "--quote", files.RootFilledQuote,
+            "--signature", files.RootFilledSignature, "--event-log", files.Log, "--nonce", files.Nonce,
+            "--policy-from", server.Url, "--token-file", tokenFile, "--json"], environment: null);
+        Assert.Contains("pcrBanks (PcrBankNotQuoted)", rooted.FailedWithOneErrorLine(ExitCodes.Refused), StringComparison.Ordinal);
+        var refused = rooted.Json();
+        Assert.False((bool)refused["passed"]!);
+        Assert.Equal("not-checked", (string?)refused["policies"]!["status"]);
+        Assert.Contains("bank rule", (string?)refused["policies"]!["detail"], StringComparison.Ordinal);
+        Assert.Empty(refused["policies"]!["results"]!.AsArray());
+
+        // Good evidence without --nonce: the policies pass, but the result is marked not fresh (JSON and a warning line).
+        string[] withoutNonce = [.. Arguments(server).Where(a => a != "--nonce" && a != files.Nonce), "--token-file", tokenFile];
+        var stale = (await HgsCli.RunAsync([.. withoutNonce, "--json"], environment: null)).Succeeded().Json()["policies"]!;
+        Assert.Equal(("passed", false), ((string?)stale["status"], (bool)stale["fresh"]!));
+        var text = (await HgsCli.RunAsync(withoutNonce, environment: null)).Succeeded().StdOut;
+        Assert.Contains("warning: not fresh: no --nonce", text, StringComparison.Ordinal);
     }
 
     [Fact]
