@@ -40,6 +40,9 @@ public enum AttestationFailureCode
     // TPM mode (docs/tpm-attestation.md).
     EkNotRegistered,
     AkNotActivated,
+
+    /// <summary>The AK's nameAlg is not SHA-256, SHA-384 or SHA-512 (refused at activation too, as a 400 with this code).</summary>
+    AkNameAlgRejected,
     EventLogMalformed,
     QuoteMalformed,
     QuoteNonceMismatch,
@@ -58,6 +61,9 @@ public enum AttestationFailureCode
     HostKeyNotCertified,
     HostKeyCertificationInvalid,
     HostKeyAttributesRejected,
+
+    /// <summary>The certified host key's nameAlg is not SHA-256, SHA-384 or SHA-512: TPM2_Certify attests only its Name.</summary>
+    HostKeyNameAlgRejected,
     PolicyFailed,
     PolicyStaged,
 }

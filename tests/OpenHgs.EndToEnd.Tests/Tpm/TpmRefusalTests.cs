@@ -256,6 +256,31 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     }
 
     [Fact]
+    [Trait("Attack", "A121")]
+    public async Task AK_with_a_SHA1_nameAlg_is_refused_at_both_activation_steps_and_audited()
+    {
+        await using var scenario = await TpmScenario.StartAsync(database: database);
+        var host = await scenario.EnrolAsync("host", activate: false);
+        using var client = host.Client();
+        using var raw = new RawProtocol(scenario.Service.Url);
+        var agent = client.TpmAgent!;
+        var keys = agent.CreateKeys();
+        string sha1Ak = WithNameAlg(keys.AkPublic, 0x0004 /* TPM_ALG_SHA1 */);
+
+        // The credential would bind the AK by a SHA-1 Name: refused before one is made, audited with the code.
+        var start = await raw.PostAsync("attestation/v1/tpm/activate", JsonSerializer.Serialize(keys with { AkPublic = sha1Ak }, WireJson.Default.ActivationRequest));
+        Assert.Equal((400, "AkNameAlgRejected"), (start.Status, start.Code));
+        Assert.Equal(1, await RefusedActivationsAsync(scenario, "AkNameAlgRejected"));
+
+        // The completion refuses it too, before looking the credential up.
+        var complete = await raw.PostAsync("attestation/v1/tpm/activate/complete",
+            JsonSerializer.Serialize(agent.Completion(RandomNumberGenerator.GetBytes(32)) with { AkPublic = sha1Ak }, WireJson.Default.ActivationCompletion));
+        Assert.Equal((400, "AkNameAlgRejected"), (complete.Status, complete.Code));
+        Assert.Equal(2, await RefusedActivationsAsync(scenario, "AkNameAlgRejected"));
+        Assert.Equal(0, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM tpm_attestation_keys"));
+    }
+
+    [Fact]
     [Trait("Attack", "A23")]
     public async Task Undecodable_attestation_requests_are_audited_as_refused()
     {

@@ -178,7 +178,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
     private async Task<ActivationChallenge> StartActivationCoreAsync(ActivationRequest request, CancellationToken cancellationToken)
     {
         var (ek, ekBytes) = TpmEvidenceParsing.Public(request.EkPublic, "ekPublic");
-        var (ak, akBytes) = TpmEvidenceParsing.Public(request.AkPublic, "akPublic");
+        var (ak, akBytes) = ActivatedAk(request.AkPublic);
         if ((ak.Attributes & TpmEvidenceParsing.AkRequired) != TpmEvidenceParsing.AkRequired || (ak.Attributes & ObjectAttributes.Decrypt) != 0)
         {
             throw ServiceException.BadRequest("AkAttributesRejected", $"The AK must be a fixedTPM, fixedParent, TPM-generated restricted signing key (got {ak.Attributes}).");
@@ -201,7 +201,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
     private async Task<ActivationResult> CompleteActivationCoreAsync(ActivationCompletion completion, CancellationToken cancellationToken)
     {
         var (_, ekBytes) = TpmEvidenceParsing.Public(completion.EkPublic, "ekPublic");
-        var (ak, akBytes) = TpmEvidenceParsing.Public(completion.AkPublic, "akPublic");
+        var (ak, akBytes) = ActivatedAk(completion.AkPublic);
         byte[] credential = TpmEvidenceParsing.Bytes(completion.Credential, "credential", 64);
         var expiresAt = credentials.Open(credential, ekBytes, akBytes);   // MAC and expiry, before any database work
         var now = time.GetUtcNow();
@@ -224,6 +224,15 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         }, cancellationToken).ConfigureAwait(false);
         LogActivated(logger, hostName);
         return new ActivationResult(hostName, Convert.ToHexStringLower(ak.ComputeName()));
+    }
+
+    /// <summary>The AK of an activation step, refused <c>AkNameAlgRejected</c> unless its Name is SHA-256/384/512: the credential binds the AK by its Name.</summary>
+    private static (TpmtPublic Ak, byte[] Bytes) ActivatedAk(string? akPublic)
+    {
+        var (ak, akBytes) = TpmEvidenceParsing.Public(akPublic, "akPublic");
+        return TpmEvidenceParsing.IsAcceptedNameAlg(ak.NameAlg)
+            ? (ak, akBytes)
+            : throw ServiceException.BadRequest(nameof(AttestationFailureCode.AkNameAlgRejected), TpmEvidenceParsing.NameAlgRefusal("AK", ak));
     }
 
     /// <summary>The TPM host registered with this EK (with the admin records it was judged by), or null.</summary>

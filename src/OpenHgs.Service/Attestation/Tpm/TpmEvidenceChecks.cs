@@ -76,6 +76,12 @@ public static class TpmEvidenceChecks
         int version = policies.Version;
         TpmEvaluation Refuse(params AttestationFailure[] failures) => new(AttestationVerdict.Failed(version, failures), null, []);
 
+        // Activation refuses such an AK; this refuses one activated before it did.
+        if (!TpmEvidenceParsing.IsAcceptedNameAlg(evidence.Ak.NameAlg))
+        {
+            return Refuse(AttestationFailure.Of(AttestationFailureCode.AkNameAlgRejected, TpmEvidenceParsing.NameAlgRefusal("AK", evidence.Ak)));
+        }
+
         EventLog log;
         try
         {
@@ -190,11 +196,22 @@ public static class TpmEvidenceChecks
         return AttestationFailure.Of(code, $"Quote refused ({result.Failure}): {result.Result.Detail}.");
     }
 
+    /// <summary>
+    /// The AK's certification of the host key over <paramref name="nonce"/>: present, valid for <see cref="DecodedTpmEvidence.HostKey"/>'s
+    /// Name (refused <see cref="AttestationFailureCode.HostKeyNameAlgRejected"/> unless that Name is SHA-256/384/512), and of a
+    /// fixedTPM decrypt-only key.
+    /// </summary>
     public static AttestationFailure? VerifyHostKey(DecodedTpmEvidence evidence, byte[] nonce)
     {
+        ArgumentNullException.ThrowIfNull(evidence);
         if (evidence.Certify is null || evidence.CertifySignature is null)
         {
             return AttestationFailure.Of(AttestationFailureCode.HostKeyNotCertified, "The host encryption key is not certified by the attestation key (TPM2_Certify).");
+        }
+
+        if (!TpmEvidenceParsing.IsAcceptedNameAlg(evidence.HostKey.NameAlg))
+        {
+            return AttestationFailure.Of(AttestationFailureCode.HostKeyNameAlgRejected, TpmEvidenceParsing.NameAlgRefusal("certified host key", evidence.HostKey));
         }
 
         var result = CertifyVerifier.Verify(new CertifyVerificationInput(evidence.Certify, evidence.CertifySignature, evidence.Ak, nonce, evidence.HostKey));

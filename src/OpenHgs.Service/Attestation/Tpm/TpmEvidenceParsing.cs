@@ -12,6 +12,20 @@ internal static class TpmEvidenceParsing
     public const ObjectAttributes AkRequired = ObjectAttributes.FixedTpm | ObjectAttributes.FixedParent
         | ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.Restricted | ObjectAttributes.Sign;
 
+    /// <summary>
+    /// True for the nameAlgs accepted for the AK and the certified host key: SHA-256, SHA-384, SHA-512. A key's Name
+    /// (nameAlg || H(TPMT_PUBLIC)) is all that MakeCredential binds the AK by and all that TPM2_Certify attests of the
+    /// host key; a SHA-1 Name would let a key chosen by a collision stand for another.
+    /// </summary>
+    public static bool IsAcceptedNameAlg(TpmAlgorithm nameAlg) => nameAlg is TpmAlgorithm.Sha256 or TpmAlgorithm.Sha384 or TpmAlgorithm.Sha512;
+
+    /// <summary>Why <paramref name="key"/>'s nameAlg is refused (<see cref="IsAcceptedNameAlg"/>).</summary>
+    public static string NameAlgRefusal(string what, TpmtPublic key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return $"The {what}'s nameAlg is {key.NameAlg.Name()}; its Name must be computed with SHA-256, SHA-384 or SHA-512.";
+    }
+
     /// <summary>A base64 evidence field (<see cref="RequestBase64"/>, refused as <c>EvidenceMalformed</c>).</summary>
     public static byte[] Bytes(string? text, string field, int maxBytes) => RequestBase64.Decode(text, field, maxBytes, RequestFieldRefusals.Evidence);
 
