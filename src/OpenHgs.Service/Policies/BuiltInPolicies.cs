@@ -222,18 +222,31 @@ internal sealed class BootComponentsPolicy : IAttestationPolicy
         e.Digests.TryGetValue(bank, out var digest) ? Convert.ToHexStringLower(digest) : null;
 }
 
-/// <summary>Hgs_KernelCommandLine: PCR 8 (kernel command line) and PCR 9 (kernel, initrd as read by the boot loader) equal a baseline's.</summary>
+/// <summary>
+/// Hgs_KernelCommandLine: PCR 8 (kernel command line) and PCR 9 (kernel, initrd as read by the boot loader) are measured
+/// and equal a baseline's. A PCR the host's log never extends is not quoted (<see cref="AttestedPcrs"/>) and is absent
+/// from the evidence, and <see cref="Baseline.SamePcr"/> takes two absences as equal: a host and a baseline that both
+/// measured nothing there would "match" with nothing compared, so an unmeasured PCR 8 or 9 fails the policy.
+/// </summary>
 internal sealed class KernelCommandLinePolicy : IAttestationPolicy
 {
+    private static readonly int[] KernelPcrs = [8, 9];
+
     public string Name => "Hgs_KernelCommandLine";
 
-    public string Description => "PCR 8 (kernel command line) and PCR 9 (kernel and initrd) equal a registered baseline's. Ships disabled: every kernel update changes them.";
+    public string Description => "PCR 8 (kernel command line) and PCR 9 (kernel and initrd) are measured and equal a registered baseline's. Ships disabled: every kernel update changes them.";
 
     public PolicyState DefaultState => PolicyState.Disabled;
 
     public PolicyResult Evaluate(PolicyEvidence evidence)
     {
-        var match = evidence.Baselines.FirstOrDefault(b => b.SamePcr(evidence.Bank, evidence.Pcrs, 8) && b.SamePcr(evidence.Bank, evidence.Pcrs, 9));
+        var unmeasured = KernelPcrs.Where(p => !evidence.Pcrs.ContainsKey(p)).ToList();
+        if (unmeasured.Count > 0)
+        {
+            return PolicyResult.Fail($"nothing was measured into PCR {string.Join(" or ", unmeasured)} (the event log has no such events): there is no kernel command line or kernel to compare with a baseline.");
+        }
+
+        var match = evidence.Baselines.FirstOrDefault(b => KernelPcrs.All(p => b.SamePcr(evidence.Bank, evidence.Pcrs, p)));
         return match is not null ? PolicyResult.Pass($"matches baseline '{match.Name}'.") : PolicyResult.Fail("PCR 8/9 match no registered baseline.");
     }
 }

@@ -74,6 +74,30 @@ public sealed class PolicyCatalogTests
         Assert.Equal(PolicyState.Disabled, PolicyCatalog.Find("Hgs_KernelCommandLine")!.DefaultState);
     }
 
+    [Theory]
+    [Trait("Attack", "A122")]
+    [InlineData("Debian10GCE")]
+    [InlineData("GlinuxNoSecureBootLaptop")]
+    public void Kernel_command_line_fails_when_nothing_was_measured_to_compare(string name)
+    {
+        // Neither the host nor its own baseline has a PCR 8 or 9 event: nothing is quoted there, so nothing can match.
+        var (_, evidence) = Evidence(name, [name]);
+
+        var result = PolicyCatalog.Find("Hgs_KernelCommandLine")!.Evaluate(evidence);
+
+        Assert.False(result.Passed);
+        Assert.Contains("nothing was measured into PCR 8 or 9", result.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Kernel_command_line_passes_when_PCR_8_and_9_are_measured_and_match_a_baseline()
+    {
+        var policy = PolicyCatalog.Find("Hgs_KernelCommandLine")!;
+
+        Assert.True(policy.Evaluate(Evidence("Rhel8GCE", ["Rhel8GCE"]).Evidence).Passed);
+        Assert.Equal("PCR 8/9 match no registered baseline.", policy.Evaluate(Evidence("Rhel8GCE", ["COS85AmdSev"]).Evidence).Message);
+    }
+
     [Fact]
     public void Event_log_integrity_fails_when_measured_data_is_altered()
     {
