@@ -39,7 +39,7 @@ public static class TpmStageBench
 
         void Verify()
         {
-            if ((TpmEvidenceChecks.VerifyQuote(decoded, nonce, log, replayed, out _) ?? TpmEvidenceChecks.VerifyHostKey(decoded, nonce)) is { } failure)
+            if ((TpmEvidenceChecks.VerifyQuote(decoded, nonce, log, replayed, out var policyBank) ?? TpmEvidenceChecks.VerifyHostKey(decoded, nonce, TpmEvidenceChecks.Boot(replayed, policyBank))) is { } failure)
             {
                 throw new InvalidOperationException($"the bench's TPM evidence does not verify: {failure.Code}: {failure.Message}");
             }

@@ -60,12 +60,15 @@ public static class SeedWriter
         }
     }
 
+    /// <summary>The host key template with a policy digest's worth of bytes, as a bound host key carries (design change 72).</summary>
+    private static readonly TpmtPublic HostKey = TpmTemplates.HostEncryptionRsa2048(SHA256.HashData("PolicyPCR"u8));
+
     private static void WriteTpmStructures(Action<string, string, byte[]> save)
     {
         save("tpmt-public", "ek-rsa2048.bin", TpmTemplates.EkRsa2048.ToBytes());
         save("tpmt-public", "ak-rsa2048.bin", TpmTemplates.AkRsa2048.ToBytes());
         save("tpmt-public", "ak-ecc-p256.bin", TpmTemplates.AkEccP256.ToBytes());
-        save("tpmt-public", "host-encryption-rsa2048.bin", TpmTemplates.HostEncryptionRsa2048.ToBytes());
+        save("tpmt-public", "host-encryption-rsa2048.bin", HostKey.ToBytes());
 
         // The templates above have an empty key, which never imports; these AKs hold a real public key, so the seeds
         // reach the key import (PublicKeyPool) and the RSA and ECDSA verification behind it without mutation.
@@ -92,7 +95,7 @@ public static class SeedWriter
             new QuoteInfo([PcrSelection.Create(TpmAlgorithm.Sha256, [0, 1, 2, 3, 4, 5, 6, 7]), PcrSelection.Create(TpmAlgorithm.Sha1, [0])],
                 SHA256.HashData("pcrs"u8))).ToBytes());
         save("tpms-attest", "certify.bin", new TpmsAttest(TpmsAttest.GeneratedValue, TpmsAttest.AttestCertify, signer, [1, 2, 3], clock, 42,
-            new CertifyInfo(TpmTemplates.HostEncryptionRsa2048.ComputeName(), signer)).ToBytes());
+            new CertifyInfo(HostKey.ComputeName(), signer)).ToBytes());
 
         save("tpmt-signature", "rsassa.bin", new TpmtSignature(TpmAlgorithm.RsaSsa, TpmAlgorithm.Sha256, RandomBytes(256), []).ToBytes());
         save("tpmt-signature", "rsapss.bin", new TpmtSignature(TpmAlgorithm.RsaPss, TpmAlgorithm.Sha384, RandomBytes(256), []).ToBytes());

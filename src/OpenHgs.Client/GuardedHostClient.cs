@@ -79,15 +79,20 @@ public sealed class GuardedHostClient : IDisposable
         _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/challenge", null, WireJson.Default.AttestRequest, WireJson.Default.ChallengeResponse, cancellationToken);
 
     /// <summary>The evidence for <paramref name="challenge"/>: host-key signature, or TPM quote + certify + event log.</summary>
-    /// <remarks><paramref name="quotedBanks"/> overrides the PCR banks quoted (negative tests only; by default every bank the TPM implements).</remarks>
-    public AttestRequest BuildEvidence(ChallengeResponse challenge, IReadOnlyList<TpmAlgorithm>? quotedBanks = null)
+    /// <remarks>
+    /// <paramref name="quotedBanks"/> overrides the PCR banks quoted (negative tests only; by default every bank the TPM
+    /// implements); <paramref name="hostKeyTemplate"/> certifies an unsaved host key made from that template, given this
+    /// boot's policy digest (negative tests only; see <see cref="TpmHostAgent.Attest"/>).
+    /// </remarks>
+    public AttestRequest BuildEvidence(ChallengeResponse challenge, IReadOnlyList<TpmAlgorithm>? quotedBanks = null,
+        Func<byte[], OpenHgs.Tpm.Structures.TpmtPublic>? hostKeyTemplate = null)
     {
         ArgumentNullException.ThrowIfNull(challenge);
         byte[] nonce = ResponseBase64.DecodeUrl(challenge.Nonce, "nonce");
         if (TpmAgent is { } agent)
         {
             byte[] log = ReadEventLog(_configuration.EventLogPath);
-            return new AttestRequest(challenge.Nonce, Tpm: agent.Attest(nonce, log, AttestedPcrs.Indices(EventLogParser.Parse(log)), quotedBanks));
+            return new AttestRequest(challenge.Nonce, Tpm: agent.Attest(nonce, log, AttestedPcrs.Indices(EventLogParser.Parse(log)), quotedBanks, hostKeyTemplate));
         }
 
         using var keys = HostKeyPair.Load(HostKeyDirectory);
@@ -111,13 +116,14 @@ public sealed class GuardedHostClient : IDisposable
     }
 
     /// <summary>
-    /// TPM enrolment, after the admin registered this TPM's EK: creates the AK and the decrypt-only host key, then
-    /// proves to the service that the AK lives in the EK's TPM (MakeCredential on the service, ActivateCredential here).
+    /// TPM enrolment, after the admin registered this TPM's EK: creates the AK, then proves to the service that the AK
+    /// lives in the EK's TPM (MakeCredential on the service, ActivateCredential here). The host key is made by the first
+    /// attestation, bound to the boot it attests.
     /// </summary>
-    public async Task<ActivationResult> ActivateTpmAsync(CancellationToken cancellationToken, OpenHgs.Tpm.Structures.TpmtPublic? hostKeyTemplate = null)
+    public async Task<ActivationResult> ActivateTpmAsync(CancellationToken cancellationToken)
     {
         var agent = TpmAgent ?? throw new HgsClientException("ConfigurationInvalid", "This host is not configured for TPM mode (--tpm).");
-        var request = agent.CreateKeys(hostKeyTemplate);
+        var request = agent.CreateKeys();
         var challenge = await _attestation.SendJsonAsync(HttpMethod.Post, "attestation/v1/tpm/activate", request, WireJson.Default.ActivationRequest, WireJson.Default.ActivationChallenge, cancellationToken).ConfigureAwait(false);
         byte[] credential = agent.Activate(challenge);
         try
@@ -130,14 +136,20 @@ public sealed class GuardedHostClient : IDisposable
         }
     }
 
-    /// <summary>The saved health certificate if it is still valid for a while, else a fresh attestation's.</summary>
+    /// <summary>
+    /// The saved health certificate if it is still valid for a while and, in TPM mode, names the host key bound to this
+    /// boot; else a fresh attestation's. After a reboot into other PCR values (other software, a kernel update) the TPM
+    /// would refuse the saved certificate's key, so the host key is made again for this boot and attested.
+    /// </summary>
     public async Task<byte[]> GetHealthCertificateAsync(CancellationToken cancellationToken)
     {
+        byte[]? bootKey = TpmAgent is { } agent ? agent.HostKeyForThisBoot(CurrentQuotedPcrs()).ToSubjectPublicKeyInfo() : null;
         if (File.Exists(HealthCertificatePath))
         {
             byte[] saved = await File.ReadAllBytesAsync(HealthCertificatePath, cancellationToken).ConfigureAwait(false);
             using var certificate = X509CertificateLoader.LoadCertificate(saved);
-            if (certificate.NotAfter.ToUniversalTime() > _time.GetUtcNow().UtcDateTime.AddMinutes(5))
+            if (certificate.NotAfter.ToUniversalTime() > _time.GetUtcNow().UtcDateTime.AddMinutes(5)
+                && (bootKey is null || certificate.PublicKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(bootKey)))
             {
                 return saved;
             }
@@ -173,6 +185,9 @@ public sealed class GuardedHostClient : IDisposable
         using var keys = HostKeyPair.Load(HostKeyDirectory);
         return keys.EncryptionKey.Decrypt(wrapped, padding);
     }
+
+    /// <summary>The PCRs a quote of this boot covers (<see cref="AttestedPcrs.Indices"/> of the current event log).</summary>
+    private IReadOnlyList<int> CurrentQuotedPcrs() => AttestedPcrs.Indices(EventLogParser.Parse(ReadEventLog(_configuration.EventLogPath)));
 
     private string HostKeyDirectory => _configuration.HostKeyDirectory
         ?? throw new HgsClientException("ConfigurationInvalid", "This host is configured for TPM mode; it has no host-key folder.");

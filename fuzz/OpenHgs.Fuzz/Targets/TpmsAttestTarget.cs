@@ -23,6 +23,10 @@ public sealed class TpmsAttestTarget : FuzzTarget<TpmFormatException>
 
     private static readonly byte[] Nonce = [1, 2, 3];
 
+    private static readonly BootBinding Boot = new(PcrSelection.Create(TpmAlgorithm.Sha256, [0, 1]), Pcrs[TpmAlgorithm.Sha256]);
+
+    private static readonly TpmtPublic HostKey = TpmTemplates.HostEncryptionRsa2048(PcrPolicy.Digest(TpmAlgorithm.Sha256, Boot.Selection, Boot.Values));
+
     public override string Name => "tpms-attest";
 
     public override string Description => "TpmsAttest.Parse + QuoteVerifier.Verify + CertifyVerifier.Verify; refusal: TpmFormatException";
@@ -32,7 +36,7 @@ public sealed class TpmsAttestTarget : FuzzTarget<TpmFormatException>
         byte[] bytes = input.ToArray();
         QuoteVerifier.Verify(new QuoteVerificationInput(bytes, Signature, TpmTemplates.AkRsa2048, Nonce, Pcrs,
             [PcrSelection.Create(TpmAlgorithm.Sha256, [0, 1])]));
-        CertifyVerifier.Verify(new CertifyVerificationInput(bytes, Signature, TpmTemplates.AkRsa2048, Nonce, TpmTemplates.HostEncryptionRsa2048));
+        CertifyVerifier.Verify(new CertifyVerificationInput(bytes, Signature, TpmTemplates.AkRsa2048, Nonce, HostKey, Boot));
         TpmsAttest.Parse(bytes).ToBytes();
     }
 }

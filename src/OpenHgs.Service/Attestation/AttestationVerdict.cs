@@ -64,6 +64,9 @@ public enum AttestationFailureCode
 
     /// <summary>The certified host key's nameAlg is not SHA-256, SHA-384 or SHA-512: TPM2_Certify attests only its Name.</summary>
     HostKeyNameAlgRejected,
+
+    /// <summary>The host key's authPolicy is not the PolicyPCR digest of the attested boot: its TPM would decrypt with it after a reboot into other software.</summary>
+    HostKeyNotBoundToBoot,
     PolicyFailed,
     PolicyStaged,
 }

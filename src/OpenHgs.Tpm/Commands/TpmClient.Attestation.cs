@@ -92,6 +92,23 @@ public sealed partial class TpmClient
     }
 
     /// <summary>
+    /// TPM2_PolicyPCR with an empty pcrDigest: the TPM extends <paramref name="session"/>'s policy with the digest of the
+    /// selected PCRs' current values, so a later command authorised by the session succeeds only if those values are the
+    /// ones the object's authPolicy was computed over (<see cref="Verification.PcrPolicy"/>); a PCR changed in between
+    /// fails the command with TPM_RC_PCR_CHANGED.
+    /// </summary>
+    public void PolicyPcr(TpmSession session, PcrSelection selection)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(selection);
+        Execute(TpmCommandCode.PolicyPcr, [session.Handle], [], w =>
+        {
+            w.WriteSized([]);   // pcrDigest: the TPM uses the current values
+            PcrSelection.WriteList(w, [selection]);
+        }).EnsureEnd("PolicyPCR response");
+    }
+
+    /// <summary>
     /// TPM2_ActivateCredential: recovers the credential that MakeCredential bound to <paramref name="activated"/>'s
     /// Name and <paramref name="ek"/>. Starts, satisfies (PolicySecret endorsement) and flushes the EK policy session.
     /// </summary>

@@ -41,6 +41,8 @@ public enum TpmCommandCode : uint
     GetRandom = 0x17B,
     /// <summary>TPM2_PCR_Read.</summary>
     PcrRead = 0x17E,
+    /// <summary>TPM2_PolicyPCR.</summary>
+    PolicyPcr = 0x17F,
     /// <summary>TPM2_PCR_Extend.</summary>
     PcrExtend = 0x182,
 }

@@ -13,6 +13,8 @@ public enum TpmRc : uint
     AuthMissing = 0x125,
     /// <summary>TPM_RC_POLICY.</summary>
     Policy = 0x126,
+    /// <summary>TPM_RC_PCR_CHANGED: a PCR changed after TPM2_PolicyPCR in the session, before the command it authorised.</summary>
+    PcrChanged = 0x167,
     /// <summary>TPM_RC_COMMAND_SIZE.</summary>
     CommandSize = 0x142,
     /// <summary>TPM_RC_COMMAND_CODE.</summary>

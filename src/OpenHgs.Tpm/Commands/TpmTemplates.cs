@@ -46,13 +46,23 @@ public static class TpmTemplates
         new EccParameters(SymmetricDefinition.Null, new AsymmetricScheme(TpmAlgorithm.EcDsa, TpmAlgorithm.Sha256),
             EccCurve.NistP256, AsymmetricScheme.Null, [], []));
 
+    /// <summary>The host encryption key's nameAlg, which is also the hash of its policy digest and policy sessions.</summary>
+    public const TpmAlgorithm HostEncryptionNameAlg = TpmAlgorithm.Sha256;
+
     /// <summary>
-    /// Host encryption key: RSA-2048, decrypt-only (not sign, not restricted), fixedTPM/fixedParent, scheme NULL
-    /// so TPM2_RSA_Decrypt chooses OAEP per call.
+    /// Host encryption key: RSA-2048, decrypt-only (not sign, not restricted), fixedTPM/fixedParent, scheme NULL so
+    /// TPM2_RSA_Decrypt chooses OAEP per call. Bound to a boot: <paramref name="authPolicy"/> is a PolicyPCR digest
+    /// (<see cref="Verification.PcrPolicy"/>) of the PCR values the host booted with, and userWithAuth is clear, so the TPM
+    /// decrypts with it (a USER-role command) only in a policy session over those same values — after a reboot into other
+    /// software, never. adminWithPolicy is clear too, so TPM2_Certify (an ADMIN-role command) still authorises with the
+    /// empty authValue and needs no PCR policy.
     /// </summary>
-    public static TpmtPublic HostEncryptionRsa2048 { get; } = new(TpmAlgorithm.Rsa, TpmAlgorithm.Sha256,
-        ObjectAttributes.FixedTpm | ObjectAttributes.FixedParent | ObjectAttributes.SensitiveDataOrigin
-        | ObjectAttributes.UserWithAuth | ObjectAttributes.Decrypt,
-        [],
-        new RsaParameters(SymmetricDefinition.Null, AsymmetricScheme.Null, 2048, 0, []));
+    public static TpmtPublic HostEncryptionRsa2048(byte[] authPolicy)
+    {
+        ArgumentNullException.ThrowIfNull(authPolicy);
+        return new(TpmAlgorithm.Rsa, HostEncryptionNameAlg,
+            ObjectAttributes.FixedTpm | ObjectAttributes.FixedParent | ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.Decrypt,
+            authPolicy,
+            new RsaParameters(SymmetricDefinition.Null, AsymmetricScheme.Null, 2048, 0, []));
+    }
 }

@@ -9,6 +9,7 @@ namespace OpenHgs.Tpm.Verification;
 /// <param name="AttestationKey">The AK public area.</param>
 /// <param name="Nonce">The issued nonce (extraData).</param>
 /// <param name="CertifiedKey">The host encryption key's TPMT_PUBLIC as presented by the host.</param>
+/// <param name="Boot">The attested PCR values the key's authPolicy must bind it to.</param>
 /// <param name="ExpectedQualifiedSigner">The AK's Qualified Name, when known.</param>
 public sealed record CertifyVerificationInput(
     byte[] AttestBytes,
@@ -16,12 +17,24 @@ public sealed record CertifyVerificationInput(
     TpmtPublic AttestationKey,
     byte[] Nonce,
     TpmtPublic CertifiedKey,
+    BootBinding Boot,
     byte[]? ExpectedQualifiedSigner = null);
 
 /// <summary>
+/// The boot a certified key must be bound to: PCR values already proven (quote-verified, or replayed from a log whose
+/// replay the quote verified) and the selection the key's PolicyPCR covers — the quote's, in one bank.
+/// </summary>
+/// <param name="Selection">The PCRs of one bank.</param>
+/// <param name="Values">A value for every PCR of <paramref name="Selection"/>.</param>
+public sealed record BootBinding(PcrSelection Selection, IReadOnlyDictionary<int, byte[]> Values);
+
+/// <summary>
 /// Verifies a TPM2_Certify of a host encryption key: the common attestation checks, then that the certified
-/// Name is H(presented TPMT_PUBLIC) and that the key is TPM-resident and decrypt-only
-/// (fixedTPM, fixedParent, sensitiveDataOrigin, decrypt; not sign, not restricted).
+/// Name is H(presented TPMT_PUBLIC), that the key is TPM-resident and decrypt-only
+/// (fixedTPM, fixedParent, sensitiveDataOrigin, decrypt; not sign, not restricted), and that the TPM lets it be used only
+/// in the attested boot: userWithAuth clear and authPolicy the PolicyPCR digest of the attested values
+/// (<see cref="CertifyVerificationInput.Boot"/>), so the key released to after this attestation decrypts nothing once
+/// the host runs other software.
 /// </summary>
 public static class CertifyVerifier
 {
@@ -29,8 +42,8 @@ public static class CertifyVerifier
     public const ObjectAttributes Required = ObjectAttributes.FixedTpm | ObjectAttributes.FixedParent
         | ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.Decrypt;
 
-    /// <summary>Attributes the certified key must not have.</summary>
-    public const ObjectAttributes Forbidden = ObjectAttributes.Sign | ObjectAttributes.Restricted;
+    /// <summary>Attributes the certified key must not have (userWithAuth would let its empty authValue stand in for the PCR policy).</summary>
+    public const ObjectAttributes Forbidden = ObjectAttributes.Sign | ObjectAttributes.Restricted | ObjectAttributes.UserWithAuth;
 
     /// <summary>Runs every check in order and returns the first failure.</summary>
     public static VerificationResult Verify(CertifyVerificationInput input)
@@ -75,6 +88,27 @@ public static class CertifyVerifier
             return VerificationResult.Fail(AttestationFailure.CertifiedKeyAttributes,
                 $"certified key attributes {attributes}: need {Required}, forbid {Forbidden}");
         }
-        return VerificationResult.Ok;
+        return VerifyBoundToBoot(input.CertifiedKey, input.Boot);
+    }
+
+    /// <summary>authPolicy == PolicyPCR(nameAlg, the boot's selection and values): nothing else lets the key be used.</summary>
+    public static VerificationResult VerifyBoundToBoot(TpmtPublic key, BootBinding boot)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(boot);
+        byte[] expected;
+        try
+        {
+            expected = PcrPolicy.Digest(key.NameAlg, boot.Selection, boot.Values);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            return VerificationResult.Fail(AttestationFailure.CertifiedKeyNotBoundToBoot, e.Message);
+        }
+
+        return key.AuthPolicy.AsSpan().SequenceEqual(expected)
+            ? VerificationResult.Ok
+            : VerificationResult.Fail(AttestationFailure.CertifiedKeyNotBoundToBoot,
+                $"authPolicy {Convert.ToHexStringLower(key.AuthPolicy)} is not PolicyPCR({boot.Selection.Hash.Name()}:{string.Join(",", boot.Selection.Pcrs)}) of the attested values ({Convert.ToHexStringLower(expected)})");
     }
 }

@@ -31,8 +31,12 @@ public enum AttestationFailure
     PcrDigestMismatch,
     /// <summary>The certified object's Name differs from the Name of the presented public key.</summary>
     CertifiedNameMismatch,
-    /// <summary>The certified key lacks a required attribute (fixedTPM, fixedParent, sensitiveDataOrigin, decrypt) or has a forbidden one (sign, restricted).</summary>
+    /// <summary>The certified key lacks a required attribute (fixedTPM, fixedParent, sensitiveDataOrigin, decrypt) or has a
+    /// forbidden one (sign, restricted, userWithAuth: a key usable with its authValue is usable in any boot).</summary>
     CertifiedKeyAttributes,
+    /// <summary>The certified key's authPolicy is not the PolicyPCR digest of the attested PCR values: the TPM would let it
+    /// decrypt in a boot other than the one attested.</summary>
+    CertifiedKeyNotBoundToBoot,
 }
 
 /// <summary>Outcome of a verification: success, or the first failing check's named reason with a detail for logs.</summary>

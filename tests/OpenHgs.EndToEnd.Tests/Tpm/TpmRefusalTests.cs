@@ -336,18 +336,19 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     [MemberData(nameof(WeakHostKeys))]
     public async Task Host_key_certified_but_not_fixedTPM_and_decrypt_only_is_refused(string kind)
     {
-        var template = TpmTemplates.HostEncryptionRsa2048 with
+        // Bound to the boot like the client's own key, so only the attribute named is wrong.
+        TpmtPublic Template(byte[] policy) => TpmTemplates.HostEncryptionRsa2048(policy) with
         {
             Attributes = kind == "not-fixedTPM"
-                ? ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.UserWithAuth | ObjectAttributes.Decrypt
-                : TpmTemplates.HostEncryptionRsa2048.Attributes | ObjectAttributes.Sign,
+                ? ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.Decrypt
+                : TpmTemplates.HostEncryptionRsa2048(policy).Attributes | ObjectAttributes.Sign,
         };
         await using var scenario = await TpmScenario.StartAsync(database: database);
         await scenario.AddBaselineAsync("Rhel8GCE");
-        var host = await scenario.EnrolAsync("host", hostKeyTemplate: template);
+        var host = await scenario.EnrolAsync("host");
         using var client = host.Client();
 
-        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "HostKeyAttributesRejected", "InvalidEvidence");
+        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None), hostKeyTemplate: Template), "HostKeyAttributesRejected", "InvalidEvidence");
     }
 
     /// <summary>Submits; asserts the refusal's status and first reason, no certificate, no state change, and a refused audit record.</summary>

@@ -83,7 +83,7 @@ public sealed class TpmScenario : IAsyncDisposable
     /// configured, registered by its identity (unless <paramref name="register"/> is false) and activated (unless
     /// <paramref name="activate"/> is false, in which case its keys are still created).
     /// </summary>
-    public async Task<HostHarness> EnrolAsync(string name, string logName = "Rhel8GCE", SwtpmFixture? tpm = null, bool register = true, bool activate = true, TpmtPublic? hostKeyTemplate = null)
+    public async Task<HostHarness> EnrolAsync(string name, string logName = "Rhel8GCE", SwtpmFixture? tpm = null, bool register = true, bool activate = true)
     {
         tpm ??= Tpm;
         string state = Path.Combine(Service.Root, "hosts", name, "state");
@@ -98,11 +98,11 @@ public sealed class TpmScenario : IAsyncDisposable
 
         if (activate)
         {
-            await client.ActivateTpmAsync(CancellationToken.None, hostKeyTemplate);
+            await client.ActivateTpmAsync(CancellationToken.None);
         }
         else
         {
-            client.TpmAgent!.CreateKeys(hostKeyTemplate);
+            client.TpmAgent!.CreateKeys();
         }
 
         return host;

@@ -34,7 +34,7 @@ public sealed class StructureTests
 
     public static TheoryData<TpmtPublic> Templates => new()
     {
-        TpmTemplates.EkRsa2048, TpmTemplates.SrkRsa2048, TpmTemplates.AkRsa2048, TpmTemplates.AkEccP256, TpmTemplates.HostEncryptionRsa2048,
+        TpmTemplates.EkRsa2048, TpmTemplates.SrkRsa2048, TpmTemplates.AkRsa2048, TpmTemplates.AkEccP256, TpmTemplates.HostEncryptionRsa2048(new byte[32]),
     };
 
     [Fact]
@@ -144,9 +144,10 @@ public sealed class StructureTests
     {
         using var rsa = RSA.Create(2048);
         var p = rsa.ExportParameters(false);
-        var pub = TpmTemplates.HostEncryptionRsa2048 with
+        var template = TpmTemplates.HostEncryptionRsa2048(new byte[32]);
+        var pub = template with
         {
-            Parameters = ((RsaParameters)TpmTemplates.HostEncryptionRsa2048.Parameters) with { Modulus = p.Modulus! },
+            Parameters = ((RsaParameters)template.Parameters) with { Modulus = p.Modulus! },
         };
         var secret = RandomNumberGenerator.GetBytes(32);
         var ct = RsaOaep.Encrypt(pub, secret, TpmAlgorithm.Sha256, []);
@@ -178,7 +179,8 @@ public sealed class StructureTests
             random.NextBytes(sig);
             var q = QuoteVerifier.Verify(new QuoteVerificationInput(bytes, sig, TpmTemplates.AkRsa2048, [1], pcrs, []));
             Assert.False(q.Succeeded);
-            var c = CertifyVerifier.Verify(new CertifyVerificationInput(bytes, sig, TpmTemplates.AkEccP256, [1], TpmTemplates.HostEncryptionRsa2048));
+            var c = CertifyVerifier.Verify(new CertifyVerificationInput(bytes, sig, TpmTemplates.AkEccP256, [1], TpmTemplates.HostEncryptionRsa2048(new byte[32]),
+                new BootBinding(PcrSelection.Create(TpmAlgorithm.Sha256, [0]), new Dictionary<int, byte[]> { [0] = new byte[32] })));
             Assert.False(c.Succeeded);
         }
     }

@@ -123,7 +123,9 @@ public sealed class TpmClientTests(SwtpmFixture swtpm) : SwtpmTestBase(swtpm)
         using var tpm = Swtpm.CreateClient();
         using var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
         using var ak = tpm.Load(srk, tpm.Create(srk, TpmTemplates.AkRsa2048));
-        using var hostKey = tpm.Load(srk, tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048));
+        var bootPcrs = PcrSelection.Create(TpmAlgorithm.Sha256, [0, 7]);
+        using var hostKey = tpm.Load(srk, tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048(
+            PcrPolicy.Digest(TpmAlgorithm.Sha256, bootPcrs, tpm.PcrRead(TpmAlgorithm.Sha256, bootPcrs.Pcrs)))));
         var nonce = RandomNumberGenerator.GetBytes(16);
 
         var certify = tpm.Certify(hostKey, ak, nonce);
@@ -135,9 +137,16 @@ public sealed class TpmClientTests(SwtpmFixture swtpm) : SwtpmTestBase(swtpm)
         using var rsa = hostKey.Public.ToRsa();
         var secret = RandomNumberGenerator.GetBytes(32);
         var wrapped = rsa.Encrypt(secret, RSAEncryptionPadding.OaepSHA256);
-        Assert.Equal(secret, tpm.RsaDecrypt(hostKey, wrapped, TpmAlgorithm.Sha256));
+        byte[] Decrypt(byte[] cipherText, TpmAlgorithm oaepHash)
+        {
+            using var session = tpm.StartAuthSession(policy: true, hostKey.Public.NameAlg);
+            tpm.PolicyPcr(session, bootPcrs);
+            return tpm.RsaDecrypt(hostKey, cipherText, oaepHash, keyAuth: new PolicySessionAuthorization(session));
+        }
+
+        Assert.Equal(secret, Decrypt(wrapped, TpmAlgorithm.Sha256));
         var wrapped1 = rsa.Encrypt(secret, RSAEncryptionPadding.OaepSHA1);
-        Assert.Equal(secret, tpm.RsaDecrypt(hostKey, wrapped1, TpmAlgorithm.Sha1));
+        Assert.Equal(secret, Decrypt(wrapped1, TpmAlgorithm.Sha1));
     }
 
     [Fact]

@@ -97,24 +97,27 @@ public sealed class VerificationInteropTests(SwtpmFixture swtpm) : SwtpmTestBase
         // swtpm has 3 transient object slots: keep at most SRK, AK and one key loaded at a time.
         using var tpm = Swtpm.CreateClient();
         using var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
-        var signDecrypt = TpmTemplates.HostEncryptionRsa2048 with { Attributes = TpmTemplates.HostEncryptionRsa2048.Attributes | ObjectAttributes.Sign };
-        var hostBlob = tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048);
-        var otherBlob = tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048);
-        var dualBlob = tpm.Create(srk, signDecrypt);
+        var selection = PcrSelection.Create(TpmAlgorithm.Sha256, QuotedPcrs);
+        var boot = new BootBinding(selection, tpm.PcrRead(TpmAlgorithm.Sha256, QuotedPcrs));
+        var bound = TpmTemplates.HostEncryptionRsa2048(PcrPolicy.Digest(TpmAlgorithm.Sha256, selection, boot.Values));
+        var otherBoot = TpmTemplates.HostEncryptionRsa2048(PcrPolicy.Digest(TpmAlgorithm.Sha256, selection, QuotedPcrs.ToDictionary(p => p, _ => Enumerable.Repeat((byte)0xFF, 32).ToArray())));
+        var hostBlob = tpm.Create(srk, bound);
+        var otherBlob = tpm.Create(srk, bound);
+        var dualBlob = tpm.Create(srk, bound with { Attributes = bound.Attributes | ObjectAttributes.Sign });
+        var userAuthBlob = tpm.Create(srk, bound with { Attributes = bound.Attributes | ObjectAttributes.UserWithAuth });
+        var otherBootBlob = tpm.Create(srk, otherBoot);
         using var ak = tpm.Load(srk, tpm.Create(srk, TpmTemplates.AkRsa2048));
         var akQn = tpm.ReadPublic(ak.Handle).QualifiedName;
         var nonce = RandomNumberGenerator.GetBytes(32);
 
-        TpmAttestation certify, dualCertify;
-        using (var hostKey = tpm.Load(srk, hostBlob))
+        CertifyVerificationInput Certified(CreatedKey blob)
         {
-            certify = tpm.Certify(hostKey, ak, nonce);
+            using var key = tpm.Load(srk, blob);
+            var certify = tpm.Certify(key, ak, nonce);
+            return new CertifyVerificationInput(certify.AttestBytes, certify.Signature.ToBytes(), ak.Public, nonce, blob.Public, boot, akQn);
         }
-        using (var dual = tpm.Load(srk, dualBlob))
-        {
-            dualCertify = tpm.Certify(dual, ak, nonce);
-        }
-        var input = new CertifyVerificationInput(certify.AttestBytes, certify.Signature.ToBytes(), ak.Public, nonce, hostBlob.Public, akQn);
+
+        var input = Certified(hostBlob);
 
         Assert.True(CertifyVerifier.Verify(input).Succeeded, CertifyVerifier.Verify(input).Detail);
 
@@ -122,9 +125,22 @@ public sealed class VerificationInteropTests(SwtpmFixture swtpm) : SwtpmTestBase
         Assert.Equal(AttestationFailure.CertifiedNameMismatch, CertifyVerifier.Verify(input with { CertifiedKey = otherBlob.Public }).Failure);
 
         // A key that can also sign is certified by the TPM but refused (not decrypt-only).
-        Assert.Equal(AttestationFailure.CertifiedKeyAttributes, CertifyVerifier.Verify(input with
+        Assert.Equal(AttestationFailure.CertifiedKeyAttributes, CertifyVerifier.Verify(Certified(dualBlob)).Failure);
+
+        // A key usable with its authValue (userWithAuth) decrypts in any boot: refused, naming the attribute.
+        var userAuth = CertifyVerifier.Verify(Certified(userAuthBlob));
+        Assert.Equal(AttestationFailure.CertifiedKeyAttributes, userAuth.Failure);
+        Assert.Contains("UserWithAuth", userAuth.Detail, StringComparison.Ordinal);
+
+        // A key whose PolicyPCR is over other PCR values (another boot) is refused; so is the right key judged against another boot.
+        Assert.Equal(AttestationFailure.CertifiedKeyNotBoundToBoot, CertifyVerifier.Verify(Certified(otherBootBlob)).Failure);
+        Assert.Equal(AttestationFailure.CertifiedKeyNotBoundToBoot, CertifyVerifier.Verify(input with
         {
-            AttestBytes = dualCertify.AttestBytes, Signature = dualCertify.Signature.ToBytes(), CertifiedKey = dualBlob.Public,
+            Boot = boot with { Values = boot.Values.ToDictionary(p => p.Key, p => p.Key == 7 ? SHA256.HashData(p.Value) : p.Value) },
+        }).Failure);
+        Assert.Equal(AttestationFailure.CertifiedKeyNotBoundToBoot, CertifyVerifier.Verify(input with
+        {
+            Boot = boot with { Selection = PcrSelection.Create(TpmAlgorithm.Sha256, QuotedPcrs[..^1]) },
         }).Failure);
 
         // Quote bytes are not a certification; the nonce must match.
@@ -146,7 +162,7 @@ public sealed class VerificationInteropTests(SwtpmFixture swtpm) : SwtpmTestBase
             using (var tpm = Swtpm.CreateClient())
             {
                 using var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
-                var hostBlob = tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048);
+                var hostBlob = tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048(new byte[32]));
                 using var ak = tpm.Load(srk, tpm.Create(srk, TpmTemplates.AkRsa2048));
                 TpmAttestation certify;
                 using (var hostKey = tpm.Load(srk, hostBlob))

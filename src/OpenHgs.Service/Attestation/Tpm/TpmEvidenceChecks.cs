@@ -97,7 +97,7 @@ public static class TpmEvidenceChecks
             return Refuse(failure);
         }
 
-        failure = VerifyQuote(evidence, nonce, log, replayed, out var policyBank) ?? VerifyHostKey(evidence, nonce);
+        failure = VerifyQuote(evidence, nonce, log, replayed, out var policyBank) ?? VerifyHostKey(evidence, nonce, Boot(replayed, policyBank));
         if (failure is not null)
         {
             return Refuse(failure);
@@ -197,13 +197,26 @@ public static class TpmEvidenceChecks
     }
 
     /// <summary>
-    /// The AK's certification of the host key over <paramref name="nonce"/>: present, valid for <see cref="DecodedTpmEvidence.HostKey"/>'s
-    /// Name (refused <see cref="AttestationFailureCode.HostKeyNameAlgRejected"/> unless that Name is SHA-256/384/512), and of a
-    /// fixedTPM decrypt-only key.
+    /// The boot the host key must be bound to: the quote's selection in <paramref name="policyBank"/> (the bank policies
+    /// read, SHA-256 whenever the TPM has it active) with the values the log replays to — values the quote has just
+    /// proven, so a key bound to them is usable only while the TPM holds the boot the service judged.
     /// </summary>
-    public static AttestationFailure? VerifyHostKey(DecodedTpmEvidence evidence, byte[] nonce)
+    public static BootBinding Boot(ReplayedLog replayed, TpmAlgorithm policyBank)
+    {
+        ArgumentNullException.ThrowIfNull(replayed);
+        return new BootBinding(replayed.Required.First(s => s.Hash == policyBank), replayed.Values[policyBank]);
+    }
+
+    /// <summary>
+    /// The AK's certification of the host key over <paramref name="nonce"/>: a TPM-resident decrypt-only key
+    /// (<see cref="AttestationFailureCode.HostKeyAttributesRejected"/>, which also names a key usable with its authValue,
+    /// userWithAuth) whose Name is SHA-256/384/512 (<see cref="AttestationFailureCode.HostKeyNameAlgRejected"/>) and whose
+    /// authPolicy binds it to <paramref name="boot"/> (<see cref="AttestationFailureCode.HostKeyNotBoundToBoot"/>).
+    /// </summary>
+    public static AttestationFailure? VerifyHostKey(DecodedTpmEvidence evidence, byte[] nonce, BootBinding boot)
     {
         ArgumentNullException.ThrowIfNull(evidence);
+        ArgumentNullException.ThrowIfNull(boot);
         if (evidence.Certify is null || evidence.CertifySignature is null)
         {
             return AttestationFailure.Of(AttestationFailureCode.HostKeyNotCertified, "The host encryption key is not certified by the attestation key (TPM2_Certify).");
@@ -214,12 +227,14 @@ public static class TpmEvidenceChecks
             return AttestationFailure.Of(AttestationFailureCode.HostKeyNameAlgRejected, TpmEvidenceParsing.NameAlgRefusal("certified host key", evidence.HostKey));
         }
 
-        var result = CertifyVerifier.Verify(new CertifyVerificationInput(evidence.Certify, evidence.CertifySignature, evidence.Ak, nonce, evidence.HostKey));
+        var result = CertifyVerifier.Verify(new CertifyVerificationInput(evidence.Certify, evidence.CertifySignature, evidence.Ak, nonce, evidence.HostKey, boot));
         return result.Failure switch
         {
             null => null,
             TpmFailure.CertifiedKeyAttributes => AttestationFailure.Of(AttestationFailureCode.HostKeyAttributesRejected,
-                $"The host encryption key must be TPM-resident and decrypt-only: {result.Detail}."),
+                $"The host encryption key must be TPM-resident, decrypt-only and usable only through its PCR policy (userWithAuth clear; a client before design change 72 makes keys with userWithAuth set and must be updated): {result.Detail}."),
+            TpmFailure.CertifiedKeyNotBoundToBoot => AttestationFailure.Of(AttestationFailureCode.HostKeyNotBoundToBoot,
+                $"The host encryption key is not bound to the attested boot (its authPolicy must be PolicyPCR of the quoted {boot.Selection.Hash.Name()} PCRs' attested values): {result.Detail}."),
             _ => AttestationFailure.Of(AttestationFailureCode.HostKeyCertificationInvalid, $"The host key certification is refused ({result.Failure}): {result.Detail}."),
         };
     }
