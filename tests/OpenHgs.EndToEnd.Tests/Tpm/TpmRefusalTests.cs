@@ -4,9 +4,11 @@ using OpenHgs.Client;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Testing;
+using OpenHgs.Tpm;
 using OpenHgs.Tpm.Commands;
 using OpenHgs.Tpm.EventLogs;
 using OpenHgs.Tpm.Structures;
+using OpenHgs.Tpm.Verification;
 
 namespace OpenHgs.EndToEnd.Tests.Tpm;
 
@@ -329,26 +331,66 @@ public abstract class TpmRefusalTests(DatabaseKind database)
         await AssertRefusedAsync(scenario, client, evidence, "HostKeyNotCertified", "InvalidEvidence");
     }
 
-    public static TheoryData<string> WeakHostKeys => new() { "not-fixedTPM", "sign-and-decrypt" };
+    public static TheoryData<string> WeakHostKeys => new() { "not-fixedTPM", "sign-and-decrypt", "userWithAuth" };
 
     [Theory]
     [Trait("Attack", "A21")]
     [MemberData(nameof(WeakHostKeys))]
     public async Task Host_key_certified_but_not_fixedTPM_and_decrypt_only_is_refused(string kind)
     {
-        // Bound to the boot like the client's own key, so only the attribute named is wrong.
-        TpmtPublic Template(byte[] policy) => TpmTemplates.HostEncryptionRsa2048(policy) with
+        // Bound to the boot like the client's own key, so only the attribute named is wrong. "userWithAuth" is the template
+        // of clients before design change 72: usable with its empty authValue whatever the PCRs hold.
+        TpmtPublic Template(byte[] policy)
         {
-            Attributes = kind == "not-fixedTPM"
-                ? ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.Decrypt
-                : TpmTemplates.HostEncryptionRsa2048(policy).Attributes | ObjectAttributes.Sign,
-        };
+            var bound = TpmTemplates.HostEncryptionRsa2048(policy);
+            return bound with
+            {
+                Attributes = kind switch
+                {
+                    "not-fixedTPM" => ObjectAttributes.SensitiveDataOrigin | ObjectAttributes.Decrypt,
+                    "sign-and-decrypt" => bound.Attributes | ObjectAttributes.Sign,
+                    _ => bound.Attributes | ObjectAttributes.UserWithAuth,
+                },
+            };
+        }
+
         await using var scenario = await TpmScenario.StartAsync(database: database);
         await scenario.AddBaselineAsync("Rhel8GCE");
         var host = await scenario.EnrolAsync("host");
         using var client = host.Client();
 
-        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None), hostKeyTemplate: Template), "HostKeyAttributesRejected", "InvalidEvidence");
+        var refused = await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None), hostKeyTemplate: Template), "HostKeyAttributesRejected", "InvalidEvidence");
+        if (kind == "userWithAuth")
+        {
+            Assert.Contains("UserWithAuth", refused.Reasons[0].Message, StringComparison.Ordinal);
+        }
+    }
+
+    public static TheoryData<string> UnboundHostKeys => new() { "no-policy", "other-pcr-values", "fewer-pcrs" };
+
+    [Theory]
+    [Trait("Attack", "A104")]
+    [MemberData(nameof(UnboundHostKeys))]
+    public async Task Host_key_not_bound_to_the_attested_boot_is_refused(string kind)
+    {
+        // Keys the TPM would let decrypt in another boot: no policy at all, PolicyPCR over other values of the quoted PCRs,
+        // or over fewer PCRs than the quote covers (this log's PCR 14 left out). Each is otherwise the client's own key.
+        await using var scenario = await TpmScenario.StartAsync(database: database);
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host");
+        using var client = host.Client();
+        var quoted = AttestedPcrs.Indices(EventLogParser.Parse(TestData.ReadLog("Rhel8GCE")));
+        Assert.Contains(14, quoted);
+        var current = client.TpmAgent!.ReadPcrs(TpmAlgorithm.Sha256, quoted);
+        byte[] policy = kind switch
+        {
+            "no-policy" => [],
+            "other-pcr-values" => PcrPolicy.Digest(TpmAlgorithm.Sha256, PcrSelection.Create(TpmAlgorithm.Sha256, quoted), quoted.ToDictionary(p => p, _ => new byte[32])),
+            _ => PcrPolicy.Digest(TpmAlgorithm.Sha256, PcrSelection.Create(TpmAlgorithm.Sha256, [0, 1, 2, 3, 4, 5, 6, 7]), current),
+        };
+
+        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None),
+            hostKeyTemplate: _ => TpmTemplates.HostEncryptionRsa2048(policy)), "HostKeyNotBoundToBoot", "InvalidEvidence");
     }
 
     /// <summary>Submits; asserts the refusal's status and first reason, no certificate, no state change, and a refused audit record.</summary>
