@@ -22,7 +22,7 @@ public sealed class TpmRebootTests
     private const string ApprovedLog = "Rhel8GCE";
 
     [Fact]
-    [Trait("Attack", "A104")]
+    [Trait("Attack", "A108")]
     public async Task A_certificate_from_an_approved_boot_unlocks_nothing_after_a_reboot_into_a_refused_one()
     {
         await using var scenario = await TpmScenario.StartAsync(database: DatabaseKind.Sqlite);

@@ -369,7 +369,7 @@ public abstract class TpmRefusalTests(DatabaseKind database)
     public static TheoryData<string> UnboundHostKeys => new() { "no-policy", "other-pcr-values", "fewer-pcrs" };
 
     [Theory]
-    [Trait("Attack", "A104")]
+    [Trait("Attack", "A108")]
     [MemberData(nameof(UnboundHostKeys))]
     public async Task Host_key_not_bound_to_the_attested_boot_is_refused(string kind)
     {
