@@ -213,9 +213,16 @@ public sealed class TpmHostAgent
         {
             var r = new TpmReader(File.ReadAllBytes(path));
             var key = new CreatedKey(r.ReadSized("private"), TpmtPublic.ReadSized(r));
-            var selection = r.Remaining == 0 ? null : PcrSelection.ReadList(r) is [var one] ? one : throw new TpmFormatException(TpmFormatError.UnsupportedValue, 0, "the host key must be bound to one PCR bank");
+            if (r.Remaining == 0)
+            {
+                return (key, null);   // a blob written before design change 72: no PCR selection, no policy
+            }
+
+            var selections = PcrSelection.ReadList(r);
             r.EnsureEnd(HostKeyFile);
-            return (key, selection);
+            return selections is [var selection]
+                ? (key, selection)
+                : throw new TpmFormatException(TpmFormatError.UnsupportedValue, 0, $"the host key's policy must select one PCR bank, not {selections.Count}");
         }
         catch (TpmFormatException ex)
         {
