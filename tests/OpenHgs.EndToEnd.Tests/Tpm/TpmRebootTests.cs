@@ -9,6 +9,8 @@ using OpenHgs.Testing;
 using OpenHgs.Tpm;
 using OpenHgs.Tpm.Commands;
 using OpenHgs.Tpm.EventLogs;
+using OpenHgs.Tpm.Marshalling;
+using OpenHgs.Tpm.Structures;
 
 namespace OpenHgs.EndToEnd.Tests.Tpm;
 
@@ -94,6 +96,34 @@ public sealed class TpmRebootTests
         Assert.Equal(certificate, File.ReadAllBytes(rebooted.HealthCertificatePath));
         Assert.Equal(key, File.ReadAllBytes(Path.Combine(host.StateDirectory, TpmHostAgent.HostKeyFile)));
         Assert.Equal(attestations, await AttestationsAsync(scenario));
+    }
+
+    [Fact]
+    public async Task An_updated_client_replaces_a_host_key_made_before_design_change_72_and_unlocks()
+    {
+        await using var scenario = await TpmScenario.StartAsync(database: DatabaseKind.Sqlite);
+        await scenario.AddBaselineAsync(ApprovedLog);
+        var host = await scenario.EnrolAsync("upgraded");
+        using var tenant = new Tenant();
+        var (protector, transportKey) = tenant.CreateProtector(await scenario.Service.FabricGuardianAsync());
+        string keyPath = Path.Combine(host.StateDirectory, TpmHostAgent.HostKeyFile);
+
+        // What an older client left: the pre-72 template (userWithAuth, no policy) in a blob without a PCR selection.
+        var oldTemplate = TpmTemplates.HostEncryptionRsa2048([]) with { Attributes = TpmTemplates.HostEncryptionRsa2048([]).Attributes | ObjectAttributes.UserWithAuth };
+        using (var tpm = scenario.Tpm.CreateClient())
+        {
+            using var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
+            var old = tpm.Create(srk, oldTemplate);
+            File.WriteAllBytes(keyPath, TpmWriter.Marshal(w => w.WriteSized(old.Private).WriteSized(old.Public.ToBytes())));
+        }
+
+        using var client = host.Client();
+        var unlocked = await client.UnlockAsync(protector.ToJson(), CancellationToken.None);
+
+        Assert.Equal(transportKey, unlocked.TransportKey);
+        var key = TpmAttestationTests.ReadBlob(keyPath).Public;
+        Assert.Equal(ObjectAttributes.None, key.Attributes & ObjectAttributes.UserWithAuth);
+        Assert.Equal(32, key.AuthPolicy.Length);
     }
 
     private static Task<long> AttestationsAsync(TpmScenario scenario) =>
