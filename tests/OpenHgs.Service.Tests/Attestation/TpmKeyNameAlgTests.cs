@@ -6,6 +6,8 @@ using OpenHgs.Testing;
 using OpenHgs.Tpm;
 using OpenHgs.Tpm.Commands;
 using OpenHgs.Tpm.EventLogs;
+using OpenHgs.Tpm.Structures;
+using OpenHgs.Tpm.Verification;
 
 namespace OpenHgs.Service.Tests.Attestation;
 
@@ -40,9 +42,9 @@ public sealed class TpmKeyNameAlgTests : IDisposable
     [Trait("Attack", "A121")]
     public void A_certification_of_a_host_key_with_a_SHA1_nameAlg_is_refused()
     {
-        var (evidence, nonce) = Evidence(akNameAlg: TpmAlgorithm.Sha256, hostKeyNameAlg: TpmAlgorithm.Sha1);
+        var (evidence, nonce, boot) = EvidenceWithBoot(akNameAlg: TpmAlgorithm.Sha256, hostKeyNameAlg: TpmAlgorithm.Sha1);
 
-        Assert.Equal(AttestationFailureCode.HostKeyNameAlgRejected, TpmEvidenceChecks.VerifyHostKey(evidence, nonce)?.Code);
+        Assert.Equal(AttestationFailureCode.HostKeyNameAlgRejected, TpmEvidenceChecks.VerifyHostKey(evidence, nonce, boot)?.Code);
         var refused = TpmEvidenceChecks.Evaluate(NoPolicies, evidence, nonce).Refused;
         Assert.NotNull(refused);
         Assert.Equal(AttestationFailureCode.HostKeyNameAlgRejected, Assert.Single(refused.Failures).Code);
@@ -62,20 +64,27 @@ public sealed class TpmKeyNameAlgTests : IDisposable
     public void Dispose() => _swtpm.Dispose();
 
     /// <summary>Evidence as the host agent builds it (quote of every bank over the log's PCRs, certification of the host key), over a fresh nonce.</summary>
-    private (DecodedTpmEvidence Evidence, byte[] Nonce) Evidence(TpmAlgorithm akNameAlg, TpmAlgorithm hostKeyNameAlg)
+    private (DecodedTpmEvidence Evidence, byte[] Nonce) Evidence(TpmAlgorithm akNameAlg, TpmAlgorithm hostKeyNameAlg) =>
+        EvidenceWithBoot(akNameAlg, hostKeyNameAlg) is var (evidence, nonce, _) ? (evidence, nonce) : default;
+
+    private (DecodedTpmEvidence Evidence, byte[] Nonce, BootBinding Boot) EvidenceWithBoot(TpmAlgorithm akNameAlg, TpmAlgorithm hostKeyNameAlg)
     {
         var log = EventLogParser.Parse(LogBytes);
         using var tpm = _swtpm.CreateClient();
         tpm.ExtendEventLog(log, [TpmAlgorithm.Sha1, TpmAlgorithm.Sha256]);
         using var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
         using var ak = tpm.Load(srk, tpm.Create(srk, TpmTemplates.AkRsa2048 with { NameAlg = akNameAlg }));
-        using var hostKey = tpm.Load(srk, tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048 with { NameAlg = hostKeyNameAlg }));
+        // Bound to this boot as the client binds it (design change 72), so only the nameAlg is in question.
+        var bootPcrs = PcrSelection.Create(TpmAlgorithm.Sha256, AttestedPcrs.Indices(log));
+        var bootValues = tpm.PcrRead(TpmAlgorithm.Sha256, bootPcrs.Pcrs);
+        byte[] policy = PcrPolicy.Digest(hostKeyNameAlg, bootPcrs, bootValues);
+        using var hostKey = tpm.Load(srk, tpm.Create(srk, TpmTemplates.HostEncryptionRsa2048(policy) with { NameAlg = hostKeyNameAlg }));
         var nonce = RandomNumberGenerator.GetBytes(32);
         var quote = tpm.Quote(ak, nonce, [.. log.Banks.Union(AttestedPcrs.ProbedBanks).Select(b => AttestedPcrs.For(log, b))]);
         var certify = tpm.Certify(hostKey, ak, nonce);
 
         // The EK is not read by these checks (the registration is looked up before them, by its thumbprint).
         return (new DecodedTpmEvidence([], ak.Public, ak.Public.ToBytes(), quote.AttestBytes, quote.Signature.ToBytes(),
-            hostKey.Public, certify.AttestBytes, certify.Signature.ToBytes(), LogBytes), nonce);
+            hostKey.Public, certify.AttestBytes, certify.Signature.ToBytes(), LogBytes), nonce, new BootBinding(bootPcrs, bootValues));
     }
 }
