@@ -59,6 +59,7 @@ public sealed class HgsSession
         Hosts = new HostTable(command, mac, dialect, history);
         UsedNonces = new UsedNonceTable(command);
         Tpm = new TpmTable(command, mac, dialect, history);
+        TpmCrls = new TpmCrlTable(command, mac, history);
         Policies = new PolicyTable(command, mac, history);
         Audit = new AuditTable(command, dialect, time, seal, history);
     }
@@ -78,6 +79,9 @@ public sealed class HgsSession
     public UsedNonceTable UsedNonces { get; }
 
     public TpmTable Tpm { get; }
+
+    /// <summary>The imported TPM manufacturer CRLs (design change 69).</summary>
+    public TpmCrlTable TpmCrls { get; }
 
     public PolicyTable Policies { get; }
 

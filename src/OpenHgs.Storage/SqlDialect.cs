@@ -64,6 +64,11 @@ public abstract class SqlDialect
             CREATE INDEX audit_admin_event ON audit_log (event, seq) WHERE {AdminRecordHistory.AdminEvents};
             """),
         (AdminRecordSealVersion, SealedAdminRecordsGuard),
+        (TpmCrlVersion, $"""
+            CREATE TABLE tpm_crls (
+                issuer_thumbprint TEXT PRIMARY KEY, issuer_subject TEXT NOT NULL, crl_number TEXT NOT NULL, this_update BIGINT NOT NULL,
+                next_update BIGINT NOT NULL, crl {Blob} NOT NULL, added_at BIGINT NOT NULL, mac {Blob} NULL);
+            """),
     ];
 
     /// <summary>
@@ -101,6 +106,13 @@ public abstract class SqlDialect
     /// </summary>
     public const int AdminRecordSealVersion = 8;
 
+    /// <summary>
+    /// The migration that adds <c>tpm_crls</c>, the TPM manufacturer CRLs an admin imports (design change 69). A new table
+    /// only, born with its MAC column: a backup made at an earlier schema has no such table and restores with none
+    /// (<see cref="Backup.BackupCatalog.TablesAt"/>).
+    /// </summary>
+    public const int TpmCrlVersion = 9;
+
     /// <summary>The name of the trigger of <see cref="SealedAdminRecordsGuard"/>.</summary>
     public const string SealedAdminRecordsTrigger = "audit_admin_sealed";
 
@@ -128,7 +140,10 @@ public abstract class SqlDialect
     /// <summary>What <c>DROP TRIGGER</c> needs after the trigger's name (PostgreSQL names its table).</summary>
     protected abstract string TriggerTable { get; }
 
-    /// <summary>The schema versions whose backups this release restores: those with this release's tables and columns.</summary>
+    /// <summary>
+    /// The schema versions whose backups this release restores: those whose tables and columns are this release's, but
+    /// for tables added since (<see cref="Backup.BackupTable.Since"/>), which such a backup does not list and which restore empty.
+    /// </summary>
     public static bool HasCurrentTables(int schemaVersion) => schemaVersion >= StatelessChallengeVersion && schemaVersion <= CurrentVersion;
 
     /// <summary>The newest migration this release has (the schema version a fully migrated database reports).</summary>

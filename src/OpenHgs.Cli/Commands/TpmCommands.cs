@@ -8,7 +8,7 @@ namespace OpenHgs.Cli.Commands;
 
 /// <summary>
 /// TPM enrolment commands: <c>client identify</c> and <c>client baseline</c> on the host, <c>hosts add-tpm</c> and
-/// <c>tpm-roots add|list</c> for the admin.
+/// <c>tpm-roots add|list|remove|add-crl|list-crls|remove-crl</c> for the admin.
 /// </summary>
 internal static class TpmCommands
 {
@@ -101,7 +101,7 @@ internal static class TpmCommands
                 CliOutput.Line($"Registered TPM root {root.Subject} ({root.Thumbprint[..16]}…).");
             }
         }));
-        roots.Subcommands.Add(AdminCommands.Admin("list", "List registered TPM roots.", [], Connect, async (client, parse, json, ct) =>
+        roots.Subcommands.Add(AdminCommands.Admin("list", "List registered TPM roots (and, without --json, the imported CRLs: 'list-crls').", [], Connect, async (client, parse, json, ct) =>
         {
             var list = await client.ListRootsAsync(ct).ConfigureAwait(false);
             if (json)
@@ -110,11 +110,14 @@ internal static class TpmCommands
                 return;
             }
 
+            var crls = await client.ListCrlsAsync(ct).ConfigureAwait(false);
             foreach (var r in list)
             {
-                CliOutput.Line($"{r.Thumbprint[..16]} {r.Subject}");
+                var crl = crls.FirstOrDefault(c => c.IssuerThumbprint == r.Thumbprint);
+                CliOutput.Line($"{r.Thumbprint[..16]} {r.Subject}{(crl is null ? string.Empty : $" [CRL {CrlSummary(crl)}]")}");
             }
         }));
+        AddCrlCommands(roots);
         var thumbprint = new Argument<string>("THUMBPRINT") { Description = "SHA-256 thumbprint, or a unique prefix of at least 16 hex digits ('hgs tpm-roots list')." };
         roots.Subcommands.Add(AdminCommands.Admin("remove", "Remove a TPM root: registering EKs through it is refused from now on (registered hosts stay).", [thumbprint], Connect, async (client, parse, json, ct) =>
         {
@@ -130,6 +133,57 @@ internal static class TpmCommands
         }));
         return roots;
     }
+
+    /// <summary><c>tpm-roots add-crl|list-crls|remove-crl</c>: the TPM manufacturers' CRLs (design change 69).</summary>
+    private static void AddCrlCommands(Command roots)
+    {
+        var file = new Argument<string>("FILE") { Description = "CRL file (PEM or DER), signed by a registered root or intermediate." };
+        roots.Subcommands.Add(AdminCommands.Admin("add-crl", "Import a TPM manufacturer's CRL: EK certificates (and intermediates) it lists are refused at registration.", [file], Connect,
+            async (client, parse, json, ct) =>
+            {
+                byte[] bytes = CliOutput.ReadFile(parse.GetValue(file)!, "CRL", 4 * 1024 * 1024);
+                string text = System.Text.Encoding.ASCII.GetString(bytes);
+                var crl = await client.AddCrlAsync(text.Contains("-----BEGIN", StringComparison.Ordinal) ? text : Convert.ToBase64String(bytes), ct).ConfigureAwait(false);
+                if (json)
+                {
+                    CliOutput.Json(crl, WireJson.Default.TpmCrlInfo);
+                }
+                else
+                {
+                    CliOutput.Line($"Imported the CRL of {crl.IssuerSubject} ({CrlSummary(crl)}).");
+                }
+            }));
+        roots.Subcommands.Add(AdminCommands.Admin("list-crls", "List imported TPM CRLs.", [], Connect, async (client, parse, json, ct) =>
+        {
+            var list = await client.ListCrlsAsync(ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(list, WireJson.Default.ListTpmCrlInfo);
+                return;
+            }
+
+            foreach (var c in list)
+            {
+                CliOutput.Line($"{c.IssuerThumbprint[..16]} {c.IssuerSubject} {CrlSummary(c)}");
+            }
+        }));
+        var issuer = new Argument<string>("ISSUER") { Description = "The issuer's SHA-256 thumbprint, or a unique prefix of at least 16 hex digits ('hgs tpm-roots list-crls')." };
+        roots.Subcommands.Add(AdminCommands.Admin("remove-crl", "Remove an issuer's CRL: its EK certificates are no longer checked for revocation.", [issuer], Connect, async (client, parse, json, ct) =>
+        {
+            var crl = await client.RemoveCrlAsync(parse.GetValue(issuer)!, ct).ConfigureAwait(false);
+            if (json)
+            {
+                CliOutput.Json(crl, WireJson.Default.TpmCrlInfo);
+            }
+            else
+            {
+                CliOutput.Line($"Removed the CRL of {crl.IssuerSubject} ({crl.IssuerThumbprint[..16]}…).");
+            }
+        }));
+    }
+
+    private static string CrlSummary(TpmCrlInfo crl) =>
+        $"number {(crl.CrlNumber.Length == 0 ? "none" : crl.CrlNumber)}, {crl.Revoked} revoked, next update {crl.NextUpdate.UtcDateTime:yyyy-MM-dd HH:mm}Z";
 
     internal static TpmAdminClient Connect(string[] urls, string? token, ClientTlsOptions tls) => new(urls, token, tls);
 #endif

@@ -17,6 +17,17 @@ public sealed class TpmAdminClient(IEnumerable<string> urls, string? token, Clie
     public Task<TpmRootInfo> RemoveRootAsync(string thumbprint, CancellationToken ct) =>
         _http.SendJsonAsync<AddTpmRootRequest, TpmRootInfo>(HttpMethod.Delete, $"admin/v1/tpm-roots/{Uri.EscapeDataString(thumbprint)}", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.TpmRootInfo, ct);
 
+    /// <summary>Imports a TPM manufacturer's CRL (PEM or base64 DER).</summary>
+    public Task<TpmCrlInfo> AddCrlAsync(string crl, CancellationToken ct) =>
+        _http.SendJsonAsync(HttpMethod.Post, "admin/v1/tpm-crls", new AddTpmCrlRequest(crl), WireJson.Default.AddTpmCrlRequest, WireJson.Default.TpmCrlInfo, ct);
+
+    public Task<List<TpmCrlInfo>> ListCrlsAsync(CancellationToken ct) =>
+        _http.SendJsonAsync<AddTpmCrlRequest, List<TpmCrlInfo>>(HttpMethod.Get, "admin/v1/tpm-crls", null, WireJson.Default.AddTpmCrlRequest, WireJson.Default.ListTpmCrlInfo, ct);
+
+    /// <summary>Removes the CRL of an issuer named by its thumbprint (or a unique prefix of at least 16 hex digits).</summary>
+    public Task<TpmCrlInfo> RemoveCrlAsync(string issuerThumbprint, CancellationToken ct) =>
+        _http.SendJsonAsync<AddTpmCrlRequest, TpmCrlInfo>(HttpMethod.Delete, $"admin/v1/tpm-crls/{Uri.EscapeDataString(issuerThumbprint)}", null, WireJson.Default.AddTpmCrlRequest, WireJson.Default.TpmCrlInfo, ct);
+
     public Task<HostInfo> AddHostAsync(string name, TpmIdentity identity, bool allowWithoutCertificate, CancellationToken ct) =>
         _http.SendJsonAsync(HttpMethod.Post, "admin/v1/hosts/tpm", new AddTpmHostRequest(name, identity, allowWithoutCertificate), WireJson.Default.AddTpmHostRequest, WireJson.Default.HostInfo, ct);
 

@@ -41,6 +41,12 @@ public sealed record AddTpmRootRequest(string Certificate);
 /// <summary>A registered TPM root.</summary>
 public sealed record TpmRootInfo(string Thumbprint, string Subject, DateTimeOffset AddedAt);
 
+/// <summary>Imports a TPM manufacturer's CRL for a registered root or intermediate, PEM or base64 DER.</summary>
+public sealed record AddTpmCrlRequest(string Crl);
+
+/// <summary>An imported CRL: its issuer (the registered certificate that signed it), number (hex; empty when it has none), validity and how many certificates it revokes.</summary>
+public sealed record TpmCrlInfo(string IssuerThumbprint, string IssuerSubject, string CrlNumber, DateTimeOffset ThisUpdate, DateTimeOffset NextUpdate, int Revoked, DateTimeOffset AddedAt);
+
 /// <summary>One attestation policy: name, state (enabled, disabled, staged), its default state and what it checks.</summary>
 public sealed record PolicyInfo(string Name, string State, string DefaultState, string Description);
 

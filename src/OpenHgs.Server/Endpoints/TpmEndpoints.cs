@@ -42,6 +42,19 @@ internal static class TpmEndpoints
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddTpmRootRequest).ConfigureAwait(false);
             return Results.Json(await enrollment.AddRootAsync(request.Certificate, context.RequestAborted).ConfigureAwait(false), WireJson.Default.TpmRootInfo, statusCode: 201);
         }).JsonBody<AddTpmRootRequest>().Answers<TpmRootInfo>(201).Problems(400, "CertificateMalformed").Problems(409, "TpmRootExists");
+        admin.MapGet("/tpm-crls", async (TpmCrlService crls, CancellationToken ct) =>
+            Results.Json((await crls.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListTpmCrlInfo))
+            .Answers<List<TpmCrlInfo>>();
+        admin.MapPost("/tpm-crls", async (HttpContext context, TpmCrlService crls) =>
+        {
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.AddTpmCrlRequest).ConfigureAwait(false);
+            return Results.Json(await crls.AddAsync(request.Crl, context.RequestAborted).ConfigureAwait(false), WireJson.Default.TpmCrlInfo, statusCode: 201);
+        }).JsonBody<AddTpmCrlRequest>().Answers<TpmCrlInfo>(201)
+            .Problems(400, "TpmCrlMalformed", "TpmCrlUnsupported", "TpmCrlExpired", "TpmCrlIssuerUnknown", "TpmCrlSignatureInvalid")
+            .Problems(409, "TpmCrlRollback", "TpmCrlExists");
+        admin.MapDelete("/tpm-crls/{issuer}", async (string issuer, TpmCrlService crls, CancellationToken ct) =>
+            Results.Json(await crls.RemoveAsync(issuer, ct).ConfigureAwait(false), WireJson.Default.TpmCrlInfo))
+            .Answers<TpmCrlInfo>().Problems(400, "TpmCrlIssuerInvalid").Problems(404, "TpmCrlNotFound").Problems(409, "TpmCrlAmbiguous");
         admin.MapPost("/hosts/tpm", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddTpmHostRequest).ConfigureAwait(false);

@@ -100,6 +100,7 @@ public static partial class HgsServer
         // Stateless AK activation credentials: their MAC key is derived from the row-MAC key too (design change 74).
         services.AddSingleton(provider => new ActivationCredentials(new KeyStoreRowAuthenticator(provider.GetRequiredService<IKeyStore>()), options.Time));
         services.AddSingleton<TpmEnrollmentService>();
+        services.AddSingleton<TpmCrlService>();
         services.AddSingleton<PolicyService>();
         services.AddSingleton(options.AuditCheckpoints.Validated());
         services.AddSingleton(provider => AuditCheckpointService.OpenKey(

@@ -7,7 +7,7 @@ namespace OpenHgs.Service.Integrity;
 
 /// <summary>
 /// Reads every security-relevant row and reports each that fails its MAC, is missing where it must exist, or is an older
-/// copy put back (design changes 24, 62 and 64), and every admin record of the audit trail whose seal is missing or wrong
+/// copy put back (design changes 24, 62, 64 and 69), and every admin record of the audit trail whose seal is missing or wrong
 /// (design change 67) — what <c>hgs audit verify</c> is for the audit trail, this is for the
 /// tables. It only reads: a row it reports is refused wherever it is used anyway; this tells the admin before a
 /// request trips over it, and names every one at once.
@@ -42,6 +42,7 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
         Add(await s.Hosts.ListAsync().ConfigureAwait(false));
         Add(await s.Tpm.ListAttestationKeysAsync().ConfigureAwait(false));
         Add(await s.Tpm.ListRootsAsync().ConfigureAwait(false));
+        Add(await s.TpmCrls.ListAsync().ConfigureAwait(false));
         var states = await s.Policies.ListStatesAsync().ConfigureAwait(false);
         Add(states);
         findings.AddRange(PolicyCatalog.All

@@ -31,8 +31,10 @@ public sealed record BackupColumn(string Name, BackupColumnType Type);
 /// <summary>
 /// A table a backup holds. With <paramref name="RowMac"/>, the last column is <c>mac</c> and the row MAC covers the
 /// table name, the first column as the key, and every other column in order (the encoding of <c>RowMac</c>).
+/// <paramref name="Since"/> is the schema version that added the table (0: every schema a backup can have): a backup
+/// made at an older schema neither lists the table nor holds rows of it.
 /// </summary>
-public sealed record BackupTable(string Name, IReadOnlyList<BackupColumn> Columns, string OrderBy, bool RowMac)
+public sealed record BackupTable(string Name, IReadOnlyList<BackupColumn> Columns, string OrderBy, bool RowMac, int Since = 0)
 {
     /// <summary>The column list for SQL.</summary>
     public string ColumnList => string.Join(", ", Columns.Select(c => c.Name));
@@ -55,6 +57,8 @@ public static class BackupCatalog
             new("enabled", BackupColumnType.Flag), Int64("created_at"), Mac], "id", RowMac: true),
         new("hosts", [Text("name"), Text("mode"), Blob("public_key"), Text("key_thumbprint"), Int64("added_at"), Mac], "name", RowMac: true),
         new("tpm_roots", [Text("thumbprint"), Text("subject"), Blob("certificate"), Int64("added_at"), Mac], "thumbprint", RowMac: true),
+        new("tpm_crls", [Text("issuer_thumbprint"), Text("issuer_subject"), Text("crl_number"), Int64("this_update"), Int64("next_update"), Blob("crl"),
+            Int64("added_at"), Mac], "issuer_thumbprint", RowMac: true, Since: SqlDialect.TpmCrlVersion),
         new("tpm_attestation_keys", [Text("host_name"), Blob("ak_public"), Int64("activated_at"), Mac], "host_name", RowMac: true),
         new("baselines", [Text("name"), Blob("document"), Int64("added_at"), Mac], "name", RowMac: true),
         new("policies", [Text("name"), Text("state"), Mac], "name", RowMac: true),
@@ -63,6 +67,9 @@ public static class BackupCatalog
         new(AuditLogTable, [Int64("seq"), Int64("ts"), Text("event"), Text("outcome"), Text("subject"), new("reason", BackupColumnType.NullableText),
             Text("details"), Blob("prev_hash"), Blob("hash")], "seq", RowMac: false),
     ];
+
+    /// <summary>The backed-up tables a backup made at <paramref name="schemaVersion"/> lists (in <see cref="Tables"/> order).</summary>
+    public static IReadOnlyList<BackupTable> TablesAt(int schemaVersion) => [.. Tables.Where(t => t.Since <= schemaVersion)];
 
     /// <summary>Tables of the schema a backup leaves out, and why.</summary>
     public static IReadOnlyDictionary<string, string> Excluded { get; } = new Dictionary<string, string>(StringComparer.Ordinal)

@@ -107,7 +107,7 @@ public static class BackupFormat
             ["rowMacKeyCheck"] = Convert.ToHexStringLower(header.KeyStore.RowMacKeyCheck),
         },
         ["hsmKeys"] = new JsonArray([.. header.HsmKeys.Select(k => (JsonNode)new JsonObject { ["label"] = k.Label, ["purpose"] = k.Purpose })]),
-        ["tables"] = new JsonArray([.. BackupCatalog.Tables.Select(t => (JsonNode)new JsonObject
+        ["tables"] = new JsonArray([.. BackupCatalog.TablesAt(header.SchemaVersion).Select(t => (JsonNode)new JsonObject
         {
             ["name"] = t.Name,
             ["columns"] = new JsonArray([.. t.Columns.Select(c => (JsonNode)JsonValue.Create(c.Name))]),
@@ -143,7 +143,7 @@ public static class BackupFormat
             }
 
             var tables = Need(root["tables"]).AsArray().Select(t => (Text(Need(t)["name"]), string.Join(",", Need(t!["columns"]).AsArray().Select(c => Text(c))))).ToList();
-            if (!tables.SequenceEqual(BackupCatalog.Tables.Select(t => (t.Name, string.Join(",", t.Columns.Select(c => c.Name))))))
+            if (!tables.SequenceEqual(BackupCatalog.TablesAt(schema).Select(t => (t.Name, string.Join(",", t.Columns.Select(c => c.Name))))))
             {
                 throw new BackupException(BackupCodes.VersionUnsupported, "The backup's tables or columns are not the ones this release backs up: restore it with the release that made it.");
             }

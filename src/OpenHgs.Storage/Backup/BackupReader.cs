@@ -83,6 +83,11 @@ public static class BackupReader
             try
             {
                 var (table, values) = BackupFormat.ParseRow(line);
+                if (table.Since > header.SchemaVersion)
+                {
+                    throw new BackupException(BackupCodes.Malformed, $"A {table.Name} row is in a backup of schema {header.SchemaVersion}, which has no such table.");
+                }
+
                 int index = IndexOf(table);
                 if (index < tableIndex)
                 {

@@ -57,6 +57,10 @@ public sealed class RowIntegrityException : Exception
     public static RowIntegrityException Missing(string table, string key) =>
         new(table, key, $"The {table} row '{key}' is missing: OpenHGS never deletes it, so it was removed outside OpenHGS, and its absence is not read as a default.", isMissing: true, supersededBy: null);
 
+    /// <summary>A row the audit trail says OpenHGS wrote and did not remove since is not there: it was deleted outside OpenHGS.</summary>
+    public static RowIntegrityException Deleted(string table, string key) =>
+        new(table, key, $"The {table} row '{key}' is missing: the audit trail's last record about it wrote it, so it was deleted outside OpenHGS, and its absence is not read as no row.", isMissing: true, supersededBy: null);
+
     /// <summary>
     /// The row's MAC verifies, but audit record <paramref name="sequence"/> removed or replaced it after it was written: it
     /// is an older copy put back outside OpenHGS (a replay), and is not used.
@@ -67,13 +71,15 @@ public sealed class RowIntegrityException : Exception
 
 /// <summary>
 /// A row that failed its integrity check, by table and primary key: its MAC does not verify, or (with
-/// <paramref name="SupersededBy"/>) it verifies but is an older copy that audit record <paramref name="SupersededBy"/> replaced.
+/// <paramref name="SupersededBy"/>) it verifies but is an older copy that audit record <paramref name="SupersededBy"/> replaced,
+/// or (with <paramref name="IsMissing"/>) the audit trail says it exists and it was deleted.
 /// </summary>
-public sealed record RejectedRow(string Table, string Key, long? SupersededBy = null)
+public sealed record RejectedRow(string Table, string Key, long? SupersededBy = null, bool IsMissing = false)
 {
     /// <summary>The exception a single read of this row throws.</summary>
     public RowIntegrityException ToException() =>
-        SupersededBy is { } sequence ? RowIntegrityException.Superseded(Table, Key, sequence) : new RowIntegrityException(Table, Key);
+        IsMissing ? RowIntegrityException.Deleted(Table, Key)
+        : SupersededBy is { } sequence ? RowIntegrityException.Superseded(Table, Key, sequence) : new RowIntegrityException(Table, Key);
 }
 
 /// <summary>The rows of a list that verified, and those that did not (never used; reported).</summary>

@@ -19,6 +19,23 @@ public enum EkCertificateFailure
     WrongExtendedKeyUsage,
     /// <summary>A CA certificate of the chain has a critical extension the validator does not process.</summary>
     UnsupportedCriticalExtension,
+    /// <summary>The certificate, or an intermediate of its chain, is on its issuer's CRL.</summary>
+    Revoked,
+    /// <summary>An issuer of the chain has a CRL whose nextUpdate has passed: whether the certificate it signed is revoked is unknown (fail closed).</summary>
+    CrlExpired,
+    /// <summary>An issuer of the chain has a CRL that cannot be used (its row failed its integrity check): fail closed.</summary>
+    CrlUnavailable,
+}
+
+/// <summary>
+/// What the validator knows about revocation: the registered CRLs (each used only for the chain certificate whose
+/// subject is its issuer and whose key verifies its signature) and the issuers, by SHA-256 thumbprint of their
+/// certificate (lower-case hex), that have a CRL the caller could not read intact.
+/// </summary>
+public sealed record EkRevocationData(IReadOnlyList<RevocationList> Lists, IReadOnlySet<string> UnavailableIssuers)
+{
+    /// <summary>No CRL at all: revocation is not checked.</summary>
+    public static EkRevocationData None { get; } = new([], new HashSet<string>());
 }
 
 /// <summary>Outcome of EK certificate validation.</summary>
@@ -30,8 +47,11 @@ public sealed record EkCertificateResult(EkCertificateFailure? Failure, string D
 
 /// <summary>
 /// Validates an EK certificate against configured TPM manufacturer roots (and optional intermediates) and checks
-/// that it certifies the presented EK public key. Revocation is not checked (TPM vendors rarely publish CRLs
-/// reachable from a fabric). EK certificates commonly carry critical extensions .NET does not understand
+/// that it certifies the presented EK public key. Revocation is checked against the CRLs the admin imported (design
+/// change 69; nothing is fetched): the EK certificate and every intermediate are looked up on the CRL of the chain
+/// certificate that issued them. An issuer without a CRL is not checked; one whose CRL is past its nextUpdate, or whose
+/// CRL could not be read intact, fails closed (<see cref="EkCertificateFailure.CrlExpired"/>,
+/// <see cref="EkCertificateFailure.CrlUnavailable"/>). EK certificates commonly carry critical extensions .NET does not understand
 /// (TCG subjectAltName directoryName, subjectDirectoryAttributes); those are tolerated on the EK certificate only: a
 /// CA certificate of the chain with a critical extension outside the RFC 5280 path-validation set is refused, since
 /// a critical extension means "do not trust this certificate unless you enforce this". An EK certificate that has an
@@ -62,7 +82,7 @@ public static class EkCertificateValidator
 
     /// <summary>Validates <paramref name="certificateDer"/> for <paramref name="ek"/> at <paramref name="now"/>.</summary>
     public static EkCertificateResult Validate(byte[] certificateDer, TpmtPublic ek, IEnumerable<X509Certificate2> roots,
-        IEnumerable<X509Certificate2>? intermediates = null, DateTimeOffset? now = null)
+        IEnumerable<X509Certificate2>? intermediates = null, DateTimeOffset? now = null, EkRevocationData? revocation = null)
     {
         ArgumentNullException.ThrowIfNull(certificateDer);
         ArgumentNullException.ThrowIfNull(ek);
@@ -92,7 +112,8 @@ public static class EkCertificateValidator
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
             chain.ChainPolicy.DisableCertificateDownloads = true;
-            chain.ChainPolicy.VerificationTime = (now ?? DateTimeOffset.UtcNow).UtcDateTime;
+            var at = now ?? DateTimeOffset.UtcNow;
+            chain.ChainPolicy.VerificationTime = at.UtcDateTime;
             chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreWrongUsage | X509VerificationFlags.IgnoreInvalidPolicy;
             chain.ChainPolicy.CustomTrustStore.AddRange(roots.ToArray());
             if (intermediates is not null)
@@ -120,8 +141,43 @@ public static class EkCertificateValidator
                         $"the CA certificate {ca.Subject} has the critical extension {unknown.Oid?.Value}, which is not processed");
                 }
             }
-            return new(null, $"chains to {chain.ChainElements[^1].Certificate.Subject}");
+            var elements = chain.ChainElements.Select(e => e.Certificate).ToList();
+            return CheckRevocation(elements, revocation ?? EkRevocationData.None, at)
+                ?? new(null, $"chains to {elements[^1].Subject}");
         }
+    }
+
+    /// <summary>Each certificate of the chain but the root against its issuer's CRL (the next element); null when none is revoked.</summary>
+    private static EkCertificateResult? CheckRevocation(List<X509Certificate2> chain, EkRevocationData revocation, DateTimeOffset now)
+    {
+        for (int i = 0; i + 1 < chain.Count; i++)
+        {
+            var (certificate, issuer) = (chain[i], chain[i + 1]);
+            if (revocation.UnavailableIssuers.Contains(Convert.ToHexStringLower(SHA256.HashData(issuer.RawData))))
+            {
+                return new(EkCertificateFailure.CrlUnavailable, $"the CRL of {issuer.Subject} failed its integrity check (changed, put back or deleted outside OpenHGS)");
+            }
+
+            if (revocation.Lists.FirstOrDefault(l => l.IsIssuedBy(issuer)) is not { } crl)
+            {
+                continue;
+            }
+
+            if (now > crl.NextUpdate)
+            {
+                return new(EkCertificateFailure.CrlExpired,
+                    $"the CRL of {issuer.Subject} (number {crl.NumberText}) was due to be replaced at {crl.NextUpdate:u}; import its current CRL");
+            }
+
+            if (crl.Find(certificate.SerialNumberBytes.Span) is { } entry)
+            {
+                string what = i == 0 ? "the EK certificate" : $"the intermediate {certificate.Subject}";
+                return new(EkCertificateFailure.Revoked,
+                    $"{what} (serial {entry.SerialNumber}) was revoked at {entry.RevokedAt:u} by the CRL of {issuer.Subject} (number {crl.NumberText})");
+            }
+        }
+
+        return null;
     }
 
     private static bool SameKey(X509Certificate2 certificate, TpmtPublic ek)

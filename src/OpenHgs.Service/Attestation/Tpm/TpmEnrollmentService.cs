@@ -52,13 +52,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
     /// </summary>
     public async Task<TpmRootInfo> RemoveRootAsync(string thumbprint, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(thumbprint);
-        string prefix = thumbprint.Trim().ToLowerInvariant();
-        if (prefix.Length is < 16 or > 64 || !prefix.All(Uri.IsHexDigit))
-        {
-            throw ServiceException.BadRequest("TpmRootThumbprintInvalid", "Name the root by its SHA-256 thumbprint (16 to 64 hex digits, as 'hgs tpm-roots list' shows).");
-        }
-
+        string prefix = ThumbprintPrefix(thumbprint, "TpmRootThumbprintInvalid");
         return await database.InTransactionAsync(async s =>
         {
             // Rows that fail their MAC are never trusted, but can be removed (that is the remedy).
@@ -77,6 +71,16 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
                 ("subject", root.Subject), ("removed", "true"))).ConfigureAwait(false);
             return new TpmRootInfo(root.Thumbprint, root.Subject, root.AddedAt);
         }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A certificate's SHA-256 thumbprint, or a prefix of at least 16 hex digits, lower-cased; otherwise refused with <paramref name="code"/>.</summary>
+    internal static string ThumbprintPrefix(string thumbprint, string code)
+    {
+        ArgumentNullException.ThrowIfNull(thumbprint);
+        string prefix = thumbprint.Trim().ToLowerInvariant();
+        return prefix.Length is < 16 or > 64 || !prefix.All(Uri.IsHexDigit)
+            ? throw ServiceException.BadRequest(code, "Name the certificate by its SHA-256 thumbprint (16 to 64 hex digits, as 'hgs tpm-roots list' shows).")
+            : prefix;
     }
 
     public async Task<IReadOnlyList<TpmRootInfo>> ListRootsAsync(CancellationToken cancellationToken) =>
@@ -253,16 +257,26 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         {
             var roots = registered.Where(c => c.SubjectName.RawData.AsSpan().SequenceEqual(c.IssuerName.RawData)).ToList();
             var intermediates = registered.Except(roots).ToList();
-            var result = EkCertificateValidator.Validate(certificate, ek, roots, intermediates, time.GetUtcNow());
+            var revocation = await TpmCrlService.RevocationDataAsync(s).ConfigureAwait(false);
+            var result = EkCertificateValidator.Validate(certificate, ek, roots, intermediates, time.GetUtcNow(), revocation);
             return result.Succeeded
                 ? result.Detail
-                : throw ServiceException.Forbidden("EkCertificate" + result.Failure, $"The EK certificate is refused ({result.Failure}): {result.Detail}. Register the TPM manufacturer's root with 'hgs tpm-roots add'.");
+                : throw ServiceException.Forbidden("EkCertificate" + result.Failure, $"The EK certificate is refused ({result.Failure}): {result.Detail}. {Remedy(result.Failure)}");
         }
         finally
         {
             registered.ForEach(c => c.Dispose());
         }
     }
+
+    /// <summary>What the admin can do about a refused EK certificate.</summary>
+    private static string Remedy(EkCertificateFailure? failure) => failure switch
+    {
+        EkCertificateFailure.Revoked => "Its TPM manufacturer revoked it: do not register this TPM.",
+        EkCertificateFailure.CrlExpired => "Import the issuer's current CRL with 'hgs tpm-roots add-crl'.",
+        EkCertificateFailure.CrlUnavailable => "See 'hgs audit rows'; import the issuer's CRL again, or remove it with 'hgs tpm-roots remove-crl'.",
+        _ => "Register the TPM manufacturer's root with 'hgs tpm-roots add'.",
+    };
 
     private static X509Certificate2 ParseCertificate(string text)
     {
