@@ -155,10 +155,15 @@ public sealed class RevocationList
             throw new AsnContentException("the signature is not a whole number of octets");
         }
 
-        if (!tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Integer) || (int)tbs.ReadInteger() != 1)
+        if (tbs.PeekTag().HasSameClassAndValue(Asn1Tag.Sequence))
         {
             // A v1 CRL has no version field and no extensions: no CRL number, so no rollback check; RFC 5280 CRLs are v2.
-            throw new RevocationListException(RevocationListProblem.Unsupported, "the CRL is not version 2 (RFC 5280 §5.1.2.1)");
+            throw new RevocationListException(RevocationListProblem.Unsupported, "the CRL is version 1; RFC 5280 CRLs are version 2");
+        }
+
+        if (tbs.ReadInteger() != 1)
+        {
+            throw new RevocationListException(RevocationListProblem.Malformed, "the CRL's version is not 2");
         }
 
         string innerAlgorithm = ReadAlgorithm(tbs);

@@ -130,7 +130,7 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
         await current.MigrateAsync(CancellationToken.None);
         long marker = (await current.ReadAsync(s => s.History.SealedFromAsync(), CancellationToken.None))!.Value;
         Assert.Equal(lastLegacy + 1, marker);
-        Assert.Equal(SqlDialect.AdminRecordSealVersion, await current.GetSchemaVersionAsync(CancellationToken.None));
+        Assert.Equal(SqlDialect.CurrentVersion, await current.GetSchemaVersionAsync(CancellationToken.None));
 
         // The old row put back, with an unsealed record naming it, as the old release wrote them: after the marker, not believed.
         await old.ExecuteAsync($"INSERT INTO hosts ({Columns}) SELECT {Columns} FROM saved_hosts");

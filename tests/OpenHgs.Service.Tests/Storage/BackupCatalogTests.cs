@@ -112,6 +112,7 @@ public abstract class BackupCatalogTests : IAsyncLifetime
             await s.FabricKeys.AddAsync(new FabricKeyRecord("att-1", "attestation-signer", "openhgs-att-1", "EcP256", [1, 2, 3], true, false, Now));
             await s.Hosts.AddAsync(new HostRecord("host-a", "host-key", [7, 7, 7], "thumb-a", Now));
             await s.Tpm.AddRootAsync(new TpmRootRecord("root-1", "CN=Root", [8, 8], Now));
+            await s.TpmCrls.SetAsync(new TpmCrlRecord("root-1", "CN=Root", "0a", Now, Now.AddDays(7), [11, 11], Now));
             await s.Tpm.SetAttestationKeyAsync(new AttestationKeyRecord("host-a", [9, 9], Now));
             await s.Policies.SetStateAsync("secure-boot", "enabled");
             await s.Policies.AddBaselineAsync(new BaselineRecord("class-1", [10, 10], Now));

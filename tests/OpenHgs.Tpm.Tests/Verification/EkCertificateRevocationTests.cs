@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using OpenHgs.Tpm.Commands;
-using OpenHgs.Tpm.Structures;
 using OpenHgs.Tpm.Verification;
 
 namespace OpenHgs.Tpm.Tests.Verification;
@@ -16,38 +14,9 @@ namespace OpenHgs.Tpm.Tests.Verification;
 public sealed class EkCertificateRevocationTests : IDisposable
 {
     private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
-    private static readonly byte[] EkSerial = [0x01, 0x23, 0x45, 0x67, 0x89];
-    private static readonly byte[] IntermediateSerial = [0x42, 0x42];
-    private readonly ECDsa _rootKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-    private readonly RSA _intermediateKey = RSA.Create(2048);
-    private readonly RSA _ekKey = RSA.Create(2048);
-    private readonly TpmtPublic _ek;
-    private readonly X509Certificate2 _root;
-    private readonly X509Certificate2 _intermediate;
-    private readonly byte[] _ekCertificate;
-
-    public EkCertificateRevocationTests()
-    {
-        var rsa = TpmTemplates.EkRsa2048.Rsa!;
-        _ek = TpmTemplates.EkRsa2048 with { Parameters = rsa with { Modulus = _ekKey.ExportParameters(false).Modulus! } };
-        var rootRequest = new CertificateRequest("CN=CRL Test TPM Root", _rootKey, HashAlgorithmName.SHA256);
-        CaExtensions(rootRequest);
-        _root = rootRequest.CreateSelfSigned(Now.AddDays(-1), Now.AddYears(2));
-        var intermediateRequest = new CertificateRequest("CN=CRL Test TPM Intermediate", _intermediateKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        CaExtensions(intermediateRequest);
-        intermediateRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_root, true, false));
-        using (var issued = intermediateRequest.Create(_root.SubjectName, X509SignatureGenerator.CreateForECDsa(_rootKey), Now.AddDays(-1), Now.AddYears(1), IntermediateSerial))
-        {
-            _intermediate = X509CertificateLoader.LoadCertificate(issued.RawData);
-        }
-
-        var ekRequest = new CertificateRequest("", _ekKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        ekRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
-        ekRequest.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_intermediate, true, false));
-        using var ek = ekRequest.Create(_intermediate.SubjectName, X509SignatureGenerator.CreateForRSA(_intermediateKey, RSASignaturePadding.Pkcs1),
-            Now.AddHours(-1), Now.AddMonths(6), EkSerial);
-        _ekCertificate = ek.RawData;
-    }
+    private static readonly byte[] EkSerial = TestEkChain.EkSerial;
+    private static readonly byte[] IntermediateSerial = TestEkChain.IntermediateSerial;
+    private readonly TestEkChain _chain = new();
 
     [Fact]
     [Trait("Attack", "A104")]
@@ -80,7 +49,7 @@ public sealed class EkCertificateRevocationTests : IDisposable
     [Trait("Attack", "A105")]
     public void A_stale_crl_of_an_issuer_of_the_chain_fails_closed()
     {
-        var stale = RevocationList.Parse(TestCrl.Build(_intermediate, _intermediateKey, 4, [], Now.AddDays(-10), Now.AddDays(-1)));
+        var stale = RevocationList.Parse(_chain.IntermediateCrl(4, [], Now.AddDays(-10), Now.AddDays(-1)));
         var result = Validate(stale);
         Assert.Equal(EkCertificateFailure.CrlExpired, result.Failure);
         Assert.Contains("CN=CRL Test TPM Intermediate (number 04) was due to be replaced", result.Detail, StringComparison.Ordinal);
@@ -91,8 +60,8 @@ public sealed class EkCertificateRevocationTests : IDisposable
     public void A_crl_naming_the_issuer_but_signed_by_another_key_is_not_used()
     {
         using var other = RSA.Create(2048);
-        var forged = RevocationList.Parse(TestCrl.Build(_intermediate, other, 9, [EkSerial], Now.AddHours(-1), Now.AddDays(7)));
-        Assert.False(forged.IsIssuedBy(_intermediate));
+        var forged = RevocationList.Parse(TestCrl.Build(_chain.Intermediate, other, 9, [EkSerial], Now.AddHours(-1), Now.AddDays(7)));
+        Assert.False(forged.IsIssuedBy(_chain.Intermediate));
         Assert.True(Validate(forged).Succeeded);
         Assert.True(Validate(forged, IntermediateCrl(1, [])).Succeeded);
     }
@@ -101,8 +70,8 @@ public sealed class EkCertificateRevocationTests : IDisposable
     [Trait("Attack", "A106")]
     public void An_issuer_whose_crl_could_not_be_read_intact_fails_closed()
     {
-        string intermediate = Convert.ToHexStringLower(SHA256.HashData(_intermediate.RawData));
-        var result = EkCertificateValidator.Validate(_ekCertificate, _ek, [_root], [_intermediate], Now,
+        string intermediate = Convert.ToHexStringLower(SHA256.HashData(_chain.Intermediate.RawData));
+        var result = EkCertificateValidator.Validate(_chain.EkCertificate, _chain.Ek, [_chain.Root], [_chain.Intermediate], Now,
             new EkRevocationData([], new HashSet<string> { intermediate }));
         Assert.Equal(EkCertificateFailure.CrlUnavailable, result.Failure);
         Assert.Contains("the CRL of CN=CRL Test TPM Intermediate failed its integrity check", result.Detail, StringComparison.Ordinal);
@@ -111,15 +80,15 @@ public sealed class EkCertificateRevocationTests : IDisposable
     [Fact]
     public void The_parser_reads_issuer_number_dates_and_entries()
     {
-        var crl = RevocationList.Parse(TestCrl.Build(_intermediate, _intermediateKey, 0x1234, [EkSerial, [0x7f]], Now.AddHours(-1), Now.AddDays(7)));
-        Assert.Equal(_intermediate.SubjectName.RawData, crl.Issuer.RawData);
+        var crl = RevocationList.Parse(_chain.IntermediateCrl(0x1234, [EkSerial, [0x7f]]));
+        Assert.Equal(_chain.Intermediate.SubjectName.RawData, crl.Issuer.RawData);
         Assert.Equal(new BigInteger(0x1234), crl.Number);
         Assert.Equal("1234", crl.NumberText);
         Assert.Equal(2, crl.RevokedCount);
         Assert.NotNull(crl.Find(EkSerial));
         Assert.Null(crl.Find([0x01]));
-        Assert.True(crl.IsIssuedBy(_intermediate));
-        Assert.False(crl.IsIssuedBy(_root));
+        Assert.True(crl.IsIssuedBy(_chain.Intermediate));
+        Assert.False(crl.IsIssuedBy(_chain.Root));
     }
 
     [Theory]
@@ -164,8 +133,8 @@ public sealed class EkCertificateRevocationTests : IDisposable
         string dir = Directory.CreateTempSubdirectory("openhgs-crl-openssl-").FullName;
         try
         {
-            File.WriteAllText(Path.Combine(dir, "ca.pem"), _intermediate.ExportCertificatePem());
-            File.WriteAllText(Path.Combine(dir, "key.pem"), _intermediateKey.ExportPkcs8PrivateKeyPem());
+            File.WriteAllText(Path.Combine(dir, "ca.pem"), _chain.Intermediate.ExportCertificatePem());
+            File.WriteAllText(Path.Combine(dir, "key.pem"), _chain.IntermediateKey.ExportPkcs8PrivateKeyPem());
             // openssl's CA database: one revoked entry (R, expiry, revocation time, serial, file, subject).
             File.WriteAllText(Path.Combine(dir, "index.txt"), "R\t300101000000Z\t240101000000Z,keyCompromise\t0123456789\tunknown\t/CN=ek\n");
             File.WriteAllText(Path.Combine(dir, "crlnumber"), "2a\n");
@@ -181,7 +150,7 @@ public sealed class EkCertificateRevocationTests : IDisposable
             var crl = RevocationList.Parse(PemEncoding.Find(File.ReadAllText(Path.Combine(dir, "crl.pem"))) is var pem
                 ? Convert.FromBase64String(File.ReadAllText(Path.Combine(dir, "crl.pem"))[pem.Base64Data]) : []);
             Assert.Equal("2a", crl.NumberText);
-            Assert.True(crl.IsIssuedBy(_intermediate));
+            Assert.True(crl.IsIssuedBy(_chain.Intermediate));
             var result = Validate(crl);
             Assert.Equal(EkCertificateFailure.Revoked, result.Failure);
             Assert.Contains("serial 0123456789", result.Detail, StringComparison.Ordinal);
@@ -193,13 +162,11 @@ public sealed class EkCertificateRevocationTests : IDisposable
     }
 
     private EkCertificateResult Validate(params RevocationList[] crls) =>
-        EkCertificateValidator.Validate(_ekCertificate, _ek, [_root], [_intermediate], Now, new EkRevocationData(crls, new HashSet<string>()));
+        EkCertificateValidator.Validate(_chain.EkCertificate, _chain.Ek, [_chain.Root], [_chain.Intermediate], Now, new EkRevocationData(crls, new HashSet<string>()));
 
-    private RevocationList IntermediateCrl(int number, byte[][] serials) =>
-        RevocationList.Parse(TestCrl.Build(_intermediate, _intermediateKey, number, serials, Now.AddHours(-1), Now.AddDays(7)));
+    private RevocationList IntermediateCrl(int number, byte[][] serials) => RevocationList.Parse(_chain.IntermediateCrl(number, serials));
 
-    private RevocationList RootCrl(int number, byte[][] serials) =>
-        RevocationList.Parse(TestCrl.Build(_root, _rootKey, number, serials, Now.AddHours(-1), Now.AddDays(7)));
+    private RevocationList RootCrl(int number, byte[][] serials) => RevocationList.Parse(_chain.RootCrl(number, serials));
 
     /// <summary>The CRL with one more CRL extension, re-signed by the intermediate (so the signature still verifies).</summary>
     private byte[] WithCrlExtension(byte[] crl, string oid, byte[] value, bool critical)
@@ -241,7 +208,7 @@ public sealed class EkCertificateRevocationTests : IDisposable
         }
 
         byte[] signed = writer.Encode();
-        byte[] signature = _intermediateKey.SignData(signed, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        byte[] signature = _chain.IntermediateKey.SignData(signed, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         var result = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
         using (result.PushSequence())
         {
@@ -253,19 +220,5 @@ public sealed class EkCertificateRevocationTests : IDisposable
         return result.Encode();
     }
 
-    private static void CaExtensions(CertificateRequest request)
-    {
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, critical: true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
-    }
-
-    public void Dispose()
-    {
-        _root.Dispose();
-        _intermediate.Dispose();
-        _rootKey.Dispose();
-        _intermediateKey.Dispose();
-        _ekKey.Dispose();
-    }
+    public void Dispose() => _chain.Dispose();
 }

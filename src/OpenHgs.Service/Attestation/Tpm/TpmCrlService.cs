@@ -29,7 +29,7 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
     {
         ArgumentNullException.ThrowIfNull(crlText);
         var crl = Parse(crlText);
-        var now = time.GetUtcNow();
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds()); // as stored
         if (now > crl.NextUpdate)
         {
             throw ServiceException.BadRequest("TpmCrlExpired",

@@ -1,0 +1,209 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Attestation.Tpm;
+using OpenHgs.Service.Audit;
+using OpenHgs.Service.Integrity;
+using OpenHgs.Service.Tests.Storage;
+using OpenHgs.Service.Tests.Support;
+using OpenHgs.Storage;
+using OpenHgs.Storage.Backup;
+using OpenHgs.Testing;
+
+namespace OpenHgs.Service.Tests.Attestation;
+
+public sealed class SqliteTpmCrlServiceTests() : TpmCrlServiceTests(TestDatabase.Sqlite("tpm-crls"), TestDatabase.Sqlite);
+
+public sealed class PostgresTpmCrlServiceTests() : TpmCrlServiceTests(TestDatabase.Postgres("tpm-crls"), TestDatabase.Postgres);
+
+/// <summary>
+/// Design change 69 through the services, on both databases: importing a TPM manufacturer's CRL (each refusal by its code,
+/// changing nothing), an EK registration refused as revoked, and CRL rows put back or deleted outside OpenHGS failing closed.
+/// </summary>
+public abstract class TpmCrlServiceTests(TestDatabase db, Func<string, TestDatabase> another) : MigratedDatabaseTests(db), IDisposable
+{
+    private readonly TestEkChain _chain = new();
+    private readonly CheckpointKeyToken _checkpoints = new();
+
+    private TpmCrlService Crls => new(Database, TimeProvider.System, NullLogger<TpmCrlService>.Instance);
+
+    protected override async Task SetUpAsync()
+    {
+        var enrollment = await EnrollmentAsync();
+        await enrollment.Service.AddRootAsync(_chain.Root.ExportCertificatePem(), CancellationToken.None);
+        await enrollment.Service.AddRootAsync(_chain.Intermediate.ExportCertificatePem(), CancellationToken.None);
+        await enrollment.Writer.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_crl_signed_by_a_registered_intermediate_imports_lists_and_removes_with_audit_records()
+    {
+        var added = await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(0x10, [TestEkChain.EkSerial])), CancellationToken.None);
+        Assert.Equal((_chain.Intermediate.Subject, "10", 1), (added.IssuerSubject, added.CrlNumber, added.Revoked));
+        Assert.Equal(added, Assert.Single(await Crls.ListAsync(CancellationToken.None)));
+
+        // DER (base64) is read as well; a newer CRL replaces the older one.
+        byte[] newerCrl = _chain.IntermediateCrl(0x11, []);
+        var newer = await Crls.AddAsync(Convert.ToBase64String(newerCrl), CancellationToken.None);
+        Assert.Equal(("11", 0), (newer.CrlNumber, newer.Revoked));
+        var records = await Database.ReadAsync(s => s.History.AboutAsync(TpmCrlTable.SubjectPrefix + added.IssuerThumbprint, AuditEvents.SettingChanged), CancellationToken.None);
+        Assert.Equal(TpmCrlTable.Digest(newerCrl), records[0].Detail(TpmCrlTable.DigestDetail));
+
+        var removed = await Crls.RemoveAsync(added.IssuerThumbprint[..16], CancellationToken.None);
+        Assert.Equal(added.IssuerThumbprint, removed.IssuerThumbprint);
+        Assert.Empty(await Crls.ListAsync(CancellationToken.None));
+        Assert.Equal("true", (await Database.ReadAsync(s => s.History.AboutAsync(TpmCrlTable.SubjectPrefix + added.IssuerThumbprint, AuditEvents.SettingChanged), CancellationToken.None))[0].Detail("removed"));
+        Assert.Empty(await CrlFindingsAsync());
+    }
+
+    public static TheoryData<string, string> Refusals => new()
+    {
+        { "not base64", "TpmCrlMalformed" },
+        { "a certificate, not a CRL", "TpmCrlMalformed" },
+        { "an issuer not registered", "TpmCrlIssuerUnknown" },
+        { "signed by another key", "TpmCrlSignatureInvalid" },
+        { "past its nextUpdate", "TpmCrlExpired" },
+        { "an older CRL number", "TpmCrlRollback" },
+        { "the same CRL number, other content", "TpmCrlRollback" },
+        { "the same CRL again", "TpmCrlExists" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    [Trait("Attack", "A107")]
+    public async Task An_import_refused_names_its_code_and_changes_nothing(string what, string code)
+    {
+        byte[] current = _chain.IntermediateCrl(5, [TestEkChain.EkSerial]);
+        await Crls.AddAsync(TestCrl.Pem(current), CancellationToken.None);
+        var before = await Crls.ListAsync(CancellationToken.None);
+        long records = await AuditCountAsync();
+        using var stranger = new TestEkChain("Stranger TPM");
+        using var otherKey = System.Security.Cryptography.RSA.Create(2048);
+        string crl = what switch
+        {
+            "not base64" => "this is no CRL",
+            "a certificate, not a CRL" => Convert.ToBase64String(_chain.EkCertificate),
+            "an issuer not registered" => TestCrl.Pem(stranger.IntermediateCrl(6, [])),
+            "signed by another key" => TestCrl.Pem(TestCrl.Build(_chain.Intermediate, otherKey, 6, [], DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(7))),
+            "past its nextUpdate" => TestCrl.Pem(_chain.IntermediateCrl(6, [], DateTimeOffset.UtcNow.AddDays(-8), DateTimeOffset.UtcNow.AddDays(-1))),
+            "an older CRL number" => TestCrl.Pem(_chain.IntermediateCrl(4, [])),
+            "the same CRL number, other content" => TestCrl.Pem(_chain.IntermediateCrl(5, [])),
+            "the same CRL again" => TestCrl.Pem(current),
+            _ => throw new ArgumentOutOfRangeException(nameof(what), what, null),
+        };
+
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => Crls.AddAsync(crl, CancellationToken.None));
+        Assert.Equal(code, refused.Code);
+        Assert.Equal(before, await Crls.ListAsync(CancellationToken.None));
+        Assert.Equal(records, await AuditCountAsync());
+    }
+
+    [Fact]
+    [Trait("Attack", "A104")]
+    public async Task A_revoked_ek_certificate_or_intermediate_is_refused_at_registration_by_name_and_nothing_is_registered()
+    {
+        await using var enrollment = await EnrollmentAsync();
+        await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(1, [TestEkChain.EkSerial])), CancellationToken.None);
+        var revoked = await Assert.ThrowsAsync<ServiceException>(() => enrollment.Service.AddHostAsync(Request("revoked-host"), CancellationToken.None));
+        Assert.Equal("EkCertificateRevoked", revoked.Code);
+        Assert.Contains("the EK certificate (serial 0123456789)", revoked.Message, StringComparison.Ordinal);
+        Assert.Contains($"by the CRL of {_chain.Intermediate.Subject}", revoked.Message, StringComparison.Ordinal);
+
+        // A newer CRL without it, but the root's CRL revoking the intermediate: refused again, naming the intermediate.
+        await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(2, [])), CancellationToken.None);
+        await Crls.AddAsync(TestCrl.Pem(_chain.RootCrl(1, [TestEkChain.IntermediateSerial])), CancellationToken.None);
+        var intermediate = await Assert.ThrowsAsync<ServiceException>(() => enrollment.Service.AddHostAsync(Request("revoked-host"), CancellationToken.None));
+        Assert.Equal("EkCertificateRevoked", intermediate.Code);
+        Assert.Contains($"the intermediate {_chain.Intermediate.Subject} (serial 4242)", intermediate.Message, StringComparison.Ordinal);
+        Assert.Empty((await Database.ReadAsync(s => s.Hosts.ListAsync(), CancellationToken.None)).Rows);
+
+        await Crls.AddAsync(TestCrl.Pem(_chain.RootCrl(2, [])), CancellationToken.None);
+        Assert.Equal("revoked-host", (await enrollment.Service.AddHostAsync(Request("revoked-host"), CancellationToken.None)).Name);
+    }
+
+    [Fact]
+    [Trait("Attack", "A106")]
+    public async Task A_crl_row_deleted_outside_openhgs_fails_closed_and_is_reported_missing()
+    {
+        await using var enrollment = await EnrollmentAsync();
+        var crl = await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(1, [TestEkChain.EkSerial])), CancellationToken.None);
+        await Db.ExecuteAsync("DELETE FROM tpm_crls");
+
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => enrollment.Service.AddHostAsync(Request("host"), CancellationToken.None));
+        Assert.Equal("EkCertificateCrlUnavailable", refused.Code);
+        var finding = Assert.Single(await CrlFindingsAsync());
+        Assert.Equal(("tpm_crls", crl.IssuerThumbprint, "missing"), (finding.Table, finding.Key, finding.Problem));
+
+        // The remedy: remove the CRL (recorded), or import it again.
+        await Crls.RemoveAsync(crl.IssuerThumbprint, CancellationToken.None);
+        Assert.Empty(await CrlFindingsAsync());
+    }
+
+    [Fact]
+    [Trait("Attack", "A106")]
+    public async Task An_older_crl_put_back_outside_openhgs_is_not_used_and_is_reported_superseded()
+    {
+        await using var enrollment = await EnrollmentAsync();
+        var older = await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(1, [])), CancellationToken.None);
+        await Db.ExecuteAsync("CREATE TABLE saved_tpm_crls AS SELECT * FROM tpm_crls");
+        await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(2, [TestEkChain.EkSerial])), CancellationToken.None);
+        long replacement = (await Database.ReadAsync(s => s.Audit.TailAsync(1), CancellationToken.None)).Single().Sequence;
+        await Db.ExecuteAsync("DELETE FROM tpm_crls");
+        await Db.ExecuteAsync("INSERT INTO tpm_crls SELECT * FROM saved_tpm_crls");
+
+        Assert.Empty(await Crls.ListAsync(CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => enrollment.Service.AddHostAsync(Request("host"), CancellationToken.None));
+        Assert.Equal("EkCertificateCrlUnavailable", refused.Code);
+        var finding = Assert.Single(await CrlFindingsAsync());
+        Assert.Equal(("tpm_crls", older.IssuerThumbprint, "superseded", (long?)replacement), (finding.Table, finding.Key, finding.Problem, finding.SupersededBy));
+
+        // Import the current CRL again over the put-back row: the revocation holds.
+        await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(3, [TestEkChain.EkSerial])), CancellationToken.None);
+        Assert.Equal("EkCertificateRevoked", (await Assert.ThrowsAsync<ServiceException>(() => enrollment.Service.AddHostAsync(Request("host"), CancellationToken.None))).Code);
+    }
+
+    [Fact]
+    public async Task Migration_9_adds_an_empty_tpm_crls_table_to_a_schema_8_fabric()
+    {
+        using var old = another("tpm-crls-upgrade");
+        using (var release8 = old.Open())
+        {
+            await release8.MigrateToAsync(SqlDialect.AdminRecordSealVersion, CancellationToken.None);
+            Assert.Equal(SqlDialect.AdminRecordSealVersion, await release8.GetSchemaVersionAsync(CancellationToken.None));
+        }
+
+        using var current = old.Open();
+        await current.MigrateAsync(CancellationToken.None);
+        Assert.Equal(SqlDialect.TpmCrlVersion, await current.GetSchemaVersionAsync(CancellationToken.None));
+        var crls = await current.ReadAsync(s => s.TpmCrls.ListAsync(), CancellationToken.None);
+        Assert.Empty(crls.Rows);
+        Assert.Empty(crls.Rejected);
+        Assert.Null(BackupCatalog.Difference(await current.ReadSchemaAsync(CancellationToken.None)));
+    }
+
+    private AddTpmHostRequest Request(string name) =>
+        new(name, new TpmIdentity(1, Convert.ToBase64String(_chain.Ek.ToBytes()), Convert.ToBase64String(_chain.EkCertificate)), AllowWithoutCertificate: false);
+
+    /// <summary>What <c>hgs audit rows</c> reports about CRL rows (this database has no settings or policies: those are reported too).</summary>
+    private async Task<List<RowIntegrityFinding>> CrlFindingsAsync() =>
+        [.. (await new RowIntegrityCheck(Database).CheckAsync(CancellationToken.None)).Findings.Where(f => f.Table == "tpm_crls")];
+
+    private async Task<long> AuditCountAsync() => Convert.ToInt64(await Db.ScalarAsync("SELECT COUNT(*) FROM audit_log"), System.Globalization.CultureInfo.InvariantCulture);
+
+    private Task<Enrollment> EnrollmentAsync()
+    {
+        var writer = new AuditWriter(Database, _checkpoints.Checkpointer(Database), new AuditWriterOptions(), TimeProvider.System, NullLogger<AuditWriter>.Instance);
+        return Task.FromResult(new Enrollment(new TpmEnrollmentService(Database, writer, new TpmActivationOptions(), TimeProvider.System, NullLogger<TpmEnrollmentService>.Instance), writer));
+    }
+
+    /// <summary>The enrolment service and the audit writer it was given (disposed with it).</summary>
+    private sealed record Enrollment(TpmEnrollmentService Service, AuditWriter Writer) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Writer.DisposeAsync();
+    }
+
+    public void Dispose()
+    {
+        _chain.Dispose();
+        _checkpoints.Dispose();
+    }
+}
