@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
+using OpenHgs.Client.Tpm;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
+using OpenHgs.Protocol.Wire;
 using OpenHgs.Server.Configuration;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
@@ -85,24 +87,69 @@ public abstract class BackupRestoreCliTests(AuditedDataFolder folder)
         Assert.Equal("error: 1 row(s) fail their integrity check, first audit_log/" + forged + " (forged)", rows.FailedWithOneErrorLine(1));
     }
 
-    [Fact]
-    public async Task A_backup_made_before_the_admin_subject_index_restores_the_index_is_only_a_migration()
+    [Theory]
+    [InlineData(SqlDialect.StatelessChallengeVersion)]
+    [InlineData(SqlDialect.AdminRecordSealVersion)]
+    public async Task A_backup_made_at_an_older_schema_restores_and_tables_added_since_restore_empty(int schema)
     {
-        // Migration 6 adds an index, not a table or column: a backup a schema-5 release made holds exactly what
-        // this release backs up, so it must restore (a restore target is migrated first and has the index).
+        // Migrations 6-8 add indexes and a trigger, not tables or columns: a backup a schema-5 to 8 release made holds
+        // what this release backs up but for tpm_crls (migration 9), which it does not list. It must restore: the target
+        // is migrated first, so it has the indexes and an empty tpm_crls.
         string data = folder.Copy();
         string file = await BackupAsync(data);
         var lines = (await File.ReadAllTextAsync(file)).Split('\n').ToList();
-        string current = $"\"schemaVersion\":{SqlDialect.CurrentVersion},";
-        Assert.Contains(current, lines[0], StringComparison.Ordinal);
-        lines[0] = lines[0].Replace(current, $"\"schemaVersion\":{SqlDialect.StatelessChallengeVersion},", StringComparison.Ordinal);
+        Assert.Contains($"\"schemaVersion\":{SqlDialect.CurrentVersion},", lines[0], StringComparison.Ordinal);
+        lines[0] = HeaderAt(lines[0], schema);
         Reseal(data, lines);
         await File.WriteAllTextAsync(file, string.Join('\n', lines));
 
         await DestroyAsync(data);
         var restored = (await HgsCli.RunAsync("server", "restore", "--data", data, "--in", file, "--json")).Succeeded().Json();
         Assert.Equal(folder.Records, (long)restored["auditRecords"]!);
+        Assert.Equal(0L, (await AuditedDataFolder.QueryAsync(data, "SELECT COUNT(*) FROM tpm_crls", r => r.GetInt64(0))).Single());
         await HostUnlocksAndAuditVerifiesAsync(folder, data, folder.Records + 1);
+    }
+
+    [Fact]
+    [Trait("Attack", "A106")]
+    public async Task A_backup_holding_a_tpm_crl_restores_it_and_its_row_and_record_still_verify()
+    {
+        string data = folder.Copy();
+        using var chain = new TestEkChain();
+        List<TpmCrlInfo> crls;
+        await using (var server = await ServerProcess.StartAsync(data))
+        {
+            using var admin = new TpmAdminClient([server.Url], folder.AdminToken);
+            await admin.AddRootAsync(chain.Root.ExportCertificatePem(), CancellationToken.None);
+            await admin.AddRootAsync(chain.Intermediate.ExportCertificatePem(), CancellationToken.None);
+            await admin.AddCrlAsync(TestCrl.Pem(chain.IntermediateCrl(7, [TestEkChain.EkSerial])), CancellationToken.None);
+            crls = await admin.ListCrlsAsync(CancellationToken.None);
+            Assert.Equal(0, await server.StopAsync());
+        }
+
+        string file = await BackupAsync(data);
+        Assert.Contains("{\"t\":\"tpm_crls\",", await File.ReadAllTextAsync(file), StringComparison.Ordinal);
+        await DestroyAsync(data);
+        (await HgsCli.RunAsync("server", "restore", "--data", data, "--in", file)).Succeeded();
+
+        await using var restored = await ServerProcess.StartAsync(data);
+        using var client = new TpmAdminClient([restored.Url], folder.AdminToken);
+        Assert.Equal(crls, await client.ListCrlsAsync(CancellationToken.None));
+        (await HgsCli.RunAsync(["audit", "rows"], new Dictionary<string, string?> { ["HGS_URL"] = restored.Url, ["HGS_ADMIN_TOKEN"] = folder.AdminToken })).Succeeded();
+    }
+
+    /// <summary>The header line as a release at <paramref name="schema"/> wrote it: its schema version, and only the tables it had.</summary>
+    private static string HeaderAt(string header, int schema)
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(header)!.AsObject();
+        json["schemaVersion"] = schema;
+        var tables = json["tables"]!.AsArray();
+        foreach (var table in tables.Where(t => BackupCatalog.Tables.Single(c => c.Name == (string?)t!["name"]).Since > schema).ToList())
+        {
+            tables.Remove(table);
+        }
+
+        return json.ToJsonString();
     }
 
     [Fact]
@@ -133,6 +180,7 @@ public abstract class BackupRestoreCliTests(AuditedDataFolder folder)
         { "a row edited and resealed with the key store", BackupCodes.RowIntegrity },
         { "an audit record edited and resealed with the key store", BackupCodes.AuditChain },
         { "another schema version", BackupCodes.VersionUnsupported },
+        { "a tpm_crls row in a schema-8 backup", BackupCodes.Malformed },
         { "not a backup", BackupCodes.Malformed },
     };
 
@@ -313,6 +361,14 @@ public abstract class BackupRestoreCliTests(AuditedDataFolder folder)
                 break;
             case "another schema version":
                 lines[0] = lines[0].Replace("\"schemaVersion\":", "\"schemaVersion\":9", StringComparison.Ordinal);
+                break;
+            case "a tpm_crls row in a schema-8 backup":
+                // A schema-8 backup has no tpm_crls; a row of it (in its place between the tables) is refused, not restored.
+                lines[0] = HeaderAt(lines[0], SqlDialect.AdminRecordSealVersion);
+                lines.Insert(lines.FindIndex(l => l.StartsWith("{\"t\":\"tpm_attestation_keys\"", StringComparison.Ordinal) || l.StartsWith("{\"t\":\"baselines\"", StringComparison.Ordinal)
+                    || l.StartsWith("{\"t\":\"policies\"", StringComparison.Ordinal) || l.StartsWith("{\"t\":\"audit_", StringComparison.Ordinal)),
+                    "{\"t\":\"tpm_crls\",\"r\":[\"ab\",\"CN=x\",\"01\",0,0,\"AA==\",0,null]}");
+                Reseal(data, lines);
                 break;
             case "not a backup":
                 lines = ["{\"kind\":\"something-else\"}", string.Empty];
