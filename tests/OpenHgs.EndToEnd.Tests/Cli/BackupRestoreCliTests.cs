@@ -111,7 +111,6 @@ public abstract class BackupRestoreCliTests(AuditedDataFolder folder)
     }
 
     [Fact]
-    [Trait("Attack", "A106")]
     public async Task A_backup_holding_a_tpm_crl_restores_it_and_its_row_and_record_still_verify()
     {
         string data = folder.Copy();

@@ -17,6 +17,7 @@ public sealed class TpmCrlCliTests
     [InlineData(DatabaseKind.Sqlite)]
     [InlineData(DatabaseKind.Postgres)]
     [Trait("Attack", "A104")]
+    [Trait("Attack", "A107")]
     public async Task A_tpm_whose_ek_certificate_its_manufacturer_revoked_is_refused_by_name_until_the_crl_is_removed(DatabaseKind database)
     {
         await using var scenario = await TpmScenario.StartAsync(database: database);

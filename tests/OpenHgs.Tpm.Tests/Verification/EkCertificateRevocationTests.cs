@@ -56,7 +56,7 @@ public sealed class EkCertificateRevocationTests : IDisposable
     }
 
     [Fact]
-    [Trait("Attack", "A104")]
+    [Trait("Attack", "A107")]
     public void A_crl_naming_the_issuer_but_signed_by_another_key_is_not_used()
     {
         using var other = RSA.Create(2048);
