@@ -138,6 +138,7 @@ public sealed class ErrorContractWithoutServiceTests
     [InlineData("server", new[] { "init", "run", "set-mode", "deny-before", "backup", "restore" })]
     [InlineData("keys", new[] { "list", "add", "set-primary", "disable", "enable", "remove" })]
     [InlineData("hosts", new[] { "add-key", "list", "remove" })]
+    [InlineData("tpm-roots", new[] { "add", "list", "remove", "add-crl", "list-crls", "remove-crl" })]
     [InlineData("guardian", new[] { "new", "export" })]
     [InlineData("kp", new[] { "new", "grant", "revoke", "show" })]
     [InlineData("vm", new[] { "new", "show", "grant", "revoke" })]
