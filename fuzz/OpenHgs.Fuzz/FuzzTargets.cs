@@ -16,6 +16,7 @@ public static class FuzzTargets
         new HealthCertificateTarget(),
         new HealthVerdictTarget(),
         new WireContractsTarget(),
+        new TpmCrlTarget(),
     ];
 
     /// <summary>The target with this name, or null.</summary>

@@ -45,6 +45,33 @@ public static class SeedWriter
         WriteProtocolDocuments(Path.Combine(repositoryRoot, "tests", "OpenHgs.Protocol.Tests", "Vectors", "key-protector-v1.json"), Save);
         WriteHealthCertificates(Path.Combine(repositoryRoot, "fuzz", "OpenHgs.Fuzz", "HealthSigner.der"), Save);
         WriteWireContracts(Save);
+        WriteCrls(Save);
+    }
+
+    /// <summary>CRLs as a TPM manufacturer publishes them: RSA and ECDSA signed, empty and listing certificates.</summary>
+    private static void WriteCrls(Action<string, string, byte[]> save)
+    {
+        var thisUpdate = new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero);
+        using var rsa = RSA.Create(2048);
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        foreach (var (name, key) in new (string, AsymmetricAlgorithm)[] { ("rsa", rsa), ("ecdsa", ecdsa) })
+        {
+            var request = key is RSA r
+                ? new CertificateRequest("CN=Fuzz TPM Intermediate", r, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
+                : new CertificateRequest("CN=Fuzz TPM Intermediate", (ECDsa)key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+            request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+            using var issuer = request.CreateSelfSigned(thisUpdate.AddYears(-1), thisUpdate.AddYears(5));
+            var generator = key is RSA k ? X509SignatureGenerator.CreateForRSA(k, RSASignaturePadding.Pkcs1) : X509SignatureGenerator.CreateForECDsa((ECDsa)key);
+            var authority = X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false);
+            save("tpm-crl", $"{name}-empty.der", new CertificateRevocationListBuilder().Build(issuer.SubjectName, generator, 1, thisUpdate.AddDays(7),
+                HashAlgorithmName.SHA256, authority, thisUpdate));
+            var listing = new CertificateRevocationListBuilder();
+            listing.AddEntry([0x01, 0x23, 0x45, 0x67, 0x89], thisUpdate.AddDays(-1), X509RevocationReason.KeyCompromise);
+            listing.AddEntry([0x00, 0x80], thisUpdate.AddDays(-2), X509RevocationReason.CACompromise);
+            save("tpm-crl", $"{name}-revoking.der", listing.Build(issuer.SubjectName, generator, 0x1234, thisUpdate.AddDays(7),
+                HashAlgorithmName.SHA384, authority, thisUpdate));
+        }
     }
 
     private static void WriteEventLogs(string folder, Action<string, string, byte[]> save)

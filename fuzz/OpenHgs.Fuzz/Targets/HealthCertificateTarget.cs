@@ -9,7 +9,8 @@ namespace OpenHgs.Fuzz.Targets;
 /// </summary>
 public sealed class HealthCertificateTarget : FuzzTarget<HealthCertificateException>
 {
-    private static readonly byte[] Signer = LoadSigner();
+    /// <summary>The trusted signer's certificate (DER); the CRL target verifies signatures with its key too.</summary>
+    internal static readonly byte[] Signer = LoadSigner();
 
     public override string Name => "health-certificate";
 

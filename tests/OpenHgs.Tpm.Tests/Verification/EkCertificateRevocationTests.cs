@@ -108,6 +108,35 @@ public sealed class EkCertificateRevocationTests : IDisposable
     }
 
     [Fact]
+    public void Mutated_crls_are_read_or_refused_as_a_crl_problem_never_another_exception()
+    {
+        // An admin imports vendor files: whatever the bytes, the parser answers a CRL or a RevocationListException.
+        byte[] good = _chain.IntermediateCrl(0x77, [EkSerial, IntermediateSerial]);
+        var random = new Random(69);
+        int refused = 0;
+        for (int i = 0; i < 3000; i++)
+        {
+            byte[] bad = (byte[])good.Clone();
+            bad[random.Next(bad.Length)] = (byte)random.Next(256);
+            if (i % 3 == 0)
+            {
+                bad = bad[..random.Next(1, bad.Length)];
+            }
+
+            try
+            {
+                RevocationList.Parse(bad);
+            }
+            catch (RevocationListException)
+            {
+                refused++;
+            }
+        }
+
+        Assert.True(refused > 1000, $"only {refused} of 3000 mutations were refused");
+    }
+
+    [Fact]
     public void A_delta_crl_is_refused_as_unsupported()
     {
         // The builder cannot add a deltaCRLIndicator: a copy of a complete CRL gets one, re-signed, so only the indicator differs.
