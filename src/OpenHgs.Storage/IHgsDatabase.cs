@@ -59,7 +59,7 @@ public sealed class HgsSession
         Hosts = new HostTable(command, mac, dialect, history);
         UsedNonces = new UsedNonceTable(command);
         Tpm = new TpmTable(command, mac, dialect, history);
-        TpmCrls = new TpmCrlTable(command, mac, history);
+        TpmCrls = new TpmCrlTable(command, mac, dialect, history);
         Policies = new PolicyTable(command, mac, history);
         Audit = new AuditTable(command, dialect, time, seal, history);
     }

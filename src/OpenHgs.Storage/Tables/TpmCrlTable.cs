@@ -32,14 +32,24 @@ public sealed class TpmCrlTable
     private const string Columns = "issuer_thumbprint, issuer_subject, crl_number, this_update, next_update, crl, added_at, mac";
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
+    private readonly SqlDialect _dialect;
     private readonly AdminRecordHistory _history;
 
-    internal TpmCrlTable(CommandFactory db, RowMac mac, AdminRecordHistory history)
+    internal TpmCrlTable(CommandFactory db, RowMac mac, SqlDialect dialect, AdminRecordHistory history)
     {
         _db = db;
         _mac = mac;
+        _dialect = dialect;
         _history = history;
     }
+
+    /// <summary>
+    /// Locks the issuer's <c>tpm_roots</c> row for the rest of the write transaction (PostgreSQL; SQLite's writer lock
+    /// already serializes), so two imports of one issuer's CRL run one after the other and the second compares itself
+    /// with the first (the rollback rule); the CRL row itself may not exist yet to be locked.
+    /// </summary>
+    public Task LockIssuerAsync(string issuerThumbprint) =>
+        _db.QueryAsync($"SELECT thumbprint FROM tpm_roots WHERE thumbprint = @t{_dialect.ForUpdate}", r => r.GetString(0), ("@t", issuerThumbprint));
 
     /// <summary>The SHA-256 of a CRL's DER, lower-case hex (what the import record's <see cref="DigestDetail"/> says).</summary>
     public static string Digest(byte[] crl) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(crl));

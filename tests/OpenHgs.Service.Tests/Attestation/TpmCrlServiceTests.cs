@@ -162,6 +162,30 @@ public abstract class TpmCrlServiceTests(TestDatabase db, Func<string, TestDatab
     }
 
     [Fact]
+    public async Task Concurrent_imports_of_one_issuers_crls_leave_the_newest_whatever_their_order()
+    {
+        // Each import compares itself with the stored CRL; without serializing them (the issuer's row locked), an older
+        // CRL committed after a newer one would replace it — a rollback the rule is there to refuse.
+        var crls = Enumerable.Range(1, 8).Select(n => TestCrl.Pem(_chain.IntermediateCrl(n, []))).Reverse().ToList();
+        var outcomes = await Task.WhenAll(crls.Select(async crl =>
+        {
+            try
+            {
+                await Crls.AddAsync(crl, CancellationToken.None);
+                return "imported";
+            }
+            catch (ServiceException refused)
+            {
+                return refused.Code;
+            }
+        }));
+
+        Assert.All(outcomes, o => Assert.Contains(o, new[] { "imported", "TpmCrlRollback" }));
+        Assert.Equal("08", Assert.Single(await Crls.ListAsync(CancellationToken.None)).CrlNumber);
+        Assert.Empty(await CrlFindingsAsync());
+    }
+
+    [Fact]
     public async Task Migration_9_adds_an_empty_tpm_crls_table_to_a_schema_8_fabric()
     {
         using var old = another("tpm-crls-upgrade");

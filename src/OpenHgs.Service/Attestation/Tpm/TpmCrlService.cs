@@ -39,6 +39,7 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
         var record = await database.InTransactionAsync(async s =>
         {
             var issuer = await IssuerAsync(s, crl).ConfigureAwait(false);
+            await s.TpmCrls.LockIssuerAsync(issuer.Thumbprint).ConfigureAwait(false);
             var stored = (await s.TpmCrls.ListAsync().ConfigureAwait(false)).Rows.FirstOrDefault(c => c.IssuerThumbprint == issuer.Thumbprint);
             if (stored is not null)
             {
