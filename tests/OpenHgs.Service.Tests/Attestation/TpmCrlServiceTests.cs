@@ -216,7 +216,7 @@ public abstract class TpmCrlServiceTests(TestDatabase db, Func<string, TestDatab
     private Task<Enrollment> EnrollmentAsync()
     {
         var writer = new AuditWriter(Database, _checkpoints.Checkpointer(Database), new AuditWriterOptions(), TimeProvider.System, NullLogger<AuditWriter>.Instance);
-        return Task.FromResult(new Enrollment(new TpmEnrollmentService(Database, writer, new TpmActivationOptions(), TimeProvider.System, NullLogger<TpmEnrollmentService>.Instance), writer));
+        return Task.FromResult(new Enrollment(new TpmEnrollmentService(Database, writer, new ActivationCredentials(Db.Rows.Authenticator, TimeProvider.System), TimeProvider.System, NullLogger<TpmEnrollmentService>.Instance), writer));
     }
 
     /// <summary>The enrolment service and the audit writer it was given (disposed with it).</summary>
