@@ -1,6 +1,7 @@
 using OpenHgs.Crypto;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Integrity;
+using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Keys;
 
@@ -20,7 +21,12 @@ public sealed record KeyCustodyEntry(string Label, string Role, string? FabricKe
 /// the fabric keys, the audit checkpoint key and the row-MAC key — and judges the answers (<see cref="KeyCustodyRules"/>).
 /// It reads token attributes only: never key material, nothing written, nothing audited.
 /// </summary>
-public sealed class KeyCustodyCheck(FabricKeyManager keys, IKeyStore store)
+/// <remarks>
+/// The fabric keys are every <c>fabric_keys</c> row whose MAC verifies, not only those the key snapshot uses: a key the
+/// snapshot ignores because the token returns another object under its label first (<c>PublicKeyMismatch</c>) is exactly
+/// the one whose custody is in question.
+/// </remarks>
+public sealed class KeyCustodyCheck(IHgsDatabase database, IKeyStore store)
 {
     /// <summary>The fabric's keys that are not fabric keys: label, role, purpose.</summary>
     private static readonly (string Label, string Role, KeyPurpose Purpose)[] ServiceKeys =
@@ -32,10 +38,13 @@ public sealed class KeyCustodyCheck(FabricKeyManager keys, IKeyStore store)
     /// <exception cref="KeyStoreUnavailableException">The key store cannot be asked at all.</exception>
     public async Task<IReadOnlyList<KeyCustodyEntry>> CheckAsync(CancellationToken cancellationToken)
     {
-        var snapshot = await keys.GetSnapshotAsync(cancellationToken).ConfigureAwait(false);
-        var wanted = snapshot.Keys
-            .OrderBy(k => k.Role).ThenBy(k => k.Id, StringComparer.Ordinal)
-            .Select(k => (k.Record.Label, Role: k.Role.ToName(), Id: (string?)k.Id, Purpose: k.Role == FabricKeyRole.Encryption ? KeyPurpose.Decryption : KeyPurpose.Signing))
+        var rows = await database.ReadAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
+        var wanted = rows.Rows
+            .Select(r => (Record: r, Role: TryParseRole(r.Role)))
+            .Where(r => r.Role is not null)
+            .OrderBy(r => r.Role).ThenBy(r => r.Record.Id, StringComparer.Ordinal)
+            .Select(r => (r.Record.Label, Role: r.Role!.Value.ToName(), Id: (string?)r.Record.Id,
+                Purpose: r.Role == FabricKeyRole.Encryption ? KeyPurpose.Decryption : KeyPurpose.Signing))
             .Concat(ServiceKeys.Select(k => (k.Label, k.Role, Id: (string?)null, k.Purpose)));
         var entries = new List<KeyCustodyEntry>();
         foreach (var (label, role, id, purpose) in wanted)
@@ -46,5 +55,18 @@ public sealed class KeyCustodyCheck(FabricKeyManager keys, IKeyStore store)
         }
 
         return entries;
+    }
+
+    // A row whose role cannot be read is reported by the key snapshot (RecordUnreadable); it names no purpose to judge by.
+    private static FabricKeyRole? TryParseRole(string role)
+    {
+        try
+        {
+            return FabricKeyRoles.Parse(role);
+        }
+        catch (ServiceException)
+        {
+            return null;
+        }
     }
 }

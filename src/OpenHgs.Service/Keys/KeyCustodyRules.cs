@@ -54,7 +54,7 @@ public enum KeyCustodyFindingCode
     /// <summary>CKA_MODIFIABLE: its attributes can still be changed (the one-way ones only one way).</summary>
     Modifiable,
 
-    /// <summary>The token does not report an attribute this check reads, so that part cannot be told.</summary>
+    /// <summary>The token does not report an attribute a failure rule reads: the key's custody cannot be shown (a failure).</summary>
     AttributeNotReported,
 
     /// <summary>The software key store: the key is a sealed file, opened in the service's memory (development only).</summary>
@@ -82,7 +82,7 @@ public static class KeyCustodyRules
 
     /// <summary>
     /// The attribute rules. A finding when the attribute has its bad value; an attribute the token does not report is an
-    /// <see cref="KeyCustodyFindingCode.AttributeNotReported"/> warning for the failure rules (their evidence is missing).
+    /// <see cref="KeyCustodyFindingCode.AttributeNotReported"/> failure for the failure rules (their evidence is missing).
     /// </summary>
     private static readonly Rule[] Rules =
     [
@@ -167,8 +167,9 @@ public static class KeyCustodyRules
             }
             else if (value is null && rule.Severity == KeyCustodySeverity.Failure)
             {
-                yield return new(KeyCustodyFindingCode.AttributeNotReported, KeyCustodySeverity.Warning, copy.Holder,
-                    $"the token does not report the attribute behind {rule.Code}, so that part of the key's custody cannot be told");
+                // No evidence is not evidence of custody: a token that withholds the attribute cannot show the key never left it.
+                yield return new(KeyCustodyFindingCode.AttributeNotReported, KeyCustodySeverity.Failure, copy.Holder,
+                    $"the token does not report the attribute behind {rule.Code}, so the key cannot be shown never to have left it");
             }
         }
 

@@ -58,16 +58,17 @@ public sealed class TpmTable
 
     /// <summary>
     /// The record that replaced the host's attestation key since this one was activated, or null: the host's removal,
-    /// or an activation naming another key (<c>akPublicSha256</c>). The host's registration bears on no key; an
-    /// activation recorded by a release from before this check names the key only by its TPM Name and is taken as this
-    /// key (it cannot be told apart here).
+    /// its registration (<c>keyThumbprint</c>: an AK is activated after its host is registered, so a registration newer
+    /// than the activation means the key belongs to an earlier registration), or an activation naming another key
+    /// (<c>akPublicSha256</c>). An activation recorded by a release from before this check names the key only by its TPM
+    /// Name and is taken as this key (it cannot be told apart here).
     /// </summary>
     internal static long? KeySupersededBy(AttestationKeyRecord key, IEnumerable<AdminRecord> newestFirst)
     {
         string digest = AkPublicDigest(key.AkPublic);
         return AdminRecordHistory.SupersededBy(newestFirst, record =>
             record.Event == AdminRecordEvents.HostRemoved ? RecordBearing.Replaced
-            : record.Detail("akName") is null ? RecordBearing.Silent
+            : record.Detail("akName") is null ? (record.Detail("keyThumbprint") is null ? RecordBearing.Silent : RecordBearing.Replaced)
             : record.Detail("akPublicSha256") is null ? RecordBearing.ThisRow
             : AdminRecordHistory.Names(record, "akPublicSha256", digest));
     }

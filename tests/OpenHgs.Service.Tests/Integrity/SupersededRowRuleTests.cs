@@ -24,8 +24,23 @@ public sealed class SupersededRowRuleTests
 
         Assert.Null(TpmTable.KeySupersededBy(Key, [own, removal]));
         Assert.Equal(5, TpmTable.KeySupersededBy(Key, [other, own]));
-        Assert.Equal(2, TpmTable.KeySupersededBy(Key, [registration, removal, own]));   // the registration bears on no key
+        Assert.Equal(4, TpmTable.KeySupersededBy(Key, [registration, removal, own]));   // a registration after the activation
         Assert.Null(TpmTable.KeySupersededBy(Key, []));
+    }
+
+    [Fact]
+    public void An_activation_that_committed_after_its_hosts_removal_is_superseded_by_the_next_registration()
+    {
+        // A completion racing 'hgs hosts remove' (one that read the host before the removal committed) once left an AK
+        // row and its activation record after the removal; the host registered again, with another EK, must not
+        // inherit it. Newest first: the new registration, the late activation, the removal, the first registration.
+        var reregistration = Record(9, AdminRecordEvents.HostAdded, ("keyThumbprint", "other-ek"), ("mode", "tpm"));
+        var late = Record(8, AdminRecordEvents.HostAdded, ("mode", "tpm"), ("akName", "000b01"), ("akPublicSha256", TpmTable.AkPublicDigest(Ak)));
+        var removal = Record(7, AdminRecordEvents.HostRemoved, ("keyThumbprint", "ek"));
+        var first = Record(6, AdminRecordEvents.HostAdded, ("keyThumbprint", "ek"), ("mode", "tpm"));
+
+        Assert.Equal(9, TpmTable.KeySupersededBy(Key, [reregistration, late, removal, first]));
+        Assert.Null(TpmTable.KeySupersededBy(Key, [late, removal, first]));   // before re-registration: the row is the trail's newest word
     }
 
     [Fact]

@@ -29,8 +29,8 @@ public sealed class KeyCustodyRulesTests
         { Generated with { Modifiable = true }, KeyCustodyFindingCode.Modifiable, KeyCustodySeverity.Warning },
         { Generated with { Operations = KeyOperations.Sign | KeyOperations.SignRecover }, KeyCustodyFindingCode.ExcessOperations, KeyCustodySeverity.Warning },
         { Generated with { Operations = KeyOperations.Sign | KeyOperations.Decrypt }, KeyCustodyFindingCode.ExcessOperations, KeyCustodySeverity.Warning },
-        { Generated with { NeverExtractable = null }, KeyCustodyFindingCode.AttributeNotReported, KeyCustodySeverity.Warning },
-        { Generated with { Extractable = null }, KeyCustodyFindingCode.AttributeNotReported, KeyCustodySeverity.Warning },
+        { Generated with { NeverExtractable = null }, KeyCustodyFindingCode.AttributeNotReported, KeyCustodySeverity.Failure },
+        { Generated with { Extractable = null }, KeyCustodyFindingCode.AttributeNotReported, KeyCustodySeverity.Failure },
     };
 
     [Theory]
@@ -40,6 +40,18 @@ public sealed class KeyCustodyRulesTests
     {
         var finding = Assert.Single(KeyCustodyRules.Judge([Copy(attributes)], KeyPurpose.Signing));
         Assert.Equal((code, severity, "m1: token"), (finding.Code, finding.Severity, finding.Holder));
+    }
+
+    [Fact]
+    public void A_token_that_withholds_every_attribute_shows_nothing_and_fails()
+    {
+        var silent = new TokenKeyAttributes(null, null, null, null, null, null, null, null, KeyOperations.Sign);
+        var findings = KeyCustodyRules.Judge([Copy(silent)], KeyPurpose.Signing);
+        Assert.Equal(6, findings.Count(f => (f.Code, f.Severity) == (KeyCustodyFindingCode.AttributeNotReported, KeyCustodySeverity.Failure)));
+        Assert.All(findings, f => Assert.Equal(KeyCustodyFindingCode.AttributeNotReported, f.Code));
+
+        // The warning rules' attributes unreported: nothing to warn about, and nothing failed.
+        Assert.Empty(KeyCustodyRules.Judge([Copy(Generated with { Local = null, Modifiable = null })], KeyPurpose.Signing));
     }
 
     [Fact]

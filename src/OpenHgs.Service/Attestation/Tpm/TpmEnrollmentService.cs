@@ -211,7 +211,9 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         var now = time.GetUtcNow();
         string hostName = await database.InTransactionAsync(async s =>
         {
-            var host = await FindTpmHostAsync(s, ekBytes).ConfigureAwait(false);
+            // Locked: a removal of the host cannot commit between this read and the AK written below, so an AK never
+            // outlives its EK's registration (a start costs nothing, so completions racing a removal are cheap to try).
+            var host = await FindTpmHostAsync(s, ekBytes, lockRow: true).ConfigureAwait(false);
 
             // Single use, enforced by this commit: a second completion of the same credential (even concurrently, on
             // another node) finds the row and writes nothing.
@@ -246,8 +248,9 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         return host is { Record.Mode: AttestationModeNames.Tpm } && host.Record.PublicKey.AsSpan().SequenceEqual(ekBytes) ? host : null;
     }
 
-    private static async Task<HostRecord> FindTpmHostAsync(HgsSession s, byte[] ekBytes) =>
-        (await FindTpmHostOrNullAsync(s, ekBytes).ConfigureAwait(false))?.Record
+    /// <param name="lockRow">Locks the host row for the rest of the write transaction (PostgreSQL; SQLite's writer lock already does).</param>
+    private static async Task<HostRecord> FindTpmHostAsync(HgsSession s, byte[] ekBytes, bool lockRow = false) =>
+        (await FindTpmHostOrNullAsync(s, ekBytes, lockRow).ConfigureAwait(false))?.Record
             ?? throw ServiceException.Forbidden(nameof(AttestationFailureCode.EkNotRegistered), "No TPM host is registered with this EK; the admin registers it with 'hgs hosts add-tpm'.");
 
     private async Task<string> ValidateCertificateAsync(HgsSession s, byte[] certificate, TpmtPublic ek)
