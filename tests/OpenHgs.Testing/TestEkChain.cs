@@ -59,6 +59,17 @@ public sealed class TestEkChain : IDisposable
     /// <summary>The EK certificate (DER).</summary>
     public byte[] EkCertificate { get; }
 
+    /// <summary>Another certificate of the intermediate CA, as a renewal issues it: same name and key, a random serial.</summary>
+    public X509Certificate2 RenewIntermediate()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var request = new CertificateRequest(Intermediate.SubjectName, IntermediateKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        CaExtensions(request);
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Root, true, false));
+        using var issued = request.Create(Root.SubjectName, X509SignatureGenerator.CreateForECDsa(_rootKey), now.AddMinutes(-30), now.AddYears(2), [0x42, .. RandomNumberGenerator.GetBytes(8)]);
+        return X509CertificateLoader.LoadCertificate(issued.RawData);
+    }
+
     /// <summary>The intermediate's CRL revoking <paramref name="serials"/>, valid from an hour ago for a week unless told.</summary>
     public byte[] IntermediateCrl(BigInteger number, byte[][] serials, DateTimeOffset? thisUpdate = null, DateTimeOffset? nextUpdate = null) =>
         TestCrl.Build(Intermediate, IntermediateKey, number, serials, thisUpdate ?? DateTimeOffset.UtcNow.AddHours(-1), nextUpdate ?? DateTimeOffset.UtcNow.AddDays(7));

@@ -39,7 +39,7 @@ public sealed class TpmTable
 
     public async Task<RowSet<TpmRootRecord>> ListRootsAsync()
     {
-        var rows = await _db.QueryAsync("SELECT thumbprint, subject, certificate, added_at, mac FROM tpm_roots ORDER BY subject", MapRoot).ConfigureAwait(false);
+        var rows = await _db.QueryAsync("SELECT thumbprint, subject, certificate, added_at, mac FROM tpm_roots ORDER BY subject, thumbprint", MapRoot).ConfigureAwait(false);
         var history = await _history.AllAsync(RootSubjectPrefix, AdminRecordEvents.SettingChanged).ConfigureAwait(false);
         return RowMac.Partition(rows, VerifiesRoot, RootsTable, r => r.Thumbprint, r => RootSupersededBy(history[RootSubjectPrefix + r.Thumbprint]));
     }

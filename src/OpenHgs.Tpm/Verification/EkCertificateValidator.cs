@@ -36,6 +36,17 @@ public sealed record EkRevocationData(IReadOnlyList<RevocationList> Lists, IRead
 {
     /// <summary>No CRL at all: revocation is not checked.</summary>
     public static EkRevocationData None { get; } = new([], new HashSet<string>());
+
+    /// <summary>
+    /// A CA as a CRL names it, whatever certificate of it is registered: SHA-256 of its subject (DER) and its
+    /// SubjectPublicKeyInfo, lower-case hex. A CA's renewed certificate (same name, same key) is the same issuer, so its
+    /// CRLs, and a CRL row of it that fails its check, bear on chains through either certificate.
+    /// </summary>
+    public static string IssuerIdentity(X509Certificate2 issuer)
+    {
+        ArgumentNullException.ThrowIfNull(issuer);
+        return "ca:" + Convert.ToHexStringLower(SHA256.HashData([.. issuer.SubjectName.RawData, .. issuer.PublicKey.ExportSubjectPublicKeyInfo()]));
+    }
 }
 
 /// <summary>Outcome of EK certificate validation.</summary>
@@ -153,27 +164,28 @@ public static class EkCertificateValidator
         for (int i = 0; i + 1 < chain.Count; i++)
         {
             var (certificate, issuer) = (chain[i], chain[i + 1]);
-            if (revocation.UnavailableIssuers.Contains(Convert.ToHexStringLower(SHA256.HashData(issuer.RawData))))
+            if (revocation.UnavailableIssuers.Contains(Convert.ToHexStringLower(SHA256.HashData(issuer.RawData)))
+                || revocation.UnavailableIssuers.Contains(EkRevocationData.IssuerIdentity(issuer)))
             {
                 return new(EkCertificateFailure.CrlUnavailable, $"the CRL of {issuer.Subject} failed its integrity check (changed, put back or deleted outside OpenHGS)");
             }
 
-            if (revocation.Lists.FirstOrDefault(l => l.IsIssuedBy(issuer)) is not { } crl)
+            // Every CRL of the issuer, not the first: a renewed certificate of the CA may have its own row, and a stale
+            // one fails closed wherever it is.
+            foreach (var crl in revocation.Lists.Where(l => l.IsIssuedBy(issuer)))
             {
-                continue;
-            }
+                if (now > crl.NextUpdate)
+                {
+                    return new(EkCertificateFailure.CrlExpired,
+                        $"the CRL of {issuer.Subject} (number {crl.NumberText}) was due to be replaced at {crl.NextUpdate:u}; import its current CRL");
+                }
 
-            if (now > crl.NextUpdate)
-            {
-                return new(EkCertificateFailure.CrlExpired,
-                    $"the CRL of {issuer.Subject} (number {crl.NumberText}) was due to be replaced at {crl.NextUpdate:u}; import its current CRL");
-            }
-
-            if (crl.Find(certificate.SerialNumberBytes.Span) is { } entry)
-            {
-                string what = i == 0 ? "the EK certificate" : $"the intermediate {certificate.Subject}";
-                return new(EkCertificateFailure.Revoked,
-                    $"{what} (serial {entry.SerialNumber}) was revoked at {entry.RevokedAt:u} by the CRL of {issuer.Subject} (number {crl.NumberText})");
+                if (crl.Find(certificate.SerialNumberBytes.Span) is { } entry)
+                {
+                    string what = i == 0 ? "the EK certificate" : $"the intermediate {certificate.Subject}";
+                    return new(EkCertificateFailure.Revoked,
+                        $"{what} (serial {entry.SerialNumber}) was revoked at {entry.RevokedAt:u} by the CRL of {issuer.Subject} (number {crl.NumberText})");
+                }
             }
         }
 

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Attestation.Tpm;
@@ -162,6 +163,57 @@ public abstract class TpmCrlServiceTests(TestDatabase db, Func<string, TestDatab
     }
 
     [Fact]
+    [Trait("Attack", "A107")]
+    public async Task A_ca_has_one_crl_whatever_certificate_of_it_is_registered_so_an_older_one_cannot_come_in_under_its_renewal()
+    {
+        await using var enrollment = await EnrollmentAsync();
+        await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(5, [TestEkChain.EkSerial])), CancellationToken.None);
+
+        // A renewal whose thumbprint sorts first: the next import names it as the CRL's issuer (the first registered
+        // certificate of the CA), so a check by thumbprint alone would find no CRL to compare with.
+        using var renewed = RenewalSortingBefore(_chain.Intermediate);
+        await enrollment.Service.AddRootAsync(renewed.ExportCertificatePem(), CancellationToken.None);
+        long records = await AuditCountAsync();
+
+        var older = await Assert.ThrowsAsync<ServiceException>(() => Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(3, [])), CancellationToken.None));
+        Assert.Equal("TpmCrlRollback", older.Code);
+        Assert.Equal(records, await AuditCountAsync());
+
+        await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(6, [TestEkChain.EkSerial])), CancellationToken.None);
+        var kept = Assert.Single(await Crls.ListAsync(CancellationToken.None));
+        Assert.Equal(("06", Thumbprint(renewed)), (kept.CrlNumber, kept.IssuerThumbprint));
+        Assert.Equal("EkCertificateRevoked", (await Assert.ThrowsAsync<ServiceException>(() => enrollment.Service.AddHostAsync(Request("host"), CancellationToken.None))).Code);
+    }
+
+    [Fact]
+    [Trait("Attack", "A106")]
+    public async Task A_crl_row_changed_outside_openhgs_fails_closed_through_a_renewed_certificate_of_its_ca_too()
+    {
+        await using var enrollment = await EnrollmentAsync();
+        await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(1, [TestEkChain.EkSerial])), CancellationToken.None);
+        using var renewed = _chain.RenewIntermediate();
+        await enrollment.Service.AddRootAsync(renewed.ExportCertificatePem(), CancellationToken.None);
+        await Db.ExecuteAsync("UPDATE tpm_crls SET crl_number = '99'");
+
+        // Whichever certificate of the CA the chain is built through, the CA's CRL cannot be read: refused.
+        var refused = await Assert.ThrowsAsync<ServiceException>(() => enrollment.Service.AddHostAsync(Request("host"), CancellationToken.None));
+        Assert.Equal("EkCertificateCrlUnavailable", refused.Code);
+    }
+
+    [Fact]
+    public async Task Removing_a_root_or_intermediate_removes_its_crl_with_a_record()
+    {
+        await using var enrollment = await EnrollmentAsync();
+        var crl = await Crls.AddAsync(TestCrl.Pem(_chain.IntermediateCrl(1, [])), CancellationToken.None);
+        await enrollment.Service.RemoveRootAsync(crl.IssuerThumbprint, CancellationToken.None);
+
+        Assert.Empty(await Crls.ListAsync(CancellationToken.None));
+        Assert.Empty(await CrlFindingsAsync());
+        var removal = (await Database.ReadAsync(s => s.Audit.TailAsync(1), CancellationToken.None)).Single();
+        Assert.Equal((TpmCrlTable.SubjectPrefix + crl.IssuerThumbprint, true), (removal.Subject, removal.Details.Contains("\"removed\":\"true\"", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Concurrent_imports_of_one_issuers_crls_leave_the_newest_whatever_their_order()
     {
         // Each import compares itself with the stored CRL; without serializing them (the issuer's row locked), an older
@@ -210,6 +262,22 @@ public abstract class TpmCrlServiceTests(TestDatabase db, Func<string, TestDatab
     /// <summary>What <c>hgs audit rows</c> reports about CRL rows (this database has no settings or policies: those are reported too).</summary>
     private async Task<List<RowIntegrityFinding>> CrlFindingsAsync() =>
         [.. (await new RowIntegrityCheck(Database).CheckAsync(CancellationToken.None)).Findings.Where(f => f.Table == "tpm_crls")];
+
+    private X509Certificate2 RenewalSortingBefore(X509Certificate2 original)
+    {
+        while (true)
+        {
+            var renewed = _chain.RenewIntermediate();
+            if (string.CompareOrdinal(Thumbprint(renewed), Thumbprint(original)) < 0)
+            {
+                return renewed;
+            }
+
+            renewed.Dispose();
+        }
+    }
+
+    private static string Thumbprint(X509Certificate2 certificate) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(certificate.RawData));
 
     private async Task<long> AuditCountAsync() => Convert.ToInt64(await Db.ScalarAsync("SELECT COUNT(*) FROM audit_log"), System.Globalization.CultureInfo.InvariantCulture);
 

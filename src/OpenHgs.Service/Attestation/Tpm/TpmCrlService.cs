@@ -38,12 +38,21 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
 
         var record = await database.InTransactionAsync(async s =>
         {
-            var issuer = await IssuerAsync(s, crl).ConfigureAwait(false);
+            var (issuer, certificate) = await IssuerAsync(s, crl).ConfigureAwait(false);
+            using var _ = certificate;
             await s.TpmCrls.LockIssuerAsync(issuer.Thumbprint).ConfigureAwait(false);
-            var stored = (await s.TpmCrls.ListAsync().ConfigureAwait(false)).Rows.FirstOrDefault(c => c.IssuerThumbprint == issuer.Thumbprint);
-            if (stored is not null)
+
+            // The CA's CRLs under any of its registered certificates (a renewed one has the same name and key): the new
+            // CRL must be newer than each, and replaces them all, so one CA has one CRL whatever certificate it came under.
+            var sameCa = (await s.TpmCrls.ListAsync().ConfigureAwait(false)).Rows.Where(c => c.IssuerThumbprint == issuer.Thumbprint || IssuedBy(c, certificate)).ToList();
+            foreach (var stored in sameCa)
             {
                 RefuseRollback(crl, stored);
+            }
+
+            foreach (var replaced in sameCa.Where(c => c.IssuerThumbprint != issuer.Thumbprint))
+            {
+                await RemoveRowAsync(s, replaced).ConfigureAwait(false);
             }
 
             var record = new TpmCrlRecord(issuer.Thumbprint, issuer.Subject, crl.NumberText, crl.ThisUpdate, crl.NextUpdate, crl.RawData, now);
@@ -73,12 +82,18 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
                 > 1 => throw ServiceException.Conflict("TpmCrlAmbiguous", $"{matches.Count} CRLs have issuer thumbprints starting {prefix}; give more digits."),
                 _ => matches[0],
             };
-            await s.TpmCrls.RemoveAsync(crl.IssuerThumbprint).ConfigureAwait(false);
-            await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, TpmCrlTable.SubjectPrefix + crl.IssuerThumbprint, null,
-                ("issuer", crl.IssuerSubject), (TpmCrlTable.RemovedDetail, "true"))).ConfigureAwait(false);
+            await RemoveRowAsync(s, crl).ConfigureAwait(false);
             return crl;
         }, cancellationToken).ConfigureAwait(false);
         return ToInfo(removed, RevokedCount(removed));
+    }
+
+    /// <summary>Removes a CRL row with its audit record, in the caller's transaction (a removal, a replacement, or its issuer's removal).</summary>
+    internal static async Task RemoveRowAsync(HgsSession s, TpmCrlRecord crl)
+    {
+        await s.TpmCrls.RemoveAsync(crl.IssuerThumbprint).ConfigureAwait(false);
+        await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, TpmCrlTable.SubjectPrefix + crl.IssuerThumbprint, null,
+            ("issuer", crl.IssuerSubject), (TpmCrlTable.RemovedDetail, "true"))).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<TpmCrlInfo>> ListAsync(CancellationToken cancellationToken) =>
@@ -103,6 +118,14 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
             {
                 unavailable.Add(row.IssuerThumbprint); // verified on import and MACed since: only a release reading less would get here
             }
+        }
+
+        // A CA is one issuer under any of its registered certificates: a chain built through its renewed certificate
+        // (same name and key) fails closed too.
+        foreach (var root in (await s.Tpm.ListRootsAsync().ConfigureAwait(false)).Rows.Where(r => unavailable.Contains(r.Thumbprint)).ToList())
+        {
+            using var certificate = X509CertificateLoader.LoadCertificate(root.Certificate);
+            unavailable.Add(EkRevocationData.IssuerIdentity(certificate));
         }
 
         return new EkRevocationData(lists, unavailable);
@@ -138,23 +161,23 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
     }
 
     /// <summary>The registered root or intermediate that issued the CRL: its subject is the CRL's issuer and its key verifies the signature.</summary>
-    private static async Task<TpmRootRecord> IssuerAsync(HgsSession s, RevocationList crl)
+    private static async Task<(TpmRootRecord Root, X509Certificate2 Certificate)> IssuerAsync(HgsSession s, RevocationList crl)
     {
         var named = new List<TpmRootRecord>();
         foreach (var root in (await s.Tpm.ListRootsAsync().ConfigureAwait(false)).Rows)
         {
-            using var certificate = X509CertificateLoader.LoadCertificate(root.Certificate);
-            if (!certificate.SubjectName.RawData.AsSpan().SequenceEqual(crl.Issuer.RawData))
+            var certificate = X509CertificateLoader.LoadCertificate(root.Certificate);
+            if (certificate.SubjectName.RawData.AsSpan().SequenceEqual(crl.Issuer.RawData) && crl.SignatureVerifies(certificate))
             {
-                continue;
+                return (root, certificate);
             }
 
-            if (crl.SignatureVerifies(certificate))
+            if (certificate.SubjectName.RawData.AsSpan().SequenceEqual(crl.Issuer.RawData))
             {
-                return root;
+                named.Add(root);
             }
 
-            named.Add(root);
+            certificate.Dispose();
         }
 
         throw named.Count == 0
@@ -182,6 +205,20 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
         {
             throw ServiceException.Conflict("TpmCrlRollback",
                 $"The CRL (number {crl.NumberText}, issued {crl.ThisUpdate:u}) is not newer than the one imported for {stored.IssuerSubject} (number {stored.Number}, issued {stored.ThisUpdate:u}): an older CRL could un-revoke certificates. Remove the stored one first ('hgs tpm-roots remove-crl') only if it is wrong.");
+        }
+    }
+
+    /// <summary>Whether a stored CRL is the CA's whose certificate <paramref name="issuer"/> is (same name, and its key verifies it).</summary>
+    private static bool IssuedBy(TpmCrlRecord stored, X509Certificate2 issuer)
+    {
+        try
+        {
+            var list = RevocationList.Parse(stored.Crl);
+            return list.IsIssuedBy(issuer);
+        }
+        catch (RevocationListException)
+        {
+            return false;
         }
     }
 

@@ -69,6 +69,15 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
             await s.Tpm.RemoveRootAsync(root.Thumbprint).ConfigureAwait(false);
             await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, TpmTable.RootSubjectPrefix + root.Thumbprint, null,
                 ("subject", root.Subject), ("removed", "true"))).ConfigureAwait(false);
+
+            // Its CRL goes with it: left behind it would still bear on a renewed certificate of the CA, and refuse every
+            // registration through it once stale.
+            var crls = await s.TpmCrls.ListAsync().ConfigureAwait(false);
+            if (crls.Rows.Any(c => c.IssuerThumbprint == root.Thumbprint) || crls.Rejected.Any(r => r.Key == root.Thumbprint))
+            {
+                await TpmCrlService.RemoveRowAsync(s, new TpmCrlRecord(root.Thumbprint, root.Subject, string.Empty,
+                    DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, [], DateTimeOffset.UnixEpoch)).ConfigureAwait(false);
+            }
             return new TpmRootInfo(root.Thumbprint, root.Subject, root.AddedAt);
         }, cancellationToken).ConfigureAwait(false);
     }
