@@ -6,7 +6,6 @@ using OpenHgs.Server.Endpoints;
 using OpenHgs.Server.Hosting;
 using OpenHgs.Service.KeyProtection;
 using OpenHgs.Service.Keys;
-using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Audit;
 
 namespace OpenHgs.Cli.Commands;
