@@ -23,9 +23,12 @@ internal static class KeyCustodyText
             }
         }
 
-        CliOutput.Line(report.Passed
-            ? $"{report.Keys.Count} keys checked: each can be shown never to have left its store."
-            : $"{report.Keys.Count} keys checked: {report.Keys.Count(k => !k.Passed)} cannot be shown never to have left their store.");
+        bool software = report.Keys.Any(k => k.Findings.Any(f => f.Code == "SoftwareKeyStore"));
+        CliOutput.Line(!report.Passed
+            ? $"{report.Keys.Count} keys checked: {report.Keys.Count(k => !k.Passed)} cannot be shown never to have left their store."
+            : software
+                ? $"{report.Keys.Count} keys checked: held by the software key store (development only), not an HSM."
+                : $"{report.Keys.Count} keys checked: each can be shown never to have left its store.");
     }
 
     private static string Describe(KeyCopyInfo copy) => copy.Attributes is { } a
