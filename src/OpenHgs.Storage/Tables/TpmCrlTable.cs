@@ -8,7 +8,12 @@ namespace OpenHgs.Storage;
 /// nextUpdate, and the DER CRL.
 /// </summary>
 public sealed record TpmCrlRecord(string IssuerThumbprint, string IssuerSubject, string Number, DateTimeOffset ThisUpdate, DateTimeOffset NextUpdate,
-    byte[] Crl, DateTimeOffset AddedAt);
+    byte[] Crl, DateTimeOffset AddedAt)
+{
+    /// <summary>A row known by its key only (it failed its check, or only its removal is wanted): what a removal needs to name it.</summary>
+    public static TpmCrlRecord KeyOnly(string issuerThumbprint, string issuerSubject) =>
+        new(issuerThumbprint, issuerSubject, string.Empty, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, [], DateTimeOffset.UnixEpoch);
+}
 
 /// <summary>
 /// The imported CRLs. Every row carries a MAC over all its columns, and must be what the audit trail last said about its

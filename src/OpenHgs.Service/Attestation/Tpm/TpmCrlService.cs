@@ -73,15 +73,10 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
         var removed = await database.InTransactionAsync(async s =>
         {
             var crls = await s.TpmCrls.ListAsync().ConfigureAwait(false);
-            var matches = crls.Rows
-                .Concat(crls.Rejected.Select(r => new TpmCrlRecord(r.Key, "(changed outside OpenHGS)", string.Empty, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, [], DateTimeOffset.UnixEpoch)))
-                .Where(c => c.IssuerThumbprint.StartsWith(prefix, StringComparison.Ordinal)).ToList();
-            var crl = matches.Count switch
-            {
-                0 => throw ServiceException.NotFound("TpmCrlNotFound", $"No CRL is imported for an issuer whose thumbprint starts {prefix}."),
-                > 1 => throw ServiceException.Conflict("TpmCrlAmbiguous", $"{matches.Count} CRLs have issuer thumbprints starting {prefix}; give more digits."),
-                _ => matches[0],
-            };
+            var crl = TpmEnrollmentService.SingleByPrefix(
+                crls.Rows.Concat(crls.Rejected.Select(r => TpmCrlRecord.KeyOnly(r.Key, "(changed outside OpenHGS)"))), c => c.IssuerThumbprint, prefix,
+                () => ServiceException.NotFound("TpmCrlNotFound", $"No CRL is imported for an issuer whose thumbprint starts {prefix}."),
+                count => ServiceException.Conflict("TpmCrlAmbiguous", $"{count} CRLs have issuer thumbprints starting {prefix}; give more digits."));
             await RemoveRowAsync(s, crl).ConfigureAwait(false);
             return crl;
         }, cancellationToken).ConfigureAwait(false);

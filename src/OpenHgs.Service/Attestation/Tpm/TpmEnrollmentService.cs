@@ -57,15 +57,10 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         {
             // Rows that fail their MAC are never trusted, but can be removed (that is the remedy).
             var roots = await s.Tpm.ListRootsAsync().ConfigureAwait(false);
-            var matches = roots.Rows
-                .Concat(roots.Rejected.Select(r => new TpmRootRecord(r.Key, "(changed outside OpenHGS)", [], DateTimeOffset.UnixEpoch)))
-                .Where(r => r.Thumbprint.StartsWith(prefix, StringComparison.Ordinal)).ToList();
-            var root = matches.Count switch
-            {
-                0 => throw ServiceException.NotFound("TpmRootNotFound", $"No registered TPM root has a thumbprint starting {prefix}."),
-                > 1 => throw ServiceException.Conflict("TpmRootAmbiguous", $"{matches.Count} TPM roots have thumbprints starting {prefix}; give more digits."),
-                _ => matches[0],
-            };
+            var root = SingleByPrefix(
+                roots.Rows.Concat(roots.Rejected.Select(r => new TpmRootRecord(r.Key, "(changed outside OpenHGS)", [], DateTimeOffset.UnixEpoch))), r => r.Thumbprint, prefix,
+                () => ServiceException.NotFound("TpmRootNotFound", $"No registered TPM root has a thumbprint starting {prefix}."),
+                count => ServiceException.Conflict("TpmRootAmbiguous", $"{count} TPM roots have thumbprints starting {prefix}; give more digits."));
             await s.Tpm.RemoveRootAsync(root.Thumbprint).ConfigureAwait(false);
             await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, TpmTable.RootSubjectPrefix + root.Thumbprint, null,
                 ("subject", root.Subject), ("removed", "true"))).ConfigureAwait(false);
@@ -75,9 +70,9 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
             var crls = await s.TpmCrls.ListAsync().ConfigureAwait(false);
             if (crls.Rows.Any(c => c.IssuerThumbprint == root.Thumbprint) || crls.Rejected.Any(r => r.Key == root.Thumbprint))
             {
-                await TpmCrlService.RemoveRowAsync(s, new TpmCrlRecord(root.Thumbprint, root.Subject, string.Empty,
-                    DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, [], DateTimeOffset.UnixEpoch)).ConfigureAwait(false);
+                await TpmCrlService.RemoveRowAsync(s, TpmCrlRecord.KeyOnly(root.Thumbprint, root.Subject)).ConfigureAwait(false);
             }
+
             return new TpmRootInfo(root.Thumbprint, root.Subject, root.AddedAt);
         }, cancellationToken).ConfigureAwait(false);
     }
@@ -90,6 +85,18 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         return prefix.Length is < 16 or > 64 || !prefix.All(Uri.IsHexDigit)
             ? throw ServiceException.BadRequest(code, "Name the certificate by its SHA-256 thumbprint (16 to 64 hex digits, as 'hgs tpm-roots list' shows).")
             : prefix;
+    }
+
+    /// <summary>The one candidate whose thumbprint starts with <paramref name="prefix"/>; <paramref name="none"/> or <paramref name="several"/> (given the count) otherwise.</summary>
+    internal static T SingleByPrefix<T>(IEnumerable<T> candidates, Func<T, string> thumbprint, string prefix, Func<Exception> none, Func<int, Exception> several)
+    {
+        var matches = candidates.Where(c => thumbprint(c).StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        return matches.Count switch
+        {
+            0 => throw none(),
+            > 1 => throw several(matches.Count),
+            _ => matches[0],
+        };
     }
 
     public async Task<IReadOnlyList<TpmRootInfo>> ListRootsAsync(CancellationToken cancellationToken) =>
