@@ -39,25 +39,40 @@ internal static class Pkcs11KeyCustody
 
     private static TokenKeyAttributes Attributes(ISession session, IObjectHandle key)
     {
-        // Attribute by attribute: a token that does not know one (CKR_ATTRIBUTE_TYPE_INVALID) or withholds it answers
-        // for the others, and that one is reported as not known rather than guessed.
-        bool? Flag(CKA attribute)
-        {
-            try
-            {
-                IObjectAttribute value = session.GetAttributeValue(key, [attribute])[0];
-                return value.CannotBeRead ? null : value.GetValueAsBool();
-            }
-            catch (Pkcs11Exception ex) when (ex.RV is CKR.CKR_ATTRIBUTE_TYPE_INVALID or CKR.CKR_ATTRIBUTE_SENSITIVE)
-            {
-                return null;
-            }
-        }
-
-        bool?[] flags = [.. Read.Select(Flag)];
+        // One C_GetAttributeValue for all of them (the dashboard asks every 30 s, a network HSM answers each call over the
+        // wire); an attribute the token does not know or withholds comes back unreadable and is reported as not known.
+        List<CKA> asked = [.. Read, .. OperationAttributes.Select(o => o.Attribute)];
+        bool?[] values = ReadFlags(session, key, asked);
         var operations = OperationAttributes
-            .Where(o => Flag(o.Attribute) == true)
+            .Where((o, i) => values[Read.Count + i] == true)
             .Aggregate(KeyOperations.None, (all, o) => all | o.Operation);
-        return new TokenKeyAttributes(flags[0], flags[1], flags[2], flags[3], flags[4], flags[5], flags[6], flags[7], operations);
+        return new TokenKeyAttributes(values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7], operations);
     }
+
+    private static bool?[] ReadFlags(ISession session, IObjectHandle key, List<CKA> attributes)
+    {
+        try
+        {
+            return [.. session.GetAttributeValue(key, attributes).Select(Flag)];
+        }
+        catch (Pkcs11Exception ex) when (ex.RV is CKR.CKR_ATTRIBUTE_TYPE_INVALID or CKR.CKR_ATTRIBUTE_SENSITIVE)
+        {
+            // A token that fails the whole template for one attribute: ask one by one, so the others are still answered.
+            return [.. attributes.Select(attribute => ReadOne(session, key, attribute))];
+        }
+    }
+
+    private static bool? ReadOne(ISession session, IObjectHandle key, CKA attribute)
+    {
+        try
+        {
+            return Flag(session.GetAttributeValue(key, [attribute])[0]);
+        }
+        catch (Pkcs11Exception ex) when (ex.RV is CKR.CKR_ATTRIBUTE_TYPE_INVALID or CKR.CKR_ATTRIBUTE_SENSITIVE)
+        {
+            return null;
+        }
+    }
+
+    private static bool? Flag(IObjectAttribute value) => value.CannotBeRead ? null : value.GetValueAsBool();
 }
