@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using OpenHgs.Protocol.Wire;
@@ -12,7 +11,8 @@ namespace OpenHgs.Service.Attestation;
 /// <c>random (12 bytes) ‖ expiresAt (Unix seconds, 4 bytes big-endian, unsigned) ‖ MAC (16 bytes)</c>, 32 bytes, where the MAC is
 /// HMAC-SHA256 truncated to 128 bits, under the challenge-MAC key, over <c>"OpenHGS-challenge-v1\0" ‖ random ‖ expiresAt</c>.
 /// Its single use is enforced by the attestation's own commit (<see cref="TryMarkUsedAsync"/>: a used-nonce row keyed by
-/// the nonce's hash), not by a row written at issue.
+/// the nonce's hash), not by a row written at issue. The layout and its checks are <see cref="MacedToken"/>'s (shared with
+/// AK activation credentials, under another key and label), with an empty context.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -36,15 +36,15 @@ public sealed class AttestationChallenges
     /// <summary>How long a nonce can be answered.</summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
 
-    public const int RandomBytes = 12;
-    public const int ExpiryBytes = sizeof(uint);
-    public const int MacBytes = 16;
+    public const int RandomBytes = MacedToken.RandomBytes;
+    public const int ExpiryBytes = MacedToken.ExpiryBytes;
+    public const int MacBytes = MacedToken.MacBytes;
 
     /// <summary>
     /// The wire nonce's length, 32: it is also the TPM quote's and certification's qualifying data (TPM2B_DATA), which
     /// holds at most 34 bytes on a TPM whose largest hash is SHA-256 (most discrete TPMs).
     /// </summary>
-    public const int NonceBytes = RandomBytes + ExpiryBytes + MacBytes;
+    public const int NonceBytes = MacedToken.Bytes;
 
     /// <summary>How much longer than its expiry a used nonce's row is kept: the nodes' clocks may differ by this much.</summary>
     public static readonly TimeSpan PurgeGrace = TimeSpan.FromMinutes(5);
@@ -56,7 +56,7 @@ public sealed class AttestationChallenges
 
     private static ReadOnlySpan<byte> MacDomain => "OpenHGS-challenge-v1\0"u8;
 
-    private readonly DerivedMacKey _key;
+    private readonly MacedToken _tokens;
     private readonly IHgsDatabase _database;
     private readonly TimeProvider _time;
     private long _commits;
@@ -64,10 +64,9 @@ public sealed class AttestationChallenges
     /// <param name="rows">The fabric's row-MAC key (in the key store) the challenge-MAC key is derived from.</param>
     public AttestationChallenges(IRowAuthenticator rows, IHgsDatabase database, TimeProvider time)
     {
-        ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(database);
         ArgumentNullException.ThrowIfNull(time);
-        _key = new DerivedMacKey(rows, KeyDerivationDomain);
+        _tokens = new MacedToken(rows, KeyDerivationDomain, MacDomain, Lifetime, time);
         _database = database;
         _time = time;
     }
@@ -75,13 +74,9 @@ public sealed class AttestationChallenges
     /// <summary>A fresh nonce and its expiry (nothing is stored).</summary>
     public ChallengeResponse Issue()
     {
-        // Whole seconds (rounded down): the expiry on the wire is exactly the one the MAC covers.
-        uint expiresAt = checked((uint)(_time.GetUtcNow() + Lifetime).ToUnixTimeSeconds());
-        byte[] nonce = new byte[NonceBytes];
-        RandomNumberGenerator.Fill(nonce.AsSpan(0, RandomBytes));
-        BinaryPrimitives.WriteUInt32BigEndian(nonce.AsSpan(RandomBytes, ExpiryBytes), expiresAt);
-        Mac(nonce.AsSpan(0, RandomBytes + ExpiryBytes), nonce.AsSpan(RandomBytes + ExpiryBytes));
-        return new ChallengeResponse(Base64Url.EncodeToString(nonce), DateTimeOffset.FromUnixTimeSeconds(expiresAt));
+        // A nonce binds nothing but itself: an empty context.
+        var (nonce, expiresAt) = _tokens.Issue([]);
+        return new ChallengeResponse(Base64Url.EncodeToString(nonce), expiresAt);
     }
 
     /// <summary>
@@ -95,18 +90,14 @@ public sealed class AttestationChallenges
             ? decoded
             : throw ServiceException.BadRequest(nameof(AttestationFailureCode.NonceMalformed),
                 $"nonce: expected the {NonceBytes}-byte base64url value from /attestation/v1/challenge (or an attestation's nextChallenge).");
-        Span<byte> expected = stackalloc byte[MacBytes];
-        Mac(nonce.AsSpan(0, RandomBytes + ExpiryBytes), expected);
-        if (!CryptographicOperations.FixedTimeEquals(expected, nonce.AsSpan(RandomBytes + ExpiryBytes)))
+        var (verdict, expiresAt) = _tokens.Open(nonce, []);
+        return verdict switch
         {
-            return new OpenedNonce(nonce, null, AttestationFailure.Of(AttestationFailureCode.NonceUnknown,
-                "The nonce was not issued by this service (its MAC does not verify); request a new challenge."));
-        }
-
-        var expiresAt = DateTimeOffset.FromUnixTimeSeconds(BinaryPrimitives.ReadUInt32BigEndian(nonce.AsSpan(RandomBytes, ExpiryBytes)));
-        return _time.GetUtcNow() > expiresAt
-            ? new OpenedNonce(nonce, expiresAt, AttestationFailure.Of(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge."))
-            : new OpenedNonce(nonce, expiresAt, null);
+            MacedTokenVerdict.Valid => new OpenedNonce(nonce, expiresAt, null),
+            MacedTokenVerdict.Expired => new OpenedNonce(nonce, expiresAt, AttestationFailure.Of(AttestationFailureCode.NonceExpired, $"The nonce expired at {expiresAt:O}; request a new challenge.")),
+            _ => new OpenedNonce(nonce, null, AttestationFailure.Of(AttestationFailureCode.NonceUnknown,
+                "The nonce was not issued by this service (its MAC does not verify); request a new challenge.")),
+        };
     }
 
     /// <summary>
@@ -151,14 +142,6 @@ public sealed class AttestationChallenges
 
     private static AttestationFailure Replayed => AttestationFailure.Of(AttestationFailureCode.NonceReplayed,
         "The nonce was already used by an attestation; request a new challenge.");
-
-    private void Mac(ReadOnlySpan<byte> randomAndExpiry, Span<byte> destination)
-    {
-        Span<byte> input = stackalloc byte[MacDomain.Length + RandomBytes + ExpiryBytes];
-        MacDomain.CopyTo(input);
-        randomAndExpiry.CopyTo(input[MacDomain.Length..]);
-        _key.Mac(input, destination[..MacBytes]);
-    }
 
     private static byte[]? TryDecode(string? text)
     {

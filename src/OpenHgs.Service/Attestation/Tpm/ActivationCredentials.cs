@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Security.Cryptography;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
@@ -19,8 +18,8 @@ namespace OpenHgs.Service.Attestation.Tpm;
 /// that EK and AK, so a credential recovered for one AK cannot activate another, and only this cluster can make one.
 /// Because a start stores nothing, anyone who knows a registered EK's public key (it is not secret) can start as many
 /// as the rate limit lets them without crowding out the host's own (the per-host cap of pending activations this
-/// replaces could be filled by a stranger: a review finding). The activation-MAC key is derived like the challenge
-/// key (<see cref="DerivedMacKey"/>, its own domain): whoever reads the service's memory could make credentials, which
+/// replaces could be filled by a stranger: a review finding). The credential is a <see cref="MacedToken"/> (the challenge nonce's
+/// layout and checks, its own key domain and label; the EK's and AK's hashes its context): whoever reads the service's memory could make credentials, which
 /// buys nothing without the TPM — the credential still has to be recovered through ActivateCredential.
 /// </remarks>
 public sealed class ActivationCredentials
@@ -28,10 +27,10 @@ public sealed class ActivationCredentials
     /// <summary>How long a started activation can be completed.</summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(5);
 
-    public const int RandomBytes = 12;
-    public const int ExpiryBytes = sizeof(uint);
-    public const int MacBytes = 16;
-    public const int CredentialBytes = RandomBytes + ExpiryBytes + MacBytes;
+    public const int RandomBytes = MacedToken.RandomBytes;
+    public const int ExpiryBytes = MacedToken.ExpiryBytes;
+    public const int MacBytes = MacedToken.MacBytes;
+    public const int CredentialBytes = MacedToken.Bytes;
 
     private static ReadOnlySpan<byte> KeyDerivationDomain => "OpenHGS-activation-mac-key-v1\0"u8;
 
@@ -39,29 +38,15 @@ public sealed class ActivationCredentials
 
     private static ReadOnlySpan<byte> UsedDomain => "OpenHGS-activation-used-v1\0"u8;
 
-    private readonly DerivedMacKey _key;
-    private readonly TimeProvider _time;
+    private readonly MacedToken _tokens;
 
     /// <param name="rows">The fabric's row-MAC key (in the key store) the activation-MAC key is derived from.</param>
-    public ActivationCredentials(IRowAuthenticator rows, TimeProvider time)
-    {
-        ArgumentNullException.ThrowIfNull(time);
-        _key = new DerivedMacKey(rows, KeyDerivationDomain);
-        _time = time;
-    }
+    public ActivationCredentials(IRowAuthenticator rows, TimeProvider time) =>
+        _tokens = new MacedToken(rows, KeyDerivationDomain, MacDomain, Lifetime, time);
 
     /// <summary>A fresh credential for this EK and AK, and its expiry (nothing is stored). The caller zeroes it after MakeCredential.</summary>
-    public (byte[] Credential, DateTimeOffset ExpiresAt) Issue(byte[] ekPublic, byte[] akPublic)
-    {
-        ArgumentNullException.ThrowIfNull(ekPublic);
-        ArgumentNullException.ThrowIfNull(akPublic);
-        uint expiresAt = checked((uint)(_time.GetUtcNow() + Lifetime).ToUnixTimeSeconds());
-        byte[] credential = new byte[CredentialBytes];
-        RandomNumberGenerator.Fill(credential.AsSpan(0, RandomBytes));
-        BinaryPrimitives.WriteUInt32BigEndian(credential.AsSpan(RandomBytes, ExpiryBytes), expiresAt);
-        Mac(ekPublic, akPublic, credential.AsSpan(0, RandomBytes + ExpiryBytes), credential.AsSpan(RandomBytes + ExpiryBytes));
-        return (credential, DateTimeOffset.FromUnixTimeSeconds(expiresAt));
-    }
+    public (byte[] Credential, DateTimeOffset ExpiresAt) Issue(byte[] ekPublic, byte[] akPublic) =>
+        _tokens.Issue(Context(ekPublic, akPublic));
 
     /// <summary>
     /// The expiry of <paramref name="credential"/> when this cluster issued it for exactly this EK and AK and it has not
@@ -72,23 +57,13 @@ public sealed class ActivationCredentials
     public DateTimeOffset Open(byte[] credential, byte[] ekPublic, byte[] akPublic)
     {
         ArgumentNullException.ThrowIfNull(credential);
-        ArgumentNullException.ThrowIfNull(ekPublic);
-        ArgumentNullException.ThrowIfNull(akPublic);
-        Span<byte> expected = stackalloc byte[MacBytes];
-        if (credential.Length == CredentialBytes)
+        var (verdict, expiresAt) = _tokens.Open(credential, Context(ekPublic, akPublic));
+        return verdict switch
         {
-            Mac(ekPublic, akPublic, credential.AsSpan(0, RandomBytes + ExpiryBytes), expected);
-        }
-
-        if (credential.Length != CredentialBytes || !CryptographicOperations.FixedTimeEquals(expected, credential.AsSpan(RandomBytes + ExpiryBytes)))
-        {
-            throw ServiceException.Forbidden("ActivationInvalid", "The credential was not issued for this EK and AK; start the activation again.");
-        }
-
-        var expiresAt = DateTimeOffset.FromUnixTimeSeconds(BinaryPrimitives.ReadUInt32BigEndian(credential.AsSpan(RandomBytes, ExpiryBytes)));
-        return _time.GetUtcNow() > expiresAt
-            ? throw ServiceException.Forbidden("ActivationExpired", $"The activation expired at {expiresAt:O}; start it again.")
-            : expiresAt;
+            MacedTokenVerdict.Valid => expiresAt!.Value,
+            MacedTokenVerdict.Expired => throw ServiceException.Forbidden("ActivationExpired", $"The activation expired at {expiresAt:O}; start it again."),
+            _ => throw ServiceException.Forbidden("ActivationInvalid", "The credential was not issued for this EK and AK; start the activation again."),
+        };
     }
 
     /// <summary>The used-nonce row's key for a completed credential: distinct from every attestation nonce's.</summary>
@@ -98,13 +73,11 @@ public sealed class ActivationCredentials
         return Convert.ToHexStringLower(SHA256.HashData([.. UsedDomain, .. credential]));
     }
 
-    private void Mac(byte[] ekPublic, byte[] akPublic, ReadOnlySpan<byte> randomAndExpiry, Span<byte> destination)
+    /// <summary>What a credential is bound to: SHA-256 of the EK's, then of the AK's TPMT_PUBLIC.</summary>
+    private static byte[] Context(byte[] ekPublic, byte[] akPublic)
     {
-        Span<byte> input = stackalloc byte[MacDomain.Length + (2 * SHA256.HashSizeInBytes) + RandomBytes + ExpiryBytes];
-        MacDomain.CopyTo(input);
-        SHA256.HashData(ekPublic, input.Slice(MacDomain.Length, SHA256.HashSizeInBytes));
-        SHA256.HashData(akPublic, input.Slice(MacDomain.Length + SHA256.HashSizeInBytes, SHA256.HashSizeInBytes));
-        randomAndExpiry.CopyTo(input[(MacDomain.Length + (2 * SHA256.HashSizeInBytes))..]);
-        _key.Mac(input, destination);
+        ArgumentNullException.ThrowIfNull(ekPublic);
+        ArgumentNullException.ThrowIfNull(akPublic);
+        return [.. SHA256.HashData(ekPublic), .. SHA256.HashData(akPublic)];
     }
 }
