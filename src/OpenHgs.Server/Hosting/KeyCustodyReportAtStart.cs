@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenHgs.Service.Keys;
 
@@ -7,36 +6,27 @@ namespace OpenHgs.Server.Hosting;
 /// <summary>
 /// Runs <c>hgs keys custody</c>' check once when the server has started and logs every failure (design change 71): a
 /// key someone replaced on the token with an extractable one is in the log at once, not only when an officer asks.
-/// In the background, like the row report: readiness never waits for it, and it only reads.
 /// </summary>
-internal sealed partial class KeyCustodyReportAtStart(KeyCustodyCheck check, ILogger<KeyCustodyReportAtStart> logger) : BackgroundService
+internal sealed partial class KeyCustodyReportAtStart(KeyCustodyCheck check, ILogger<KeyCustodyReportAtStart> logger) : ReportAtStart
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ReportAsync(CancellationToken cancellationToken)
     {
-        try
+        var entries = await check.CheckAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var entry in entries)
         {
-            var entries = await check.CheckAsync(stoppingToken).ConfigureAwait(false);
-            foreach (var entry in entries)
+            foreach (var finding in entry.Findings.Where(f => f.Severity == KeyCustodySeverity.Failure))
             {
-                foreach (var finding in entry.Findings.Where(f => f.Severity == KeyCustodySeverity.Failure))
-                {
-                    LogCustodyFails(logger, entry.Label, entry.Role, finding.Code, finding.Holder, finding.Message);
-                }
+                LogCustodyFails(logger, entry.Label, entry.Role, finding.Code, finding.Holder, finding.Message);
             }
+        }
 
-            if (entries.All(e => e.Passed))
-            {
-                LogCustodyVerified(logger, entries.Count);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        if (entries.All(e => e.Passed))
         {
-        }
-        catch (Exception ex)
-        {
-            LogReportFailed(logger, ex);
+            LogCustodyVerified(logger, entries.Count);
         }
     }
+
+    protected override void ReportFailed(Exception exception) => LogReportFailed(logger, exception);
 
     [LoggerMessage(EventId = 2040, Level = LogLevel.Critical, Message = "Key {Label} ({Role}) fails its custody check ({Code}) on {Holder}: {Message}. 'hgs keys custody' lists every finding.")]
     private static partial void LogCustodyFails(ILogger logger, string label, string role, KeyCustodyFindingCode code, string holder, string message);

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenHgs.Service.Integrity;
 
@@ -6,36 +5,27 @@ namespace OpenHgs.Server.Hosting;
 
 /// <summary>
 /// Runs <c>hgs audit rows</c>' check once when the server has started and logs what it finds (design change 66), so a
-/// row tampered with while no node ran is in the log before a request trips over it. In the background: with many
-/// hosts and a network HSM computing the row MACs it takes a while, and readiness never waits for it. It only reads; a
-/// row it names is refused wherever it is used anyway.
+/// row tampered with while no node ran is in the log before a request trips over it. With many hosts and a network
+/// HSM computing the row MACs it takes a while, hence in the background; a row it names is refused wherever it is
+/// used anyway.
 /// </summary>
-internal sealed partial class RowIntegrityReportAtStart(RowIntegrityCheck check, ILogger<RowIntegrityReportAtStart> logger) : BackgroundService
+internal sealed partial class RowIntegrityReportAtStart(RowIntegrityCheck check, ILogger<RowIntegrityReportAtStart> logger) : ReportAtStart
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task ReportAsync(CancellationToken cancellationToken)
     {
-        try
+        var report = await check.CheckAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var finding in report.Findings)
         {
-            var report = await check.CheckAsync(stoppingToken).ConfigureAwait(false);
-            foreach (var finding in report.Findings)
-            {
-                LogRowFails(logger, finding.Table, finding.Key, finding.Problem, finding.Message);
-            }
+            LogRowFails(logger, finding.Table, finding.Key, finding.Problem, finding.Message);
+        }
 
-            if (report.Valid)
-            {
-                LogRowsVerified(logger, report.Rows);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        if (report.Valid)
         {
-        }
-        catch (Exception ex)
-        {
-            // A report that cannot run must not stop the server: requests check their rows anyway.
-            LogReportFailed(logger, ex);
+            LogRowsVerified(logger, report.Rows);
         }
     }
+
+    protected override void ReportFailed(Exception exception) => LogReportFailed(logger, exception);
 
     [LoggerMessage(EventId = 2023, Level = LogLevel.Critical, Message = "Row {Table}/{Key} fails its integrity check ({Problem}): {Message} It is not used; 'hgs audit rows' lists every such row.")]
     private static partial void LogRowFails(ILogger logger, string table, string key, string problem, string message);

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Hosting;
+
+namespace OpenHgs.Server.Hosting;
+
+/// <summary>
+/// A check the server runs once when it has started, logging what it finds (the row integrity report, design change
+/// 66; key custody, 71), so a problem made while no node ran is in the log before anyone asks. In the background:
+/// readiness never waits for it. It only reads, and a report that cannot run must not stop the server (what it checks
+/// is checked again where it is used, or on demand): it logs that it could not run instead.
+/// </summary>
+internal abstract class ReportAtStart : BackgroundService
+{
+    protected sealed override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await ReportAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            ReportFailed(ex);
+        }
+    }
+
+    /// <summary>Runs the check and logs its findings.</summary>
+    protected abstract Task ReportAsync(CancellationToken cancellationToken);
+
+    /// <summary>Logs (its own event, naming where the check runs otherwise) that the check could not run.</summary>
+    protected abstract void ReportFailed(Exception exception);
+}
