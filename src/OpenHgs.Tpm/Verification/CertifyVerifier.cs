@@ -49,16 +49,9 @@ public static class CertifyVerifier
     public static VerificationResult Verify(CertifyVerificationInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        TpmsAttest attest;
-        TpmtSignature signature;
-        try
+        if (!AttestChecks.TryParse(input.AttestBytes, input.Signature, out var attest, out var signature, out var malformed))
         {
-            attest = TpmsAttest.Parse(input.AttestBytes);
-            signature = TpmtSignature.Parse(input.Signature);
-        }
-        catch (TpmFormatException e)
-        {
-            return VerificationResult.Fail(AttestationFailure.MalformedEvidence, e.Message);
+            return malformed;
         }
 
         var common = AttestChecks.Common(attest, signature, input.AttestBytes, input.AttestationKey, input.Nonce,

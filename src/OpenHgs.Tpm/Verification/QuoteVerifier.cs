@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using OpenHgs.Tpm.Marshalling;
 using OpenHgs.Tpm.Structures;
@@ -55,16 +56,9 @@ public static class QuoteVerifier
     public static QuoteVerificationResult Verify(QuoteVerificationInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        TpmsAttest attest;
-        TpmtSignature signature;
-        try
+        if (!AttestChecks.TryParse(input.AttestBytes, input.Signature, out var attest, out var signature, out var malformed))
         {
-            attest = TpmsAttest.Parse(input.AttestBytes);
-            signature = TpmtSignature.Parse(input.Signature);
-        }
-        catch (TpmFormatException e)
-        {
-            return new(VerificationResult.Fail(AttestationFailure.MalformedEvidence, e.Message), null);
+            return new(malformed, null);
         }
 
         var common = AttestChecks.Common(attest, signature, input.AttestBytes, input.AttestationKey, input.Nonce,
@@ -169,6 +163,27 @@ public static class QuoteVerifier
 internal static class AttestChecks
 {
     private const ObjectAttributes RestrictedSigning = ObjectAttributes.FixedTpm | ObjectAttributes.Restricted | ObjectAttributes.Sign;
+
+    /// <summary>
+    /// Parses a TPMS_ATTEST and its TPMT_SIGNATURE; either failing to parse is <c>MalformedEvidence</c>, returned (in
+    /// <paramref name="malformed"/>), never thrown: evidence is attacker input.
+    /// </summary>
+    public static bool TryParse(byte[] attestBytes, byte[] signatureBytes, [NotNullWhen(true)] out TpmsAttest? attest,
+        [NotNullWhen(true)] out TpmtSignature? signature, [NotNullWhen(false)] out VerificationResult? malformed)
+    {
+        try
+        {
+            attest = TpmsAttest.Parse(attestBytes);
+            signature = TpmtSignature.Parse(signatureBytes);
+            malformed = null;
+            return true;
+        }
+        catch (TpmFormatException e)
+        {
+            (attest, signature, malformed) = (null, null, VerificationResult.Fail(AttestationFailure.MalformedEvidence, e.Message));
+            return false;
+        }
+    }
 
     public static VerificationResult Common(TpmsAttest attest, TpmtSignature signature, byte[] attestBytes, TpmtPublic signingKey,
         byte[] nonce, byte[]? expectedSigner, ushort expectedType)
