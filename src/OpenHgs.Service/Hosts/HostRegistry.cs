@@ -2,6 +2,7 @@ using OpenHgs.Protocol.HealthCertificates;
 using System.Text.RegularExpressions;
 using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Hosts;
@@ -38,16 +39,8 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
     {
         await database.InTransactionAsync(async s =>
         {
-            HostRecord? host;
-            try
-            {
-                host = await s.Hosts.FindByNameAsync(name).ConfigureAwait(false)
-                    ?? throw ServiceException.NotFound("UnknownHost", $"There is no registered host '{name}'.");
-            }
-            catch (RowIntegrityException)
-            {
-                host = null;   // a record changed outside OpenHGS is never used; removing it is the remedy
-            }
+            var host = await RemovableRow.FindAsync(() => s.Hosts.FindByNameAsync(name),
+                () => ServiceException.NotFound("UnknownHost", $"There is no registered host '{name}'.")).ConfigureAwait(false);
 
             await s.Hosts.RemoveAsync(name).ConfigureAwait(false);
             await s.Tpm.RemoveHostAsync(name).ConfigureAwait(false);   // an AK must never outlive its EK's registration

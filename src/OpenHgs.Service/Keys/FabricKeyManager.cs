@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using OpenHgs.Crypto;
 using OpenHgs.Protocol.Guardians;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Keys;
@@ -162,16 +163,8 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
     {
         await database.InTransactionAsync(async s =>
         {
-            FabricKeyRecord? key;
-            try
-            {
-                key = await s.FabricKeys.FindAsync(id).ConfigureAwait(false)
-                    ?? throw ServiceException.NotFound("UnknownKey", $"There is no fabric key '{id}' (see 'hgs keys list').");
-            }
-            catch (RowIntegrityException)
-            {
-                key = null;
-            }
+            var key = await RemovableRow.FindAsync(() => s.FabricKeys.FindAsync(id),
+                () => ServiceException.NotFound("UnknownKey", $"There is no fabric key '{id}' (see 'hgs keys list').")).ConfigureAwait(false);
 
             if (key is { IsPrimary: true })
             {
