@@ -13,6 +13,9 @@ namespace OpenHgs.Client;
 /// </summary>
 public sealed class FailoverHttpClient : IDisposable
 {
+    /// <summary>The refusal of a bearer credential bound for plain http beyond loopback (nothing was sent).</summary>
+    public const string AdminCredentialNeedsHttps = nameof(AdminCredentialNeedsHttps);
+
     private readonly HttpClient _http;
     private readonly IReadOnlyList<Uri> _baseUrls;
     private int _preferred;
@@ -39,6 +42,7 @@ public sealed class FailoverHttpClient : IDisposable
     public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(path);
+        RefuseBearerInClear();
         byte[]? body = content is null ? null : await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         var contentType = content?.Headers.ContentType;
         var failures = new List<string>();
@@ -93,6 +97,28 @@ public sealed class FailoverHttpClient : IDisposable
         throw certificateRefusals == failures.Count
             ? new HgsClientException("ServerCertificateRejected", "No service URL presented a trusted certificate: " + string.Join("; ", failures))
             : new HgsClientException("ServiceUnreachable", "No service URL answered: " + string.Join("; ", failures));
+    }
+
+    /// <summary>
+    /// The admin credential never goes out over plain http beyond loopback: a request line and its headers are written
+    /// before the server answers, so one mistyped <c>http://</c> URL (even to an https-only server) would hand the token
+    /// to anyone on the path. Checked for every URL before the first is tried, so nothing is sent anywhere.
+    /// </summary>
+    private void RefuseBearerInClear()
+    {
+        if (BearerToken is null)
+        {
+            return;
+        }
+
+        foreach (var url in _baseUrls)
+        {
+            if (url.Scheme == Uri.UriSchemeHttp && !url.IsLoopback)
+            {
+                throw new HgsClientException(AdminCredentialNeedsHttps,
+                    $"{url}: the admin credential is sent only over https (or plain http to loopback); use https:// (docs/tls.md).");
+            }
+        }
     }
 
     private static ServerCertificateRejectedException? CertificateRefusal(Exception ex)
