@@ -64,6 +64,7 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
         }
     }
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")]
+    // \z, not $: $ also matches before a final newline, which would admit "host-a\n" beside "host-a".
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}\z", RegexOptions.CultureInvariant)]
     private static partial Regex HostNamePattern();
 }
