@@ -61,9 +61,28 @@ public static class HgsRuntime
     }
 
     private static string RefusePassword(string spec) =>
-        spec.Contains("password", StringComparison.OrdinalIgnoreCase)
+        spec.Contains("password", StringComparison.OrdinalIgnoreCase) || HasNpgsqlPassword(spec)
             ? throw new HgsConfigurationException("database", "Do not put the database password in the connection string (it would be stored in hgs.json); use PGPASSWORD or a passfile.")
             : spec;
+
+    /// <summary>Npgsql also takes the password as <c>Pwd</c> or <c>Psw</c>: ask its own parser, not a substring.</summary>
+    private static bool HasNpgsqlPassword(string spec)
+    {
+        const string Prefix = "postgres:";
+        if (!spec.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        try
+        {
+            return !string.IsNullOrEmpty(new Npgsql.NpgsqlConnectionStringBuilder(spec[Prefix.Length..]).Password);
+        }
+        catch (ArgumentException)
+        {
+            return false;   // not a connection string Npgsql reads: opening the database refuses it by name
+        }
+    }
 
     /// <summary>Every key store backend the service knows: <c>software</c>, <c>pkcs11</c> and <c>cluster</c> (of the other two).</summary>
     public static KeyStoreRegistry CreateKeyStoreRegistry(TimeProvider time) =>
