@@ -91,7 +91,7 @@ public static class CliErrors
         HgsClientException { HttpStatus: 503 or 502 or 504 } h => new(ExitCodes.Unavailable, h.Code, h.Message),
         HgsClientException { Code: "ServiceUnreachable" or "ServerCertificateRejected" } h => new(ExitCodes.Unavailable, h.Code, h.Message),
         // The host's own configuration or key files are wrong: bad input, not a refusal by the service.
-        HgsClientException { HttpStatus: null, Code: "NotConfigured" or "ConfigurationInvalid" or "HostKeyMissing" or "HostKeyInvalid" or "HostKeyExists"
+        HgsClientException { HttpStatus: null, Code: "NotConfigured" or "ConfigurationInvalid" or "HostKeyMissing" or "HostKeyInvalid" or "HostKeyExposed" or "HostKeyExists"
             or "CaCertificateInvalid" or "ClientCertificateInvalid" or FailoverHttpClient.AdminCredentialNeedsHttps } h
             => new(ExitCodes.BadInput, h.Code, h.Message),
         HgsClientException { HttpStatus: 400 or 413 } h => new(ExitCodes.BadInput, h.Code, h.Message),

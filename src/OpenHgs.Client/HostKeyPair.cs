@@ -73,8 +73,9 @@ public sealed class HostKeyPair : IDisposable
     /// refuses what could never attest): the signing key by the service's own rule (<see cref="HostSigningKeys.Judge"/>:
     /// P-256, P-384 or RSA of at least 2048 bits), the encryption key RSA of at least 2048 bits.
     /// </summary>
-    /// <exception cref="HgsClientException"><c>HostKeyMissing</c>: a key file is absent; <c>HostKeyInvalid</c>: a key does not
-    /// read, or is one the service refuses (the message names the curve or the size).</exception>
+    /// <exception cref="HgsClientException"><c>HostKeyMissing</c>: a key file is absent; <c>HostKeyExposed</c>: group or others
+    /// may access a key file (the message names it and its mode); <c>HostKeyInvalid</c>: a key does not read, or is one the
+    /// service refuses (the message names the curve or the size).</exception>
     public static HostKeyPair Load(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
@@ -149,8 +150,15 @@ public sealed class HostKeyPair : IDisposable
     private static string ReadKey(string directory, string file)
     {
         string path = Path.Combine(directory, file);
-        return File.Exists(path)
-            ? File.ReadAllText(path)
-            : throw new HgsClientException("HostKeyMissing", $"'{path}' does not exist; run 'hgs client keygen --out {directory}'.");
+        if (!File.Exists(path))
+        {
+            throw new HgsClientException("HostKeyMissing", $"'{path}' does not exist; run 'hgs client keygen --out {directory}'.");
+        }
+
+        // The rule the service applies to its own secrets (hgs.json, the sealing key): a key others may read is not the
+        // host's alone, since whoever reads it attests as the host or decrypts the keys released to it.
+        return OwnerOnlyFile.AccessProblem(path) is { } exposed
+            ? throw new HgsClientException("HostKeyExposed", exposed)
+            : File.ReadAllText(path);
     }
 }
