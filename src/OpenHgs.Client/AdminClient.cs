@@ -104,9 +104,15 @@ public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientT
         }
     }
 
-    public async Task SetDenyBeforeAsync(DateTimeOffset? denyBefore, CancellationToken ct)
+    /// <summary>Sets the deny-before date to <paramref name="denyBefore"/> (null clears it).</summary>
+    public Task SetDenyBeforeAsync(DateTimeOffset? denyBefore, CancellationToken ct) => PutDenyBeforeAsync(new DenyBeforeRequest(denyBefore), ct);
+
+    /// <summary>Sets the deny-before date to the service's clock (not this machine's).</summary>
+    public Task SetDenyBeforeNowAsync(CancellationToken ct) => PutDenyBeforeAsync(new DenyBeforeRequest(null, Now: true), ct);
+
+    private async Task PutDenyBeforeAsync(DenyBeforeRequest request, CancellationToken ct)
     {
-        using var content = new StringContent(System.Text.Json.JsonSerializer.Serialize(new DenyBeforeRequest(denyBefore), WireJson.Default.DenyBeforeRequest), Encoding.UTF8, "application/json");
+        using var content = new StringContent(System.Text.Json.JsonSerializer.Serialize(request, WireJson.Default.DenyBeforeRequest), Encoding.UTF8, "application/json");
         using var response = await _http.SendAsync(HttpMethod.Put, "admin/v1/settings/deny-before", content, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {

@@ -94,6 +94,45 @@ public abstract class ReleaseRefusalTests(DatabaseKind database) : IAsyncLifetim
     }
 
     [Fact]
+    [Trait("Attack", "A134")]
+    public async Task Deny_before_now_is_the_services_clock_not_the_admin_workstations()
+    {
+        // The service's clock runs ten minutes ahead of this (the admin's) machine: the certificate it stamps now is
+        // "issued" ten minutes after the admin's now.
+        _service.Time.Offset = TimeSpan.FromMinutes(10);
+        using var client = (await _service.AddHostAsync("host-ahead")).Client();
+        byte[] stamped = (await client.AttestAsync(CancellationToken.None)).HealthCertificate!;
+
+        // What "now" meant before, the workstation's clock, is before the certificate's issue time: it stayed valid.
+        using (var issued = X509CertificateLoader.LoadCertificate(stamped))
+        {
+            Assert.True(new DateTimeOffset(issued.NotBefore.ToUniversalTime()) + HealthCertificateProfile.NotBeforeSkew > DateTimeOffset.UtcNow + TimeSpan.FromMinutes(9));
+        }
+
+        await _service.Admin.SetDenyBeforeNowAsync(CancellationToken.None);
+        var applied = (await _service.Admin.GetSettingsAsync(CancellationToken.None)).DenyBefore!.Value;
+        Assert.InRange(applied, DateTimeOffset.UtcNow + TimeSpan.FromMinutes(9), DateTimeOffset.UtcNow + TimeSpan.FromMinutes(11));
+        await AssertRefusedAsync(await _raw.ReleaseAsync(_protector.ToJson(), stamped), 403, "HealthCertificateIssuedBeforeDenyDate");
+    }
+
+    [Fact]
+    [Trait("Attack", "A134")]
+    public async Task Deny_before_with_both_an_instant_and_now_is_refused_and_changes_nothing()
+    {
+        var before = (await _service.Admin.GetSettingsAsync(CancellationToken.None)).DenyBefore;
+        using var http = new HttpClient { BaseAddress = new Uri(_service.Url) };
+        using var request = new HttpRequestMessage(HttpMethod.Put, "admin/v1/settings/deny-before")
+        {
+            Content = new StringContent("{\"denyBefore\":\"2030-01-01T00:00:00Z\",\"now\":true}", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new("Bearer", _service.AdminToken);
+        using var response = await http.SendAsync(request);
+        Assert.Equal(400, (int)response.StatusCode);
+        Assert.Equal("DenyBeforeAmbiguous", (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["code"]);
+        Assert.Equal(before, (await _service.Admin.GetSettingsAsync(CancellationToken.None)).DenyBefore);
+    }
+
+    [Fact]
     [Trait("Attack", "A36")]
     public async Task Garbage_health_certificate_is_refused()
     {

@@ -193,10 +193,18 @@ internal static class AdminCommands
         return Admin("deny-before", "Refuse key release for health certificates issued before this instant.", [at], async (client, parse, json, ct) =>
         {
             string text = parse.GetValue(at)!;
+            if (text == "now")
+            {
+                // The service's clock, which stamps the certificates: this machine's may lag it.
+                await client.SetDenyBeforeNowAsync(ct).ConfigureAwait(false);
+                var applied = (await client.GetSettingsAsync(ct).ConfigureAwait(false)).DenyBefore;
+                await ReportSettingsAsync(client, json, $"Health certificates issued before {applied:O} (the service's clock) are refused.", ct).ConfigureAwait(false);
+                return;
+            }
+
             DateTimeOffset? when = text switch
             {
                 "none" => null,
-                "now" => DateTimeOffset.UtcNow,
                 _ => DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
                     ? parsed
                     : throw new CliException($"'{text}' is not an ISO 8601 instant, 'now' or 'none'."),

@@ -105,7 +105,11 @@ public sealed record KeyCustodyFindingInfo(string Code, string Severity, string 
 /// <summary>Service settings the admin may read and change.</summary>
 public sealed record ServiceSettings(string Mode, DateTimeOffset? DenyBefore, int HealthCertificateValidityMinutes, int PolicyVersion);
 
-public sealed record DenyBeforeRequest(DateTimeOffset? DenyBefore);
+/// <summary>
+/// Sets the deny-before date: <see cref="DenyBefore"/> (null clears it), or, with <see cref="Now"/>, the answering
+/// node's own clock — never the admin workstation's, whose clock may lag the clock that stamped the certificates.
+/// </summary>
+public sealed record DenyBeforeRequest(DateTimeOffset? DenyBefore, bool Now = false);
 
 /// <summary>How long health certificates issued from now on stay valid (5 minutes to 7 days).</summary>
 public sealed record ValidityRequest(int HealthCertificateValidityMinutes);

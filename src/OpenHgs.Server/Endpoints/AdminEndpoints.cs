@@ -87,9 +87,20 @@ internal static class AdminEndpoints
         admin.MapPut("/settings/deny-before", async (HttpContext context, SettingsService settings) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.DenyBeforeRequest).ConfigureAwait(false);
-            await settings.SetDenyBeforeAsync(request.DenyBefore, context.RequestAborted).ConfigureAwait(false);
+            switch (request)
+            {
+                case { Now: true, DenyBefore: not null }:
+                    throw ServiceException.BadRequest("DenyBeforeAmbiguous", "Give either an instant (denyBefore) or now: true, not both.");
+                case { Now: true }:
+                    await settings.SetDenyBeforeNowAsync(context.RequestAborted).ConfigureAwait(false);
+                    break;
+                default:
+                    await settings.SetDenyBeforeAsync(request.DenyBefore, context.RequestAborted).ConfigureAwait(false);
+                    break;
+            }
+
             return Results.NoContent();
-        }).JsonBody<DenyBeforeRequest>().Produces(204).Problems(503, "SettingsIntegrity");
+        }).JsonBody<DenyBeforeRequest>().Produces(204).Problems(400, "DenyBeforeAmbiguous").Problems(503, "SettingsIntegrity");
 
         admin.MapGet("/audit", async (string? limit, string? since, string? @event, string? subject, string? after, string? outcome, IHgsDatabase database, CancellationToken ct) =>
         {

@@ -67,6 +67,18 @@ public sealed class SettingsService(IHgsDatabase database, TimeProvider time)
         await ChangeAsync(SettingNames.DenyBefore, milliseconds ?? ExplicitSettings.NoDenyBefore, milliseconds, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Sets the deny-before date to this node's clock and returns it. "Now" must be the service's time: health
+    /// certificates are stamped with it, so an admin workstation whose clock lags would leave the certificates issued
+    /// in the lag valid (a review finding). Nodes of a cluster must keep their clocks synchronised (docs/deploy.md).
+    /// </summary>
+    public async Task<DateTimeOffset> SetDenyBeforeNowAsync(CancellationToken cancellationToken)
+    {
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
+        await SetDenyBeforeAsync(now, cancellationToken).ConfigureAwait(false);
+        return now;
+    }
+
     public async Task SetValidityAsync(TimeSpan validity, CancellationToken cancellationToken)
     {
         if (validity < TimeSpan.FromMinutes(5) || validity > TimeSpan.FromDays(7))
