@@ -326,7 +326,7 @@ public sealed partial class SoftwareKeyStore : IKeyStore, IRecordAuthenticator
             : throw new KeyStoreOperationException($"Key label '{label}' may only hold letters, digits, '.', '_' and '-' (1-64 characters).");
     }
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\z")]
     private static partial Regex LabelPattern();
 
     private sealed record LoadedKey(StoredKey Stored, AsymmetricAlgorithm Key);
