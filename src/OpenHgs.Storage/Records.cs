@@ -11,8 +11,13 @@ public sealed record FabricKeyRecord(
     bool Enabled,
     DateTimeOffset CreatedAt);
 
-/// <summary>A registered guarded host and the public key it attests with.</summary>
-public sealed record HostRecord(string Name, string Mode, byte[] PublicKey, string KeyThumbprint, DateTimeOffset AddedAt);
+/// <summary>
+/// A registered guarded host and the public key it attests with. A TPM host registered since design change 75 also has
+/// its EK certificate (DER) and <paramref name="EkChain"/>, its validated chain as revocation reads it (each certificate
+/// but the root by serial number and issuing CA: <c>EkRevocationPath</c>; empty when the admin registered the TPM without
+/// a certificate). Both are null for host-key hosts and for TPM hosts registered before.
+/// </summary>
+public sealed record HostRecord(string Name, string Mode, byte[] PublicKey, string KeyThumbprint, DateTimeOffset AddedAt, byte[]? EkCertificate = null, string? EkChain = null);
 
 /// <summary>What a caller asks the audit trail to record; sequence and hashes are assigned on append.</summary>
 public sealed record AuditEvent(string Event, string Outcome, string Subject, string? Reason, string Details);

@@ -69,6 +69,11 @@ public abstract class SqlDialect
                 issuer_thumbprint TEXT PRIMARY KEY, issuer_subject TEXT NOT NULL, crl_number TEXT NOT NULL, this_update BIGINT NOT NULL,
                 next_update BIGINT NOT NULL, crl {Blob} NOT NULL, added_at BIGINT NOT NULL, mac {Blob} NULL);
             """),
+        (EkCertificateVersion, $"""
+            ALTER TABLE hosts ADD COLUMN ek_certificate {Blob} NULL;
+            ALTER TABLE hosts ADD COLUMN ek_chain TEXT NULL;
+            DROP TABLE tpm_activations;
+            """),
     ];
 
     /// <summary>
@@ -112,6 +117,15 @@ public abstract class SqlDialect
     /// (<see cref="Backup.BackupCatalog.TablesAt"/>).
     /// </summary>
     public const int TpmCrlVersion = 9;
+
+    /// <summary>
+    /// The migration that stores a TPM host's EK certificate with its registration (design change 75): <c>hosts</c> gains
+    /// <c>ek_certificate</c> (DER) and <c>ek_chain</c> (the chain as revocation reads it, <c>EkRevocationPath</c>), so
+    /// attestation checks the host against the CRLs imported after it registered. Rows from before keep their MAC (the
+    /// new columns are covered only when set, <see cref="RowMac.Covered"/>), and so do the hosts of an older backup. It
+    /// also drops <c>tpm_activations</c>, unused since design change 74 (never backed up: no backup holds its rows).
+    /// </summary>
+    public const int EkCertificateVersion = 10;
 
     /// <summary>The name of the trigger of <see cref="SealedAdminRecordsGuard"/>.</summary>
     public const string SealedAdminRecordsTrigger = "audit_admin_sealed";

@@ -99,7 +99,7 @@ internal static class AdminCommands
 
             foreach (var h in list)
             {
-                CliOutput.Line($"{h.Name,-30} {h.Mode,-9} {h.KeyThumbprint[..16]} {h.AddedAt:O}");
+                CliOutput.Line($"{h.Name,-30} {h.Mode,-9} {h.KeyThumbprint[..16]} {h.AddedAt:O}{(h.EkCertificate is { } ek ? " ek-certificate:" + ek : string.Empty)}");
             }
         }));
 

@@ -138,7 +138,7 @@ internal static class TpmCommands
     private static void AddCrlCommands(Command roots)
     {
         var file = new Argument<string>("FILE") { Description = "CRL file (PEM or DER), signed by a registered root or intermediate." };
-        roots.Subcommands.Add(AdminCommands.Admin("add-crl", "Import a TPM manufacturer's CRL: EK certificates (and intermediates) it lists are refused at registration.", [file], Connect,
+        roots.Subcommands.Add(AdminCommands.Admin("add-crl", "Import a TPM manufacturer's CRL: EK certificates (and intermediates) it lists are refused at registration and, for hosts registered with their certificate, at attestation.", [file], Connect,
             async (client, parse, json, ct) =>
             {
                 byte[] bytes = CliOutput.ReadFile(parse.GetValue(file)!, "CRL", 4 * 1024 * 1024);
@@ -151,6 +151,15 @@ internal static class TpmCommands
                 else
                 {
                     CliOutput.Line($"Imported the CRL of {crl.IssuerSubject} ({CrlSummary(crl)}).");
+                    foreach (var host in crl.RevokedHosts ?? [])
+                    {
+                        CliOutput.Line($"Revokes registered host {host.Name}: {host.Detail}; its attestations are refused from now on.");
+                    }
+
+                    if (crl.UncheckedHosts is { Count: > 0 } notReached)
+                    {
+                        CliOutput.Line($"Cannot check {notReached.Count} TPM host(s) registered without a stored EK certificate: {string.Join(", ", notReached)} (register them again with their EK certificate).");
+                    }
                 }
             }));
         roots.Subcommands.Add(AdminCommands.Admin("list-crls", "List imported TPM CRLs.", [], Connect, async (client, parse, json, ct) =>

@@ -15,7 +15,12 @@ public sealed record FabricKeyInfo(
 public sealed record AddKeyRequest(string Role);
 
 /// <summary>A registered host: name, attestation mode and the SHA-256 of its registered public key.</summary>
-public sealed record HostInfo(string Name, string Mode, string KeyThumbprint, DateTimeOffset AddedAt);
+/// <param name="EkCertificate">
+/// TPM hosts only (design change 75): <c>stored</c> (its EK certificate and chain are stored, and each attestation is
+/// checked against the imported CRLs), <c>none</c> (registered without an EK certificate: no CRL can reach it) or
+/// <c>not-stored</c> (registered before EK certificates were stored: no CRL can reach it until it is registered again).
+/// </param>
+public sealed record HostInfo(string Name, string Mode, string KeyThumbprint, DateTimeOffset AddedAt, string? EkCertificate = null);
 
 /// <summary>Registers a host signing key (PEM or base64 DER SubjectPublicKeyInfo).</summary>
 public sealed record AddHostKeyRequest(string Name, string PublicKey);

@@ -45,7 +45,13 @@ public sealed record TpmRootInfo(string Thumbprint, string Subject, DateTimeOffs
 public sealed record AddTpmCrlRequest(string Crl);
 
 /// <summary>An imported CRL: its issuer (the registered certificate that signed it), number (hex; empty when it has none), validity and how many certificates it revokes.</summary>
-public sealed record TpmCrlInfo(string IssuerThumbprint, string IssuerSubject, string CrlNumber, DateTimeOffset ThisUpdate, DateTimeOffset NextUpdate, int Revoked, DateTimeOffset AddedAt);
+/// <param name="RevokedHosts">On an import: the registered TPM hosts the CRL revokes (their attestations are refused from now on); absent when none.</param>
+/// <param name="UncheckedHosts">On an import: the registered TPM hosts whose EK chain is not stored (registered without an EK certificate, or before design change 75), which no CRL can reach; absent when none.</param>
+public sealed record TpmCrlInfo(string IssuerThumbprint, string IssuerSubject, string CrlNumber, DateTimeOffset ThisUpdate, DateTimeOffset NextUpdate, int Revoked, DateTimeOffset AddedAt,
+    IReadOnlyList<TpmRevokedHost>? RevokedHosts = null, IReadOnlyList<string>? UncheckedHosts = null);
+
+/// <summary>A registered TPM host a CRL revokes, and what revokes it (the serial, the CRL's issuer and number).</summary>
+public sealed record TpmRevokedHost(string Name, string Detail);
 
 /// <summary>One attestation policy: name, state (enabled, disabled, staged), its default state and what it checks.</summary>
 public sealed record PolicyInfo(string Name, string State, string DefaultState, string Description);

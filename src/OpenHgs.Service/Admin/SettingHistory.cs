@@ -119,13 +119,15 @@ public static class SettingHistory
         record.Detail("value") ?? (name == SettingNames.DenyBefore ? ExplicitSettings.NoDenyBefore : null);
 
     /// <summary>
-    /// The newest policy or baseline change, which names the version it made (every release has recorded it), as a
-    /// one-record history: read on every settings load, so one row per prefix, never the whole history.
+    /// The newest policy or baseline change, which names the version it made (every release has recorded it), and the
+    /// newest TPM CRL change, which does since design change 75 (an older one names none and bears on nothing), as a
+    /// history: read on every settings load, so one row per prefix, never the whole history.
     /// </summary>
     private static async Task<IEnumerable<AdminRecord>> PolicyVersionRecordsAsync(HgsSession s)
     {
         var state = await s.History.NewestAsync(PolicyTable.PolicySubjectPrefix, AuditEvents.SettingChanged).ConfigureAwait(false);
         var baseline = await s.History.NewestAsync(PolicyTable.BaselineSubjectPrefix, AuditEvents.SettingChanged).ConfigureAwait(false);
-        return new[] { state, baseline }.OfType<AdminRecord>().OrderByDescending(r => r.Sequence);
+        var crl = await s.History.NewestAsync(TpmCrlTable.SubjectPrefix, AuditEvents.SettingChanged).ConfigureAwait(false);
+        return new[] { state, baseline, crl }.OfType<AdminRecord>().OrderByDescending(r => r.Sequence);
     }
 }

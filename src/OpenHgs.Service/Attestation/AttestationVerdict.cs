@@ -41,6 +41,15 @@ public enum AttestationFailureCode
     EkNotRegistered,
     AkNotActivated,
 
+    /// <summary>The host's stored EK certificate, or an intermediate of its chain, is on a CRL imported since it registered (design change 75).</summary>
+    EkCertificateRevoked,
+
+    /// <summary>A CA of the host's stored EK chain has a CRL past its nextUpdate: whether it revoked the host is unknown (fail closed).</summary>
+    EkCertificateCrlExpired,
+
+    /// <summary>A CA of the host's stored EK chain has a CRL row that failed its integrity check (fail closed).</summary>
+    EkCertificateCrlUnavailable,
+
     /// <summary>The AK's nameAlg is not SHA-256, SHA-384 or SHA-512 (refused at activation too, as a 400 with this code).</summary>
     AkNameAlgRejected,
     EventLogMalformed,
@@ -86,7 +95,8 @@ public sealed record AttestationFailure(AttestationFailureCode Code, Attestation
     public static AttestationFailure Of(AttestationFailureCode code, string message) => code switch
     {
         AttestationFailureCode.HostKeyNotRegistered or AttestationFailureCode.SignatureInvalid or AttestationFailureCode.HostRecordIntegrity
-            or AttestationFailureCode.EkNotRegistered or AttestationFailureCode.AkNotActivated => new(code, AttestationStatus.UnauthorizedHost, message, Recoverable: false),
+            or AttestationFailureCode.EkNotRegistered or AttestationFailureCode.AkNotActivated or AttestationFailureCode.EkCertificateRevoked
+            or AttestationFailureCode.EkCertificateCrlExpired or AttestationFailureCode.EkCertificateCrlUnavailable => new(code, AttestationStatus.UnauthorizedHost, message, Recoverable: false),
         AttestationFailureCode.NonceExpired or AttestationFailureCode.NonceUnknown or AttestationFailureCode.NonceReplayed => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: true),
         _ => new(code, AttestationStatus.InvalidEvidence, message, Recoverable: false),
     };

@@ -54,7 +54,18 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
     public async Task<IReadOnlyList<HostInfo>> ListAsync(CancellationToken cancellationToken) =>
         (await database.ReadSnapshotAsync(s => s.Hosts.ListAsync(), cancellationToken).ConfigureAwait(false)).Rows.Select(ToInfo).ToList();
 
-    public static HostInfo ToInfo(HostRecord r) => new(r.Name, r.Mode, r.KeyThumbprint, r.AddedAt);
+    public static HostInfo ToInfo(HostRecord r) => new(r.Name, r.Mode, r.KeyThumbprint, r.AddedAt, EkCertificateState(r));
+
+    /// <summary>
+    /// What revocation can do about a TPM host (<see cref="HostInfo.EkCertificate"/>, design change 75): <c>stored</c>, or
+    /// why no CRL reaches it — <c>none</c> (registered without a certificate) or <c>not-stored</c> (registered before
+    /// certificates were stored); null for host-key hosts.
+    /// </summary>
+    public static string? EkCertificateState(HostRecord host) =>
+        host?.Mode != AttestationModeNames.Tpm ? null
+        : host.EkChain is null ? "not-stored"
+        : host.EkChain.Length == 0 ? "none"
+        : "stored";
 
     public static void ValidateName(string name)
     {

@@ -24,7 +24,7 @@ public static class RowIntegrityProblems
             "settings" => ServiceException.Unavailable(SettingsIntegrity, failure.IsMissing
                 ? $"The service setting '{failure.Key}' is missing (deleted outside OpenHGS; its absence is not read as a default); the service fails closed until an admin sets it again."
                 : $"The service setting '{failure.Key}' {WhatHappened(failure)}; the service fails closed until an admin sets it again."),
-            "hosts" or "tpm_attestation_keys" or "tpm_activations" => ServiceException.Forbidden(HostRecordIntegrity,
+            "hosts" or "tpm_attestation_keys" => ServiceException.Forbidden(HostRecordIntegrity,
                 $"The registration of host '{failure.Key}' {WhatHappened(failure)}; it cannot attest until an admin removes it (and re-registers it, if it should attest)."),
             "policies" or "baselines" => ServiceException.Unavailable(PolicyIntegrity, failure.IsMissing
                 ? $"The {failure.Table} row '{failure.Key}' is missing (deleted outside OpenHGS; its absence is not read as the policy's default); TPM attestation fails closed until an admin sets its state again."

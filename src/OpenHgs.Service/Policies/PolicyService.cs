@@ -4,13 +4,23 @@ using OpenHgs.Protocol.Wire;
 using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
 using OpenHgs.Storage;
+using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Tpm;
+using OpenHgs.Tpm.Verification;
 
 namespace OpenHgs.Service.Policies;
 
 /// <summary>The policies and baselines in force, read in one transaction with the policy version they belong to.</summary>
-public sealed record PolicySnapshot(int Version, IReadOnlyDictionary<string, PolicyState> States, IReadOnlyList<Baseline> Baselines)
+/// <param name="Revocation">
+/// The imported TPM CRLs, parsed and indexed by CA once per version (design change 75): an import or removal of a CRL
+/// changes what attestation decides, so it bumps the policy version like a baseline change, and every node's next
+/// attestation finds the new index under the new version. Empty where no CRL applies (offline evaluation).
+/// </param>
+public sealed record PolicySnapshot(int Version, IReadOnlyDictionary<string, PolicyState> States, IReadOnlyList<Baseline> Baselines, EkRevocationIndex? Revocation = null)
 {
+    /// <summary>The CRL index (<see cref="EkRevocationIndex.Empty"/> when none was loaded).</summary>
+    public EkRevocationIndex EkRevocation => Revocation ?? EkRevocationIndex.Empty;
+
     /// <summary>Evaluates every policy that is not disabled, in catalog order.</summary>
     public IReadOnlyList<PolicyOutcome> Evaluate(PolicyEvidence evidence)
     {
@@ -164,10 +174,12 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
         var baselines = (await session.Policies.ListBaselinesAsync().ConfigureAwait(false))
             .Select(b => Baseline.FromDocument(b.Name, JsonSerializer.Deserialize(b.Document, WireJson.Default.BaselineDocument)!))
             .ToList();
+        var revocation = await TpmCrlService.RevocationIndexAsync(session).ConfigureAwait(false);
         return new PolicySnapshot(
             await ReadVersionAsync(session).ConfigureAwait(false),
             PolicyCatalog.All.ToDictionary(p => p.Name, p => StateOf(p, states), StringComparer.Ordinal),
-            baselines);
+            baselines,
+            revocation);
     }
 
     public static PolicyState ParseState(string text) => text switch
@@ -207,7 +219,7 @@ public sealed class PolicyService(IHgsDatabase database, SettingsService setting
     /// newest version the audit trail recorded, so a version row rolled back outside OpenHGS is never bumped into a
     /// version number some node already caches for another policy set (design change 64).
     /// </summary>
-    private static async Task<int> BumpVersionAsync(HgsSession s)
+    internal static async Task<int> BumpVersionAsync(HgsSession s)
     {
         await s.Audit.ReadHeadAsync(lockRow: true).ConfigureAwait(false);
         // The row as it is (even gone or rolled back: a change is how the admin repairs it), never below the trail.

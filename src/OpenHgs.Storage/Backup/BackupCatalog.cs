@@ -25,12 +25,17 @@ public enum BackupColumnType
     Flag,
 }
 
-/// <summary>One column of a backed-up table.</summary>
-public sealed record BackupColumn(string Name, BackupColumnType Type);
+/// <summary>
+/// One column of a backed-up table. <paramref name="Since"/> is the schema version that added it to an existing table (0:
+/// every schema a backup can have): a backup made at an older schema neither lists it nor has a value for it, and a
+/// MACed row covers such columns only when one is set (<see cref="RowMac.Covered"/>).
+/// </summary>
+public sealed record BackupColumn(string Name, BackupColumnType Type, int Since = 0);
 
 /// <summary>
-/// A table a backup holds. With <paramref name="RowMac"/>, the last column is <c>mac</c> and the row MAC covers the
-/// table name, the first column as the key, and every other column in order (the encoding of <c>RowMac</c>).
+/// A table a backup holds. With <paramref name="RowMac"/>, a column is <c>mac</c> and the row MAC covers the table name,
+/// the first column as the key, and every other column in order (the encoding of <c>RowMac</c>; columns added since the
+/// table's first schema follow <c>mac</c>, where the migration that added them put them).
 /// <paramref name="Since"/> is the schema version that added the table (0: every schema a backup can have): a backup
 /// made at an older schema neither lists the table nor holds rows of it.
 /// </summary>
@@ -38,6 +43,10 @@ public sealed record BackupTable(string Name, IReadOnlyList<BackupColumn> Column
 {
     /// <summary>The column list for SQL.</summary>
     public string ColumnList => string.Join(", ", Columns.Select(c => c.Name));
+
+    /// <summary>The table as a backup made at <paramref name="schemaVersion"/> has it: without the columns added since.</summary>
+    public BackupTable At(int schemaVersion) =>
+        Columns.All(c => c.Since <= schemaVersion) ? this : this with { Columns = [.. Columns.Where(c => c.Since <= schemaVersion)] };
 }
 
 /// <summary>
@@ -55,7 +64,9 @@ public static class BackupCatalog
         new("settings", [Text("name"), Text("value"), Mac], "name", RowMac: true),
         new("fabric_keys", [Text("id"), Text("role"), Text("label"), Text("algorithm"), Blob("certificate"), new("is_primary", BackupColumnType.Flag),
             new("enabled", BackupColumnType.Flag), Int64("created_at"), Mac], "id", RowMac: true),
-        new("hosts", [Text("name"), Text("mode"), Blob("public_key"), Text("key_thumbprint"), Int64("added_at"), Mac], "name", RowMac: true),
+        new("hosts", [Text("name"), Text("mode"), Blob("public_key"), Text("key_thumbprint"), Int64("added_at"), Mac,
+            new("ek_certificate", BackupColumnType.NullableBlob, SqlDialect.EkCertificateVersion), new("ek_chain", BackupColumnType.NullableText, SqlDialect.EkCertificateVersion)],
+            "name", RowMac: true),
         new("tpm_roots", [Text("thumbprint"), Text("subject"), Blob("certificate"), Int64("added_at"), Mac], "thumbprint", RowMac: true),
         new("tpm_crls", [Text("issuer_thumbprint"), Text("issuer_subject"), Text("crl_number"), Int64("this_update"), Int64("next_update"), Blob("crl"),
             Int64("added_at"), Mac], "issuer_thumbprint", RowMac: true, Since: SqlDialect.TpmCrlVersion),
@@ -68,15 +79,14 @@ public static class BackupCatalog
             Text("details"), Blob("prev_hash"), Blob("hash")], "seq", RowMac: false),
     ];
 
-    /// <summary>The backed-up tables a backup made at <paramref name="schemaVersion"/> lists (in <see cref="Tables"/> order).</summary>
-    public static IReadOnlyList<BackupTable> TablesAt(int schemaVersion) => [.. Tables.Where(t => t.Since <= schemaVersion)];
+    /// <summary>The backed-up tables a backup made at <paramref name="schemaVersion"/> lists, with the columns it has (in <see cref="Tables"/> order).</summary>
+    public static IReadOnlyList<BackupTable> TablesAt(int schemaVersion) => [.. Tables.Where(t => t.Since <= schemaVersion).Select(t => t.At(schemaVersion))];
 
     /// <summary>Tables of the schema a backup leaves out, and why.</summary>
     public static IReadOnlyDictionary<string, string> Excluded { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["schema_version"] = "rebuilt by the migrations; the backup header records the schema version",
         ["used_nonces"] = "attestation nonces already answered, needed only until each expires (minutes); a restore within minutes of an attestation could let that nonce be answered once more",
-        ["tpm_activations"] = "single-use TPM AK activations valid for minutes: restoring a consumed one could let it be completed twice",
     };
 
     internal const string AuditLogTable = "audit_log";

@@ -193,14 +193,15 @@ public static class BackupFormat
     }
 
     /// <summary>Parses a row line into its table and typed values (strings, byte arrays, longs, nulls).</summary>
-    internal static (BackupTable Table, object?[] Values) ParseRow(ReadOnlySpan<byte> line)
+    /// <param name="schemaVersion">The backup's schema: a table has the columns it had then (<see cref="BackupTable.At"/>).</param>
+    internal static (BackupTable Table, object?[] Values) ParseRow(ReadOnlySpan<byte> line, int schemaVersion)
     {
         try
         {
             using var document = JsonDocument.Parse(line.ToArray());
             var root = document.RootElement;
             string name = root.GetProperty("t").GetString()!;
-            var table = BackupCatalog.Tables.FirstOrDefault(t => t.Name == name) ?? throw new FormatException();
+            var table = BackupCatalog.Tables.FirstOrDefault(t => t.Name == name)?.At(schemaVersion) ?? throw new FormatException();
             var array = root.GetProperty("r");
             if (array.GetArrayLength() != table.Columns.Count)
             {
@@ -263,13 +264,21 @@ public static class BackupFormat
     /// <summary>True when <paramref name="mac"/> is the row's MAC under <paramref name="rows"/> (constant-time compare).</summary>
     internal static bool RowVerifies(IRowAuthenticator rows, BackupTable table, object?[] values)
     {
-        var columns = new object?[values.Length - 2];
-        for (int i = 1; i < values.Length - 1; i++)
+        var columns = new List<object?>(values.Length);
+        object? mac = null;
+        for (int i = 1; i < values.Length; i++)
         {
-            columns[i - 1] = table.Columns[i].Type == BackupColumnType.Flag ? (long)values[i]! != 0 : values[i];
+            if (table.Columns[i].Name == "mac")
+            {
+                mac = values[i];
+                continue;
+            }
+
+            columns.Add(table.Columns[i].Type == BackupColumnType.Flag ? (long)values[i]! != 0 : values[i]);
         }
 
-        return values[^1] is byte[] { Length: 32 } mac && values[0] is string key
-            && CryptographicOperations.FixedTimeEquals(mac, rows.Compute(RowMac.Encode(table.Name, key, columns)));
+        var covered = RowMac.Covered(columns, table.Columns.Count(c => c.Since > 0));
+        return mac is byte[] { Length: 32 } tag && values[0] is string key
+            && CryptographicOperations.FixedTimeEquals(tag, rows.Compute(RowMac.Encode(table.Name, key, covered)));
     }
 }

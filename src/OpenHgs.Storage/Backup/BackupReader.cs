@@ -82,7 +82,7 @@ public static class BackupReader
 
             try
             {
-                var (table, values) = BackupFormat.ParseRow(line);
+                var (table, values) = BackupFormat.ParseRow(line, header.SchemaVersion);
                 if (table.Since > header.SchemaVersion)
                 {
                     throw new BackupException(BackupCodes.Malformed, $"A {table.Name} row is in a backup of schema {header.SchemaVersion}, which has no such table.");
@@ -140,7 +140,7 @@ public static class BackupReader
     {
         for (int i = 0; i < BackupCatalog.Tables.Count; i++)
         {
-            if (ReferenceEquals(BackupCatalog.Tables[i], table))
+            if (BackupCatalog.Tables[i].Name == table.Name)
             {
                 return i;
             }

@@ -30,6 +30,27 @@ internal sealed class RowMac(IRowAuthenticator authenticator)
         return buffer.ToArray();
     }
 
+    /// <summary>
+    /// The columns a row's MAC covers when the last <paramref name="added"/> were added to its table by a later migration:
+    /// all of them when one is set, else only the others. So a row written before them (or with none set) keeps the MAC it
+    /// had, needing no re-sealing at the migration nor at the restore of an older backup, while setting or clearing one
+    /// changes the column count the encoding covers, and the MAC no longer verifies.
+    /// </summary>
+    public static IReadOnlyList<object?> Covered(IReadOnlyList<object?> columns, int added)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        int keep = columns.Count - added;
+        for (int i = keep; i < columns.Count; i++)
+        {
+            if (columns[i] is not null)
+            {
+                return columns;
+            }
+        }
+
+        return [.. columns.Take(keep)];
+    }
+
     public byte[] Seal(string table, string key, params object?[] columns) => authenticator.Compute(Encode(table, key, columns));
 
     // Through the authenticator's Verify, not Seal and compare: it may answer a repeat of a verified row from memory.

@@ -10,7 +10,10 @@ namespace OpenHgs.Storage;
 public sealed class HostTable
 {
     internal const string Table = "hosts";
-    private const string Columns = "name, mode, public_key, key_thumbprint, added_at";
+    private const string Columns = "name, mode, public_key, key_thumbprint, added_at, ek_certificate, ek_chain";
+
+    /// <summary>The columns of every schema (the one-time sealing of migration 3 runs before the EK columns exist).</summary>
+    private const string FirstColumns = "name, mode, public_key, key_thumbprint, added_at";
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
     private readonly SqlDialect _dialect;
@@ -64,8 +67,9 @@ public sealed class HostTable
     {
         ArgumentNullException.ThrowIfNull(host);
         return _db.ExecuteAsync(
-            $"INSERT INTO hosts ({Columns}, mac) VALUES (@n, @m, @k, @t, @a, @mac)",
-            ("@n", host.Name), ("@m", host.Mode), ("@k", host.PublicKey), ("@t", host.KeyThumbprint), ("@a", CommandFactory.ToUnixMs(host.AddedAt)), ("@mac", Seal(host)));
+            $"INSERT INTO hosts ({Columns}, mac) VALUES (@n, @m, @k, @t, @a, @c, @e, @mac)",
+            ("@n", host.Name), ("@m", host.Mode), ("@k", host.PublicKey), ("@t", host.KeyThumbprint), ("@a", CommandFactory.ToUnixMs(host.AddedAt)),
+            ("@c", host.EkCertificate), ("@e", host.EkChain), ("@mac", Seal(host)));
     }
 
     public async Task<bool> RemoveAsync(string name) =>
@@ -77,8 +81,9 @@ public sealed class HostTable
     /// <summary>MACs every row as it is now (the one-time upgrade of a fabric from before row MACs); returns how many.</summary>
     internal async Task<int> SealAllAsync()
     {
-        var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts", Map).ConfigureAwait(false);
-        foreach (var (host, _) in rows)
+        var rows = await _db.QueryAsync($"SELECT {FirstColumns} FROM hosts",
+            r => new HostRecord(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), r.GetString(3), CommandFactory.FromUnixMs(r.GetInt64(4)))).ConfigureAwait(false);
+        foreach (var host in rows)
         {
             await _db.ExecuteAsync("UPDATE hosts SET mac = @mac WHERE name = @n", ("@n", host.Name), ("@mac", Seal(host))).ConfigureAwait(false);
         }
@@ -105,12 +110,17 @@ public sealed class HostTable
             : new CurrentHost(host, history);
     }
 
-    private byte[] Seal(HostRecord h) => _mac.Seal(Table, h.Name, h.Mode, h.PublicKey, h.KeyThumbprint, CommandFactory.ToUnixMs(h.AddedAt));
+    private byte[] Seal(HostRecord h) => _mac.Seal(Table, h.Name, [.. Covered(h)]);
 
-    private bool Verifies(HostRecord h, byte[]? mac) => _mac.Verifies(mac, Table, h.Name, h.Mode, h.PublicKey, h.KeyThumbprint, CommandFactory.ToUnixMs(h.AddedAt));
+    private bool Verifies(HostRecord h, byte[]? mac) => _mac.Verifies(mac, Table, h.Name, [.. Covered(h)]);
+
+    /// <summary>Every column; the EK columns of migration 10 only when set, so rows from before keep their MAC.</summary>
+    private static IReadOnlyList<object?> Covered(HostRecord h) =>
+        RowMac.Covered([h.Mode, h.PublicKey, h.KeyThumbprint, CommandFactory.ToUnixMs(h.AddedAt), h.EkCertificate, h.EkChain], added: 2);
 
     private static (HostRecord, byte[]?) Map(DbDataReader r) =>
-        (new(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), r.GetString(3), CommandFactory.FromUnixMs(r.GetInt64(4))), CommandFactory.Mac(r, 5));
+        (new(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), r.GetString(3), CommandFactory.FromUnixMs(r.GetInt64(4)),
+            r.IsDBNull(5) ? null : (byte[])r.GetValue(5), r.IsDBNull(6) ? null : r.GetString(6)), CommandFactory.Mac(r, 7));
 }
 
 /// <summary>

@@ -10,7 +10,7 @@ public sealed record AttestationKeyRecord(string HostName, byte[] AkPublic, Date
 
 /// <summary>
 /// TPM enrolment state: manufacturer roots and activated attestation keys (outstanding activations are stateless since
-/// design change 74; the <c>tpm_activations</c> table of older releases is only emptied). Every row carries a MAC over
+/// design change 74; migration 10 dropped the <c>tpm_activations</c> table of older releases). Every row carries a MAC over
 /// all its columns: roots that fail it are reported and never trusted; an AK that fails it throws
 /// <see cref="RowIntegrityException"/>. Roots and AKs must also be what the audit trail last said about them
 /// (<see cref="AdminRecordHistory"/>): a root removed since, or an AK a later activation or removal replaced, is an
@@ -23,7 +23,6 @@ public sealed class TpmTable
 
     internal const string RootsTable = "tpm_roots";
     internal const string KeysTable = "tpm_attestation_keys";
-    internal const string ActivationsTable = "tpm_activations";
     private readonly CommandFactory _db;
     private readonly RowMac _mac;
     private readonly SqlDialect _dialect;
@@ -137,9 +136,9 @@ public sealed class TpmTable
             ("@h", key.HostName), ("@k", key.AkPublic), ("@a", activatedAt), ("@m", _mac.Seal(KeysTable, key.HostName, key.AkPublic, activatedAt)));
     }
 
-    /// <summary>Removes the host's AK (and any activation an older release left pending for it).</summary>
+    /// <summary>Removes the host's AK.</summary>
     public Task RemoveHostAsync(string hostName) =>
-        _db.ExecuteAsync("DELETE FROM tpm_attestation_keys WHERE host_name = @h; DELETE FROM tpm_activations WHERE host_name = @h", ("@h", hostName));
+        _db.ExecuteAsync("DELETE FROM tpm_attestation_keys WHERE host_name = @h", ("@h", hostName));
 
     /// <summary>MACs every row as it is now (the one-time upgrade of a fabric from before row MACs); returns how many.</summary>
     internal async Task<int> SealAllAsync()
@@ -156,13 +155,9 @@ public sealed class TpmTable
             await _db.ExecuteAsync("UPDATE tpm_attestation_keys SET mac = @m WHERE host_name = @h", ("@h", host), ("@m", _mac.Seal(KeysTable, host, ak, at))).ConfigureAwait(false);
         }
 
-        var activations = await _db.QueryAsync("SELECT secret_hash, host_name, ak_public, expires_at FROM tpm_activations", r => (r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), r.GetInt64(3))).ConfigureAwait(false);
-        foreach (var (secret, host, ak, expires) in activations)
-        {
-            await _db.ExecuteAsync("UPDATE tpm_activations SET mac = @m WHERE secret_hash = @s", ("@s", secret), ("@m", _mac.Seal(ActivationsTable, secret, host, ak, expires))).ConfigureAwait(false);
-        }
-
-        return roots.Count + keys.Count + activations.Count;
+        // Pending activations of a release from before design change 74 are not sealed: nothing reads them, and
+        // migration 10 drops their table.
+        return roots.Count + keys.Count;
     }
 
     private byte[] SealRoot(TpmRootRecord r) => _mac.Seal(RootsTable, r.Thumbprint, r.Subject, r.Certificate, CommandFactory.ToUnixMs(r.AddedAt));

@@ -52,6 +52,9 @@ public sealed record EkRevocationData(IReadOnlyList<RevocationList> Lists, IRead
 /// <summary>Outcome of EK certificate validation.</summary>
 public sealed record EkCertificateResult(EkCertificateFailure? Failure, string Detail)
 {
+    /// <summary>The validated chain as revocation reads it (<see cref="EkRevocationPath"/>): stored with the host, so CRLs imported later reach it. Empty unless it succeeded.</summary>
+    public IReadOnlyList<EkRevocationLink> Chain { get; init; } = [];
+
     /// <summary>True when the certificate is valid for the EK.</summary>
     public bool Succeeded => Failure is null;
 }
@@ -154,7 +157,7 @@ public static class EkCertificateValidator
             }
             var elements = chain.ChainElements.Select(e => e.Certificate).ToList();
             return CheckRevocation(elements, revocation ?? EkRevocationData.None, at)
-                ?? new(null, $"chains to {elements[^1].Subject}");
+                ?? new(null, $"chains to {elements[^1].Subject}") { Chain = EkRevocationPath.Of(elements) };
         }
     }
 
@@ -164,28 +167,12 @@ public static class EkCertificateValidator
         for (int i = 0; i + 1 < chain.Count; i++)
         {
             var (certificate, issuer) = (chain[i], chain[i + 1]);
-            if (revocation.UnavailableIssuers.Contains(Convert.ToHexStringLower(SHA256.HashData(issuer.RawData)))
-                || revocation.UnavailableIssuers.Contains(EkRevocationData.IssuerIdentity(issuer)))
+            bool unavailable = revocation.UnavailableIssuers.Contains(Convert.ToHexStringLower(SHA256.HashData(issuer.RawData)))
+                || revocation.UnavailableIssuers.Contains(EkRevocationData.IssuerIdentity(issuer));
+            string what = i == 0 ? "the EK certificate" : $"the intermediate {certificate.Subject}";
+            if (EkRevocationIndex.CheckLink(what, certificate.SerialNumberBytes.Span, issuer.Subject, revocation.Lists.Where(l => l.IsIssuedBy(issuer)), unavailable, now) is { } failure)
             {
-                return new(EkCertificateFailure.CrlUnavailable, $"the CRL of {issuer.Subject} failed its integrity check (changed, put back or deleted outside OpenHGS)");
-            }
-
-            // Every CRL of the issuer, not the first: a renewed certificate of the CA may have its own row, and a stale
-            // one fails closed wherever it is.
-            foreach (var crl in revocation.Lists.Where(l => l.IsIssuedBy(issuer)))
-            {
-                if (now > crl.NextUpdate)
-                {
-                    return new(EkCertificateFailure.CrlExpired,
-                        $"the CRL of {issuer.Subject} (number {crl.NumberText}) was due to be replaced at {crl.NextUpdate:u}; import its current CRL");
-                }
-
-                if (crl.Find(certificate.SerialNumberBytes.Span) is { } entry)
-                {
-                    string what = i == 0 ? "the EK certificate" : $"the intermediate {certificate.Subject}";
-                    return new(EkCertificateFailure.Revoked,
-                        $"{what} (serial {entry.SerialNumber}) was revoked at {entry.RevokedAt:u} by the CRL of {issuer.Subject} (number {crl.NumberText})");
-                }
+                return failure;
             }
         }
 

@@ -247,13 +247,13 @@ public abstract class TpmCrlServiceTests(TestDatabase db, Func<string, TestDatab
             Assert.Equal(SqlDialect.AdminRecordSealVersion, await release8.GetSchemaVersionAsync(CancellationToken.None));
         }
 
+        // To 9 only (migration 10 is EkCertificateStorageTests'): tpm_crls read through this release's table.
         using var current = old.Open();
-        await current.MigrateAsync(CancellationToken.None);
+        await current.MigrateToAsync(SqlDialect.TpmCrlVersion, CancellationToken.None);
         Assert.Equal(SqlDialect.TpmCrlVersion, await current.GetSchemaVersionAsync(CancellationToken.None));
         var crls = await current.ReadAsync(s => s.TpmCrls.ListAsync(), CancellationToken.None);
         Assert.Empty(crls.Rows);
         Assert.Empty(crls.Rejected);
-        Assert.Null(BackupCatalog.Difference(await current.ReadSchemaAsync(CancellationToken.None)));
     }
 
     private AddTpmHostRequest Request(string name) =>

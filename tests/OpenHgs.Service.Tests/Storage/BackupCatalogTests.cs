@@ -100,7 +100,7 @@ public abstract class BackupCatalogTests : IAsyncLifetime
         string? difference = BackupCatalog.Difference(await _database.ReadSchemaAsync(CancellationToken.None));
         Assert.NotNull(difference);
         Assert.Contains("table 'forgotten_state' is neither backed up nor excluded", difference, StringComparison.Ordinal);
-        Assert.Contains("table 'hosts' has columns (name, mode, public_key, key_thumbprint, added_at, mac, forgotten_column)", difference, StringComparison.Ordinal);
+        Assert.Contains("table 'hosts' has columns (name, mode, public_key, key_thumbprint, added_at, mac, ek_certificate, ek_chain, forgotten_column)", difference, StringComparison.Ordinal);
     }
 
     [Fact]

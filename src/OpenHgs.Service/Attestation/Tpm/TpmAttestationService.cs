@@ -9,6 +9,7 @@ using OpenHgs.Service.Policies;
 using OpenHgs.Service.Integrity;
 using OpenHgs.Storage;
 using OpenHgs.Tpm;
+using OpenHgs.Tpm.Verification;
 
 namespace OpenHgs.Service.Attestation.Tpm;
 
@@ -86,7 +87,7 @@ public sealed partial class TpmAttestationService(
                         signer.Id,
                         s => RecheckAsync(s, decoded, tentative),
                         LastAttempt: attempt >= MaxAttempts,
-                        Details: [("staged", string.Join(",", tentative.Verdict.Failures.Where(f => f.Code == AttestationFailureCode.PolicyStaged).Select(f => f.Policy)))]),
+                        Details: AuditDetails(tentative.Verdict)),
                     cancellationToken).ConfigureAwait(false);
                 if (verdict is null)
                 {
@@ -139,6 +140,11 @@ public sealed partial class TpmAttestationService(
             return Decided(Fail(AttestationFailureCode.AkNotActivated, "This attestation key was not activated for the host's EK; run the AK activation (hgs client configure --tpm)."));
         }
 
+        if (CheckEkRevocation(policies, registration, time.GetUtcNow()) is { } revoked)
+        {
+            return Decided(AttestationVerdict.Failed(version, revoked));
+        }
+
         var evaluation = TpmEvidenceChecks.Evaluate(policies, evidence, nonce.Nonce);
         if (evaluation.Refused is { } refused)
         {
@@ -182,6 +188,57 @@ public sealed partial class TpmAttestationService(
         return version != tentative.PolicyVersion ? RegistrationCheck.Superseded : RegistrationCheck.Unchanged;
     }
 
+    /// <summary>
+    /// The host's stored EK chain against the CRLs of the policy version deciding (design change 75): a certificate a CRL
+    /// imported after the registration revokes refuses the attestation by name (<c>EkCertificateRevoked</c>), and a stale
+    /// or unreadable CRL of a CA of the chain fails closed, exactly as registration does. A dictionary look-up per
+    /// certificate: the CRLs were parsed and verified once for the version (<see cref="PolicySnapshot.EkRevocation"/>). A
+    /// host without a stored chain (registered without a certificate, or before this change) is not checked; the host
+    /// list and every CRL import name it.
+    /// </summary>
+    internal static AttestationFailure? CheckEkRevocation(PolicySnapshot policies, Registration registration, DateTimeOffset now)
+    {
+        if (registration.EkChain is not { Length: > 0 } stored || policies.EkRevocation.IsEmpty)
+        {
+            return null;
+        }
+
+        IReadOnlyList<EkRevocationLink> chain;
+        try
+        {
+            chain = EkRevocationPath.Parse(stored);
+        }
+        catch (FormatException)
+        {
+            // MACed with the row: only a release writing another format gets here. Unreadable is not unrevoked.
+            return AttestationFailure.Of(AttestationFailureCode.HostRecordIntegrity, $"The stored EK chain of host '{registration.HostName}' cannot be read; register the host again.");
+        }
+
+        return policies.EkRevocation.Check(chain, now) is { Failure: { } failure } result
+            ? AttestationFailure.Of(
+                failure switch
+                {
+                    EkCertificateFailure.Revoked => AttestationFailureCode.EkCertificateRevoked,
+                    EkCertificateFailure.CrlExpired => AttestationFailureCode.EkCertificateCrlExpired,
+                    _ => AttestationFailureCode.EkCertificateCrlUnavailable,
+                },
+                $"The TPM's EK certificate is refused ({failure}): {result.Detail}.")
+            : null;
+    }
+
+    /// <summary>The TPM-specific details of an attestation's audit record: staged policies, and what refused the EK certificate (serial, CRL issuer and number) when it was.</summary>
+    private static IReadOnlyList<(string Name, string? Value)> AuditDetails(AttestationVerdict verdict)
+    {
+        var details = new List<(string, string?)> { ("staged", string.Join(",", verdict.Failures.Where(f => f.Code == AttestationFailureCode.PolicyStaged).Select(f => f.Policy))) };
+        if (verdict.Failures.FirstOrDefault(f => f.Code is AttestationFailureCode.EkCertificateRevoked or AttestationFailureCode.EkCertificateCrlExpired
+            or AttestationFailureCode.EkCertificateCrlUnavailable) is { } ek)
+        {
+            details.Add(("ekCertificate", ek.Message));
+        }
+
+        return details;
+    }
+
     /// <summary>The host registered with the evidence's EK (name, or null) and whether the evidence's AK is the one activated for it.</summary>
     private static async Task<Registration> ObserveAsync(HgsSession s, DecodedTpmEvidence evidence, bool lockRows = false)
     {
@@ -194,7 +251,7 @@ public sealed partial class TpmAttestationService(
             }
 
             var ak = await s.Tpm.FindAttestationKeyAsync(host, lockRows).ConfigureAwait(false);
-            return new Registration(host.Record.Name, ak is not null && ak.AkPublic.AsSpan().SequenceEqual(evidence.AkPublic), null);
+            return new Registration(host.Record.Name, ak is not null && ak.AkPublic.AsSpan().SequenceEqual(evidence.AkPublic), null, host.Record.EkChain);
         }
         catch (RowIntegrityException ex)
         {
@@ -205,12 +262,13 @@ public sealed partial class TpmAttestationService(
 
     /// <summary>
     /// What the verdict depends on of the host's registration: today's in-transaction checks read exactly this. A host
-    /// or AK row that fails its integrity check is <paramref name="Integrity"/>, and refuses the attestation.
+    /// or AK row that fails its integrity check is <paramref name="Integrity"/>, and refuses the attestation;
+    /// <paramref name="EkChain"/> is the host's stored EK chain (<see cref="EkRevocationPath"/>), checked against the CRLs.
     /// </summary>
-    private sealed record Registration(string? HostName, bool AkActivated, RegistrationIntegrity? Integrity);
+    internal sealed record Registration(string? HostName, bool AkActivated, RegistrationIntegrity? Integrity, string? EkChain = null);
 
     /// <summary>A host or AK row that fails its integrity check: what happened to it, and the refusal that says so.</summary>
-    private sealed record RegistrationIntegrity(string HostName, string Problem, string Refusal)
+    internal sealed record RegistrationIntegrity(string HostName, string Problem, string Refusal)
     {
         public AttestationFailure Failure => AttestationFailure.Of(AttestationFailureCode.HostRecordIntegrity, Refusal);
     }

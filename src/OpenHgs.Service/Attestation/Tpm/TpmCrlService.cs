@@ -3,7 +3,9 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Admin;
 using OpenHgs.Service.Audit;
+using OpenHgs.Service.Policies;
 using OpenHgs.Storage;
 using OpenHgs.Tpm.Verification;
 
@@ -17,8 +19,11 @@ namespace OpenHgs.Service.Attestation.Tpm;
 /// (<c>TpmCrlExpired</c>) and is newer than the issuer's stored CRL (<c>TpmCrlRollback</c>; the same CRL again is
 /// <c>TpmCrlExists</c>). Each import and removal is audited in its transaction (subject <c>tpm-crl:ISSUER</c>, naming the
 /// CRL's SHA-256), which is what lets a CRL row put back or deleted outside OpenHGS be told (<see cref="TpmCrlTable"/>).
+/// Since design change 75 each import and removal also bumps the policy version (named in its record): attestation checks
+/// every TPM host's stored EK chain against the CRLs of the version it decides under (<see cref="PolicySnapshot.EkRevocation"/>),
+/// and an import names the registered hosts it revokes, and those it cannot check (no stored EK chain).
 /// </summary>
-public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider time, ILogger<TpmCrlService> logger)
+public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider time, ILogger<TpmCrlService> logger, SettingsService? settings = null)
 {
     /// <summary>The largest CRL accepted (a vendor CRL listing tens of thousands of EK certificates is well under it).</summary>
     public const int MaxCrlBytes = 4 * 1024 * 1024;
@@ -36,7 +41,7 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
                 $"The CRL of {crl.Issuer.Name} was due to be replaced at {crl.NextUpdate:u}: a stale CRL would refuse every registration through its issuer; import the issuer's current CRL.");
         }
 
-        var record = await database.InTransactionAsync(async s =>
+        var (record, effect) = await database.InTransactionAsync(async s =>
         {
             var (issuer, certificate) = await IssuerAsync(s, crl).ConfigureAwait(false);
             using var _ = certificate;
@@ -57,14 +62,31 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
 
             var record = new TpmCrlRecord(issuer.Thumbprint, issuer.Subject, crl.NumberText, crl.ThisUpdate, crl.NextUpdate, crl.RawData, now);
             await s.TpmCrls.SetAsync(record).ConfigureAwait(false);
+            var effect = await TpmCrlEffect.OfAsync(s, crl, certificate, now).ConfigureAwait(false);
+            int version = await PolicyService.BumpVersionAsync(s).ConfigureAwait(false);
             await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, TpmCrlTable.SubjectPrefix + issuer.Thumbprint, null,
                 ("issuer", issuer.Subject), ("crlNumber", record.Number), (TpmCrlTable.DigestDetail, TpmCrlTable.Digest(record.Crl)),
-                ("revoked", crl.RevokedCount.ToString(System.Globalization.CultureInfo.InvariantCulture)))).ConfigureAwait(false);
-            return record;
+                ("revoked", crl.RevokedCount.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                (TpmCrlEffect.RevokedHostsDetail, effect.RecordedRevokedHosts), (TpmCrlEffect.UncheckedHostsDetail, effect.RecordedUncheckedHosts),
+                (PolicyVersionDetail, version.ToString(System.Globalization.CultureInfo.InvariantCulture)))).ConfigureAwait(false);
+            return (record, effect);
         }, cancellationToken).ConfigureAwait(false);
+        settings?.Invalidate();
         LogCrlImported(logger, record.IssuerSubject, record.Number, crl.RevokedCount);
-        return ToInfo(record, crl.RevokedCount);
+        foreach (var (host, detail) in effect.RevokedHosts)
+        {
+            LogHostRevoked(logger, host, detail);
+        }
+
+        return ToInfo(record, crl.RevokedCount) with
+        {
+            RevokedHosts = effect.RevokedHosts.Count == 0 ? null : [.. effect.RevokedHosts.Select(h => new TpmRevokedHost(h.Host, h.Detail))],
+            UncheckedHosts = effect.UncheckedHosts.Count == 0 ? null : effect.UncheckedHosts,
+        };
     }
+
+    /// <summary>The detail of a CRL change record naming the policy version it made (design change 75).</summary>
+    internal const string PolicyVersionDetail = "policyVersion";
 
     /// <summary>Removes the CRL of an issuer (named like a root: its thumbprint or a unique prefix of at least 16 hex digits); a CRL whose row fails its check can be removed (the remedy).</summary>
     public async Task<TpmCrlInfo> RemoveAsync(string issuerThumbprint, CancellationToken cancellationToken)
@@ -77,18 +99,25 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
                 crls.Rows.Concat(crls.Rejected.Select(r => TpmCrlRecord.KeyOnly(r.Key, "(changed outside OpenHGS)"))), c => c.IssuerThumbprint, prefix,
                 () => ServiceException.NotFound("TpmCrlNotFound", $"No CRL is imported for an issuer whose thumbprint starts {prefix}."),
                 count => ServiceException.Conflict("TpmCrlAmbiguous", $"{count} CRLs have issuer thumbprints starting {prefix}; give more digits."));
-            await RemoveRowAsync(s, crl).ConfigureAwait(false);
+            await RemoveRowAsync(s, crl, await PolicyService.BumpVersionAsync(s).ConfigureAwait(false)).ConfigureAwait(false);
             return crl;
         }, cancellationToken).ConfigureAwait(false);
+        settings?.Invalidate();
         return ToInfo(removed, RevokedCount(removed));
     }
 
-    /// <summary>Removes a CRL row with its audit record, in the caller's transaction (a removal, a replacement, or its issuer's removal).</summary>
-    internal static async Task RemoveRowAsync(HgsSession s, TpmCrlRecord crl)
+    /// <summary>
+    /// Removes a CRL row with its audit record, in the caller's transaction (a removal, a replacement, or its issuer's
+    /// removal). A removal that changes the CRLs in force names the policy version the caller bumped for it; a replacement
+    /// names none (the import's own record, after it, does).
+    /// </summary>
+    internal static async Task RemoveRowAsync(HgsSession s, TpmCrlRecord crl, int? policyVersion = null)
     {
         await s.TpmCrls.RemoveAsync(crl.IssuerThumbprint).ConfigureAwait(false);
-        await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, TpmCrlTable.SubjectPrefix + crl.IssuerThumbprint, null,
-            ("issuer", crl.IssuerSubject), (TpmCrlTable.RemovedDetail, "true"))).ConfigureAwait(false);
+        (string, string?)[] details = policyVersion is { } version
+            ? [("issuer", crl.IssuerSubject), (TpmCrlTable.RemovedDetail, "true"), (PolicyVersionDetail, version.ToString(System.Globalization.CultureInfo.InvariantCulture))]
+            : [("issuer", crl.IssuerSubject), (TpmCrlTable.RemovedDetail, "true")];
+        await s.Audit.AppendAsync(AuditRecord.Create(AuditEvents.SettingChanged, AuditOutcomes.Success, TpmCrlTable.SubjectPrefix + crl.IssuerThumbprint, null, details)).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<TpmCrlInfo>> ListAsync(CancellationToken cancellationToken) =>
@@ -124,6 +153,29 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
         }
 
         return new EkRevocationData(lists, unavailable);
+    }
+
+    /// <summary>
+    /// <see cref="RevocationDataAsync"/> indexed under the registered roots and intermediates: what attestation checks a
+    /// host's stored EK chain against (built once per policy version, <see cref="PolicyService.LoadAsync"/>).
+    /// </summary>
+    internal static async Task<EkRevocationIndex> RevocationIndexAsync(HgsSession s)
+    {
+        var data = await RevocationDataAsync(s).ConfigureAwait(false);
+        if (data.Lists.Count == 0 && data.UnavailableIssuers.Count == 0)
+        {
+            return EkRevocationIndex.Empty;
+        }
+
+        var issuers = (await s.Tpm.ListRootsAsync().ConfigureAwait(false)).Rows.Select(r => X509CertificateLoader.LoadCertificate(r.Certificate)).ToList();
+        try
+        {
+            return EkRevocationIndex.Build(data, issuers);
+        }
+        finally
+        {
+            issuers.ForEach(c => c.Dispose());
+        }
     }
 
     private static RevocationList Parse(string text)
@@ -234,4 +286,7 @@ public sealed partial class TpmCrlService(IHgsDatabase database, TimeProvider ti
 
     [LoggerMessage(EventId = 1403, Level = LogLevel.Information, Message = "TPM CRL of {Issuer} imported (number {Number}, {Revoked} revoked)")]
     private static partial void LogCrlImported(ILogger logger, string issuer, string number, int revoked);
+
+    [LoggerMessage(EventId = 1404, Level = LogLevel.Warning, Message = "TPM host {HostName} is revoked by the CRL just imported; its attestations are refused from now on: {Detail}")]
+    private static partial void LogHostRevoked(ILogger logger, string hostName, string detail);
 }

@@ -70,7 +70,9 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
             var crls = await s.TpmCrls.ListAsync().ConfigureAwait(false);
             if (crls.Rows.Any(c => c.IssuerThumbprint == root.Thumbprint) || crls.Rejected.Any(r => r.Key == root.Thumbprint))
             {
-                await TpmCrlService.RemoveRowAsync(s, TpmCrlRecord.KeyOnly(root.Thumbprint, root.Subject)).ConfigureAwait(false);
+                // The CRLs attestation checks change: a new policy version (design change 75), as for remove-crl.
+                await TpmCrlService.RemoveRowAsync(s, TpmCrlRecord.KeyOnly(root.Thumbprint, root.Subject),
+                    await Policies.PolicyService.BumpVersionAsync(s).ConfigureAwait(false)).ConfigureAwait(false);
             }
 
             return new TpmRootInfo(root.Thumbprint, root.Subject, root.AddedAt);
@@ -117,13 +119,17 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
             throw ServiceException.BadRequest("EkCertificateRequired", "The identity has no EK certificate; register it only if you trust this TPM otherwise (--allow-without-certificate).");
         }
 
-        var record = new HostRecord(request.Name, AttestationModeNames.Tpm, ekBytes, TpmEvidenceParsing.EkThumbprint(ekBytes), time.GetUtcNow());
+        // The certificate and its chain are stored with the host (design change 75), so CRLs imported later reach it at
+        // attestation; an empty chain records that the admin registered it without one.
+        var record = new HostRecord(request.Name, AttestationModeNames.Tpm, ekBytes, TpmEvidenceParsing.EkThumbprint(ekBytes), time.GetUtcNow(), EkChain: string.Empty);
         string chain = "none (admin allowed a TPM without EK certificate)";
         await database.InTransactionAsync(async s =>
         {
             if (certificate is not null)
             {
-                chain = await ValidateCertificateAsync(s, certificate, ek).ConfigureAwait(false);
+                var validated = await ValidateCertificateAsync(s, certificate, ek).ConfigureAwait(false);
+                chain = validated.Detail;
+                record = record with { EkCertificate = certificate, EkChain = EkRevocationPath.Format(validated.Chain) };
             }
 
             if (await s.Hosts.FindByNameAsync(request.Name).ConfigureAwait(false) is not null)
@@ -269,7 +275,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         (await FindTpmHostOrNullAsync(s, ekBytes, lockRow).ConfigureAwait(false))?.Record
             ?? throw ServiceException.Forbidden(nameof(AttestationFailureCode.EkNotRegistered), "No TPM host is registered with this EK; the admin registers it with 'hgs hosts add-tpm'.");
 
-    private async Task<string> ValidateCertificateAsync(HgsSession s, byte[] certificate, TpmtPublic ek)
+    private async Task<EkCertificateResult> ValidateCertificateAsync(HgsSession s, byte[] certificate, TpmtPublic ek)
     {
         var registered = (await s.Tpm.ListRootsAsync().ConfigureAwait(false)).Rows.Select(r => X509CertificateLoader.LoadCertificate(r.Certificate)).ToList();
         try
@@ -279,7 +285,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
             var revocation = await TpmCrlService.RevocationDataAsync(s).ConfigureAwait(false);
             var result = EkCertificateValidator.Validate(certificate, ek, roots, intermediates, time.GetUtcNow(), revocation);
             return result.Succeeded
-                ? result.Detail
+                ? result
                 : throw ServiceException.Forbidden("EkCertificate" + result.Failure, $"The EK certificate is refused ({result.Failure}): {result.Detail}. {Remedy(result.Failure)}");
         }
         finally
