@@ -138,12 +138,17 @@ public sealed class ServiceHarness : IAsyncDisposable
     /// Changes policies as another node's admin API would: that node's own <see cref="PolicyService"/> (its change, the
     /// version bump and the audit record in one transaction) on the same key store and database.
     /// </summary>
-    public async Task AsOtherNodesPoliciesAsync(Func<PolicyService, Task> change)
+    public Task AsOtherNodesPoliciesAsync(Func<PolicyService, Task> change) =>
+        AsOtherNodeAsync(database => change(new PolicyService(database, new SettingsService(database, TimeProvider.System), TimeProvider.System)));
+
+    /// <summary>Runs <paramref name="change"/> as another node would: its own connection to the database, on the same key store (its caches are not this node's).</summary>
+    public async Task AsOtherNodeAsync(Func<OpenHgs.Storage.IHgsDatabase, Task> change)
     {
+        ArgumentNullException.ThrowIfNull(change);
         var configuration = HgsConfiguration.Load(DataDirectory);
         using var store = HgsRuntime.OpenKeyStore(configuration, DataDirectory, production: false, NullLoggerFactory.Instance, TimeProvider.System);
         using var database = HgsRuntime.OpenDatabase(configuration, DataDirectory, TimeProvider.System, new KeyStoreRowAuthenticator(store));
-        await change(new PolicyService(database, new SettingsService(database, TimeProvider.System), TimeProvider.System));
+        await change(database);
     }
 
     public Task<long> AuditCountAsync() => ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log");
