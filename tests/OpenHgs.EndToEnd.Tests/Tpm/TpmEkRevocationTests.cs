@@ -55,6 +55,33 @@ public abstract class TpmEkRevocationTests(DatabaseKind database)
         Assert.True((await client.AttestAsync(CancellationToken.None)).Passed);
     }
 
+    [Fact]
+    [Trait("Attack", "A124")]
+    [Trait("Attack", "A125")]
+    public async Task A_stale_crl_of_its_chain_or_its_stored_chain_cleared_with_sql_fails_the_hosts_attestation_closed()
+    {
+        await using var scenario = await TpmScenario.StartAsync(database: database);
+        await scenario.AddBaselineAsync("Rhel8GCE");
+        var host = await scenario.EnrolAsync("host");
+        using var client = host.Client();
+        using var issuer = X509Certificate2.CreateFromPem(await File.ReadAllTextAsync(scenario.Tpm.IssuerCertificatePath));
+        using var key = TestCrl.LoadKey(Path.Combine(scenario.Tpm.Directory, "ca", "signkey.pem"));
+        var now = DateTimeOffset.UtcNow;
+        await ImportOnAnotherNodeAsync(scenario, TestCrl.Pem(TestCrl.Build(issuer, key, 1, [], now.AddMinutes(-10), now.AddHours(1))));
+        Assert.True((await client.AttestAsync(CancellationToken.None)).Passed);
+
+        // The CRL goes stale (the vendor's next one, which may revoke this TPM, never imported): refused, fail closed.
+        scenario.Service.Time.Offset += TimeSpan.FromHours(2);
+        var stale = await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "EkCertificateCrlExpired", "UnauthorizedHost");
+        Assert.Contains($"the CRL of {issuer.Subject} (number 01) was due to be replaced", stale.Reasons[0].Message, StringComparison.Ordinal);
+        scenario.Service.Time.Offset -= TimeSpan.FromHours(2);
+        Assert.True((await client.AttestAsync(CancellationToken.None)).Passed);
+
+        // The stored chain cleared with SQL, to pass as a TPM registered without a certificate: the row fails its MAC.
+        await scenario.Service.ExecuteSqlAsync("UPDATE hosts SET ek_chain = '', ek_certificate = NULL WHERE name = 'host'");
+        await TpmRefusalTests.AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "HostRecordIntegrity", "UnauthorizedHost");
+    }
+
     private static Task ImportOnAnotherNodeAsync(TpmScenario scenario, string crl) =>
         scenario.Service.AsOtherNodeAsync(db => new TpmCrlService(db, TimeProvider.System, NullLogger<TpmCrlService>.Instance).AddAsync(crl, CancellationToken.None));
 }

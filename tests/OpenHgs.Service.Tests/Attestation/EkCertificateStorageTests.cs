@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Service.Attestation;
 using OpenHgs.Service.Attestation.Tpm;
 using OpenHgs.Service.Audit;
 using OpenHgs.Service.Hosts;
@@ -104,6 +105,9 @@ public abstract class EkCertificateStorageTests(TestDatabase db, Func<string, Te
         Assert.Equal(EkCertificateFailure.CrlUnavailable, unavailable?.Failure);
         Assert.Contains($"the CRL of {_chain.Intermediate.Subject} failed its integrity check", unavailable!.Detail, StringComparison.Ordinal);
         Assert.NotNull(crl);
+
+        // Attestation names each failure as registration does ("EkCertificate" + the failure).
+        Assert.Equal(AttestationFailureCode.EkCertificateCrlUnavailable, Enum.Parse<AttestationFailureCode>("EkCertificate" + unavailable.Failure));
     }
 
     public static TheoryData<string> Tamperings => new()
