@@ -110,20 +110,12 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
         using var current = old.Open();
         var registry = new HostRegistry(current, TimeProvider.System);
         string thumbprint = "thumb-old";
-        await current.InTransactionAsync(async s =>
-        {
-            await s.Hosts.AddAsync(new HostRecord("host-old", "host-key", [1, 2, 3], thumbprint, DateTimeOffset.UnixEpoch));
-            return 0;
-        }, CancellationToken.None);
+        await AddAsRelease7Async(old, "host-old", [1, 2, 3], thumbprint);
         await old.ExecuteAsync($"CREATE TABLE saved_hosts AS SELECT {Columns} FROM hosts");
         await old.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-old", null, ("keyThumbprint", thumbprint), ("mode", "host-key")));
         await old.ExecuteAsync("DELETE FROM hosts");
         long removal = await old.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostRemoved, AuditOutcomes.Success, "host-old", null, ("keyThumbprint", thumbprint), ("mode", "host-key")));
-        await current.InTransactionAsync(async s =>
-        {
-            await s.Hosts.AddAsync(new HostRecord("host-kept", "host-key", [4, 5, 6], "thumb-kept", DateTimeOffset.UnixEpoch));
-            return 0;
-        }, CancellationToken.None);
+        await AddAsRelease7Async(old, "host-kept", [4, 5, 6], "thumb-kept");
         await old.AppendOutsideAsync(AuditRecord.Create(AuditEvents.HostAdded, AuditOutcomes.Success, "host-kept", null, ("keyThumbprint", "thumb-kept"), ("mode", "host-key")));
         long lastLegacy = (await current.ReadAsync(s => s.Audit.TailAsync(1), CancellationToken.None)).Single().Sequence;
 
@@ -230,6 +222,11 @@ public abstract class AdminRecordSealTests(TestDatabase db, Func<string, TestDat
     }
 
     private Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> read) => Database.ReadAsync(read, CancellationToken.None);
+
+    /// <summary>A host-key host row as a release-7 node wrote it: the columns of its schema, MACed over them (what this release's row MAC is for a row with no EK columns).</summary>
+    private static Task AddAsRelease7Async(TestDatabase old, string name, byte[] key, string thumbprint) =>
+        old.ExecuteAsync($"INSERT INTO hosts ({Columns}) VALUES (@n, 'host-key', @k, @t, 0, @m)", ("@n", name), ("@k", key), ("@t", thumbprint),
+            ("@m", old.Rows.Authenticator.Compute(RowMac.Encode("hosts", name, ["host-key", key, thumbprint, 0L]))));
 
     /// <summary>A database of its own at schema 7 (a release before sealing), with the unsealed record its init wrote.</summary>
     private async Task<TestDatabase> Release7FabricAsync(string prefix)
