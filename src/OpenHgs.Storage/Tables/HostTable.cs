@@ -3,8 +3,9 @@ using System.Data.Common;
 namespace OpenHgs.Storage;
 
 /// <summary>
-/// Registered guarded hosts, found by name or by the SHA-256 thumbprint of their key. Every row carries a MAC over
-/// all its columns, and must be what the audit trail last said about its host (<see cref="AdminRecordHistory"/>): a
+/// Registered guarded hosts, found by name or by the SHA-256 thumbprint of their key (and, for a TPM host since
+/// migration 10, its EK certificate and chain). Every row carries a MAC over all its columns (the EK columns once set,
+/// <see cref="RowMac.Covered"/>), and must be what the audit trail last said about its host (<see cref="AdminRecordHistory"/>): a
 /// look-up of a row that fails either throws <see cref="RowIntegrityException"/>; the list reports it.
 /// </summary>
 public sealed class HostTable

@@ -47,7 +47,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
 
     /// <summary>
     /// Removes a root or intermediate, named by its SHA-256 thumbprint or a unique prefix of at least 16 hex digits.
-    /// EK certificates are checked when a host is registered, so hosts registered through it stay registered (remove
+    /// EK chains are validated when a host is registered, so hosts registered through it stay registered (remove
     /// them with <c>hgs hosts remove</c>); new registrations through it are refused from now on.
     /// </summary>
     public async Task<TpmRootInfo> RemoveRootAsync(string thumbprint, CancellationToken cancellationToken)
