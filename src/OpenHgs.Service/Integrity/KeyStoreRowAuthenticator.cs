@@ -19,6 +19,11 @@ namespace OpenHgs.Service.Integrity;
 /// shared across the process. Computing a MAC (writing a row) always asks the key store.
 /// </para>
 /// <para>
+/// A bulk read (<see cref="BulkRowRead"/>: the row integrity report, which reads every row) is answered from the memo
+/// where it can but adds nothing to it (design change 81): at 100,000 hosts it would overflow the memo on every pass
+/// and evict the rows every request reads, so that an admin watching the dashboard slowed attestation down.
+/// </para>
+/// <para>
 /// The key's identity is its check value (<see cref="BackupFormat.KeyCheck"/>: the key's HMAC of a fixed string),
 /// taken at the first verification. A row that fails its real check makes the check value be taken again (at most once
 /// a second); if the key was replaced under the running service, everything remembered is dropped then. Memoise here only: the key store
@@ -76,7 +81,13 @@ public sealed class KeyStoreRowAuthenticator : IRowAuthenticator
 
         if (CryptographicOperations.FixedTimeEquals(mac, Compute(canonicalRow)))
         {
-            generation.Verified.Add(entry, true);
+            // A bulk read (the row integrity report) would fill the memo with rows no request asks for and evict those
+            // every request reads (design change 81): it uses what is remembered but adds nothing.
+            if (!BulkRowRead.Active)
+            {
+                generation.Verified.Add(entry, true);
+            }
+
             return true;
         }
 

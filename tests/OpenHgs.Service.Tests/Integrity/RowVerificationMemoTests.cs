@@ -127,6 +127,65 @@ public sealed class RowVerificationMemoTests : IDisposable
     }
 
     [Fact]
+    public void A_bulk_read_larger_than_the_memo_keeps_the_rows_requests_read_and_still_refuses_a_tampered_row()
+    {
+        var rows = new KeyStoreRowAuthenticator(_store, verificationMemoCapacity: 4);
+        byte[][] hot = [Row("settings-mode"), Row("host-hot")];
+        byte[][] hotMac = [.. hot.Select(rows.Compute)];
+        byte[][] fabric = [.. Enumerable.Range(0, 20).Select(i => Row($"host-{i}"))];
+        byte[][] fabricMac = [.. fabric.Select(rows.Compute)];
+        Assert.True(rows.Verify(hot[0], hotMac[0]));
+        Assert.True(rows.Verify(hot[1], hotMac[1]));
+
+        // The scan reads five times the memo's capacity: each row it has not seen costs a key store call, a remembered
+        // one does not, and nothing it reads is added (a second pass costs the same again).
+        for (int pass = 0; pass < 2; pass++)
+        {
+            int before = _store.Macs;
+            using (BulkRowRead.Begin())
+            {
+                Assert.True(rows.Verify(hot[0], hotMac[0]));
+                Assert.All(fabric.Zip(fabricMac), r => Assert.True(rows.Verify(r.First, r.Second)));
+                Assert.Equal(before + fabric.Length, _store.Macs);
+
+                // A row changed after the pass before verified it is checked by the key store and refused.
+                byte[] tampered = [.. fabric[3]];
+                tampered[^1] ^= 1;
+                int beforeTampered = _store.Macs;
+                Assert.False(rows.Verify(tampered, fabricMac[3]));
+                Assert.True(_store.Macs > beforeTampered, "a changed row must be checked by the key store");
+            }
+        }
+
+        // The requests' rows are still remembered; a row the scan verified is not.
+        int after = _store.Macs;
+        Assert.True(rows.Verify(hot[0], hotMac[0]));
+        Assert.True(rows.Verify(hot[1], hotMac[1]));
+        Assert.Equal(after, _store.Macs);
+        Assert.True(rows.Verify(fabric[0], fabricMac[0]));
+        Assert.Equal(after + 1, _store.Macs);
+        Assert.False(BulkRowRead.Active);
+    }
+
+    [Fact]
+    public void The_same_reads_outside_a_bulk_read_make_the_memo_start_over_and_forget_the_rows_requests_read()
+    {
+        // The control for the test above: without the scope, the scan evicts the hot rows.
+        var rows = new KeyStoreRowAuthenticator(_store, verificationMemoCapacity: 4);
+        byte[] hot = Row("host-hot");
+        byte[] hotMac = rows.Compute(hot);
+        Assert.True(rows.Verify(hot, hotMac));
+        foreach (byte[] row in Enumerable.Range(0, 20).Select(i => Row($"host-{i}")))
+        {
+            Assert.True(rows.Verify(row, rows.Compute(row)));
+        }
+
+        int before = _store.Macs;
+        Assert.True(rows.Verify(hot, hotMac));
+        Assert.Equal(before + 1, _store.Macs);
+    }
+
+    [Fact]
     public void Each_authenticator_has_its_own_memo()
     {
         var first = new KeyStoreRowAuthenticator(_store);

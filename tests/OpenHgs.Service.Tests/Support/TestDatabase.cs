@@ -25,7 +25,10 @@ public abstract class TestDatabase : IDisposable
     public static TestDatabase PostgresWithCollation(string prefix, string icuLocale) => new PostgresTestDatabase(prefix, icuLocale);
 
     /// <summary>A new handle on the database, as a service node holds one.</summary>
-    public abstract AdoDatabase Open();
+    public AdoDatabase Open() => Open(Rows.Authenticator);
+
+    /// <summary>A new handle whose rows are MACed and verified by <paramref name="rows"/> (a node with its own memo or a counted store).</summary>
+    public abstract AdoDatabase Open(IRowAuthenticator rows);
 
     /// <summary>Runs <paramref name="sql"/> outside OpenHGS (no MAC, no audit record), with its parameters bound.</summary>
     public async Task ExecuteAsync(string sql, params (string Name, object? Value)[] parameters)
@@ -104,7 +107,7 @@ public abstract class TestDatabase : IDisposable
     {
         private readonly string _file = Path.Combine(Directory.CreateTempSubdirectory($"openhgs-{prefix}-").FullName, "hgs.db");
 
-        public override AdoDatabase Open() => new SqliteDatabase(_file, TimeProvider.System, Rows.Authenticator);
+        public override AdoDatabase Open(IRowAuthenticator rows) => new SqliteDatabase(_file, TimeProvider.System, rows);
 
         public override Task<string> PlanAsync(string query) => TextAsync("EXPLAIN QUERY PLAN " + query);
 
@@ -127,7 +130,7 @@ public abstract class TestDatabase : IDisposable
     {
         private readonly string _connectionString = PostgresServer.Instance.CreateDatabase(prefix, icuLocale);
 
-        public override AdoDatabase Open() => new PostgresDatabase(_connectionString, TimeProvider.System, Rows.Authenticator);
+        public override AdoDatabase Open(IRowAuthenticator rows) => new PostgresDatabase(_connectionString, TimeProvider.System, rows);
 
         // A test's tables are tiny, where a sequential scan is cheapest: ruling it out shows whether the index can serve.
         public override Task<string> PlanAsync(string query) => TextAsync("SET enable_seqscan = off; EXPLAIN " + query);
