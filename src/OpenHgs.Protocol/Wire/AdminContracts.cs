@@ -129,6 +129,12 @@ public sealed record HealthReport(string Status, IReadOnlyDictionary<string, str
 public sealed record RowIntegrityReport(bool Valid, int Rows, List<RowIntegrityFinding> Findings);
 
 /// <summary>
+/// A row integrity report as this node last took it (design change 81, the dashboard's "Table rows"):
+/// <paramref name="TakenAt"/> is when its read began; a request for it after <paramref name="RefreshAfter"/> takes a new one.
+/// </summary>
+public sealed record RowIntegritySnapshot(DateTimeOffset TakenAt, DateTimeOffset RefreshAfter, RowIntegrityReport Report);
+
+/// <summary>
 /// One row that fails: <paramref name="Problem"/> is <c>changed</c> (its MAC does not verify), <c>missing</c> (a row that
 /// must exist was deleted), <c>superseded</c> (an older copy put back: audit record <paramref name="SupersededBy"/>
 /// replaced it) or, for an admin record of the audit trail (table <c>audit_log</c>, key its sequence), <c>forged</c> (its

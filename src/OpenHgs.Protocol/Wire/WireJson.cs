@@ -23,6 +23,7 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(AddHostKeyRequest))]
 [JsonSerializable(typeof(AuditVerifyResult))]
 [JsonSerializable(typeof(RowIntegrityReport))]
+[JsonSerializable(typeof(RowIntegritySnapshot))]
 [JsonSerializable(typeof(AuditVerifyRequest))]
 [JsonSerializable(typeof(AuditCheckpointFile))]
 [JsonSerializable(typeof(List<AuditRecordInfo>))]

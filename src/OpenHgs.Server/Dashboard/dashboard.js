@@ -203,11 +203,17 @@ function renderAuditChain(result) {
   fill('audit-chain', el('dl', {}, ...rows));
 }
 
-/** `hgs audit rows`: every security-relevant row against its MAC and the audit trail (design change 66). */
-function renderTableRows(report) {
+/**
+ * `hgs audit rows`: every security-relevant row against its MAC and the audit trail (design change 66), as this node
+ * last read them: a report is read at most every few minutes, or now on "Verify now" (design change 81).
+ */
+function renderTableRows(snapshot) {
+  const report = snapshot.report;
   const rows = [
     el('dt', {}, 'Rows'), el('dd', {}, badge(report.valid ? 'verified' : report.findings.length + ' FAIL', report.valid ? 'ok' : 'bad')),
     el('dt', {}, 'Checked'), el('dd', { 'data-field': 'rows' }, report.rows),
+    el('dt', {}, 'Taken'), el('dd', { 'data-field': 'taken-at' }, when(snapshot.takenAt)),
+    el('dt', {}, 'Next read after'), el('dd', { 'data-field': 'refresh-after' }, when(snapshot.refreshAfter)),
   ];
   const findings = report.findings.map((f) => [
     el('td', { 'data-code': f.problem }, f.problem), f.table + ' / ' + f.key, f.supersededBy ? 'record ' + f.supersededBy : '', f.message,
@@ -230,6 +236,11 @@ function renderKeyCustody(report) {
 
 // ---- loading --------------------------------------------------------------------------------------------------
 
+/** The row report this node last read, or (fresh) one read now: reading every row costs an HSM operation per row. */
+function loadTableRows(fresh) {
+  return get('/admin/v1/audit/rows/snapshot' + (fresh ? '?fresh=true' : '')).then(renderTableRows).catch((e) => failed('table-rows', e));
+}
+
 async function load() {
   const readiness = get('/healthz/ready', [503]).catch(() => null);
   const settings = get('/admin/v1/settings');
@@ -245,7 +256,7 @@ async function load() {
     Promise.all([get('/admin/v1/keys'), readiness]).then(([k, r]) => renderKeys(k, r)).catch((e) => failed('fabric-keys', e)),
     Promise.all([readiness, get('/admin/v1/key-store/members')]).then(([r, m]) => renderKeyStore(r, m)).catch((e) => failed('key-store', e)),
     get('/admin/v1/audit/verify').then(renderAuditChain).catch((e) => failed('audit-chain', e)),
-    get('/admin/v1/audit/rows').then(renderTableRows).catch((e) => failed('table-rows', e)),
+    loadTableRows(false),
     get('/admin/v1/keys/custody').then(renderKeyCustody).catch((e) => failed('key-custody', e)),
   ];
   await Promise.all(tasks);
@@ -306,6 +317,11 @@ document.addEventListener('DOMContentLoaded', () => {
     showLogin('Signed out.', 'SignedOut');
   });
   byId('refresh').addEventListener('click', () => { load(); });
+  byId('verify-rows').addEventListener('click', () => {
+    const button = byId('verify-rows');
+    button.disabled = true;
+    loadTableRows(true).finally(() => { button.disabled = false; });
+  });
   // An admin client certificate alone may be enough (--admin-auth client-certificate): try without a token first.
   signIn(null);
 });

@@ -23,9 +23,21 @@ internal static class AuditEndpoints
             var kept = request.Checkpoint is null ? null : FromFile(request.Checkpoint);
             return Results.Json(ToResult(await verifier.VerifyAsync(kept, context.RequestAborted).ConfigureAwait(false), checkpoints.Key), WireJson.Default.AuditVerifyResult);
         }).JsonBody<AuditVerifyRequest>().Answers<AuditVerifyResult>().Problems(400, "CheckpointFileInvalid");
-        admin.MapGet("/audit/rows", async (RowIntegrityCheck check, CancellationToken ct) =>
-            Results.Json(await check.CheckAsync(ct).ConfigureAwait(false), WireJson.Default.RowIntegrityReport))
+        // Always read now (hgs audit rows); the read also becomes the dashboard's report (design change 81).
+        admin.MapGet("/audit/rows", async (RowIntegritySnapshots reports, CancellationToken ct) =>
+            Results.Json((await reports.FreshAsync(ct).ConfigureAwait(false)).Report, WireJson.Default.RowIntegrityReport))
             .Answers<RowIntegrityReport>();
+        // The dashboard's: the last report until it is RowIntegritySnapshots.MaxAge old; fresh=true reads now ("Verify now").
+        admin.MapGet("/audit/rows/snapshot", async (string? fresh, RowIntegritySnapshots reports, CancellationToken ct) =>
+        {
+            var snapshot = fresh switch
+            {
+                null => await reports.LatestAsync(ct).ConfigureAwait(false),
+                "true" => await reports.FreshAsync(ct).ConfigureAwait(false),
+                _ => throw ServiceException.BadRequest("RowSnapshotQueryInvalid", "The query parameter 'fresh' must be 'true' or absent."),
+            };
+            return Results.Json(snapshot, WireJson.Default.RowIntegritySnapshot);
+        }).Answers<RowIntegritySnapshot>().Problems(400, "RowSnapshotQueryInvalid");
         admin.MapGet("/audit/checkpoint", async (AuditVerifier verifier, AuditCheckpointer checkpoints, CancellationToken ct) =>
         {
             var newest = await verifier.NewestAsync(ct).ConfigureAwait(false);

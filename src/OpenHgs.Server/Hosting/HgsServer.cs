@@ -108,6 +108,7 @@ public static partial class HgsServer
         services.AddSingleton<AuditCheckpointer>();
         services.AddSingleton<AuditVerifier>();
         services.AddSingleton<RowIntegrityCheck>();
+        services.AddSingleton(provider => new RowIntegritySnapshots(provider.GetRequiredService<RowIntegrityCheck>(), options.Time));
         services.AddHostedService<RowIntegrityReportAtStart>();
         services.AddSingleton<KeyCustodyCheck>();
         services.AddHostedService<KeyCustodyReportAtStart>();

@@ -73,6 +73,7 @@ public sealed partial class DashboardRouteTests
     [InlineData("/admin/v1/attestations/latest")]
     [InlineData("/admin/v1/key-store/members")]
     [InlineData("/admin/v1/audit?outcome=refused")]
+    [InlineData("/admin/v1/audit/rows/snapshot")]
     [Trait("Attack", "A90")]
     public async Task The_data_the_dashboard_shows_needs_the_admin_credential(string path)
     {
@@ -138,6 +139,46 @@ public sealed partial class DashboardRouteTests
 
         using var succeeded = JsonDocument.Parse(await http.GetStringAsync(new Uri(server.Url + "/admin/v1/audit?outcome=success&event=attestation.attest")));
         Assert.Equal(2, succeeded.RootElement.GetArrayLength());
+    }
+
+    [Fact]
+    public async Task The_dashboards_row_report_is_read_once_per_interval_and_now_on_request_and_says_when()
+    {
+        using var root = new TempFolder("openhgs-dashboard-routes-");
+        await using var server = await StartAsync(root);
+        using var admin = new AdminClient([server.Url], Token(root));
+        using var http = AdminHttp(root);
+        var shown = await SnapshotAsync(http, server.Url + "/admin/v1/audit/rows/snapshot");
+        Assert.True(shown.Valid);
+        Assert.Equal(TimeSpan.FromMinutes(5), shown.RefreshAfter - shown.TakenAt);
+
+        // A host registered after it: the dashboard's refreshes within the interval show the report already read.
+        string keys = root["keys"];
+        Directory.CreateDirectory(keys);
+        await admin.AddHostKeyAsync("web-01", File.ReadAllText(HostKeyPair.Generate(keys)), CancellationToken.None);
+        Assert.Equal(shown, await SnapshotAsync(http, server.Url + "/admin/v1/audit/rows/snapshot"));
+
+        // 'hgs audit rows' reads now, and what it read is what the dashboard shows next; "Verify now" reads again.
+        var fresh = await admin.VerifyRowsAsync(CancellationToken.None);
+        Assert.Equal(shown.Rows + 1, fresh.Rows);
+        var afterCli = await SnapshotAsync(http, server.Url + "/admin/v1/audit/rows/snapshot");
+        Assert.Equal(fresh.Rows, afterCli.Rows);
+        Assert.True(afterCli.TakenAt > shown.TakenAt);
+        var verifiedNow = await SnapshotAsync(http, server.Url + "/admin/v1/audit/rows/snapshot?fresh=true");
+        Assert.True(verifiedNow.TakenAt > afterCli.TakenAt);
+
+        using var bad = await http.GetAsync(new Uri(server.Url + "/admin/v1/audit/rows/snapshot?fresh=yes"));
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("RowSnapshotQueryInvalid", Code(await bad.Content.ReadAsStringAsync()));
+    }
+
+    private static async Task<(bool Valid, int Rows, DateTimeOffset TakenAt, DateTimeOffset RefreshAfter)> SnapshotAsync(HttpClient http, string url)
+    {
+        using var json = JsonDocument.Parse(await http.GetStringAsync(new Uri(url)));
+        var root = json.RootElement;
+        var report = root.GetProperty("report");
+        return (report.GetProperty("valid").GetBoolean(), report.GetProperty("rows").GetInt32(),
+            root.GetProperty("takenAt").GetDateTimeOffset(), root.GetProperty("refreshAfter").GetDateTimeOffset());
     }
 
     private static async Task<ServerProcess> StartAsync(TempFolder root)
