@@ -130,6 +130,11 @@ public sealed class DashboardBrowserTests
         Assert.True(rowReport.Valid);
         Assert.Contains("verified", await page.Locator("#table-rows").TextContentAsync(), StringComparison.Ordinal);
         Assert.Equal(rowReport.Rows.ToString(System.Globalization.CultureInfo.InvariantCulture), await page.Locator("#table-rows [data-field=rows]").TextContentAsync());
+        // The section says when its report was taken (design change 81); "Verify now" reads the rows again, with a GET.
+        Assert.Matches(@"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z$", await page.Locator("#table-rows [data-field=taken-at]").TextContentAsync());
+        var verified = await page.RunAndWaitForResponseAsync(() => page.ClickAsync("#verify-rows"), r => r.Url.EndsWith("/admin/v1/audit/rows/snapshot?fresh=true", StringComparison.Ordinal));
+        Assert.Equal(200, verified.Status);
+        await Assertions.Expect(page.Locator("#verify-rows")).ToBeEnabledAsync(new() { Timeout = WaitMs });
 
         // Read-only, same origin, and the token is nowhere but in the page's memory.
         Assert.NotEmpty(requests);
