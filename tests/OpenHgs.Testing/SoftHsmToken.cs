@@ -101,6 +101,42 @@ public sealed class SoftHsmToken : IDisposable
     }
 
     /// <summary>
+    /// Generates on the token, under <paramref name="label"/>, an EC P-256 signing key pair whose private key is
+    /// CKA_EXTRACTABLE and not CKA_SENSITIVE (its value readable in clear): what someone with the PIN could put under a
+    /// key's label. Through Pkcs11Interop, because pkcs11-tool cannot make a private key that is not sensitive on SoftHSM.
+    /// </summary>
+    public void GenerateExposedKeyPair(string label)
+    {
+        ArgumentNullException.ThrowIfNull(label);
+        using var store = OpenKeyStore();
+        store.Sessions.Execute(session =>
+        {
+            var attributes = session.Factories.ObjectAttributeFactory;
+            byte[] id = RandomNumberGenerator.GetBytes(8);
+            List<IObjectAttribute> publicTemplate =
+            [
+                attributes.Create(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY), attributes.Create(CKA.CKA_TOKEN, true), attributes.Create(CKA.CKA_LABEL, label),
+                attributes.Create(CKA.CKA_ID, id), attributes.Create(CKA.CKA_VERIFY, true), attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_EC),
+                attributes.Create(CKA.CKA_EC_PARAMS, Convert.FromHexString("06082A8648CE3D030107")), // OID 1.2.840.10045.3.1.7 (P-256)
+            ];
+            List<IObjectAttribute> privateTemplate =
+            [
+                attributes.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY), attributes.Create(CKA.CKA_TOKEN, true), attributes.Create(CKA.CKA_PRIVATE, true),
+                attributes.Create(CKA.CKA_SENSITIVE, false), attributes.Create(CKA.CKA_EXTRACTABLE, true), attributes.Create(CKA.CKA_LABEL, label),
+                attributes.Create(CKA.CKA_ID, id), attributes.Create(CKA.CKA_SIGN, true), attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_EC),
+            ];
+            using IMechanism mechanism = session.Factories.MechanismFactory.Create(CKM.CKM_EC_KEY_PAIR_GEN);
+            session.GenerateKeyPair(mechanism, publicTemplate, privateTemplate, out _, out _);
+            foreach (var attribute in publicTemplate.Concat(privateTemplate))
+            {
+                attribute.Dispose();
+            }
+
+            return true;
+        });
+    }
+
+    /// <summary>
     /// Does what <c>softhsm2-util --init-token --free --label L --pin P --so-pin S</c> does, but through this process's
     /// single instance of the module: SoftHSM scans its token directory only in C_Initialize, so a token that
     /// softhsm2-util adds after the module was loaded here stays invisible to every in-process store until the

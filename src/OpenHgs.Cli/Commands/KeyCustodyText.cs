@@ -19,7 +19,8 @@ internal static class KeyCustodyText
 
             foreach (var finding in key.Findings)
             {
-                CliOutput.Line($"  {finding.Severity,-7} {finding.Code} on {finding.Holder}: {finding.Message}");
+                string mark = finding.Accepted ? " [critical, ACCEPTED by --accept-key-custody]" : finding.Critical ? " [critical]" : string.Empty;
+                CliOutput.Line($"  {finding.Severity,-7} {finding.Code} on {finding.Holder}: {finding.Message}{mark}");
             }
         }
 

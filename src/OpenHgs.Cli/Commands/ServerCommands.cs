@@ -169,6 +169,12 @@ internal static class ServerCommands
         {
             Description = "Production mode: refuse the software key store, plain http:// beyond loopback, and hsm-only release key handling without an HSM that re-wraps.",
         };
+        var acceptCustody = new Option<string[]>("--accept-key-custody")
+        {
+            Description = "With --production, use the key LABEL despite its critical custody finding CODE (e.g. Extractable): explicit per key and finding, "
+                + "logged and audited at every start. Repeat for each. Without it such a finding stops the start.",
+            HelpName = "LABEL:CODE",
+        };
         var reload = new Option<int>("--tls-reload-interval")
         {
             Description = "Seconds between checks of the certificate files for a rotation (no restart needed).",
@@ -216,7 +222,7 @@ internal static class ServerCommands
         };
         var command = new Command("run", "Run the service in the foreground until interrupted (TLS options replace those stored by init).")
         {
-            data, urls, production, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, metrics, logFormat, logLevel, auditFile,
+            data, urls, production, acceptCustody, reload, handling, checkpointRecords, checkpointSeconds, rateLimit, metrics, logFormat, logLevel, auditFile,
         };
         tls.AddTo(command);
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
@@ -263,8 +269,19 @@ internal static class ServerCommands
                 throw new CliException(ex.Message);
             }
 
+            List<KeyCustodyAcceptance> accepted;
+            try
+            {
+                accepted = [.. (parse.GetValue(acceptCustody) ?? []).Select(KeyCustodyAcceptance.Parse).Distinct()];
+            }
+            catch (FormatException ex)
+            {
+                throw new CliException("--accept-key-custody: " + ex.Message);
+            }
+
             var app = await HgsServer.BuildAsync(new HgsServerOptions
             {
+                AcceptedKeyCustody = accepted,
                 Metrics = MetricsExposure.Parse(parse.GetValue(metrics)!),
                 LogFormat = format,
                 MinimumLogLevel = level,

@@ -104,8 +104,12 @@ public sealed record KeyCopyInfo(string Holder, string Kind, KeyAttributesInfo? 
 public sealed record KeyAttributesInfo(bool? Token, bool? Private, bool? Sensitive, bool? AlwaysSensitive, bool? Extractable, bool? NeverExtractable,
     bool? Local, bool? Modifiable, List<string> Operations);
 
-/// <summary>One finding: its stable code, <c>failure</c> or <c>warning</c>, the copy it concerns and what it means.</summary>
-public sealed record KeyCustodyFindingInfo(string Code, string Severity, string Holder, string Message);
+/// <summary>
+/// One finding: its stable code, <c>failure</c> or <c>warning</c>, the copy it concerns and what it means.
+/// <paramref name="Critical"/>: the key can have left its store, so <c>--production</c> neither starts with it nor uses it
+/// unless <paramref name="Accepted"/> (<c>hgs server run --accept-key-custody</c>, design change 79).
+/// </summary>
+public sealed record KeyCustodyFindingInfo(string Code, string Severity, string Holder, string Message, bool Critical, bool Accepted);
 
 /// <summary>Service settings the admin may read and change.</summary>
 public sealed record ServiceSettings(string Mode, DateTimeOffset? DenyBefore, int HealthCertificateValidityMinutes, int PolicyVersion);

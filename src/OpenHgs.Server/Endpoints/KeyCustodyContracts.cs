@@ -17,7 +17,7 @@ internal static class KeyCustodyContracts
         e.Purpose.ToString(),
         e.Passed,
         [.. e.Custody.Select(c => new KeyCopyInfo(c.Holder, c.Kind.ToString(), c.Attributes is { } a ? ToInfo(a) : null, c.Problem))],
-        [.. e.Findings.Select(f => new KeyCustodyFindingInfo(f.Code.ToString(), f.Severity == KeyCustodySeverity.Failure ? "failure" : "warning", f.Holder, f.Message))]);
+        [.. e.Findings.Select(f => new KeyCustodyFindingInfo(f.Code.ToString(), f.Severity == KeyCustodySeverity.Failure ? "failure" : "warning", f.Holder, f.Message, f.Critical, f.Accepted))]);
 
     private static KeyAttributesInfo ToInfo(TokenKeyAttributes a) => new(
         a.Token, a.Private, a.Sensitive, a.AlwaysSensitive, a.Extractable, a.NeverExtractable, a.Local, a.Modifiable,

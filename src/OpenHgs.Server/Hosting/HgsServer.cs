@@ -110,6 +110,7 @@ public static partial class HgsServer
         services.AddSingleton<RowIntegrityCheck>();
         services.AddSingleton(provider => new RowIntegritySnapshots(provider.GetRequiredService<RowIntegrityCheck>(), options.Time));
         services.AddHostedService<RowIntegrityReportAtStart>();
+        services.AddSingleton(new KeyCustodyGate(options.Production, options.AcceptedKeyCustody));
         services.AddSingleton<KeyCustodyCheck>();
         services.AddHostedService<KeyCustodyReportAtStart>();
         services.AddHostedService<AuditCheckpointService>();
@@ -149,6 +150,9 @@ public static partial class HgsServer
 
             databaseHasCheckpoints = await AuditCheckpointService.DatabaseHasCheckpointsAsync(database, cancellationToken).ConfigureAwait(false);
             app.Services.GetRequiredService<AuditCheckpointer>(); // a missing or wrong checkpoint key stops the start here
+            // --production: a key the token says can have left it stops the start here (design change 79).
+            await KeyCustodyAtStart.EnforceAsync(app.Services.GetRequiredService<KeyCustodyCheck>(), app.Services.GetRequiredService<KeyCustodyGate>(),
+                database, app.Logger, cancellationToken).ConfigureAwait(false);
         }
         catch
         {

@@ -18,6 +18,12 @@ public sealed record HgsServerOptions
     /// <summary>Production mode: refuses the software key store, plain HTTP beyond loopback and development conveniences.</summary>
     public bool Production { get; init; }
 
+    /// <summary>
+    /// Critical key custody findings the admin accepts, each for one key (<c>hgs server run --accept-key-custody
+    /// LABEL:CODE</c>, design change 79): with <see cref="Production"/> such a key is used anyway, logged and audited at every start.
+    /// </summary>
+    public IReadOnlyList<OpenHgs.Service.Keys.KeyCustodyAcceptance> AcceptedKeyCustody { get; init; } = [];
+
     /// <summary>Overrides hgs.json's <c>releaseKeyHandling</c> for this run (<c>hgs server run --release-key-handling</c>); null: the file's.</summary>
     public OpenHgs.Service.KeyProtection.ReleaseKeyHandling? ReleaseKeyHandling { get; init; }
 

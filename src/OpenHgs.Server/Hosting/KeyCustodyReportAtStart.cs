@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenHgs.Service.Keys;
 
@@ -6,34 +7,82 @@ namespace OpenHgs.Server.Hosting;
 /// <summary>
 /// Runs <c>hgs keys custody</c>' check once when the server has started and logs every failure (design change 71): a
 /// key someone replaced on the token with an extractable one is in the log at once, not only when an officer asks.
+/// In the background, like the row report: readiness never waits for it, and it only reads.
+/// In production it then checks again every <see cref="RecheckInterval"/> (design change 79): each check updates the
+/// custody gate, so a key copy that turns up later (an extractable object under a fabric key's label, a cluster member
+/// back with a bad copy) stops that key's use by attestation and key release within the interval, and its findings are
+/// logged when they change.
 /// </summary>
-internal sealed partial class KeyCustodyReportAtStart(KeyCustodyCheck check, ILogger<KeyCustodyReportAtStart> logger) : ReportAtStart
+internal sealed partial class KeyCustodyReportAtStart(KeyCustodyCheck check, KeyCustodyGate gate, TimeProvider time, ILogger<KeyCustodyReportAtStart> logger) : BackgroundService
 {
-    protected override async Task ReportAsync(CancellationToken cancellationToken)
-    {
-        var entries = await check.CheckAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var entry in entries)
-        {
-            foreach (var finding in entry.Findings.Where(f => f.Severity == KeyCustodySeverity.Failure))
-            {
-                LogCustodyFails(logger, entry.Label, entry.Role, finding.Code, finding.Holder, finding.Message);
-            }
-        }
+    /// <summary>How often production re-checks every key (the check reads attributes only: one call per key object).</summary>
+    public static readonly TimeSpan RecheckInterval = TimeSpan.FromMinutes(5);
 
-        if (entries.All(e => e.Passed))
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        string? previous = null;
+        try
         {
-            LogCustodyVerified(logger, entries.Count);
+            do
+            {
+                previous = await ReportAsync(previous, stoppingToken).ConfigureAwait(false);
+            }
+            while (gate.Enforced && await Delay(stoppingToken).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 
-    protected override void ReportFailed(Exception exception) => LogReportFailed(logger, exception);
+    private async Task<bool> Delay(CancellationToken stoppingToken)
+    {
+        await Task.Delay(RecheckInterval, time, stoppingToken).ConfigureAwait(false);
+        return true;
+    }
 
-    [LoggerMessage(EventId = 2040, Level = LogLevel.Critical, Message = "Key {Label} ({Role}) fails its custody check ({Code}) on {Holder}: {Message}. 'hgs keys custody' lists every finding.")]
-    private static partial void LogCustodyFails(ILogger logger, string label, string role, KeyCustodyFindingCode code, string holder, string message);
+    /// <summary>One check; logs its failures unless they are those of <paramref name="previous"/> (so a re-check that finds nothing new is quiet).</summary>
+    private async Task<string?> ReportAsync(string? previous, CancellationToken stoppingToken)
+    {
+        try
+        {
+            var entries = await check.CheckAsync(stoppingToken).ConfigureAwait(false);
+            var failures = entries.SelectMany(e => e.Findings.Where(f => f.Severity == KeyCustodySeverity.Failure).Select(f => (Entry: e, Finding: f))).ToList();
+            string current = string.Join("\n", failures.Select(f => $"{f.Entry.Label} {f.Finding.Code} {f.Finding.Holder} {f.Finding.Accepted}"));
+            if (current == previous)
+            {
+                return current;
+            }
+
+            foreach (var (entry, finding) in failures)
+            {
+                LogCustodyFails(logger, entry.Label, entry.Role, finding.Code, finding.Holder, finding.Message,
+                    finding.Accepted ? "accepted by --accept-key-custody" : finding.Critical && gate.Enforced ? "the key is not used" : "reported only");
+            }
+
+            if (entries.All(e => e.Passed))
+            {
+                LogCustodyVerified(logger, entries.Count);
+            }
+
+            return current;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex)
+        {
+            LogReportFailed(logger, ex);
+            return previous;
+        }
+    }
+
+    [LoggerMessage(EventId = 2040, Level = LogLevel.Critical, Message = "Key {Label} ({Role}) fails its custody check ({Code}) on {Holder}: {Message}; {Consequence}. 'hgs keys custody' lists every finding.")]
+    private static partial void LogCustodyFails(ILogger logger, string label, string role, KeyCustodyFindingCode code, string holder, string message, string consequence);
 
     [LoggerMessage(EventId = 2041, Level = LogLevel.Information, Message = "All {Keys} keys of the fabric pass their custody check (warnings: 'hgs keys custody').")]
     private static partial void LogCustodyVerified(ILogger logger, int keys);
 
-    [LoggerMessage(EventId = 2042, Level = LogLevel.Warning, Message = "The key custody report at start could not run; 'hgs keys custody' runs it on demand.")]
+    [LoggerMessage(EventId = 2042, Level = LogLevel.Warning, Message = "The key custody check could not run; 'hgs keys custody' runs it on demand.")]
     private static partial void LogReportFailed(ILogger logger, Exception exception);
 }

@@ -26,6 +26,9 @@ public static class AuditEvents
     /// <summary>Policy state rows written with their defaults, with every policy name the service knew (<see cref="Policies.ExplicitPolicyStates"/>).</summary>
     public const string PolicyStatesMadeExplicit = "admin.policies.explicit";
     public const string AdminCredentialRotated = "admin.server.rotate-admin-token";
+
+    /// <summary>A production start that uses a key despite a critical custody finding an admin accepted (design change 79); one per key and finding, at every start.</summary>
+    public const string KeyCustodyAccepted = "admin.keys.custody-accepted";
 }
 
 /// <summary>Audit outcomes.</summary>

@@ -87,6 +87,9 @@ public enum FabricKeyRejection
 
     /// <summary>The row's role or certificate cannot be read.</summary>
     RecordUnreadable,
+
+    /// <summary>In production, the key's last custody check found a critical finding no admin accepted (design change 79).</summary>
+    CustodyFailed,
 }
 
 /// <summary>A fabric_keys row that is ignored (never used for validation, signing or decryption), and why.</summary>

@@ -16,7 +16,9 @@ namespace OpenHgs.Service.Keys;
 /// change), so the release path does not query the database for keys. New KPS signing keys are of the type
 /// <paramref name="options"/> names (EC P-256 unless told otherwise); encryption keys are always RSA (they wrap).
 /// </summary>
-public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase database, TimeProvider time, ILogger<FabricKeyManager> logger, FabricKeyOptions? options = null)
+/// <remarks>A key the custody gate blocks (design change 79) is left out of the snapshot as <see cref="FabricKeyRejection.CustodyFailed"/>.</remarks>
+public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase database, TimeProvider time, ILogger<FabricKeyManager> logger, FabricKeyOptions? options = null,
+    KeyCustodyGate? custody = null)
 {
     private readonly FabricKeyOptions _options = Validated(options ?? FabricKeyOptions.Default);
 
@@ -46,6 +48,7 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
             // Read the generation before the rows: a change committed (and invalidated) while they are read leaves
             // this snapshot already stale, so the next call reloads instead of trusting a key that was just disabled.
             long generation = Interlocked.Read(ref _generation);
+            long custodyGeneration = custody?.Generation ?? 0;
             var rows = await database.ReadSnapshotAsync(s => s.FabricKeys.ListAsync(), cancellationToken).ConfigureAwait(false);
             var snapshot = Load(rows);
             if (!SameRejections(previous?.Snapshot, snapshot))
@@ -56,7 +59,7 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
                 }
             }
 
-            Volatile.Write(ref _cached, new CachedSnapshot(snapshot, time.GetUtcNow(), generation));
+            Volatile.Write(ref _cached, new CachedSnapshot(snapshot, time.GetUtcNow(), generation, custodyGeneration));
             return snapshot;
         }
         finally
@@ -210,12 +213,13 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
     }
 
     private FabricKeySnapshot? Fresh(CachedSnapshot? cached) =>
-        cached is not null && cached.Generation == Interlocked.Read(ref _generation) && time.GetUtcNow() - cached.LoadedAt < SnapshotLifetime
+        cached is not null && cached.Generation == Interlocked.Read(ref _generation) && cached.CustodyGeneration == (custody?.Generation ?? 0)
+        && time.GetUtcNow() - cached.LoadedAt < SnapshotLifetime
             ? cached.Snapshot
             : null;
 
-    /// <summary>A loaded snapshot, when, and under which invalidation generation: swapped whole, never torn.</summary>
-    private sealed record CachedSnapshot(FabricKeySnapshot Snapshot, DateTimeOffset LoadedAt, long Generation);
+    /// <summary>A loaded snapshot, when, and under which invalidation and custody generations: swapped whole, never torn.</summary>
+    private sealed record CachedSnapshot(FabricKeySnapshot Snapshot, DateTimeOffset LoadedAt, long Generation, long CustodyGeneration);
 
     /// <summary>Keeps only rows whose MAC verifies and whose key the store holds with the certificate's public key.</summary>
     private FabricKeySnapshot Load(RowSet<FabricKeyRecord> rows)
@@ -224,7 +228,11 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
         var rejected = rows.Rejected.Select(r => new RejectedFabricKey(r.Key, FabricKeyRejection.RowIntegrity)).ToList();
         foreach (var record in rows.Rows)
         {
-            if (FabricKey.TryLoad(record, store, out var why) is { } key)
+            if (custody?.Blocks(record.Label) == true)
+            {
+                rejected.Add(new RejectedFabricKey(record.Id, FabricKeyRejection.CustodyFailed));
+            }
+            else if (FabricKey.TryLoad(record, store, out var why) is { } key)
             {
                 keys.Add(key);
             }

@@ -14,6 +14,9 @@ public sealed record KeyCustodyEntry(string Label, string Role, string? FabricKe
 {
     /// <summary>No failure: every copy of the key can be shown never to have left its store.</summary>
     public bool Passed => Findings.All(f => f.Severity != KeyCustodySeverity.Failure);
+
+    /// <summary>A critical finding no admin accepted: <c>--production</c> refuses to start with, or to use, this key.</summary>
+    public bool Blocked => Findings.Any(f => f.Critical && !f.Accepted);
 }
 
 /// <summary>
@@ -26,8 +29,14 @@ public sealed record KeyCustodyEntry(string Label, string Role, string? FabricKe
 /// snapshot ignores because the token returns another object under its label first (<c>PublicKeyMismatch</c>) is exactly
 /// the one whose custody is in question.
 /// </remarks>
-public sealed class KeyCustodyCheck(IHgsDatabase database, IKeyStore store)
+/// <remarks>
+/// Every check goes through <paramref name="gate"/>: it marks the findings an admin accepted and, in production, stops the
+/// fabric keys it blocks from being used until a later check finds them clean (design change 79).
+/// </remarks>
+public sealed class KeyCustodyCheck(IHgsDatabase database, IKeyStore store, KeyCustodyGate? gate = null)
 {
+    private readonly KeyCustodyGate _gate = gate ?? KeyCustodyGate.ReportOnly;
+
     /// <summary>The fabric's keys that are not fabric keys: label, role, purpose.</summary>
     private static readonly (string Label, string Role, KeyPurpose Purpose)[] ServiceKeys =
     [
@@ -54,7 +63,7 @@ public sealed class KeyCustodyCheck(IHgsDatabase database, IKeyStore store)
             entries.Add(new KeyCustodyEntry(label, role, id, purpose, custody, KeyCustodyRules.Judge(custody, purpose)));
         }
 
-        return entries;
+        return _gate.Apply(entries);
     }
 
     // A row whose role cannot be read is reported by the key snapshot (RecordUnreadable); it names no purpose to judge by.

@@ -69,7 +69,14 @@ public enum KeyCustodySeverity
 }
 
 /// <summary>One finding about one copy of a key, as data (named, with its severity), never a bare "bad key".</summary>
-public sealed record KeyCustodyFinding(KeyCustodyFindingCode Code, KeyCustodySeverity Severity, string Holder, string Message);
+public sealed record KeyCustodyFinding(KeyCustodyFindingCode Code, KeyCustodySeverity Severity, string Holder, string Message)
+{
+    /// <summary>The key can have left its store (or which object is used is not defined): <c>--production</c> does not use it (design change 79).</summary>
+    public bool Critical => KeyCustodyRules.IsCritical(Code);
+
+    /// <summary>An admin accepted this critical finding for this key explicitly (<c>hgs server run --accept-key-custody</c>).</summary>
+    public bool Accepted { get; init; }
+}
 
 /// <summary>
 /// Judges what stores report about a key (<see cref="IKeyStore.DescribeCustody"/>) against what a key that never left its
@@ -103,6 +110,16 @@ public static class KeyCustodyRules
         new(KeyCustodyFindingCode.Modifiable, KeyCustodySeverity.Warning, a => a.Modifiable, true,
             "CKA_MODIFIABLE is true: the key's attributes can still be changed (PKCS#11 lets the telling ones change only towards safety)"),
     ];
+
+    /// <summary>
+    /// The failures that say the key can have left its store, or that which object the token uses is not defined: in
+    /// <c>--production</c> such a key is not used (design change 79). <see cref="KeyCustodyFindingCode.KeyMissing"/> and
+    /// <see cref="KeyCustodyFindingCode.HolderUnavailable"/> are failures of the report but say nothing about a copy that
+    /// is used (a missing key cannot be used; a member that is down is not asked), so they are not critical.
+    /// </summary>
+    public static bool IsCritical(KeyCustodyFindingCode code) => code is KeyCustodyFindingCode.Extractable or KeyCustodyFindingCode.NotSensitive
+        or KeyCustodyFindingCode.ExtractableBefore or KeyCustodyFindingCode.ReadableBefore or KeyCustodyFindingCode.SessionObject
+        or KeyCustodyFindingCode.VisibleWithoutLogin or KeyCustodyFindingCode.DuplicateObjects or KeyCustodyFindingCode.AttributeNotReported;
 
     /// <summary>The operations each purpose needs; any other the token allows is excess.</summary>
     public static KeyOperations Needs(KeyPurpose purpose) => purpose switch
