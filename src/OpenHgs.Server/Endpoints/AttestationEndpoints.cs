@@ -30,11 +30,12 @@ internal static class AttestationEndpoints
             }, context.RequestAborted), v => v.Passed
                 ? (HgsMetrics.Outcomes.Passed, HgsMetrics.NoCode)
                 : (HgsMetrics.Outcomes.Refused, v.Failures[0].Code.ToString())).ConfigureAwait(false);
-            return Results.Json(verdict.ToContract(service.Challenge()), WireJson.Default.AttestResponse, statusCode: verdict.Passed ? 200 : 403);
+            // Audited, logged and counted above with its precise reason; the caller gets the generic one (CallerVerdict).
+            return Results.Json(CallerVerdict.Of(verdict).ToContract(service.Challenge()), WireJson.Default.AttestResponse, statusCode: verdict.Passed ? 200 : 403);
         }).JsonBody<AttestRequest>().Answers<AttestResponse>().Answers<AttestResponse>(403)
             .WithDescription("200: Passed, with a health certificate. 403: the verdict (not problem+json): status and reasons[].code, one of "
                 + string.Join(", ", Enum.GetNames<AttestationFailureCode>()) + " (NonceUnknown: the nonce's MAC does not verify; NonceExpired; "
-                + "NonceReplayed: an attestation already used it). Both carry nextChallenge {nonce, expiresAt} for the next attestation.")
+                + "NonceReplayed: an attestation already used it; EkNotRegistered is answered as AkNotActivated, so the answer does not say whether an EK is registered). Both carry nextChallenge {nonce, expiresAt} for the next attestation.")
             .Problems(400, "EvidenceMalformed", "NonceMalformed");
     }
 }

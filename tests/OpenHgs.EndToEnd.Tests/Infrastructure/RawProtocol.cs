@@ -9,7 +9,8 @@ using OpenHgs.Protocol.Wire;
 namespace OpenHgs.EndToEnd.Tests.Infrastructure;
 
 /// <summary>An HTTP answer reduced to what tests assert: status, problem code (or attestation status) and body.</summary>
-public sealed record RawAnswer(int Status, string? Code, JsonElement Body);
+/// <param name="Text">The body exactly as answered (for byte-for-byte comparisons).</param>
+public sealed record RawAnswer(int Status, string? Code, JsonElement Body, string Text = "", string? ContentType = null);
 
 /// <summary>Speaks the wire protocol by hand, so tests can send what a well-behaved client never would.</summary>
 public sealed class RawProtocol(string baseUrl) : IDisposable
@@ -58,7 +59,7 @@ public sealed class RawProtocol(string baseUrl) : IDisposable
             : body.TryGetProperty("code", out var c) ? c.GetString()
             : body.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()
             : null;
-        return new RawAnswer((int)response.StatusCode, code, body);
+        return new RawAnswer((int)response.StatusCode, code, body, text, response.Content.Headers.ContentType?.ToString());
     }
 
     /// <summary>The reason codes of a failed attestation answer.</summary>

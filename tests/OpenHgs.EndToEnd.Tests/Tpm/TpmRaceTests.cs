@@ -44,7 +44,9 @@ public abstract class TpmRaceTests(DatabaseKind database)
         }
         else
         {
-            Assert.Equal("EkNotRegistered", outcome.Response.Reasons[0].Code);
+            // Answered as AkNotActivated (design change 80); the audit record keeps the precise reason.
+            Assert.Equal("AkNotActivated", outcome.Response.Reasons[0].Code);
+            Assert.Equal(1, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log WHERE event = 'attestation.attest' AND outcome = 'refused' AND reason = 'EkNotRegistered'"));
         }
     }
 

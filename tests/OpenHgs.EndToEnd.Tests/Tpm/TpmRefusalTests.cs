@@ -32,10 +32,15 @@ public abstract class TpmRefusalTests(DatabaseKind database)
         var host = await scenario.EnrolAsync("stranger", register: false, activate: false);
         using var client = host.Client();
 
+        // The start answers as for any EK (design change 80); the completion, which only this TPM can make, is refused.
         var activation = await Assert.ThrowsAsync<HgsClientException>(() => client.ActivateTpmAsync(CancellationToken.None));
         Assert.Equal("EkNotRegistered", activation.Code);
         Assert.Equal(1, await RefusedActivationsAsync(scenario, "EkNotRegistered"));
-        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "EkNotRegistered", "UnauthorizedHost");
+        Assert.Equal(1, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log WHERE event = 'attestation.tpm.activate' AND details LIKE '%\"step\":\"complete\"%'"));
+
+        // The caller is told what it would be told for a registered EK without an activated AK; the audit keeps why.
+        await AssertRefusedAsync(scenario, client, client.BuildEvidence(await client.ChallengeAsync(CancellationToken.None)), "AkNotActivated", "UnauthorizedHost");
+        Assert.Equal(1, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log WHERE event = 'attestation.attest' AND outcome = 'refused' AND reason = 'EkNotRegistered'"));
     }
 
     [Fact]

@@ -210,8 +210,14 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
             throw ServiceException.BadRequest("AkAttributesRejected", $"The AK must be a fixedTPM, fixedParent, TPM-generated restricted signing key (got {ak.Attributes}).");
         }
 
-        // Only a registered EK gets a credential; nothing is written (design change 74).
-        await database.ReadAsync(s => FindTpmHostAsync(s, ekBytes), cancellationToken).ConfigureAwait(false);
+        // Nothing is written (design change 74). An EK that is not registered gets a credential too, made the same way
+        // (design change 80): a refusal here would tell anyone holding only the EK's public key whether it is registered.
+        // Only the TPM holding the EK can recover it, and the completion refuses it (EkNotRegistered) to that TPM alone.
+        if (await database.ReadAsync(s => FindTpmHostOrNullAsync(s, ekBytes), cancellationToken).ConfigureAwait(false) is null)
+        {
+            LogUnregisteredStart(logger, "ek:" + TpmEvidenceParsing.EkThumbprint(ekBytes), nameof(AttestationFailureCode.EkNotRegistered));
+        }
+
         var (credential, expiresAt) = credentials.Issue(ekBytes, akBytes);
         try
         {
@@ -326,4 +332,8 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
 
     [LoggerMessage(EventId = 1402, Level = LogLevel.Warning, Message = "TPM AK activation ({Step}) refused for {Subject}: {Reason}")]
     private static partial void LogActivationRefused(ILogger logger, string subject, string step, string reason);
+
+    [LoggerMessage(EventId = 1420, Level = LogLevel.Warning,
+        Message = "TPM AK activation (start) for {Subject}: {Reason}. Answered with a credential like any other (so the answer does not say whether the EK is registered); its completion is refused.")]
+    private static partial void LogUnregisteredStart(ILogger logger, string subject, string reason);
 }
