@@ -130,7 +130,7 @@ public static class EvidenceVerifier
         var banks = CheckBanks(quote, input.Log);
         checks.Add(banks);
 
-        var selection = CheckSelection(quote, input.RequiredPcrs, replay);
+        var selection = CheckSelection(quote, input.RequiredPcrs, replay, bankRulePassed: banks.Status == EvidenceCheckStatus.Passed);
         checks.Add(selection);
         var digest = selection.Status == EvidenceCheckStatus.Passed
             ? CheckDigest(quote!, input.Signature.Hash, replay)
@@ -177,8 +177,9 @@ public static class EvidenceVerifier
             : Fail(PcrBanksCheck, result);
     }
 
+    /// <summary>The quote selects some PCR; the required ones by the service's own rule (<see cref="QuoteVerifier.CheckRequiredPcrs"/>); the log has every quoted bank.</summary>
     private static EvidenceCheck CheckSelection(QuoteInfo? quote, IReadOnlyList<PcrSelection> required,
-        IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> replay)
+        IReadOnlyDictionary<TpmAlgorithm, IReadOnlyDictionary<int, byte[]>> replay, bool bankRulePassed)
     {
         if (quote is null)
         {
@@ -189,15 +190,10 @@ public static class EvidenceVerifier
         {
             return Fail(PcrSelectionCheck, AttestationFailure.PcrSelectionMismatch, "the quote covers no PCR");
         }
-        foreach (var need in required)
+        var coverage = QuoteVerifier.CheckRequiredPcrs(quote.PcrSelection, required, bankRulePassed, out var inactive);
+        if (!coverage.Succeeded)
         {
-            var quoted = selected.Where(s => s.Hash == need.Hash).SelectMany(s => s.Pcrs).ToHashSet();
-            var missing = need.Pcrs.Where(p => !quoted.Contains(p)).ToList();
-            if (missing.Count > 0)
-            {
-                return Fail(PcrSelectionCheck, AttestationFailure.PcrSelectionMismatch,
-                    $"the quote does not cover {need.Hash.Name()} PCR {string.Join(",", missing)}");
-            }
+            return Fail(PcrSelectionCheck, coverage);
         }
         var absent = selected.Select(s => s.Hash).Distinct().Where(b => !replay.ContainsKey(b)).ToList();
         if (absent.Count > 0)
@@ -205,7 +201,8 @@ public static class EvidenceVerifier
             return Fail(PcrSelectionCheck, AttestationFailure.PcrSelectionMismatch,
                 $"the quote covers the {string.Join(", ", absent.Select(b => b.Name()))} bank, which the log has no (replayable) digests for");
         }
-        return Pass(PcrSelectionCheck, "the quote covers " + Describe(selected));
+        return Pass(PcrSelectionCheck, "the quote covers " + Describe(selected) + (inactive.Count == 0 ? string.Empty
+            : $"; the required {string.Join(",", inactive.Select(b => b.Name()))} PCRs are in a bank the TPM signed as inactive, which nothing can extend (as at the service)"));
     }
 
     private static EvidenceCheck CheckDigest(QuoteInfo quote, TpmAlgorithm hash,

@@ -16,7 +16,7 @@ namespace OpenHgs.Tpm.Verification;
 /// </param>
 /// <param name="RequiredPcrs">
 /// PCRs (per bank) the policy needs; each must be in the quoted selection — except, when <paramref name="DeclaredBanks"/> is
-/// set, in a bank the quote selects but the TPM signed as inactive.
+/// set, in a bank the quote selects but the TPM signed as inactive (<see cref="QuoteVerifier.CheckRequiredPcrs"/>).
 /// </param>
 /// <param name="ExpectedQualifiedSigner">The AK's Qualified Name, when known (from ReadPublic at enrolment); null skips the check.</param>
 /// <param name="DeclaredBanks">
@@ -78,21 +78,11 @@ public static class QuoteVerifier
             }
         }
 
-        var active = ActiveBanks(quote.PcrSelection);
-        foreach (var required in input.RequiredPcrs)
+        // The bank rule has passed here whenever it ran (DeclaredBanks set).
+        var coverage = CheckRequiredPcrs(quote.PcrSelection, input.RequiredPcrs, bankRulePassed: input.DeclaredBanks is not null, out _);
+        if (!coverage.Succeeded)
         {
-            if (input.DeclaredBanks is not null && !active.Contains(required.Hash))
-            {
-                continue;   // the bank rule passed: selected, and signed inactive by the TPM
-            }
-
-            var quoted = quote.PcrSelection.Where(s => s.Hash == required.Hash).SelectMany(s => s.Pcrs).ToHashSet();
-            var missing = required.Pcrs.Where(p => !quoted.Contains(p)).ToList();
-            if (missing.Count > 0)
-            {
-                return new(VerificationResult.Fail(AttestationFailure.PcrSelectionMismatch,
-                    $"the quote does not cover {required.Hash.Name()} PCR {string.Join(",", missing)}"), attest);
-            }
+            return new(coverage, attest);
         }
 
         foreach (var selection in quote.PcrSelection)
@@ -147,6 +137,46 @@ public static class QuoteVerifier
             ? VerificationResult.Fail(AttestationFailure.PcrBankNotDeclared,
                 $"the TPM has the {Names(undeclared)} bank(s) active, which the event log does not extend (it declares {Names(declared)})")
             : VerificationResult.Ok;
+    }
+
+    /// <summary>
+    /// The required-PCR rule, one function for the service (<see cref="Verify"/>) and <c>hgs evidence verify</c>
+    /// (<see cref="EvidenceVerifier"/>): every PCR of <paramref name="required"/> must be in the quoted selection, except
+    /// in a bank the quote selects and the TPM signed as inactive (an empty selection after its filtering), once the bank
+    /// rule has passed (<paramref name="bankRulePassed"/>): nothing can extend an inactive bank, so it holds nothing to
+    /// attest. A bank the quote does not select at all is not shown inactive, and its requirement stands.
+    /// </summary>
+    /// <param name="inactive">The required banks skipped because the TPM signed them inactive.</param>
+    public static VerificationResult CheckRequiredPcrs(IReadOnlyList<PcrSelection> quoted, IReadOnlyList<PcrSelection> required, bool bankRulePassed,
+        out IReadOnlyList<TpmAlgorithm> inactive)
+    {
+        ArgumentNullException.ThrowIfNull(quoted);
+        ArgumentNullException.ThrowIfNull(required);
+        var active = ActiveBanks(quoted);
+        var skipped = new List<TpmAlgorithm>();
+        inactive = skipped;
+        foreach (var need in required)
+        {
+            if (bankRulePassed && !active.Contains(need.Hash) && quoted.Any(s => s.Hash == need.Hash))
+            {
+                if (!skipped.Contains(need.Hash))
+                {
+                    skipped.Add(need.Hash);
+                }
+
+                continue;
+            }
+
+            var covered = quoted.Where(s => s.Hash == need.Hash).SelectMany(s => s.Pcrs).ToHashSet();
+            var missing = need.Pcrs.Where(p => !covered.Contains(p)).ToList();
+            if (missing.Count > 0)
+            {
+                return VerificationResult.Fail(AttestationFailure.PcrSelectionMismatch,
+                    $"the quote does not cover {need.Hash.Name()} PCR {string.Join(",", missing)}");
+            }
+        }
+
+        return VerificationResult.Ok;
     }
 
     /// <summary>The banks a signed quote selection shows active (a non-empty selection after the TPM's filtering).</summary>

@@ -48,6 +48,40 @@ public sealed class EvidenceBankRuleTests : IDisposable
         Assert.True(report.SecureBootAttested);
     }
 
+    [Fact]
+    public void A_required_pcr_in_a_bank_the_tpm_signed_inactive_is_judged_as_the_service_judges_it()
+    {
+        // --pcrs sha384:0-7 and sha256:0-7: the swtpm has SHA-384 inactive, so the honest quote selects it empty. The
+        // service skips a requirement in such a bank once the bank rule passed; the offline verifier used to fail it.
+        IReadOnlyList<PcrSelection> required = [new(TpmAlgorithm.Sha384, [0, 1, 2, 3, 4, 5, 6, 7]), new(TpmAlgorithm.Sha256, [0, 1, 2, 3, 4, 5, 6, 7])];
+        var (report, quoted) = Quote(rootFilled: false, [.. Good.Banks.Union(AttestedPcrs.ProbedBanks)], required);
+
+        Assert.True(report.Passed, string.Join("; ", report.Checks.Select(c => $"{c.Name} {c.Status} {c.Detail}")));
+        var selection = report.Check(EvidenceVerifier.PcrSelectionCheck);
+        Assert.Contains("the required sha384 PCRs are in a bank the TPM signed as inactive", selection.Detail, StringComparison.Ordinal);
+        Assert.True(report.SecureBootAttested);
+        // The one rule, as the service's quote verification applies it.
+        Assert.True(QuoteVerifier.CheckRequiredPcrs(quoted, required, bankRulePassed: true, out var inactive).Succeeded);
+        Assert.Equal([TpmAlgorithm.Sha384], inactive);
+    }
+
+    [Fact]
+    public void A_required_pcr_is_still_refused_where_the_bank_is_active_or_was_not_shown_inactive()
+    {
+        // An active bank: a required PCR the quote leaves out fails, named.
+        var (active, _) = Quote(rootFilled: false, [.. Good.Banks.Union(AttestedPcrs.ProbedBanks)], [new(TpmAlgorithm.Sha256, [16])]);
+        var missing = active.Check(EvidenceVerifier.PcrSelectionCheck);
+        Assert.Equal((EvidenceCheckStatus.Failed, AttestationFailure.PcrSelectionMismatch), (missing.Status, missing.Failure));
+        Assert.Contains("does not cover sha256 PCR 16", missing.Detail, StringComparison.Ordinal);
+
+        // SHA-384 not selected at all: the TPM never said it is inactive (and the bank rule fails), so the requirement stands.
+        var (unselected, quoted) = Quote(rootFilled: false, [TpmAlgorithm.Sha1, TpmAlgorithm.Sha256], [new(TpmAlgorithm.Sha384, [0])]);
+        Assert.Equal(EvidenceCheckStatus.Failed, unselected.Check(EvidenceVerifier.PcrBanksCheck).Status);
+        var stands = unselected.Check(EvidenceVerifier.PcrSelectionCheck);
+        Assert.Equal((EvidenceCheckStatus.Failed, AttestationFailure.PcrSelectionMismatch), (stands.Status, stands.Failure));
+        Assert.False(QuoteVerifier.CheckRequiredPcrs(quoted, [new(TpmAlgorithm.Sha384, [0])], bankRulePassed: true, out _).Succeeded);
+    }
+
     public void Dispose() => _swtpm.Dispose();
 
     /// <summary>
@@ -55,7 +89,7 @@ public sealed class EvidenceBankRuleTests : IDisposable
     /// SHA-1 firmware log and, after boot, the good log extended by root into SHA-256; quotes the good log's PCRs in
     /// <paramref name="banks"/> and verifies the good log against it.
     /// </summary>
-    private (EvidenceReport Report, IReadOnlyList<PcrSelection> Quoted) Quote(bool rootFilled, TpmAlgorithm[] banks)
+    private (EvidenceReport Report, IReadOnlyList<PcrSelection> Quoted) Quote(bool rootFilled, TpmAlgorithm[] banks, IReadOnlyList<PcrSelection>? required = null)
     {
         using var tpm = _swtpm.CreateClient();
         if (rootFilled)
@@ -73,7 +107,7 @@ public sealed class EvidenceBankRuleTests : IDisposable
         var nonce = RandomNumberGenerator.GetBytes(32);
         var quote = tpm.Quote(ak, nonce, banks.Select(b => AttestedPcrs.For(Good, b)).ToList());
         var attest = TpmsAttest.Parse(quote.AttestBytes);
-        var report = EvidenceVerifier.Verify(new EvidenceInput(ak.Public, quote.AttestBytes, attest, quote.Signature, Good, nonce, []));
+        var report = EvidenceVerifier.Verify(new EvidenceInput(ak.Public, quote.AttestBytes, attest, quote.Signature, Good, nonce, required ?? []));
         return (report, ((QuoteInfo)attest.Attested).PcrSelection);
     }
 }
