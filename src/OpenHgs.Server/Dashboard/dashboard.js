@@ -230,7 +230,8 @@ function renderKeyCustody(report) {
   ];
   const findings = report.keys.flatMap((k) => (k.findings.length === 0
     ? [[k.label, k.role, k.copies.map((c) => c.holder).join(', '), el('td', { 'data-code': 'none' }, 'none'), '', 'sensitive, never extractable, generated on the token']]
-    : k.findings.map((f) => [k.label, k.role, f.holder, el('td', { 'data-code': f.code }, f.code), f.severity, f.message])));
+    : k.findings.map((f) => [k.label, k.role, f.holder, el('td', { 'data-code': f.code }, f.code),
+      f.severity + (f.accepted ? ', critical, ACCEPTED (--accept-key-custody)' : f.critical ? ', critical' : ''), f.message])));
   fill('key-custody', el('dl', {}, ...rows), table(['Key', 'Role', 'Copy', 'Finding', 'Severity', 'What it means'], findings, 'No key.'));
 }
 
