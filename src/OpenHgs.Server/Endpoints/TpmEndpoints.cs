@@ -20,12 +20,12 @@ internal static class TpmEndpoints
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.ActivationRequest).ConfigureAwait(false);
             return Results.Json(await enrollment.StartActivationAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ActivationChallenge);
-        }).JsonBody<ActivationRequest>().Answers<ActivationChallenge>().Problems(400, "AkAttributesRejected", "AkNameAlgRejected", "EvidenceMalformed").Problems(404, "UnknownHost");
+        }).JsonBody<ActivationRequest>().Answers<ActivationChallenge>().Problems(400, "AkAttributesRejected", "AkNameAlgRejected", "EkUnsupported", "EvidenceMalformed");
         attestation.MapPost("/activate/complete", async (HttpContext context, TpmEnrollmentService enrollment) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.ActivationCompletion).ConfigureAwait(false);
             return Results.Json(await enrollment.CompleteActivationAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.ActivationResult);
-        }).JsonBody<ActivationCompletion>().Answers<ActivationResult>().Problems(400, "AkNameAlgRejected", "EvidenceMalformed").Problems(403, "ActivationExpired", "ActivationInvalid");
+        }).JsonBody<ActivationCompletion>().Answers<ActivationResult>().Problems(400, "AkNameAlgRejected", "EvidenceMalformed").Problems(403, "ActivationExpired", "ActivationInvalid", "EkNotRegistered");
     }
 
     /// <summary>TPM roots, TPM hosts, policies and baselines, on the admin group (<see cref="AdminEndpoints.MapAdminEndpoints"/>).</summary>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using OpenHgs.EndToEnd.Tests.Infrastructure;
 using OpenHgs.Protocol.Wire;
+using OpenHgs.Tpm.Structures;
 
 namespace OpenHgs.EndToEnd.Tests.Tpm;
 
@@ -40,6 +41,15 @@ public sealed partial class TpmRegistrationOracleTests
         // Activation start: a credential either way, of the same shape (only the TPM holding the EK could recover it).
         Assert.Equal((200, 200), (startNotRegistered.Status, startRegistered.Status));
         Assert.Equal(Shape(startRegistered.Body), Shape(startNotRegistered.Body));
+
+        // A start now reaches MakeCredential for any EK: one that is no EK, or whose modulus is zero, is refused by the
+        // key alone (400, the same whether registered or not), never a 500.
+        var notAnEk = await raw.PostAsync("attestation/v1/tpm/activate", JsonSerializer.Serialize(keys with { EkPublic = keys.AkPublic }, WireJson.Default.ActivationRequest));
+        Assert.Equal((400, "EkUnsupported"), (notAnEk.Status, notAnEk.Code));
+        var ek = TpmtPublic.Parse(Convert.FromBase64String(keys.EkPublic));
+        var zero = ek with { Parameters = ek.Rsa! with { Modulus = new byte[ek.Rsa.Modulus.Length] } };
+        var zeroModulus = await raw.PostAsync("attestation/v1/tpm/activate", JsonSerializer.Serialize(keys with { EkPublic = Convert.ToBase64String(zero.ToBytes()) }, WireJson.Default.ActivationRequest));
+        Assert.Equal((400, "EkUnsupported"), (zeroModulus.Status, zeroModulus.Code));
 
         // The stored verdicts differ: the audit trail names why each was refused.
         Assert.Equal(1, await scenario.Service.ExecuteSqlAsync("SELECT COUNT(*) FROM audit_log WHERE event = 'attestation.attest' AND outcome = 'refused' AND reason = 'EkNotRegistered'"));

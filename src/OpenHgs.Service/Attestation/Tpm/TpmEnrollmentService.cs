@@ -210,6 +210,10 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
             throw ServiceException.BadRequest("AkAttributesRejected", $"The AK must be a fixedTPM, fixedParent, TPM-generated restricted signing key (got {ak.Attributes}).");
         }
 
+        // Every EK must be one a credential can be made for, judged by the key alone (a registered EK passed the same
+        // check at registration): a stranger's arbitrary ekPublic now reaches MakeCredential, and must not make a 500.
+        TpmEvidenceParsing.ValidateEk(ek);
+
         // Nothing is written (design change 74). An EK that is not registered gets a credential too, made the same way
         // (design change 80): a refusal here would tell anyone holding only the EK's public key whether it is registered.
         // Only the TPM holding the EK can recover it, and the completion refuses it (EkNotRegistered) to that TPM alone.
@@ -223,6 +227,11 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         {
             var idObject = CredentialMaker.MakeCredential(ek, credential, ak.ComputeName());
             return new ActivationChallenge(Convert.ToBase64String(idObject.CredentialBlob), Convert.ToBase64String(idObject.Secret), expiresAt);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or System.Security.Cryptography.CryptographicException or ArithmeticException)
+        {
+            // A property of the presented key (a modulus of zero, parameters a TPM would not have), whoever registered it.
+            throw ServiceException.BadRequest("EkUnsupported", "No credential can be made for this EK: " + ex.Message);
         }
         finally
         {
