@@ -31,7 +31,7 @@ internal static partial class KeyCustodyAtStart
             throw new HgsConfigurationException("keyStore",
                 $"--production refuses to start: key {first.Label} ({first.Role}) has critical custody finding(s) {string.Join(", ", codes)} on {holder}"
                 + (blocked.Count > 1 ? $" (and {blocked.Count - 1} more key(s) with critical findings)" : string.Empty)
-                + $". Remove the object that should not be there, or rotate the key (docs/key-rotation.md); to use it anyway, accept each finding explicitly with --accept-key-custody {first.Label}:{codes[0]}.");
+                + $". Remove the object that should not be there, or rotate the key (docs/key-rotation.md); to use it anyway, accept each finding explicitly: {string.Join(" ", codes.Select(c => $"--accept-key-custody {first.Label}:{c}"))}.");
         }
 
         var used = entries.SelectMany(e => e.Findings.Where(f => f.Accepted).Select(f => (Entry: e, Finding: f))).ToList();

@@ -41,7 +41,8 @@ public sealed class KeyCustodyEnforcementCliTests
         string error = refused.FailedWithOneErrorLine(2);
         Assert.Contains($"--production refuses to start: key {label} (audit-checkpoint) has critical custody finding(s) Extractable, NotSensitive, ExtractableBefore, ReadableBefore on pkcs11 ",
             error, StringComparison.Ordinal);
-        Assert.Contains($"--accept-key-custody {label}:Extractable", error, StringComparison.Ordinal);
+        Assert.EndsWith($"accept each finding explicitly: --accept-key-custody {label}:Extractable --accept-key-custody {label}:NotSensitive "
+            + $"--accept-key-custody {label}:ExtractableBefore --accept-key-custody {label}:ReadableBefore.", error, StringComparison.Ordinal);
         Assert.DoesNotContain(token.Pin, refused.StdOut + refused.StdErr, StringComparison.Ordinal);
 
         // Accepting one finding accepts only that one.
