@@ -105,14 +105,15 @@ public sealed class SoftHsmToken : IDisposable
     /// CKA_EXTRACTABLE and not CKA_SENSITIVE (its value readable in clear): what someone with the PIN could put under a
     /// key's label. Through Pkcs11Interop, because pkcs11-tool cannot make a private key that is not sensitive on SoftHSM.
     /// </summary>
-    public void GenerateExposedKeyPair(string label)
+    /// <returns>The pair's CKA_ID in hex, e.g. for <c>pkcs11-tool --delete-object --id</c>.</returns>
+    public string GenerateExposedKeyPair(string label)
     {
         ArgumentNullException.ThrowIfNull(label);
         using var store = OpenKeyStore();
+        byte[] id = RandomNumberGenerator.GetBytes(8);
         store.Sessions.Execute(session =>
         {
             var attributes = session.Factories.ObjectAttributeFactory;
-            byte[] id = RandomNumberGenerator.GetBytes(8);
             List<IObjectAttribute> publicTemplate =
             [
                 attributes.Create(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY), attributes.Create(CKA.CKA_TOKEN, true), attributes.Create(CKA.CKA_LABEL, label),
@@ -134,6 +135,7 @@ public sealed class SoftHsmToken : IDisposable
 
             return true;
         });
+        return Convert.ToHexStringLower(id);
     }
 
     /// <summary>

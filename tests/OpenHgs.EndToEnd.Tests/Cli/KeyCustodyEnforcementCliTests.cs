@@ -80,6 +80,21 @@ public sealed class KeyCustodyEnforcementCliTests
         var records = (await HgsCli.RunAsync(["audit", "list", "--event", AuditEvents.KeyCustodyAccepted, "--json"], admin)).Succeeded().Json().AsArray();
         Assert.Equal(accepted.Order(), records.Select(r => (string)r!["reason"]!).Order());
         Assert.All(records, r => Assert.Equal(label, (string?)r!["subject"]));
+
+        // At run time: a key pair the token would export appears under the attestation signer's label. The next check
+        // (here 'hgs keys custody') holds the signer back, so no health certificate is signed with either object; once
+        // the object is deleted, the next check lets the signer serve again.
+        string signer = (string)report["keys"]!.AsArray().Single(k => (string?)k!["role"] == "attestation-signer")!["label"]!;
+        string signerId = (string)report["keys"]!.AsArray().Single(k => (string?)k!["role"] == "attestation-signer")!["fabricKeyId"]!;
+        string rogue = token.GenerateExposedKeyPair(signer);
+        Assert.StartsWith($"error: 2 key(s) fail their custody check", (await HgsCli.RunAsync(["keys", "custody"], admin)).FailedWithOneErrorLine(1), StringComparison.Ordinal);
+        Assert.Contains($"IGNORED: {signerId} (CustodyFailed)", (await HgsCli.RunAsync(["diagnose", "--url", server.Url])).StdOut, StringComparison.Ordinal);
+        await server.WaitForOutputAsync($@"Fabric key row {signerId} is ignored \(CustodyFailed\)", TimeSpan.FromSeconds(30));   // event 1102
+
+        token.RunPkcs11Tool("--delete-object", "--type", "privkey", "--id", rogue);
+        token.RunPkcs11Tool("--delete-object", "--type", "pubkey", "--id", rogue);
+        (await HgsCli.RunAsync(["keys", "custody"], admin)).Expect(1);   // the accepted checkpoint key still fails the report
+        Assert.DoesNotContain("IGNORED", (await HgsCli.RunAsync(["diagnose", "--url", server.Url])).StdOut, StringComparison.Ordinal);
         Assert.Equal(0, await server.StopAsync());
     }
 }
