@@ -34,6 +34,12 @@ internal sealed partial class KeyCustodyReportAtStart(KeyCustodyCheck check, Key
         }
     }
 
+    // Only fabric keys are held back at run time; the audit checkpoint and row-MAC keys are judged at start (design change 79).
+    private string Consequence(KeyCustodyEntry entry, KeyCustodyFinding finding) =>
+        finding.Accepted ? "accepted by --accept-key-custody"
+        : !finding.Critical || !gate.Enforced ? "reported only"
+        : entry.FabricKeyId is null ? "the next start refuses it" : "the key is not used";
+
     private async Task<bool> Delay(CancellationToken stoppingToken)
     {
         await Task.Delay(RecheckInterval, time, stoppingToken).ConfigureAwait(false);
@@ -56,7 +62,7 @@ internal sealed partial class KeyCustodyReportAtStart(KeyCustodyCheck check, Key
             foreach (var (entry, finding) in failures)
             {
                 LogCustodyFails(logger, entry.Label, entry.Role, finding.Code, finding.Holder, finding.Message,
-                    finding.Accepted ? "accepted by --accept-key-custody" : finding.Critical && gate.Enforced ? "the key is not used" : "reported only");
+                    Consequence(entry, finding));
             }
 
             if (entries.All(e => e.Passed))
