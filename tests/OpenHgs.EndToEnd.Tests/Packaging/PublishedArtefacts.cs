@@ -43,7 +43,7 @@ public sealed class PublishedArtefacts : IAsyncLifetime
             return;
         }
 
-        string script = Path.Combine(RepositoryRoot(), "scripts", "publish.sh");
+        string script = Path.Combine(RepositoryFolder.Root, "scripts", "publish.sh");
         var start = new ProcessStartInfo(script) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("--out");
         start.ArgumentList.Add(Dist);
@@ -140,18 +140,5 @@ public sealed class PublishedArtefacts : IAsyncLifetime
         using var file = File.OpenRead(Path.Combine(Dist, tarball));
         using var gzip = new GZipStream(file, CompressionMode.Decompress);
         TarFile.ExtractToDirectory(gzip, into, overwriteFiles: false);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "OpenHgs.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("OpenHgs.slnx not found above the test output folder");
     }
 }

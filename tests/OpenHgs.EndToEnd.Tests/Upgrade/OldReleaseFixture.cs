@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using OpenHgs.EndToEnd.Tests.Infrastructure;
 
 namespace OpenHgs.EndToEnd.Tests.Upgrade;
 
@@ -19,7 +20,7 @@ public sealed record OldReleaseFixture(string Commit, string HostName, int Valid
 
     /// <summary>The fixture's folder in the repository.</summary>
     public static string SourceFolder(string release) =>
-        Path.Combine(RepositoryRoot(), "tests", "OpenHgs.EndToEnd.Tests", "Upgrade", "fixtures", release);
+        Path.Combine(RepositoryFolder.Root, "tests", "OpenHgs.EndToEnd.Tests", "Upgrade", "fixtures", release);
 
     /// <summary>Reads <c>fixture.json</c>; a missing field fails the test rather than defaulting.</summary>
     public static OldReleaseFixture Load(string folder)
@@ -84,18 +85,5 @@ public sealed record OldReleaseFixture(string Commit, string HostName, int Valid
 
         configuration["database"] = databaseSpec;
         File.WriteAllText(path, configuration.ToJsonString());
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "OpenHgs.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No OpenHgs.slnx above {AppContext.BaseDirectory}.");
     }
 }
