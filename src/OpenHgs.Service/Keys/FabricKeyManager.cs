@@ -55,7 +55,7 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
             {
                 foreach (var rejected in snapshot.Rejected)
                 {
-                    LogKeyRejected(logger, rejected.Id, rejected.Reason);
+                    LogKeyRejected(logger, rejected.Id, rejected.Reason, RemedyFor(rejected.Reason));
                 }
             }
 
@@ -315,6 +315,11 @@ public sealed partial class FabricKeyManager(IKeyStore store, IHgsDatabase datab
     [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "Fabric key {KeyId} changed: {Change}")]
     private static partial void LogKeyChanged(ILogger logger, string keyId, string change);
 
-    [LoggerMessage(EventId = 1102, Level = LogLevel.Critical, Message = "Fabric key row {KeyId} is ignored ({Reason}): it is never used for validation, signing or decryption. Investigate who wrote it, then remove it with 'hgs keys remove'.")]
-    private static partial void LogKeyRejected(ILogger logger, string keyId, FabricKeyRejection reason);
+    /// <summary>What the admin does about an ignored key: a custody refusal is about the token's object, not the row.</summary>
+    private static string RemedyFor(FabricKeyRejection reason) => reason == FabricKeyRejection.CustodyFailed
+        ? "'hgs keys custody' names the finding; remove the offending object from the token, or rotate the key (docs/key-rotation.md)"
+        : "Investigate who wrote it, then remove it with 'hgs keys remove'";
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Critical, Message = "Fabric key row {KeyId} is ignored ({Reason}): it is never used for validation, signing or decryption. {Remedy}.")]
+    private static partial void LogKeyRejected(ILogger logger, string keyId, FabricKeyRejection reason, string remedy);
 }
