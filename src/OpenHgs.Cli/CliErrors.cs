@@ -148,5 +148,6 @@ public static class CliErrors
 /// </summary>
 public sealed record CliFailure(int ExitCode, string Code, string Message, bool Coded = true)
 {
-    public string Line => Coded ? $"{Code}: {Message}" : Message;
+    /// <summary>The line printed after <c>error: </c>: one line, inert for the terminal (a service's detail is not ours).</summary>
+    public string Line => TerminalText.Inert(Coded ? $"{Code}: {Message}" : Message);
 }

@@ -18,10 +18,11 @@ internal static class CliOutput
 
     public static void Json(JsonNode node) => Console.Out.WriteLine(node.ToJsonString(Indented));
 
-    public static void Line(string text) => Console.Out.WriteLine(text);
+    /// <summary>One line of text output, made inert for the terminal (it may carry a service's or a certificate's strings).</summary>
+    public static void Line(string text) => Console.Out.WriteLine(TerminalText.Inert(text));
 
     /// <summary>A security warning on stderr (so it is seen even with <c>--json</c> piped to a tool), one line.</summary>
-    public static void Warning(string text) => Console.Error.WriteLine("WARNING: " + text);
+    public static void Warning(string text) => Console.Error.WriteLine("WARNING: " + TerminalText.Inert(text));
 
     /// <summary>
     /// Whether anything is at <paramref name="path"/>: a file, a folder or a link, even one whose target does not exist
