@@ -236,13 +236,18 @@ internal sealed partial class AuditFileSink(AuditFileOptions options, IHgsDataba
             w.WriteString("subject", entry.Subject);
             w.WriteString("reason", entry.Reason);
             w.WritePropertyName("details");
-            if (IsJsonObject(entry.Details))
+            using (var details = ParseObject(entry.Details))
             {
-                w.WriteRawValue(entry.Details);
-            }
-            else
-            {
-                w.WriteStringValue(entry.Details);   // a row written outside OpenHGS: kept, as text
+                if (details is not null)
+                {
+                    // Written anew, not copied raw: a row written outside OpenHGS may spread its object over several
+                    // lines, and a whole line of it would read as a record of its own (design change 84).
+                    details.RootElement.WriteTo(w);
+                }
+                else
+                {
+                    w.WriteStringValue(entry.Details);   // a row written outside OpenHGS: kept, as text
+                }
             }
 
             w.WriteString("hash", Convert.ToHexStringLower(entry.Hash));
@@ -252,17 +257,26 @@ internal sealed partial class AuditFileSink(AuditFileOptions options, IHgsDataba
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    private static bool IsJsonObject(string text)
+    /// <summary>The details as a JSON object; null when they are not one.</summary>
+    private static JsonDocument? ParseObject(string text)
     {
+        JsonDocument json;
         try
         {
-            using var json = JsonDocument.Parse(text);
-            return json.RootElement.ValueKind == JsonValueKind.Object;
+            json = JsonDocument.Parse(text);
         }
         catch (JsonException)
         {
-            return false;
+            return null;
         }
+
+        if (json.RootElement.ValueKind == JsonValueKind.Object)
+        {
+            return json;
+        }
+
+        json.Dispose();
+        return null;
     }
 
     [LoggerMessage(EventId = 1921, Level = LogLevel.Information, Message = "Audit records are copied to {Path} from after record {Sequence}")]

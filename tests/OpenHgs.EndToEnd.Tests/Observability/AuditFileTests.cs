@@ -73,6 +73,46 @@ public sealed class AuditFileTests
         }
     }
 
+    [Fact]
+    [Trait("Attack", "A151")]
+    public async Task A_record_written_with_sql_stays_one_line_and_cannot_add_a_forged_record_to_the_file()
+    {
+        using var root = new TempFolder("openhgs-audit-file-");
+        string data = root["service"];
+        (await HgsCli.RunAsync(["server", "init", "--data", data, "--software", "--json"], environment: null)).Succeeded();
+        string token = File.ReadAllText(Path.Combine(data, "admin.token")).Trim();
+        string file = root["audit.jsonl"];
+
+        await using var server = await ServerProcess.StartAsync(data, new() { Arguments = ["--audit-file", file] });
+        using var admin = new AdminClient([server.Url], token);
+        await AttestOnceAsync(root, server, admin, "web-01");
+        long head = await WaitForFileAsync(admin, file);
+
+        // Whoever can write the database appends a record whose details are one JSON object spread over three lines,
+        // the middle one a whole record of its own: a release to a host that never got one.
+        const string Forged = "{\"sequence\":999999,\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"event\":\"kps.release\",\"outcome\":\"success\","
+            + "\"subject\":\"forged-host\",\"reason\":null,\"details\":{},\"hash\":\"00\"}";
+        string details = "{\"note\":[\n" + Forged + "\n]}";
+        Assert.Equal(1, await AuditedDataFolder.ExecuteAsync(data,
+            "INSERT INTO audit_log (seq, ts, event, outcome, subject, reason, details, prev_hash, hash) VALUES (@s, 0, 'attestation.attest', 'refused', 'sql', NULL, @d, x'00', x'00')",
+            ("@s", head + 1), ("@d", details)));
+
+        var deadline = DateTime.UtcNow + WaitLimit;
+        while (!File.ReadAllText(file).Contains("forged-host", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{file} did not get record {head + 1} within {WaitLimit.TotalSeconds} s");
+            await Task.Delay(100);
+        }
+
+        // Still one line per record: the new one is the file's last line, whole, and no line is the forged record.
+        var lines = Lines(file);
+        Assert.Equal(head + 1, (long)lines[^1]["sequence"]!);
+        Assert.Equal("sql", (string?)lines[^1]["subject"]);
+        Assert.Equal(JsonNode.Parse(details)!.ToJsonString(), lines[^1]["details"]!.ToJsonString());
+        Assert.DoesNotContain(lines, l => (string?)l["subject"] == "forged-host");
+        AssertContiguous(lines, (long)lines[0]["sequence"]!);
+    }
+
     [Theory]
     [InlineData("missing-folder")]
     [InlineData("folder")]
