@@ -13,10 +13,15 @@ namespace OpenHgs.Cli;
 internal static class TerminalText
 {
     /// <summary><paramref name="text"/> as one line: every control character (line feeds too) escaped.</summary>
-    public static string Inert(string text)
+    public static string Inert(string text) => Escape(text, keepLineFeeds: false);
+
+    /// <summary>A multi-line report (<c>eventlog show</c>, <c>evidence verify</c>): its line feeds kept, every other control character escaped.</summary>
+    public static string InertLines(string text) => Escape(text, keepLineFeeds: true);
+
+    private static string Escape(string text, bool keepLineFeeds)
     {
         ArgumentNullException.ThrowIfNull(text);
-        if (!text.Any(char.IsControl))
+        if (!text.Any(c => Escaped(c, keepLineFeeds)))
         {
             return text;
         }
@@ -24,7 +29,7 @@ internal static class TerminalText
         var inert = new StringBuilder(text.Length + 16);
         foreach (char c in text)
         {
-            if (char.IsControl(c))
+            if (Escaped(c, keepLineFeeds))
             {
                 inert.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
             }
@@ -36,4 +41,6 @@ internal static class TerminalText
 
         return inert.ToString();
     }
+
+    private static bool Escaped(char c, bool keepLineFeeds) => char.IsControl(c) && !(keepLineFeeds && c == '\n');
 }

@@ -21,7 +21,7 @@ internal static class EventLogCommands
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, () =>
         {
             var log = Load(parse.GetValue(file)!);
-            Console.Out.WriteLine(parse.GetValue(json) ? EventLogReport.ToJson(log) : EventLogReport.ToText(log));
+            Console.Out.WriteLine(TerminalText.InertLines(parse.GetValue(json) ? EventLogReport.ToJson(log) : EventLogReport.ToText(log)));
             return Task.FromResult(ExitCodes.Success);
         }));
         return command;

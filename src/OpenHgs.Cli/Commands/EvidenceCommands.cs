@@ -67,7 +67,7 @@ internal static class EvidenceCommands
                 policies = EvidencePolicies.Evaluate(source, set, input.Log, report);
             }
 
-            Console.Out.Write(parse.GetValue(json) ? ToJson(input, report, policies) : ToText(input, report, policies));
+            Console.Out.Write(TerminalText.InertLines(parse.GetValue(json) ? ToJson(input, report, policies) : ToText(input, report, policies)));
             var failed = report.Checks.Where(c => c.Status == EvidenceCheckStatus.Failed).Select(c => $"{c.Name} ({c.Failure})").ToList();
             if (policies is { Status: EvidenceCheckStatus.Failed })
             {

@@ -50,6 +50,23 @@ public sealed class TerminalEscapeCliTests
         Assert.Contains("CN=\\u001b]52;c;", result.StdOut, StringComparison.Ordinal);
     }
 
+    [Fact]
+    [Trait("Attack", "A150")]
+    public async Task An_event_logs_variable_name_with_escape_sequences_prints_inert_in_eventlog_show()
+    {
+        // A guarded host's event log is the host's to write: a UEFI variable named with escape sequences.
+        using var root = new TempFolder("openhgs-terminal-");
+        string path = root["hostile.bin"];
+        byte[] variable = OpenHgs.Tpm.Tests.Support.EventLogBuilder.Variable(Guid.NewGuid(), "SecureBoot" + Hostile, [1]);
+        await File.WriteAllBytesAsync(path, OpenHgs.Tpm.Tests.Support.EventLogBuilder.Agile(OpenHgs.Tpm.TpmAlgorithm.Sha256)
+            .Add(7, 0x80000001, variable).AddSeparators(0, 7).Build());
+
+        var result = (await HgsCli.RunAsync("eventlog", "show", path)).Succeeded();
+
+        Assert.DoesNotContain(result.StdOut, c => char.IsControl(c) && c != '\n');
+        Assert.Contains("SecureBoot\\u001b]52;c;", result.StdOut, StringComparison.Ordinal);
+    }
+
     private static void AssertInert(string printed) =>
         Assert.DoesNotContain(printed.TrimEnd('\n'), c => char.IsControl(c) && c != '\n');
 
