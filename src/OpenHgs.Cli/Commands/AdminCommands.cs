@@ -104,6 +104,7 @@ internal static class AdminCommands
         }));
 
         hosts.Subcommands.Add(TpmCommands.AddTpmHost());
+        hosts.Subcommands.Add(TpmCommands.SetEkCertificate());
 
         var hostName = new Argument<string>("NAME") { Description = "Host name." };
         hosts.Subcommands.Add(Admin("remove", "Unregister a host.", [hostName], async (client, parse, json, ct) =>

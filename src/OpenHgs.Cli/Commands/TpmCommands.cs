@@ -83,6 +83,38 @@ internal static class TpmCommands
             });
     }
 
+    /// <summary>Stores an EK certificate for a registered TPM host that has none, without registering it again (design change 85).</summary>
+    public static Command SetEkCertificate()
+    {
+        var name = new Argument<string>("NAME") { Description = "Host name." };
+        var file = CliOptions.RequiredPath("--ek-cert", "The TPM's EK certificate (PEM or DER; 'hgs client identify' on the host shows whether the TPM has one).");
+        return AdminCommands.Admin("set-ek-certificate", "Store the EK certificate of a registered TPM host that has none (it must certify the registered EK and chain to a registered TPM root).",
+            [name, file], Connect, async (client, parse, json, ct) =>
+            {
+                byte[] bytes = CliOutput.ReadFile(parse.GetValue(file)!, "EK certificate", 64 * 1024);
+                string text = System.Text.Encoding.ASCII.GetString(bytes);
+                byte[] der;
+                try
+                {
+                    der = text.Contains("-----BEGIN", StringComparison.Ordinal) ? Convert.FromBase64String(text[System.Security.Cryptography.PemEncoding.Find(text).Base64Data]) : bytes;
+                }
+                catch (Exception e) when (e is ArgumentException or FormatException)
+                {
+                    throw new CliException($"'{parse.GetValue(file)}' is neither a DER certificate nor PEM.");
+                }
+
+                var host = await client.SetEkCertificateAsync(parse.GetValue(name)!, der, ct).ConfigureAwait(false);
+                if (json)
+                {
+                    CliOutput.Json(host, WireJson.Default.HostInfo);
+                }
+                else
+                {
+                    CliOutput.Line($"Stored the EK certificate of TPM host {host.Name} (EK {host.KeyThumbprint[..16]}…); its attestations are checked against the CRLs from now on.");
+                }
+            });
+    }
+
     public static Command TpmRoots()
     {
         var roots = new Command("tpm-roots", "TPM manufacturer root and intermediate certificates EK certificates must chain to.");

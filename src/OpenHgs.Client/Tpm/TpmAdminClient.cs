@@ -31,6 +31,11 @@ public sealed class TpmAdminClient(IEnumerable<string> urls, string? token, Clie
     public Task<HostInfo> AddHostAsync(string name, TpmIdentity identity, bool allowWithoutCertificate, CancellationToken ct) =>
         _http.SendJsonAsync(HttpMethod.Post, "admin/v1/hosts/tpm", new AddTpmHostRequest(name, identity, allowWithoutCertificate), WireJson.Default.AddTpmHostRequest, WireJson.Default.HostInfo, ct);
 
+    /// <summary>Stores an EK certificate (DER) for a registered TPM host that has none (design change 85).</summary>
+    public Task<HostInfo> SetEkCertificateAsync(string name, byte[] ekCertificate, CancellationToken ct) =>
+        _http.SendJsonAsync(HttpMethod.Put, $"admin/v1/hosts/{Uri.EscapeDataString(name)}/ek-certificate", new SetEkCertificateRequest(Convert.ToBase64String(ekCertificate)),
+            WireJson.Default.SetEkCertificateRequest, WireJson.Default.HostInfo, ct);
+
     public Task<List<PolicyInfo>> ListPoliciesAsync(CancellationToken ct) =>
         _http.SendJsonAsync<AddTpmRootRequest, List<PolicyInfo>>(HttpMethod.Get, "admin/v1/policies", null, WireJson.Default.AddTpmRootRequest, WireJson.Default.ListPolicyInfo, ct);
 

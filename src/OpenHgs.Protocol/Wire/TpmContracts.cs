@@ -35,6 +35,12 @@ public sealed record TpmIdentity(int Version, string EkPublic, string? EkCertifi
 /// <summary>Registers a TPM host. Without an EK certificate the admin must say so explicitly (<c>allowWithoutCertificate</c>).</summary>
 public sealed record AddTpmHostRequest(string Name, TpmIdentity Identity, bool AllowWithoutCertificate);
 
+/// <summary>
+/// <c>PUT /admin/v1/hosts/{name}/ek-certificate</c>: the EK certificate (DER, base64) to store for a registered TPM host
+/// that has none (design change 85).
+/// </summary>
+public sealed record SetEkCertificateRequest(string EkCertificate);
+
 /// <summary>Adds a TPM manufacturer root (or intermediate) certificate, PEM or base64 DER.</summary>
 public sealed record AddTpmRootRequest(string Certificate);
 

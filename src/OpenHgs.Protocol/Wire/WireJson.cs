@@ -39,6 +39,7 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(ActivationResult))]
 [JsonSerializable(typeof(TpmIdentity))]
 [JsonSerializable(typeof(AddTpmHostRequest))]
+[JsonSerializable(typeof(SetEkCertificateRequest))]
 [JsonSerializable(typeof(AddTpmRootRequest))]
 [JsonSerializable(typeof(TpmRootInfo))]
 [JsonSerializable(typeof(List<TpmRootInfo>))]

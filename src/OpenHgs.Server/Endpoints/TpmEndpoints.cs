@@ -61,6 +61,12 @@ internal static class TpmEndpoints
             return Results.Json(await enrollment.AddHostAsync(request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.HostInfo, statusCode: 201);
         }).JsonBody<AddTpmHostRequest>().Answers<HostInfo>(201)
             .Problems(400, "HostNameInvalid", "EkUnsupported", "EkCertificateRequired", "CertificateMalformed").Problems(403, "EkCertificate").Problems(409, "HostExists");
+        admin.MapPut("/hosts/{name}/ek-certificate", async (string name, HttpContext context, TpmEnrollmentService enrollment) =>
+        {
+            var request = await RequestReader.ReadAsync(context, WireJson.Default.SetEkCertificateRequest).ConfigureAwait(false);
+            return Results.Json(await enrollment.SetEkCertificateAsync(name, request, context.RequestAborted).ConfigureAwait(false), WireJson.Default.HostInfo);
+        }).JsonBody<SetEkCertificateRequest>().Answers<HostInfo>()
+            .Problems(400, "HostNameInvalid", "HostNotTpm", "EvidenceMalformed").Problems(403, "EkCertificate").Problems(404, "UnknownHost").Problems(409, "EkCertificateAlreadyStored");
 
         admin.MapGet("/policies", async (PolicyService policies, CancellationToken ct) =>
             Results.Json((await policies.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListPolicyInfo))

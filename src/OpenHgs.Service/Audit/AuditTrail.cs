@@ -18,6 +18,7 @@ public static class AuditEvents
     public const string KeyRemoved = AdminRecordEvents.KeyRemoved;
     public const string HostAdded = AdminRecordEvents.HostAdded;
     public const string HostRemoved = AdminRecordEvents.HostRemoved;
+    public const string HostEkCertificateSet = AdminRecordEvents.HostEkCertificateSet;
     public const string SettingChanged = AdminRecordEvents.SettingChanged;
 
     /// <summary>The once-in-a-fabric's-life writing of the explicit settings' rows (<see cref="Admin.ExplicitSettings"/>).</summary>

@@ -32,6 +32,12 @@ public static class AdminRecordEvents
     /// <summary>A host removed, with its attestation key.</summary>
     public const string HostRemoved = "admin.hosts.remove";
 
+    /// <summary>
+    /// An EK certificate attached to a registered TPM host (design change 85; details <c>keyThumbprint</c> and
+    /// <c>ekCertificateSha256</c>): the row it wrote is current only while it holds that certificate.
+    /// </summary>
+    public const string HostEkCertificateSet = "admin.hosts.set-ek-certificate";
+
     /// <summary>A setting, policy state (<c>policy:NAME</c>), baseline (<c>baseline:NAME</c>) or TPM root (<c>tpm-root:THUMBPRINT</c>) changed.</summary>
     public const string SettingChanged = "admin.settings.change";
 

@@ -20,6 +20,9 @@ public sealed class HostTable
     private readonly SqlDialect _dialect;
     private readonly AdminRecordHistory _history;
 
+    /// <summary>The admin records that say what became of a host row.</summary>
+    private static readonly string[] HistoryEvents = [AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved, AdminRecordEvents.HostEkCertificateSet];
+
     internal HostTable(CommandFactory db, RowMac mac, SqlDialect dialect, AdminRecordHistory history)
     {
         _db = db;
@@ -31,7 +34,7 @@ public sealed class HostTable
     public async Task<RowSet<HostRecord>> ListAsync()
     {
         var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts ORDER BY name", Map).ConfigureAwait(false);
-        var history = await _history.AllAsync(string.Empty, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false);
+        var history = await _history.AllAsync(string.Empty, HistoryEvents).ConfigureAwait(false);
         return RowMac.Partition(rows, Verifies, Table, h => h.Name, h => SupersededBy(h, history[h.Name]));
     }
 
@@ -57,12 +60,21 @@ public sealed class HostTable
     /// The removal that came after the registration this row records, or null when the row is the host's current one.
     /// Its own registration (an add naming its key) makes it current; a removal after that means it was removed since.
     /// Adds of another key under the name (a later re-registration) and records that name no key (a TPM host's AK
-    /// activation) do not bear on it.
+    /// activation) do not bear on it. An EK certificate attached since (design change 85) makes current only the row
+    /// that holds the certificate it names, so the row from before the attachment, put back, is superseded by it.
     /// </summary>
-    internal static long? SupersededBy(HostRecord host, IEnumerable<AdminRecord> newestFirst) =>
-        AdminRecordHistory.SupersededBy(newestFirst, record => record.Event == AdminRecordEvents.HostRemoved ? RecordBearing.Replaced
-            : record.Detail("keyThumbprint") == host.KeyThumbprint ? RecordBearing.ThisRow
-            : RecordBearing.Silent);
+    internal static long? SupersededBy(HostRecord host, IEnumerable<AdminRecord> newestFirst)
+    {
+        string? certificate = host.EkCertificate is null ? null : EkCertificateDigest(host.EkCertificate);
+        return AdminRecordHistory.SupersededBy(newestFirst, record => record.Event == AdminRecordEvents.HostRemoved ? RecordBearing.Replaced
+            : record.Detail("keyThumbprint") != host.KeyThumbprint ? RecordBearing.Silent
+            : record.Event != AdminRecordEvents.HostEkCertificateSet ? RecordBearing.ThisRow
+            : record.Detail("ekCertificateSha256") == certificate ? RecordBearing.ThisRow
+            : RecordBearing.Replaced);
+    }
+
+    /// <summary>How an attachment's audit record names the certificate (<c>ekCertificateSha256</c>): the SHA-256 of its DER, lower-case hex.</summary>
+    public static string EkCertificateDigest(byte[] certificate) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(certificate));
 
     public Task AddAsync(HostRecord host)
     {
@@ -71,6 +83,20 @@ public sealed class HostTable
             $"INSERT INTO hosts ({Columns}, mac) VALUES (@n, @m, @k, @t, @a, @c, @e, @mac)",
             ("@n", host.Name), ("@m", host.Mode), ("@k", host.PublicKey), ("@t", host.KeyThumbprint), ("@a", CommandFactory.ToUnixMs(host.AddedAt)),
             ("@c", host.EkCertificate), ("@e", host.EkChain), ("@mac", Seal(host)));
+    }
+
+    /// <summary>
+    /// Stores the EK certificate and chain of <paramref name="host"/> on its row, re-sealed, if the row is still the
+    /// registration of that key without a certificate; false otherwise (removed, re-registered or attached meanwhile).
+    /// </summary>
+    public async Task<bool> SetEkCertificateAsync(HostRecord host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(host.EkCertificate);
+        ArgumentNullException.ThrowIfNull(host.EkChain);
+        return await _db.ExecuteAsync(
+            "UPDATE hosts SET ek_certificate = @c, ek_chain = @e, mac = @mac WHERE name = @n AND key_thumbprint = @t AND ek_certificate IS NULL",
+            ("@n", host.Name), ("@t", host.KeyThumbprint), ("@c", host.EkCertificate), ("@e", host.EkChain), ("@mac", Seal(host))).ConfigureAwait(false) == 1;
     }
 
     public async Task<bool> RemoveAsync(string name) =>
@@ -105,7 +131,7 @@ public sealed class HostTable
             throw new RowIntegrityException(Table, host.Name);
         }
 
-        var history = await _history.AboutAsync(host.Name, AdminRecordEvents.HostAdded, AdminRecordEvents.HostRemoved).ConfigureAwait(false);
+        var history = await _history.AboutAsync(host.Name, HistoryEvents).ConfigureAwait(false);
         return SupersededBy(host, history) is { } removal
             ? throw RowIntegrityException.Superseded(Table, host.Name, removal)
             : new CurrentHost(host, history);

@@ -67,6 +67,7 @@ public sealed class TpmTable
         string digest = AkPublicDigest(key.AkPublic);
         return AdminRecordHistory.SupersededBy(newestFirst, record =>
             record.Event == AdminRecordEvents.HostRemoved ? RecordBearing.Replaced
+            : record.Event == AdminRecordEvents.HostEkCertificateSet ? RecordBearing.Silent   // the same registration: its AK stays
             : record.Detail("akName") is null ? (record.Detail("keyThumbprint") is null ? RecordBearing.Silent : RecordBearing.Replaced)
             : record.Detail("akPublicSha256") is null ? RecordBearing.ThisRow
             : AdminRecordHistory.Names(record, "akPublicSha256", digest));

@@ -27,6 +27,8 @@ namespace OpenHgs.Service.Attestation.Tpm;
 /// </remarks>
 public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWriter audit, ActivationCredentials credentials, TimeProvider time, ILogger<TpmEnrollmentService> logger)
 {
+    /// <summary>The largest EK certificate (DER) registration and attachment accept.</summary>
+    internal const int MaxEkCertificateBytes = 8192;
 
     public async Task<TpmRootInfo> AddRootAsync(string certificate, CancellationToken cancellationToken)
     {
@@ -113,7 +115,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
         HostRegistry.ValidateName(request.Name);
         var (ek, ekBytes) = TpmEvidenceParsing.Public(request.Identity.EkPublic, "identity.ekPublic");
         TpmEvidenceParsing.ValidateEk(ek);
-        byte[]? certificate = request.Identity.EkCertificate is null ? null : TpmEvidenceParsing.Bytes(request.Identity.EkCertificate, "identity.ekCertificate", 8192);
+        byte[]? certificate = request.Identity.EkCertificate is null ? null : TpmEvidenceParsing.Bytes(request.Identity.EkCertificate, "identity.ekCertificate", MaxEkCertificateBytes);
         if (certificate is null && !request.AllowWithoutCertificate)
         {
             throw ServiceException.BadRequest("EkCertificateRequired", "The identity has no EK certificate; register it only if you trust this TPM otherwise (--allow-without-certificate).");
@@ -312,6 +314,7 @@ public sealed partial class TpmEnrollmentService(IHgsDatabase database, AuditWri
     /// <summary>What the admin can do about a refused EK certificate.</summary>
     private static string Remedy(EkCertificateFailure? failure) => failure switch
     {
+        EkCertificateFailure.KeyMismatch => "It certifies another key: give the certificate of this TPM's EK ('hgs client identify' on the host).",
         EkCertificateFailure.Revoked => "Its TPM manufacturer revoked it: do not register this TPM.",
         EkCertificateFailure.CrlExpired => "Import the issuer's current CRL with 'hgs tpm-roots add-crl'.",
         EkCertificateFailure.CrlUnavailable => "See 'hgs audit rows'; import the issuer's CRL again, or remove it with 'hgs tpm-roots remove-crl'.",
