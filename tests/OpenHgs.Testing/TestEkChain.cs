@@ -70,6 +70,19 @@ public sealed class TestEkChain : IDisposable
         return X509CertificateLoader.LoadCertificate(issued.RawData);
     }
 
+    /// <summary>A certificate of this chain's EK issued by <paramref name="other"/>'s intermediate (a CA not registered where only this chain is).</summary>
+    public byte[] EkCertificateIssuedBy(TestEkChain other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        var now = DateTimeOffset.UtcNow;
+        var request = new CertificateRequest("", _ekKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(other.Intermediate, true, false));
+        using var issued = request.Create(other.Intermediate.SubjectName, X509SignatureGenerator.CreateForRSA(other.IntermediateKey, RSASignaturePadding.Pkcs1),
+            now.AddHours(-1), now.AddMonths(6), EkSerial);
+        return issued.RawData;
+    }
+
     /// <summary>The intermediate's CRL revoking <paramref name="serials"/>, valid from an hour ago for a week unless told.</summary>
     public byte[] IntermediateCrl(BigInteger number, byte[][] serials, DateTimeOffset? thisUpdate = null, DateTimeOffset? nextUpdate = null) =>
         TestCrl.Build(Intermediate, IntermediateKey, number, serials, thisUpdate ?? DateTimeOffset.UtcNow.AddHours(-1), nextUpdate ?? DateTimeOffset.UtcNow.AddDays(7));
