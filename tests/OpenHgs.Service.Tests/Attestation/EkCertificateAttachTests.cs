@@ -100,8 +100,9 @@ public abstract class EkCertificateAttachTests(TestDatabase db) : MigratedDataba
         await putBack();
         var refused = await Assert.ThrowsAsync<RowIntegrityException>(CurrentAsync);
         Assert.Equal(("hosts", "tpm-host", attached), (refused.Table, refused.Key, refused.SupersededBy));
+        Assert.Equal("HostRecordIntegrity", RowIntegrityProblems.ToRefusal(refused).Code);
         var finding = Assert.Single(await RowFindingsAsync());
-        Assert.Equal(("hosts", "tpm-host"), (finding.Table, finding.Key));
+        Assert.Equal(("hosts", "tpm-host", "superseded", attached), (finding.Table, finding.Key, finding.Problem, finding.SupersededBy));
     }
 
     [Fact]
