@@ -190,7 +190,7 @@ internal static class TpmCommands
 
                     if (crl.UncheckedHosts is { Count: > 0 } notReached)
                     {
-                        CliOutput.Line($"Cannot check {notReached.Count} TPM host(s) registered without a stored EK certificate: {string.Join(", ", notReached)} (register them again with their EK certificate).");
+                        CliOutput.Line($"Cannot check {notReached.Count} TPM host(s) registered without a stored EK certificate: {string.Join(", ", notReached)} (attach their EK certificate with 'hgs hosts set-ek-certificate').");
                     }
                 }
             }));
