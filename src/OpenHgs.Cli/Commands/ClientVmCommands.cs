@@ -20,15 +20,16 @@ internal static class ClientVmCommands
         var state = CliOptions.State();
         var vm = CliOptions.RequiredPath("--vm", "The shielded VM bundle folder (from 'hgs vm new').");
         var socket = CliOptions.Path("--socket", "Serve the vTPM on this unix control socket, for QEMU (-chardev socket,path=…) or libvirt.");
-        var tcpPort = new Option<int?>("--tcp-port") { Description = "Serve the vTPM on 127.0.0.1:PORT instead, control on PORT+1 (tpm2-tools: TPM2TOOLS_TCTI=swtpm:port=PORT)." };
+        var tcpPort = new Option<int?>("--tcp-port") { Description = "Serve the vTPM on 127.0.0.1:PORT instead, control on PORT+1 (tpm2-tools: TPM2TOOLS_TCTI=swtpm:port=PORT); every local user can reach it, so it needs --tcp-open-to-local-users." };
+        var openToLocalUsers = new Option<bool>(TcpConsentOption) { Description = "Accept that with --tcp-port every local user (any uid) can send the vTPM commands, reset it or stop it (testing with tpm2-tools only)." };
         var json = CliOptions.Json();
         var command = new Command("vm-start", "Open a shielded VM's vTPM: attest if needed, release its transport key through the KPS, run swtpm on the encrypted state.")
         {
-            state, vm, socket, tcpPort, json,
+            state, vm, socket, tcpPort, openToLocalUsers, json,
         };
         command.SetAction((parse, ct) => CliErrors.RunAsync(parse, async () =>
         {
-            var channel = Channel(parse.GetValue(socket), parse.GetValue(tcpPort));
+            var channel = Channel(parse.GetValue(socket), parse.GetValue(tcpPort), parse.GetValue(openToLocalUsers));
             if (channel.Socket is { } path && CliOutput.Taken(path))
             {
                 throw new CliException($"--socket '{path}' already exists: is another vTPM serving it?");
@@ -166,7 +167,9 @@ internal static class ClientVmCommands
         return command;
     }
 
-    private static VtpmChannel Channel(string? socket, int? tcpPort)
+    private const string TcpConsentOption = "--tcp-open-to-local-users";
+
+    private static VtpmChannel Channel(string? socket, int? tcpPort, bool openToLocalUsers)
     {
         if ((socket is null) == (tcpPort is null))
         {
@@ -176,6 +179,13 @@ internal static class ClientVmCommands
         if (tcpPort is < 1 or > 65534)
         {
             throw new CliException(string.Create(CultureInfo.InvariantCulture, $"--tcp-port must be from 1 to 65534 (the control channel takes the next port), not {tcpPort}."));
+        }
+
+        // Loopback TCP has no notion of who connects (a unix socket is 0600, its owner's alone): any process of any user
+        // could send the running VM's vTPM commands, unseal what its PCRs allow, reset its PCRs (swtpm_ioctl -i) or stop it.
+        if (tcpPort is not null && !openToLocalUsers)
+        {
+            throw new CliException($"--tcp-port serves the vTPM on 127.0.0.1, where every local user can send it commands, reset or stop it: use --socket PATH (owner-only) for a VM, or add {TcpConsentOption} to accept that (testing with tpm2-tools).");
         }
 
         return new VtpmChannel(socket, tcpPort);

@@ -37,7 +37,7 @@ public sealed class VmBundleLockTests
             Assert.Equal("BundleBusy", Assert.Throws<ShieldedVmBundleException>(() => BundleLock.Acquire(bundle)).Code);
             await BusyAsync(grant);
             await BusyAsync("vm", "revoke", bundle, "--owner", root["owner.json"], "--guardian", "fabric");
-            await BusyAsync("client", "vm-start", "--state", root["host"], "--vm", bundle, "--tcp-port", LoopbackPorts.FreePair().ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await BusyAsync("client", "vm-start", "--state", root["host"], "--vm", bundle, "--tcp-port", LoopbackPorts.FreePair().ToString(System.Globalization.CultureInfo.InvariantCulture), "--tcp-open-to-local-users");
             await BusyAsync("client", "vm-stop", "--state", root["host"], "--vm", bundle);
             Assert.False(Directory.Exists(root["host"]));
             (await HgsCli.RunAsync("vm", "show", bundle)).Succeeded();

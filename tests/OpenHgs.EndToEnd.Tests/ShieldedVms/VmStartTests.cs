@@ -22,6 +22,7 @@ public sealed class VmStartTests
     private const string NvIndex = "0x1500016";
 
     [Fact]
+    [Trait("Attack", "A170")]
     public async Task A_vtpm_runs_on_a_healthy_host_is_resealed_at_stop_and_reopens_with_its_nv_contents_an_unknown_host_gets_nothing()
     {
         using var root = new TempFolder("openhgs-vmstart-");
@@ -30,8 +31,17 @@ public sealed class VmStartTests
         string healthy = await fabric.HostStateAsync("host1", register: true);
         byte[] firstProtector = File.ReadAllBytes(Path.Combine(bundle, ShieldedVmBundle.KeyProtectorFile));
 
-        // The control channel's port (the next one) taken by another program: named as such, nothing left running.
+        // Loopback TCP without the explicit consent: refused before anything is asked of the service or started (A170).
         int port = LoopbackPorts.FreePair();
+        var releasesBefore = (await fabric.Admin.QueryAuditAsync(100, null, "keyprotection.release", null, null, null, CancellationToken.None)).Count;
+        var unconsented = await HgsCli.RunAsync("client", "vm-start", "--state", healthy, "--vm", bundle, "--tcp-port", port.ToString(CultureInfo.InvariantCulture));
+        Assert.Contains("every local user can send it commands, reset or stop it", unconsented.FailedWithOneErrorLine(2), StringComparison.Ordinal);
+        Assert.Contains("--tcp-open-to-local-users", unconsented.StdErr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(healthy, RunningVtpm.Folder, "vm1.json")));
+        Assert.Equal(releasesBefore, (await fabric.Admin.QueryAuditAsync(100, null, "keyprotection.release", null, null, null, CancellationToken.None)).Count);
+        Assert.Equal(firstProtector, File.ReadAllBytes(Path.Combine(bundle, ShieldedVmBundle.KeyProtectorFile)));
+
+        // The control channel's port (the next one) taken by another program: named as such, nothing left running.
         using (var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port + 1))
         {
             squatter.Start();
@@ -174,7 +184,7 @@ public sealed class VmStartTests
     }
 
     internal static Task<CliResult> StartAsync(string state, string bundle, int port) =>
-        HgsCli.RunAsync("client", "vm-start", "--state", state, "--vm", bundle, "--tcp-port", port.ToString(CultureInfo.InvariantCulture), "--json");
+        HgsCli.RunAsync("client", "vm-start", "--state", state, "--vm", bundle, "--tcp-port", port.ToString(CultureInfo.InvariantCulture), "--tcp-open-to-local-users", "--json");
 
     internal static string Tool(int port, string tool, params string[] arguments) =>
         Run(tool, arguments, new Dictionary<string, string> { ["TPM2TOOLS_TCTI"] = $"swtpm:host=127.0.0.1,port={port}" });
