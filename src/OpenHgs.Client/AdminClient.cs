@@ -26,7 +26,61 @@ public sealed class AdminClient(IEnumerable<string> urls, string? token, ClientT
 
     public Task RemoveKeyAsync(string id, CancellationToken ct) => SendAsync(HttpMethod.Delete, $"admin/v1/keys/{Uri.EscapeDataString(id)}", ct);
 
-    public Task<List<HostInfo>> ListHostsAsync(CancellationToken ct) => GetAsync("admin/v1/hosts", WireJson.Default.ListHostInfo, ct);
+    /// <summary>Every registered host whose row verifies, in name order, read page by page (design change 87).</summary>
+    public async Task<List<HostInfo>> ListHostsAsync(CancellationToken ct)
+    {
+        var hosts = new List<HostInfo>();
+        await foreach (var page in ListHostPagesAsync(ct).ConfigureAwait(false))
+        {
+            hosts.AddRange(page.Hosts);
+        }
+
+        return hosts;
+    }
+
+    /// <summary>
+    /// Every page of <c>GET /admin/v1/hosts</c> in turn, each as large as the service allows, until one says no page follows.
+    /// </summary>
+    /// <exception cref="HgsClientException"><c>HostPageCursorInvalid</c>: a page names a next page but no row, or the cursor it was asked with.</exception>
+    public async IAsyncEnumerable<HostPage> ListHostPagesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        string? after = null;
+        do
+        {
+            var page = await ListHostPageAsync(null, after, null, ct).ConfigureAwait(false);
+            // A cursor that does not move would ask for the same page forever.
+            if (page.Next is not null && (page.Hosts.Count + page.Rejected.Count == 0 || page.Next == after))
+            {
+                throw new HgsClientException("HostPageCursorInvalid", $"The service's host page after '{after}' names next page '{page.Next}' without moving past it.");
+            }
+
+            yield return page;
+            after = page.Next;
+        }
+        while (after is not null);
+    }
+
+    /// <summary>One page of hosts: at most <paramref name="limit"/> (null: the service's default) after <paramref name="after"/>, starting <paramref name="prefix"/>.</summary>
+    public Task<HostPage> ListHostPageAsync(int? limit, string? after, string? prefix, CancellationToken ct)
+    {
+        var query = new List<string>();
+        if (limit is { } l)
+        {
+            query.Add("limit=" + l.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (after is not null)
+        {
+            query.Add("after=" + Uri.EscapeDataString(after));
+        }
+
+        if (prefix is not null)
+        {
+            query.Add("prefix=" + Uri.EscapeDataString(prefix));
+        }
+
+        return GetAsync("admin/v1/hosts" + (query.Count == 0 ? string.Empty : "?" + string.Join('&', query)), WireJson.Default.HostPage, ct);
+    }
 
     public Task<HostInfo> AddHostKeyAsync(string name, string publicKey, CancellationToken ct) =>
         _http.SendJsonAsync(HttpMethod.Post, "admin/v1/hosts/key", new AddHostKeyRequest(name, publicKey), WireJson.Default.AddHostKeyRequest, WireJson.Default.HostInfo, ct);

@@ -90,7 +90,18 @@ internal static class AdminCommands
 
         hosts.Subcommands.Add(Admin("list", "List registered hosts.", [], async (client, parse, json, ct) =>
         {
-            var list = await client.ListHostsAsync(ct).ConfigureAwait(false);
+            // Page by page (design change 87); the output is the whole list, as before. Rows that fail their check
+            // cannot attest: they are named on stderr, so stdout stays the list of usable hosts.
+            var list = new List<HostInfo>();
+            await foreach (var page in client.ListHostPagesAsync(ct).ConfigureAwait(false))
+            {
+                list.AddRange(page.Hosts);
+                foreach (var rejected in page.Rejected)
+                {
+                    CliOutput.Warning($"host {rejected.Key} is not listed ({rejected.Problem}): {rejected.Message} See 'hgs audit rows'.");
+                }
+            }
+
             if (json)
             {
                 CliOutput.Json(list, WireJson.Default.ListHostInfo);

@@ -20,6 +20,7 @@ namespace OpenHgs.Protocol.Wire;
 [JsonSerializable(typeof(AddKeyRequest))]
 [JsonSerializable(typeof(HostInfo))]
 [JsonSerializable(typeof(List<HostInfo>))]
+[JsonSerializable(typeof(HostPage))]
 [JsonSerializable(typeof(AddHostKeyRequest))]
 [JsonSerializable(typeof(AuditVerifyResult))]
 [JsonSerializable(typeof(RowIntegrityReport))]

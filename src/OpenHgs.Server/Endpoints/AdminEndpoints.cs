@@ -54,9 +54,10 @@ internal static class AdminEndpoints
         admin.MapDelete("/keys/{id}", (string id, FabricKeyManager keys, CancellationToken ct) => NoContent(keys.RemoveAsync(id, ct)))
             .Produces(204).Problems(404, "UnknownKey").Problems(409, "KeyIsPrimary", "FabricKeyIntegrity");
 
-        admin.MapGet("/hosts", async (HostRegistry hosts, CancellationToken ct) =>
-            Results.Json((await hosts.ListAsync(ct).ConfigureAwait(false)).ToList(), WireJson.Default.ListHostInfo))
-            .Answers<List<HostInfo>>();
+        // A page, never the whole table (design change 87): each row costs a MAC check in the key store.
+        admin.MapGet("/hosts", async (string? limit, string? after, string? prefix, HostRegistry hosts, CancellationToken ct) =>
+            Results.Json(await hosts.ListPageAsync(HostPageQuery.Parse(limit, after, prefix), ct).ConfigureAwait(false), WireJson.Default.HostPage))
+            .Answers<HostPage>().Problems(400, HostPageQuery.InvalidCode);
         admin.MapPost("/hosts/key", async (HttpContext context, HostRegistry hosts) =>
         {
             var request = await RequestReader.ReadAsync(context, WireJson.Default.AddHostKeyRequest).ConfigureAwait(false);

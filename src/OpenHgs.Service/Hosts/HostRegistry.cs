@@ -50,9 +50,18 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The hosts whose records verify (a record changed outside OpenHGS is not listed: it cannot attest).</summary>
-    public async Task<IReadOnlyList<HostInfo>> ListAsync(CancellationToken cancellationToken) =>
-        (await database.ReadSnapshotAsync(s => s.Hosts.ListAsync(), cancellationToken).ConfigureAwait(false)).Rows.Select(ToInfo).ToList();
+    /// <summary>
+    /// One page of hosts in name order (design change 87): those whose rows verify, and the page's rows that do not (a row
+    /// changed outside OpenHGS or put back cannot attest; it is named, not hidden). Row and trail are read in one snapshot,
+    /// as a bulk read: an admin paging through every host does not evict the rows requests verify from the memo.
+    /// </summary>
+    public async Task<HostPage> ListPageAsync(HostPageQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        using var bulk = BulkRowRead.Begin();
+        var page = await database.ReadSnapshotAsync(s => s.Hosts.ListPageAsync(query.After, query.Prefix, query.Limit), cancellationToken).ConfigureAwait(false);
+        return new HostPage([.. page.Rows.Rows.Select(ToInfo)], [.. page.Rows.Rejected.Select(r => RowIntegrityCheck.Finding(r.ToException()))], page.Next, page.Total);
+    }
 
     public static HostInfo ToInfo(HostRecord r) => new(r.Name, r.Mode, r.KeyThumbprint, r.AddedAt, EkCertificateState(r));
 
@@ -74,6 +83,9 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
             throw ServiceException.BadRequest("HostNameInvalid", "Host names are 1-253 letters, digits, '.', '_' or '-', starting with a letter or digit.");
         }
     }
+
+    /// <summary>Whether <paramref name="prefix"/> can start a host name (<see cref="ValidateName"/>'s alphabet, 1 to 253 characters).</summary>
+    public static bool IsValidNamePrefix(string prefix) => prefix is not null && HostNamePattern().IsMatch(prefix);
 
     // \z, not $: $ also matches before a final newline, which would admit "host-a\n" beside "host-a".
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}\z", RegexOptions.CultureInvariant)]

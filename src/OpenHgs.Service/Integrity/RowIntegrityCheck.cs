@@ -84,7 +84,8 @@ public sealed class RowIntegrityCheck(IHgsDatabase database)
     /// <summary>The problem of an admin record without a valid seal.</summary>
     public const string ForgedRecord = "forged";
 
-    private static RowIntegrityFinding Finding(RowIntegrityException failure) => new(
+    /// <summary>A row that fails, as the report names it (the host pages name theirs alike).</summary>
+    internal static RowIntegrityFinding Finding(RowIntegrityException failure) => new(
         failure.Table,
         failure.Key,
         failure switch { { SupersededBy: not null } => "superseded", { IsMissing: true } => "missing", _ => "changed" },

@@ -107,6 +107,23 @@ public sealed class AdminRecordHistory
         await BelievedAsync(await db.QueryAsync(AboutQuery(events.Length), Map, [("@s", subject), .. Events(events)]).ConfigureAwait(false)).ConfigureAwait(false);
 
     /// <summary>
+    /// The believed admin records with one of <paramref name="events"/> about each of <paramref name="subjects"/> (one
+    /// query, by the subject index: a page of rows judged together), grouped by subject, newest first in each group.
+    /// </summary>
+    public async Task<ILookup<string, AdminRecord>> AboutEachAsync(IReadOnlyList<string> subjects, params string[] events)
+    {
+        ArgumentNullException.ThrowIfNull(subjects);
+        if (subjects.Count == 0)
+        {
+            return Array.Empty<AdminRecord>().ToLookup(r => r.Subject, StringComparer.Ordinal);
+        }
+
+        var records = await db.QueryAsync(AboutEachQuery(subjects.Count, events.Length), Map,
+            [.. subjects.Select((s, i) => ($"@s{i}", (object?)s)), .. Events(events)]).ConfigureAwait(false);
+        return (await BelievedAsync(records).ConfigureAwait(false)).ToLookup(r => r.Subject, StringComparer.Ordinal);
+    }
+
+    /// <summary>
     /// The believed admin records with one of <paramref name="events"/> about every subject starting
     /// <paramref name="subjectPrefix"/> (empty: every subject), grouped by subject, newest first in each group.
     /// </summary>
@@ -241,11 +258,20 @@ public sealed class AdminRecordHistory
     /// <summary>The look-up of one subject's records (<see cref="AboutAsync"/>; parameters <c>@s</c> and <c>@e0</c>…), served by the index of migration <see cref="SqlDialect.AdminSubjectIndexVersion"/>.</summary>
     internal static string AboutQuery(int eventCount) => Query(eventCount, " AND subject = @s");
 
-    private static string Query(int eventCount, string subjectCondition)
+    /// <summary>The look-up of several subjects' records (<see cref="AboutEachAsync"/>; parameters <c>@s0</c>… and <c>@e0</c>…), served by the same index.</summary>
+    internal static string AboutEachQuery(int subjectCount, int eventCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(subjectCount, 1);
+        // With two IN lists the planners (no statistics yet, or few records) took the event index and filtered every host
+        // record by subject; comparing the event as an expression leaves them only the subject index's look-ups.
+        return Query(eventCount, $" AND subject IN ({string.Join(", ", Enumerable.Range(0, subjectCount).Select(i => $"@s{i}"))})", "(event || '')");
+    }
+
+    private static string Query(int eventCount, string subjectCondition, string eventColumn = "event")
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(eventCount, 1);
         string inList = string.Join(", ", Enumerable.Range(0, eventCount).Select(i => $"@e{i}"));
-        return $"{Selected}{subjectCondition} AND event IN ({inList}) ORDER BY seq DESC";
+        return $"{Selected}{subjectCondition} AND {eventColumn} IN ({inList}) ORDER BY seq DESC";
     }
 
     private static IEnumerable<(string, object?)> Events(string[] events) => events.Select((e, i) => ($"@e{i}", (object?)e));

@@ -31,12 +31,47 @@ public sealed class HostTable
         _history = history;
     }
 
+    /// <summary>Every row, in name order (the row report; the admin list reads <see cref="ListPageAsync"/>).</summary>
     public async Task<RowSet<HostRecord>> ListAsync()
     {
         var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts ORDER BY name", Map).ConfigureAwait(false);
         var history = await _history.AllAsync(string.Empty, HistoryEvents).ConfigureAwait(false);
-        return RowMac.Partition(rows, Verifies, Table, h => h.Name, h => SupersededBy(h, history[h.Name]));
+        return Partition(rows, history);
     }
+
+    /// <summary>
+    /// One page of rows in the database's name order (design change 87): at most <paramref name="limit"/> rows whose name
+    /// sorts after <paramref name="after"/> (exclusive; null: from the first) and, with <paramref name="prefix"/>, starts
+    /// with it. Only the page's rows, and the admin records about their names, are read and verified. Rows that fail are
+    /// reported in the page's <see cref="RowSet{T}.Rejected"/> and still move the cursor, so a page never stalls on one.
+    /// </summary>
+    public async Task<HostPageRows> ListPageAsync(string? after, string? prefix, int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        // The prefix is compared with substr and =, never a range or LIKE (AdminRecordHistory.AllQuery says why); name >
+        // @a and ORDER BY name use the column's collation alike, so the pages follow one order on either database.
+        string filter = prefix is null ? string.Empty : $"substr(name, 1, {prefix.Length.ToString(System.Globalization.CultureInfo.InvariantCulture)}) = @p";
+        string where = (after, filter) switch
+        {
+            (null, "") => string.Empty,
+            (null, _) => " WHERE " + filter,
+            (_, "") => " WHERE name > @a",
+            _ => " WHERE name > @a AND " + filter,
+        };
+        // One row more than the page tells whether another page follows, so the last page says so (next null).
+        (string, object?)[] filterParameters = prefix is null ? [] : [("@p", prefix)];
+        var rows = await _db.QueryAsync($"SELECT {Columns}, mac FROM hosts{where} ORDER BY name LIMIT @n", Map,
+            [.. filterParameters, .. after is null ? Array.Empty<(string, object?)>() : [("@a", after)], ("@n", limit + 1)]).ConfigureAwait(false);
+        string? next = rows.Count > limit ? rows[limit - 1].Host.Name : null;
+        rows = rows.Count > limit ? rows[..limit] : rows;
+        var history = await _history.AboutEachAsync([.. rows.Select(r => r.Host.Name).Distinct(StringComparer.Ordinal)], HistoryEvents).ConfigureAwait(false);
+        long total = Convert.ToInt64(await _db.ScalarAsync("SELECT COUNT(*) FROM hosts" + (filter.Length == 0 ? string.Empty : " WHERE " + filter), filterParameters).ConfigureAwait(false),
+            System.Globalization.CultureInfo.InvariantCulture);
+        return new HostPageRows(Partition(rows, history), next, total);
+    }
+
+    private RowSet<HostRecord> Partition(List<(HostRecord Host, byte[]? Mac)> rows, ILookup<string, AdminRecord> history) =>
+        RowMac.Partition(rows, Verifies, Table, h => h.Name, h => SupersededBy(h, history[h.Name]));
 
     /// <exception cref="RowIntegrityException">The row was written or edited outside OpenHGS, or is an older copy put back.</exception>
     public async Task<HostRecord?> FindByNameAsync(string name) =>
@@ -145,7 +180,7 @@ public sealed class HostTable
     private static IReadOnlyList<object?> Covered(HostRecord h) =>
         RowMac.Covered([h.Mode, h.PublicKey, h.KeyThumbprint, CommandFactory.ToUnixMs(h.AddedAt), h.EkCertificate, h.EkChain], added: 2);
 
-    private static (HostRecord, byte[]?) Map(DbDataReader r) =>
+    private static (HostRecord Host, byte[]? Mac) Map(DbDataReader r) =>
         (new(r.GetString(0), r.GetString(1), (byte[])r.GetValue(2), r.GetString(3), CommandFactory.FromUnixMs(r.GetInt64(4)),
             r.IsDBNull(5) ? null : (byte[])r.GetValue(5), r.IsDBNull(6) ? null : r.GetString(6)), CommandFactory.Mac(r, 7));
 }
@@ -155,3 +190,9 @@ public sealed class HostTable
 /// registrations and removals under its name, which also decide whether its attestation key is current.
 /// </summary>
 public sealed record CurrentHost(HostRecord Record, IReadOnlyList<AdminRecord> History);
+
+/// <summary>
+/// A page of host rows (<see cref="HostTable.ListPageAsync"/>): the rows that verified and those that did not, the name to
+/// ask the next page after (null: this is the last), and how many rows the table holds under the page's prefix.
+/// </summary>
+public sealed record HostPageRows(RowSet<HostRecord> Rows, string? Next, long Total);

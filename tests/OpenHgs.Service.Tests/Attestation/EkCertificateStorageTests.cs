@@ -160,7 +160,7 @@ public abstract class EkCertificateStorageTests(TestDatabase db, Func<string, Te
         var host = await current.ReadAsync(s => s.Hosts.FindCurrentByThumbprintAsync(thumbprint), CancellationToken.None);
         Assert.Equal((null, null), (host!.Record.EkCertificate, host.Record.EkChain));
         Assert.Equal("not-stored", HostRegistry.EkCertificateState(host.Record));
-        Assert.Equal("not-stored", (await new HostRegistry(current, TimeProvider.System).ListAsync(CancellationToken.None)).Single().EkCertificate);
+        Assert.Equal("not-stored", (await new HostRegistry(current, TimeProvider.System).ListPageAsync(new HostPageQuery(HostPageQuery.MaxLimit, null, null), CancellationToken.None)).Hosts.Single().EkCertificate);
     }
 
     private AddTpmHostRequest Request(string name) =>

@@ -27,7 +27,7 @@ public abstract class HostNameTests(TestDatabase db) : MigratedDatabaseTests(db)
         var refused = await Assert.ThrowsAsync<ServiceException>(() => Hosts.AddHostKeyAsync(name, NewPublicKeyPem(), CancellationToken.None));
 
         Assert.Equal("HostNameInvalid", refused.Code);
-        Assert.Equal(["host-a"], (await Hosts.ListAsync(CancellationToken.None)).Select(h => h.Name));
+        Assert.Equal(["host-a"], (await Hosts.ListPageAsync(new HostPageQuery(HostPageQuery.MaxLimit, null, null), CancellationToken.None)).Hosts.Select(h => h.Name));
     }
 
     [Fact]

@@ -43,7 +43,9 @@ public abstract class HostReplayTests(TestDatabase db) : MigratedDatabaseTests(d
         var listed = await ReadAsync(s => s.Hosts.ListAsync());
         Assert.Empty(listed.Rows);
         Assert.Equal([new RejectedRow("hosts", "host-a", removal)], listed.Rejected);
-        Assert.Empty(await Hosts.ListAsync(CancellationToken.None));
+        var page = await ListAsync();
+        Assert.Empty(page.Hosts);
+        Assert.Equal([("hosts", "host-a", "superseded", (long?)removal)], page.Rejected.Select(r => (r.Table, r.Key, r.Problem, r.SupersededBy)));
 
         // Removing it again is the remedy, and the trail says the row it removed was not a usable one.
         await Hosts.RemoveAsync("host-a", CancellationToken.None);
@@ -81,7 +83,7 @@ public abstract class HostReplayTests(TestDatabase db) : MigratedDatabaseTests(d
         await Hosts.AddHostKeyAsync("host-d", NewPublicKeyPem(), CancellationToken.None);
 
         Assert.Equal("host-c", (await ReadAsync(s => s.Hosts.FindByThumbprintAsync(host.KeyThumbprint)))!.Name);
-        Assert.Equal(["host-c", "host-d"], (await Hosts.ListAsync(CancellationToken.None)).Select(h => h.Name));
+        Assert.Equal(["host-c", "host-d"], (await ListAsync()).Hosts.Select(h => h.Name));
     }
 
     [Fact]
@@ -162,6 +164,8 @@ public abstract class HostReplayTests(TestDatabase db) : MigratedDatabaseTests(d
             ReadAsync(async s => await s.Tpm.FindAttestationKeyAsync((await s.Hosts.FindCurrentByThumbprintAsync("thumb-t"))!)));
         Assert.Equal(("tpm_attestation_keys", "host-t", (long?)activation), (refused.Table, refused.Key, refused.SupersededBy));
     }
+
+    private Task<OpenHgs.Protocol.Wire.HostPage> ListAsync() => Hosts.ListPageAsync(new HostPageQuery(HostPageQuery.MaxLimit, null, null), CancellationToken.None);
 
     private Task<T> ReadAsync<T>(Func<HgsSession, Task<T>> read) => Database.ReadAsync(read, CancellationToken.None);
 
