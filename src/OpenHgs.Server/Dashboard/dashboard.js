@@ -8,6 +8,10 @@
 const session = { token: null, timer: null };
 const RefreshSeconds = 30;
 const RecentCount = 20;
+// The hosts section shows one page (design change 87): `after` is the cursor of the page shown, `earlier` those of the
+// pages before it (for Previous), `prefix` the name filter. A refresh reads the same page again.
+const HostPageSize = 100;
+const hostsView = { prefix: null, after: null, earlier: [] };
 
 const byId = (id) => document.getElementById(id);
 
@@ -116,9 +120,9 @@ function verdictBadge(record) {
   return badge(record.outcome === 'error' ? 'error' : 'refused', 'bad');
 }
 
-function renderHosts(hosts, latest) {
+function renderHosts(page, latest) {
   const bySubject = new Map(latest.map((r) => [r.subject, r]));
-  const rows = hosts.map((host) => {
+  const rows = page.hosts.map((host) => {
     // A refusal decided before the host was looked up names its key (key:…) or EK (ek:…), not the host: the newer counts.
     const subjects = [host.name, 'key:' + host.keyThumbprint, 'ek:' + host.keyThumbprint];
     const candidates = subjects.map((s) => bySubject.get(s)).filter((r) => r !== undefined);
@@ -127,7 +131,20 @@ function renderHosts(hosts, latest) {
     const info = record ? details(record) : {};
     return [host.name, host.mode, when(host.addedAt), verdictBadge(record), record ? when(record.timestamp) : '', record ? (record.reason || '') : '', info.status || ''];
   });
-  const nodes = [table(['Host', 'Mode', 'Registered', 'Last verdict', 'When', 'Failed', 'Status'], rows, 'No host is registered.')];
+  const shown = page.hosts.length + page.rejected.length;
+  const from = hostsView.earlier.length * HostPageSize;
+  const count = el('p', { 'data-field': 'hosts-count' }, (shown === 0 ? 'None' : 'Hosts ' + (from + 1) + '–' + (from + shown)) + ' of ' + page.total
+    + (hostsView.prefix === null ? ' hosts' : ' hosts starting "' + hostsView.prefix + '"') + ', by name');
+  byId('hosts-next').disabled = page.next === null;
+  byId('hosts-previous').disabled = hostsView.earlier.length === 0;
+  byId('hosts-view').setAttribute('data-next', page.next === null ? '' : page.next);
+  const nodes = [count, table(['Host', 'Mode', 'Registered', 'Last verdict', 'When', 'Failed', 'Status'], rows,
+    hostsView.prefix === null ? 'No host is registered.' : 'No host name starts with this.')];
+  if (page.rejected.length > 0) {
+    // Rows that fail their MAC or were put back cannot attest; the page names them rather than hiding them.
+    nodes.push(el('p', { class: 'error', 'data-code': 'HostRowsRejected' }, 'Not usable (changed outside OpenHGS; see Table rows): '
+      + page.rejected.map((r) => r.key + ' (' + r.problem + ')').join(', ')));
+  }
   const strangers = [...bySubject.values()];
   if (strangers.length > 0) {
     nodes.push(el('h3', {}, 'Attestations by unregistered keys and EKs'));
@@ -237,6 +254,37 @@ function renderKeyCustody(report) {
 
 // ---- loading --------------------------------------------------------------------------------------------------
 
+/** The hosts page shown (hostsView) with the newest attestation records; a refresh reads the same page again. */
+function loadHosts() {
+  const query = ['limit=' + HostPageSize];
+  if (hostsView.after !== null) {
+    query.push('after=' + encodeURIComponent(hostsView.after));
+  }
+  if (hostsView.prefix !== null) {
+    query.push('prefix=' + encodeURIComponent(hostsView.prefix));
+  }
+  return Promise.all([get('/admin/v1/hosts?' + query.join('&')), get('/admin/v1/attestations/latest?limit=1000')])
+    .then(([h, l]) => renderHosts(h, l)).catch((e) => failed('hosts', e));
+}
+
+/** Moves the hosts section to the first page (of a new filter), the next page or the one before. */
+function showHostsPage(move) {
+  if (move === 'next') {
+    const next = byId('hosts-view').getAttribute('data-next');
+    if (!next) {
+      return Promise.resolve();
+    }
+    hostsView.earlier.push(hostsView.after);
+    hostsView.after = next;
+  } else if (move === 'previous') {
+    hostsView.after = hostsView.earlier.length > 0 ? hostsView.earlier.pop() : null;
+  } else {
+    hostsView.after = null;
+    hostsView.earlier = [];
+  }
+  return loadHosts();
+}
+
 /** The row report this node last read, or (fresh) one read now: reading every row costs an HSM operation per row. */
 function loadTableRows(fresh) {
   return get('/admin/v1/audit/rows/snapshot' + (fresh ? '?fresh=true' : '')).then(renderTableRows).catch((e) => failed('table-rows', e));
@@ -247,8 +295,7 @@ async function load() {
   const settings = get('/admin/v1/settings');
   const tasks = [
     Promise.all([settings, readiness]).then(([s, r]) => renderOverview(s, r)).catch((e) => failed('overview', e)),
-    Promise.all([get('/admin/v1/hosts'), get('/admin/v1/attestations/latest?limit=1000')])
-      .then(([h, l]) => renderHosts(h, l)).catch((e) => failed('hosts', e)),
+    loadHosts(),
     get('/admin/v1/audit?event=keyprotection.release&limit=' + RecentCount)
       .then((r) => renderAuditRecords('releases', r, 'No key release yet.', false)).catch((e) => failed('releases', e)),
     get('/admin/v1/audit?outcome=refused,error&limit=' + RecentCount)
@@ -282,6 +329,10 @@ function showLogin(message, code) {
   for (const section of document.querySelectorAll('#dashboard .content')) {
     section.replaceChildren();
   }
+  // The hosts page shown and its filter are fabric data too: the next sign-in starts at the first page.
+  Object.assign(hostsView, { prefix: null, after: null, earlier: [] });
+  byId('hosts-prefix').value = '';
+  byId('hosts-view').setAttribute('data-next', '');
   byId('login').hidden = false;
   const error = byId('login-error');
   error.hidden = !message;
@@ -318,6 +369,14 @@ document.addEventListener('DOMContentLoaded', () => {
     showLogin('Signed out.', 'SignedOut');
   });
   byId('refresh').addEventListener('click', () => { load(); });
+  byId('hosts-filter').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const prefix = byId('hosts-prefix').value.trim();
+    hostsView.prefix = prefix.length > 0 ? prefix : null;
+    showHostsPage('first');
+  });
+  byId('hosts-next').addEventListener('click', () => { showHostsPage('next'); });
+  byId('hosts-previous').addEventListener('click', () => { showHostsPage('previous'); });
   byId('verify-rows').addEventListener('click', () => {
     const button = byId('verify-rows');
     button.disabled = true;
