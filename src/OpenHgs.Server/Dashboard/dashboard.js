@@ -145,7 +145,10 @@ function renderHosts(page, latest) {
     nodes.push(el('p', { class: 'error', 'data-code': 'HostRowsRejected' }, 'Not usable (changed outside OpenHGS; see Table rows): '
       + page.rejected.map((r) => r.key + ' (' + r.problem + ')').join(', ')));
   }
-  const strangers = [...bySubject.values()];
+  // Records no host of this page claims belong to an unregistered key or EK only when the page holds every host; on
+  // a partial page a key's refusal may be a host of another page, so only what says "not registered" is listed.
+  const wholeTable = page.next === null && hostsView.after === null && hostsView.prefix === null;
+  const strangers = [...bySubject.values()].filter((r) => wholeTable || r.reason === 'HostKeyNotRegistered' || r.reason === 'EkNotRegistered');
   if (strangers.length > 0) {
     nodes.push(el('h3', {}, 'Attestations by unregistered keys and EKs'));
     nodes.push(table(['Subject', 'Last attempt', 'When', 'Reason'],

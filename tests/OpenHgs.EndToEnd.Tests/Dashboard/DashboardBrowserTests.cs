@@ -90,6 +90,23 @@ public sealed class DashboardBrowserTests
         await AssertRowAsync(hosts, strangerKey, "refused", "HostKeyNotRegistered");
         Assert.Equal(0, await hosts.Locator("tr", new() { HasText = dbKey }).CountAsync());
 
+        // One page of hosts (design change 87): all three fit, so no next page. A name prefix reads only the names that
+        // start with it; db-02's refusal, audited under its key, is then not shown as an unregistered key's.
+        var count = hosts.Locator("[data-field=hosts-count]");
+        await Assertions.Expect(count).ToHaveTextAsync("Hosts 1–3 of 3 hosts, by name", new() { Timeout = WaitMs });
+        Assert.True(await page.Locator("#hosts-next").IsDisabledAsync());
+        await page.FillAsync("#hosts-prefix", "web");
+        await page.ClickAsync("#hosts-apply");
+        await Assertions.Expect(count).ToHaveTextAsync("Hosts 1–1 of 1 hosts starting \"web\", by name", new() { Timeout = WaitMs });
+        await AssertRowAsync(hosts, "web-01", "passed");
+        Assert.Equal(0, await hosts.Locator("tr", new() { HasText = "db-02" }).CountAsync());
+        Assert.Equal(0, await hosts.Locator("tr", new() { HasText = dbKey }).CountAsync());
+        await AssertRowAsync(hosts, strangerKey, "refused", "HostKeyNotRegistered");
+        Assert.True(requests.Exists(r => r.Url.PathAndQuery == "/admin/v1/hosts?limit=100&prefix=web"), "the filter asks the service, one page");
+        await page.FillAsync("#hosts-prefix", string.Empty);
+        await page.ClickAsync("#hosts-apply");
+        await Assertions.Expect(count).ToHaveTextAsync("Hosts 1–3 of 3 hosts, by name", new() { Timeout = WaitMs });
+
         // Recent releases and refusals.
         await AssertRowAsync(page.Locator("#releases"), "web-01", "success");
         await AssertRowAsync(page.Locator("#refusals"), dbKey, "attestation.attest", "refused", "ModeMismatch");
@@ -201,6 +218,8 @@ public sealed class DashboardBrowserTests
         // Record 1, the marker from which admin records are sealed (design change 67), no longer matches its seal.
         await AssertRowAsync(page.Locator("#table-rows"), "audit_log / 1", "forged", "The admin record 1 (admin.audit.seal-records about 'audit-edited') has no valid seal");
         Assert.Contains("2 FAIL", await page.Locator("#table-rows").TextContentAsync(), StringComparison.Ordinal);
+        // The hosts section names the changed row on its page rather than hiding it (design change 87).
+        await Assertions.Expect(page.Locator("#hosts [data-code=HostRowsRejected]")).ToContainTextAsync("web-01 (changed)", new() { Timeout = WaitMs });
 
         // The markup is shown as text, in both the refusals and the unregistered attempts, and nothing ran.
         Assert.Contains(Hostile, await page.Locator("#refusals").TextContentAsync(), StringComparison.Ordinal);
