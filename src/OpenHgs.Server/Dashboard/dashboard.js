@@ -131,6 +131,8 @@ function renderHosts(page, latest) {
     const info = record ? details(record) : {};
     return [host.name, host.mode, when(host.addedAt), verdictBadge(record), record ? when(record.timestamp) : '', record ? (record.reason || '') : '', info.status || ''];
   });
+  // A rejected row's own records are its host's, not an unregistered key's (its key is not known: the row is not trusted).
+  page.rejected.forEach((r) => bySubject.delete(r.key));
   const shown = page.hosts.length + page.rejected.length;
   const from = hostsView.earlier.length * HostPageSize;
   const count = el('p', { 'data-field': 'hosts-count' }, (shown === 0 ? 'None' : 'Hosts ' + (from + 1) + '–' + (from + shown)) + ' of ' + page.total
@@ -139,7 +141,7 @@ function renderHosts(page, latest) {
   byId('hosts-previous').disabled = hostsView.earlier.length === 0;
   byId('hosts-view').setAttribute('data-next', page.next === null ? '' : page.next);
   const nodes = [count, table(['Host', 'Mode', 'Registered', 'Last verdict', 'When', 'Failed', 'Status'], rows,
-    hostsView.prefix === null ? 'No host is registered.' : 'No host name starts with this.')];
+    page.rejected.length > 0 ? 'No host of this page verifies.' : hostsView.prefix === null ? 'No host is registered.' : 'No host name starts with this.')];
   if (page.rejected.length > 0) {
     // Rows that fail their MAC or were put back cannot attest; the page names them rather than hiding them.
     nodes.push(el('p', { class: 'error', 'data-code': 'HostRowsRejected' }, 'Not usable (changed outside OpenHGS; see Table rows): '

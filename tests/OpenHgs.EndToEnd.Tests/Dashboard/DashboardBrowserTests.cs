@@ -220,6 +220,7 @@ public sealed class DashboardBrowserTests
         Assert.Contains("2 FAIL", await page.Locator("#table-rows").TextContentAsync(), StringComparison.Ordinal);
         // The hosts section names the changed row on its page rather than hiding it (design change 87).
         await Assertions.Expect(page.Locator("#hosts [data-code=HostRowsRejected]")).ToContainTextAsync("web-01 (changed)", new() { Timeout = WaitMs });
+        Assert.Equal(0, await page.Locator("#hosts tr", new() { HasText = "web-01" }).CountAsync());
 
         // The markup is shown as text, in both the refusals and the unregistered attempts, and nothing ran.
         Assert.Contains(Hostile, await page.Locator("#refusals").TextContentAsync(), StringComparison.Ordinal);
