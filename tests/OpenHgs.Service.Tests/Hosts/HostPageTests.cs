@@ -113,6 +113,31 @@ public abstract class HostPageTests(TestDatabase db) : MigratedDatabaseTests(db)
         Assert.All(pages, p => Assert.Equal(Names.Length, p.Total));
     }
 
+    [Fact]
+    public async Task A_page_is_a_bulk_read_answered_from_the_memo_but_never_filling_it()
+    {
+        // A node's own memo, over a counted key store: paging through every host must not evict the rows requests verify.
+        var store = new OpenHgs.Testing.CountingKeyStore(Db.Rows.Store, ownsInner: false);
+        using var node = Db.Open(new OpenHgs.Service.Integrity.KeyStoreRowAuthenticator(store));
+        var hosts = new HostRegistry(node, TimeProvider.System);
+        var query = new HostPageQuery(HostPageQuery.MaxLimit, null, null);
+        async Task<int> MacsOfAsync(Func<Task> read)
+        {
+            int before = store.Macs;
+            await read();
+            return store.Macs - before;
+        }
+
+        int first = await MacsOfAsync(() => hosts.ListPageAsync(query, CancellationToken.None));
+        int second = await MacsOfAsync(() => hosts.ListPageAsync(query, CancellationToken.None));
+        Assert.True(second >= Names.Length * 2, $"every row and its admin record is checked again ({second})");
+        Assert.InRange(first - second, 0, 1);   // the key's check value, the first time only
+
+        // A request's read of one host is remembered, and the next page answers that row and its record from the memo.
+        await node.ReadAsync(s => s.Hosts.FindByNameAsync("web-01"), CancellationToken.None);
+        Assert.Equal(second - 2, await MacsOfAsync(() => hosts.ListPageAsync(query, CancellationToken.None)));
+    }
+
     private Task<HostPage> PageAsync(HostPageQuery query) => Hosts.ListPageAsync(query, CancellationToken.None);
 
     private async Task<List<HostPage>> WalkAsync(int limit, string? prefix)
