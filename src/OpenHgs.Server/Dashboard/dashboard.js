@@ -269,7 +269,12 @@ function loadHosts() {
     query.push('prefix=' + encodeURIComponent(hostsView.prefix));
   }
   return Promise.all([get('/admin/v1/hosts?' + query.join('&')), get('/admin/v1/attestations/latest?limit=1000')])
-    .then(([h, l]) => renderHosts(h, l)).catch((e) => failed('hosts', e));
+    .then(([h, l]) => renderHosts(h, l)).catch((e) => {
+      // A refused filter (400 HostPageQueryInvalid) shows no page, so there is none to go on from.
+      byId('hosts-view').setAttribute('data-next', '');
+      byId('hosts-next').disabled = true;
+      failed('hosts', e);
+    });
 }
 
 /** Moves the hosts section to the first page (of a new filter), the next page or the one before. */
