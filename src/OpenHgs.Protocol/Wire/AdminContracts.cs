@@ -26,9 +26,11 @@ public sealed record HostInfo(string Name, string Mode, string KeyThumbprint, Da
 /// One page of <c>GET /admin/v1/hosts</c> (design change 87), in the database's name order: the hosts whose rows
 /// verify; the page's rows that fail their MAC or are an older copy put back (<paramref name="Rejected"/>, each as
 /// <c>hgs audit rows</c> names it: they cannot attest); <paramref name="Next"/>, the name to pass as <c>after</c> for the
-/// next page (null: this is the last); and <paramref name="Total"/>, how many rows the table holds (under the prefix).
+/// next page (null: this is the last); <paramref name="Total"/>, how many rows the table holds (under the prefix); and
+/// <paramref name="Verdicts"/>, the newest attestation record of each subject the page's hosts are named by (name,
+/// <c>key:</c>/<c>ek:</c> thumbprint) that has one (design change 89).
 /// </summary>
-public sealed record HostPage(List<HostInfo> Hosts, List<RowIntegrityFinding> Rejected, string? Next, long Total);
+public sealed record HostPage(List<HostInfo> Hosts, List<RowIntegrityFinding> Rejected, string? Next, long Total, List<AuditRecordInfo> Verdicts);
 
 /// <summary>Registers a host signing key (PEM or base64 DER SubjectPublicKeyInfo).</summary>
 public sealed record AddHostKeyRequest(string Name, string PublicKey);

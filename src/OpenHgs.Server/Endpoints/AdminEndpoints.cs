@@ -127,8 +127,7 @@ internal static class AdminEndpoints
             .Answers<List<KeyStoreMemberInfo>>();
     }
 
-    private static AuditRecordInfo ToInfo(AuditEntry e) =>
-        new(e.Sequence, e.Timestamp, e.Event, e.Outcome, e.Subject, e.Reason, e.Details, Convert.ToHexStringLower(e.Hash));
+    private static AuditRecordInfo ToInfo(AuditEntry e) => AuditRecordInfos.From(e);
 
     /// <summary>The refusals of <see cref="RequireAdminAsync"/>, documented on every admin route.</summary>
     private static RouteGroupBuilder AdminProblems(this RouteGroupBuilder group) =>

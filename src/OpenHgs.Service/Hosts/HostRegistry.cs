@@ -59,9 +59,21 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
     {
         ArgumentNullException.ThrowIfNull(query);
         using var bulk = BulkRowRead.Begin();
-        var page = await database.ReadSnapshotAsync(s => s.Hosts.ListPageAsync(query.After, query.Prefix, query.Limit), cancellationToken).ConfigureAwait(false);
-        return new HostPage([.. page.Rows.Rows.Select(ToInfo)], [.. page.Rows.Rejected.Select(r => RowIntegrityCheck.Finding(r.ToException()))], page.Next, page.Total);
+        var (page, verdicts) = await database.ReadSnapshotAsync(async s =>
+        {
+            var rows = await s.Hosts.ListPageAsync(query.After, query.Prefix, query.Limit).ConfigureAwait(false);
+            return (rows, await s.Audit.LatestOfEachAsync(AuditEvents.Attestation, VerdictSubjects(rows.Rows.Rows)).ConfigureAwait(false));
+        }, cancellationToken).ConfigureAwait(false);
+        return new HostPage([.. page.Rows.Rows.Select(ToInfo)], [.. page.Rows.Rejected.Select(r => RowIntegrityCheck.Finding(r.ToException()))], page.Next, page.Total,
+            [.. verdicts.Select(AuditRecordInfos.From)]);
     }
+
+    /// <summary>
+    /// The subjects a host's attestation records name (design change 89): its name, and its key or EK for a refusal
+    /// decided before the host was looked up (wrong mode, replayed nonce). Three per host, so bounded by the page.
+    /// </summary>
+    private static List<string> VerdictSubjects(IEnumerable<HostRecord> hosts) =>
+        [.. hosts.SelectMany(h => new[] { h.Name, "key:" + h.KeyThumbprint, "ek:" + h.KeyThumbprint }).Distinct(StringComparer.Ordinal)];
 
     public static HostInfo ToInfo(HostRecord r) => new(r.Name, r.Mode, r.KeyThumbprint, r.AddedAt, EkCertificateState(r));
 

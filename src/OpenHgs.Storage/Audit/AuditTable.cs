@@ -163,6 +163,26 @@ public sealed class AuditTable
             Map, ("@event", auditEvent), ("@limit", limit));
     }
 
+    /// <summary>
+    /// The newest record of <paramref name="auditEvent"/> about each of <paramref name="subjects"/> that has one (a page
+    /// of hosts' last verdicts, design change 89): bounded by the names asked, not by how many other subjects attested
+    /// since. One query; the subjects are compared with <c>IN</c>, as <see cref="AdminRecordHistory.AboutEachAsync"/> does.
+    /// </summary>
+    public Task<List<AuditEntry>> LatestOfEachAsync(string auditEvent, IReadOnlyList<string> subjects)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(auditEvent);
+        ArgumentNullException.ThrowIfNull(subjects);
+        if (subjects.Count == 0)
+        {
+            return Task.FromResult(new List<AuditEntry>());
+        }
+
+        string names = string.Join(", ", subjects.Select((_, i) => "@s" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        return _db.QueryAsync(
+            $"SELECT {Columns} FROM audit_log WHERE seq IN (SELECT MAX(seq) FROM audit_log WHERE event = @event AND subject IN ({names}) GROUP BY subject) ORDER BY seq DESC",
+            Map, [("@event", (object?)auditEvent), .. subjects.Select((s, i) => ("@s" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), (object?)s))]);
+    }
+
     /// <summary>Verifies the chain up to the head read at the start, streaming it in pages (constant memory, stops at the first break).</summary>
     public async Task<AuditVerification> VerifyAsync()
     {
