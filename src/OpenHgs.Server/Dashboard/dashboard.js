@@ -121,11 +121,13 @@ function verdictBadge(record) {
 }
 
 function renderHosts(page, latest) {
+  // The page's own verdicts come with it (design change 89); the newest subjects' list only finds unregistered keys.
+  const verdicts = new Map(page.verdicts.map((r) => [r.subject, r]));
   const bySubject = new Map(latest.map((r) => [r.subject, r]));
   const rows = page.hosts.map((host) => {
     // A refusal decided before the host was looked up names its key (key:…) or EK (ek:…), not the host: the newer counts.
     const subjects = [host.name, 'key:' + host.keyThumbprint, 'ek:' + host.keyThumbprint];
-    const candidates = subjects.map((s) => bySubject.get(s)).filter((r) => r !== undefined);
+    const candidates = subjects.map((s) => verdicts.get(s)).filter((r) => r !== undefined);
     subjects.forEach((s) => bySubject.delete(s));
     const record = candidates.sort((a, b) => b.sequence - a.sequence)[0];
     const info = record ? details(record) : {};
@@ -259,7 +261,7 @@ function renderKeyCustody(report) {
 
 // ---- loading --------------------------------------------------------------------------------------------------
 
-/** The hosts page shown (hostsView) with the newest attestation records; a refresh reads the same page again. */
+/** The hosts page shown (hostsView), its verdicts, and the newest attestation records (for unregistered keys); a refresh reads the same page again. */
 function loadHosts() {
   const query = ['limit=' + HostPageSize];
   if (hostsView.after !== null) {
