@@ -74,6 +74,9 @@ public abstract class SqlDialect
             ALTER TABLE hosts ADD COLUMN ek_chain TEXT NULL;
             DROP TABLE tpm_activations;
             """),
+        (AttestationSubjectIndexVersion, $"""
+            CREATE INDEX audit_attestation_subject ON audit_log (subject, seq) WHERE event = '{AuditTable.AttestationEvent}';
+            """),
     ];
 
     /// <summary>
@@ -126,6 +129,14 @@ public abstract class SqlDialect
     /// also drops <c>tpm_activations</c>, unused since design change 74 (never backed up: no backup holds its rows).
     /// </summary>
     public const int EkCertificateVersion = 10;
+
+    /// <summary>
+    /// The migration that indexes the attestation records by subject (design change 89): a page of hosts asks for its
+    /// hosts' newest verdicts (<see cref="AuditTable.LatestAttestationOfEachAsync"/>), which without it reads the whole
+    /// trail on every dashboard refresh. An index only, like <see cref="AdminSubjectIndexVersion"/>: tables, columns and
+    /// backups are those of <see cref="EkCertificateVersion"/>.
+    /// </summary>
+    public const int AttestationSubjectIndexVersion = 11;
 
     /// <summary>The name of the trigger of <see cref="SealedAdminRecordsGuard"/>.</summary>
     public const string SealedAdminRecordsTrigger = "audit_admin_sealed";

@@ -7,7 +7,7 @@ namespace OpenHgs.Service.Audit;
 /// <summary>Stable audit event names (the admin filters and alerts on these).</summary>
 public static class AuditEvents
 {
-    public const string Attestation = "attestation.attest";
+    public const string Attestation = AuditTable.AttestationEvent;
     public const string KeyRelease = "keyprotection.release";
     public const string TpmActivation = "attestation.tpm.activate";
     public const string ServiceInitialized = "admin.server.init";

@@ -62,7 +62,7 @@ public sealed partial class HostRegistry(IHgsDatabase database, TimeProvider tim
         var (page, verdicts) = await database.ReadSnapshotAsync(async s =>
         {
             var rows = await s.Hosts.ListPageAsync(query.After, query.Prefix, query.Limit).ConfigureAwait(false);
-            return (rows, await s.Audit.LatestOfEachAsync(AuditEvents.Attestation, VerdictSubjects(rows.Rows.Rows)).ConfigureAwait(false));
+            return (rows, await s.Audit.LatestAttestationOfEachAsync(VerdictSubjects(rows.Rows.Rows)).ConfigureAwait(false));
         }, cancellationToken).ConfigureAwait(false);
         return new HostPage([.. page.Rows.Rows.Select(ToInfo)], [.. page.Rows.Rejected.Select(r => RowIntegrityCheck.Finding(r.ToException()))], page.Next, page.Total,
             [.. verdicts.Select(AuditRecordInfos.From)]);

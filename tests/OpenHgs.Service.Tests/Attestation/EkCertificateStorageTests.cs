@@ -153,7 +153,7 @@ public abstract class EkCertificateStorageTests(TestDatabase db, Func<string, Te
 
         using var current = old.Open();
         await current.MigrateAsync(CancellationToken.None);
-        Assert.Equal(SqlDialect.EkCertificateVersion, await current.GetSchemaVersionAsync(CancellationToken.None));
+        Assert.Equal(SqlDialect.CurrentVersion, await current.GetSchemaVersionAsync(CancellationToken.None));
         var schema = await current.ReadSchemaAsync(CancellationToken.None);
         Assert.Null(BackupCatalog.Difference(schema));
         Assert.False(schema.ContainsKey("tpm_activations"));

@@ -5,7 +5,22 @@ using OpenHgs.Storage;
 
 namespace OpenHgs.Service.Tests.Hosts;
 
-public sealed class SqliteHostPageVerdictTests() : HostPageVerdictTests(TestDatabase.Sqlite("host-page-verdicts"));
+public sealed class SqliteHostPageVerdictTests() : HostPageVerdictTests(TestDatabase.Sqlite("host-page-verdicts"))
+{
+    /// <summary>
+    /// A page's verdicts are index look-ups (migration 11), not a read of the whole trail on every dashboard refresh;
+    /// SQLite shows it in its plan (PostgreSQL picks by statistics, which a near-empty table does not have).
+    /// </summary>
+    [Fact]
+    public async Task The_look_up_of_a_pages_verdicts_uses_the_attestation_subject_index()
+    {
+        string query = AuditTable.LatestAttestationOfEachQuery(3)
+            .Replace("@s0", "'alpha'", StringComparison.Ordinal).Replace("@s1", "'key:thumb-beta'", StringComparison.Ordinal).Replace("@s2", "'gamma'", StringComparison.Ordinal);
+        string plan = await Db.PlanAsync(query);
+        Assert.True(plan.Contains("audit_attestation_subject", StringComparison.Ordinal), plan);
+        Assert.False(plan.Contains("SCAN audit_log", StringComparison.Ordinal), plan);
+    }
+}
 
 public sealed class PostgresHostPageVerdictTests() : HostPageVerdictTests(TestDatabase.Postgres("host-page-verdicts"));
 
