@@ -15,7 +15,7 @@ public sealed record RequestFieldRefusals(string Malformed, string TooLarge, Pro
 
 /// <summary>
 /// The one decoder of standard-base64 request fields: present, bounded by its length before anything is decoded, and
-/// valid base64 — each refused with the field's name and its family's code (<see cref="RequestFieldRefusals"/>).
+/// valid base64, and at most its limit once decoded — each refused with the field's name and its family's code (<see cref="RequestFieldRefusals"/>).
 /// </summary>
 public static class RequestBase64
 {
@@ -33,13 +33,20 @@ public static class RequestBase64
             throw new ServiceException(refusals.TooLargeKind, refusals.TooLarge, $"{field}: larger than {maxBytes} bytes.");
         }
 
+        byte[] decoded;
         try
         {
-            return Convert.FromBase64String(text);
+            decoded = Convert.FromBase64String(text);
         }
         catch (FormatException)
         {
             throw ServiceException.BadRequest(refusals.Malformed, $"{field}: not valid base64.");
         }
+
+        // The length check above bounds the work; it admits up to two bytes more than the limit (base64 rounds up to
+        // whole groups of three), which the decoded length does not.
+        return decoded.Length <= maxBytes
+            ? decoded
+            : throw new ServiceException(refusals.TooLargeKind, refusals.TooLarge, $"{field}: larger than {maxBytes} bytes.");
     }
 }
