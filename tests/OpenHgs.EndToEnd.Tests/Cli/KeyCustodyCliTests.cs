@@ -18,13 +18,7 @@ public sealed class KeyCustodyCliTests
         using var token = new SoftHsmToken();
         using var folder = new TempFolder();
         string data = folder["service"];
-        var environment = new Dictionary<string, string?>
-        {
-            [SoftHsmEnvironment.ConfigurationVariable] = SoftHsmEnvironment.ConfigurationFile,
-            [token.PinEnvironmentVariable] = token.Pin,
-        };
-        (await HgsCli.RunAsync(["server", "init", "--data", data, "--hsm-module", token.ModulePath, "--hsm-token", token.TokenLabel, "--hsm-pin-env", token.PinEnvironmentVariable],
-            environment)).Succeeded();
+        var environment = await SoftHsmDataFolder.InitAsync(token, data);
         var admin = new Dictionary<string, string?> { ["HGS_ADMIN_TOKEN"] = (await File.ReadAllTextAsync(Path.Combine(data, "admin.token"))).Trim() };
 
         string signer;

@@ -17,13 +17,7 @@ public sealed class KeyCustodyEnforcementCliTests
         using var token = new SoftHsmToken();
         using var folder = new TempFolder();
         string data = folder["service"];
-        var environment = new Dictionary<string, string?>
-        {
-            [SoftHsmEnvironment.ConfigurationVariable] = SoftHsmEnvironment.ConfigurationFile,
-            [token.PinEnvironmentVariable] = token.Pin,
-        };
-        (await HgsCli.RunAsync(["server", "init", "--data", data, "--hsm-module", token.ModulePath, "--hsm-token", token.TokenLabel, "--hsm-pin-env", token.PinEnvironmentVariable],
-            environment)).Succeeded();
+        var environment = await SoftHsmDataFolder.InitAsync(token, data);
 
         // The audit checkpoint key init made (no checkpoint signed yet) is replaced by one the token would export
         // (CKA_EXTRACTABLE) and return in clear (CKA_SENSITIVE false). The service would sign with it as before.

@@ -20,14 +20,7 @@ public sealed class SystemdUnitRestartTests
         using var token = new SoftHsmToken();
         using var folder = new TempFolder();
         string data = folder["service"];
-        var environment = new Dictionary<string, string?>
-        {
-            [SoftHsmEnvironment.ConfigurationVariable] = SoftHsmEnvironment.ConfigurationFile,
-            [token.PinEnvironmentVariable] = token.Pin,
-        };
-        (await HgsCli.RunAsync(
-            ["server", "init", "--data", data, "--hsm-module", token.ModulePath, "--hsm-token", token.TokenLabel, "--hsm-pin-env", token.PinEnvironmentVariable],
-            environment)).Succeeded();
+        var environment = await SoftHsmDataFolder.InitAsync(token, data);
 
         environment[token.PinEnvironmentVariable] = "not-the-pin";
         var run = await HgsCli.RunAsync(
