@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenHgs.Service.Keys;
 
@@ -13,26 +12,17 @@ namespace OpenHgs.Server.Hosting;
 /// back with a bad copy) stops that key's use by attestation and key release within the interval, and its findings are
 /// logged when they change.
 /// </summary>
-internal sealed partial class KeyCustodyReportAtStart(KeyCustodyCheck check, KeyCustodyGate gate, TimeProvider time, ILogger<KeyCustodyReportAtStart> logger) : BackgroundService
+internal sealed partial class KeyCustodyReportAtStart(KeyCustodyCheck check, KeyCustodyGate gate, TimeProvider time, ILogger<KeyCustodyReportAtStart> logger) : ReportAtStart
 {
     /// <summary>How often production re-checks every key (the check reads attributes only: one call per key object).</summary>
     public static readonly TimeSpan RecheckInterval = TimeSpan.FromMinutes(5);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        string? previous = null;
-        try
-        {
-            do
-            {
-                previous = await ReportAsync(previous, stoppingToken).ConfigureAwait(false);
-            }
-            while (gate.Enforced && await Delay(stoppingToken).ConfigureAwait(false));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
+    // The failures the last check logged: a re-check that finds the same is quiet. One background task reads and writes it.
+    private string? _previous;
+
+    protected override TimeSpan? RepeatEvery => gate.Enforced ? RecheckInterval : null;
+
+    protected override TimeProvider Time => time;
 
     // Only fabric keys are held back at run time; the audit checkpoint and row-MAC keys are judged at start (design change 79).
     private string Consequence(KeyCustodyEntry entry, KeyCustodyFinding finding) =>
@@ -40,48 +30,30 @@ internal sealed partial class KeyCustodyReportAtStart(KeyCustodyCheck check, Key
         : !finding.Critical || !gate.Enforced ? "reported only"
         : entry.FabricKeyId is null ? "the next start refuses it" : "the key is not used";
 
-    private async Task<bool> Delay(CancellationToken stoppingToken)
+    /// <summary>One check; logs its failures unless they are those the check before logged.</summary>
+    protected override async Task ReportAsync(CancellationToken cancellationToken)
     {
-        await Task.Delay(RecheckInterval, time, stoppingToken).ConfigureAwait(false);
-        return true;
+        var entries = await check.CheckAsync(cancellationToken).ConfigureAwait(false);
+        var failures = entries.SelectMany(e => e.Findings.Where(f => f.Severity == KeyCustodySeverity.Failure).Select(f => (Entry: e, Finding: f))).ToList();
+        string current = string.Join("\n", failures.Select(f => $"{f.Entry.Label} {f.Finding.Code} {f.Finding.Holder} {f.Finding.Accepted}"));
+        if (current == _previous)
+        {
+            return;
+        }
+
+        _previous = current;
+        foreach (var (entry, finding) in failures)
+        {
+            LogCustodyFails(logger, entry.Label, entry.Role, finding.Code, finding.Holder, finding.Message, Consequence(entry, finding));
+        }
+
+        if (entries.All(e => e.Passed))
+        {
+            LogCustodyVerified(logger, entries.Count);
+        }
     }
 
-    /// <summary>One check; logs its failures unless they are those of <paramref name="previous"/> (so a re-check that finds nothing new is quiet).</summary>
-    private async Task<string?> ReportAsync(string? previous, CancellationToken stoppingToken)
-    {
-        try
-        {
-            var entries = await check.CheckAsync(stoppingToken).ConfigureAwait(false);
-            var failures = entries.SelectMany(e => e.Findings.Where(f => f.Severity == KeyCustodySeverity.Failure).Select(f => (Entry: e, Finding: f))).ToList();
-            string current = string.Join("\n", failures.Select(f => $"{f.Entry.Label} {f.Finding.Code} {f.Finding.Holder} {f.Finding.Accepted}"));
-            if (current == previous)
-            {
-                return current;
-            }
-
-            foreach (var (entry, finding) in failures)
-            {
-                LogCustodyFails(logger, entry.Label, entry.Role, finding.Code, finding.Holder, finding.Message,
-                    Consequence(entry, finding));
-            }
-
-            if (entries.All(e => e.Passed))
-            {
-                LogCustodyVerified(logger, entries.Count);
-            }
-
-            return current;
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception ex)
-        {
-            LogReportFailed(logger, ex);
-            return previous;
-        }
-    }
+    protected override void ReportFailed(Exception exception) => LogReportFailed(logger, exception);
 
     [LoggerMessage(EventId = 2040, Level = LogLevel.Critical, Message = "Key {Label} ({Role}) fails its custody check ({Code}) on {Holder}: {Message}; {Consequence}. 'hgs keys custody' lists every finding.")]
     private static partial void LogCustodyFails(ILogger logger, string label, string role, KeyCustodyFindingCode code, string holder, string message, string consequence);
